@@ -1,0 +1,1 @@
+export { isVeilErrorJSON, VeilError, type VeilErrorJSON, type VeilErrorOptions } from "./base.ts";
