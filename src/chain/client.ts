@@ -1,0 +1,427 @@
+import {
+  type Account,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  type Hex,
+  http,
+  type PublicClient,
+  parseEventLogs,
+  type Transport,
+  type Chain as ViemChain,
+  type WalletClient,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { agentRegistryAbi, attestationPolicyAbi, gatekeeperRegistryAbi, workerRegistryAbi } from "./abi.ts";
+import { chainError } from "./errors.ts";
+
+export type ContractAddresses = {
+  agentRegistry: Hex;
+  workerRegistry: Hex;
+  gatekeeperRegistry: Hex;
+  attestationPolicy: Hex;
+};
+
+export type ChainConfig = { rpcUrl: string; chainId: number; contracts: ContractAddresses };
+
+export type AgentRecord = {
+  id: bigint;
+  owner: Hex;
+  name: string;
+  currentVersion: number;
+  codeHash: Hex;
+  versionCount: number;
+};
+
+export const WorkerStatus = { None: 0, Active: 1, Stopped: 2, Evicted: 3 } as const;
+export const TeeType = { simulated: 0, sgx: 1, tdx: 2 } as const;
+
+export type WorkerRecord = {
+  address: Hex;
+  operator: Hex;
+  encryptionKey: Hex;
+  teeType: number;
+  measurement: Hex;
+  evidenceHash: Hex;
+  endpoint: string;
+  status: number;
+  registeredAt: bigint;
+  attestedAt: bigint;
+};
+
+export type GatekeeperRecord = { address: Hex; encryptionKey: Hex; endpoint: string; active: boolean };
+
+export type AgentEvent =
+  | { kind: "registered"; id: bigint; name: string; codeHash: Hex; blockNumber: bigint }
+  | { kind: "activated"; id: bigint; version: number; codeHash: Hex; blockNumber: bigint };
+
+/**
+ * Veil's typed view of the chain: reads and writes on the registries through viem, over any
+ * JSON-RPC endpoint. Every failure comes out as a VeilError (see errors.ts).
+ */
+export class VeilChain {
+  readonly config: ChainConfig;
+  readonly public: PublicClient<Transport, ViemChain>;
+  readonly wallet: WalletClient<Transport, ViemChain, Account> | undefined;
+
+  constructor(config: ChainConfig, options: { privateKey?: Hex; pollingIntervalMs?: number } = {}) {
+    this.config = config;
+    const chain = defineChain({
+      id: config.chainId,
+      name: `veil-${config.chainId}`,
+      nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+      rpcUrls: { default: { http: [config.rpcUrl] } },
+    });
+    const transport = http(config.rpcUrl, { retryCount: 1, timeout: 15_000 });
+    const pollingInterval = options.pollingIntervalMs ?? 250;
+    this.public = createPublicClient({ chain, transport, pollingInterval });
+    this.wallet = options.privateKey
+      ? createWalletClient({
+          chain,
+          transport,
+          account: privateKeyToAccount(options.privateKey),
+          pollingInterval,
+        })
+      : undefined;
+  }
+
+  get account(): Hex {
+    return this.requireWallet("use an account").account.address;
+  }
+
+  private requireWallet(action: string): WalletClient<Transport, ViemChain, Account> {
+    if (!this.wallet) throw new Error(`cannot ${action}: this chain client has no account`);
+    return this.wallet;
+  }
+
+  /** Runs a read, turning failures into VeilErrors. */
+  private async read<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw chainError(err, action, this.config.rpcUrl);
+    }
+  }
+
+  /**
+   * Simulates (so a revert is decoded before anything is sent), sends, and waits for the
+   * receipt; a transaction that reverts on chain is an error too.
+   */
+  async write(
+    action: string,
+    // biome-ignore lint/suspicious/noExplicitAny: viem's per-ABI request types are a union we only pass through
+    request: {
+      address: Hex;
+      abi: readonly unknown[];
+      functionName: string;
+      args: readonly unknown[];
+    } & Record<string, any>,
+  ): Promise<{ hash: Hex; logs: readonly { address: Hex; topics: readonly Hex[]; data: Hex }[] }> {
+    const wallet = this.requireWallet(action);
+    try {
+      // biome-ignore lint/suspicious/noExplicitAny: see above
+      const { request: prepared } = await this.public.simulateContract({
+        ...request,
+        account: wallet.account,
+      } as any);
+      // biome-ignore lint/suspicious/noExplicitAny: see above
+      const hash = await wallet.writeContract(prepared as any);
+      const receipt = await this.public.waitForTransactionReceipt({ hash, pollingInterval: 50 });
+      if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);
+      return { hash, logs: receipt.logs as never };
+    } catch (err) {
+      throw chainError(err, action, this.config.rpcUrl);
+    }
+  }
+
+  blockNumber(): Promise<bigint> {
+    return this.read("read the block number", () => this.public.getBlockNumber({ cacheTime: 0 }));
+  }
+
+  // ── agents ───────────────────────────────────────────────────────────────────────────────
+
+  async agentIdOf(name: string): Promise<bigint> {
+    return this.read(`look up agent "${name}"`, () =>
+      this.public.readContract({
+        address: this.config.contracts.agentRegistry,
+        abi: agentRegistryAbi,
+        functionName: "idOf",
+        args: [name],
+      }),
+    );
+  }
+
+  async getAgent(id: bigint): Promise<AgentRecord> {
+    const [owner, name, currentVersion, codeHash, versionCount] = await this.read(`read agent ${id}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.agentRegistry,
+        abi: agentRegistryAbi,
+        functionName: "getAgent",
+        args: [id],
+      }),
+    );
+    return { id, owner, name, currentVersion, codeHash, versionCount: Number(versionCount) };
+  }
+
+  async agentCount(): Promise<bigint> {
+    return this.read("count agents", () =>
+      this.public.readContract({
+        address: this.config.contracts.agentRegistry,
+        abi: agentRegistryAbi,
+        functionName: "agentCount",
+      }),
+    );
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    const count = await this.agentCount();
+    const ids = Array.from({ length: Number(count) }, (_, i) => BigInt(i + 1));
+    return Promise.all(ids.map((id) => this.getAgent(id)));
+  }
+
+  async registerAgent(name: string, codeHash: Hex): Promise<{ id: bigint; hash: Hex }> {
+    const { hash, logs } = await this.write(`register agent "${name}"`, {
+      address: this.config.contracts.agentRegistry,
+      abi: agentRegistryAbi,
+      functionName: "register",
+      args: [name, codeHash],
+    });
+    const [event] = parseEventLogs({
+      abi: agentRegistryAbi,
+      logs: logs as never,
+      eventName: "AgentRegistered",
+    });
+    if (!event) throw new Error(`register agent "${name}": no AgentRegistered event in ${hash}`);
+    return { id: event.args.id, hash };
+  }
+
+  async addAgentVersion(id: bigint, codeHash: Hex, activate: boolean): Promise<Hex> {
+    const { hash } = await this.write(`add a version to agent ${id}`, {
+      address: this.config.contracts.agentRegistry,
+      abi: agentRegistryAbi,
+      functionName: "addVersion",
+      args: [id, codeHash, activate],
+    });
+    return hash;
+  }
+
+  /** Agent events from `fromBlock` on (inclusive), in chain order. */
+  async agentEvents(fromBlock: bigint, toBlock: bigint): Promise<AgentEvent[]> {
+    const logs = await this.read("read agent events", () =>
+      this.public.getContractEvents({
+        address: this.config.contracts.agentRegistry,
+        abi: agentRegistryAbi,
+        fromBlock,
+        toBlock,
+      }),
+    );
+    const events: AgentEvent[] = [];
+    for (const log of logs) {
+      const blockNumber = log.blockNumber ?? 0n;
+      if (log.eventName === "AgentRegistered") {
+        const { id, name, codeHash } = log.args;
+        if (id !== undefined && name !== undefined && codeHash !== undefined) {
+          events.push({ kind: "registered", id, name, codeHash, blockNumber });
+        }
+      } else if (log.eventName === "VersionActivated") {
+        const { id, version, codeHash } = log.args;
+        if (id !== undefined && version !== undefined && codeHash !== undefined) {
+          events.push({ kind: "activated", id, version, codeHash, blockNumber });
+        }
+      }
+    }
+    return events;
+  }
+
+  // ── workers ──────────────────────────────────────────────────────────────────────────────
+
+  async workerRegistrationDigest(args: {
+    operator: Hex;
+    worker: Hex;
+    encryptionKey: Hex;
+    teeType: number;
+    measurement: Hex;
+    evidenceHash: Hex;
+    endpoint: string;
+  }): Promise<Hex> {
+    return this.read("compute the worker registration digest", () =>
+      this.public.readContract({
+        address: this.config.contracts.workerRegistry,
+        abi: workerRegistryAbi,
+        functionName: "registrationDigest",
+        args: [
+          args.operator,
+          args.worker,
+          args.encryptionKey,
+          args.teeType,
+          args.measurement,
+          args.evidenceHash,
+          args.endpoint,
+        ],
+      }),
+    );
+  }
+
+  async registerWorker(args: {
+    worker: Hex;
+    encryptionKey: Hex;
+    teeType: number;
+    measurement: Hex;
+    evidenceHash: Hex;
+    endpoint: string;
+    signature: Hex;
+  }): Promise<Hex> {
+    const { hash } = await this.write(`register worker ${args.worker}`, {
+      address: this.config.contracts.workerRegistry,
+      abi: workerRegistryAbi,
+      functionName: "register",
+      args: [
+        args.worker,
+        args.encryptionKey,
+        args.teeType,
+        args.measurement,
+        args.evidenceHash,
+        args.endpoint,
+        args.signature,
+      ],
+    });
+    return hash;
+  }
+
+  async stopWorker(worker: Hex): Promise<Hex> {
+    const { hash } = await this.write(`stop worker ${worker}`, {
+      address: this.config.contracts.workerRegistry,
+      abi: workerRegistryAbi,
+      functionName: "stop",
+      args: [worker],
+    });
+    return hash;
+  }
+
+  /** The worker's record, or undefined when it was never registered. */
+  async getWorker(worker: Hex): Promise<WorkerRecord | undefined> {
+    try {
+      const w = await this.public.readContract({
+        address: this.config.contracts.workerRegistry,
+        abi: workerRegistryAbi,
+        functionName: "getWorker",
+        args: [worker],
+      });
+      return { address: worker, ...w };
+    } catch (err) {
+      const e = chainError(err, `read worker ${worker}`, this.config.rpcUrl);
+      if (e.code === "WORKER_NOT_FOUND") return undefined;
+      throw e;
+    }
+  }
+
+  async listWorkers(): Promise<WorkerRecord[]> {
+    const addresses = await this.read("list workers", () =>
+      this.public.readContract({
+        address: this.config.contracts.workerRegistry,
+        abi: workerRegistryAbi,
+        functionName: "workers",
+      }),
+    );
+    const records = await Promise.all(addresses.map((a) => this.getWorker(a)));
+    return records.filter((r): r is WorkerRecord => r !== undefined);
+  }
+
+  // ── gatekeepers and policy ───────────────────────────────────────────────────────────────
+
+  async addGatekeeper(gatekeeper: Hex, encryptionKey: Hex, endpoint: string): Promise<Hex> {
+    const { hash } = await this.write(`add gatekeeper ${gatekeeper}`, {
+      address: this.config.contracts.gatekeeperRegistry,
+      abi: gatekeeperRegistryAbi,
+      functionName: "addGatekeeper",
+      args: [gatekeeper, encryptionKey, endpoint],
+    });
+    return hash;
+  }
+
+  async isGatekeeper(account: Hex): Promise<boolean> {
+    return this.read(`check gatekeeper ${account}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.gatekeeperRegistry,
+        abi: gatekeeperRegistryAbi,
+        functionName: "isGatekeeper",
+        args: [account],
+      }),
+    );
+  }
+
+  async listGatekeepers(): Promise<GatekeeperRecord[]> {
+    const addresses = await this.read("list gatekeepers", () =>
+      this.public.readContract({
+        address: this.config.contracts.gatekeeperRegistry,
+        abi: gatekeeperRegistryAbi,
+        functionName: "gatekeepers",
+      }),
+    );
+    return Promise.all(
+      addresses.map(async (address) => {
+        const g = await this.read(`read gatekeeper ${address}`, () =>
+          this.public.readContract({
+            address: this.config.contracts.gatekeeperRegistry,
+            abi: gatekeeperRegistryAbi,
+            functionName: "getGatekeeper",
+            args: [address],
+          }),
+        );
+        return { address, ...g };
+      }),
+    );
+  }
+
+  async epoch(): Promise<bigint> {
+    return this.read("read the key epoch", () =>
+      this.public.readContract({
+        address: this.config.contracts.gatekeeperRegistry,
+        abi: gatekeeperRegistryAbi,
+        functionName: "epoch",
+      }),
+    );
+  }
+
+  async masterPublicKey(epoch: bigint): Promise<Hex> {
+    return this.read(`read the master public key of epoch ${epoch}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.gatekeeperRegistry,
+        abi: gatekeeperRegistryAbi,
+        functionName: "masterPublicKey",
+        args: [epoch],
+      }),
+    );
+  }
+
+  async publishMasterPublicKey(publicKey: Hex): Promise<Hex> {
+    const { hash } = await this.write("publish the master public key", {
+      address: this.config.contracts.gatekeeperRegistry,
+      abi: gatekeeperRegistryAbi,
+      functionName: "publishMasterPublicKey",
+      args: [publicKey],
+    });
+    return hash;
+  }
+
+  async allowMeasurement(teeType: number, measurement: Hex): Promise<Hex> {
+    const { hash } = await this.write("allow a measurement", {
+      address: this.config.contracts.attestationPolicy,
+      abi: attestationPolicyAbi,
+      functionName: "allowMeasurement",
+      args: [teeType, measurement],
+    });
+    return hash;
+  }
+
+  async isMeasurementAllowed(teeType: number, measurement: Hex): Promise<boolean> {
+    return this.read("read the attestation policy", () =>
+      this.public.readContract({
+        address: this.config.contracts.attestationPolicy,
+        abi: attestationPolicyAbi,
+        functionName: "isAllowed",
+        args: [teeType, measurement],
+      }),
+    );
+  }
+}

@@ -1,0 +1,48 @@
+import { createPublicClient, createWalletClient, defineChain, type Hex, http } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import type { ContractAddresses } from "./client.ts";
+import { compileContracts } from "./compile.ts";
+import { chainError } from "./errors.ts";
+
+/**
+ * Deploys Veil's contracts with `deployerKey` as their owner (governance on a development
+ * network). Returns their addresses once every deployment has a receipt.
+ */
+export async function deployContracts(options: {
+  rpcUrl: string;
+  chainId: number;
+  deployerKey: Hex;
+  onProgress?: (message: string) => void;
+}): Promise<ContractAddresses> {
+  const compiled = compileContracts(options.onProgress ? { onProgress: options.onProgress } : {});
+  const chain = defineChain({
+    id: options.chainId,
+    name: "veil",
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [options.rpcUrl] } },
+  });
+  const account = privateKeyToAccount(options.deployerKey);
+  const transport = http(options.rpcUrl, { retryCount: 1 });
+  const wallet = createWalletClient({ chain, transport, account });
+  const client = createPublicClient({ chain, transport, pollingInterval: 50 });
+
+  const deploy = async (name: string, args: readonly unknown[]): Promise<Hex> => {
+    const c = compiled[name];
+    if (!c) throw new Error(`contract ${name} is missing from the compiled output`);
+    options.onProgress?.(`deploying ${name}…`);
+    try {
+      const hash = await wallet.deployContract({ abi: c.abi, bytecode: c.bytecode, args });
+      const receipt = await client.waitForTransactionReceipt({ hash, pollingInterval: 50 });
+      if (!receipt.contractAddress) throw new Error(`deployment of ${name} produced no contract`);
+      return receipt.contractAddress;
+    } catch (err) {
+      throw chainError(err, `deploy ${name}`, options.rpcUrl);
+    }
+  };
+
+  const attestationPolicy = await deploy("AttestationPolicy", [account.address]);
+  const workerRegistry = await deploy("WorkerRegistry", [account.address, attestationPolicy]);
+  const gatekeeperRegistry = await deploy("GatekeeperRegistry", [account.address]);
+  const agentRegistry = await deploy("AgentRegistry", []);
+  return { agentRegistry, workerRegistry, gatekeeperRegistry, attestationPolicy };
+}

@@ -1,0 +1,12 @@
+// Hardhat is used only as the embedded EVM chain (its EDR network behind a JSON-RPC server);
+// contracts are compiled by solc-js in compile.ts, never by Hardhat (which would download solc).
+module.exports = {
+  networks: {
+    hardhat: {
+      chainId: 31337,
+      mining: { auto: true, interval: 0 },
+      accounts: { mnemonic: "test test test test test test test test test test test junk", count: 20 },
+      allowUnlimitedContractSize: false,
+    },
+  },
+};
