@@ -109,23 +109,16 @@ export class VeilChain {
    */
   async write(
     action: string,
-    // biome-ignore lint/suspicious/noExplicitAny: viem's per-ABI request types are a union we only pass through
-    request: {
-      address: Hex;
-      abi: readonly unknown[];
-      functionName: string;
-      args: readonly unknown[];
-    } & Record<string, any>,
+    request: { address: Hex; abi: readonly unknown[]; functionName: string; args: readonly unknown[] },
   ): Promise<{ hash: Hex; logs: readonly { address: Hex; topics: readonly Hex[]; data: Hex }[] }> {
     const wallet = this.requireWallet(action);
     try {
-      // biome-ignore lint/suspicious/noExplicitAny: see above
+      // viem types requests per ABI and function; callers pass typed ABIs, this only forwards them.
       const { request: prepared } = await this.public.simulateContract({
         ...request,
         account: wallet.account,
-      } as any);
-      // biome-ignore lint/suspicious/noExplicitAny: see above
-      const hash = await wallet.writeContract(prepared as any);
+      } as never);
+      const hash = await wallet.writeContract(prepared as never);
       const receipt = await this.public.waitForTransactionReceipt({ hash, pollingInterval: 50 });
       if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);
       return { hash, logs: receipt.logs as never };
