@@ -64,7 +64,7 @@ export class VeilChain {
   readonly public: PublicClient<Transport, ViemChain>;
   readonly wallet: WalletClient<Transport, ViemChain, Account> | undefined;
 
-  constructor(config: ChainConfig, options: { privateKey?: Hex; pollingIntervalMs?: number } = {}) {
+  constructor(config: ChainConfig, options: { account?: Account | Hex; pollingIntervalMs?: number } = {}) {
     this.config = config;
     const chain = defineChain({
       id: config.chainId,
@@ -75,14 +75,8 @@ export class VeilChain {
     const transport = http(config.rpcUrl, { retryCount: 1, timeout: 15_000 });
     const pollingInterval = options.pollingIntervalMs ?? 250;
     this.public = createPublicClient({ chain, transport, pollingInterval });
-    this.wallet = options.privateKey
-      ? createWalletClient({
-          chain,
-          transport,
-          account: privateKeyToAccount(options.privateKey),
-          pollingInterval,
-        })
-      : undefined;
+    const account = typeof options.account === "string" ? privateKeyToAccount(options.account) : options.account;
+    this.wallet = account ? createWalletClient({ chain, transport, account, pollingInterval }) : undefined;
   }
 
   get account(): Hex {

@@ -1,0 +1,60 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { VeilError } from "../errors/index.ts";
+
+/** Reads a request body, refusing more than `limit` bytes with BODY_TOO_LARGE (413). */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > limit) throw bodyTooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw bodyTooLarge(limit);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function bodyTooLarge(limit: number): VeilError {
+  return new VeilError("BODY_TOO_LARGE", `The request body is larger than ${limit} bytes`, {
+    status: 413,
+    hint: "Send a smaller body.",
+  });
+}
+
+/** Parses a JSON body; malformed JSON is a 400 with BAD_JSON. */
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const body = await readBody(req, limit);
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    throw new VeilError("BAD_JSON", "The request body is not valid JSON", { status: 400 });
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Sends any error as `{ error: { code, message, hint } }`; unknown errors say nothing internal. */
+export function sendError(res: ServerResponse, err: unknown): void {
+  const e =
+    err instanceof VeilError
+      ? err
+      : new VeilError("INTERNAL", "Internal error", { status: 500, hint: "See the node's log.", cause: err });
+  if (!(err instanceof VeilError)) console.error(err);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, e.status, { error: e.toJSON() });
+}
+
+/** The message every daemon prints on stdout once it serves, for `veil up` to read. */
+export const READY_PREFIX = "VEIL_READY ";
+
+export function announceReady(info: Record<string, unknown>): void {
+  process.stdout.write(`${READY_PREFIX}${JSON.stringify(info)}\n`);
+}

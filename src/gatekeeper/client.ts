@@ -1,0 +1,113 @@
+import { randomBytes } from "node:crypto";
+import { bytesToHex, type Hex, recoverMessageAddress } from "viem";
+import type { VeilChain } from "../chain/index.ts";
+import { open } from "../crypto/index.ts";
+import type { NodeIdentity } from "../daemon/identity.ts";
+import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
+import type { Evidence } from "../tee/index.ts";
+import {
+  CLUSTER_KEY_LABEL,
+  clusterKeyAad,
+  evidenceDigest,
+  type ProvisionRequest,
+  type ProvisionResponse,
+  provisionDigest,
+  responseDigest,
+} from "./protocol.ts";
+
+export type ClusterKeyGrant = { epoch: bigint; clusterId: string; clusterKey: Uint8Array; gatekeeper: Hex; masterPublicKey: Hex };
+
+/** Builds and signs a provisioning request naming the current block. */
+export async function signProvisionRequest(
+  chain: VeilChain,
+  identity: NodeIdentity,
+  evidence: Evidence,
+): Promise<ProvisionRequest> {
+  const blockNumber = await chain.blockNumber();
+  const nonce = bytesToHex(randomBytes(16));
+  const digest = provisionDigest({
+    chainId: chain.config.chainId,
+    registry: chain.config.contracts.gatekeeperRegistry,
+    worker: identity.address,
+    evidenceHash: evidenceDigest(evidence.bytes),
+    blockNumber,
+    nonce,
+  });
+  return {
+    worker: identity.address,
+    evidence: { tee: evidence.tee, bytes: Buffer.from(evidence.bytes).toString("base64") },
+    blockNumber: blockNumber.toString(),
+    nonce,
+    signature: await identity.account.signMessage({ message: { raw: digest } }),
+  };
+}
+
+/**
+ * Asks the gatekeeper at `url` for the cluster key. The answer is trusted only if it is signed
+ * by a gatekeeper the chain lists and opens with this worker's identity key.
+ */
+export async function requestClusterKey(options: {
+  url: string;
+  chain: VeilChain;
+  identity: NodeIdentity;
+  evidence: Evidence;
+}): Promise<ClusterKeyGrant> {
+  const { chain, identity } = options;
+  const request = await signProvisionRequest(chain, identity, options.evidence);
+  let res: Response;
+  try {
+    res = await fetch(`${options.url}/v1/provision`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    throw new VeilError("GATEKEEPER_UNREACHABLE", `The gatekeeper at ${options.url} is not reachable`, {
+      cause: err,
+      retryable: true,
+      status: 503,
+      hint: "Check that a gatekeeper is running and listed on chain.",
+    });
+  }
+  const body = (await res.json().catch(() => undefined)) as { error?: unknown } | ProvisionResponse | undefined;
+  if (!res.ok) {
+    const error = (body as { error?: unknown } | undefined)?.error;
+    if (isVeilErrorJSON(error)) throw VeilError.fromJSON(error, res.status);
+    throw new VeilError("GATEKEEPER_ERROR", `The gatekeeper answered ${res.status}`, { status: 502, retryable: true });
+  }
+  const grant = body as ProvisionResponse;
+  const sealed = Buffer.from(grant.sealedClusterKey ?? "", "base64");
+  const epoch = BigInt(grant.epoch);
+  const signer = await recoverMessageAddress({
+    message: {
+      raw: responseDigest({
+        chainId: chain.config.chainId,
+        worker: identity.address,
+        requestNonce: request.nonce,
+        epoch,
+        clusterId: grant.clusterId,
+        sealedClusterKey: sealed,
+        masterPublicKey: grant.masterPublicKey,
+      }),
+    },
+    signature: grant.signature,
+  });
+  if (!(await chain.isGatekeeper(signer))) {
+    throw new VeilError("GATEKEEPER_NOT_TRUSTED", `The key grant is signed by ${signer}, not a gatekeeper on chain`, {
+      status: 502,
+      hint: "Provision from a gatekeeper listed in the GatekeeperRegistry.",
+    });
+  }
+  const onChainKey = await chain.masterPublicKey(epoch);
+  if (onChainKey.toLowerCase() !== grant.masterPublicKey.toLowerCase()) {
+    throw new VeilError("GATEKEEPER_NOT_TRUSTED", `The key grant is for a master key the chain does not list for epoch ${epoch}`, {
+      status: 502,
+    });
+  }
+  const clusterKey = open(identity.encryptionPrivateKey(), sealed, {
+    label: CLUSTER_KEY_LABEL,
+    aad: clusterKeyAad(identity.address, grant.clusterId, epoch),
+  });
+  return { epoch, clusterId: grant.clusterId, clusterKey, gatekeeper: signer, masterPublicKey: grant.masterPublicKey };
+}

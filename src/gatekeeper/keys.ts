@@ -1,0 +1,37 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bytesToHex, type Hex } from "viem";
+import { deriveMasterPublicKey, randomBytes } from "../crypto/index.ts";
+import type { Enclave } from "../tee/index.ts";
+
+/**
+ * The master key of an epoch, sealed to this gatekeeper's enclave on disk. It is created by
+ * the first gatekeeper of the network; later gatekeepers receive it from a sitting one (see
+ * the keys issue), never from disk or from the chain.
+ */
+export class MasterKeyStore {
+  constructor(
+    private readonly enclave: Enclave,
+    private readonly dataDir: string,
+  ) {}
+
+  #file(epoch: bigint): string {
+    return join(this.dataDir, `master-epoch-${epoch}.sealed`);
+  }
+
+  async load(epoch: bigint): Promise<Uint8Array | undefined> {
+    const file = this.#file(epoch);
+    if (!existsSync(file)) return undefined;
+    return this.enclave.unseal(readFileSync(file), `master-key/${epoch}`);
+  }
+
+  async create(epoch: bigint): Promise<Uint8Array> {
+    const key = randomBytes(32);
+    writeFileSync(this.#file(epoch), await this.enclave.seal(key, `master-key/${epoch}`), { mode: 0o600 });
+    return key;
+  }
+}
+
+export function masterPublicKeyHex(masterKey: Uint8Array): Hex {
+  return bytesToHex(deriveMasterPublicKey(masterKey));
+}

@@ -1,0 +1,72 @@
+import { mkdirSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { VeilChain } from "../chain/index.ts";
+import { NodeIdentity } from "../daemon/identity.ts";
+import { announceReady } from "../daemon/http.ts";
+import { VeilError } from "../errors/index.ts";
+import { loadNetwork } from "../network/config.ts";
+import { SimulatedEnclave } from "../tee/index.ts";
+import { MasterKeyStore, masterPublicKeyHex } from "./keys.ts";
+import { createGatekeeperServer } from "./server.ts";
+import { GatekeeperService } from "./service.ts";
+
+export type GatekeeperDaemonOptions = {
+  network: string;
+  dataDir: string;
+  port: number;
+  host: string;
+  clusterId: string;
+  maxEvidenceAgeSeconds: number;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a gatekeeper until the process ends. */
+export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<void> {
+  const network = loadNetwork(options.network);
+  mkdirSync(options.dataDir, { recursive: true });
+  const enclave = new SimulatedEnclave({ dataDir: options.dataDir, component: "gatekeeper" });
+  const identity = await NodeIdentity.loadOrCreate(enclave, options.dataDir);
+  const chain = new VeilChain(network.chain, { account: identity.account });
+  const service = new GatekeeperService({
+    chain,
+    identity,
+    clusterId: options.clusterId,
+    maxEvidenceAgeSeconds: options.maxEvidenceAgeSeconds,
+  });
+  let epoch: bigint | undefined;
+  const server = createGatekeeperServer(service, () => ({
+    address: identity.address,
+    epoch: epoch?.toString(),
+  }));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, resolve);
+  });
+  const url = `http://${options.host}:${(server.address() as AddressInfo).port}`;
+  console.error(`gatekeeper ${identity.address} listening on ${url}`);
+  announceReady({ role: "gatekeeper", address: identity.address, encryptionKey: identity.encryptionKeyHex, url });
+
+  // Governance adds the gatekeeper to the set (on a dev network `veil up` does it right away).
+  let waited = 0;
+  while (!(await chain.isGatekeeper(identity.address))) {
+    if (waited % 40 === 0) console.error(`waiting for ${identity.address} to be added to the GatekeeperRegistry…`);
+    waited++;
+    await sleep(250);
+  }
+  epoch = await chain.epoch();
+  const store = new MasterKeyStore(enclave, options.dataDir);
+  let master = await store.load(epoch);
+  const onChain = await chain.masterPublicKey(epoch);
+  if (onChain === "0x" || onChain === undefined) {
+    master ??= await store.create(epoch);
+    await chain.publishMasterPublicKey(masterPublicKeyHex(master));
+    console.error(`published the master public key of epoch ${epoch}`);
+  } else if (!master || masterPublicKeyHex(master).toLowerCase() !== onChain.toLowerCase()) {
+    throw new VeilError("GATEKEEPER_NO_MASTER_KEY", `This gatekeeper does not hold the master key of epoch ${epoch}`, {
+      hint: "A joining gatekeeper must receive the master key from a sitting one (not supported by this build yet).",
+    });
+  }
+  service.setMasterKey(epoch, master, masterPublicKeyHex(master));
+  console.error(`gatekeeper ready: epoch ${epoch}, cluster "${options.clusterId}"`);
+}

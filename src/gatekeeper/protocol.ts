@@ -1,0 +1,114 @@
+import { createHash } from "node:crypto";
+import { encodeAbiParameters, type Hex, keccak256 } from "viem";
+import type { TeeKind } from "../tee/index.ts";
+
+/**
+ * The provisioning protocol between a worker and a gatekeeper, shared by both sides.
+ *
+ * The worker signs (EIP-191, with its identity key) a digest over the chain, the gatekeeper
+ * registry, its own address, the hash of its evidence, a recent block number and a random
+ * nonce. The block number bounds how long a request stays valid; the nonce makes each one
+ * single-use; the chain id and registry address stop a request for one network being replayed
+ * on another.
+ */
+export const PROVISION_DOMAIN = "veil.provision.v1";
+export const RESPONSE_DOMAIN = "veil.provision.response.v1";
+/** How many blocks old a provisioning request may be. */
+export const PROVISION_MAX_BLOCK_AGE = 20n;
+
+export type ProvisionRequest = {
+  worker: Hex;
+  evidence: { tee: TeeKind; bytes: string /* base64 */ };
+  blockNumber: string; // decimal
+  nonce: Hex; // 16 random bytes
+  signature: Hex;
+};
+
+export type ProvisionResponse = {
+  gatekeeper: Hex;
+  epoch: string; // decimal
+  clusterId: string;
+  /** The cluster key, sealed to the worker's X25519 identity key. */
+  sealedClusterKey: string; // base64
+  masterPublicKey: Hex;
+  signature: Hex; // the gatekeeper's EIP-191 signature over responseDigest
+};
+
+export function evidenceDigest(bytes: Uint8Array): Hex {
+  return `0x${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+export function provisionDigest(args: {
+  chainId: number;
+  registry: Hex;
+  worker: Hex;
+  evidenceHash: Hex;
+  blockNumber: bigint;
+  nonce: Hex;
+}): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: "string" },
+        { type: "uint256" },
+        { type: "address" },
+        { type: "address" },
+        { type: "bytes32" },
+        { type: "uint256" },
+        { type: "bytes16" },
+      ],
+      [
+        PROVISION_DOMAIN,
+        BigInt(args.chainId),
+        args.registry,
+        args.worker,
+        args.evidenceHash,
+        args.blockNumber,
+        args.nonce,
+      ],
+    ),
+  );
+}
+
+/** Binds the response to the request it answers (by the request's nonce) and to the sealed key. */
+export function responseDigest(args: {
+  chainId: number;
+  worker: Hex;
+  requestNonce: Hex;
+  epoch: bigint;
+  clusterId: string;
+  sealedClusterKey: Uint8Array;
+  masterPublicKey: Hex;
+}): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: "string" },
+        { type: "uint256" },
+        { type: "address" },
+        { type: "bytes16" },
+        { type: "uint64" },
+        { type: "string" },
+        { type: "bytes32" },
+        { type: "bytes" },
+      ],
+      [
+        RESPONSE_DOMAIN,
+        BigInt(args.chainId),
+        args.worker,
+        args.requestNonce,
+        args.epoch,
+        args.clusterId,
+        keccak256(args.sealedClusterKey),
+        args.masterPublicKey,
+      ],
+    ),
+  );
+}
+
+/** The associated data of the sealed cluster key: who it is for, and which cluster and epoch. */
+export function clusterKeyAad(worker: Hex, clusterId: string, epoch: bigint): Uint8Array {
+  return new TextEncoder().encode(`${worker.toLowerCase()}|${clusterId}|${epoch}`);
+}
+
+export const CLUSTER_KEY_LABEL = "cluster-key";

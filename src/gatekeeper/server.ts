@@ -1,0 +1,23 @@
+import { createServer, type Server } from "node:http";
+import { readJson, sendError, sendJson } from "../daemon/http.ts";
+import { VeilError } from "../errors/index.ts";
+import type { GatekeeperService } from "./service.ts";
+
+/** The gatekeeper's HTTP face: POST /v1/provision and GET /v1/health. */
+export function createGatekeeperServer(service: GatekeeperService, info: () => Record<string, unknown>): Server {
+  return createServer(async (req, res) => {
+    try {
+      const path = (req.url ?? "/").split("?")[0];
+      if (req.method === "POST" && path === "/v1/provision") {
+        const body = await readJson(req, 128 * 1024);
+        sendJson(res, 200, await service.provision(body));
+      } else if (req.method === "GET" && path === "/v1/health") {
+        sendJson(res, 200, { ready: service.ready, ...info() });
+      } else {
+        throw new VeilError("NOT_FOUND", `No route ${req.method} ${path}`, { status: 404 });
+      }
+    } catch (err) {
+      sendError(res, err);
+    }
+  });
+}

@@ -1,0 +1,207 @@
+import { type Hex, hexToBytes, isAddress, isHex, recoverMessageAddress } from "viem";
+import { type VeilChain, WorkerStatus } from "../chain/index.ts";
+import { deriveClusterKey, seal } from "../crypto/index.ts";
+import type { NodeIdentity } from "../daemon/identity.ts";
+import { identityReportData } from "../daemon/identity.ts";
+import { VeilError } from "../errors/index.ts";
+import { TEE_TYPE_IDS, type TeeKind, verifyEvidence } from "../tee/index.ts";
+import {
+  CLUSTER_KEY_LABEL,
+  clusterKeyAad,
+  evidenceDigest,
+  PROVISION_MAX_BLOCK_AGE,
+  type ProvisionRequest,
+  type ProvisionResponse,
+  provisionDigest,
+  responseDigest,
+} from "./protocol.ts";
+
+export type GatekeeperOptions = {
+  chain: VeilChain;
+  identity: NodeIdentity;
+  clusterId: string;
+  /** Evidence older than this is refused (the policy's maximum evidence age). */
+  maxEvidenceAgeSeconds: number;
+};
+
+const refuse = (code: string, message: string, hint: string, status = 403) =>
+  new VeilError(code, message, { hint, status });
+
+/**
+ * The key-management logic of a gatekeeper: it decides, against the chain, whether a worker
+ * may have the cluster key, and hands it over sealed to the worker's attested identity key.
+ */
+export class GatekeeperService {
+  readonly #chain: VeilChain;
+  readonly #identity: NodeIdentity;
+  readonly #clusterId: string;
+  readonly #maxEvidenceAge: number;
+  #master: { epoch: bigint; key: Uint8Array; publicKey: Hex } | undefined;
+  /** Nonces seen, by the block number their request carried; pruned once too old to matter. */
+  readonly #seenNonces = new Map<string, bigint>();
+
+  constructor(options: GatekeeperOptions) {
+    this.#chain = options.chain;
+    this.#identity = options.identity;
+    this.#clusterId = options.clusterId;
+    this.#maxEvidenceAge = options.maxEvidenceAgeSeconds;
+  }
+
+  setMasterKey(epoch: bigint, key: Uint8Array, publicKey: Hex): void {
+    this.#master = { epoch, key, publicKey };
+  }
+
+  get ready(): boolean {
+    return this.#master !== undefined;
+  }
+
+  async provision(input: unknown): Promise<ProvisionResponse> {
+    const master = this.#master;
+    if (!master) {
+      throw new VeilError("GATEKEEPER_NOT_READY", "This gatekeeper has no master key yet", {
+        status: 503,
+        retryable: true,
+        hint: "Retry in a moment; the gatekeeper is joining the network.",
+      });
+    }
+    const request = parseRequest(input);
+    const evidenceBytes = Buffer.from(request.evidence.bytes, "base64");
+    const evidenceHash = evidenceDigest(evidenceBytes);
+    const blockNumber = BigInt(request.blockNumber);
+
+    // 1. The request must come from the worker key it names.
+    const digest = provisionDigest({
+      chainId: this.#chain.config.chainId,
+      registry: this.#chain.config.contracts.gatekeeperRegistry,
+      worker: request.worker,
+      evidenceHash,
+      blockNumber,
+      nonce: request.nonce,
+    });
+    let signer: Hex;
+    try {
+      signer = await recoverMessageAddress({ message: { raw: digest }, signature: request.signature });
+    } catch {
+      throw refuse("PROVISION_SIGNATURE_INVALID", "The provisioning request's signature is malformed", "Sign with the worker's identity key.", 401);
+    }
+    if (signer.toLowerCase() !== request.worker.toLowerCase()) {
+      throw refuse(
+        "PROVISION_SIGNATURE_INVALID",
+        "The provisioning request is not signed by the worker it names",
+        "Sign with the worker's identity key.",
+        401,
+      );
+    }
+
+    // 2. It must be fresh and used once.
+    const head = await this.#chain.blockNumber();
+    if (blockNumber > head || head - blockNumber > PROVISION_MAX_BLOCK_AGE) {
+      throw refuse(
+        "PROVISION_STALE",
+        `The provisioning request names block ${blockNumber}, the chain is at ${head}`,
+        `Sign a new request naming a block from the last ${PROVISION_MAX_BLOCK_AGE}.`,
+        400,
+      );
+    }
+    const nonceKey = `${request.worker.toLowerCase()}:${request.nonce.toLowerCase()}`;
+    if (this.#seenNonces.has(nonceKey)) {
+      throw refuse("PROVISION_REPLAYED", "This provisioning request was already used", "Sign a new request with a fresh nonce.", 409);
+    }
+
+    // 3. The worker must be registered, active, and attested by the evidence on chain.
+    const worker = await this.#chain.getWorker(request.worker);
+    if (!worker) {
+      throw refuse(
+        "WORKER_NOT_REGISTERED",
+        `Worker ${request.worker} is not registered on chain`,
+        "Register the worker in the WorkerRegistry (its operator runs `veil worker start`) before asking for keys.",
+      );
+    }
+    if (worker.status !== WorkerStatus.Active) {
+      const status = Object.keys(WorkerStatus).find((k) => WorkerStatus[k as keyof typeof WorkerStatus] === worker.status);
+      throw refuse(`WORKER_NOT_ACTIVE`, `Worker ${request.worker} is ${status} on chain`, "Only active workers get keys.");
+    }
+    if (worker.evidenceHash.toLowerCase() !== evidenceHash.toLowerCase()) {
+      throw refuse(
+        "ATTESTATION_MISMATCH",
+        "The evidence sent is not the evidence registered on chain",
+        "Re-register the worker with its current evidence.",
+      );
+    }
+    if (TEE_TYPE_IDS[request.evidence.tee] !== worker.teeType) {
+      throw refuse("ATTESTATION_MISMATCH", "The evidence's TEE type is not the one registered", "Re-register the worker.");
+    }
+    const verified = verifyEvidence(
+      { tee: request.evidence.tee, bytes: evidenceBytes },
+      {
+        expectedReportData: identityReportData(request.worker, hexToBytes(worker.encryptionKey)),
+        maxAgeSeconds: this.#maxEvidenceAge,
+      },
+    );
+    if (verified.measurement.toLowerCase() !== worker.measurement.toLowerCase()) {
+      throw refuse("ATTESTATION_MISMATCH", "The evidence's measurement is not the one registered", "Re-register the worker.");
+    }
+    if (!(await this.#chain.isMeasurementAllowed(worker.teeType, verified.measurement))) {
+      throw refuse(
+        "ATTESTATION_MEASUREMENT_NOT_ALLOWED",
+        `Measurement ${verified.measurement} is not allowed by the attestation policy`,
+        "Governance must allow this build's measurement before its workers get keys.",
+      );
+    }
+
+    // Remember the nonce only once everything checked out, and forget the ones too old to replay.
+    this.#seenNonces.set(nonceKey, blockNumber);
+    for (const [k, b] of this.#seenNonces) if (head - b > PROVISION_MAX_BLOCK_AGE) this.#seenNonces.delete(k);
+
+    const clusterKey = deriveClusterKey(master.key, this.#clusterId, master.epoch);
+    const sealed = seal(hexToBytes(worker.encryptionKey), clusterKey, {
+      label: CLUSTER_KEY_LABEL,
+      aad: clusterKeyAad(request.worker, this.#clusterId, master.epoch),
+    });
+    const signature = await this.#identity.account.signMessage({
+      message: {
+        raw: responseDigest({
+          chainId: this.#chain.config.chainId,
+          worker: request.worker,
+          requestNonce: request.nonce,
+          epoch: master.epoch,
+          clusterId: this.#clusterId,
+          sealedClusterKey: sealed,
+          masterPublicKey: master.publicKey,
+        }),
+      },
+    });
+    return {
+      gatekeeper: this.#identity.address,
+      epoch: master.epoch.toString(),
+      clusterId: this.#clusterId,
+      sealedClusterKey: Buffer.from(sealed).toString("base64"),
+      masterPublicKey: master.publicKey,
+      signature,
+    };
+  }
+}
+
+const TEE_KINDS: readonly TeeKind[] = ["simulated", "sgx", "tdx"];
+
+/** Checks the shape of a request from the network; nothing about it is trusted yet. */
+function parseRequest(input: unknown): ProvisionRequest {
+  const bad = (what: string) =>
+    new VeilError("PROVISION_REQUEST_INVALID", `Malformed provisioning request: ${what}`, { status: 400 });
+  if (typeof input !== "object" || input === null) throw bad("not an object");
+  const r = input as Record<string, unknown>;
+  if (typeof r.worker !== "string" || !isAddress(r.worker)) throw bad("worker must be an address");
+  const ev = r.evidence as Record<string, unknown> | undefined;
+  if (!ev || typeof ev.tee !== "string" || !TEE_KINDS.includes(ev.tee as TeeKind)) throw bad("evidence.tee");
+  if (typeof ev.bytes !== "string" || ev.bytes.length === 0 || ev.bytes.length > 64_000) throw bad("evidence.bytes");
+  if (typeof r.blockNumber !== "string" || !/^\d{1,20}$/.test(r.blockNumber)) throw bad("blockNumber");
+  if (typeof r.nonce !== "string" || !isHex(r.nonce) || r.nonce.length !== 34) throw bad("nonce must be 16 bytes");
+  if (typeof r.signature !== "string" || !isHex(r.signature) || r.signature.length !== 132) throw bad("signature");
+  return {
+    worker: r.worker,
+    evidence: { tee: ev.tee as TeeKind, bytes: ev.bytes },
+    blockNumber: r.blockNumber,
+    nonce: r.nonce as Hex,
+    signature: r.signature as Hex,
+  };
+}

@@ -1,0 +1,78 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Hex } from "viem";
+import type { ChainConfig } from "../chain/index.ts";
+import { VeilError } from "../errors/index.ts";
+
+/** network.json: how every client and daemon finds one Veil network. */
+export type NetworkFile = {
+  version: 1;
+  name: string;
+  chain: ChainConfig & { embedded: boolean };
+  gateway?: { url: string };
+  gatekeepers: { address: Hex; url: string }[];
+  workers: { address: Hex; url: string; operator: Hex }[];
+  blobStore: { kind: "fs"; path: string };
+  tee: { backend: "simulated" | "tdx" | "dstack"; insecure: boolean; measurement: Hex };
+  /** Well-known keys of the embedded chain. DEV ONLY. */
+  devAccounts?: { warning: string; accounts: { role: string; address: Hex; privateKey: Hex }[] };
+};
+
+/** Where the network file is: --network, then VEIL_NETWORK, then ./.veil/network.json. */
+export function networkPath(explicit?: string): string {
+  return resolve(explicit ?? process.env.VEIL_NETWORK ?? ".veil/network.json");
+}
+
+function malformed(path: string, problem: string): VeilError {
+  return new VeilError("NETWORK_CONFIG_INVALID", `${path} is not a valid Veil network file: ${problem}`, {
+    hint: "Start a network with `npm start` (it writes .veil/network.json), or fix VEIL_NETWORK to point at one.",
+  });
+}
+
+const isHex = (v: unknown, bytes?: number): v is Hex =>
+  typeof v === "string" && (bytes === undefined ? /^0x[0-9a-fA-F]*$/ : new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`)).test(v);
+
+/** Reads and checks network.json; every problem is a NETWORK_CONFIG_INVALID / NETWORK_NOT_FOUND. */
+export function loadNetwork(explicit?: string): NetworkFile {
+  const path = networkPath(explicit);
+  if (!existsSync(path)) {
+    throw new VeilError("NETWORK_NOT_FOUND", `No Veil network file at ${path}`, {
+      hint: "Start the network with `npm start` in the repository (it writes .veil/network.json), or set VEIL_NETWORK.",
+    });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    throw malformed(path, "not JSON");
+  }
+  const n = data as Partial<NetworkFile>;
+  if (typeof n !== "object" || n === null || n.version !== 1) throw malformed(path, 'missing "version": 1');
+  const chain = n.chain as Partial<NetworkFile["chain"]> | undefined;
+  if (!chain || typeof chain.rpcUrl !== "string" || !/^https?:\/\//.test(chain.rpcUrl)) {
+    throw malformed(path, "chain.rpcUrl must be an http(s) URL");
+  }
+  if (!Number.isSafeInteger(chain.chainId)) throw malformed(path, "chain.chainId must be an integer");
+  const c = chain.contracts as Partial<ChainConfig["contracts"]> | undefined;
+  for (const key of ["agentRegistry", "workerRegistry", "gatekeeperRegistry", "attestationPolicy"] as const) {
+    if (!c || !isHex(c[key], 20)) throw malformed(path, `chain.contracts.${key} must be a 20-byte address`);
+  }
+  if (n.gateway !== undefined && (typeof n.gateway?.url !== "string" || !/^https?:\/\//.test(n.gateway.url))) {
+    throw malformed(path, "gateway.url must be an http(s) URL");
+  }
+  if (!n.blobStore || n.blobStore.kind !== "fs" || typeof n.blobStore.path !== "string") {
+    throw malformed(path, 'blobStore must be { "kind": "fs", "path": "…" }');
+  }
+  if (!Array.isArray(n.workers) || !Array.isArray(n.gatekeepers)) {
+    throw malformed(path, "workers and gatekeepers must be lists");
+  }
+  if (!n.tee || typeof n.tee.backend !== "string") throw malformed(path, "tee.backend is missing");
+  return n as NetworkFile;
+}
+
+/** Writes network.json atomically, so a reader never sees half a file. */
+export function saveNetwork(path: string, network: NetworkFile): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(network, null, 2)}\n`);
+  renameSync(tmp, path);
+}

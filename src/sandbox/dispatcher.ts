@@ -1,0 +1,51 @@
+/**
+ * Runs inside the isolate after the prelude and before the agent's module. It defines the two
+ * entry points the host keeps references to (then deletes from the global object, so agent code
+ * can neither call nor replace them): one to install the agent's default export, one to turn a
+ * copied request into a call of its `fetch` and the Response back into plain data.
+ */
+export const DISPATCHER_SOURCE = `(() => {
+  let agent;
+  const errorInfo = (e) => ({
+    name: e && typeof e === "object" && typeof e.name === "string" ? e.name : "Error",
+    message: e && typeof e === "object" && typeof e.message === "string" ? e.message : String(e),
+    stack: e && typeof e === "object" && typeof e.stack === "string" ? e.stack : undefined,
+  });
+  globalThis.__veilSetAgent = (exported) => {
+    if (!exported || (typeof exported !== "object" && typeof exported !== "function") || typeof exported.fetch !== "function") {
+      return { ok: false, message: "the bundle's default export has no fetch(request, env, ctx) handler" };
+    }
+    agent = exported;
+    return { ok: true };
+  };
+  globalThis.__veilDispatch = async (req, meta) => {
+    const init = { method: req.method, headers: req.headers };
+    if (req.body !== null && req.method !== "GET" && req.method !== "HEAD") init.body = req.body;
+    const request = new Request(req.url, init);
+    const env = Object.freeze({ VEIL_AGENT_ID: meta.id, VEIL_AGENT_NAME: meta.name, VEIL_CODE_HASH: meta.codeHash });
+    const waits = [];
+    const ctx = Object.freeze({
+      agent: Object.freeze({ id: meta.id, name: meta.name, codeHash: meta.codeHash }),
+      waitUntil(p) { waits.push(Promise.resolve(p).catch(() => {})); },
+      passThroughOnException() {},
+    });
+    let response;
+    try {
+      response = await agent.fetch(request, env, ctx);
+    } catch (e) {
+      return { ok: false, kind: "threw", error: errorInfo(e) };
+    }
+    if (!(response instanceof Response)) {
+      return { ok: false, kind: "bad-response", error: { name: "TypeError", message: "fetch() must return a Response, got " + (response === null ? "null" : typeof response) } };
+    }
+    let body;
+    try {
+      body = await response.arrayBuffer();
+    } catch (e) {
+      return { ok: false, kind: "threw", error: errorInfo(e) };
+    }
+    const headers = [];
+    response.headers.forEach((v, k) => headers.push([k, v]));
+    return { ok: true, status: response.status, headers, body };
+  };
+})();`;

@@ -1,0 +1,202 @@
+import ivm from "isolated-vm";
+import { VeilError } from "../errors/index.ts";
+import { DISPATCHER_SOURCE } from "./dispatcher.ts";
+import { buildPrelude } from "./prelude-bundle.ts";
+import {
+  type AgentMeta,
+  DEFAULT_LIMITS,
+  type LogSink,
+  type Sandbox,
+  type SandboxLimits,
+  type SandboxRequest,
+  type SandboxResponse,
+} from "./types.ts";
+
+type DispatchResult =
+  | { ok: true; status: number; headers: [string, string][]; body: ArrayBuffer }
+  | { ok: false; kind: "threw" | "bad-response"; error: { name: string; message: string; stack?: string } };
+
+function loadFailed(message: string, cause?: unknown): VeilError {
+  return new VeilError("AGENT_LOAD_FAILED", `The agent's bundle could not be loaded: ${message}`, {
+    status: 502,
+    cause,
+    hint: "Run the agent locally, fix the error, and deploy again.",
+  });
+}
+
+/** Maps what isolated-vm throws when it cuts an agent off to the typed limit errors. */
+function limitError(err: unknown, limits: SandboxLimits): VeilError | undefined {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/memory limit/i.test(message)) {
+    return new VeilError("LIMIT_MEMORY_EXCEEDED", `The agent used more than its ${limits.memoryMb} MiB of memory`, {
+      status: 507,
+      hint: "Use less memory per request, or deploy with a higher memory limit.",
+    });
+  }
+  if (/timed out|Script execution timed out/i.test(message)) {
+    return new VeilError("LIMIT_WALL_TIME_EXCEEDED", `The agent ran longer than ${limits.wallTimeMs} ms`, {
+      status: 504,
+      hint: "Make the handler finish sooner, or deploy with a higher time limit.",
+    });
+  }
+  return undefined;
+}
+
+/**
+ * One agent version in its own V8 isolate (isolated-vm): its own heap with a hard limit, the
+ * web-standard prelude, and the agent's ES module. Requests cross in and out as copies.
+ * When a limit kills the isolate, the next request gets a fresh one.
+ */
+export class IsolateSandbox implements Sandbox {
+  readonly #code: string;
+  readonly #meta: AgentMeta;
+  readonly #limits: SandboxLimits;
+  readonly #log: LogSink;
+  #isolate: ivm.Isolate | undefined;
+  #dispatch: ivm.Reference | undefined;
+  #loading: Promise<void> | undefined;
+
+  private constructor(code: string, meta: AgentMeta, limits: SandboxLimits, log: LogSink) {
+    this.#code = code;
+    this.#meta = meta;
+    this.#limits = limits;
+    this.#log = log;
+  }
+
+  /** Compiles and evaluates the agent; load errors surface here, before it serves anything. */
+  static async create(options: {
+    code: string;
+    meta: AgentMeta;
+    limits?: Partial<SandboxLimits>;
+    log?: LogSink;
+  }): Promise<IsolateSandbox> {
+    const sandbox = new IsolateSandbox(
+      options.code,
+      options.meta,
+      { ...DEFAULT_LIMITS, ...options.limits },
+      options.log ?? (() => {}),
+    );
+    await sandbox.#ensureLoaded();
+    return sandbox;
+  }
+
+  #ensureLoaded(): Promise<void> {
+    if (this.#dispatch && this.#isolate && !this.#isolate.isDisposed) return Promise.resolve();
+    this.#loading ??= this.#load().finally(() => {
+      this.#loading = undefined;
+    });
+    return this.#loading;
+  }
+
+  async #load(): Promise<void> {
+    const prelude = await buildPrelude();
+    const isolate = new ivm.Isolate({ memoryLimit: this.#limits.memoryMb });
+    try {
+      const context = await isolate.createContext();
+      const log = this.#log;
+      await context.evalClosure(
+        "globalThis.__veilHost = { log: $0 };",
+        [new ivm.Callback((level: unknown, message: unknown) => log(String(level), String(message)))],
+        { timeout: 1000 },
+      );
+      await context.eval(prelude, { timeout: 1000, filename: "veil:prelude" });
+      await context.eval(DISPATCHER_SOURCE, { timeout: 1000, filename: "veil:dispatcher" });
+      const global = context.global;
+      const setAgent = (await global.get("__veilSetAgent", { reference: true })) as ivm.Reference;
+      const dispatch = (await global.get("__veilDispatch", { reference: true })) as ivm.Reference;
+      await global.delete("__veilSetAgent");
+      await global.delete("__veilDispatch");
+
+      let module: ivm.Module;
+      try {
+        module = await isolate.compileModule(this.#code, { filename: `agent:${this.#meta.name}` });
+      } catch (err) {
+        throw loadFailed(`syntax error: ${(err as Error).message}`, err);
+      }
+      if (module.dependencySpecifiers.length > 0) {
+        throw loadFailed(
+          `it imports ${module.dependencySpecifiers.map((s) => `"${s}"`).join(", ")}; bundles must be self-contained (veil deploy bundles them)`,
+        );
+      }
+      await module.instantiate(context, () => {
+        throw new Error("imports are not allowed");
+      });
+      try {
+        await module.evaluate({ timeout: this.#limits.wallTimeMs });
+      } catch (err) {
+        throw limitError(err, this.#limits) ?? loadFailed(`it threw while loading: ${(err as Error).message}`, err);
+      }
+      const exported = (await module.namespace.get("default", { reference: true })) as ivm.Reference;
+      const installed = (await setAgent.apply(undefined, [exported.derefInto()], {
+        result: { copy: true },
+        timeout: 1000,
+      })) as { ok: boolean; message?: string };
+      if (!installed.ok) throw loadFailed(installed.message ?? "no default export");
+      this.#dispatch = dispatch;
+      this.#isolate = isolate;
+    } catch (err) {
+      isolate.dispose();
+      if (err instanceof VeilError) throw err;
+      throw limitError(err, this.#limits) ?? loadFailed((err as Error).message, err);
+    }
+  }
+
+  async invoke(request: SandboxRequest): Promise<SandboxResponse> {
+    await this.#ensureLoaded();
+    const isolate = this.#isolate!;
+    const dispatch = this.#dispatch!;
+    const body = request.body ? new Uint8Array(request.body).buffer : null;
+    let timer: NodeJS.Timeout | undefined;
+    const wall = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("Script execution timed out.")), this.#limits.wallTimeMs);
+    });
+    let result: DispatchResult;
+    try {
+      result = (await Promise.race([
+        dispatch.apply(
+          undefined,
+          [new ivm.ExternalCopy({ ...request, body }).copyInto({ release: true }), new ivm.ExternalCopy(this.#meta).copyInto({ release: true })],
+          { timeout: this.#limits.wallTimeMs, result: { promise: true, copy: true } },
+        ),
+        wall,
+      ])) as DispatchResult;
+    } catch (err) {
+      const limit = limitError(err, this.#limits);
+      // A runaway agent may still hold the isolate: throw it away; the next request reloads.
+      if (limit || isolate.isDisposed) this.#reset(isolate);
+      throw limit ?? new VeilError("AGENT_CRASHED", "The agent's sandbox failed", { status: 502, cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!result.ok) {
+      this.#log("error", result.error.stack ?? `${result.error.name}: ${result.error.message}`);
+      throw new VeilError(
+        result.kind === "bad-response" ? "AGENT_BAD_RESPONSE" : "AGENT_THREW",
+        result.kind === "bad-response"
+          ? `The agent's fetch handler did not return a Response: ${result.error.message}`
+          : `The agent threw: ${result.error.name}: ${result.error.message}`,
+        { status: 500, hint: "See `veil logs` for the stack, fix the agent and deploy again." },
+      );
+    }
+    if (result.body.byteLength > this.#limits.maxResponseBytes) {
+      throw new VeilError(
+        "LIMIT_RESPONSE_TOO_LARGE",
+        `The agent's response is ${result.body.byteLength} bytes, over its ${this.#limits.maxResponseBytes}`,
+        { status: 502, hint: "Return a smaller body." },
+      );
+    }
+    return { status: result.status, headers: result.headers, body: new Uint8Array(result.body) };
+  }
+
+  #reset(isolate: ivm.Isolate): void {
+    if (this.#isolate === isolate) {
+      this.#isolate = undefined;
+      this.#dispatch = undefined;
+    }
+    if (!isolate.isDisposed) isolate.dispose();
+  }
+
+  dispose(): void {
+    if (this.#isolate) this.#reset(this.#isolate);
+  }
+}

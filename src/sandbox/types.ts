@@ -1,0 +1,36 @@
+/** A request as it crosses into a sandbox: plain data, copied, never shared. */
+export type SandboxRequest = {
+  method: string;
+  url: string;
+  headers: [string, string][];
+  body: Uint8Array | null;
+};
+
+export type SandboxResponse = {
+  status: number;
+  headers: [string, string][];
+  body: Uint8Array;
+};
+
+/** Per-agent limits, enforced by the sandbox. */
+export type SandboxLimits = {
+  /** Heap limit of the agent's isolate, in MiB. */
+  memoryMb: number;
+  /** Wall time per request, in ms (the synchronous part is also cut at this). */
+  wallTimeMs: number;
+  /** Largest response body, in bytes. */
+  maxResponseBytes: number;
+};
+
+export const DEFAULT_LIMITS: SandboxLimits = { memoryMb: 128, wallTimeMs: 10_000, maxResponseBytes: 8 * 1024 * 1024 };
+
+/** What the sandbox tells the agent about itself (`env.VEIL_AGENT_*`, `ctx.agent`). */
+export type AgentMeta = { id: string; name: string; codeHash: string };
+
+export type LogSink = (level: string, message: string) => void;
+
+/** The engine an agent runs in; isolated-vm today, behind this interface. */
+export interface Sandbox {
+  invoke(request: SandboxRequest): Promise<SandboxResponse>;
+  dispose(): void;
+}

@@ -1,0 +1,98 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { VeilError } from "../errors/index.ts";
+import type { Enclave, Evidence } from "./enclave.ts";
+import { printInsecureBanner } from "./insecure-banner.ts";
+import { buildMeasurement } from "./measurement.ts";
+
+/**
+ * The simulated platform's signing key. It is public by construction (derived from a fixed
+ * string), so anyone can forge simulated evidence: it exists to exercise the same code paths
+ * as a real quote, and production policy must reject TEE type `simulated`.
+ */
+const PLATFORM_SECRET = createHash("sha256").update("veil/simulated-tee/platform-key/INSECURE").digest();
+export const SIMULATED_PLATFORM_PUBLIC_KEY = ed25519.getPublicKey(PLATFORM_SECRET);
+export const SIMULATED_EVIDENCE_FORMAT = "veil-simulated-evidence/v1";
+
+export type SimulatedEvidenceBody = {
+  format: typeof SIMULATED_EVIDENCE_FORMAT;
+  tee: "simulated";
+  insecure: true;
+  measurement: `0x${string}`;
+  reportData: string; // hex, 64 bytes
+  issuedAt: number; // unix seconds
+};
+
+export function signingPayload(body: SimulatedEvidenceBody): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify([body.format, body.tee, body.insecure, body.measurement, body.reportData, body.issuedAt]),
+  );
+}
+
+/** The simulated backend. Sealing uses a key kept in the clear in the data directory. */
+export class SimulatedEnclave implements Enclave {
+  readonly backend = "simulated" as const;
+  readonly insecure = true;
+  readonly #sealingKey: Buffer;
+  readonly #measurement: `0x${string}`;
+
+  constructor(options: { dataDir: string; component: string; measurement?: `0x${string}` }) {
+    printInsecureBanner(options.component);
+    mkdirSync(options.dataDir, { recursive: true });
+    const keyFile = join(options.dataDir, "simulated-sealing-key.INSECURE");
+    if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
+    this.#sealingKey = readFileSync(keyFile);
+    this.#measurement = options.measurement ?? buildMeasurement();
+  }
+
+  async measurement(): Promise<`0x${string}`> {
+    return this.#measurement;
+  }
+
+  async attest(reportData: Uint8Array): Promise<Evidence> {
+    if (reportData.length > 64) {
+      throw new VeilError("ATTESTATION_REPORT_DATA_TOO_LONG", "Report data is at most 64 bytes", {
+        context: [`got ${reportData.length} bytes`],
+      });
+    }
+    const padded = new Uint8Array(64);
+    padded.set(reportData);
+    const body: SimulatedEvidenceBody = {
+      format: SIMULATED_EVIDENCE_FORMAT,
+      tee: "simulated",
+      insecure: true,
+      measurement: this.#measurement,
+      reportData: Buffer.from(padded).toString("hex"),
+      issuedAt: Math.floor(Date.now() / 1000),
+    };
+    const signature = Buffer.from(ed25519.sign(signingPayload(body), PLATFORM_SECRET)).toString("hex");
+    return { tee: "simulated", bytes: new TextEncoder().encode(JSON.stringify({ ...body, signature })) };
+  }
+
+  #key(label: string): Buffer {
+    return createHash("sha256").update(this.#sealingKey).update("veil/simulated-seal/").update(label).digest();
+  }
+
+  async seal(plaintext: Uint8Array, label: string): Promise<Uint8Array> {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", this.#key(label), iv);
+    const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return Buffer.concat([iv, ct, cipher.getAuthTag()]);
+  }
+
+  async unseal(sealed: Uint8Array, label: string): Promise<Uint8Array> {
+    try {
+      const buf = Buffer.from(sealed);
+      const decipher = createDecipheriv("aes-256-gcm", this.#key(label), buf.subarray(0, 12));
+      decipher.setAuthTag(buf.subarray(buf.length - 16));
+      return Buffer.concat([decipher.update(buf.subarray(12, buf.length - 16)), decipher.final()]);
+    } catch (err) {
+      throw new VeilError("UNSEAL_FAILED", `Sealed data "${label}" could not be opened by this enclave`, {
+        cause: err,
+        hint: "It was sealed by another enclave or data directory, or it was altered.",
+      });
+    }
+  }
+}

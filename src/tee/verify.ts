@@ -1,0 +1,105 @@
+import { createHash } from "node:crypto";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { VeilError } from "../errors/index.ts";
+import type { Evidence, TeeKind } from "./enclave.ts";
+import {
+  SIMULATED_EVIDENCE_FORMAT,
+  SIMULATED_PLATFORM_PUBLIC_KEY,
+  type SimulatedEvidenceBody,
+  signingPayload,
+} from "./simulated.ts";
+
+export type VerifiedEvidence = {
+  tee: TeeKind;
+  measurement: `0x${string}`;
+  reportData: Uint8Array;
+  issuedAt: number;
+  insecure: boolean;
+};
+
+export type VerifyOptions = {
+  /** The report data the evidence must carry (zero-padded to 64 bytes). */
+  expectedReportData: Uint8Array;
+  /** Seconds since the epoch; defaults to now. */
+  now?: number;
+  /** Evidence older than this is refused. */
+  maxAgeSeconds?: number;
+};
+
+export function evidenceHash(evidence: Evidence): `0x${string}` {
+  return `0x${createHash("sha256").update(evidence.bytes).digest("hex")}`;
+}
+
+function invalid(message: string, hint: string, cause?: unknown): VeilError {
+  return new VeilError("ATTESTATION_INVALID", message, { hint, status: 403, cause });
+}
+
+/**
+ * Checks evidence and returns what it proves. Hostile input: every field is checked, and any
+ * failure is a VeilError with an ATTESTATION_* code. Real SGX/TDX quotes are verified by the
+ * DCAP verifier (a later part); here only `simulated` evidence is understood.
+ */
+export function verifyEvidence(evidence: Evidence, options: VerifyOptions): VerifiedEvidence {
+  if (evidence.tee !== "simulated") {
+    throw new VeilError("ATTESTATION_UNSUPPORTED", `Evidence of TEE type "${evidence.tee}" cannot be verified yet`, {
+      status: 403,
+      hint: "Only the simulated backend is supported by this build.",
+    });
+  }
+  let parsed: SimulatedEvidenceBody & { signature: string };
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(evidence.bytes));
+  } catch (err) {
+    throw invalid("The attestation evidence is not well-formed", "Send the evidence the enclave produced.", err);
+  }
+  if (
+    typeof parsed !== "object" ||
+    parsed === null ||
+    parsed.format !== SIMULATED_EVIDENCE_FORMAT ||
+    parsed.tee !== "simulated" ||
+    typeof parsed.measurement !== "string" ||
+    !/^0x[0-9a-f]{64}$/.test(parsed.measurement) ||
+    typeof parsed.reportData !== "string" ||
+    !/^[0-9a-f]{128}$/.test(parsed.reportData) ||
+    !Number.isSafeInteger(parsed.issuedAt) ||
+    typeof parsed.signature !== "string" ||
+    !/^[0-9a-f]{128}$/.test(parsed.signature)
+  ) {
+    throw invalid("The attestation evidence is missing fields or has malformed ones", "Re-attest the node.");
+  }
+  const ok = ed25519.verify(
+    Buffer.from(parsed.signature, "hex"),
+    signingPayload(parsed),
+    SIMULATED_PLATFORM_PUBLIC_KEY,
+  );
+  if (!ok) throw invalid("The attestation evidence's signature does not verify", "The evidence was altered.");
+
+  const expected = new Uint8Array(64);
+  expected.set(options.expectedReportData.subarray(0, 64));
+  const reportData = Buffer.from(parsed.reportData, "hex");
+  if (!reportData.equals(expected)) {
+    throw new VeilError(
+      "ATTESTATION_REPORT_DATA_MISMATCH",
+      "The attestation evidence is not bound to this node's identity keys",
+      { status: 403, hint: "The evidence belongs to another key; the node must attest its own identity." },
+    );
+  }
+  const now = options.now ?? Math.floor(Date.now() / 1000);
+  if (options.maxAgeSeconds !== undefined && now - parsed.issuedAt > options.maxAgeSeconds) {
+    throw new VeilError("ATTESTATION_EXPIRED", "The attestation evidence is too old", {
+      status: 403,
+      context: [`issued at ${new Date(parsed.issuedAt * 1000).toISOString()}, max age ${options.maxAgeSeconds}s`],
+      hint: "The node must re-attest.",
+    });
+  }
+  if (parsed.issuedAt > now + 300) {
+    throw invalid("The attestation evidence is dated in the future", "Check the node's clock.");
+  }
+  return {
+    tee: "simulated",
+    measurement: parsed.measurement,
+    reportData,
+    issuedAt: parsed.issuedAt,
+    insecure: true,
+  };
+}

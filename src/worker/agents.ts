@@ -1,0 +1,128 @@
+import type { Hex } from "viem";
+import type { AgentRecord, VeilChain } from "../chain/index.ts";
+import { VeilError } from "../errors/index.ts";
+import { IsolateSandbox } from "../sandbox/isolate.ts";
+import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
+
+export type AgentState =
+  | { status: "loading"; record: AgentRecord }
+  | { status: "ready"; record: AgentRecord; sandbox: Sandbox; loadedAt: number }
+  | { status: "failed"; record: AgentRecord; error: VeilError; failedAt: number };
+
+export type AgentTableOptions = {
+  chain: VeilChain;
+  blobs: BlobStore;
+  limits?: Partial<SandboxLimits>;
+  log: (agent: AgentRecord, level: string, message: string) => void;
+  pollIntervalMs?: number;
+};
+
+/** Retry loading a failed agent (a bundle not yet in the store, say) after this long. */
+const RETRY_FAILED_MS = 2_000;
+
+/**
+ * The agents this worker serves, kept in step with the AgentRegistry: it reads them all at
+ * start, then follows the registry's events block by block. Only code whose hash the chain
+ * lists as current is ever loaded, and the bundle's bytes are checked against that hash.
+ */
+export class AgentTable {
+  readonly #opts: AgentTableOptions;
+  readonly #agents = new Map<string, AgentState>();
+  readonly #byName = new Map<string, string>();
+  #lastBlock = -1n;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: AgentTableOptions) {
+    this.#opts = options;
+  }
+
+  async start(): Promise<void> {
+    const head = await this.#opts.chain.blockNumber();
+    const records = await this.#opts.chain.listAgents();
+    this.#lastBlock = head;
+    await Promise.all(records.map((r) => this.#apply(r)));
+    this.#schedule();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    for (const state of this.#agents.values()) if (state.status === "ready") state.sandbox.dispose();
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#poll()
+        .catch((err) => console.error(`following the chain: ${(err as Error).message}`))
+        .finally(() => this.#schedule());
+    }, this.#opts.pollIntervalMs ?? 200);
+  }
+
+  async #poll(): Promise<void> {
+    const head = await this.#opts.chain.blockNumber();
+    if (head > this.#lastBlock) {
+      const events = await this.#opts.chain.agentEvents(this.#lastBlock + 1n, head);
+      const touched = new Set(events.map((e) => e.id));
+      for (const id of touched) {
+        // Re-read the agent rather than trust event order: the chain's current state wins.
+        await this.#apply(await this.#opts.chain.getAgent(id));
+      }
+      this.#lastBlock = head;
+    }
+    const now = Date.now();
+    for (const state of this.#agents.values()) {
+      if (state.status === "failed" && now - state.failedAt > RETRY_FAILED_MS && state.error.retryable) {
+        await this.#apply(state.record, true);
+      }
+    }
+  }
+
+  async #apply(record: AgentRecord, force = false): Promise<void> {
+    const key = record.id.toString();
+    const current = this.#agents.get(key);
+    if (!force && current && current.record.codeHash === record.codeHash && current.status !== "failed") {
+      current.record = record;
+      return;
+    }
+    this.#byName.set(record.name, key);
+    if (!current || current.status !== "ready") this.#agents.set(key, { status: "loading", record });
+    try {
+      const code = new TextDecoder("utf-8", { fatal: true }).decode(await this.#opts.blobs.get(record.codeHash));
+      const sandbox = await IsolateSandbox.create({
+        code,
+        meta: { id: key, name: record.name, codeHash: record.codeHash },
+        ...(this.#opts.limits ? { limits: this.#opts.limits } : {}),
+        log: (level, message) => this.#opts.log(record, level, message),
+      });
+      const previous = this.#agents.get(key);
+      this.#agents.set(key, { status: "ready", record, sandbox, loadedAt: Date.now() });
+      if (previous?.status === "ready") previous.sandbox.dispose();
+      console.error(`agent ${record.name} (#${key}) serving code ${record.codeHash.slice(0, 18)}…`);
+    } catch (err) {
+      const error =
+        err instanceof VeilError
+          ? err
+          : new VeilError("AGENT_LOAD_FAILED", `Agent ${record.name} could not be loaded`, { cause: err, status: 502 });
+      this.#agents.set(key, { status: "failed", record, error, failedAt: Date.now() });
+      console.error(`agent ${record.name} (#${key}) failed to load: ${error.shortMessage}`);
+    }
+  }
+
+  /** The agent by id or name. */
+  get(idOrName: string): AgentState | undefined {
+    const id = /^\d+$/.test(idOrName) ? idOrName : this.#byName.get(idOrName);
+    return id === undefined ? undefined : this.#agents.get(id);
+  }
+
+  list(): { id: string; name: string; codeHash: Hex; status: AgentState["status"] }[] {
+    return [...this.#agents.entries()].map(([id, s]) => ({
+      id,
+      name: s.record.name,
+      codeHash: s.record.codeHash,
+      status: s.status,
+    }));
+  }
+}

@@ -1,0 +1,94 @@
+import { mkdirSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import type { Hex } from "viem";
+import { TeeType, VeilChain } from "../chain/index.ts";
+import { NodeIdentity } from "../daemon/identity.ts";
+import { announceReady } from "../daemon/http.ts";
+import { VeilError } from "../errors/index.ts";
+import { type ClusterKeyGrant, requestClusterKey } from "../gatekeeper/client.ts";
+import { loadNetwork } from "../network/config.ts";
+import { FsBlobStore } from "../storage/blob-store.ts";
+import { evidenceHash, SimulatedEnclave } from "../tee/index.ts";
+import { AgentTable } from "./agents.ts";
+import { createWorkerServer } from "./server.ts";
+
+export type WorkerDaemonOptions = {
+  network: string;
+  dataDir: string;
+  port: number;
+  host: string;
+  /** The operator's account key: it registers the worker on chain (and later stakes for it). */
+  operatorKey: Hex;
+  /** Public URL the worker announces on chain; defaults to http://host:port. */
+  publicUrl?: string;
+  maxRequestBytes: number;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a worker (pRuntime) until the process ends. */
+export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
+  const network = loadNetwork(options.network);
+  mkdirSync(options.dataDir, { recursive: true });
+  const enclave = new SimulatedEnclave({ dataDir: options.dataDir, component: "worker" });
+  const identity = await NodeIdentity.loadOrCreate(enclave, options.dataDir);
+  const operatorChain = new VeilChain(network.chain, { account: options.operatorKey });
+  const chain = new VeilChain(network.chain);
+  const blobs = new FsBlobStore(network.blobStore.path);
+  let grant: ClusterKeyGrant | undefined;
+
+  const agents = new AgentTable({
+    chain,
+    blobs,
+    log: (agent, level, message) => console.error(`[${agent.name}] ${level}: ${message}`),
+  });
+  const server = createWorkerServer({
+    agents,
+    isReady: () => grant !== undefined,
+    info: () => ({ address: identity.address, epoch: grant?.epoch.toString() }),
+    maxRequestBytes: options.maxRequestBytes,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, resolve);
+  });
+  const url = options.publicUrl ?? `http://${options.host}:${(server.address() as AddressInfo).port}`;
+  console.error(`worker ${identity.address} listening on ${url}`);
+
+  // Attest and register: the operator sends the transaction, the worker key consents to it.
+  const evidence = await enclave.attest(identity.reportData());
+  const measurement = await enclave.measurement();
+  const registration = {
+    worker: identity.address,
+    encryptionKey: identity.encryptionKeyHex,
+    teeType: TeeType.simulated,
+    measurement,
+    evidenceHash: evidenceHash(evidence),
+    endpoint: url,
+  };
+  const digest = await chain.workerRegistrationDigest({ operator: operatorChain.account, ...registration });
+  const signature = await identity.account.signMessage({ message: { raw: digest } });
+  await operatorChain.registerWorker({ ...registration, signature });
+  console.error(`registered on chain by operator ${operatorChain.account}`);
+
+  // Get the cluster key from any gatekeeper on chain; retry while they are starting.
+  for (let attempt = 0; !grant; attempt++) {
+    const gatekeepers = (await chain.listGatekeepers()).filter((g) => g.active);
+    for (const g of gatekeepers) {
+      try {
+        grant = await requestClusterKey({ url: g.endpoint, chain, identity, evidence });
+        break;
+      } catch (err) {
+        if (!(err instanceof VeilError) || !err.retryable) throw err;
+      }
+    }
+    if (!grant) {
+      if (attempt % 20 === 0) console.error("waiting for a gatekeeper to provision this worker…");
+      await sleep(250);
+    }
+  }
+  console.error(`provisioned by gatekeeper ${grant.gatekeeper} for epoch ${grant.epoch}`);
+
+  await agents.start();
+  announceReady({ role: "worker", address: identity.address, url, operator: operatorChain.account });
+}
