@@ -1,1 +1,365 @@
-console.log("hi from cli", process.argv.slice(2))
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import type { Hex } from "viem";
+import { VeilError } from "../errors/index.ts";
+import { loadNetwork, networkPath } from "../network/config.ts";
+import { VeilClient } from "../sdk/index.ts";
+import { initAgent, listTemplates } from "./init.ts";
+import { fail, parseCount, parsePort, progress } from "./output.ts";
+
+const program = new Command();
+program
+  .name("veil")
+  .description("Veil: a confidential execution network for AI agents")
+  .showHelpAfterError()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+const networkOption = () =>
+  new Option("--network <file>", "network.json to use (default: $VEIL_NETWORK, then ./.veil/network.json)");
+const keyOption = () =>
+  new Option(
+    "--private-key <hex>",
+    "account that signs transactions (default: $VEIL_PRIVATE_KEY, then the DEV ONLY user account of a dev network)",
+  );
+
+/** The signing key: --private-key, $VEIL_PRIVATE_KEY, else the dev network's "user" account. */
+function signingKey(network: ReturnType<typeof loadNetwork>, explicit?: string): Hex {
+  const key = explicit ?? process.env.VEIL_PRIVATE_KEY;
+  if (key) {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(key)) {
+      throw new VeilError("BAD_ARGUMENT", "The private key must be 32 bytes of hex with a 0x prefix", {});
+    }
+    return key as Hex;
+  }
+  const user = network.devAccounts?.accounts.find((a) => a.role === "user");
+  if (!user) {
+    throw new VeilError("NO_ACCOUNT", "No account to sign with", {
+      hint: "Pass --private-key or set VEIL_PRIVATE_KEY.",
+    });
+  }
+  return user.privateKey;
+}
+
+function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      fail(err);
+    }
+  };
+}
+
+// ── network ─────────────────────────────────────────────────────────────────────────────────
+
+program
+  .command("up")
+  .description("start a whole Veil network on this machine: chain, contracts, gatekeeper, workers, gateway")
+  .option("--dir <dir>", "where the network keeps its files (network.json, logs, data)", ".veil")
+  .option("--rpc <url>", "use this JSON-RPC chain instead of the embedded one")
+  .option("--deployer-key <hex>", "with --rpc: the key that deploys and governs the contracts")
+  .option("--workers <n>", "how many workers", parseCount, 2)
+  .option("--base-port <port>", "chain on PORT, gateway PORT+1, gatekeeper PORT+2, workers PORT+10…; 0 = free ports", parsePort, 8545)
+  .option("--host <host>", "interface to listen on", "127.0.0.1")
+  .action(
+    action(async (opts: { dir: string; rpc?: string; deployerKey?: Hex; workers: number; basePort: number; host: string }) => {
+      const { up } = await import("../network/up.ts");
+      const started = Date.now();
+      const running = await up({ ...opts, onProgress: progress });
+      const n = running.network;
+      const lines = [
+        "",
+        `Veil network is up (${((Date.now() - started) / 1000).toFixed(1)}s) — INSECURE simulated TEE, for development only`,
+        `  gateway      ${n.gateway?.url}`,
+        `  chain        ${n.chain.rpcUrl} (chain id ${n.chain.chainId}${n.chain.embedded ? ", embedded" : ""})`,
+        ...n.gatekeepers.map((g) => `  gatekeeper   ${g.url}  ${g.address}`),
+        ...n.workers.map((w) => `  worker       ${w.url}  ${w.address}`),
+        `  contracts    AgentRegistry ${n.chain.contracts.agentRegistry}`,
+        `               WorkerRegistry ${n.chain.contracts.workerRegistry}`,
+        `               GatekeeperRegistry ${n.chain.contracts.gatekeeperRegistry}`,
+        `               AttestationPolicy ${n.chain.contracts.attestationPolicy}`,
+        `  network file ${running.path}  (dev accounts in it are DEV ONLY)`,
+        `  logs         ${opts.dir}/logs/`,
+        "",
+        "In another shell:  npx veil init hello-agent && npx veil deploy ./hello-agent --name hello",
+        "                   npx veil invoke hello --path /greet --data '{\"name\":\"Ada\"}'",
+        "Press Ctrl-C to stop.",
+        "",
+      ];
+      process.stdout.write(lines.join("\n"));
+      for (const d of running.daemons) {
+        d.child.once("exit", (code, signal) => {
+          if (!stopping) progress(`${d.name} exited (${signal ?? `code ${code}`}); see ${d.logFile}`);
+        });
+      }
+      let stopping = false;
+      const shutdown = async () => {
+        if (stopping) return;
+        stopping = true;
+        progress("stopping the network…");
+        await running.stop();
+        process.exit(0);
+      };
+      process.on("SIGINT", shutdown);
+      process.on("SIGTERM", shutdown);
+    }),
+  );
+
+// ── agents ──────────────────────────────────────────────────────────────────────────────────
+
+program
+  .command("init")
+  .description("make a new agent project from a template")
+  .argument("<dir>", "directory to create")
+  .option("--template <name>", `template to use (${listTemplates().join(", ")})`, "hello")
+  .action(
+    action(async (dir: string, opts: { template: string }) => {
+      const target = initAgent(dir, opts.template);
+      process.stdout.write(`Created ${target} from the "${opts.template}" template.\n`);
+      process.stdout.write(`Deploy it with: npx veil deploy ${dir} --name ${opts.template}\n`);
+    }),
+  );
+
+program
+  .command("build")
+  .description("build an agent into its bundle and print its content hash (nothing is deployed)")
+  .argument("<dir>", "the agent's project directory")
+  .option("--out <file>", "write the bundle to this file")
+  .action(
+    action(async (dir: string, opts: { out?: string }) => {
+      const { buildAgent } = await import("../sdk/build.ts");
+      const built = await buildAgent(dir);
+      if (opts.out) (await import("node:fs")).writeFileSync(opts.out, built.bytes);
+      process.stdout.write(`${built.hash}  ${built.bytes.byteLength} bytes  ${built.entry}\n`);
+    }),
+  );
+
+program
+  .command("deploy")
+  .description("build an agent, store its bundle, register it on chain, and wait until a worker serves it")
+  .argument("<dir>", "the agent's project directory")
+  .requiredOption("--name <name>", "the agent's name (1–64 of a–z, 0–9, '-'); a name you own gets a new version")
+  .addOption(networkOption())
+  .addOption(keyOption())
+  .option("--timeout <seconds>", "how long to wait for a worker to serve it", "60")
+  .action(
+    action(async (dir: string, opts: { name: string; network?: string; privateKey?: string; timeout: string }) => {
+      const started = Date.now();
+      const network = loadNetwork(opts.network);
+      const client = new VeilClient(network, { privateKey: signingKey(network, opts.privateKey) });
+      const result = await client.deploy(dir, opts.name, { onProgress: progress, timeoutMs: Number(opts.timeout) * 1000 });
+      process.stdout.write(
+        [
+          `${result.upgraded ? "Upgraded" : "Deployed"} ${result.name} (agent #${result.id}, version ${result.version})`,
+          `  code hash  ${result.codeHash} (${result.bundleBytes} bytes)`,
+          `  tx         ${result.txHash}`,
+          `  served by  ${result.servedBy.join(", ")}`,
+          `  took       ${((Date.now() - started) / 1000).toFixed(2)}s`,
+          `Invoke it:   npx veil invoke ${result.name} --path /`,
+          "",
+        ].join("\n"),
+      );
+    }),
+  );
+
+program
+  .command("invoke")
+  .description("call an agent through the gateway and print its response body")
+  .argument("<agent>", "the agent's name or id")
+  .option("--path <path>", "the path to request", "/")
+  .option("-X, --method <method>", "HTTP method (default: POST with --data, else GET)")
+  .option("-d, --data <body>", "request body; @file reads it from a file")
+  .option("-H, --header <header...>", "extra headers, as 'Name: value'")
+  .option("-i, --include", "print the status and headers before the body")
+  .addOption(networkOption())
+  .action(
+    action(
+      async (
+        agent: string,
+        opts: { path: string; method?: string; data?: string; header?: string[]; include?: boolean; network?: string },
+      ) => {
+        const network = loadNetwork(opts.network);
+        const client = new VeilClient(network);
+        const headers: Record<string, string> = {};
+        for (const h of opts.header ?? []) {
+          const i = h.indexOf(":");
+          if (i <= 0) throw new VeilError("BAD_ARGUMENT", `Header "${h}" is not of the form 'Name: value'`, {});
+          headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+        }
+        let body: string | Uint8Array | undefined;
+        if (opts.data !== undefined) {
+          body = opts.data.startsWith("@") ? readFileSync(opts.data.slice(1)) : opts.data;
+          if (!headers["content-type"]) {
+            let isJson = true;
+            try {
+              JSON.parse(typeof body === "string" ? body : new TextDecoder().decode(body));
+            } catch {
+              isJson = false;
+            }
+            headers["content-type"] = isJson ? "application/json" : "application/octet-stream";
+          }
+        }
+        const result = await client.invoke(agent, {
+          path: opts.path,
+          ...(opts.method ? { method: opts.method.toUpperCase() } : {}),
+          headers,
+          ...(body === undefined ? {} : { body }),
+        });
+        if (opts.include) {
+          process.stdout.write(`HTTP ${result.status}\n`);
+          for (const [k, v] of Object.entries(result.headers)) process.stdout.write(`${k}: ${v}\n`);
+          process.stdout.write("\n");
+        }
+        process.stdout.write(result.body);
+        if (result.body.length > 0 && result.body[result.body.length - 1] !== 10 && process.stdout.isTTY) {
+          process.stdout.write("\n");
+        }
+        if (result.status >= 400) {
+          progress(`the agent answered HTTP ${result.status}`);
+          process.exitCode = 1;
+        }
+      },
+    ),
+  );
+
+program
+  .command("inspect")
+  .description("show an agent: id, owner, code hash, versions, and which workers serve it")
+  .argument("<agent>", "the agent's name or id")
+  .option("--json", "print JSON")
+  .addOption(networkOption())
+  .action(
+    action(async (agent: string, opts: { json?: boolean; network?: string }) => {
+      const client = new VeilClient(loadNetwork(opts.network));
+      const info = await client.inspect(agent);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        [
+          `${info.name} (agent #${info.id})`,
+          `  owner     ${info.owner}`,
+          `  code      ${info.codeHash} (version ${info.currentVersion} of ${info.versionCount})`,
+          ...info.workers.map((w) => `  worker    ${w.address} ${w.url} ${w.status}`),
+          "",
+        ].join("\n"),
+      );
+    }),
+  );
+
+program
+  .command("network")
+  .description("print the network file in use")
+  .addOption(networkOption())
+  .action(
+    action(async (opts: { network?: string }) => {
+      loadNetwork(opts.network);
+      process.stdout.write(readFileSync(networkPath(opts.network), "utf8"));
+    }),
+  );
+
+// ── daemons (what `veil up` starts; run them yourself to spread a network over machines) ──
+
+program
+  .command("chain")
+  .description("run the embedded EVM chain (JSON-RPC over HTTP and WebSocket)")
+  .option("--port <port>", "port", parsePort, 8545)
+  .option("--host <host>", "interface", "127.0.0.1")
+  .action(
+    action(async (opts: { port: number; host: string }) => {
+      const { startEmbeddedChain } = await import("../chain/embedded.ts");
+      const { announceReady } = await import("../daemon/http.ts");
+      const chain = await startEmbeddedChain({ port: opts.port, host: opts.host });
+      console.error(`embedded chain listening on ${chain.url}`);
+      announceReady({ role: "chain", url: chain.url, chainId: chain.chainId });
+    }),
+  );
+
+program
+  .command("gatekeeper")
+  .description("run a gatekeeper (key management) daemon")
+  .addOption(networkOption())
+  .requiredOption("--data <dir>", "data directory (sealed keys)")
+  .option("--port <port>", "port", parsePort, 8547)
+  .option("--host <host>", "interface", "127.0.0.1")
+  .option("--cluster-id <id>", "cluster whose key it provisions", "default")
+  .option("--max-evidence-age <seconds>", "refuse evidence older than this", "86400")
+  .action(
+    action(
+      async (opts: {
+        network?: string;
+        data: string;
+        port: number;
+        host: string;
+        clusterId: string;
+        maxEvidenceAge: string;
+      }) => {
+        const { runGatekeeper } = await import("../gatekeeper/main.ts");
+        await runGatekeeper({
+          network: networkPath(opts.network),
+          dataDir: opts.data,
+          port: opts.port,
+          host: opts.host,
+          clusterId: opts.clusterId,
+          maxEvidenceAgeSeconds: Number(opts.maxEvidenceAge),
+        });
+      },
+    ),
+  );
+
+program
+  .command("worker")
+  .description("run a worker (pRuntime) daemon")
+  .addOption(networkOption())
+  .requiredOption("--data <dir>", "data directory (sealed identity)")
+  .requiredOption("--operator-key <hex>", "the operator account that registers this worker")
+  .option("--port <port>", "port", parsePort, 8555)
+  .option("--host <host>", "interface", "127.0.0.1")
+  .option("--public-url <url>", "URL announced on chain (default http://HOST:PORT)")
+  .option("--max-request-bytes <n>", "largest request body", "1048576")
+  .action(
+    action(
+      async (opts: {
+        network?: string;
+        data: string;
+        operatorKey: Hex;
+        port: number;
+        host: string;
+        publicUrl?: string;
+        maxRequestBytes: string;
+      }) => {
+        const { runWorker } = await import("../worker/main.ts");
+        await runWorker({
+          network: networkPath(opts.network),
+          dataDir: opts.data,
+          port: opts.port,
+          host: opts.host,
+          operatorKey: opts.operatorKey,
+          ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+          maxRequestBytes: Number(opts.maxRequestBytes),
+        });
+      },
+    ),
+  );
+
+program
+  .command("gateway")
+  .description("run the gateway")
+  .addOption(networkOption())
+  .option("--port <port>", "port", parsePort, 8546)
+  .option("--host <host>", "interface", "127.0.0.1")
+  .option("--max-request-bytes <n>", "largest request body", "1048576")
+  .action(
+    action(async (opts: { network?: string; port: number; host: string; maxRequestBytes: string }) => {
+      const { runGateway } = await import("../gateway/main.ts");
+      await runGateway({
+        network: networkPath(opts.network),
+        port: opts.port,
+        host: opts.host,
+        maxRequestBytes: Number(opts.maxRequestBytes),
+      });
+    }),
+  );
+
+program.parseAsync(process.argv).catch(fail);

@@ -11,7 +11,7 @@ export type NetworkFile = {
   chain: ChainConfig & { embedded: boolean };
   gateway?: { url: string };
   gatekeepers: { address: Hex; url: string }[];
-  workers: { address: Hex; url: string; operator: Hex }[];
+  workers: { address: Hex; url: string; operator: Hex; pid?: number }[];
   blobStore: { kind: "fs"; path: string };
   tee: { backend: "simulated" | "tdx" | "dstack"; insecure: boolean; measurement: Hex };
   /** Well-known keys of the embedded chain. DEV ONLY. */

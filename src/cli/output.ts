@@ -1,0 +1,37 @@
+import { VeilError } from "../errors/index.ts";
+
+const color = process.stderr.isTTY && !process.env.NO_COLOR;
+const paint = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+
+/** Progress goes to stderr, so stdout carries only results (and pipes cleanly). */
+export function progress(message: string): void {
+  process.stderr.write(`${paint("2", "›")} ${message}\n`);
+}
+
+/** Prints an error the way every command does: code, message, context, hint; then exits 1. */
+export function fail(err: unknown): never {
+  if (err instanceof VeilError) {
+    process.stderr.write(`${paint("31", `error [${err.code}]`)}: ${err.shortMessage}\n`);
+    for (const line of err.context) process.stderr.write(`  ${line}\n`);
+    if (err.hint) process.stderr.write(`${paint("33", "hint")}: ${err.hint}\n`);
+  } else {
+    process.stderr.write(`${paint("31", "error")}: ${(err as Error)?.stack ?? String(err)}\n`);
+  }
+  process.exit(1);
+}
+
+export function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a port number`, { hint: "Use 0–65535 (0 picks a free port)." });
+  }
+  return n;
+}
+
+export function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a count from 1 to 64`, {});
+  }
+  return n;
+}

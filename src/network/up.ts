@@ -1,0 +1,205 @@
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { createWalletClient, defineChain, type Hex, http, parseEther } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { DEV_ONLY_WARNING, devAccounts, TeeType, VeilChain } from "../chain/index.ts";
+import { deployContracts } from "../chain/deploy.ts";
+import { VeilError } from "../errors/index.ts";
+import { buildMeasurement, printInsecureBanner } from "../tee/index.ts";
+import { type NetworkFile, saveNetwork } from "./config.ts";
+import { type Daemon, startDaemon } from "./processes.ts";
+
+export type UpOptions = {
+  dir: string;
+  rpc?: string;
+  deployerKey?: Hex;
+  workers: number;
+  basePort: number;
+  host: string;
+  onProgress: (message: string) => void;
+};
+
+export type RunningNetwork = { network: NetworkFile; path: string; daemons: Daemon[]; stop(): Promise<void> };
+
+const port = (base: number, offset: number) => (base === 0 ? 0 : base + offset);
+
+/**
+ * Starts a whole Veil network on this machine: the embedded chain (or uses --rpc), the
+ * contracts, one gatekeeper, N workers and a gateway, each in its own process, and writes
+ * network.json for clients. Roles of the development accounts: 0 deploys and governs, 1 is the
+ * default user, 2… operate the workers.
+ */
+export async function up(options: UpOptions): Promise<RunningNetwork> {
+  const dir = resolve(options.dir);
+  const progress = options.onProgress;
+  printInsecureBanner("this network (veil up)");
+  // The embedded chain starts empty, so state from an earlier run would only disagree with it.
+  for (const stale of ["workers", "gatekeepers", "logs", "network.json"]) {
+    rmSync(join(dir, stale), { recursive: true, force: true });
+  }
+  mkdirSync(dir, { recursive: true });
+  const logDir = join(dir, "logs");
+  const daemons: Daemon[] = [];
+  const stop = async () => {
+    for (const d of [...daemons].reverse()) {
+      if (d.child.exitCode === null && d.child.signalCode === null) {
+        d.child.kill("SIGTERM");
+        await new Promise((r) => {
+          const t = setTimeout(() => {
+            d.child.kill("SIGKILL");
+            r(undefined);
+          }, 3000);
+          d.child.once("exit", () => {
+            clearTimeout(t);
+            r(undefined);
+          });
+        });
+      }
+    }
+  };
+
+  try {
+    const accounts = devAccounts(10);
+    const deployer = options.deployerKey ?? accounts[0]!.privateKey;
+    let rpcUrl = options.rpc;
+    if (!rpcUrl) {
+      progress("starting the embedded chain…");
+      const chainDaemon = await startDaemon(
+        "chain",
+        ["chain", "--port", String(port(options.basePort, 0)), "--host", options.host],
+        logDir,
+      );
+      daemons.push(chainDaemon);
+      rpcUrl = String(chainDaemon.ready.url);
+    }
+    progress(`chain at ${rpcUrl}`);
+    const chainId = await new VeilChain({
+      rpcUrl,
+      chainId: 0,
+      contracts: {} as NetworkFile["chain"]["contracts"],
+    }).public
+      .getChainId()
+      .catch((err: unknown) => {
+        throw new VeilError("CHAIN_UNREACHABLE", `The chain at ${rpcUrl} is not reachable`, {
+          cause: err,
+          hint: "Check --rpc, or leave it out to use the embedded chain.",
+        });
+      });
+
+    const contracts = await deployContracts({ rpcUrl, chainId, deployerKey: deployer, onProgress: progress });
+    const governance = new VeilChain({ rpcUrl, chainId, contracts }, { account: deployer });
+    const measurement = buildMeasurement();
+    // The development policy allows this build on the simulated TEE; production policy must not.
+    await governance.allowMeasurement(TeeType.simulated, measurement);
+    progress(`contracts deployed; policy allows simulated build ${measurement.slice(0, 18)}…`);
+
+    const path = join(dir, "network.json");
+    const network: NetworkFile = {
+      version: 1,
+      name: "veil-dev",
+      chain: { rpcUrl, chainId, contracts, embedded: !options.rpc },
+      gatekeepers: [],
+      workers: [],
+      blobStore: { kind: "fs", path: join(dir, "blobs") },
+      tee: { backend: "simulated", insecure: true, measurement },
+      devAccounts: {
+        warning: DEV_ONLY_WARNING,
+        accounts: accounts.map((a, i) => ({
+          role: i === 0 ? "deployer-governance" : i === 1 ? "user" : `operator-${i - 1}`,
+          ...a,
+        })),
+      },
+    };
+    saveNetwork(path, network);
+
+    progress("starting the gatekeeper…");
+    const gk = await startDaemon(
+      "gatekeeper-1",
+      [
+        "gatekeeper",
+        "--network",
+        path,
+        "--data",
+        join(dir, "gatekeepers", "1"),
+        "--port",
+        String(port(options.basePort, 2)),
+        "--host",
+        options.host,
+      ],
+      logDir,
+    );
+    daemons.push(gk);
+    const gkAddress = gk.ready.address as Hex;
+    await fund(rpcUrl, chainId, deployer, gkAddress);
+    await governance.addGatekeeper(gkAddress, gk.ready.encryptionKey as Hex, String(gk.ready.url));
+    network.gatekeepers.push({ address: gkAddress, url: String(gk.ready.url) });
+    progress(`gatekeeper ${gkAddress} at ${gk.ready.url}`);
+
+    progress(`starting ${options.workers} workers…`);
+    const workers = await Promise.all(
+      Array.from({ length: options.workers }, (_, i) =>
+        startDaemon(
+          `worker-${i + 1}`,
+          [
+            "worker",
+            "--network",
+            path,
+            "--data",
+            join(dir, "workers", String(i + 1)),
+            "--port",
+            String(port(options.basePort, 10 + i)),
+            "--host",
+            options.host,
+            "--operator-key",
+            accounts[2 + (i % 8)]!.privateKey,
+          ],
+          logDir,
+        ),
+      ),
+    );
+    daemons.push(...workers);
+    for (const w of workers) {
+      network.workers.push({
+        address: w.ready.address as Hex,
+        url: String(w.ready.url),
+        operator: w.ready.operator as Hex,
+        pid: w.child.pid,
+      } as NetworkFile["workers"][number]);
+      progress(`worker ${w.ready.address} at ${w.ready.url}`);
+    }
+
+    progress("starting the gateway…");
+    const gw = await startDaemon(
+      "gateway",
+      ["gateway", "--network", path, "--port", String(port(options.basePort, 1)), "--host", options.host],
+      logDir,
+    );
+    daemons.push(gw);
+    network.gateway = { url: String(gw.ready.url) };
+    saveNetwork(path, network);
+    return { network, path, daemons, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Gives a TEE node's own address gas money from the deployer (dev networks). */
+async function fund(rpcUrl: string, chainId: number, from: Hex, to: Hex): Promise<void> {
+  const chain = defineChain({
+    id: chainId,
+    name: "veil",
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
+  const wallet = createWalletClient({ chain, transport: http(rpcUrl), account: privateKeyToAccount(from) });
+  const hash = await wallet.sendTransaction({ to, value: parseEther("10") });
+  await new VeilChain({ rpcUrl, chainId, contracts: {} as NetworkFile["chain"]["contracts"] }).public.waitForTransactionReceipt({
+    hash,
+    pollingInterval: 50,
+  });
+}
+
+export function networkExists(dir: string): boolean {
+  return existsSync(join(resolve(dir), "network.json"));
+}

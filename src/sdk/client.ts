@@ -1,0 +1,199 @@
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { VeilChain } from "../chain/index.ts";
+import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
+import type { NetworkFile } from "../network/config.ts";
+import { IsolateSandbox } from "../sandbox/isolate.ts";
+import { FsBlobStore } from "../storage/blob-store.ts";
+import { type BuiltAgent, buildAgent } from "./build.ts";
+
+export type DeployResult = {
+  id: bigint;
+  name: string;
+  codeHash: Hex;
+  version: number;
+  upgraded: boolean;
+  txHash: Hex;
+  bundleBytes: number;
+  servedBy: string[];
+};
+
+export type InvokeResult = { status: number; headers: Record<string, string>; body: Uint8Array; worker?: string };
+
+export type AgentInfo = {
+  id: string;
+  name: string;
+  owner: Hex;
+  codeHash: Hex;
+  currentVersion: number;
+  versionCount: number;
+  workers: { address: Hex; url: string; status: string; codeHash?: Hex }[];
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The client side of Veil: deploy, invoke and inspect agents on one network. */
+export class VeilClient {
+  readonly network: NetworkFile;
+  readonly chain: VeilChain;
+
+  constructor(network: NetworkFile, options: { privateKey?: Hex } = {}) {
+    this.network = network;
+    this.chain = new VeilChain(network.chain, options.privateKey ? { account: options.privateKey } : {});
+  }
+
+  get gatewayUrl(): string {
+    if (!this.network.gateway) {
+      throw new VeilError("GATEWAY_NOT_CONFIGURED", "The network file names no gateway", {
+        hint: "Start the network with `npm start`, or add gateway.url to network.json.",
+      });
+    }
+    return this.network.gateway.url.replace(/\/$/, "");
+  }
+
+  /**
+   * Builds, checks that the bundle loads, stores it by content hash, registers it on chain (a
+   * new agent, or a new version of one you own), and waits until a worker serves it. The
+   * bundle is stored before the chain lists it, so no agent is ever registered without it.
+   */
+  async deploy(
+    dir: string,
+    name: string,
+    options: { onProgress?: (m: string) => void; timeoutMs?: number } = {},
+  ): Promise<DeployResult> {
+    const progress = options.onProgress ?? (() => {});
+    if (!/^[a-z][a-z0-9-]{0,63}$/.test(name)) {
+      throw new VeilError("AGENT_NAME_INVALID", `"${name}" is not a valid agent name`, {
+        hint: "Use 1–64 characters of a–z, 0–9 and '-', starting with a letter.",
+      });
+    }
+    const owner = this.chain.account;
+    const existingId = await this.chain.agentIdOf(name);
+    if (existingId !== 0n) {
+      const existing = await this.chain.getAgent(existingId);
+      if (existing.owner.toLowerCase() !== owner.toLowerCase()) {
+        throw new VeilError("AGENT_NAME_TAKEN", `The name "${name}" is taken by ${existing.owner}`, {
+          hint: "Choose another --name; names are global.",
+        });
+      }
+    }
+    progress("building with esbuild…");
+    const built = await buildAgent(dir);
+    progress(`built ${built.bytes.byteLength} bytes, hash ${built.hash}`);
+    await checkLoads(built, name);
+    const blobs = new FsBlobStore(this.network.blobStore.path);
+    await blobs.put(built.bytes);
+    progress("stored the bundle by its content hash; registering on chain…");
+
+    let id: bigint;
+    let txHash: Hex;
+    let version = 0;
+    if (existingId === 0n) {
+      ({ id, hash: txHash } = await this.chain.registerAgent(name, built.hash));
+    } else {
+      id = existingId;
+      txHash = await this.chain.addAgentVersion(id, built.hash, true);
+      version = (await this.chain.getAgent(id)).currentVersion;
+    }
+    progress(`registered as agent #${id} (tx ${txHash}); waiting for a worker to serve it…`);
+    const servedBy = await this.waitUntilServed(name, built.hash, options.timeoutMs ?? 60_000);
+    return {
+      id,
+      name,
+      codeHash: built.hash,
+      version,
+      upgraded: existingId !== 0n,
+      txHash,
+      bundleBytes: built.bytes.byteLength,
+      servedBy,
+    };
+  }
+
+  /** Polls the gateway until at least one worker serves `codeHash` for the agent. */
+  async waitUntilServed(nameOrId: string, codeHash: Hex, timeoutMs: number): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    let last: AgentInfo | undefined;
+    while (Date.now() < deadline) {
+      try {
+        last = await this.inspect(nameOrId);
+        const ready = last.workers.filter((w) => w.status === "ready" && w.codeHash === codeHash);
+        if (ready.length > 0) return ready.map((w) => w.address);
+      } catch (err) {
+        if (!(err instanceof VeilError) || !["AGENT_NOT_FOUND", "GATEWAY_UNREACHABLE"].includes(err.code)) throw err;
+      }
+      await sleep(100);
+    }
+    throw new VeilError("DEPLOY_NOT_SERVED", `No worker served "${nameOrId}" within ${timeoutMs / 1000}s`, {
+      context: (last?.workers ?? []).map((w) => `${w.url}: ${w.status}`),
+      hint: "The agent is registered; check the workers' logs in .veil/logs/ and `veil inspect NAME`.",
+    });
+  }
+
+  async inspect(nameOrId: string): Promise<AgentInfo> {
+    const res = await this.#gateway(`/v1/agents/${encodeURIComponent(nameOrId)}`, { method: "GET" });
+    const body = await res.json();
+    if (!res.ok) throw errorFrom(body, res.status);
+    return body as AgentInfo;
+  }
+
+  async invoke(
+    nameOrId: string,
+    request: { path?: string; method?: string; headers?: Record<string, string>; body?: string | Uint8Array },
+  ): Promise<InvokeResult> {
+    const path = request.path ?? "/";
+    const res = await this.#gateway(
+      `/agents/${encodeURIComponent(nameOrId)}${path.startsWith("/") ? path : `/${path}`}`,
+      {
+        method: request.method ?? (request.body === undefined ? "GET" : "POST"),
+        headers: request.headers ?? {},
+        ...(request.body === undefined ? {} : { body: request.body }),
+      },
+    );
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const headers: Record<string, string> = {};
+    res.headers.forEach((v, k) => {
+      headers[k] = v;
+    });
+    // Errors of Veil itself (not of the agent) carry a JSON body with a code; the agent's own
+    // responses, whatever their status, come back as they are.
+    if (!res.ok && !headers["x-veil-code-hash"] && headers["content-type"]?.includes("application/json")) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        parsed = undefined;
+      }
+      const error = (parsed as { error?: unknown } | undefined)?.error;
+      if (isVeilErrorJSON(error)) throw VeilError.fromJSON(error, res.status);
+    }
+    return { status: res.status, headers, body: bytes, ...(headers["x-veil-worker"] ? { worker: headers["x-veil-worker"] } : {}) };
+  }
+
+  async #gateway(path: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(`${this.gatewayUrl}${path}`, { ...init, signal: AbortSignal.timeout(60_000) });
+    } catch (err) {
+      throw new VeilError("GATEWAY_UNREACHABLE", `The gateway at ${this.gatewayUrl} is not reachable`, {
+        cause: err,
+        retryable: true,
+        hint: "Start the network with `npm start`, or check VEIL_NETWORK.",
+      });
+    }
+  }
+}
+
+function errorFrom(body: unknown, status: number): VeilError {
+  const error = (body as { error?: unknown } | undefined)?.error;
+  if (isVeilErrorJSON(error)) return VeilError.fromJSON(error, status);
+  return new VeilError("GATEWAY_ERROR", `The gateway answered ${status}`, { status });
+}
+
+/** Loads the bundle in the same sandbox a worker uses, so a broken bundle is never registered. */
+async function checkLoads(built: BuiltAgent, name: string): Promise<void> {
+  const sandbox = await IsolateSandbox.create({ code: built.code, meta: { id: "0", name, codeHash: built.hash } });
+  sandbox.dispose();
+}
+
+export function accountAddress(privateKey: Hex): Hex {
+  return privateKeyToAccount(privateKey).address;
+}
