@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { readNetwork, startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
+
+// The whole flow of the README, as separate processes: `veil up`, then the CLI against it.
+describe("a Veil network on one machine", { timeout: 300_000 }, () => {
+  const work = mkdtempSync(join(tmpdir(), "veil-e2e-"));
+  const dir = join(work, ".veil");
+  const env = { VEIL_NETWORK: join(dir, "network.json") };
+  let network: Awaited<ReturnType<typeof startNetwork>>;
+
+  before(async () => {
+    network = await startNetwork(dir);
+  });
+  after(async () => {
+    if (network) await stopNetwork(network.child);
+  });
+
+  test("veil up prints the endpoints, writes network.json, and marks the dev accounts DEV ONLY", () => {
+    const out = network.output();
+    assert.match(out, /gateway\s+http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(out, /INSECURE/);
+    const n = readNetwork(dir);
+    assert.equal(n.workers.length, 2);
+    assert.match(JSON.stringify(n.devAccounts), /DEV ONLY/);
+  });
+
+  test("init, deploy and invoke the hello agent", async () => {
+    const init = await veil(["init", join(work, "hello-agent")], { env });
+    assert.equal(init.code, 0, init.stderr);
+    const deploy = await veil(["deploy", join(work, "hello-agent"), "--name", "hello"], { env });
+    assert.equal(deploy.code, 0, deploy.stderr);
+    assert.match(deploy.stdout, /Deployed hello \(agent #1/);
+    console.log(`deploy → served: ${deploy.ms} ms`);
+    const started = Date.now();
+    const invoke = await veil(["invoke", "hello", "--path", "/greet", "--data", '{"name":"Ada"}'], { env });
+    assert.equal(invoke.code, 0, invoke.stderr);
+    assert.deepEqual(JSON.parse(invoke.stdout), { message: "Hello, Ada!" });
+    console.log(`first invoke (CLI process included): ${Date.now() - started} ms`);
+  });
+
+  test("when a worker dies, invocations go to the other one", async () => {
+    const n = readNetwork(dir);
+    const victim = n.workers[0]!;
+    process.kill(victim.pid, "SIGKILL");
+    for (let i = 0; i < 4; i++) {
+      const invoke = await veil(["invoke", "hello", "--path", "/greet", "--data", `{"name":"Run ${i}"}`], { env });
+      assert.equal(invoke.code, 0, invoke.stderr);
+      assert.deepEqual(JSON.parse(invoke.stdout), { message: `Hello, Run ${i}!` });
+    }
+    const inspect = await veil(["inspect", "hello", "--json"], { env });
+    const info = JSON.parse(inspect.stdout) as { workers: { address: string; status: string }[] };
+    assert.equal(info.workers.find((w) => w.address === victim.address)?.status, "unreachable");
+  });
+
+  test("an upgrade keeps the agent's id and serves the new code", async () => {
+    const src = join(work, "hello-agent", "src", "index.ts");
+    writeFileSync(
+      src,
+      `export default { async fetch(req: Request) { return Response.json({ v: 2, path: new URL(req.url).pathname }); } };\n`,
+    );
+    const deploy = await veil(["deploy", join(work, "hello-agent"), "--name", "hello"], { env });
+    assert.equal(deploy.code, 0, deploy.stderr);
+    assert.match(deploy.stdout, /Upgraded hello \(agent #1, version 1\)/);
+    const invoke = await veil(["invoke", "hello", "--path", "/x"], { env });
+    assert.deepEqual(JSON.parse(invoke.stdout), { v: 2, path: "/x" });
+  });
+
+  describe("bad input gets a clear error, a non-zero exit, and changes nothing", () => {
+    test("a name taken by someone else", async () => {
+      const other = readNetwork(dir).devAccounts.accounts.find((a) => a.role === "operator-3")!;
+      const r = await veil(["deploy", join(work, "hello-agent"), "--name", "hello", "--private-key", other.privateKey], {
+        env,
+      });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /AGENT_NAME_TAKEN/);
+    });
+
+    test("a bundle that fails to build is not registered", async () => {
+      const bad = join(work, "broken-build");
+      mkdirSync(join(bad, "src"), { recursive: true });
+      writeFileSync(join(bad, "src", "index.ts"), "export default { fetch( { \n");
+      const r = await veil(["deploy", bad, "--name", "broken-build"], { env });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /BUILD_FAILED/);
+      assert.match(r.stderr, /index\.ts:\d+:\d+/);
+      const inspect = await veil(["inspect", "broken-build"], { env });
+      assert.match(inspect.stderr, /AGENT_NOT_FOUND/);
+    });
+
+    test("a bundle that fails to load is not registered", async () => {
+      const bad = join(work, "broken-load");
+      mkdirSync(join(bad, "src"), { recursive: true });
+      writeFileSync(join(bad, "src", "index.ts"), "throw new Error('boom at load');\nexport default {};\n");
+      const r = await veil(["deploy", bad, "--name", "broken-load"], { env });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /AGENT_LOAD_FAILED/);
+      assert.match(r.stderr, /boom at load/);
+      const inspect = await veil(["inspect", "broken-load"], { env });
+      assert.match(inspect.stderr, /AGENT_NOT_FOUND/);
+    });
+
+    test("an unknown agent", async () => {
+      const r = await veil(["invoke", "nobody-here", "--path", "/"], { env });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /AGENT_NOT_FOUND/);
+      assert.match(r.stderr, /hint/);
+    });
+
+    test("a malformed network.json", async () => {
+      const file = join(work, "bad-network.json");
+      writeFileSync(file, '{"version": 1, "chain": {}}');
+      const r = await veil(["invoke", "hello"], { env: { VEIL_NETWORK: file } });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /NETWORK_CONFIG_INVALID/);
+    });
+
+    test("a chain that is not reachable", async () => {
+      const n = readNetwork(dir) as unknown as { chain: { rpcUrl: string } };
+      const file = join(work, "dead-chain.json");
+      writeFileSync(file, JSON.stringify({ ...n, chain: { ...n.chain, rpcUrl: "http://127.0.0.1:9" } }));
+      const r = await veil(["deploy", join(work, "hello-agent"), "--name", "other"], { env: { VEIL_NETWORK: file } });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /CHAIN_UNREACHABLE/);
+    });
+  });
+});

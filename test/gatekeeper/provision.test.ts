@@ -1,0 +1,178 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { bytesToHex, type Hex, hexToBytes } from "viem";
+import { TeeType, type VeilChain } from "../../src/chain/index.ts";
+import { deriveClusterKey, open } from "../../src/crypto/index.ts";
+import { NodeIdentity } from "../../src/daemon/identity.ts";
+import { VeilError } from "../../src/errors/index.ts";
+import {
+  CLUSTER_KEY_LABEL,
+  clusterKeyAad,
+  createGatekeeperServer,
+  GatekeeperService,
+  MasterKeyStore,
+  masterPublicKeyHex,
+  requestClusterKey,
+  signProvisionRequest,
+} from "../../src/gatekeeper/index.ts";
+import { type Evidence, evidenceHash, SimulatedEnclave } from "../../src/tee/index.ts";
+import { startTestChain, type TestChain } from "../helpers/chain.ts";
+
+let t: TestChain;
+let service: GatekeeperService;
+let gatekeeperUrl: string;
+let closeServer: () => void;
+let master: Uint8Array;
+const tmp = () => mkdtempSync(join(tmpdir(), "veil-gk-"));
+
+type Node = { identity: NodeIdentity; enclave: SimulatedEnclave; evidence: Evidence };
+
+async function makeNode(measurement?: Hex): Promise<Node> {
+  const enclave = new SimulatedEnclave({ dataDir: tmp(), component: "test", ...(measurement ? { measurement } : {}) });
+  const identity = await NodeIdentity.loadOrCreate(enclave, tmp());
+  return { identity, enclave, evidence: await enclave.attest(identity.reportData()) };
+}
+
+async function register(node: Node, operator: VeilChain, evidence: Evidence = node.evidence): Promise<void> {
+  const reg = {
+    worker: node.identity.address,
+    encryptionKey: node.identity.encryptionKeyHex,
+    teeType: TeeType.simulated,
+    measurement: await node.enclave.measurement(),
+    evidenceHash: evidenceHash(evidence),
+    endpoint: "http://127.0.0.1:1",
+  };
+  const digest = await t.reader.workerRegistrationDigest({ operator: operator.account, ...reg });
+  await operator.registerWorker({ ...reg, signature: await node.identity.account.signMessage({ message: { raw: digest } }) });
+}
+
+async function refused(input: unknown, code: string): Promise<void> {
+  await assert.rejects(service.provision(input), (err: unknown) => {
+    assert.ok(err instanceof VeilError, String(err));
+    assert.equal(err.code, code, err.message);
+    return true;
+  });
+}
+
+before(async () => {
+  t = await startTestChain();
+  const governance = t.as(0);
+  const gkNode = await makeNode();
+  await governance.allowMeasurement(TeeType.simulated, await gkNode.enclave.measurement());
+  // The gatekeeper sends transactions from its own identity; fund it from the deployer.
+  const { createWalletClient, http, parseEther } = await import("viem");
+  const { privateKeyToAccount } = await import("viem/accounts");
+  const wallet = createWalletClient({ transport: http(t.config.rpcUrl), account: privateKeyToAccount(t.accounts[0]!.privateKey) });
+  const fundTx = await wallet.sendTransaction({ to: gkNode.identity.address, value: parseEther("1"), chain: null });
+  await t.reader.public.waitForTransactionReceipt({ hash: fundTx });
+  await governance.addGatekeeper(gkNode.identity.address, gkNode.identity.encryptionKeyHex, "http://placeholder");
+  const gkChain = new (await import("../../src/chain/index.ts")).VeilChain(t.config, { account: gkNode.identity.account });
+  master = await new MasterKeyStore(gkNode.enclave, tmp()).create(1n);
+  await gkChain.publishMasterPublicKey(masterPublicKeyHex(master));
+  service = new GatekeeperService({ chain: gkChain, identity: gkNode.identity, clusterId: "default", maxEvidenceAgeSeconds: 3600 });
+  service.setMasterKey(1n, master, masterPublicKeyHex(master));
+  const server = createGatekeeperServer(service, () => ({}));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  gatekeeperUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  closeServer = () => server.close();
+});
+
+after(async () => {
+  closeServer?.();
+  await t?.close();
+});
+
+describe("provisioning a worker with the cluster key", () => {
+  test("a registered, attested worker gets the cluster key, sealed to its identity key", async () => {
+    const node = await makeNode();
+    await register(node, t.as(2));
+    const grant = await requestClusterKey({ url: gatekeeperUrl, chain: t.reader, identity: node.identity, evidence: node.evidence });
+    assert.equal(grant.epoch, 1n);
+    assert.deepEqual(grant.clusterKey, deriveClusterKey(master, "default", 1n));
+  });
+
+  test("a party without the worker's key cannot open the grant", async () => {
+    const node = await makeNode();
+    await register(node, t.as(2));
+    const response = await service.provision(await signProvisionRequest(t.reader, node.identity, node.evidence));
+    const sealed = Buffer.from(response.sealedClusterKey, "base64");
+    const stranger = await makeNode();
+    assert.throws(
+      () =>
+        open(stranger.identity.encryptionPrivateKey(), sealed, {
+          label: CLUSTER_KEY_LABEL,
+          aad: clusterKeyAad(node.identity.address, "default", 1n),
+        }),
+      (e: unknown) => e instanceof VeilError,
+    );
+  });
+
+  test("an unregistered worker is refused with a clear error", async () => {
+    const node = await makeNode();
+    await assert.rejects(
+      requestClusterKey({ url: gatekeeperUrl, chain: t.reader, identity: node.identity, evidence: node.evidence }),
+      (err: unknown) => err instanceof VeilError && err.code === "WORKER_NOT_REGISTERED" && /Register the worker/.test(err.hint ?? ""),
+    );
+  });
+
+  test("evidence other than the registered one, or not bound to the worker's keys, is refused", async () => {
+    const node = await makeNode();
+    await register(node, t.as(2));
+    const other = await node.enclave.attest(new Uint8Array(32).fill(1)); // valid evidence, wrong report data
+    await refused(await signProvisionRequest(t.reader, node.identity, other), "ATTESTATION_MISMATCH");
+
+    const liar = await makeNode();
+    await register(liar, t.as(2), other); // registers evidence that is not bound to its keys
+    await refused(await signProvisionRequest(t.reader, liar.identity, other), "ATTESTATION_REPORT_DATA_MISMATCH");
+  });
+
+  test("a worker whose measurement was revoked is refused", async () => {
+    const rogueMeasurement: Hex = `0x${"5a".repeat(32)}`;
+    await t.as(0).allowMeasurement(TeeType.simulated, rogueMeasurement);
+    const node = await makeNode(rogueMeasurement);
+    await register(node, t.as(2));
+    const { attestationPolicyAbi } = await import("../../src/chain/abi.ts");
+    await t.as(0).write("revoke", {
+      address: t.config.contracts.attestationPolicy,
+      abi: attestationPolicyAbi,
+      functionName: "revokeMeasurement",
+      args: [TeeType.simulated, rogueMeasurement],
+    });
+    await refused(await signProvisionRequest(t.reader, node.identity, node.evidence), "ATTESTATION_MEASUREMENT_NOT_ALLOWED");
+  });
+
+  test("a stopped worker is refused", async () => {
+    const node = await makeNode();
+    await register(node, t.as(3));
+    await t.as(3).stopWorker(node.identity.address);
+    await refused(await signProvisionRequest(t.reader, node.identity, node.evidence), "WORKER_NOT_ACTIVE");
+  });
+
+  test("a replayed request is refused, and so is a stale one", async () => {
+    const node = await makeNode();
+    await register(node, t.as(2));
+    const request = await signProvisionRequest(t.reader, node.identity, node.evidence);
+    await service.provision(request);
+    await refused(request, "PROVISION_REPLAYED");
+
+    const stale = await signProvisionRequest(t.reader, node.identity, node.evidence);
+    for (let i = 0; i < 22; i++) await t.reader.public.request({ method: "evm_mine" as never, params: [] as never });
+    await refused(stale, "PROVISION_STALE");
+  });
+
+  test("a request signed by another key, or malformed, is refused", async () => {
+    const node = await makeNode();
+    await register(node, t.as(2));
+    const impostor = await makeNode();
+    const signedByImpostor = await signProvisionRequest(t.reader, impostor.identity, node.evidence);
+    await refused({ ...signedByImpostor, worker: node.identity.address }, "PROVISION_SIGNATURE_INVALID");
+    await refused({ worker: "nope" }, "PROVISION_REQUEST_INVALID");
+    await refused(null, "PROVISION_REQUEST_INVALID");
+    const good = await signProvisionRequest(t.reader, node.identity, node.evidence);
+    await refused({ ...good, nonce: bytesToHex(hexToBytes(good.nonce).map((b) => b ^ 1)) }, "PROVISION_SIGNATURE_INVALID");
+  });
+});
