@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { VeilError } from "../../src/errors/index.ts";
+import { IsolateSandbox } from "../../src/sandbox/isolate.ts";
+import type { SandboxRequest } from "../../src/sandbox/types.ts";
+
+const meta = { id: "7", name: "t", codeHash: `0x${"00".repeat(32)}` };
+const get = (path: string): SandboxRequest => ({ method: "GET", url: `https://t.agents.veil${path}`, headers: [], body: null });
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<VeilError> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof VeilError, `expected ${code}, got ${caught}`);
+  assert.equal(caught.code, code, caught.message);
+  return caught;
+}
+
+describe("IsolateSandbox", () => {
+  test("runs a web-standard fetch handler with JSON in and out", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      code: `export default { async fetch(request, env, ctx) {
+        const body = await request.json();
+        return Response.json({ hi: body.name, method: request.method, path: new URL(request.url).pathname,
+          agent: env.VEIL_AGENT_NAME, ctxId: ctx.agent.id, h: request.headers.get("x-test") }, { status: 201, headers: { "x-out": "1" } });
+      } };`,
+    });
+    const res = await sandbox.invoke({
+      method: "POST",
+      url: "https://t.agents.veil/greet?x=1",
+      headers: [
+        ["content-type", "application/json"],
+        ["x-test", "yes"],
+      ],
+      body: new TextEncoder().encode('{"name":"Ada"}'),
+    });
+    assert.equal(res.status, 201);
+    assert.deepEqual(JSON.parse(text(res.body)), { hi: "Ada", method: "POST", path: "/greet", agent: "t", ctxId: "7", h: "yes" });
+    assert.ok(res.headers.some(([k, v]) => k === "x-out" && v === "1"));
+    sandbox.dispose();
+  });
+
+  test("binary bodies pass through unchanged", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      code: `export default { async fetch(r) { const b = new Uint8Array(await r.arrayBuffer()); return new Response(b.reverse()); } };`,
+    });
+    const res = await sandbox.invoke({ method: "POST", url: "https://t.agents.veil/", headers: [], body: new Uint8Array([0, 255, 1, 254]) });
+    assert.deepEqual([...res.body], [254, 1, 255, 0]);
+    sandbox.dispose();
+  });
+
+  test("agent code cannot reach process, require, or the host hooks", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      code: `export default { fetch() { return Response.json({
+        process: typeof process, require: typeof require, host: typeof __veilHost,
+        dispatch: typeof __veilDispatch, setAgent: typeof __veilSetAgent, fs: typeof globalThis.fs,
+      }); } };`,
+    });
+    const res = await sandbox.invoke(get("/"));
+    assert.deepEqual(JSON.parse(text(res.body)), {
+      process: "undefined",
+      require: "undefined",
+      host: "undefined",
+      dispatch: "undefined",
+      setAgent: "undefined",
+      fs: "undefined",
+    });
+    sandbox.dispose();
+  });
+
+  test("a handler that throws is AGENT_THREW with its message, and the next request works", async () => {
+    const logs: string[] = [];
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      log: (_level, message) => logs.push(message),
+      code: `export default { fetch(r) { if (new URL(r.url).pathname === "/boom") throw new Error("kaboom"); return new Response("ok"); } };`,
+    });
+    const err = await expectCode(sandbox.invoke(get("/boom")), "AGENT_THREW");
+    assert.match(err.message, /kaboom/);
+    assert.ok(logs.some((l) => l.includes("kaboom")));
+    assert.equal(text((await sandbox.invoke(get("/"))).body), "ok");
+    sandbox.dispose();
+  });
+
+  test("a handler that returns something other than a Response is AGENT_BAD_RESPONSE", async () => {
+    const sandbox = await IsolateSandbox.create({ meta, code: `export default { fetch() { return "nope"; } };` });
+    await expectCode(sandbox.invoke(get("/")), "AGENT_BAD_RESPONSE");
+    sandbox.dispose();
+  });
+
+  test("an infinite loop is cut at the wall-time limit, and the agent serves again afterwards", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      limits: { wallTimeMs: 200 },
+      code: `export default { fetch(r) { if (new URL(r.url).pathname === "/spin") { for (;;) {} } return new Response("alive"); } };`,
+    });
+    const started = Date.now();
+    await expectCode(sandbox.invoke(get("/spin")), "LIMIT_WALL_TIME_EXCEEDED");
+    assert.ok(Date.now() - started < 5_000);
+    assert.equal(text((await sandbox.invoke(get("/"))).body), "alive");
+    sandbox.dispose();
+  });
+
+  test("an async handler that never settles is cut at the wall-time limit", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      limits: { wallTimeMs: 200 },
+      code: `export default { fetch() { return new Promise(() => {}); } };`,
+    });
+    await expectCode(sandbox.invoke(get("/")), "LIMIT_WALL_TIME_EXCEEDED");
+    sandbox.dispose();
+  });
+
+  test("a memory bomb is LIMIT_MEMORY_EXCEEDED, and the agent serves again afterwards", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      limits: { memoryMb: 16 },
+      code: `export default { fetch(r) {
+        if (new URL(r.url).pathname === "/bomb") { const a = []; for (;;) a.push(new Array(100000).fill(Math.random())); }
+        return new Response("alive"); } };`,
+    });
+    await expectCode(sandbox.invoke(get("/bomb")), "LIMIT_MEMORY_EXCEEDED");
+    assert.equal(text((await sandbox.invoke(get("/"))).body), "alive");
+    sandbox.dispose();
+  });
+
+  test("a response over the limit is LIMIT_RESPONSE_TOO_LARGE", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      limits: { maxResponseBytes: 1000 },
+      code: `export default { fetch() { return new Response("x".repeat(5000)); } };`,
+    });
+    await expectCode(sandbox.invoke(get("/")), "LIMIT_RESPONSE_TOO_LARGE");
+    sandbox.dispose();
+  });
+
+  test("bundles that cannot load are AGENT_LOAD_FAILED, saying why", async () => {
+    const cases: [string, RegExp][] = [
+      ["export default {", /syntax error/],
+      ['import fs from "node:fs"; export default { fetch() {} };', /imports "node:fs"/],
+      ["export default { notFetch() {} };", /no fetch/],
+      ["export const x = 1;", /no fetch/],
+      ["throw new Error('at load');", /at load/],
+    ];
+    for (const [code, why] of cases) {
+      const err = await expectCode(IsolateSandbox.create({ meta, code }), "AGENT_LOAD_FAILED");
+      assert.match(err.message, why, code);
+    }
+  });
+
+  test("module state does not leak between two agents", async () => {
+    const code = `let count = 0; export default { fetch() { count++; globalThis.shared = (globalThis.shared ?? 0) + 1; return Response.json({ count, shared: globalThis.shared }); } };`;
+    const a = await IsolateSandbox.create({ meta, code });
+    const b = await IsolateSandbox.create({ meta: { ...meta, id: "8" }, code });
+    await a.invoke(get("/"));
+    await a.invoke(get("/"));
+    assert.deepEqual(JSON.parse(text((await b.invoke(get("/"))).body)), { count: 1, shared: 1 });
+    a.dispose();
+    b.dispose();
+  });
+});
