@@ -1,0 +1,29 @@
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+
+let cached: Promise<string> | undefined;
+
+/**
+ * The in-isolate prelude as one minified script, built from prelude/ with esbuild on first use
+ * and kept for the life of the process (every sandbox evaluates the same string).
+ */
+export function buildPrelude(): Promise<string> {
+  cached ??= esbuild
+    .build({
+      entryPoints: [join(dirname(fileURLToPath(import.meta.url)), "prelude", "index.ts")],
+      bundle: true,
+      write: false,
+      format: "iife",
+      platform: "neutral",
+      target: "es2022",
+      minify: true,
+      legalComments: "none",
+    })
+    .then((r) => {
+      const out = r.outputFiles[0];
+      if (!out) throw new Error("esbuild produced no prelude");
+      return out.text;
+    });
+  return cached;
+}

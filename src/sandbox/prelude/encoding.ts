@@ -1,0 +1,136 @@
+// UTF-8 TextEncoder/TextDecoder for a bare V8 isolate (no ICU-backed web APIs there).
+
+export class TextEncoder {
+  get encoding(): string {
+    return "utf-8";
+  }
+  encode(input = ""): Uint8Array {
+    const s = String(input);
+    const out: number[] = [];
+    for (let i = 0; i < s.length; i++) {
+      let c = s.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+        const d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          i++;
+        } else c = 0xfffd;
+      } else if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+      if (c < 0x80) out.push(c);
+      else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+      else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+      else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    }
+    return new Uint8Array(out);
+  }
+}
+
+export class TextDecoder {
+  readonly #fatal: boolean;
+  constructor(label = "utf-8", options: { fatal?: boolean } = {}) {
+    const l = String(label).toLowerCase();
+    if (l !== "utf-8" && l !== "utf8" && l !== "unicode-1-1-utf-8") throw new RangeError(`unsupported encoding ${label}`);
+    this.#fatal = Boolean(options.fatal);
+  }
+  get encoding(): string {
+    return "utf-8";
+  }
+  get fatal(): boolean {
+    return this.#fatal;
+  }
+  decode(input?: ArrayBuffer | ArrayBufferView): string {
+    if (input === undefined) return "";
+    const b =
+      input instanceof ArrayBuffer
+        ? new Uint8Array(input)
+        : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    let out = "";
+    const bad = () => {
+      if (this.#fatal) throw new TypeError("The encoded data was not valid UTF-8");
+      out += "\ufffd";
+    };
+    let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+    while (i < b.length) {
+      const c = b[i]!;
+      let need = 0;
+      let cp = 0;
+      let min = 0;
+      if (c < 0x80) {
+        out += String.fromCharCode(c);
+        i++;
+        continue;
+      } else if (c >= 0xc2 && c <= 0xdf) {
+        need = 1;
+        cp = c & 0x1f;
+        min = 0x80;
+      } else if (c >= 0xe0 && c <= 0xef) {
+        need = 2;
+        cp = c & 0x0f;
+        min = 0x800;
+      } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3;
+        cp = c & 0x07;
+        min = 0x10000;
+      } else {
+        bad();
+        i++;
+        continue;
+      }
+      let j = 1;
+      for (; j <= need; j++) {
+        const n = b[i + j];
+        if (n === undefined || (n & 0xc0) !== 0x80) break;
+        cp = (cp << 6) | (n & 0x3f);
+      }
+      if (j <= need || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        bad();
+        i += Math.max(1, j - 1 === 0 ? 1 : j - 1);
+        continue;
+      }
+      out += String.fromCodePoint(cp);
+      i += need + 1;
+    }
+    return out;
+  }
+}
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+export function btoa(data: string): string {
+  const s = String(data);
+  let out = "";
+  for (let i = 0; i < s.length; i += 3) {
+    const a = s.charCodeAt(i);
+    const b = s.charCodeAt(i + 1);
+    const c = s.charCodeAt(i + 2);
+    if (a > 255 || b > 255 || c > 255) throw new DOMException("btoa: character out of Latin-1 range", "InvalidCharacterError");
+    const n = (a << 16) | ((b || 0) << 8) | (c || 0);
+    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + (i + 1 < s.length ? B64[(n >> 6) & 63]! : "=") + (i + 2 < s.length ? B64[n & 63]! : "=");
+  }
+  return out;
+}
+
+export function atob(data: string): string {
+  let s = String(data).replace(/[\t\n\f\r ]/g, "");
+  if (s.length % 4 === 0) s = s.replace(/==?$/, "");
+  if (s.length % 4 === 1 || /[^A-Za-z0-9+/]/.test(s)) throw new DOMException("atob: invalid base64", "InvalidCharacterError");
+  let out = "";
+  let bits = 0;
+  let acc = 0;
+  for (const ch of s) {
+    acc = (acc << 6) | B64.indexOf(ch);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += String.fromCharCode((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+export class DOMException extends Error {
+  constructor(message = "", name = "Error") {
+    super(message);
+    this.name = name;
+  }
+}

@@ -1,0 +1,41 @@
+// The prelude: runs first in every agent isolate and installs the web-standard globals.
+// It takes the host hooks from globalThis.__veilHost and deletes them, so agent code never sees
+// them. Host-backed globals (fetch, timers, crypto) are installed by the runtime issue's code
+// next to the console.
+import { structuredClone } from "./clone.ts";
+import { type LogHook, makeConsole } from "./console.ts";
+import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.ts";
+import { Headers } from "./headers.ts";
+import { Request } from "./request.ts";
+import { Response } from "./response.ts";
+import { URL, URLSearchParams } from "./url.ts";
+
+declare const globalThis: Record<string, unknown> & { __veilHost?: { log?: LogHook } };
+
+const host = globalThis.__veilHost;
+delete globalThis.__veilHost;
+
+const globals: Record<string, unknown> = {
+  Headers,
+  Request,
+  Response,
+  URL,
+  URLSearchParams,
+  TextEncoder,
+  TextDecoder,
+  DOMException,
+  atob,
+  btoa,
+  structuredClone,
+  console: makeConsole(host?.log),
+};
+if (typeof globalThis.queueMicrotask !== "function") {
+  globals.queueMicrotask = (cb: () => void) => {
+    Promise.resolve().then(cb);
+  };
+}
+for (const [name, value] of Object.entries(globals)) {
+  // Frozen prototypes: one request cannot change how Request or Response behave for the next.
+  if (typeof value === "function" && value.prototype) Object.freeze(value.prototype);
+  Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+}

@@ -1,0 +1,70 @@
+import { Body, type BodyInit, extractBody } from "./body.ts";
+import { Headers, type HeadersInit } from "./headers.ts";
+import { URL } from "./url.ts";
+
+export type RequestInit = {
+  method?: string;
+  headers?: HeadersInit;
+  body?: BodyInit;
+  redirect?: string;
+  signal?: unknown;
+};
+
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"]);
+
+export class Request extends Body {
+  readonly #url: string;
+  readonly #method: string;
+  readonly #headers: Headers;
+  readonly #redirect: string;
+  readonly #signal: unknown;
+
+  constructor(input: string | URL | Request, init: RequestInit = {}) {
+    const from = input instanceof Request ? input : null;
+    let method = init.method ?? from?.method ?? "GET";
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(method) || FORBIDDEN_METHODS.has(method.toUpperCase())) {
+      throw new TypeError(`Request: invalid method "${method}"`);
+    }
+    if (NORMALIZED.has(method.toUpperCase())) method = method.toUpperCase();
+    const hasInitBody = init.body !== undefined && init.body !== null;
+    if (hasInitBody && (method === "GET" || method === "HEAD")) {
+      throw new TypeError("Request with GET/HEAD method cannot have body");
+    }
+    const { bytes, type } = hasInitBody ? extractBody(init.body) : { bytes: from ? from.cloneBytesForRequest() : null, type: null };
+    super(bytes);
+    this.#url = from ? from.url : new URL(String(input)).href;
+    this.#method = method;
+    this.#headers = new Headers(init.headers ?? from?.headers);
+    if (type && !this.#headers.has("content-type")) this.#headers.set("content-type", type);
+    this.#redirect = init.redirect ?? from?.redirect ?? "follow";
+    this.#signal = init.signal ?? from?.signal ?? null;
+  }
+
+  /** Internal: the body bytes of a Request used as another's input. */
+  cloneBytesForRequest(): Uint8Array | null {
+    return this.cloneBytes();
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+  get method(): string {
+    return this.#method;
+  }
+  get headers(): Headers {
+    return this.#headers;
+  }
+  get redirect(): string {
+    return this.#redirect;
+  }
+  get signal(): unknown {
+    return this.#signal;
+  }
+  clone(): Request {
+    return new Request(this);
+  }
+  get [Symbol.toStringTag](): string {
+    return "Request";
+  }
+}

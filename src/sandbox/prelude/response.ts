@@ -1,0 +1,77 @@
+import { Body, type BodyInit, extractBody } from "./body.ts";
+import { Headers, type HeadersInit } from "./headers.ts";
+import { URL } from "./url.ts";
+
+export type ResponseInit = { status?: number; statusText?: string; headers?: HeadersInit };
+
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+
+export class Response extends Body {
+  readonly #status: number;
+  readonly #statusText: string;
+  readonly #headers: Headers;
+  readonly #type: string;
+
+  constructor(body: BodyInit = null, init: ResponseInit = {}) {
+    const status = init.status ?? 200;
+    if (!Number.isInteger(status) || status < 200 || status > 599) {
+      throw new RangeError(`Response: status ${status} is outside 200–599`);
+    }
+    const { bytes, type } = extractBody(body);
+    if (bytes !== null && NULL_BODY_STATUS.has(status)) throw new TypeError(`Response with status ${status} cannot have a body`);
+    super(bytes);
+    this.#status = status;
+    this.#statusText = init.statusText ?? "";
+    this.#headers = new Headers(init.headers);
+    if (type && !this.#headers.has("content-type")) this.#headers.set("content-type", type);
+    this.#type = "default";
+  }
+
+  static json(data: unknown, init: ResponseInit = {}): Response {
+    const text = JSON.stringify(data);
+    if (text === undefined) throw new TypeError("Response.json: value is not JSON-serializable");
+    const headers = new Headers(init.headers);
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+    return new Response(text, { ...init, headers });
+  }
+
+  static redirect(url: string | URL, status = 302): Response {
+    if (!REDIRECT_STATUS.has(status)) throw new RangeError(`Response.redirect: invalid status ${status}`);
+    return new Response(null, { status, headers: { location: new URL(String(url)).href } });
+  }
+
+  static error(): Response {
+    const r = new Response(null, { status: 500 });
+    return r;
+  }
+
+  get status(): number {
+    return this.#status;
+  }
+  get statusText(): string {
+    return this.#statusText;
+  }
+  get ok(): boolean {
+    return this.#status >= 200 && this.#status < 300;
+  }
+  get headers(): Headers {
+    return this.#headers;
+  }
+  get type(): string {
+    return this.#type;
+  }
+  get redirected(): boolean {
+    return false;
+  }
+  get url(): string {
+    return "";
+  }
+  clone(): Response {
+    const bytes = this.cloneBytes();
+    return new Response(bytes, { status: this.#status, statusText: this.#statusText, headers: this.#headers });
+  }
+  get [Symbol.toStringTag](): string {
+    return "Response";
+  }
+}
