@@ -75,7 +75,8 @@ export class VeilChain {
     const transport = http(config.rpcUrl, { retryCount: 1, timeout: 15_000 });
     const pollingInterval = options.pollingIntervalMs ?? 250;
     this.public = createPublicClient({ chain, transport, pollingInterval });
-    const account = typeof options.account === "string" ? privateKeyToAccount(options.account) : options.account;
+    const account =
+      typeof options.account === "string" ? privateKeyToAccount(options.account) : options.account;
     this.wallet = account ? createWalletClient({ chain, transport, account, pollingInterval }) : undefined;
   }
 

@@ -26,7 +26,9 @@ export function initAgent(dir: string, template: string): string {
   cpSync(source, target, { recursive: true });
   const pkgPath = join(target, "package.json");
   const pkg = JSON.parse(readFileSync(pkgPath, "utf8")) as Record<string, unknown>;
-  pkg.name = basename(target).toLowerCase().replace(/[^a-z0-9-]/g, "-");
+  pkg.name = basename(target)
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, "-");
   writeFileSync(pkgPath, `${JSON.stringify(pkg, null, 2)}\n`);
   return target;
 }

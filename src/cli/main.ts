@@ -59,50 +59,64 @@ program
   .option("--rpc <url>", "use this JSON-RPC chain instead of the embedded one")
   .option("--deployer-key <hex>", "with --rpc: the key that deploys and governs the contracts")
   .option("--workers <n>", "how many workers", parseCount, 2)
-  .option("--base-port <port>", "chain on PORT, gateway PORT+1, gatekeeper PORT+2, workers PORT+10…; 0 = free ports", parsePort, 8545)
+  .option(
+    "--base-port <port>",
+    "chain on PORT, gateway PORT+1, gatekeeper PORT+2, workers PORT+10…; 0 = free ports",
+    parsePort,
+    8545,
+  )
   .option("--host <host>", "interface to listen on", "127.0.0.1")
   .action(
-    action(async (opts: { dir: string; rpc?: string; deployerKey?: Hex; workers: number; basePort: number; host: string }) => {
-      const { up } = await import("../network/up.ts");
-      const started = Date.now();
-      const running = await up({ ...opts, onProgress: progress });
-      const n = running.network;
-      const lines = [
-        "",
-        `Veil network is up (${((Date.now() - started) / 1000).toFixed(1)}s) — INSECURE simulated TEE, for development only`,
-        `  gateway      ${n.gateway?.url}`,
-        `  chain        ${n.chain.rpcUrl} (chain id ${n.chain.chainId}${n.chain.embedded ? ", embedded" : ""})`,
-        ...n.gatekeepers.map((g) => `  gatekeeper   ${g.url}  ${g.address}`),
-        ...n.workers.map((w) => `  worker       ${w.url}  ${w.address}`),
-        `  contracts    AgentRegistry ${n.chain.contracts.agentRegistry}`,
-        `               WorkerRegistry ${n.chain.contracts.workerRegistry}`,
-        `               GatekeeperRegistry ${n.chain.contracts.gatekeeperRegistry}`,
-        `               AttestationPolicy ${n.chain.contracts.attestationPolicy}`,
-        `  network file ${running.path}  (dev accounts in it are DEV ONLY)`,
-        `  logs         ${opts.dir}/logs/`,
-        "",
-        "In another shell:  npx veil init hello-agent && npx veil deploy ./hello-agent --name hello",
-        "                   npx veil invoke hello --path /greet --data '{\"name\":\"Ada\"}'",
-        "Press Ctrl-C to stop.",
-        "",
-      ];
-      process.stdout.write(lines.join("\n"));
-      for (const d of running.daemons) {
-        d.child.once("exit", (code, signal) => {
-          if (!stopping) progress(`${d.name} exited (${signal ?? `code ${code}`}); see ${d.logFile}`);
-        });
-      }
-      let stopping = false;
-      const shutdown = async () => {
-        if (stopping) return;
-        stopping = true;
-        progress("stopping the network…");
-        await running.stop();
-        process.exit(0);
-      };
-      process.on("SIGINT", shutdown);
-      process.on("SIGTERM", shutdown);
-    }),
+    action(
+      async (opts: {
+        dir: string;
+        rpc?: string;
+        deployerKey?: Hex;
+        workers: number;
+        basePort: number;
+        host: string;
+      }) => {
+        const { up } = await import("../network/up.ts");
+        const started = Date.now();
+        const running = await up({ ...opts, onProgress: progress });
+        const n = running.network;
+        const lines = [
+          "",
+          `Veil network is up (${((Date.now() - started) / 1000).toFixed(1)}s) — INSECURE simulated TEE, for development only`,
+          `  gateway      ${n.gateway?.url}`,
+          `  chain        ${n.chain.rpcUrl} (chain id ${n.chain.chainId}${n.chain.embedded ? ", embedded" : ""})`,
+          ...n.gatekeepers.map((g) => `  gatekeeper   ${g.url}  ${g.address}`),
+          ...n.workers.map((w) => `  worker       ${w.url}  ${w.address}`),
+          `  contracts    AgentRegistry ${n.chain.contracts.agentRegistry}`,
+          `               WorkerRegistry ${n.chain.contracts.workerRegistry}`,
+          `               GatekeeperRegistry ${n.chain.contracts.gatekeeperRegistry}`,
+          `               AttestationPolicy ${n.chain.contracts.attestationPolicy}`,
+          `  network file ${running.path}  (dev accounts in it are DEV ONLY)`,
+          `  logs         ${opts.dir}/logs/`,
+          "",
+          "In another shell:  npx veil init hello-agent && npx veil deploy ./hello-agent --name hello",
+          '                   npx veil invoke hello --path /greet --data \'{"name":"Ada"}\'',
+          "Press Ctrl-C to stop.",
+          "",
+        ];
+        process.stdout.write(lines.join("\n"));
+        for (const d of running.daemons) {
+          d.child.once("exit", (code, signal) => {
+            if (!stopping) progress(`${d.name} exited (${signal ?? `code ${code}`}); see ${d.logFile}`);
+          });
+        }
+        let stopping = false;
+        const shutdown = async () => {
+          if (stopping) return;
+          stopping = true;
+          progress("stopping the network…");
+          await running.stop();
+          process.exit(0);
+        };
+        process.on("SIGINT", shutdown);
+        process.on("SIGTERM", shutdown);
+      },
+    ),
   );
 
 // ── agents ──────────────────────────────────────────────────────────────────────────────────
@@ -138,28 +152,36 @@ program
   .command("deploy")
   .description("build an agent, store its bundle, register it on chain, and wait until a worker serves it")
   .argument("<dir>", "the agent's project directory")
-  .requiredOption("--name <name>", "the agent's name (1–64 of a–z, 0–9, '-'); a name you own gets a new version")
+  .requiredOption(
+    "--name <name>",
+    "the agent's name (1–64 of a–z, 0–9, '-'); a name you own gets a new version",
+  )
   .addOption(networkOption())
   .addOption(keyOption())
   .option("--timeout <seconds>", "how long to wait for a worker to serve it", "60")
   .action(
-    action(async (dir: string, opts: { name: string; network?: string; privateKey?: string; timeout: string }) => {
-      const started = Date.now();
-      const network = loadNetwork(opts.network);
-      const client = new VeilClient(network, { privateKey: signingKey(network, opts.privateKey) });
-      const result = await client.deploy(dir, opts.name, { onProgress: progress, timeoutMs: Number(opts.timeout) * 1000 });
-      process.stdout.write(
-        [
-          `${result.upgraded ? "Upgraded" : "Deployed"} ${result.name} (agent #${result.id}, version ${result.version})`,
-          `  code hash  ${result.codeHash} (${result.bundleBytes} bytes)`,
-          `  tx         ${result.txHash}`,
-          `  served by  ${result.servedBy.join(", ")}`,
-          `  took       ${((Date.now() - started) / 1000).toFixed(2)}s`,
-          `Invoke it:   npx veil invoke ${result.name} --path /`,
-          "",
-        ].join("\n"),
-      );
-    }),
+    action(
+      async (dir: string, opts: { name: string; network?: string; privateKey?: string; timeout: string }) => {
+        const started = Date.now();
+        const network = loadNetwork(opts.network);
+        const client = new VeilClient(network, { privateKey: signingKey(network, opts.privateKey) });
+        const result = await client.deploy(dir, opts.name, {
+          onProgress: progress,
+          timeoutMs: Number(opts.timeout) * 1000,
+        });
+        process.stdout.write(
+          [
+            `${result.upgraded ? "Upgraded" : "Deployed"} ${result.name} (agent #${result.id}, version ${result.version})`,
+            `  code hash  ${result.codeHash} (${result.bundleBytes} bytes)`,
+            `  tx         ${result.txHash}`,
+            `  served by  ${result.servedBy.join(", ")}`,
+            `  took       ${((Date.now() - started) / 1000).toFixed(2)}s`,
+            `Invoke it:   npx veil invoke ${result.name} --path /`,
+            "",
+          ].join("\n"),
+        );
+      },
+    ),
   );
 
 program
@@ -176,14 +198,22 @@ program
     action(
       async (
         agent: string,
-        opts: { path: string; method?: string; data?: string; header?: string[]; include?: boolean; network?: string },
+        opts: {
+          path: string;
+          method?: string;
+          data?: string;
+          header?: string[];
+          include?: boolean;
+          network?: string;
+        },
       ) => {
         const network = loadNetwork(opts.network);
         const client = new VeilClient(network);
         const headers: Record<string, string> = {};
         for (const h of opts.header ?? []) {
           const i = h.indexOf(":");
-          if (i <= 0) throw new VeilError("BAD_ARGUMENT", `Header "${h}" is not of the form 'Name: value'`, {});
+          if (i <= 0)
+            throw new VeilError("BAD_ARGUMENT", `Header "${h}" is not of the form 'Name: value'`, {});
           headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
         }
         let body: string | Uint8Array | undefined;

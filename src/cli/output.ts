@@ -23,7 +23,9 @@ export function fail(err: unknown): never {
 export function parsePort(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a port number`, { hint: "Use 0–65535 (0 picks a free port)." });
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a port number`, {
+      hint: "Use 0–65535 (0 picks a free port).",
+    });
   }
   return n;
 }

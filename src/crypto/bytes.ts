@@ -8,7 +8,9 @@ export function toHex(bytes: Uint8Array): string {
 export function fromHex(hex: string): Uint8Array {
   const clean = hex.startsWith("0x") || hex.startsWith("0X") ? hex.slice(2) : hex;
   if (clean.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(clean)) {
-    throw new VeilError("INVALID_HEX", "The value is not an even-length hex string", { hint: "Pass hex digits, 0x-prefixed or not." });
+    throw new VeilError("INVALID_HEX", "The value is not an even-length hex string", {
+      hint: "Pass hex digits, 0x-prefixed or not.",
+    });
   }
   return new Uint8Array(Buffer.from(clean, "hex"));
 }

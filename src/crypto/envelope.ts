@@ -1,5 +1,5 @@
-import { x25519 } from "@noble/curves/ed25519.js";
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { x25519 } from "@noble/curves/ed25519.js";
 import { VeilError } from "../errors/index.ts";
 import { concatBytes, randomBytes, utf8 } from "./bytes.ts";
 import { hkdf } from "./kdf.ts";
@@ -26,7 +26,12 @@ const openFailed = () =>
 const malformed = (what: string) =>
   new VeilError("ENVELOPE_MALFORMED", `The envelope is malformed: ${what}`, { status: 400 });
 
-function envelopeKey(shared: Uint8Array, ephPub: Uint8Array, recipientPub: Uint8Array, label: string): Uint8Array {
+function envelopeKey(
+  shared: Uint8Array,
+  ephPub: Uint8Array,
+  recipientPub: Uint8Array,
+  label: string,
+): Uint8Array {
   return hkdf(shared, concatBytes(ephPub, recipientPub), utf8(LABELS.envelopePrefix + label), 32);
 }
 
@@ -34,8 +39,13 @@ function envelopeKey(shared: Uint8Array, ephPub: Uint8Array, recipientPub: Uint8
  * Seals `plaintext` to an X25519 public key: ephemeral X25519, HKDF-SHA256, XChaCha20-Poly1305.
  * Wire format: 0x01 ‖ ephemeral public key (32) ‖ nonce (24) ‖ ciphertext ‖ tag (16).
  */
-export function seal(recipientPublicKey: Uint8Array, plaintext: Uint8Array, options: EnvelopeOptions): Uint8Array {
-  if (recipientPublicKey.length !== 32) throw new VeilError("KEY_INVALID", "An X25519 public key is 32 bytes", {});
+export function seal(
+  recipientPublicKey: Uint8Array,
+  plaintext: Uint8Array,
+  options: EnvelopeOptions,
+): Uint8Array {
+  if (recipientPublicKey.length !== 32)
+    throw new VeilError("KEY_INVALID", "An X25519 public key is 32 bytes", {});
   const random = options.random ?? randomBytes;
   const ephPriv = random(32);
   const ephPub = x25519.getPublicKey(ephPriv);
@@ -46,8 +56,13 @@ export function seal(recipientPublicKey: Uint8Array, plaintext: Uint8Array, opti
   return concatBytes(new Uint8Array([VERSION]), ephPub, nonce, ct);
 }
 
-export function open(recipientPrivateKey: Uint8Array, envelope: Uint8Array, options: EnvelopeOptions): Uint8Array {
-  if (!(envelope instanceof Uint8Array) || envelope.length < 1 + 32 + NONCE + TAG) throw malformed("too short");
+export function open(
+  recipientPrivateKey: Uint8Array,
+  envelope: Uint8Array,
+  options: EnvelopeOptions,
+): Uint8Array {
+  if (!(envelope instanceof Uint8Array) || envelope.length < 1 + 32 + NONCE + TAG)
+    throw malformed("too short");
   if (envelope[0] !== VERSION) throw malformed(`unknown version ${envelope[0]}`);
   const ephPub = envelope.subarray(1, 33);
   const nonce = envelope.subarray(33, 33 + NONCE);
@@ -70,7 +85,11 @@ export function wrap(key: Uint8Array, plaintext: Uint8Array, options: EnvelopeOp
   if (key.length !== 32) throw new VeilError("KEY_INVALID", "A wrapping key is 32 bytes", {});
   const nonce = (options.random ?? randomBytes)(NONCE);
   const k = hkdf(key, undefined, utf8(LABELS.wrapPrefix + options.label), 32);
-  return concatBytes(new Uint8Array([VERSION]), nonce, xchacha20poly1305(k, nonce, options.aad).encrypt(plaintext));
+  return concatBytes(
+    new Uint8Array([VERSION]),
+    nonce,
+    xchacha20poly1305(k, nonce, options.aad).encrypt(plaintext),
+  );
 }
 
 export function unwrap(key: Uint8Array, wrapped: Uint8Array, options: EnvelopeOptions): Uint8Array {
@@ -78,7 +97,9 @@ export function unwrap(key: Uint8Array, wrapped: Uint8Array, options: EnvelopeOp
   if (wrapped[0] !== VERSION) throw malformed(`unknown version ${wrapped[0]}`);
   try {
     const k = hkdf(key, undefined, utf8(LABELS.wrapPrefix + options.label), 32);
-    return xchacha20poly1305(k, wrapped.subarray(1, 1 + NONCE), options.aad).decrypt(wrapped.subarray(1 + NONCE));
+    return xchacha20poly1305(k, wrapped.subarray(1, 1 + NONCE), options.aad).decrypt(
+      wrapped.subarray(1 + NONCE),
+    );
   } catch {
     throw openFailed();
   }

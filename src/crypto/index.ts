@@ -10,4 +10,10 @@ export {
   hkdf,
 } from "./kdf.ts";
 export { LABELS } from "./labels.ts";
-export { ethAddressFromPublicKey, generateX25519, signDigest, verifyDigest, x25519PublicKey } from "./sign.ts";
+export {
+  ethAddressFromPublicKey,
+  generateX25519,
+  signDigest,
+  verifyDigest,
+  x25519PublicKey,
+} from "./sign.ts";

@@ -1,6 +1,6 @@
-import { secp256k1 } from "@noble/curves/secp256k1.js";
-import { x25519 } from "@noble/curves/ed25519.js";
 import { mapHashToField } from "@noble/curves/abstract/modular.js";
+import { x25519 } from "@noble/curves/ed25519.js";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { hkdf as nobleHkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { VeilError } from "../errors/index.ts";
@@ -8,7 +8,12 @@ import { concatBytes, lengthPrefixed, u64be, utf8 } from "./bytes.ts";
 import { LABELS } from "./labels.ts";
 
 /** HKDF-SHA256 (RFC 5869). */
-export function hkdf(ikm: Uint8Array, salt: Uint8Array | undefined, info: Uint8Array, length: number): Uint8Array {
+export function hkdf(
+  ikm: Uint8Array,
+  salt: Uint8Array | undefined,
+  info: Uint8Array,
+  length: number,
+): Uint8Array {
   return nobleHkdf(sha256, ikm, salt, info, length);
 }
 
@@ -19,9 +24,18 @@ function requireKey(key: Uint8Array, what: string): void {
 }
 
 /** The cluster key of (cluster, epoch), from the epoch's master key. */
-export function deriveClusterKey(masterKey: Uint8Array, clusterId: string, epoch: bigint | number): Uint8Array {
+export function deriveClusterKey(
+  masterKey: Uint8Array,
+  clusterId: string,
+  epoch: bigint | number,
+): Uint8Array {
   requireKey(masterKey, "The master key");
-  return hkdf(masterKey, undefined, concatBytes(utf8(LABELS.clusterKey), lengthPrefixed(clusterId), u64be(epoch)), 32);
+  return hkdf(
+    masterKey,
+    undefined,
+    concatBytes(utf8(LABELS.clusterKey), lengthPrefixed(clusterId), u64be(epoch)),
+    32,
+  );
 }
 
 /** A secp256k1 private scalar from key material: 48 bytes of HKDF reduced mod n (no bias to speak of). */

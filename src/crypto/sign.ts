@@ -1,5 +1,5 @@
-import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { x25519 } from "@noble/curves/ed25519.js";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { randomBytes, toHex, utf8 } from "./bytes.ts";
 import { keccak256 } from "./hash.ts";
 
@@ -38,6 +38,7 @@ export function ethAddressFromPublicKey(publicKey: Uint8Array): `0x${string}` {
   // EIP-55 checksum: upper-case each letter whose nibble in keccak(lower-case hex) is >= 8.
   const hash = toHex(keccak256(utf8(hex)));
   let out = "0x";
-  for (let i = 0; i < hex.length; i++) out += Number.parseInt(hash[i]!, 16) >= 8 ? hex[i]!.toUpperCase() : hex[i];
+  for (let i = 0; i < hex.length; i++)
+    out += Number.parseInt(hash[i]!, 16) >= 8 ? hex[i]!.toUpperCase() : hex[i];
   return out as `0x${string}`;
 }

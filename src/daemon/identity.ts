@@ -49,7 +49,9 @@ export class NodeIdentity {
     }
     const signing = randomBytes(32);
     const encryption = randomBytes(32);
-    writeFileSync(file, await enclave.seal(Buffer.concat([signing, encryption]), "node-identity"), { mode: 0o600 });
+    writeFileSync(file, await enclave.seal(Buffer.concat([signing, encryption]), "node-identity"), {
+      mode: 0o600,
+    });
     return new NodeIdentity(bytesToHex(signing), encryption);
   }
 }

@@ -15,7 +15,13 @@ import {
   responseDigest,
 } from "./protocol.ts";
 
-export type ClusterKeyGrant = { epoch: bigint; clusterId: string; clusterKey: Uint8Array; gatekeeper: Hex; masterPublicKey: Hex };
+export type ClusterKeyGrant = {
+  epoch: bigint;
+  clusterId: string;
+  clusterKey: Uint8Array;
+  gatekeeper: Hex;
+  masterPublicKey: Hex;
+};
 
 /** Builds and signs a provisioning request naming the current block. */
 export async function signProvisionRequest(
@@ -70,11 +76,17 @@ export async function requestClusterKey(options: {
       hint: "Check that a gatekeeper is running and listed on chain.",
     });
   }
-  const body = (await res.json().catch(() => undefined)) as { error?: unknown } | ProvisionResponse | undefined;
+  const body = (await res.json().catch(() => undefined)) as
+    | { error?: unknown }
+    | ProvisionResponse
+    | undefined;
   if (!res.ok) {
     const error = (body as { error?: unknown } | undefined)?.error;
     if (isVeilErrorJSON(error)) throw VeilError.fromJSON(error, res.status);
-    throw new VeilError("GATEKEEPER_ERROR", `The gatekeeper answered ${res.status}`, { status: 502, retryable: true });
+    throw new VeilError("GATEKEEPER_ERROR", `The gatekeeper answered ${res.status}`, {
+      status: 502,
+      retryable: true,
+    });
   }
   const grant = body as ProvisionResponse;
   const sealed = Buffer.from(grant.sealedClusterKey ?? "", "base64");
@@ -94,20 +106,34 @@ export async function requestClusterKey(options: {
     signature: grant.signature,
   });
   if (!(await chain.isGatekeeper(signer))) {
-    throw new VeilError("GATEKEEPER_NOT_TRUSTED", `The key grant is signed by ${signer}, not a gatekeeper on chain`, {
-      status: 502,
-      hint: "Provision from a gatekeeper listed in the GatekeeperRegistry.",
-    });
+    throw new VeilError(
+      "GATEKEEPER_NOT_TRUSTED",
+      `The key grant is signed by ${signer}, not a gatekeeper on chain`,
+      {
+        status: 502,
+        hint: "Provision from a gatekeeper listed in the GatekeeperRegistry.",
+      },
+    );
   }
   const onChainKey = await chain.masterPublicKey(epoch);
   if (onChainKey.toLowerCase() !== grant.masterPublicKey.toLowerCase()) {
-    throw new VeilError("GATEKEEPER_NOT_TRUSTED", `The key grant is for a master key the chain does not list for epoch ${epoch}`, {
-      status: 502,
-    });
+    throw new VeilError(
+      "GATEKEEPER_NOT_TRUSTED",
+      `The key grant is for a master key the chain does not list for epoch ${epoch}`,
+      {
+        status: 502,
+      },
+    );
   }
   const clusterKey = open(identity.encryptionPrivateKey(), sealed, {
     label: CLUSTER_KEY_LABEL,
     aad: clusterKeyAad(identity.address, grant.clusterId, epoch),
   });
-  return { epoch, clusterId: grant.clusterId, clusterKey, gatekeeper: signer, masterPublicKey: grant.masterPublicKey };
+  return {
+    epoch,
+    clusterId: grant.clusterId,
+    clusterKey,
+    gatekeeper: signer,
+    masterPublicKey: grant.masterPublicKey,
+  };
 }

@@ -1,8 +1,8 @@
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { VeilChain } from "../chain/index.ts";
-import { NodeIdentity } from "../daemon/identity.ts";
 import { announceReady } from "../daemon/http.ts";
+import { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork } from "../network/config.ts";
 import { SimulatedEnclave } from "../tee/index.ts";
@@ -45,12 +45,18 @@ export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<v
   });
   const url = `http://${options.host}:${(server.address() as AddressInfo).port}`;
   console.error(`gatekeeper ${identity.address} listening on ${url}`);
-  announceReady({ role: "gatekeeper", address: identity.address, encryptionKey: identity.encryptionKeyHex, url });
+  announceReady({
+    role: "gatekeeper",
+    address: identity.address,
+    encryptionKey: identity.encryptionKeyHex,
+    url,
+  });
 
   // Governance adds the gatekeeper to the set (on a dev network `veil up` does it right away).
   let waited = 0;
   while (!(await chain.isGatekeeper(identity.address))) {
-    if (waited % 40 === 0) console.error(`waiting for ${identity.address} to be added to the GatekeeperRegistry…`);
+    if (waited % 40 === 0)
+      console.error(`waiting for ${identity.address} to be added to the GatekeeperRegistry…`);
     waited++;
     await sleep(250);
   }
@@ -63,9 +69,13 @@ export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<v
     await chain.publishMasterPublicKey(masterPublicKeyHex(master));
     console.error(`published the master public key of epoch ${epoch}`);
   } else if (!master || masterPublicKeyHex(master).toLowerCase() !== onChain.toLowerCase()) {
-    throw new VeilError("GATEKEEPER_NO_MASTER_KEY", `This gatekeeper does not hold the master key of epoch ${epoch}`, {
-      hint: "A joining gatekeeper must receive the master key from a sitting one (not supported by this build yet).",
-    });
+    throw new VeilError(
+      "GATEKEEPER_NO_MASTER_KEY",
+      `This gatekeeper does not hold the master key of epoch ${epoch}`,
+      {
+        hint: "A joining gatekeeper must receive the master key from a sitting one (not supported by this build yet).",
+      },
+    );
   }
   service.setMasterKey(epoch, master, masterPublicKeyHex(master));
   console.error(`gatekeeper ready: epoch ${epoch}, cluster "${options.clusterId}"`);

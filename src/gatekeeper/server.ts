@@ -4,7 +4,10 @@ import { VeilError } from "../errors/index.ts";
 import type { GatekeeperService } from "./service.ts";
 
 /** The gatekeeper's HTTP face: POST /v1/provision and GET /v1/health. */
-export function createGatekeeperServer(service: GatekeeperService, info: () => Record<string, unknown>): Server {
+export function createGatekeeperServer(
+  service: GatekeeperService,
+  info: () => Record<string, unknown>,
+): Server {
   return createServer(async (req, res) => {
     try {
       const path = (req.url ?? "/").split("?")[0];

@@ -82,7 +82,12 @@ export class GatekeeperService {
     try {
       signer = await recoverMessageAddress({ message: { raw: digest }, signature: request.signature });
     } catch {
-      throw refuse("PROVISION_SIGNATURE_INVALID", "The provisioning request's signature is malformed", "Sign with the worker's identity key.", 401);
+      throw refuse(
+        "PROVISION_SIGNATURE_INVALID",
+        "The provisioning request's signature is malformed",
+        "Sign with the worker's identity key.",
+        401,
+      );
     }
     if (signer.toLowerCase() !== request.worker.toLowerCase()) {
       throw refuse(
@@ -105,7 +110,12 @@ export class GatekeeperService {
     }
     const nonceKey = `${request.worker.toLowerCase()}:${request.nonce.toLowerCase()}`;
     if (this.#seenNonces.has(nonceKey)) {
-      throw refuse("PROVISION_REPLAYED", "This provisioning request was already used", "Sign a new request with a fresh nonce.", 409);
+      throw refuse(
+        "PROVISION_REPLAYED",
+        "This provisioning request was already used",
+        "Sign a new request with a fresh nonce.",
+        409,
+      );
     }
 
     // 3. The worker must be registered, active, and attested by the evidence on chain.
@@ -118,8 +128,14 @@ export class GatekeeperService {
       );
     }
     if (worker.status !== WorkerStatus.Active) {
-      const status = Object.keys(WorkerStatus).find((k) => WorkerStatus[k as keyof typeof WorkerStatus] === worker.status);
-      throw refuse(`WORKER_NOT_ACTIVE`, `Worker ${request.worker} is ${status} on chain`, "Only active workers get keys.");
+      const status = Object.keys(WorkerStatus).find(
+        (k) => WorkerStatus[k as keyof typeof WorkerStatus] === worker.status,
+      );
+      throw refuse(
+        `WORKER_NOT_ACTIVE`,
+        `Worker ${request.worker} is ${status} on chain`,
+        "Only active workers get keys.",
+      );
     }
     if (worker.evidenceHash.toLowerCase() !== evidenceHash.toLowerCase()) {
       throw refuse(
@@ -129,7 +145,11 @@ export class GatekeeperService {
       );
     }
     if (TEE_TYPE_IDS[request.evidence.tee] !== worker.teeType) {
-      throw refuse("ATTESTATION_MISMATCH", "The evidence's TEE type is not the one registered", "Re-register the worker.");
+      throw refuse(
+        "ATTESTATION_MISMATCH",
+        "The evidence's TEE type is not the one registered",
+        "Re-register the worker.",
+      );
     }
     const verified = verifyEvidence(
       { tee: request.evidence.tee, bytes: evidenceBytes },
@@ -139,7 +159,11 @@ export class GatekeeperService {
       },
     );
     if (verified.measurement.toLowerCase() !== worker.measurement.toLowerCase()) {
-      throw refuse("ATTESTATION_MISMATCH", "The evidence's measurement is not the one registered", "Re-register the worker.");
+      throw refuse(
+        "ATTESTATION_MISMATCH",
+        "The evidence's measurement is not the one registered",
+        "Re-register the worker.",
+      );
     }
     if (!(await this.#chain.isMeasurementAllowed(worker.teeType, verified.measurement))) {
       throw refuse(
@@ -193,10 +217,13 @@ function parseRequest(input: unknown): ProvisionRequest {
   if (typeof r.worker !== "string" || !isAddress(r.worker)) throw bad("worker must be an address");
   const ev = r.evidence as Record<string, unknown> | undefined;
   if (!ev || typeof ev.tee !== "string" || !TEE_KINDS.includes(ev.tee as TeeKind)) throw bad("evidence.tee");
-  if (typeof ev.bytes !== "string" || ev.bytes.length === 0 || ev.bytes.length > 64_000) throw bad("evidence.bytes");
+  if (typeof ev.bytes !== "string" || ev.bytes.length === 0 || ev.bytes.length > 64_000)
+    throw bad("evidence.bytes");
   if (typeof r.blockNumber !== "string" || !/^\d{1,20}$/.test(r.blockNumber)) throw bad("blockNumber");
-  if (typeof r.nonce !== "string" || !isHex(r.nonce) || r.nonce.length !== 34) throw bad("nonce must be 16 bytes");
-  if (typeof r.signature !== "string" || !isHex(r.signature) || r.signature.length !== 132) throw bad("signature");
+  if (typeof r.nonce !== "string" || !isHex(r.nonce) || r.nonce.length !== 34)
+    throw bad("nonce must be 16 bytes");
+  if (typeof r.signature !== "string" || !isHex(r.signature) || r.signature.length !== 132)
+    throw bad("signature");
   return {
     worker: r.worker,
     evidence: { tee: ev.tee as TeeKind, bytes: ev.bytes },

@@ -11,7 +11,11 @@ export type GatewayDaemonOptions = { network: string; port: number; host: string
 export async function runGateway(options: GatewayDaemonOptions): Promise<void> {
   const network = loadNetwork(options.network);
   const router = new Router(new VeilChain(network.chain));
-  const server = createGatewayServer({ router, maxRequestBytes: options.maxRequestBytes, workerTimeoutMs: 30_000 });
+  const server = createGatewayServer({
+    router,
+    maxRequestBytes: options.maxRequestBytes,
+    workerTimeoutMs: 30_000,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, resolve);

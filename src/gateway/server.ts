@@ -5,7 +5,16 @@ import type { Router, WorkerEndpoint } from "./routing.ts";
 
 export type GatewayOptions = { router: Router; maxRequestBytes: number; workerTimeoutMs: number };
 
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length", "te", "trailer"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  "te",
+  "trailer",
+]);
 
 /**
  * The public entry. `/agents/:nameOrId/<path>` invokes an agent on a worker that serves it,
@@ -29,7 +38,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Gatewa
     return;
   }
   if (parts[1] === "agents" && parts[2]) {
-    await invoke(req, res, decodeURIComponent(parts[2]), `/${parts.slice(3).join("/")}${url.search}`, options);
+    await invoke(
+      req,
+      res,
+      decodeURIComponent(parts[2]),
+      `/${parts.slice(3).join("/")}${url.search}`,
+      options,
+    );
     return;
   }
   throw new VeilError("NOT_FOUND", `No route ${req.method} ${url.pathname}`, {
@@ -73,17 +88,26 @@ async function invoke(
   const agent = await options.router.resolve(nameOrId);
   const method = (req.method ?? "GET").toUpperCase();
   // Buffered so that the request can be sent again to another worker.
-  const body = method === "GET" || method === "HEAD" ? undefined : await readBody(req, options.maxRequestBytes);
+  const body =
+    method === "GET" || method === "HEAD" ? undefined : await readBody(req, options.maxRequestBytes);
   const headers: Record<string, string> = {};
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i]!.toLowerCase();
-    if (!HOP_BY_HOP.has(name)) headers[name] = headers[name] ? `${headers[name]}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1]!;
+    if (!HOP_BY_HOP.has(name))
+      headers[name] = headers[name] ? `${headers[name]}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1]!;
   }
   const workers = await options.router.workers();
   if (workers.length === 0) throw noWorker(agent.name, []);
   const tried: string[] = [];
   for (const worker of workers) {
-    const attempt = await forward(worker, `/v1/agents/${agent.id}/invoke${rest}`, method, headers, body, options);
+    const attempt = await forward(
+      worker,
+      `/v1/agents/${agent.id}/invoke${rest}`,
+      method,
+      headers,
+      body,
+      options,
+    );
     if (attempt.kind === "unreachable") {
       options.router.markDown(worker);
       tried.push(`${worker.url}: unreachable`);
@@ -133,15 +157,25 @@ async function forward(
   } catch (err) {
     // Only a failure to connect is safe to retry elsewhere: the request never reached an agent.
     const code = (err as { cause?: { code?: string } }).cause?.code;
-    if (code === "ECONNREFUSED" || code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "EHOSTUNREACH") {
+    if (
+      code === "ECONNREFUSED" ||
+      code === "ECONNRESET" ||
+      code === "UND_ERR_SOCKET" ||
+      code === "EHOSTUNREACH"
+    ) {
       return { kind: "unreachable" };
     }
-    throw new VeilError("WORKER_TIMEOUT", "The worker did not answer in time", { status: 504, cause: err, retryable: true });
+    throw new VeilError("WORKER_TIMEOUT", "The worker did not answer in time", {
+      status: 504,
+      cause: err,
+      retryable: true,
+    });
   }
   if (response.status === 503 && response.headers.get("content-type")?.includes("application/json")) {
     const clone = response.clone();
     const parsed = (await clone.json().catch(() => undefined)) as { error?: unknown } | undefined;
-    if (isVeilErrorJSON(parsed?.error) && parsed.error.retryable) return { kind: "retry", code: parsed.error.code };
+    if (isVeilErrorJSON(parsed?.error) && parsed.error.retryable)
+      return { kind: "retry", code: parsed.error.code };
   }
   return { kind: "done", response };
 }

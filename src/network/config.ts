@@ -30,7 +30,8 @@ function malformed(path: string, problem: string): VeilError {
 }
 
 const isHex = (v: unknown, bytes?: number): v is Hex =>
-  typeof v === "string" && (bytes === undefined ? /^0x[0-9a-fA-F]*$/ : new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`)).test(v);
+  typeof v === "string" &&
+  (bytes === undefined ? /^0x[0-9a-fA-F]*$/ : new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`)).test(v);
 
 /** Reads and checks network.json; every problem is a NETWORK_CONFIG_INVALID / NETWORK_NOT_FOUND. */
 export function loadNetwork(explicit?: string): NetworkFile {
@@ -57,10 +58,13 @@ export function loadNetwork(explicit?: string): NetworkFile {
   for (const key of ["agentRegistry", "workerRegistry", "gatekeeperRegistry", "attestationPolicy"] as const) {
     if (!c || !isHex(c[key], 20)) throw malformed(path, `chain.contracts.${key} must be a 20-byte address`);
   }
-  if (n.gateway !== undefined && (typeof n.gateway?.url !== "string" || !/^https?:\/\//.test(n.gateway.url))) {
+  if (
+    n.gateway !== undefined &&
+    (typeof n.gateway?.url !== "string" || !/^https?:\/\//.test(n.gateway.url))
+  ) {
     throw malformed(path, "gateway.url must be an http(s) URL");
   }
-  if (!n.blobStore || n.blobStore.kind !== "fs" || typeof n.blobStore.path !== "string") {
+  if (n.blobStore?.kind !== "fs" || typeof n.blobStore.path !== "string") {
     throw malformed(path, 'blobStore must be { "kind": "fs", "path": "…" }');
   }
   if (!Array.isArray(n.workers) || !Array.isArray(n.gatekeepers)) {

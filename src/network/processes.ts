@@ -15,7 +15,12 @@ export type Daemon = { name: string; child: ChildProcess; ready: Record<string, 
  * resolves with what it announces on its VEIL_READY line. A process that exits first fails
  * with the tail of its log, so the user sees why.
  */
-export function startDaemon(name: string, args: string[], logDir: string, timeoutMs = 60_000): Promise<Daemon> {
+export function startDaemon(
+  name: string,
+  args: string[],
+  logDir: string,
+  timeoutMs = 60_000,
+): Promise<Daemon> {
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${name}.log`);
   const log = createWriteStream(logFile, { flags: "a" });
@@ -59,10 +64,14 @@ export function startDaemon(name: string, args: string[], logDir: string, timeou
       settled = true;
       clearTimeout(timer);
       reject(
-        new VeilError("DAEMON_START_FAILED", `${name} exited before it was ready (${signal ?? `code ${code}`})`, {
-          context: tail,
-          hint: `See ${logFile}.`,
-        }),
+        new VeilError(
+          "DAEMON_START_FAILED",
+          `${name} exited before it was ready (${signal ?? `code ${code}`})`,
+          {
+            context: tail,
+            hint: `See ${logFile}.`,
+          },
+        ),
       );
     });
   });

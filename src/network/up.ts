@@ -2,8 +2,8 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createWalletClient, defineChain, type Hex, http, parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { DEV_ONLY_WARNING, devAccounts, TeeType, VeilChain } from "../chain/index.ts";
 import { deployContracts } from "../chain/deploy.ts";
+import { DEV_ONLY_WARNING, devAccounts, TeeType, VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
 import { buildMeasurement, printInsecureBanner } from "../tee/index.ts";
 import { type NetworkFile, saveNetwork } from "./config.ts";
@@ -194,7 +194,11 @@ async function fund(rpcUrl: string, chainId: number, from: Hex, to: Hex): Promis
   });
   const wallet = createWalletClient({ chain, transport: http(rpcUrl), account: privateKeyToAccount(from) });
   const hash = await wallet.sendTransaction({ to, value: parseEther("10") });
-  await new VeilChain({ rpcUrl, chainId, contracts: {} as NetworkFile["chain"]["contracts"] }).public.waitForTransactionReceipt({
+  await new VeilChain({
+    rpcUrl,
+    chainId,
+    contracts: {} as NetworkFile["chain"]["contracts"],
+  }).public.waitForTransactionReceipt({
     hash,
     pollingInterval: 50,
   });

@@ -28,10 +28,14 @@ function loadFailed(message: string, cause?: unknown): VeilError {
 function limitError(err: unknown, limits: SandboxLimits): VeilError | undefined {
   const message = err instanceof Error ? err.message : String(err);
   if (/memory limit/i.test(message)) {
-    return new VeilError("LIMIT_MEMORY_EXCEEDED", `The agent used more than its ${limits.memoryMb} MiB of memory`, {
-      status: 507,
-      hint: "Use less memory per request, or deploy with a higher memory limit.",
-    });
+    return new VeilError(
+      "LIMIT_MEMORY_EXCEEDED",
+      `The agent used more than its ${limits.memoryMb} MiB of memory`,
+      {
+        status: 507,
+        hint: "Use less memory per request, or deploy with a higher memory limit.",
+      },
+    );
   }
   if (/timed out|Script execution timed out/i.test(message)) {
     return new VeilError("LIMIT_WALL_TIME_EXCEEDED", `The agent ran longer than ${limits.wallTimeMs} ms`, {
@@ -124,7 +128,10 @@ export class IsolateSandbox implements Sandbox {
       try {
         await module.evaluate({ timeout: this.#limits.wallTimeMs });
       } catch (err) {
-        throw limitError(err, this.#limits) ?? loadFailed(`it threw while loading: ${(err as Error).message}`, err);
+        throw (
+          limitError(err, this.#limits) ??
+          loadFailed(`it threw while loading: ${(err as Error).message}`, err)
+        );
       }
       const exported = (await module.namespace.get("default", { reference: true })) as ivm.Reference;
       const installed = (await setAgent.apply(undefined, [exported.derefInto()], {
@@ -155,7 +162,10 @@ export class IsolateSandbox implements Sandbox {
       result = (await Promise.race([
         dispatch.apply(
           undefined,
-          [new ivm.ExternalCopy({ ...request, body }).copyInto({ release: true }), new ivm.ExternalCopy(this.#meta).copyInto({ release: true })],
+          [
+            new ivm.ExternalCopy({ ...request, body }).copyInto({ release: true }),
+            new ivm.ExternalCopy(this.#meta).copyInto({ release: true }),
+          ],
           { timeout: this.#limits.wallTimeMs, result: { promise: true, copy: true } },
         ),
         wall,
@@ -164,7 +174,9 @@ export class IsolateSandbox implements Sandbox {
       const limit = limitError(err, this.#limits);
       // A runaway agent may still hold the isolate: throw it away; the next request reloads.
       if (limit || isolate.isDisposed) this.#reset(isolate);
-      throw limit ?? new VeilError("AGENT_CRASHED", "The agent's sandbox failed", { status: 502, cause: err });
+      throw (
+        limit ?? new VeilError("AGENT_CRASHED", "The agent's sandbox failed", { status: 502, cause: err })
+      );
     } finally {
       clearTimeout(timer);
     }

@@ -22,7 +22,11 @@ export type SandboxLimits = {
   maxResponseBytes: number;
 };
 
-export const DEFAULT_LIMITS: SandboxLimits = { memoryMb: 128, wallTimeMs: 10_000, maxResponseBytes: 8 * 1024 * 1024 };
+export const DEFAULT_LIMITS: SandboxLimits = {
+  memoryMb: 128,
+  wallTimeMs: 10_000,
+  maxResponseBytes: 8 * 1024 * 1024,
+};
 
 /** What the sandbox tells the agent about itself (`env.VEIL_AGENT_*`, `ctx.agent`). */
 export type AgentMeta = { id: string; name: string; codeHash: string };

@@ -27,10 +27,13 @@ export function findEntry(dir: string): string {
       const declared = pkg.veil?.entry ?? pkg.main;
       if (declared && existsSync(join(root, declared))) return join(root, declared);
     } catch {
-      throw new VeilError("AGENT_PACKAGE_INVALID", `${pkgPath} is not valid JSON`, { hint: "Fix package.json." });
+      throw new VeilError("AGENT_PACKAGE_INVALID", `${pkgPath} is not valid JSON`, {
+        hint: "Fix package.json.",
+      });
     }
   }
-  for (const candidate of ENTRY_CANDIDATES) if (existsSync(join(root, candidate))) return join(root, candidate);
+  for (const candidate of ENTRY_CANDIDATES)
+    if (existsSync(join(root, candidate))) return join(root, candidate);
   throw new VeilError("AGENT_ENTRY_NOT_FOUND", `No agent entry point in ${root}`, {
     hint: `Create src/index.ts exporting default { fetch(request, env, ctx) }, or set "main" in package.json.`,
   });
@@ -71,9 +74,13 @@ export async function buildAgent(dir: string): Promise<BuiltAgent> {
   if (!output) throw new VeilError("BUILD_FAILED", "esbuild produced no output", {});
   const bytes = output.contents;
   if (bytes.byteLength > MAX_BUNDLE_BYTES) {
-    throw new VeilError("LIMIT_BUNDLE_TOO_LARGE", `The bundle is ${bytes.byteLength} bytes, over ${MAX_BUNDLE_BYTES}`, {
-      hint: "Drop heavy dependencies from the agent.",
-    });
+    throw new VeilError(
+      "LIMIT_BUNDLE_TOO_LARGE",
+      `The bundle is ${bytes.byteLength} bytes, over ${MAX_BUNDLE_BYTES}`,
+      {
+        hint: "Drop heavy dependencies from the agent.",
+      },
+    );
   }
   return { entry, code: output.text, bytes, hash: contentHash(bytes) };
 }

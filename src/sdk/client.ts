@@ -18,7 +18,12 @@ export type DeployResult = {
   servedBy: string[];
 };
 
-export type InvokeResult = { status: number; headers: Record<string, string>; body: Uint8Array; worker?: string };
+export type InvokeResult = {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+  worker?: string;
+};
 
 export type AgentInfo = {
   id: string;
@@ -119,7 +124,8 @@ export class VeilClient {
         const ready = last.workers.filter((w) => w.status === "ready" && w.codeHash === codeHash);
         if (ready.length > 0) return ready.map((w) => w.address);
       } catch (err) {
-        if (!(err instanceof VeilError) || !["AGENT_NOT_FOUND", "GATEWAY_UNREACHABLE"].includes(err.code)) throw err;
+        if (!(err instanceof VeilError) || !["AGENT_NOT_FOUND", "GATEWAY_UNREACHABLE"].includes(err.code))
+          throw err;
       }
       await sleep(100);
     }
@@ -166,7 +172,12 @@ export class VeilClient {
       const error = (parsed as { error?: unknown } | undefined)?.error;
       if (isVeilErrorJSON(error)) throw VeilError.fromJSON(error, res.status);
     }
-    return { status: res.status, headers, body: bytes, ...(headers["x-veil-worker"] ? { worker: headers["x-veil-worker"] } : {}) };
+    return {
+      status: res.status,
+      headers,
+      body: bytes,
+      ...(headers["x-veil-worker"] ? { worker: headers["x-veil-worker"] } : {}),
+    };
   }
 
   async #gateway(path: string, init: RequestInit): Promise<Response> {
@@ -190,7 +201,10 @@ function errorFrom(body: unknown, status: number): VeilError {
 
 /** Loads the bundle in the same sandbox a worker uses, so a broken bundle is never registered. */
 async function checkLoads(built: BuiltAgent, name: string): Promise<void> {
-  const sandbox = await IsolateSandbox.create({ code: built.code, meta: { id: "0", name, codeHash: built.hash } });
+  const sandbox = await IsolateSandbox.create({
+    code: built.code,
+    meta: { id: "0", name, codeHash: built.hash },
+  });
   sandbox.dispose();
 }
 

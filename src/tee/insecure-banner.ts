@@ -11,7 +11,7 @@ export function printInsecureBanner(component: string): void {
   process.stderr.write(
     [
       line,
-      `!! INSECURE: ${component} runs on the SIMULATED TEE backend.`.padEnd(76) + " !!",
+      `${`!! INSECURE: ${component} runs on the SIMULATED TEE backend.`.padEnd(76)} !!`,
       "!! There is no hardware isolation: keys, secrets and agent state are readable  !!",
       "!! by anyone with access to this machine. For development and tests only.      !!",
       line,

@@ -31,7 +31,13 @@ export function buildMeasurement(): `0x${string}` {
   const hash = createHash("sha256");
   for (const file of files) {
     hash.update(file).update("\0");
-    hash.update(createHash("sha256").update(readFileSync(join(repoRoot, file))).digest()).update("\0");
+    hash
+      .update(
+        createHash("sha256")
+          .update(readFileSync(join(repoRoot, file)))
+          .digest(),
+      )
+      .update("\0");
   }
   cached = `0x${hash.digest("hex")}`;
   return cached;

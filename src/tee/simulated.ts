@@ -72,7 +72,11 @@ export class SimulatedEnclave implements Enclave {
   }
 
   #key(label: string): Buffer {
-    return createHash("sha256").update(this.#sealingKey).update("veil/simulated-seal/").update(label).digest();
+    return createHash("sha256")
+      .update(this.#sealingKey)
+      .update("veil/simulated-seal/")
+      .update(label)
+      .digest();
   }
 
   async seal(plaintext: Uint8Array, label: string): Promise<Uint8Array> {

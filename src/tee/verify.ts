@@ -41,16 +41,24 @@ function invalid(message: string, hint: string, cause?: unknown): VeilError {
  */
 export function verifyEvidence(evidence: Evidence, options: VerifyOptions): VerifiedEvidence {
   if (evidence.tee !== "simulated") {
-    throw new VeilError("ATTESTATION_UNSUPPORTED", `Evidence of TEE type "${evidence.tee}" cannot be verified yet`, {
-      status: 403,
-      hint: "Only the simulated backend is supported by this build.",
-    });
+    throw new VeilError(
+      "ATTESTATION_UNSUPPORTED",
+      `Evidence of TEE type "${evidence.tee}" cannot be verified yet`,
+      {
+        status: 403,
+        hint: "Only the simulated backend is supported by this build.",
+      },
+    );
   }
   let parsed: SimulatedEvidenceBody & { signature: string };
   try {
     parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(evidence.bytes));
   } catch (err) {
-    throw invalid("The attestation evidence is not well-formed", "Send the evidence the enclave produced.", err);
+    throw invalid(
+      "The attestation evidence is not well-formed",
+      "Send the evidence the enclave produced.",
+      err,
+    );
   }
   if (
     typeof parsed !== "object" ||
@@ -88,7 +96,9 @@ export function verifyEvidence(evidence: Evidence, options: VerifyOptions): Veri
   if (options.maxAgeSeconds !== undefined && now - parsed.issuedAt > options.maxAgeSeconds) {
     throw new VeilError("ATTESTATION_EXPIRED", "The attestation evidence is too old", {
       status: 403,
-      context: [`issued at ${new Date(parsed.issuedAt * 1000).toISOString()}, max age ${options.maxAgeSeconds}s`],
+      context: [
+        `issued at ${new Date(parsed.issuedAt * 1000).toISOString()}, max age ${options.maxAgeSeconds}s`,
+      ],
       hint: "The node must re-attest.",
     });
   }

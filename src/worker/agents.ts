@@ -88,9 +88,11 @@ export class AgentTable {
       return;
     }
     this.#byName.set(record.name, key);
-    if (!current || current.status !== "ready") this.#agents.set(key, { status: "loading", record });
+    if (current?.status !== "ready") this.#agents.set(key, { status: "loading", record });
     try {
-      const code = new TextDecoder("utf-8", { fatal: true }).decode(await this.#opts.blobs.get(record.codeHash));
+      const code = new TextDecoder("utf-8", { fatal: true }).decode(
+        await this.#opts.blobs.get(record.codeHash),
+      );
       const sandbox = await IsolateSandbox.create({
         code,
         meta: { id: key, name: record.name, codeHash: record.codeHash },
@@ -105,7 +107,10 @@ export class AgentTable {
       const error =
         err instanceof VeilError
           ? err
-          : new VeilError("AGENT_LOAD_FAILED", `Agent ${record.name} could not be loaded`, { cause: err, status: 502 });
+          : new VeilError("AGENT_LOAD_FAILED", `Agent ${record.name} could not be loaded`, {
+              cause: err,
+              status: 502,
+            });
       this.#agents.set(key, { status: "failed", record, error, failedAt: Date.now() });
       console.error(`agent ${record.name} (#${key}) failed to load: ${error.shortMessage}`);
     }

@@ -34,7 +34,11 @@ export function createWorkerServer(options: WorkerServerOptions): Server {
   });
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: WorkerServerOptions): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: WorkerServerOptions,
+): Promise<void> {
   const url = new URL(req.url ?? "/", "http://worker.invalid");
   const parts = url.pathname.split("/");
   if (url.pathname === "/v1/health") {
@@ -57,7 +61,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Worker
     });
     return;
   }
-  if (parts[4] !== "invoke") throw new VeilError("NOT_FOUND", `No route ${req.method} ${url.pathname}`, { status: 404 });
+  if (parts[4] !== "invoke")
+    throw new VeilError("NOT_FOUND", `No route ${req.method} ${url.pathname}`, { status: 404 });
   if (!options.isReady()) {
     throw new VeilError("WORKER_NOT_READY", "This worker has no keys yet", { status: 503, retryable: true });
   }
@@ -75,7 +80,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Worker
   const headers: [string, string][] = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i]!.toLowerCase();
-    if (!HOP_BY_HOP.has(name) && !name.startsWith("x-veil-internal")) headers.push([name, req.rawHeaders[i + 1]!]);
+    if (!HOP_BY_HOP.has(name) && !name.startsWith("x-veil-internal"))
+      headers.push([name, req.rawHeaders[i + 1]!]);
   }
   const method = (req.method ?? "GET").toUpperCase();
   const body = method === "GET" || method === "HEAD" ? null : await readBody(req, options.maxRequestBytes);

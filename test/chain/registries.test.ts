@@ -65,7 +65,9 @@ describe("AgentRegistry", () => {
 
   test("emits events that a follower can replay", async () => {
     const events = await t.reader.agentEvents(0n, await t.reader.blockNumber());
-    const names = events.filter((e) => e.kind === "registered").map((e) => (e.kind === "registered" ? e.name : ""));
+    const names = events
+      .filter((e) => e.kind === "registered")
+      .map((e) => (e.kind === "registered" ? e.name : ""));
     assert.ok(names.includes("alpha") && names.includes("beta"));
     assert.ok(events.some((e) => e.kind === "activated" && e.codeHash === hash32(3)));
   });
@@ -85,8 +87,13 @@ describe("WorkerRegistry", () => {
       evidenceHash: hash32(0xe1),
       endpoint: "http://127.0.0.1:1",
     };
-    const digest = await t.reader.workerRegistrationDigest({ operator: t.accounts[operator]!.address, ...reg });
-    const signature = await privateKeyToAccount(overrides.signer ?? workerKey).signMessage({ message: { raw: digest } });
+    const digest = await t.reader.workerRegistrationDigest({
+      operator: t.accounts[operator]!.address,
+      ...reg,
+    });
+    const signature = await privateKeyToAccount(overrides.signer ?? workerKey).signMessage({
+      message: { raw: digest },
+    });
     return { ...reg, signature };
   }
 
@@ -132,7 +139,10 @@ describe("GatekeeperRegistry", () => {
     assert.equal(await t.reader.isGatekeeper(gk.address), true);
     await t.as(5).publishMasterPublicKey(pub);
     assert.equal(await t.reader.masterPublicKey(await t.reader.epoch()), pub);
-    await rejectsWith(t.as(5).publishMasterPublicKey(`0x03${"44".repeat(32)}`), "MASTER_KEY_ALREADY_PUBLISHED");
+    await rejectsWith(
+      t.as(5).publishMasterPublicKey(`0x03${"44".repeat(32)}`),
+      "MASTER_KEY_ALREADY_PUBLISHED",
+    );
     assert.equal(await t.reader.masterPublicKey(1n), pub);
   });
 });

@@ -47,7 +47,9 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
     const victim = n.workers[0]!;
     process.kill(victim.pid, "SIGKILL");
     for (let i = 0; i < 4; i++) {
-      const invoke = await veil(["invoke", "hello", "--path", "/greet", "--data", `{"name":"Run ${i}"}`], { env });
+      const invoke = await veil(["invoke", "hello", "--path", "/greet", "--data", `{"name":"Run ${i}"}`], {
+        env,
+      });
       assert.equal(invoke.code, 0, invoke.stderr);
       assert.deepEqual(JSON.parse(invoke.stdout), { message: `Hello, Run ${i}!` });
     }
@@ -72,9 +74,12 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
   describe("bad input gets a clear error, a non-zero exit, and changes nothing", () => {
     test("a name taken by someone else", async () => {
       const other = readNetwork(dir).devAccounts.accounts.find((a) => a.role === "operator-3")!;
-      const r = await veil(["deploy", join(work, "hello-agent"), "--name", "hello", "--private-key", other.privateKey], {
-        env,
-      });
+      const r = await veil(
+        ["deploy", join(work, "hello-agent"), "--name", "hello", "--private-key", other.privateKey],
+        {
+          env,
+        },
+      );
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /AGENT_NAME_TAKEN/);
     });
@@ -122,7 +127,9 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
       const n = readNetwork(dir) as unknown as { chain: { rpcUrl: string } };
       const file = join(work, "dead-chain.json");
       writeFileSync(file, JSON.stringify({ ...n, chain: { ...n.chain, rpcUrl: "http://127.0.0.1:9" } }));
-      const r = await veil(["deploy", join(work, "hello-agent"), "--name", "other"], { env: { VEIL_NETWORK: file } });
+      const r = await veil(["deploy", join(work, "hello-agent"), "--name", "other"], {
+        env: { VEIL_NETWORK: file },
+      });
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /CHAIN_UNREACHABLE/);
     });

@@ -32,7 +32,11 @@ const tmp = () => mkdtempSync(join(tmpdir(), "veil-gk-"));
 type Node = { identity: NodeIdentity; enclave: SimulatedEnclave; evidence: Evidence };
 
 async function makeNode(measurement?: Hex): Promise<Node> {
-  const enclave = new SimulatedEnclave({ dataDir: tmp(), component: "test", ...(measurement ? { measurement } : {}) });
+  const enclave = new SimulatedEnclave({
+    dataDir: tmp(),
+    component: "test",
+    ...(measurement ? { measurement } : {}),
+  });
   const identity = await NodeIdentity.loadOrCreate(enclave, tmp());
   return { identity, enclave, evidence: await enclave.attest(identity.reportData()) };
 }
@@ -47,7 +51,10 @@ async function register(node: Node, operator: VeilChain, evidence: Evidence = no
     endpoint: "http://127.0.0.1:1",
   };
   const digest = await t.reader.workerRegistrationDigest({ operator: operator.account, ...reg });
-  await operator.registerWorker({ ...reg, signature: await node.identity.account.signMessage({ message: { raw: digest } }) });
+  await operator.registerWorker({
+    ...reg,
+    signature: await node.identity.account.signMessage({ message: { raw: digest } }),
+  });
 }
 
 async function refused(input: unknown, code: string): Promise<void> {
@@ -66,14 +73,32 @@ before(async () => {
   // The gatekeeper sends transactions from its own identity; fund it from the deployer.
   const { createWalletClient, http, parseEther } = await import("viem");
   const { privateKeyToAccount } = await import("viem/accounts");
-  const wallet = createWalletClient({ transport: http(t.config.rpcUrl), account: privateKeyToAccount(t.accounts[0]!.privateKey) });
-  const fundTx = await wallet.sendTransaction({ to: gkNode.identity.address, value: parseEther("1"), chain: null });
+  const wallet = createWalletClient({
+    transport: http(t.config.rpcUrl),
+    account: privateKeyToAccount(t.accounts[0]!.privateKey),
+  });
+  const fundTx = await wallet.sendTransaction({
+    to: gkNode.identity.address,
+    value: parseEther("1"),
+    chain: null,
+  });
   await t.reader.public.waitForTransactionReceipt({ hash: fundTx });
-  await governance.addGatekeeper(gkNode.identity.address, gkNode.identity.encryptionKeyHex, "http://placeholder");
-  const gkChain = new (await import("../../src/chain/index.ts")).VeilChain(t.config, { account: gkNode.identity.account });
+  await governance.addGatekeeper(
+    gkNode.identity.address,
+    gkNode.identity.encryptionKeyHex,
+    "http://placeholder",
+  );
+  const gkChain = new (await import("../../src/chain/index.ts")).VeilChain(t.config, {
+    account: gkNode.identity.account,
+  });
   master = await new MasterKeyStore(gkNode.enclave, tmp()).create(1n);
   await gkChain.publishMasterPublicKey(masterPublicKeyHex(master));
-  service = new GatekeeperService({ chain: gkChain, identity: gkNode.identity, clusterId: "default", maxEvidenceAgeSeconds: 3600 });
+  service = new GatekeeperService({
+    chain: gkChain,
+    identity: gkNode.identity,
+    clusterId: "default",
+    maxEvidenceAgeSeconds: 3600,
+  });
   service.setMasterKey(1n, master, masterPublicKeyHex(master));
   const server = createGatekeeperServer(service, () => ({}));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -90,7 +115,12 @@ describe("provisioning a worker with the cluster key", () => {
   test("a registered, attested worker gets the cluster key, sealed to its identity key", async () => {
     const node = await makeNode();
     await register(node, t.as(2));
-    const grant = await requestClusterKey({ url: gatekeeperUrl, chain: t.reader, identity: node.identity, evidence: node.evidence });
+    const grant = await requestClusterKey({
+      url: gatekeeperUrl,
+      chain: t.reader,
+      identity: node.identity,
+      evidence: node.evidence,
+    });
     assert.equal(grant.epoch, 1n);
     assert.deepEqual(grant.clusterKey, deriveClusterKey(master, "default", 1n));
   });
@@ -98,7 +128,9 @@ describe("provisioning a worker with the cluster key", () => {
   test("a party without the worker's key cannot open the grant", async () => {
     const node = await makeNode();
     await register(node, t.as(2));
-    const response = await service.provision(await signProvisionRequest(t.reader, node.identity, node.evidence));
+    const response = await service.provision(
+      await signProvisionRequest(t.reader, node.identity, node.evidence),
+    );
     const sealed = Buffer.from(response.sealedClusterKey, "base64");
     const stranger = await makeNode();
     assert.throws(
@@ -114,8 +146,16 @@ describe("provisioning a worker with the cluster key", () => {
   test("an unregistered worker is refused with a clear error", async () => {
     const node = await makeNode();
     await assert.rejects(
-      requestClusterKey({ url: gatekeeperUrl, chain: t.reader, identity: node.identity, evidence: node.evidence }),
-      (err: unknown) => err instanceof VeilError && err.code === "WORKER_NOT_REGISTERED" && /Register the worker/.test(err.hint ?? ""),
+      requestClusterKey({
+        url: gatekeeperUrl,
+        chain: t.reader,
+        identity: node.identity,
+        evidence: node.evidence,
+      }),
+      (err: unknown) =>
+        err instanceof VeilError &&
+        err.code === "WORKER_NOT_REGISTERED" &&
+        /Register the worker/.test(err.hint ?? ""),
     );
   });
 
@@ -127,7 +167,10 @@ describe("provisioning a worker with the cluster key", () => {
 
     const liar = await makeNode();
     await register(liar, t.as(2), other); // registers evidence that is not bound to its keys
-    await refused(await signProvisionRequest(t.reader, liar.identity, other), "ATTESTATION_REPORT_DATA_MISMATCH");
+    await refused(
+      await signProvisionRequest(t.reader, liar.identity, other),
+      "ATTESTATION_REPORT_DATA_MISMATCH",
+    );
   });
 
   test("a worker whose measurement was revoked is refused", async () => {
@@ -142,7 +185,10 @@ describe("provisioning a worker with the cluster key", () => {
       functionName: "revokeMeasurement",
       args: [TeeType.simulated, rogueMeasurement],
     });
-    await refused(await signProvisionRequest(t.reader, node.identity, node.evidence), "ATTESTATION_MEASUREMENT_NOT_ALLOWED");
+    await refused(
+      await signProvisionRequest(t.reader, node.identity, node.evidence),
+      "ATTESTATION_MEASUREMENT_NOT_ALLOWED",
+    );
   });
 
   test("a stopped worker is refused", async () => {
@@ -160,7 +206,8 @@ describe("provisioning a worker with the cluster key", () => {
     await refused(request, "PROVISION_REPLAYED");
 
     const stale = await signProvisionRequest(t.reader, node.identity, node.evidence);
-    for (let i = 0; i < 22; i++) await t.reader.public.request({ method: "evm_mine" as never, params: [] as never });
+    for (let i = 0; i < 22; i++)
+      await t.reader.public.request({ method: "evm_mine" as never, params: [] as never });
     await refused(stale, "PROVISION_STALE");
   });
 
@@ -173,6 +220,9 @@ describe("provisioning a worker with the cluster key", () => {
     await refused({ worker: "nope" }, "PROVISION_REQUEST_INVALID");
     await refused(null, "PROVISION_REQUEST_INVALID");
     const good = await signProvisionRequest(t.reader, node.identity, node.evidence);
-    await refused({ ...good, nonce: bytesToHex(hexToBytes(good.nonce).map((b) => b ^ 1)) }, "PROVISION_SIGNATURE_INVALID");
+    await refused(
+      { ...good, nonce: bytesToHex(hexToBytes(good.nonce).map((b) => b ^ 1)) },
+      "PROVISION_SIGNATURE_INVALID",
+    );
   });
 });

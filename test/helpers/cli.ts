@@ -9,7 +9,10 @@ export const veilBin = join(repoRoot, "bin", "veil.mjs");
 export type CliResult = { code: number; stdout: string; stderr: string; ms: number };
 
 /** Runs `veil ARGS` as a user would, in its own process. */
-export function veil(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+export function veil(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliResult> {
   const started = Date.now();
   return new Promise((resolvePromise) => {
     const child = spawn(process.execPath, [veilBin, ...args], {
@@ -30,7 +33,10 @@ export function veil(args: string[], options: { env?: Record<string, string>; cw
 }
 
 /** Starts `veil up` in the background and resolves once network.json names a gateway. */
-export async function startNetwork(dir: string, extra: string[] = []): Promise<{ child: ChildProcess; output: () => string }> {
+export async function startNetwork(
+  dir: string,
+  extra: string[] = [],
+): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [veilBin, "up", "--dir", dir, "--base-port", "0", ...extra], {
     cwd: repoRoot,
     env: { ...process.env, NO_COLOR: "1" },

@@ -62,16 +62,27 @@ test("VEIL_NETWORK is used when no path is given", () => {
 });
 
 test("a missing file is NETWORK_NOT_FOUND", () => {
-  assert.throws(() => loadNetwork(join(dir, "nope.json")), (e: unknown) => e instanceof VeilError && e.code === "NETWORK_NOT_FOUND");
+  assert.throws(
+    () => loadNetwork(join(dir, "nope.json")),
+    (e: unknown) => e instanceof VeilError && e.code === "NETWORK_NOT_FOUND",
+  );
 });
 
 test("malformed files are NETWORK_CONFIG_INVALID, naming the problem", () => {
   assert.equal(codeFor("{not json"), "NETWORK_CONFIG_INVALID");
   assert.equal(codeFor("[]"), "NETWORK_CONFIG_INVALID");
   assert.equal(codeFor(JSON.stringify({ ...valid, version: 2 })), "NETWORK_CONFIG_INVALID");
-  assert.equal(codeFor(JSON.stringify({ ...valid, chain: { ...valid.chain, rpcUrl: "ftp://x" } })), "NETWORK_CONFIG_INVALID");
   assert.equal(
-    codeFor(JSON.stringify({ ...valid, chain: { ...valid.chain, contracts: { ...valid.chain.contracts, agentRegistry: "0x12" } } })),
+    codeFor(JSON.stringify({ ...valid, chain: { ...valid.chain, rpcUrl: "ftp://x" } })),
+    "NETWORK_CONFIG_INVALID",
+  );
+  assert.equal(
+    codeFor(
+      JSON.stringify({
+        ...valid,
+        chain: { ...valid.chain, contracts: { ...valid.chain.contracts, agentRegistry: "0x12" } },
+      }),
+    ),
     "NETWORK_CONFIG_INVALID",
   );
   assert.equal(codeFor(JSON.stringify({ ...valid, blobStore: { kind: "s3" } })), "NETWORK_CONFIG_INVALID");

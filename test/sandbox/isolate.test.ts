@@ -5,7 +5,12 @@ import { IsolateSandbox } from "../../src/sandbox/isolate.ts";
 import type { SandboxRequest } from "../../src/sandbox/types.ts";
 
 const meta = { id: "7", name: "t", codeHash: `0x${"00".repeat(32)}` };
-const get = (path: string): SandboxRequest => ({ method: "GET", url: `https://t.agents.veil${path}`, headers: [], body: null });
+const get = (path: string): SandboxRequest => ({
+  method: "GET",
+  url: `https://t.agents.veil${path}`,
+  headers: [],
+  body: null,
+});
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<VeilError> {
@@ -40,7 +45,14 @@ describe("IsolateSandbox", () => {
       body: new TextEncoder().encode('{"name":"Ada"}'),
     });
     assert.equal(res.status, 201);
-    assert.deepEqual(JSON.parse(text(res.body)), { hi: "Ada", method: "POST", path: "/greet", agent: "t", ctxId: "7", h: "yes" });
+    assert.deepEqual(JSON.parse(text(res.body)), {
+      hi: "Ada",
+      method: "POST",
+      path: "/greet",
+      agent: "t",
+      ctxId: "7",
+      h: "yes",
+    });
     assert.ok(res.headers.some(([k, v]) => k === "x-out" && v === "1"));
     sandbox.dispose();
   });
@@ -50,7 +62,12 @@ describe("IsolateSandbox", () => {
       meta,
       code: `export default { async fetch(r) { const b = new Uint8Array(await r.arrayBuffer()); return new Response(b.reverse()); } };`,
     });
-    const res = await sandbox.invoke({ method: "POST", url: "https://t.agents.veil/", headers: [], body: new Uint8Array([0, 255, 1, 254]) });
+    const res = await sandbox.invoke({
+      method: "POST",
+      url: "https://t.agents.veil/",
+      headers: [],
+      body: new Uint8Array([0, 255, 1, 254]),
+    });
     assert.deepEqual([...res.body], [254, 1, 255, 0]);
     sandbox.dispose();
   });
@@ -90,7 +107,10 @@ describe("IsolateSandbox", () => {
   });
 
   test("a handler that returns something other than a Response is AGENT_BAD_RESPONSE", async () => {
-    const sandbox = await IsolateSandbox.create({ meta, code: `export default { fetch() { return "nope"; } };` });
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      code: `export default { fetch() { return "nope"; } };`,
+    });
     await expectCode(sandbox.invoke(get("/")), "AGENT_BAD_RESPONSE");
     sandbox.dispose();
   });

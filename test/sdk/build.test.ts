@@ -18,8 +18,9 @@ function project(files: Record<string, string>): string {
 
 test("builds TypeScript with its local imports into one ES module named by its sha256", async () => {
   const dir = project({
-    "src/index.ts": 'import { greet } from "./greet.ts";\nexport default { fetch: () => new Response(greet("Ada")) };\n',
-    "src/greet.ts": "export const greet = (n: string): string => `Hello, ${n}!`;\n",
+    "src/index.ts":
+      'import { greet } from "./greet.ts";\nexport default { fetch: () => new Response(greet("Ada")) };\n',
+    "src/greet.ts": "export const greet = (n: string): string => 'Hello, ' + n + '!';\n",
   });
   const built = await buildAgent(dir);
   assert.match(built.code, /Hello, /);
@@ -39,11 +40,19 @@ test("a syntax error is BUILD_FAILED with file:line:column", async () => {
 });
 
 test("an import that does not resolve is BUILD_FAILED", async () => {
-  const dir = project({ "src/index.ts": 'import x from "no-such-package";\nexport default { fetch: () => new Response(x) };\n' });
+  const dir = project({
+    "src/index.ts": 'import x from "no-such-package";\nexport default { fetch: () => new Response(x) };\n',
+  });
   await assert.rejects(buildAgent(dir), (e: unknown) => e instanceof VeilError && e.code === "BUILD_FAILED");
 });
 
 test("a directory without an entry, or no directory, says what to do", async () => {
-  await assert.rejects(buildAgent(project({ "README.md": "x" })), (e: unknown) => e instanceof VeilError && e.code === "AGENT_ENTRY_NOT_FOUND");
-  await assert.rejects(buildAgent("/no/such/dir"), (e: unknown) => e instanceof VeilError && e.code === "AGENT_DIR_NOT_FOUND");
+  await assert.rejects(
+    buildAgent(project({ "README.md": "x" })),
+    (e: unknown) => e instanceof VeilError && e.code === "AGENT_ENTRY_NOT_FOUND",
+  );
+  await assert.rejects(
+    buildAgent("/no/such/dir"),
+    (e: unknown) => e instanceof VeilError && e.code === "AGENT_DIR_NOT_FOUND",
+  );
 });

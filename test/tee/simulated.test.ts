@@ -80,8 +80,19 @@ test("sealed data opens only in the same enclave and under the same label", asyn
   const d = dir();
   const a = new SimulatedEnclave({ dataDir: d, component: "test" });
   const sealed = await a.seal(new TextEncoder().encode("secret"), "label-1");
-  assert.equal(new TextDecoder().decode(await new SimulatedEnclave({ dataDir: d, component: "test" }).unseal(sealed, "label-1")), "secret");
-  await assert.rejects(a.unseal(sealed, "label-2"), (e: unknown) => e instanceof VeilError && e.code === "UNSEAL_FAILED");
+  assert.equal(
+    new TextDecoder().decode(
+      await new SimulatedEnclave({ dataDir: d, component: "test" }).unseal(sealed, "label-1"),
+    ),
+    "secret",
+  );
+  await assert.rejects(
+    a.unseal(sealed, "label-2"),
+    (e: unknown) => e instanceof VeilError && e.code === "UNSEAL_FAILED",
+  );
   const other = new SimulatedEnclave({ dataDir: dir(), component: "test" });
-  await assert.rejects(other.unseal(sealed, "label-1"), (e: unknown) => e instanceof VeilError && e.code === "UNSEAL_FAILED");
+  await assert.rejects(
+    other.unseal(sealed, "label-1"),
+    (e: unknown) => e instanceof VeilError && e.code === "UNSEAL_FAILED",
+  );
 });

@@ -8,13 +8,20 @@ export type BodyInit = string | ArrayBuffer | ArrayBufferView | URLSearchParams 
 /** Turns a body init into bytes and the content type it implies. */
 export function extractBody(body: BodyInit): { bytes: Uint8Array | null; type: string | null } {
   if (body === null || body === undefined) return { bytes: null, type: null };
-  if (typeof body === "string") return { bytes: new TextEncoder().encode(body), type: "text/plain;charset=UTF-8" };
+  if (typeof body === "string")
+    return { bytes: new TextEncoder().encode(body), type: "text/plain;charset=UTF-8" };
   if (body instanceof URLSearchParams) {
-    return { bytes: new TextEncoder().encode(body.toString()), type: "application/x-www-form-urlencoded;charset=UTF-8" };
+    return {
+      bytes: new TextEncoder().encode(body.toString()),
+      type: "application/x-www-form-urlencoded;charset=UTF-8",
+    };
   }
   if (body instanceof ArrayBuffer) return { bytes: new Uint8Array(body.slice(0)), type: null };
   if (ArrayBuffer.isView(body)) {
-    return { bytes: new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)), type: null };
+    return {
+      bytes: new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)),
+      type: null,
+    };
   }
   return { bytes: new TextEncoder().encode(String(body)), type: "text/plain;charset=UTF-8" };
 }

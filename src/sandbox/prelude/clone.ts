@@ -43,7 +43,8 @@ export function structuredClone<T>(value: T): T {
     }
     const c: Record<string, unknown> | unknown[] = Array.isArray(v) ? [] : {};
     seen.set(v, c);
-    for (const k of Object.keys(v)) (c as Record<string, unknown>)[k] = walk((v as Record<string, unknown>)[k]);
+    for (const k of Object.keys(v))
+      (c as Record<string, unknown>)[k] = walk((v as Record<string, unknown>)[k]);
     return c;
   };
   return walk(value) as T;

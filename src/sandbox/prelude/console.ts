@@ -6,7 +6,12 @@ export type LogHook = (level: string, message: string) => void;
 function format(value: unknown, depth: number, seen: Set<unknown>): string {
   if (typeof value === "string") return depth === 0 ? value : JSON.stringify(value);
   if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "symbol" || typeof value === "undefined" || typeof value === "number" || typeof value === "boolean") {
+  if (
+    typeof value === "symbol" ||
+    typeof value === "undefined" ||
+    typeof value === "number" ||
+    typeof value === "boolean"
+  ) {
     return String(value);
   }
   if (typeof value === "function") return `[Function ${value.name || "(anonymous)"}]`;
@@ -20,10 +25,12 @@ function format(value: unknown, depth: number, seen: Set<unknown>): string {
     if (value instanceof Map) {
       return `Map(${value.size}) { ${[...value].map(([k, v]) => `${format(k, depth + 1, seen)} => ${format(v, depth + 1, seen)}`).join(", ")} }`;
     }
-    if (value instanceof Set) return `Set(${value.size}) { ${[...value].map((v) => format(v, depth + 1, seen)).join(", ")} }`;
+    if (value instanceof Set)
+      return `Set(${value.size}) { ${[...value].map((v) => format(v, depth + 1, seen)).join(", ")} }`;
     if (value instanceof Date) return value.toISOString();
     const entries = Object.keys(value as object).map(
-      (k) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: ${format((value as Record<string, unknown>)[k], depth + 1, seen)}`,
+      (k) =>
+        `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: ${format((value as Record<string, unknown>)[k], depth + 1, seen)}`,
     );
     return entries.length ? `{ ${entries.join(", ")} }` : "{}";
   } finally {
@@ -32,16 +39,18 @@ function format(value: unknown, depth: number, seen: Set<unknown>): string {
 }
 
 export function makeConsole(hook: LogHook | undefined): Record<string, (...args: unknown[]) => void> {
-  const emit = (level: string) => (...args: unknown[]) => {
-    if (!hook) return;
-    let message: string;
-    try {
-      message = args.map((a) => format(a, 0, new Set())).join(" ");
-    } catch {
-      message = "[unformattable value]";
-    }
-    hook(level, message.length > 16_384 ? `${message.slice(0, 16_384)}… [truncated]` : message);
-  };
+  const emit =
+    (level: string) =>
+    (...args: unknown[]) => {
+      if (!hook) return;
+      let message: string;
+      try {
+        message = args.map((a) => format(a, 0, new Set())).join(" ");
+      } catch {
+        message = "[unformattable value]";
+      }
+      hook(level, message.length > 16_384 ? `${message.slice(0, 16_384)}… [truncated]` : message);
+    };
   return {
     log: emit("log"),
     info: emit("info"),

@@ -29,7 +29,8 @@ export class TextDecoder {
   readonly #fatal: boolean;
   constructor(label = "utf-8", options: { fatal?: boolean } = {}) {
     const l = String(label).toLowerCase();
-    if (l !== "utf-8" && l !== "utf8" && l !== "unicode-1-1-utf-8") throw new RangeError(`unsupported encoding ${label}`);
+    if (l !== "utf-8" && l !== "utf8" && l !== "unicode-1-1-utf-8")
+      throw new RangeError(`unsupported encoding ${label}`);
     this.#fatal = Boolean(options.fatal);
   }
   get encoding(): string {
@@ -103,9 +104,14 @@ export function btoa(data: string): string {
     const a = s.charCodeAt(i);
     const b = s.charCodeAt(i + 1);
     const c = s.charCodeAt(i + 2);
-    if (a > 255 || b > 255 || c > 255) throw new DOMException("btoa: character out of Latin-1 range", "InvalidCharacterError");
+    if (a > 255 || b > 255 || c > 255)
+      throw new DOMException("btoa: character out of Latin-1 range", "InvalidCharacterError");
     const n = (a << 16) | ((b || 0) << 8) | (c || 0);
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + (i + 1 < s.length ? B64[(n >> 6) & 63]! : "=") + (i + 2 < s.length ? B64[n & 63]! : "=");
+    out +=
+      B64[n >> 18]! +
+      B64[(n >> 12) & 63]! +
+      (i + 1 < s.length ? B64[(n >> 6) & 63]! : "=") +
+      (i + 2 < s.length ? B64[n & 63]! : "=");
   }
   return out;
 }
@@ -113,7 +119,8 @@ export function btoa(data: string): string {
 export function atob(data: string): string {
   let s = String(data).replace(/[\t\n\f\r ]/g, "");
   if (s.length % 4 === 0) s = s.replace(/==?$/, "");
-  if (s.length % 4 === 1 || /[^A-Za-z0-9+/]/.test(s)) throw new DOMException("atob: invalid base64", "InvalidCharacterError");
+  if (s.length % 4 === 1 || /[^A-Za-z0-9+/]/.test(s))
+    throw new DOMException("atob: invalid base64", "InvalidCharacterError");
   let out = "";
   let bits = 0;
   let acc = 0;

@@ -11,7 +11,9 @@ export class Headers {
   constructor(init?: HeadersInit) {
     if (init === undefined || init === null) return;
     if (init instanceof Headers) {
-      init.forEach((v, k) => this.append(k, v));
+      init.forEach((v, k) => {
+        this.append(k, v);
+      });
     } else if (typeof (init as Iterable<unknown>)[Symbol.iterator] === "function") {
       for (const pair of init as Iterable<unknown>) {
         const p = Array.from(pair as Iterable<string>);

@@ -10,10 +10,9 @@ import { Request } from "./request.ts";
 import { Response } from "./response.ts";
 import { URL, URLSearchParams } from "./url.ts";
 
-declare const globalThis: Record<string, unknown> & { __veilHost?: { log?: LogHook } };
-
-const host = globalThis.__veilHost;
-delete globalThis.__veilHost;
+const scope = globalThis as unknown as Record<string, unknown> & { __veilHost?: { log?: LogHook } };
+const host = scope.__veilHost;
+delete scope.__veilHost;
 
 const globals: Record<string, unknown> = {
   Headers,
@@ -29,7 +28,7 @@ const globals: Record<string, unknown> = {
   structuredClone,
   console: makeConsole(host?.log),
 };
-if (typeof globalThis.queueMicrotask !== "function") {
+if (typeof scope.queueMicrotask !== "function") {
   globals.queueMicrotask = (cb: () => void) => {
     Promise.resolve().then(cb);
   };
@@ -37,5 +36,5 @@ if (typeof globalThis.queueMicrotask !== "function") {
 for (const [name, value] of Object.entries(globals)) {
   // Frozen prototypes: one request cannot change how Request or Response behave for the next.
   if (typeof value === "function" && value.prototype) Object.freeze(value.prototype);
-  Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(scope, name, { value, writable: true, configurable: true, enumerable: false });
 }

@@ -31,7 +31,9 @@ export class Request extends Body {
     if (hasInitBody && (method === "GET" || method === "HEAD")) {
       throw new TypeError("Request with GET/HEAD method cannot have body");
     }
-    const { bytes, type } = hasInitBody ? extractBody(init.body) : { bytes: from ? from.cloneBytesForRequest() : null, type: null };
+    const { bytes, type } = hasInitBody
+      ? extractBody(init.body)
+      : { bytes: from ? from.cloneBytesForRequest() : null, type: null };
     super(bytes);
     this.#url = from ? from.url : new URL(String(input)).href;
     this.#method = method;

@@ -19,7 +19,8 @@ export class Response extends Body {
       throw new RangeError(`Response: status ${status} is outside 200–599`);
     }
     const { bytes, type } = extractBody(body);
-    if (bytes !== null && NULL_BODY_STATUS.has(status)) throw new TypeError(`Response with status ${status} cannot have a body`);
+    if (bytes !== null && NULL_BODY_STATUS.has(status))
+      throw new TypeError(`Response with status ${status} cannot have a body`);
     super(bytes);
     this.#status = status;
     this.#statusText = init.statusText ?? "";
@@ -69,7 +70,11 @@ export class Response extends Body {
   }
   clone(): Response {
     const bytes = this.cloneBytes();
-    return new Response(bytes, { status: this.#status, statusText: this.#statusText, headers: this.#headers });
+    return new Response(bytes, {
+      status: this.#status,
+      statusText: this.#statusText,
+      headers: this.#headers,
+    });
   }
   get [Symbol.toStringTag](): string {
     return "Response";

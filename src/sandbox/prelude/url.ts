@@ -1,10 +1,18 @@
 // A compact WHATWG-style URL and URLSearchParams for special schemes (http, https, ws, wss, file)
 // and opaque ones (mailto:, data:). Enough for agents routing on pathname and query.
 
-const DEFAULT_PORTS: Record<string, string> = { "http:": "80", "https:": "443", "ws:": "80", "wss:": "443", "ftp:": "21" };
+const DEFAULT_PORTS: Record<string, string> = {
+  "http:": "80",
+  "https:": "443",
+  "ws:": "80",
+  "wss:": "443",
+  "ftp:": "21",
+};
 
 function encodeQueryComponent(s: string): string {
-  return encodeURIComponent(s).replace(/%20/g, "+").replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(s)
+    .replace(/%20/g, "+")
+    .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function decodeQueryComponent(s: string): string {
@@ -23,14 +31,16 @@ export class URLSearchParams {
   constructor(init?: string | URLSearchParams | [string, string][] | Record<string, string>) {
     if (init === undefined || init === null) return;
     if (typeof init === "string") this.#parse(init);
-    else if (init instanceof URLSearchParams) this.#list = [...init.#list.map((p) => [p[0], p[1]] as [string, string])];
+    else if (init instanceof URLSearchParams)
+      this.#list = [...init.#list.map((p) => [p[0], p[1]] as [string, string])];
     else if (typeof (init as Iterable<unknown>)[Symbol.iterator] === "function") {
       for (const pair of init as Iterable<unknown>) {
         const p = Array.from(pair as Iterable<string>);
         if (p.length !== 2) throw new TypeError("URLSearchParams: each pair must have two items");
         this.#list.push([String(p[0]), String(p[1])]);
       }
-    } else for (const k of Object.keys(init)) this.#list.push([k, String((init as Record<string, string>)[k])]);
+    } else
+      for (const k of Object.keys(init)) this.#list.push([k, String((init as Record<string, string>)[k])]);
   }
 
   #parse(query: string): void {
@@ -66,7 +76,9 @@ export class URLSearchParams {
     this.#changed();
   }
   delete(name: string, value?: string): void {
-    this.#list = this.#list.filter(([k, v]) => !(k === String(name) && (value === undefined || v === String(value))));
+    this.#list = this.#list.filter(
+      ([k, v]) => !(k === String(name) && (value === undefined || v === String(value))),
+    );
     this.#changed();
   }
   get(name: string): string | null {
@@ -146,7 +158,9 @@ export class URL {
   readonly #params = new URLSearchParams();
 
   constructor(url: string | URL, base?: string | URL) {
-    const input = String(url).replace(/^[\0- ]+|[\0- ]+$/g, "").replace(/[\t\n\r]/g, "");
+    const input = String(url)
+      .replace(/^[\0- ]+|[\0- ]+$/g, "")
+      .replace(/[\t\n\r]/g, "");
     const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(input);
     if (scheme) this.#parseAbsolute(input);
     else {
@@ -228,8 +242,10 @@ export class URL {
     if (port !== "" && !/^\d+$/.test(port)) throw new TypeError(`Invalid URL: bad port "${port}"`);
     if (port !== "" && Number(port) > 65535) throw new TypeError(`Invalid URL: port out of range`);
     if (port !== "") port = String(Number(port));
-    if (this.#special && this.#protocol !== "file:" && host === "") throw new TypeError("Invalid URL: empty host");
-    if (/[\0\t\n\r #/<>?@[\\\]^|]/.test(host) && !ipv6) throw new TypeError(`Invalid URL: bad host "${host}"`);
+    if (this.#special && this.#protocol !== "file:" && host === "")
+      throw new TypeError("Invalid URL: empty host");
+    if (/[\0\t\n\r #/<>?@[\\\]^|]/.test(host) && !ipv6)
+      throw new TypeError(`Invalid URL: bad host "${host}"`);
     this.#hostname = ipv6 ? host : host.toLowerCase();
     this.#port = DEFAULT_PORTS[this.#protocol] === port ? "" : port;
   }
@@ -315,7 +331,10 @@ export class URL {
     this.#hash = h ? `#${encodeFragment(h)}` : "";
   }
   get href(): string {
-    const auth = this.#username || this.#password ? `${this.#username}${this.#password ? `:${this.#password}` : ""}@` : "";
+    const auth =
+      this.#username || this.#password
+        ? `${this.#username}${this.#password ? `:${this.#password}` : ""}@`
+        : "";
     const slashes = this.#special || this.#hostname ? "//" : "";
     return `${this.#protocol}${slashes}${auth}${this.host}${this.#pathname}${this.search}${this.hash}`;
   }

@@ -13,7 +13,7 @@ export default {
         try {
           body = (await request.json()) as Greeting;
         } catch {
-          return Response.json({ error: "send a JSON body like {\"name\": \"Ada\"}" }, { status: 400 });
+          return Response.json({ error: 'send a JSON body like {"name": "Ada"}' }, { status: 400 });
         }
         if (typeof body.name === "string" && body.name.length > 0) name = body.name;
       }
