@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
-import { VeilClient } from "../sdk/index.ts";
+import type { VeilClient as VeilClientType } from "../sdk/client.ts";
 import { initAgent, listTemplates } from "./init.ts";
 import { fail, parseCount, parsePort, progress } from "./output.ts";
 
@@ -38,6 +38,12 @@ function signingKey(network: ReturnType<typeof loadNetwork>, explicit?: string):
     });
   }
   return user.privateKey;
+}
+
+/** Loaded on use: the client pulls in viem, which `veil --help` should not pay for. */
+async function client(network: ReturnType<typeof loadNetwork>, privateKey?: Hex): Promise<VeilClientType> {
+  const { VeilClient } = await import("../sdk/client.ts");
+  return new VeilClient(network, privateKey ? { privateKey } : {});
 }
 
 function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
@@ -164,8 +170,8 @@ program
       async (dir: string, opts: { name: string; network?: string; privateKey?: string; timeout: string }) => {
         const started = Date.now();
         const network = loadNetwork(opts.network);
-        const client = new VeilClient(network, { privateKey: signingKey(network, opts.privateKey) });
-        const result = await client.deploy(dir, opts.name, {
+        const veil = await client(network, signingKey(network, opts.privateKey));
+        const result = await veil.deploy(dir, opts.name, {
           onProgress: progress,
           timeoutMs: Number(opts.timeout) * 1000,
         });
@@ -208,7 +214,6 @@ program
         },
       ) => {
         const network = loadNetwork(opts.network);
-        const client = new VeilClient(network);
         const headers: Record<string, string> = {};
         for (const h of opts.header ?? []) {
           const i = h.indexOf(":");
@@ -229,7 +234,7 @@ program
             headers["content-type"] = isJson ? "application/json" : "application/octet-stream";
           }
         }
-        const result = await client.invoke(agent, {
+        const result = await (await client(network)).invoke(agent, {
           path: opts.path,
           ...(opts.method ? { method: opts.method.toUpperCase() } : {}),
           headers,
@@ -260,8 +265,7 @@ program
   .addOption(networkOption())
   .action(
     action(async (agent: string, opts: { json?: boolean; network?: string }) => {
-      const client = new VeilClient(loadNetwork(opts.network));
-      const info = await client.inspect(agent);
+      const info = await (await client(loadNetwork(opts.network))).inspect(agent);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
         return;

@@ -1,11 +1,9 @@
 import type { Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import { VeilChain } from "../chain/index.ts";
+import type { VeilChain } from "../chain/index.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { NetworkFile } from "../network/config.ts";
-import { IsolateSandbox } from "../sandbox/isolate.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
-import { type BuiltAgent, buildAgent } from "./build.ts";
+import type { BuiltAgent } from "./build.ts";
 
 export type DeployResult = {
   id: bigint;
@@ -40,11 +38,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The client side of Veil: deploy, invoke and inspect agents on one network. */
 export class VeilClient {
   readonly network: NetworkFile;
-  readonly chain: VeilChain;
+  readonly #privateKey: Hex | undefined;
+  #chain: VeilChain | undefined;
 
   constructor(network: NetworkFile, options: { privateKey?: Hex } = {}) {
     this.network = network;
-    this.chain = new VeilChain(network.chain, options.privateKey ? { account: options.privateKey } : {});
+    this.#privateKey = options.privateKey;
+  }
+
+  /** The chain client, loaded on first use: invoking through the gateway never needs viem. */
+  async chain(): Promise<VeilChain> {
+    if (!this.#chain) {
+      const { VeilChain } = await import("../chain/client.ts");
+      this.#chain = new VeilChain(this.network.chain, this.#privateKey ? { account: this.#privateKey } : {});
+    }
+    return this.#chain;
   }
 
   get gatewayUrl(): string {
@@ -72,10 +80,11 @@ export class VeilClient {
         hint: "Use 1–64 characters of a–z, 0–9 and '-', starting with a letter.",
       });
     }
-    const owner = this.chain.account;
-    const existingId = await this.chain.agentIdOf(name);
+    const chain = await this.chain();
+    const owner = chain.account;
+    const existingId = await chain.agentIdOf(name);
     if (existingId !== 0n) {
-      const existing = await this.chain.getAgent(existingId);
+      const existing = await chain.getAgent(existingId);
       if (existing.owner.toLowerCase() !== owner.toLowerCase()) {
         throw new VeilError("AGENT_NAME_TAKEN", `The name "${name}" is taken by ${existing.owner}`, {
           hint: "Choose another --name; names are global.",
@@ -83,6 +92,7 @@ export class VeilClient {
       }
     }
     progress("building with esbuild…");
+    const { buildAgent } = await import("./build.ts");
     const built = await buildAgent(dir);
     progress(`built ${built.bytes.byteLength} bytes, hash ${built.hash}`);
     await checkLoads(built, name);
@@ -94,11 +104,11 @@ export class VeilClient {
     let txHash: Hex;
     let version = 0;
     if (existingId === 0n) {
-      ({ id, hash: txHash } = await this.chain.registerAgent(name, built.hash));
+      ({ id, hash: txHash } = await chain.registerAgent(name, built.hash));
     } else {
       id = existingId;
-      txHash = await this.chain.addAgentVersion(id, built.hash, true);
-      version = (await this.chain.getAgent(id)).currentVersion;
+      txHash = await chain.addAgentVersion(id, built.hash, true);
+      version = (await chain.getAgent(id)).currentVersion;
     }
     progress(`registered as agent #${id} (tx ${txHash}); waiting for a worker to serve it…`);
     const servedBy = await this.waitUntilServed(name, built.hash, options.timeoutMs ?? 60_000);
@@ -201,13 +211,10 @@ function errorFrom(body: unknown, status: number): VeilError {
 
 /** Loads the bundle in the same sandbox a worker uses, so a broken bundle is never registered. */
 async function checkLoads(built: BuiltAgent, name: string): Promise<void> {
+  const { IsolateSandbox } = await import("../sandbox/isolate.ts");
   const sandbox = await IsolateSandbox.create({
     code: built.code,
     meta: { id: "0", name, codeHash: built.hash },
   });
   sandbox.dispose();
-}
-
-export function accountAddress(privateKey: Hex): Hex {
-  return privateKeyToAccount(privateKey).address;
 }
