@@ -26,20 +26,23 @@ const rpcAt = args.indexOf("--rpc");
 const rpc = rpcAt >= 0 ? args[rpcAt + 1] : undefined;
 const N = Number(args.find((a, i) => /^\d+$/.test(a) && args[i - 1] !== "--rpc") ?? 300);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)] ?? Number.NaN;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)] ?? Number.NaN;
 
 const t0 = performance.now();
 const embedded = rpc
   ? {
       url: rpc,
       chainId: Number(
-        ((await (
-          await fetch(rpc, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
-          })
-        ).json()) as { result: string }).result,
+        (
+          (await (
+            await fetch(rpc, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
+            })
+          ).json()) as { result: string }
+        ).result,
       ),
       close: async () => {},
     }
@@ -101,8 +104,13 @@ await Promise.all(hashes.map((hash) => client.waitForTransactionReceipt({ hash, 
 const pipeTps = N / ((performance.now() - t) / 1000);
 
 // Event latency to a second client: HTTP polling (100 ms) and WebSocket subscription.
-const event = parseAbiItem("event AgentRegistered(uint256 indexed id, address indexed owner, string name, bytes32 codeHash)");
-async function eventLatency(kind: "http" | "ws", count: number): Promise<{ latencies: number[]; missed: number }> {
+const event = parseAbiItem(
+  "event AgentRegistered(uint256 indexed id, address indexed owner, string name, bytes32 codeHash)",
+);
+async function eventLatency(
+  kind: "http" | "ws",
+  count: number,
+): Promise<{ latencies: number[]; missed: number }> {
   const wsUrl = embedded.url.replace(/^http/, "ws");
   const watcher = createPublicClient({
     chain,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -17,6 +17,7 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
   });
   after(async () => {
     if (network) await stopNetwork(network.child);
+    rmSync(work, { recursive: true, force: true });
   });
 
   test("veil up prints the endpoints, writes network.json, and marks the dev accounts DEV ONLY", () => {

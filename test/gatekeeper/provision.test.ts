@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,7 +27,8 @@ let service: GatekeeperService;
 let gatekeeperUrl: string;
 let closeServer: () => void;
 let master: Uint8Array;
-const tmp = () => mkdtempSync(join(tmpdir(), "veil-gk-"));
+const root = mkdtempSync(join(tmpdir(), "veil-gk-"));
+const tmp = () => mkdtempSync(join(root, "n-"));
 
 type Node = { identity: NodeIdentity; enclave: SimulatedEnclave; evidence: Evidence };
 
@@ -109,6 +110,7 @@ before(async () => {
 after(async () => {
   closeServer?.();
   await t?.close();
+  rmSync(root, { recursive: true, force: true });
 });
 
 describe("provisioning a worker with the cluster key", () => {

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { VeilError } from "../../src/errors/index.ts";
 import { buildMeasurement, evidenceHash, SimulatedEnclave, verifyEvidence } from "../../src/tee/index.ts";
 
-const dir = () => mkdtempSync(join(tmpdir(), "veil-tee-"));
+const root = mkdtempSync(join(tmpdir(), "veil-tee-"));
+const dir = () => mkdtempSync(join(root, "e-"));
+after(() => rmSync(root, { recursive: true, force: true }));
 const reportData = new Uint8Array(32).fill(7);
 
 function codeOf(fn: () => unknown): string {
