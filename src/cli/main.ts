@@ -299,20 +299,33 @@ program
   .requiredOption("--quote <file>", "the quote (binary, or hex text)")
   .requiredOption("--collateral <file>", "its collateral (JSON as a PCCS serves it)")
   .option("--at <time>", "verify as of this time (ISO 8601 or unix seconds); default now")
-  .option("--report-data <hex>", "require the quote's report data to be exactly this (zero-padded to 64 bytes)")
+  .option(
+    "--report-data <hex>",
+    "require the quote's report data to be exactly this (zero-padded to 64 bytes)",
+  )
   .option("--json", "print the result as JSON")
   .action(
-    action(async (opts: { quote: string; collateral: string; at?: string; reportData?: string; json?: boolean }) => {
-      const { readQuoteFile, runQuoteVerification } = await import("./verify.ts");
-      const outcome = runQuoteVerification({
-        quote: readQuoteFile(opts.quote),
-        collateralText: readFileSync(opts.collateral, "utf8"),
-        ...(opts.at ? { at: opts.at } : {}),
-        ...(opts.reportData ? { reportData: opts.reportData } : {}),
-      });
-      process.stdout.write(opts.json ? `${JSON.stringify(outcome, null, 2)}\n` : outcome.lines.join("\n") + "\n");
-      if (!outcome.pass) process.exitCode = 1;
-    }),
+    action(
+      async (opts: {
+        quote: string;
+        collateral: string;
+        at?: string;
+        reportData?: string;
+        json?: boolean;
+      }) => {
+        const { readQuoteFile, runQuoteVerification } = await import("./verify.ts");
+        const outcome = runQuoteVerification({
+          quote: readQuoteFile(opts.quote),
+          collateralText: readFileSync(opts.collateral, "utf8"),
+          ...(opts.at ? { at: opts.at } : {}),
+          ...(opts.reportData ? { reportData: opts.reportData } : {}),
+        });
+        process.stdout.write(
+          opts.json ? `${JSON.stringify(outcome, null, 2)}\n` : outcome.lines.join("\n") + "\n",
+        );
+        if (!outcome.pass) process.exitCode = 1;
+      },
+    ),
   );
 
 // ── daemons (what `veil up` starts; run them yourself to spread a network over machines) ──

@@ -11,10 +11,12 @@ export type VerificationOutcome = {
 
 /** A quote file: raw bytes, or hex text (as some tools write quotes). */
 export function readQuoteFile(path: string): Uint8Array {
-  if (!existsSync(path)) throw new VeilError("FILE_NOT_FOUND", `No file ${path}`, { hint: "Check the --quote path." });
+  if (!existsSync(path))
+    throw new VeilError("FILE_NOT_FOUND", `No file ${path}`, { hint: "Check the --quote path." });
   const raw = readFileSync(path);
   const text = raw.toString("latin1").trim();
-  if (/^(0x)?[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0) return Buffer.from(text.replace(/^0x/, ""), "hex");
+  if (/^(0x)?[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0)
+    return Buffer.from(text.replace(/^0x/, ""), "hex");
   return raw;
 }
 
@@ -22,7 +24,9 @@ function parseTime(at: string): number {
   if (/^\d+$/.test(at)) return Number(at);
   const ms = Date.parse(at);
   if (Number.isNaN(ms)) {
-    throw new VeilError("BAD_ARGUMENT", `"${at}" is not a time`, { hint: "Use ISO 8601 (2025-07-01T00:00:00Z) or unix seconds." });
+    throw new VeilError("BAD_ARGUMENT", `"${at}" is not a time`, {
+      hint: "Use ISO 8601 (2025-07-01T00:00:00Z) or unix seconds.",
+    });
   }
   return Math.floor(ms / 1000);
 }
@@ -48,7 +52,9 @@ export function runQuoteVerification(input: {
   try {
     verified = verifyDcapQuote(input.quote, collateral, {
       now,
-      ...(input.reportData ? { expectedReportData: Buffer.from(input.reportData.replace(/^0x/, ""), "hex") } : {}),
+      ...(input.reportData
+        ? { expectedReportData: Buffer.from(input.reportData.replace(/^0x/, ""), "hex") }
+        : {}),
     });
     checks.push({
       name: "quote and collateral",
@@ -58,15 +64,25 @@ export function runQuoteVerification(input: {
     if (input.reportData) checks.push({ name: "report data", ok: true, detail: "matches --report-data" });
   } catch (err) {
     if (!(err instanceof VeilError) || err.code === "ATTESTATION_COLLATERAL_INVALID") throw err;
-    checks.push({ name: err.code === "ATTESTATION_REPORT_DATA_MISMATCH" ? "report data" : "quote and collateral", ok: false, detail: `${err.code}: ${err.shortMessage}` });
+    checks.push({
+      name: err.code === "ATTESTATION_REPORT_DATA_MISMATCH" ? "report data" : "quote and collateral",
+      ok: false,
+      detail: `${err.code}: ${err.shortMessage}`,
+    });
   }
   const lines: string[] = [];
   let result: VerificationOutcome["result"];
   if (verified) {
     const level = confidenceLevel(verified.tcbStatus, verified.advisoryIds, []);
-    result = { ...verified, reportData: `0x${Buffer.from(verified.reportData).toString("hex")}`, confidenceLevel: level };
+    result = {
+      ...verified,
+      reportData: `0x${Buffer.from(verified.reportData).toString("hex")}`,
+      confidenceLevel: level,
+    };
     lines.push(`TEE            ${verified.tee.toUpperCase()} (quote v${verified.quoteVersion})`);
-    lines.push(`TCB status     ${verified.tcbStatus}${verified.advisoryIds.length ? ` (${verified.advisoryIds.join(", ")})` : ""}`);
+    lines.push(
+      `TCB status     ${verified.tcbStatus}${verified.advisoryIds.length ? ` (${verified.advisoryIds.join(", ")})` : ""}`,
+    );
     lines.push(`confidence     level ${level} of 5 (1 is best)`);
     for (const [k, v] of Object.entries(verified.measurements)) lines.push(`${k.padEnd(14)} ${v}`);
     lines.push(`report data    ${result.reportData}`);

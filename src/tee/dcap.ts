@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { VeilError } from "../errors/index.ts";
+import { parsePemChain, verifyCollateralCrls } from "./collateral-crl.ts";
 import { checkQuoteStructure } from "./quote-structure.ts";
 
 const require = createRequire(import.meta.url);
@@ -42,15 +43,33 @@ export type TdxMeasurements = {
 };
 
 export type DcapVerified =
-  | { tee: "sgx"; quoteVersion: number; tcbStatus: TcbStatus; advisoryIds: string[]; reportData: Uint8Array; measurements: SgxMeasurements }
-  | { tee: "tdx"; quoteVersion: number; tcbStatus: TcbStatus; advisoryIds: string[]; reportData: Uint8Array; measurements: TdxMeasurements };
+  | {
+      tee: "sgx";
+      quoteVersion: number;
+      tcbStatus: TcbStatus;
+      advisoryIds: string[];
+      reportData: Uint8Array;
+      measurements: SgxMeasurements;
+    }
+  | {
+      tee: "tdx";
+      quoteVersion: number;
+      tcbStatus: TcbStatus;
+      advisoryIds: string[];
+      reportData: Uint8Array;
+      measurements: TdxMeasurements;
+    };
 
 type Qvl = {
   verify(
     quote: Uint8Array,
     collateral: DcapCollateral,
     nowSecs: number,
-  ): { status: TcbStatus; advisory_ids: string[]; report: { type: "sgx" | "td10" | "td15"; data: Record<string, unknown> } };
+  ): {
+    status: TcbStatus;
+    advisory_ids: string[];
+    report: { type: "sgx" | "td10" | "td15"; data: Record<string, unknown> };
+  };
   Quote: { parse(quote: Uint8Array): { header: { version: number; teeType: number } } };
 };
 
@@ -60,8 +79,19 @@ const loadQvl = (): Qvl => {
   return qvl;
 };
 
-const COLLATERAL_STRING_FIELDS = ["pck_crl_issuer_chain", "tcb_info_issuer_chain", "tcb_info", "qe_identity_issuer_chain", "qe_identity"] as const;
-const COLLATERAL_BYTES_FIELDS = ["root_ca_crl", "pck_crl", "tcb_info_signature", "qe_identity_signature"] as const;
+const COLLATERAL_STRING_FIELDS = [
+  "pck_crl_issuer_chain",
+  "tcb_info_issuer_chain",
+  "tcb_info",
+  "qe_identity_issuer_chain",
+  "qe_identity",
+] as const;
+const COLLATERAL_BYTES_FIELDS = [
+  "root_ca_crl",
+  "pck_crl",
+  "tcb_info_signature",
+  "qe_identity_signature",
+] as const;
 
 /** Checks the collateral's shape; its content is checked by the verification itself. */
 export function parseCollateral(input: unknown): DcapCollateral {
@@ -76,7 +106,8 @@ export function parseCollateral(input: unknown): DcapCollateral {
   for (const f of COLLATERAL_BYTES_FIELDS) {
     const v = c[f];
     const ok =
-      (typeof v === "string" && /^[0-9a-fA-F]*$/.test(v)) ||
+      // One case throughout: a single letter changed in case is a changed file, and is refused.
+      (typeof v === "string" && (/^[0-9a-f]*$/.test(v) || /^[0-9A-F]*$/.test(v))) ||
       (Array.isArray(v) && v.every((b) => Number.isInteger(b) && b >= 0 && b <= 255));
     if (!ok) throw bad(`${f} must be hex or a byte array`);
   }
@@ -89,20 +120,31 @@ const hex = (v: unknown): string => `0x${Buffer.from(v as Uint8Array).toString("
 function classify(err: unknown): VeilError {
   const message = err instanceof Error ? err.message : String(err);
   if (/expired|not yet valid|is not valid at|nextUpdate/i.test(message)) {
-    return new VeilError("ATTESTATION_EXPIRED", `The quote's collateral is not valid at the time of verification: ${message}`, {
-      status: 403,
-      cause: err,
-      hint: "Fetch fresh collateral from a PCCS, or verify at a time inside the collateral's window (--at).",
-    });
+    return new VeilError(
+      "ATTESTATION_EXPIRED",
+      `The quote's collateral is not valid at the time of verification: ${message}`,
+      {
+        status: 403,
+        cause: err,
+        hint: "Fetch fresh collateral from a PCCS, or verify at a time inside the collateral's window (--at).",
+      },
+    );
   }
   if (/revoked/i.test(message)) {
-    return new VeilError("ATTESTATION_REVOKED", `The platform's TCB is revoked: ${message}`, { status: 403, cause: err });
-  }
-  if (/debug/i.test(message)) {
-    return new VeilError("ATTESTATION_DEBUG_ENCLAVE", "The quote comes from a debug enclave, which offers no confidentiality", {
+    return new VeilError("ATTESTATION_REVOKED", `The platform's TCB is revoked: ${message}`, {
       status: 403,
       cause: err,
     });
+  }
+  if (/debug/i.test(message)) {
+    return new VeilError(
+      "ATTESTATION_DEBUG_ENCLAVE",
+      "The quote comes from a debug enclave, which offers no confidentiality",
+      {
+        status: 403,
+        cause: err,
+      },
+    );
   }
   return new VeilError("ATTESTATION_INVALID", `The quote does not verify: ${message}`, {
     status: 403,
@@ -129,9 +171,12 @@ export function verifyDcapQuote(
   try {
     header = Quote.parse(quote).header;
   } catch (err) {
-    throw new VeilError("ATTESTATION_INVALID", `The quote cannot be parsed: ${(err as Error).message}`, { status: 400, cause: err });
+    throw new VeilError("ATTESTATION_INVALID", `The quote cannot be parsed: ${(err as Error).message}`, {
+      status: 400,
+      cause: err,
+    });
   }
-  checkQuoteStructure(quote);
+  const { pckChainPem } = checkQuoteStructure(quote);
   const now = options.now ?? Math.floor(Date.now() / 1000);
   let result: ReturnType<Qvl["verify"]>;
   try {
@@ -139,8 +184,11 @@ export function verifyDcapQuote(
   } catch (err) {
     throw classify(err);
   }
+  verifyCollateralCrls(collateral, parsePemChain(pckChainPem, "the quote's PCK chain"), now);
   if (result.status === "Revoked" || result.status === "Unknown") {
-    throw new VeilError("ATTESTATION_REVOKED", `The platform's TCB status is ${result.status}`, { status: 403 });
+    throw new VeilError("ATTESTATION_REVOKED", `The platform's TCB status is ${result.status}`, {
+      status: 403,
+    });
   }
   const d = result.report.data;
   const base = (result.report.type === "td15" ? (d.base as Record<string, unknown>) : d) ?? {};
@@ -149,13 +197,22 @@ export function verifyDcapQuote(
     const expected = new Uint8Array(64);
     expected.set(options.expectedReportData.subarray(0, 64));
     if (!Buffer.from(reportData).equals(Buffer.from(expected))) {
-      throw new VeilError("ATTESTATION_REPORT_DATA_MISMATCH", "The quote is not bound to this node's identity keys", {
-        status: 403,
-        hint: "The quote's report data must be the hash of the node's identity keys.",
-      });
+      throw new VeilError(
+        "ATTESTATION_REPORT_DATA_MISMATCH",
+        "The quote is not bound to this node's identity keys",
+        {
+          status: 403,
+          hint: "The quote's report data must be the hash of the node's identity keys.",
+        },
+      );
     }
   }
-  const common = { quoteVersion: header.version, tcbStatus: result.status, advisoryIds: [...result.advisory_ids], reportData };
+  const common = {
+    quoteVersion: header.version,
+    tcbStatus: result.status,
+    advisoryIds: [...result.advisory_ids],
+    reportData,
+  };
   if (result.report.type === "sgx") {
     return {
       tee: "sgx",
@@ -190,7 +247,11 @@ export function verifyDcapQuote(
  * 3 ConfigurationNeeded (or with SW hardening) whose advisories are all allowed by policy;
  * 4 the same with other advisories; 5 OutOfDate. Revoked platforms never get a level.
  */
-export function confidenceLevel(status: TcbStatus, advisoryIds: readonly string[], allowedAdvisories: readonly string[]): 1 | 2 | 3 | 4 | 5 {
+export function confidenceLevel(
+  status: TcbStatus,
+  advisoryIds: readonly string[],
+  allowedAdvisories: readonly string[],
+): 1 | 2 | 3 | 4 | 5 {
   switch (status) {
     case "UpToDate":
       return 1;
@@ -203,6 +264,8 @@ export function confidenceLevel(status: TcbStatus, advisoryIds: readonly string[
     case "OutOfDateConfigurationNeeded":
       return 5;
     default:
-      throw new VeilError("ATTESTATION_REVOKED", `TCB status ${status} has no confidence level`, { status: 403 });
+      throw new VeilError("ATTESTATION_REVOKED", `TCB status ${status} has no confidence level`, {
+        status: 403,
+      });
   }
 }

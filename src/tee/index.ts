@@ -1,8 +1,3 @@
-export { type Enclave, type Evidence, TEE_TYPE_IDS, type TeeKind } from "./enclave.ts";
-export { printInsecureBanner } from "./insecure-banner.ts";
-export { buildMeasurement } from "./measurement.ts";
-export { SimulatedEnclave } from "./simulated.ts";
-export { evidenceHash, type VerifiedEvidence, type VerifyOptions, verifyEvidence } from "./verify.ts";
 export {
   confidenceLevel,
   type DcapCollateral,
@@ -13,3 +8,8 @@ export {
   type TdxMeasurements,
   verifyDcapQuote,
 } from "./dcap.ts";
+export { type Enclave, type Evidence, TEE_TYPE_IDS, type TeeKind } from "./enclave.ts";
+export { printInsecureBanner } from "./insecure-banner.ts";
+export { buildMeasurement } from "./measurement.ts";
+export { SimulatedEnclave } from "./simulated.ts";
+export { evidenceHash, type VerifiedEvidence, type VerifyOptions, verifyEvidence } from "./verify.ts";

@@ -11,7 +11,7 @@ import { VeilError } from "../errors/index.ts";
  * the canonical PEM encoding of its certificates. Measured on the fixtures: 170 of 4,600 SGX
  * and 242 of 5,006 TDX single-bit flips verified without this check; none do with it.
  */
-export function checkQuoteStructure(quote: Uint8Array): void {
+export function checkQuoteStructure(quote: Uint8Array): { pckChainPem: string } {
   const buf = Buffer.from(quote.buffer, quote.byteOffset, quote.byteLength);
   const bad = (what: string) =>
     new VeilError("ATTESTATION_INVALID", `The quote is malformed: ${what}`, {
@@ -64,14 +64,15 @@ export function checkQuoteStructure(quote: Uint8Array): void {
   offset += 6;
   if (certType !== 5) throw bad(`certification data type ${certType}, expected 5 (PCK certificate chain)`);
   if (offset + certSize !== end) throw bad("the PCK certificate chain's length does not match");
-  checkCanonicalPem(buf.subarray(offset, end), bad);
+  return { pckChainPem: checkCanonicalPem(buf.subarray(offset, end), bad) };
 }
 
-function checkCanonicalPem(bytes: Buffer, bad: (what: string) => VeilError): void {
+function checkCanonicalPem(bytes: Buffer, bad: (what: string) => VeilError): string {
   let end = bytes.length;
   while (end > 0 && bytes[end - 1] === 0) end--; // quoting enclaves NUL-terminate the chain
   const text = bytes.subarray(0, end).toString("latin1");
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+\n-----END CERTIFICATE-----\n/g) ?? [];
+  const blocks =
+    text.match(/-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+\n-----END CERTIFICATE-----\n/g) ?? [];
   if (blocks.length === 0) throw bad("no PCK certificate chain");
   const canonical = blocks
     .map((block) => {
@@ -81,4 +82,5 @@ function checkCanonicalPem(bytes: Buffer, bad: (what: string) => VeilError): voi
     })
     .join("");
   if (canonical !== text) throw bad("the PCK certificate chain is not in canonical PEM form");
+  return text;
 }
