@@ -321,7 +321,7 @@ program
           ...(opts.reportData ? { reportData: opts.reportData } : {}),
         });
         process.stdout.write(
-          opts.json ? `${JSON.stringify(outcome, null, 2)}\n` : outcome.lines.join("\n") + "\n",
+          opts.json ? `${JSON.stringify(outcome, null, 2)}\n` : `${outcome.lines.join("\n")}\n`,
         );
         if (!outcome.pass) process.exitCode = 1;
       },

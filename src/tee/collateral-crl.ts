@@ -19,7 +19,7 @@ export function verifyCollateralCrls(
   const root = new X509Certificate(INTEL_SGX_ROOT_CA_DER);
   const issuerChain = parsePemChain(collateral.pck_crl_issuer_chain, "pck_crl_issuer_chain");
   const last = issuerChain[issuerChain.length - 1];
-  if (!last || !last.raw.equals(root.raw)) {
+  if (!last?.raw.equals(root.raw)) {
     throw invalid("the PCK CRL issuer chain does not end at Intel's SGX Root CA");
   }
   verifyChain(issuerChain, now, "PCK CRL issuer chain");
@@ -137,7 +137,7 @@ function parseCrl(der: Buffer, field: string): Crl {
     if (tbsFields[i]?.tag === 0x30) {
       for (const entry of children(der, tbsFields[i]!)) {
         const serial = children(der, entry)[0];
-        if (!serial || serial.tag !== 0x02) throw new DerError("bad revoked entry");
+        if (serial?.tag !== 0x02) throw new DerError("bad revoked entry");
         revokedSet.add(normalizeSerial(content(serial).toString("hex")));
       }
     }
