@@ -1,6 +1,8 @@
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
 import { DISPATCHER_SOURCE } from "./dispatcher.ts";
+import { Egress, type EgressRequest } from "./egress.ts";
 import { buildPrelude } from "./prelude-bundle.ts";
 import {
   type AgentMeta,
@@ -59,12 +61,16 @@ export class IsolateSandbox implements Sandbox {
   #isolate: ivm.Isolate | undefined;
   #dispatch: ivm.Reference | undefined;
   #loading: Promise<void> | undefined;
+  /** Host timers the agent's isolate is waiting on; cleared when the isolate is thrown away. */
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #egress: Egress;
 
   private constructor(code: string, meta: AgentMeta, limits: SandboxLimits, log: LogSink) {
     this.#code = code;
     this.#meta = meta;
     this.#limits = limits;
     this.#log = log;
+    this.#egress = new Egress(limits.egress);
   }
 
   /** Compiles and evaluates the agent; load errors surface here, before it serves anything. */
@@ -97,10 +103,9 @@ export class IsolateSandbox implements Sandbox {
     const isolate = new ivm.Isolate({ memoryLimit: this.#limits.memoryMb });
     try {
       const context = await isolate.createContext();
-      const log = this.#log;
       await context.evalClosure(
-        "globalThis.__veilHost = { log: $0 };",
-        [new ivm.Callback((level: unknown, message: unknown) => log(String(level), String(message)))],
+        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5 };",
+        this.#hostHooks(),
         { timeout: 1000 },
       );
       await context.eval(prelude, { timeout: 1000, filename: "veil:prelude" });
@@ -146,6 +151,69 @@ export class IsolateSandbox implements Sandbox {
       if (err instanceof VeilError) throw err;
       throw limitError(err, this.#limits) ?? loadFailed((err as Error).message, err);
     }
+  }
+
+  /**
+   * What the prelude may call on the host. Everything that crosses is copied, and each hook
+   * checks its input: the agent is hostile.
+   */
+  #hostHooks(): unknown[] {
+    const log = this.#log;
+    const timers = this.#timers;
+    const egress = this.#egress;
+    const buffer = (b: Buffer): ArrayBuffer =>
+      b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+    const bytes = (v: unknown): Buffer => {
+      if (!(v instanceof ArrayBuffer)) throw new TypeError("expected an ArrayBuffer");
+      return Buffer.from(v);
+    };
+    const HASHES = new Set(["sha1", "sha256", "sha384", "sha512"]);
+    const hash = (h: unknown): string => {
+      if (typeof h !== "string" || !HASHES.has(h)) throw new TypeError("unsupported hash");
+      return h;
+    };
+    return [
+      new ivm.Callback((level: unknown, message: unknown) => log(String(level), String(message))),
+      new ivm.Callback((n: unknown) => {
+        if (!Number.isInteger(n) || (n as number) < 0 || (n as number) > 65536)
+          throw new RangeError("bad length");
+        return buffer(randomBytes(n as number));
+      }),
+      new ivm.Callback((alg: unknown, data: unknown) =>
+        buffer(createHash(hash(alg)).update(bytes(data)).digest()),
+      ),
+      new ivm.Callback((alg: unknown, key: unknown, data: unknown) =>
+        buffer(createHmac(hash(alg), bytes(key)).update(bytes(data)).digest()),
+      ),
+      new ivm.Reference(
+        (ms: unknown) =>
+          new Promise<void>((resolve) => {
+            const t = setTimeout(
+              () => {
+                timers.delete(t);
+                resolve();
+              },
+              Math.min(Math.max(0, Number(ms) || 0), 86_400_000),
+            );
+            timers.add(t);
+          }),
+      ),
+      new ivm.Reference(async (req: unknown) => {
+        const r = req as EgressRequest;
+        const headers = Array.isArray(r?.headers)
+          ? r.headers
+              .filter((h) => Array.isArray(h) && h.length === 2)
+              .map(([k, v]) => [String(k), String(v)] as [string, string])
+          : [];
+        const answer = await egress.fetch({
+          url: String(r?.url),
+          method: typeof r?.method === "string" ? r.method : "GET",
+          headers,
+          body: r?.body instanceof ArrayBuffer ? r.body : null,
+        });
+        return new ivm.ExternalCopy(answer).copyInto({ release: true });
+      }),
+    ];
   }
 
   async invoke(request: SandboxRequest): Promise<SandboxResponse> {
@@ -201,6 +269,8 @@ export class IsolateSandbox implements Sandbox {
   }
 
   #reset(isolate: ivm.Isolate): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
     if (this.#isolate === isolate) {
       this.#isolate = undefined;
       this.#dispatch = undefined;

@@ -1,3 +1,5 @@
+import { DEFAULT_EGRESS, type EgressPolicy } from "./egress.ts";
+
 /** A request as it crosses into a sandbox: plain data, copied, never shared. */
 export type SandboxRequest = {
   method: string;
@@ -14,6 +16,8 @@ export type SandboxResponse = {
 
 /** Per-agent limits, enforced by the sandbox. */
 export type SandboxLimits = {
+  /** Where and how much the agent may fetch. */
+  egress: EgressPolicy;
   /** Heap limit of the agent's isolate, in MiB. */
   memoryMb: number;
   /** Wall time per request, in ms (the synchronous part is also cut at this). */
@@ -26,6 +30,7 @@ export const DEFAULT_LIMITS: SandboxLimits = {
   memoryMb: 128,
   wallTimeMs: 10_000,
   maxResponseBytes: 8 * 1024 * 1024,
+  egress: DEFAULT_EGRESS,
 };
 
 /** What the sandbox tells the agent about itself (`env.VEIL_AGENT_*`, `ctx.agent`). */

@@ -1,17 +1,20 @@
 // The prelude: runs first in every agent isolate and installs the web-standard globals.
 // It takes the host hooks from globalThis.__veilHost and deletes them, so agent code never sees
-// them. Host-backed globals (fetch, timers, crypto) are installed by the runtime issue's code
-// next to the console.
+// them; fetch, timers, crypto and console reach the host only through them.
 import { structuredClone } from "./clone.ts";
-import { type LogHook, makeConsole } from "./console.ts";
+import { makeConsole } from "./console.ts";
+import { CryptoKey, makeCrypto } from "./crypto.ts";
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.ts";
+import { makeFetch } from "./fetch.ts";
 import { Headers } from "./headers.ts";
+import type { HostHooks } from "./host.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
+import { makeTimers } from "./timers.ts";
 import { URL, URLSearchParams } from "./url.ts";
 
-const scope = globalThis as unknown as Record<string, unknown> & { __veilHost?: { log?: LogHook } };
-const host = scope.__veilHost;
+const scope = globalThis as unknown as Record<string, unknown> & { __veilHost?: HostHooks };
+const host: HostHooks = scope.__veilHost ?? {};
 delete scope.__veilHost;
 
 const globals: Record<string, unknown> = {
@@ -26,7 +29,11 @@ const globals: Record<string, unknown> = {
   atob,
   btoa,
   structuredClone,
-  console: makeConsole(host?.log),
+  console: makeConsole(host.log),
+  crypto: makeCrypto(host),
+  CryptoKey,
+  fetch: makeFetch(host.fetch),
+  ...makeTimers(host.sleep),
 };
 if (typeof scope.queueMicrotask !== "function") {
   globals.queueMicrotask = (cb: () => void) => {

@@ -1,0 +1,231 @@
+import { lookup as dnsLookup } from "node:dns/promises";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { BlockList, isIP, type LookupFunction } from "node:net";
+
+/** Where an agent may send requests. */
+export type EgressPolicy = {
+  /**
+   * Hosts the agent may reach: "*" for any public host, "example.com", "*.example.com", or an
+   * exact host:port. Loopback, private and link-local addresses are refused unless their host is
+   * listed explicitly (never through "*").
+   */
+  allowHosts: string[];
+  maxRequestBytes: number;
+  maxResponseBytes: number;
+  timeoutMs: number;
+  /** Outbound requests in flight at once, per agent. */
+  maxConcurrent: number;
+};
+
+export const DEFAULT_EGRESS: EgressPolicy = {
+  allowHosts: ["*"],
+  maxRequestBytes: 1024 * 1024,
+  maxResponseBytes: 8 * 1024 * 1024,
+  timeoutMs: 10_000,
+  maxConcurrent: 16,
+};
+
+export type EgressRequest = {
+  url: string;
+  method: string;
+  headers: [string, string][];
+  body: ArrayBuffer | null;
+};
+export type EgressResponse =
+  | {
+      ok: true;
+      status: number;
+      statusText: string;
+      headers: [string, string][];
+      body: ArrayBuffer;
+      url: string;
+    }
+  | { ok: false; code: string; message: string };
+
+/** Addresses no agent reaches unless the operator lists the host by name. */
+const PRIVATE = new BlockList();
+for (const [net, prefix] of [
+  ["0.0.0.0", 8],
+  ["10.0.0.0", 8],
+  ["100.64.0.0", 10],
+  ["127.0.0.0", 8],
+  ["169.254.0.0", 16],
+  ["172.16.0.0", 12],
+  ["192.0.0.0", 24],
+  ["192.168.0.0", 16],
+  ["198.18.0.0", 15],
+  ["224.0.0.0", 4],
+  ["240.0.0.0", 4],
+] as const) {
+  PRIVATE.addSubnet(net, prefix, "ipv4");
+}
+for (const [net, prefix] of [
+  ["::", 128],
+  ["::1", 128],
+  ["fc00::", 7],
+  ["fe80::", 10],
+  ["ff00::", 8],
+] as const) {
+  PRIVATE.addSubnet(net, prefix, "ipv6");
+}
+
+export function isPrivateAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return PRIVATE.check(mapped[1]!, "ipv4");
+  const family = isIP(address);
+  if (family === 0) return true;
+  return PRIVATE.check(address, family === 4 ? "ipv4" : "ipv6");
+}
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  "te",
+  "trailer",
+  "proxy-authorization",
+]);
+
+function matchHost(pattern: string, host: string, hostPort: string): "explicit" | "wildcard" | false {
+  const p = pattern.toLowerCase();
+  if (p === "*") return "wildcard";
+  if (p === host || p === hostPort) return "explicit";
+  if (p.startsWith("*.") && host.endsWith(p.slice(1))) return "wildcard";
+  return false;
+}
+
+const refuse = (code: string, message: string): EgressResponse => ({ ok: false, code, message });
+
+/**
+ * Makes one outbound HTTP request for an agent, within its policy. The host name is resolved
+ * here and the connection pinned to the checked address, so DNS cannot swap in a private
+ * address after the check (rebinding).
+ */
+export class Egress {
+  #inFlight = 0;
+
+  constructor(readonly policy: EgressPolicy) {}
+
+  async fetch(req: EgressRequest): Promise<EgressResponse> {
+    let url: URL;
+    try {
+      url = new URL(req.url);
+    } catch {
+      return refuse("EGRESS_BAD_URL", `fetch: "${req.url}" is not a URL`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      return refuse("EGRESS_BAD_URL", `fetch: only http and https are allowed, not ${url.protocol}`);
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+    const hostPort = `${host}:${url.port || (url.protocol === "https:" ? "443" : "80")}`;
+    const matches = this.policy.allowHosts.map((p) => matchHost(p, host, hostPort));
+    const explicit = matches.includes("explicit");
+    if (!explicit && !matches.includes("wildcard")) {
+      return refuse("EGRESS_HOST_NOT_ALLOWED", `fetch: ${host} is not in this agent's egress allowlist`);
+    }
+    if (req.body && req.body.byteLength > this.policy.maxRequestBytes) {
+      return refuse(
+        "EGRESS_REQUEST_TOO_LARGE",
+        `fetch: the request body is over ${this.policy.maxRequestBytes} bytes`,
+      );
+    }
+    let address: string;
+    let family: number;
+    try {
+      if (isIP(host)) {
+        address = host;
+        family = isIP(host);
+      } else {
+        const all = await dnsLookup(host, { all: true });
+        if (!explicit && all.some((a) => isPrivateAddress(a.address))) {
+          return refuse("EGRESS_PRIVATE_ADDRESS", `fetch: ${host} resolves to a private or loopback address`);
+        }
+        address = all[0]!.address;
+        family = all[0]!.family;
+      }
+    } catch {
+      return refuse("EGRESS_DNS_FAILED", `fetch: ${host} could not be resolved`);
+    }
+    if (!explicit && isPrivateAddress(address)) {
+      return refuse("EGRESS_PRIVATE_ADDRESS", `fetch: ${host} is a private or loopback address`);
+    }
+    if (this.#inFlight >= this.policy.maxConcurrent) {
+      return refuse("EGRESS_TOO_MANY", `fetch: more than ${this.policy.maxConcurrent} requests in flight`);
+    }
+    this.#inFlight++;
+    try {
+      return await this.#send(url, req, address, family);
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  #send(url: URL, req: EgressRequest, address: string, family: number): Promise<EgressResponse> {
+    const pinned: LookupFunction = (_hostname, options, callback) => {
+      if ((options as { all?: boolean }).all) {
+        (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
+          { address, family },
+        ]);
+      } else callback(null, address, family);
+    };
+    const headers: Record<string, string> = {};
+    for (const [k, v] of req.headers) if (!HOP_BY_HOP.has(k.toLowerCase())) headers[k] = v;
+    const body = req.body ? Buffer.from(req.body) : undefined;
+    if (body) headers["content-length"] = String(body.length);
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    return new Promise((resolve) => {
+      let settled = false;
+      const done = (r: EgressResponse) => {
+        if (!settled) {
+          settled = true;
+          resolve(r);
+        }
+      };
+      const request = send(
+        url,
+        { method: req.method, headers, lookup: pinned, timeout: this.policy.timeoutMs },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > this.policy.maxResponseBytes) {
+              request.destroy();
+              done(
+                refuse(
+                  "EGRESS_RESPONSE_TOO_LARGE",
+                  `fetch: the response is over ${this.policy.maxResponseBytes} bytes`,
+                ),
+              );
+            } else chunks.push(chunk);
+          });
+          res.on("end", () => {
+            const out: [string, string][] = [];
+            for (let i = 0; i < res.rawHeaders.length; i += 2)
+              out.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
+            const bytes = Buffer.concat(chunks);
+            done({
+              ok: true,
+              status: res.statusCode ?? 502,
+              statusText: res.statusMessage ?? "",
+              headers: out,
+              body: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+              url: url.href,
+            });
+          });
+          res.on("error", () => done(refuse("EGRESS_FAILED", "fetch: the response was cut off")));
+        },
+      );
+      request.on("timeout", () => {
+        request.destroy();
+        done(refuse("EGRESS_TIMEOUT", `fetch: no answer within ${this.policy.timeoutMs} ms`));
+      });
+      request.on("error", (err) => done(refuse("EGRESS_FAILED", `fetch: ${err.message}`)));
+      request.end(body);
+    });
+  }
+}
