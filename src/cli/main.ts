@@ -141,6 +141,36 @@ program
   );
 
 program
+  .command("dev")
+  .description(
+    "serve an agent locally with the same sandbox, globals and limits as a worker; reload on change",
+  )
+  .argument("<dir>", "the agent's project directory")
+  .option("--port <port>", "port", parsePort, 8788)
+  .option("--host <host>", "interface", "127.0.0.1")
+  .option("--allow-host <host...>", "hosts the agent may fetch (default: any public host)")
+  .action(
+    action(async (dir: string, opts: { port: number; host: string; allowHost?: string[] }) => {
+      const { startDevServer } = await import("../sdk/dev-server.ts");
+      const { DEFAULT_EGRESS } = await import("../sandbox/egress.ts");
+      const { basename, resolve } = await import("node:path");
+      const name =
+        basename(resolve(dir))
+          .toLowerCase()
+          .replace(/[^a-z0-9-]/g, "-") || "agent";
+      const server = await startDevServer({
+        dir,
+        port: opts.port,
+        host: opts.host,
+        name,
+        limits: { egress: { ...DEFAULT_EGRESS, ...(opts.allowHost ? { allowHosts: opts.allowHost } : {}) } },
+        onEvent: progress,
+      });
+      process.stdout.write(`Serving ${resolve(dir)} at ${server.url} (reloads on change; Ctrl-C to stop)\n`);
+    }),
+  );
+
+program
   .command("build")
   .description("build an agent into its bundle and print its content hash (nothing is deployed)")
   .argument("<dir>", "the agent's project directory")

@@ -1,0 +1,117 @@
+import { watch } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { readBody, sendError } from "../daemon/http.ts";
+import { VeilError } from "../errors/index.ts";
+import { IsolateSandbox } from "../sandbox/isolate.ts";
+import { DEFAULT_LIMITS, type SandboxLimits } from "../sandbox/types.ts";
+import { buildAgent } from "./build.ts";
+
+export type DevServer = { url: string; close(): void; reloads(): number };
+
+/**
+ * `veil dev`: serves one agent from its source directory with the same build, sandbox, globals
+ * and limits as a worker, and rebuilds it when a file changes. While a rebuild fails, requests
+ * get the build error (and the previous version stops serving, so nothing stale is tested).
+ */
+export async function startDevServer(options: {
+  dir: string;
+  port: number;
+  host: string;
+  name: string;
+  limits?: Partial<SandboxLimits>;
+  onEvent?: (message: string) => void;
+}): Promise<DevServer> {
+  const say = options.onEvent ?? (() => {});
+  let current: { sandbox: IsolateSandbox } | { error: VeilError } = {
+    error: new VeilError("AGENT_NOT_READY", "building…", { status: 503 }),
+  };
+  let reloads = 0;
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+
+  const load = async () => {
+    const started = Date.now();
+    try {
+      const built = await buildAgent(options.dir);
+      const sandbox = await IsolateSandbox.create({
+        code: built.code,
+        meta: { id: "0", name: options.name, codeHash: built.hash },
+        limits,
+        log: (level, message) => say(`[${options.name}] ${level}: ${message}`),
+      });
+      const previous = current;
+      current = { sandbox };
+      if ("sandbox" in previous) previous.sandbox.dispose();
+      say(
+        `loaded ${built.hash.slice(0, 18)}… (${built.bytes.byteLength} bytes) in ${Date.now() - started} ms`,
+      );
+    } catch (err) {
+      const error =
+        err instanceof VeilError ? err : new VeilError("AGENT_LOAD_FAILED", String(err), { status: 500 });
+      if ("sandbox" in current) current.sandbox.dispose();
+      current = { error };
+      say(
+        `error [${error.code}]: ${error.shortMessage}${error.context.length ? `\n  ${error.context.join("\n  ")}` : ""}`,
+      );
+    }
+    reloads++;
+  };
+  await load();
+
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = watch(options.dir, { recursive: true }, (_event, file) => {
+    if (file && /(^|\/)(node_modules|\.git)(\/|$)/.test(String(file))) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      say(`${file ?? "a file"} changed; reloading`);
+      void load();
+    }, 50);
+  });
+
+  const server: Server = createServer(async (req, res) => {
+    try {
+      if ("error" in current) throw current.error;
+      const method = (req.method ?? "GET").toUpperCase();
+      const headers: [string, string][] = [];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) {
+        const k = req.rawHeaders[i]!.toLowerCase();
+        if (!["host", "connection", "content-length", "transfer-encoding", "keep-alive"].includes(k))
+          headers.push([k, req.rawHeaders[i + 1]!]);
+      }
+      const body =
+        method === "GET" || method === "HEAD" ? null : await readBody(req, limits.egress.maxRequestBytes);
+      const url = new URL(req.url ?? "/", `https://${options.name}.agents.veil`);
+      const response = await current.sandbox.invoke({ method, url: url.href, headers, body });
+      const out: Record<string, string> = { "content-length": String(response.body.byteLength) };
+      for (const [k, v] of response.headers)
+        if (k !== "content-length") out[k] = out[k] ? `${out[k]}, ${v}` : v;
+      res.writeHead(response.status, out);
+      res.end(method === "HEAD" ? undefined : response.body);
+    } catch (err) {
+      sendError(res, err);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err) =>
+      reject(
+        new VeilError("PORT_IN_USE", `Cannot listen on ${options.host}:${options.port}`, {
+          cause: err,
+          hint: "Pass another --port.",
+        }),
+      ),
+    );
+    server.listen(options.port, options.host, resolve);
+  });
+  const url = `http://${options.host}:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    reloads: () => reloads,
+    close: () => {
+      watcher.close();
+      clearTimeout(timer);
+      server.closeAllConnections();
+      server.close();
+      if ("sandbox" in current) current.sandbox.dispose();
+    },
+  };
+}

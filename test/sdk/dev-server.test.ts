@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { startDevServer } from "../../src/sdk/dev-server.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (ok(last)) return last;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+test("veil dev serves the agent, reloads on change, and shows build errors instead of stale code", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "veil-dev-"));
+  mkdirSync(join(dir, "src"));
+  const write = (version: string) =>
+    writeFileSync(
+      join(dir, "src", "index.ts"),
+      `export default { fetch: (r: Request) => Response.json({ version: ${version}, path: new URL(r.url).pathname }) };\n`,
+    );
+  write("1");
+  const server = await startDevServer({ dir, port: 0, host: "127.0.0.1", name: "devtest" });
+  try {
+    const get = async () => {
+      const r = await fetch(`${server.url}/hello?x=1`);
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    assert.deepEqual(await get(), { status: 200, body: { version: 1, path: "/hello" } });
+
+    write("2");
+    await until(get, (r) => r.body.version === 2, "the reload to version 2");
+
+    writeFileSync(join(dir, "src", "index.ts"), "export default { fetch( \n");
+    const broken = await until(get, (r) => r.status !== 200, "the build error");
+    assert.equal((broken.body.error as { code: string }).code, "BUILD_FAILED");
+
+    write("3");
+    await until(get, (r) => r.body.version === 3, "the fixed version");
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
