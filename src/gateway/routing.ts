@@ -26,6 +26,19 @@ export class Router {
     this.#chain = chain;
   }
 
+  /**
+   * The agent's id, for routing. Names never move and ids never disappear, so a found id is
+   * cached for good: invoking costs no chain round trip. (Workers check the code hash and the
+   * rest of the agent's state against the chain themselves.)
+   */
+  async resolveId(nameOrId: string): Promise<bigint> {
+    const cached = this.#ids.get(nameOrId);
+    if (cached !== undefined) return cached;
+    const record = await this.resolve(nameOrId);
+    this.#ids.set(nameOrId, record.id);
+    return record.id;
+  }
+
   async resolve(nameOrId: string): Promise<AgentRecord> {
     let id: bigint | undefined;
     if (/^\d{1,30}$/.test(nameOrId)) id = BigInt(nameOrId);

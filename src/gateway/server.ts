@@ -1,4 +1,12 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { readBody, sendError, sendJson } from "../daemon/http.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
@@ -85,7 +93,7 @@ async function invoke(
   rest: string,
   options: GatewayOptions,
 ): Promise<void> {
-  const agent = await options.router.resolve(nameOrId);
+  const agentId = await options.router.resolveId(nameOrId);
   const method = (req.method ?? "GET").toUpperCase();
   // Buffered so that the request can be sent again to another worker.
   const body =
@@ -97,12 +105,12 @@ async function invoke(
       headers[name] = headers[name] ? `${headers[name]}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1]!;
   }
   const workers = await options.router.workers();
-  if (workers.length === 0) throw noWorker(agent.name, []);
+  if (workers.length === 0) throw noWorker(nameOrId, []);
   const tried: string[] = [];
   for (const worker of workers) {
     const attempt = await forward(
       worker,
-      `/v1/agents/${agent.id}/invoke${rest}`,
+      `/v1/agents/${agentId}/invoke${rest}`,
       method,
       headers,
       body,
@@ -119,25 +127,27 @@ async function invoke(
       continue;
     }
     const out: Record<string, string> = {};
-    attempt.response.headers.forEach((v, k) => {
-      if (!HOP_BY_HOP.has(k) && k !== "content-encoding") out[k] = v;
-    });
+    for (const [k, v] of Object.entries(attempt.headers)) {
+      if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
+    }
     out["x-veil-worker"] = worker.address;
-    const bytes = Buffer.from(await attempt.response.arrayBuffer());
-    out["content-length"] = String(bytes.length);
-    res.writeHead(attempt.response.status, out);
-    res.end(method === "HEAD" ? undefined : bytes);
+    out["content-length"] = String(attempt.body.length);
+    res.writeHead(attempt.status, out);
+    res.end(method === "HEAD" ? undefined : attempt.body);
     return;
   }
-  throw noWorker(agent.name, tried);
+  throw noWorker(nameOrId, tried);
 }
 
 type Attempt =
   | { kind: "unreachable" }
   | { kind: "retry"; code: string }
-  | { kind: "done"; response: Response };
+  | { kind: "done"; status: number; headers: IncomingHttpHeaders; body: Buffer };
 
-async function forward(
+/** Connections to workers are kept alive: a new TCP connection per invocation would dominate. */
+const workerAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
+
+function forward(
   worker: WorkerEndpoint,
   path: string,
   method: string,
@@ -145,39 +155,73 @@ async function forward(
   body: Buffer | undefined,
   options: GatewayOptions,
 ): Promise<Attempt> {
-  let response: Response;
-  try {
-    response = await fetch(`${worker.url}${path}`, {
-      method,
-      headers,
-      ...(body ? { body } : {}),
-      redirect: "manual",
-      signal: AbortSignal.timeout(options.workerTimeoutMs),
+  return new Promise((resolve, reject) => {
+    let connected = false;
+    const req = httpRequest(
+      `${worker.url}${path}`,
+      {
+        method,
+        headers: body ? { ...headers, "content-length": String(body.length) } : headers,
+        agent: workerAgent,
+        timeout: options.workerTimeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          const bytes = Buffer.concat(chunks);
+          const status = res.statusCode ?? 502;
+          if (status === 503 && String(res.headers["content-type"]).includes("application/json")) {
+            try {
+              const parsed = JSON.parse(bytes.toString("utf8")) as { error?: unknown };
+              if (isVeilErrorJSON(parsed.error) && parsed.error.retryable) {
+                resolve({ kind: "retry", code: parsed.error.code });
+                return;
+              }
+            } catch {
+              // not a Veil error: pass the answer on as it is
+            }
+          }
+          resolve({ kind: "done", status, headers: res.headers, body: bytes });
+        });
+      },
+    );
+    req.on("socket", (socket) => {
+      if (!socket.connecting) connected = true;
+      else
+        socket.once("connect", () => {
+          connected = true;
+        });
     });
-  } catch (err) {
-    // Only a failure to connect is safe to retry elsewhere: the request never reached an agent.
-    const code = (err as { cause?: { code?: string } }).cause?.code;
-    if (
-      code === "ECONNREFUSED" ||
-      code === "ECONNRESET" ||
-      code === "UND_ERR_SOCKET" ||
-      code === "EHOSTUNREACH"
-    ) {
-      return { kind: "unreachable" };
-    }
-    throw new VeilError("WORKER_TIMEOUT", "The worker did not answer in time", {
-      status: 504,
-      cause: err,
-      retryable: true,
+    req.on("timeout", () => {
+      req.destroy();
+      reject(
+        new VeilError("WORKER_TIMEOUT", "The worker did not answer in time", {
+          status: 504,
+          retryable: true,
+        }),
+      );
     });
-  }
-  if (response.status === 503 && response.headers.get("content-type")?.includes("application/json")) {
-    const clone = response.clone();
-    const parsed = (await clone.json().catch(() => undefined)) as { error?: unknown } | undefined;
-    if (isVeilErrorJSON(parsed?.error) && parsed.error.retryable)
-      return { kind: "retry", code: parsed.error.code };
-  }
-  return { kind: "done", response };
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      // Safe to send elsewhere: a request that never reached the worker, or one written to a
+      // kept-alive connection the worker had already closed (it died or restarted; Node reports
+      // ECONNRESET/EPIPE on the reused socket before any answer).
+      const staleSocket = req.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE");
+      if (!connected || staleSocket || err.code === "ECONNREFUSED" || err.code === "EHOSTUNREACH") {
+        resolve({ kind: "unreachable" });
+      } else {
+        reject(
+          new VeilError("WORKER_FAILED", "The worker dropped the request", {
+            status: 502,
+            cause: err,
+            retryable: true,
+          }),
+        );
+      }
+    });
+    req.end(body);
+  });
 }
 
 function noWorker(name: string, tried: string[]): VeilError {

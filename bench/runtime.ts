@@ -1,0 +1,126 @@
+// Agent runtime speed, side by side on this machine with one load generator (autocannon):
+//   (1) a hello-world agent through the Veil gateway and worker (and the worker alone),
+//   (2) the same handler on Cloudflare's workerd, (3) a plain node:http server, same bytes.
+// Then cold starts and resident memory per idle agent.
+//
+//   node --import tsx bench/runtime.ts [seconds=5] [connections=16] [agents=1000]
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import autocannon from "autocannon";
+import { up } from "../src/network/up.ts";
+import { IsolateSandbox } from "../src/sandbox/isolate.ts";
+import { VeilClient } from "../src/sdk/client.ts";
+
+const seconds = Number(process.argv[2] ?? 5);
+const connections = Number(process.argv[3] ?? 16);
+const agentCount = Number(process.argv[4] ?? 1000);
+const work = mkdtempSync(join(tmpdir(), "veil-bench-runtime-"));
+const HANDLER = `export default { fetch() { return new Response("Hello, world!"); } };`;
+
+type Row = { name: string; rps: number; p50: number; p99: number; errors: number };
+async function load(name: string, url: string): Promise<Row> {
+  await autocannon({ url, connections, duration: 1 }); // warm up
+  const r = await autocannon({ url, connections, duration: seconds });
+  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+}
+
+// (3) plain node:http
+const plain = createServer((_req, res) => {
+  res.writeHead(200, { "content-type": "text/plain;charset=UTF-8" });
+  res.end("Hello, world!");
+});
+await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
+const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}/`;
+
+// (2) workerd, from the npm package's binary
+const wdDir = join(work, "workerd");
+mkdirSync(wdDir);
+writeFileSync(join(wdDir, "worker.js"), HANDLER);
+const wdPort = 20000 + Math.floor(Math.random() * 20000);
+writeFileSync(
+  join(wdDir, "config.capnp"),
+  `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .hello) ],
+  sockets = [ (name = "http", address = "127.0.0.1:${wdPort}", http = (), service = "main") ],
+);
+const hello :Workerd.Worker = (
+  modules = [ (name = "worker", esModule = embed "worker.js") ],
+  compatibilityDate = "2024-09-01",
+);
+`,
+);
+const workerd = spawn(join("node_modules", ".bin", "workerd"), ["serve", join(wdDir, "config.capnp")], { stdio: "ignore" });
+const wdUrl = `http://127.0.0.1:${wdPort}/`;
+for (let i = 0; i < 100; i++) {
+  if (await fetch(wdUrl).then((r) => r.ok).catch(() => false)) break;
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+// (1) Veil: the whole network, the hello agent deployed
+const net = await up({ dir: join(work, ".veil"), workers: 1, basePort: 0, host: "127.0.0.1", onProgress: () => {} });
+const user = net.network.devAccounts!.accounts.find((a) => a.role === "user")!;
+const client = new VeilClient(net.network, { privateKey: user.privateKey });
+const agentDir = join(work, "hello");
+mkdirSync(join(agentDir, "src"), { recursive: true });
+writeFileSync(join(agentDir, "src", "index.ts"), HANDLER);
+const deployed = await client.deploy(agentDir, "hello");
+const gatewayUrl = `${net.network.gateway!.url}/agents/hello/`;
+const workerUrl = `${net.network.workers[0]!.url}/v1/agents/${deployed.id}/invoke/`;
+
+const rows: Row[] = [];
+rows.push(await load("node:http (baseline)", plainUrl));
+rows.push(await load("workerd", wdUrl));
+rows.push(await load("Veil worker (direct)", workerUrl));
+rows.push(await load("Veil gateway → worker", gatewayUrl));
+workerd.kill();
+plain.close();
+await net.stop();
+
+const base = rows[0]!;
+const wd = rows[1]!;
+console.log(`\nthroughput and latency: ${connections} connections, ${seconds}s each, one autocannon`);
+console.log("name                      req/s    p50 ms  p99 ms  errors  vs workerd  p50 over node:http");
+for (const r of rows) {
+  console.log(
+    `${r.name.padEnd(24)} ${r.rps.toFixed(0).padStart(7)}  ${r.p50.toFixed(2).padStart(6)}  ${r.p99.toFixed(2).padStart(6)}  ${String(r.errors).padStart(6)}  ${(r.rps / wd.rps).toFixed(2).padStart(9)}  ${(r.p50 - base.p50).toFixed(2).padStart(8)}`,
+  );
+}
+
+// Cold starts: a fresh 100 KB bundle, and a worker's first request (isolate + prelude + module).
+const filler = Array.from({ length: 2100 }, (_, i) => `export function f${i}(x) { return x * ${i} + ${i % 7}; }`).join("\n");
+const big = `${filler}\nexport default { fetch() { return new Response("Hello, world!"); } };`;
+const request = { method: "GET", url: "https://a.agents.veil/", headers: [] as [string, string][], body: null };
+const coldTimes = async (code: string, n: number) => {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    const s = await IsolateSandbox.create({ code, meta: { id: String(i), name: "c", codeHash: "0x" } });
+    await s.invoke(request);
+    xs.push(performance.now() - t);
+    s.dispose();
+  }
+  return xs.sort((a, b) => a - b)[Math.floor(n / 2)]!;
+};
+console.log(`\ncold start, create + first invoke (median of 20): hello ${(await coldTimes(HANDLER, 20)).toFixed(2)} ms, ` +
+  `${(Buffer.byteLength(big) / 1024).toFixed(0)} KB bundle ${(await coldTimes(big, 20)).toFixed(2)} ms   target < 10 ms`);
+
+// Resident memory per idle agent.
+global.gc?.();
+const before = process.memoryUsage().rss;
+const sandboxes: IsolateSandbox[] = [];
+for (let i = 0; i < agentCount; i++) {
+  const s = await IsolateSandbox.create({ code: HANDLER, meta: { id: String(i), name: `a${i}`, codeHash: "0x" } });
+  await s.invoke(request);
+  sandboxes.push(s);
+}
+await new Promise((r) => setTimeout(r, 500));
+const after = process.memoryUsage().rss;
+console.log(`resident memory per idle agent (${agentCount} agents): ${((after - before) / agentCount / 1024 / 1024).toFixed(2)} MB   target < 3 MB`);
+for (const s of sandboxes) s.dispose();
+process.exit(0);
