@@ -26,7 +26,13 @@ type Row = { name: string; rps: number; p50: number; p99: number; errors: number
 async function load(name: string, url: string): Promise<Row> {
   await autocannon({ url, connections, duration: 1 }); // warm up
   const r = await autocannon({ url, connections, duration: seconds });
-  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+  return {
+    name,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx,
+  };
 }
 
 // (3) plain node:http
@@ -55,15 +61,28 @@ const hello :Workerd.Worker = (
 );
 `,
 );
-const workerd = spawn(join("node_modules", ".bin", "workerd"), ["serve", join(wdDir, "config.capnp")], { stdio: "ignore" });
+const workerd = spawn(join("node_modules", ".bin", "workerd"), ["serve", join(wdDir, "config.capnp")], {
+  stdio: "ignore",
+});
 const wdUrl = `http://127.0.0.1:${wdPort}/`;
 for (let i = 0; i < 100; i++) {
-  if (await fetch(wdUrl).then((r) => r.ok).catch(() => false)) break;
+  if (
+    await fetch(wdUrl)
+      .then((r) => r.ok)
+      .catch(() => false)
+  )
+    break;
   await new Promise((r) => setTimeout(r, 100));
 }
 
 // (1) Veil: the whole network, the hello agent deployed
-const net = await up({ dir: join(work, ".veil"), workers: 1, basePort: 0, host: "127.0.0.1", onProgress: () => {} });
+const net = await up({
+  dir: join(work, ".veil"),
+  workers: 1,
+  basePort: 0,
+  host: "127.0.0.1",
+  onProgress: () => {},
+});
 const user = net.network.devAccounts!.accounts.find((a) => a.role === "user")!;
 const client = new VeilClient(net.network, { privateKey: user.privateKey });
 const agentDir = join(work, "hello");
@@ -93,9 +112,17 @@ for (const r of rows) {
 }
 
 // Cold starts: a fresh 100 KB bundle, and a worker's first request (isolate + prelude + module).
-const filler = Array.from({ length: 2100 }, (_, i) => `export function f${i}(x) { return x * ${i} + ${i % 7}; }`).join("\n");
+const filler = Array.from(
+  { length: 2100 },
+  (_, i) => `export function f${i}(x) { return x * ${i} + ${i % 7}; }`,
+).join("\n");
 const big = `${filler}\nexport default { fetch() { return new Response("Hello, world!"); } };`;
-const request = { method: "GET", url: "https://a.agents.veil/", headers: [] as [string, string][], body: null };
+const request = {
+  method: "GET",
+  url: "https://a.agents.veil/",
+  headers: [] as [string, string][],
+  body: null,
+};
 const coldTimes = async (code: string, n: number) => {
   const xs: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -107,20 +134,27 @@ const coldTimes = async (code: string, n: number) => {
   }
   return xs.sort((a, b) => a - b)[Math.floor(n / 2)]!;
 };
-console.log(`\ncold start, create + first invoke (median of 20): hello ${(await coldTimes(HANDLER, 20)).toFixed(2)} ms, ` +
-  `${(Buffer.byteLength(big) / 1024).toFixed(0)} KB bundle ${(await coldTimes(big, 20)).toFixed(2)} ms   target < 10 ms`);
+console.log(
+  `\ncold start, create + first invoke (median of 20): hello ${(await coldTimes(HANDLER, 20)).toFixed(2)} ms, ` +
+    `${(Buffer.byteLength(big) / 1024).toFixed(0)} KB bundle ${(await coldTimes(big, 20)).toFixed(2)} ms   target < 10 ms`,
+);
 
 // Resident memory per idle agent.
 global.gc?.();
 const before = process.memoryUsage().rss;
 const sandboxes: IsolateSandbox[] = [];
 for (let i = 0; i < agentCount; i++) {
-  const s = await IsolateSandbox.create({ code: HANDLER, meta: { id: String(i), name: `a${i}`, codeHash: "0x" } });
+  const s = await IsolateSandbox.create({
+    code: HANDLER,
+    meta: { id: String(i), name: `a${i}`, codeHash: "0x" },
+  });
   await s.invoke(request);
   sandboxes.push(s);
 }
 await new Promise((r) => setTimeout(r, 500));
 const after = process.memoryUsage().rss;
-console.log(`resident memory per idle agent (${agentCount} agents): ${((after - before) / agentCount / 1024 / 1024).toFixed(2)} MB   target < 3 MB`);
+console.log(
+  `resident memory per idle agent (${agentCount} agents): ${((after - before) / agentCount / 1024 / 1024).toFixed(2)} MB   target < 3 MB`,
+);
 for (const s of sandboxes) s.dispose();
 process.exit(0);

@@ -46,7 +46,8 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
   test("when a worker dies, invocations go to the other one", async () => {
     const n = readNetwork(dir);
     // Warm both workers first, so the gateway holds kept-alive connections to the one that dies.
-    for (let i = 0; i < 4; i++) assert.equal((await veil(["invoke", "hello", "--path", "/greet"], { env })).code, 0);
+    for (let i = 0; i < 4; i++)
+      assert.equal((await veil(["invoke", "hello", "--path", "/greet"], { env })).code, 0);
     const victim = n.workers[0]!;
     process.kill(victim.pid, "SIGKILL");
     for (let i = 0; i < 4; i++) {
