@@ -19,10 +19,11 @@ contract GatekeeperRegistry is Ownable {
     mapping(address gatekeeper => Gatekeeper) private _gatekeepers;
     address[] private _list;
     mapping(uint64 epoch => bytes publicKey) private _masterPublicKey;
+    mapping(uint64 epoch => address signer) private _masterSigner;
 
     event GatekeeperAdded(address indexed gatekeeper, bytes32 encryptionKey, string endpoint);
     event GatekeeperRemoved(address indexed gatekeeper);
-    event MasterPublicKeyPublished(uint64 indexed epoch, address indexed gatekeeper, bytes publicKey);
+    event MasterPublicKeyPublished(uint64 indexed epoch, address indexed gatekeeper, bytes publicKey, address signer);
 
     error NotGatekeeper(address caller);
     error GatekeeperExists(address gatekeeper);
@@ -52,12 +53,19 @@ contract GatekeeperRegistry is Ownable {
         emit GatekeeperRemoved(gatekeeper);
     }
 
-    /// @notice A gatekeeper publishes the master public key of the current epoch, once.
-    function publishMasterPublicKey(bytes calldata publicKey) external onlyGatekeeper {
-        if (publicKey.length != 33) revert InvalidPublicKey();
+    /// @notice A gatekeeper publishes the master public key of the current epoch, once, with
+    /// its EVM address (`signer`), which contracts use to check signatures by the master key.
+    /// Clients check that `signer` is the address of `publicKey` (the SDK does).
+    function publishMasterPublicKey(bytes calldata publicKey, address signer) external onlyGatekeeper {
+        if (publicKey.length != 33 || signer == address(0)) revert InvalidPublicKey();
         if (_masterPublicKey[epoch].length != 0) revert MasterKeyAlreadyPublished(epoch);
         _masterPublicKey[epoch] = publicKey;
-        emit MasterPublicKeyPublished(epoch, msg.sender, publicKey);
+        _masterSigner[epoch] = signer;
+        emit MasterPublicKeyPublished(epoch, msg.sender, publicKey, signer);
+    }
+
+    function masterSigner(uint64 epoch_) external view returns (address) {
+        return _masterSigner[epoch_];
     }
 
     function masterPublicKey(uint64 epoch_) external view returns (bytes memory) {

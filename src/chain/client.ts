@@ -17,6 +17,7 @@ import { chainError } from "./errors.ts";
 
 export type ContractAddresses = {
   agentRegistry: Hex;
+  agentKeys: Hex;
   workerRegistry: Hex;
   gatekeeperRegistry: Hex;
   attestationPolicy: Hex;
@@ -382,14 +383,25 @@ export class VeilChain {
     );
   }
 
-  async publishMasterPublicKey(publicKey: Hex): Promise<Hex> {
+  async publishMasterPublicKey(publicKey: Hex, signer: Hex): Promise<Hex> {
     const { hash } = await this.write("publish the master public key", {
       address: this.config.contracts.gatekeeperRegistry,
       abi: gatekeeperRegistryAbi,
       functionName: "publishMasterPublicKey",
-      args: [publicKey],
+      args: [publicKey, signer],
     });
     return hash;
+  }
+
+  async masterSigner(epoch: bigint): Promise<Hex> {
+    return this.read(`read the master signer of epoch ${epoch}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.gatekeeperRegistry,
+        abi: gatekeeperRegistryAbi,
+        functionName: "masterSigner",
+        args: [epoch],
+      }),
+    );
   }
 
   async allowMeasurement(teeType: number, measurement: Hex): Promise<Hex> {

@@ -44,5 +44,6 @@ export async function deployContracts(options: {
   const workerRegistry = await deploy("WorkerRegistry", [account.address, attestationPolicy]);
   const gatekeeperRegistry = await deploy("GatekeeperRegistry", [account.address]);
   const agentRegistry = await deploy("AgentRegistry", []);
-  return { agentRegistry, workerRegistry, gatekeeperRegistry, attestationPolicy };
+  const agentKeys = await deploy("AgentKeys", [agentRegistry, gatekeeperRegistry]);
+  return { agentRegistry, agentKeys, workerRegistry, gatekeeperRegistry, attestationPolicy };
 }

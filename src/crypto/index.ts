@@ -5,6 +5,7 @@ export {
   type AgentKeys,
   deriveAgentKeys,
   deriveClusterKey,
+  deriveClusterSigningKey,
   deriveMasterPublicKey,
   deriveMasterSigningKey,
   hkdf,

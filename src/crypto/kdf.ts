@@ -55,6 +55,12 @@ export function deriveMasterSigningKey(masterKey: Uint8Array): Uint8Array {
   return secp256k1Scalar(masterKey, LABELS.masterSigning);
 }
 
+/** The cluster's signing key (secp256k1), which certifies agents' public keys. */
+export function deriveClusterSigningKey(clusterKey: Uint8Array): Uint8Array {
+  requireKey(clusterKey, "The cluster key");
+  return secp256k1Scalar(clusterKey, LABELS.clusterSigning);
+}
+
 export type AgentKeys = {
   encryption: { privateKey: Uint8Array; publicKey: Uint8Array };
   signing: { privateKey: Uint8Array; publicKey: Uint8Array };

@@ -5,6 +5,7 @@
 export const LABELS = {
   clusterKey: "veil/v1/cluster-key",
   masterSigning: "veil/v1/master/signing",
+  clusterSigning: "veil/v1/cluster/signing",
   agentEncryption: "veil/v1/agent/encryption",
   agentSigning: "veil/v1/agent/signing",
   agentState: "veil/v1/agent/state",

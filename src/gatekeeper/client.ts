@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { bytesToHex, type Hex, recoverMessageAddress } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { clusterCertDigest } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
-import { open } from "../crypto/index.ts";
+import { deriveClusterSigningKey, open } from "../crypto/index.ts";
 import type { NodeIdentity } from "../daemon/identity.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { Evidence } from "../tee/index.ts";
@@ -21,6 +23,10 @@ export type ClusterKeyGrant = {
   clusterKey: Uint8Array;
   gatekeeper: Hex;
   masterPublicKey: Hex;
+  /** The cluster's signing key (derived from the cluster key) and its certificate by the master key. */
+  clusterSigningKey: Uint8Array;
+  clusterSigner: Hex;
+  clusterCert: Hex;
 };
 
 /** Builds and signs a provisioning request naming the current block. */
@@ -129,11 +135,37 @@ export async function requestClusterKey(options: {
     label: CLUSTER_KEY_LABEL,
     aad: clusterKeyAad(identity.address, grant.clusterId, epoch),
   });
+  const clusterSigningKey = deriveClusterSigningKey(clusterKey);
+  const clusterSigner = privateKeyToAccount(bytesToHex(clusterSigningKey)).address;
+  const certifiedBy = await recoverMessageAddress({
+    message: {
+      raw: clusterCertDigest({
+        chainId: chain.config.chainId,
+        gatekeeperRegistry: chain.config.contracts.gatekeeperRegistry,
+        epoch,
+        clusterId: grant.clusterId,
+        clusterSigner,
+      }),
+    },
+    signature: grant.clusterCert,
+  }).catch(() => "0x");
+  if (grant.clusterSigner !== clusterSigner || certifiedBy !== (await chain.masterSigner(epoch))) {
+    throw new VeilError(
+      "GATEKEEPER_NOT_TRUSTED",
+      "The cluster certificate in the key grant does not verify",
+      {
+        status: 502,
+      },
+    );
+  }
   return {
     epoch,
     clusterId: grant.clusterId,
     clusterKey,
     gatekeeper: signer,
     masterPublicKey: grant.masterPublicKey,
+    clusterSigningKey,
+    clusterSigner,
+    clusterCert: grant.clusterCert,
   };
 }

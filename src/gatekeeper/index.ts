@@ -1,5 +1,5 @@
 export { type ClusterKeyGrant, requestClusterKey, signProvisionRequest } from "./client.ts";
-export { MasterKeyStore, masterPublicKeyHex } from "./keys.ts";
+export { MasterKeyStore, masterPublicKeyHex, masterSigningAccount } from "./keys.ts";
 export * from "./protocol.ts";
 export { createGatekeeperServer } from "./server.ts";
 export { type GatekeeperOptions, GatekeeperService } from "./service.ts";

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bytesToHex, type Hex } from "viem";
-import { deriveMasterPublicKey, randomBytes } from "../crypto/index.ts";
+import { privateKeyToAccount } from "viem/accounts";
+import { deriveMasterPublicKey, deriveMasterSigningKey, randomBytes } from "../crypto/index.ts";
 import type { Enclave } from "../tee/index.ts";
 
 /**
@@ -34,4 +35,9 @@ export class MasterKeyStore {
 
 export function masterPublicKeyHex(masterKey: Uint8Array): Hex {
   return bytesToHex(deriveMasterPublicKey(masterKey));
+}
+
+/** The master key's signing account: its address is on chain, it signs cluster certificates. */
+export function masterSigningAccount(masterKey: Uint8Array) {
+  return privateKeyToAccount(bytesToHex(deriveMasterSigningKey(masterKey)));
 }

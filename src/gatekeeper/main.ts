@@ -6,7 +6,7 @@ import { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork } from "../network/config.ts";
 import { SimulatedEnclave } from "../tee/index.ts";
-import { MasterKeyStore, masterPublicKeyHex } from "./keys.ts";
+import { MasterKeyStore, masterPublicKeyHex, masterSigningAccount } from "./keys.ts";
 import { createGatekeeperServer } from "./server.ts";
 import { GatekeeperService } from "./service.ts";
 
@@ -66,7 +66,7 @@ export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<v
   const onChain = await chain.masterPublicKey(epoch);
   if (onChain === "0x" || onChain === undefined) {
     master ??= await store.create(epoch);
-    await chain.publishMasterPublicKey(masterPublicKeyHex(master));
+    await chain.publishMasterPublicKey(masterPublicKeyHex(master), masterSigningAccount(master).address);
     console.error(`published the master public key of epoch ${epoch}`);
   } else if (!master || masterPublicKeyHex(master).toLowerCase() !== onChain.toLowerCase()) {
     throw new VeilError(

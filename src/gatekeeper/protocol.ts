@@ -31,6 +31,9 @@ export type ProvisionResponse = {
   /** The cluster key, sealed to the worker's X25519 identity key. */
   sealedClusterKey: string; // base64
   masterPublicKey: Hex;
+  /** The cluster's signing address and the master key's certificate of it (see AgentKeys.sol). */
+  clusterSigner: Hex;
+  clusterCert: Hex;
   signature: Hex; // the gatekeeper's EIP-191 signature over responseDigest
 };
 

@@ -1,10 +1,13 @@
-import { type Hex, hexToBytes, isAddress, isHex, recoverMessageAddress } from "viem";
+import { bytesToHex, type Hex, hexToBytes, isAddress, isHex, recoverMessageAddress } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { clusterCertDigest } from "../chain/certificates.ts";
 import { type VeilChain, WorkerStatus } from "../chain/index.ts";
-import { deriveClusterKey, seal } from "../crypto/index.ts";
+import { deriveClusterKey, deriveClusterSigningKey, seal } from "../crypto/index.ts";
 import type { NodeIdentity } from "../daemon/identity.ts";
 import { identityReportData } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
 import { TEE_TYPE_IDS, type TeeKind, verifyEvidence } from "../tee/index.ts";
+import { masterSigningAccount } from "./keys.ts";
 import {
   CLUSTER_KEY_LABEL,
   clusterKeyAad,
@@ -195,8 +198,22 @@ export class GatekeeperService {
         }),
       },
     });
+    const clusterSigner = privateKeyToAccount(bytesToHex(deriveClusterSigningKey(clusterKey))).address;
+    const clusterCert = await masterSigningAccount(master.key).signMessage({
+      message: {
+        raw: clusterCertDigest({
+          chainId: this.#chain.config.chainId,
+          gatekeeperRegistry: this.#chain.config.contracts.gatekeeperRegistry,
+          epoch: master.epoch,
+          clusterId: this.#clusterId,
+          clusterSigner,
+        }),
+      },
+    });
     return {
       gatekeeper: this.#identity.address,
+      clusterSigner,
+      clusterCert,
       epoch: master.epoch.toString(),
       clusterId: this.#clusterId,
       sealedClusterKey: Buffer.from(sealed).toString("base64"),

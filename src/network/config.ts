@@ -55,7 +55,13 @@ export function loadNetwork(explicit?: string): NetworkFile {
   }
   if (!Number.isSafeInteger(chain.chainId)) throw malformed(path, "chain.chainId must be an integer");
   const c = chain.contracts as Partial<ChainConfig["contracts"]> | undefined;
-  for (const key of ["agentRegistry", "workerRegistry", "gatekeeperRegistry", "attestationPolicy"] as const) {
+  for (const key of [
+    "agentRegistry",
+    "agentKeys",
+    "workerRegistry",
+    "gatekeeperRegistry",
+    "attestationPolicy",
+  ] as const) {
     if (!c || !isHex(c[key], 20)) throw malformed(path, `chain.contracts.${key} must be a 20-byte address`);
   }
   if (

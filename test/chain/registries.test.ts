@@ -134,13 +134,14 @@ describe("GatekeeperRegistry", () => {
     const gk = t.accounts[5]!;
     await assert.rejects(t.as(1).addGatekeeper(gk.address, hash32(0x11), "http://127.0.0.1:2"), VeilError);
     const pub: Hex = `0x02${"33".repeat(32)}`;
-    await rejectsWith(t.as(5).publishMasterPublicKey(pub), "NOT_GATEKEEPER");
+    await rejectsWith(t.as(5).publishMasterPublicKey(pub, gk.address), "NOT_GATEKEEPER");
     await t.as(0).addGatekeeper(gk.address, hash32(0x11), "http://127.0.0.1:2");
     assert.equal(await t.reader.isGatekeeper(gk.address), true);
-    await t.as(5).publishMasterPublicKey(pub);
+    await t.as(5).publishMasterPublicKey(pub, gk.address);
+    assert.equal(await t.reader.masterSigner(1n), gk.address);
     assert.equal(await t.reader.masterPublicKey(await t.reader.epoch()), pub);
     await rejectsWith(
-      t.as(5).publishMasterPublicKey(`0x03${"44".repeat(32)}`),
+      t.as(5).publishMasterPublicKey(`0x03${"44".repeat(32)}`, gk.address),
       "MASTER_KEY_ALREADY_PUBLISHED",
     );
     assert.equal(await t.reader.masterPublicKey(1n), pub);

@@ -16,6 +16,7 @@ import {
   GatekeeperService,
   MasterKeyStore,
   masterPublicKeyHex,
+  masterSigningAccount,
   requestClusterKey,
   signProvisionRequest,
 } from "../../src/gatekeeper/index.ts";
@@ -93,7 +94,7 @@ before(async () => {
     account: gkNode.identity.account,
   });
   master = await new MasterKeyStore(gkNode.enclave, tmp()).create(1n);
-  await gkChain.publishMasterPublicKey(masterPublicKeyHex(master));
+  await gkChain.publishMasterPublicKey(masterPublicKeyHex(master), masterSigningAccount(master).address);
   service = new GatekeeperService({
     chain: gkChain,
     identity: gkNode.identity,

@@ -17,6 +17,7 @@ const valid: NetworkFile = {
     embedded: true,
     contracts: {
       agentRegistry: addr(1) as `0x${string}`,
+      agentKeys: addr(5) as `0x${string}`,
       workerRegistry: addr(2) as `0x${string}`,
       gatekeeperRegistry: addr(3) as `0x${string}`,
       attestationPolicy: addr(4) as `0x${string}`,
