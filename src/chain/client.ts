@@ -12,7 +12,13 @@ import {
   type WalletClient,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { agentRegistryAbi, attestationPolicyAbi, gatekeeperRegistryAbi, workerRegistryAbi } from "./abi.ts";
+import {
+  agentKeysAbi,
+  agentRegistryAbi,
+  attestationPolicyAbi,
+  gatekeeperRegistryAbi,
+  workerRegistryAbi,
+} from "./abi.ts";
 import { chainError } from "./errors.ts";
 
 export type ContractAddresses = {
@@ -48,6 +54,17 @@ export type WorkerRecord = {
   status: number;
   registeredAt: bigint;
   attestedAt: bigint;
+};
+
+/** An agent's certified keys as AgentKeys.sol holds them (epoch 0: none yet). */
+export type AgentKeyRecord = {
+  epoch: bigint;
+  encryptionKey: Hex;
+  signingAddress: Hex;
+  clusterSigner: Hex;
+  clusterCert: Hex;
+  agentCert: Hex;
+  wrappedRoot: Hex;
 };
 
 export type GatekeeperRecord = { address: Hex; encryptionKey: Hex; endpoint: string; active: boolean };
@@ -220,6 +237,89 @@ export class VeilChain {
       }
     }
     return events;
+  }
+
+  // ── agent keys and secrets ─────────────────────────────────────────────────────────────────
+
+  async getAgentKeys(id: bigint): Promise<AgentKeyRecord> {
+    return this.read(`read the keys of agent ${id}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.agentKeys,
+        abi: agentKeysAbi,
+        functionName: "getAgentKeys",
+        args: [id],
+      }),
+    );
+  }
+
+  async setAgentKeys(id: bigint, clusterId: string, record: AgentKeyRecord): Promise<Hex> {
+    const { hash } = await this.write(`record the keys of agent ${id}`, {
+      address: this.config.contracts.agentKeys,
+      abi: agentKeysAbi,
+      functionName: "setAgentKeys",
+      args: [id, clusterId, record],
+    });
+    return hash;
+  }
+
+  async setSecret(id: bigint, name: string, ciphertext: Hex): Promise<Hex> {
+    const { hash } = await this.write(`set secret ${name} of agent ${id}`, {
+      address: this.config.contracts.agentKeys,
+      abi: agentKeysAbi,
+      functionName: "setSecret",
+      args: [id, name, ciphertext],
+    });
+    return hash;
+  }
+
+  async unsetSecret(id: bigint, name: string): Promise<Hex> {
+    const { hash } = await this.write(`unset secret ${name} of agent ${id}`, {
+      address: this.config.contracts.agentKeys,
+      abi: agentKeysAbi,
+      functionName: "unsetSecret",
+      args: [id, name],
+    });
+    return hash;
+  }
+
+  async secretNames(id: bigint): Promise<readonly string[]> {
+    return this.read(`list the secrets of agent ${id}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.agentKeys,
+        abi: agentKeysAbi,
+        functionName: "secretNames",
+        args: [id],
+      }),
+    );
+  }
+
+  async getSecret(id: bigint, name: string): Promise<Hex> {
+    return this.read(`read secret ${name} of agent ${id}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.agentKeys,
+        abi: agentKeysAbi,
+        functionName: "getSecret",
+        args: [id, name],
+      }),
+    );
+  }
+
+  /** Agents whose keys or secrets changed in the block range. */
+  async agentKeyEvents(fromBlock: bigint, toBlock: bigint): Promise<bigint[]> {
+    const logs = await this.read("read agent key events", () =>
+      this.public.getContractEvents({
+        address: this.config.contracts.agentKeys,
+        abi: agentKeysAbi,
+        fromBlock,
+        toBlock,
+      }),
+    );
+    const ids: bigint[] = [];
+    for (const log of logs) {
+      const id = (log.args as { id?: bigint }).id;
+      if (id !== undefined && !ids.includes(id)) ids.push(id);
+    }
+    return ids;
   }
 
   // ── workers ──────────────────────────────────────────────────────────────────────────────

@@ -29,6 +29,41 @@ const REVERTS: Record<string, { code: string; status: number; hint: string }> = 
     status: 404,
     hint: "Register the worker first (`veil worker start`).",
   },
+  AgentKeysAlreadySet: {
+    code: "AGENT_KEYS_ALREADY_SET",
+    status: 409,
+    hint: "Another worker recorded them first.",
+  },
+  BadAgentCertificate: {
+    code: "AGENT_CERT_INVALID",
+    status: 400,
+    hint: "Agent keys must be certified by the cluster key.",
+  },
+  BadClusterCertificate: {
+    code: "AGENT_CERT_INVALID",
+    status: 400,
+    hint: "The cluster key must be certified by the master key.",
+  },
+  AgentKeysMissing: {
+    code: "AGENT_KEYS_MISSING",
+    status: 409,
+    hint: "The agent has no keys yet: wait until a worker serves it (veil deploy waits for that).",
+  },
+  InvalidSecretName: {
+    code: "SECRET_NAME_INVALID",
+    status: 400,
+    hint: "Secret names are 1–64 of A–Z, a–z, 0–9 and '_', not starting with a digit.",
+  },
+  SecretNotFound: {
+    code: "SECRET_NOT_FOUND",
+    status: 404,
+    hint: "List the secrets with `veil secrets list NAME`.",
+  },
+  SecretTooLarge: {
+    code: "SECRET_TOO_LARGE",
+    status: 413,
+    hint: "A secret is at most 4 KiB, and an agent has at most 64.",
+  },
   NotWorkerOperator: { code: "NOT_WORKER_OPERATOR", status: 403, hint: "Use the worker's operator account." },
   NotGatekeeper: {
     code: "NOT_GATEKEEPER",

@@ -1,5 +1,6 @@
 export {
   type AgentEvent,
+  type AgentKeyRecord,
   type AgentRecord,
   type ChainConfig,
   type ContractAddresses,

@@ -295,9 +295,20 @@ program
   .addOption(networkOption())
   .action(
     action(async (agent: string, opts: { json?: boolean; network?: string }) => {
-      const info = await (await client(loadNetwork(opts.network))).inspect(agent);
+      const veil = await client(loadNetwork(opts.network));
+      const info = await veil.inspect(agent);
+      const identity = await veil.identity(agent).catch((err: unknown) => err as VeilError);
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+        const keys =
+          identity instanceof Error
+            ? { error: identity.message }
+            : {
+                address: identity.address,
+                encryptionKey: identity.encryptionKey,
+                epoch: identity.epoch.toString(),
+                checks: identity.checks,
+              };
+        process.stdout.write(`${JSON.stringify({ ...info, keys }, null, 2)}\n`);
         return;
       }
       process.stdout.write(
@@ -305,10 +316,71 @@ program
           `${info.name} (agent #${info.id})`,
           `  owner     ${info.owner}`,
           `  code      ${info.codeHash} (version ${info.currentVersion} of ${info.versionCount})`,
+          identity instanceof Error
+            ? `  keys      ${identity.message.split("\n")[0]}`
+            : `  address   ${identity.address} (keys certified up to the epoch ${identity.epoch} master key on chain)`,
           ...info.workers.map((w) => `  worker    ${w.address} ${w.url} ${w.status}`),
           "",
         ].join("\n"),
       );
+    }),
+  );
+
+const secrets = program
+  .command("secrets")
+  .description("an agent's secrets: set, unset, list (values can never be read back)");
+
+secrets
+  .command("set")
+  .description("encrypt KEY=VALUE pairs on this machine to the agent's certified key and store them")
+  .argument("<agent>", "the agent's name or id")
+  .argument("<pairs...>", "KEY=VALUE (names: A–Z, a–z, 0–9, _)")
+  .addOption(networkOption())
+  .addOption(keyOption())
+  .action(
+    action(async (agent: string, pairs: string[], opts: { network?: string; privateKey?: string }) => {
+      const entries: Record<string, string> = {};
+      for (const pair of pairs) {
+        const eq = pair.indexOf("=");
+        if (eq <= 0)
+          throw new VeilError("BAD_ARGUMENT", `"${pair.split("=")[0]}" is not of the form KEY=VALUE`, {});
+        entries[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+      const network = loadNetwork(opts.network);
+      const veil = await client(network, signingKey(network, opts.privateKey));
+      const identity = await veil.identity(agent);
+      for (const check of identity.checks) progress(`✔ ${check}`);
+      await veil.setSecrets(agent, entries, progress);
+      process.stdout.write(
+        `Set ${Object.keys(entries).join(", ")} on ${agent}; workers restart it with the new env.\n`,
+      );
+    }),
+  );
+
+secrets
+  .command("unset")
+  .description("remove one secret")
+  .argument("<agent>", "the agent's name or id")
+  .argument("<key>", "the secret's name")
+  .addOption(networkOption())
+  .addOption(keyOption())
+  .action(
+    action(async (agent: string, key: string, opts: { network?: string; privateKey?: string }) => {
+      const network = loadNetwork(opts.network);
+      await (await client(network, signingKey(network, opts.privateKey))).unsetSecret(agent, key);
+      process.stdout.write(`Unset ${key} on ${agent}.\n`);
+    }),
+  );
+
+secrets
+  .command("list")
+  .description("the names of the agent's secrets (never their values)")
+  .argument("<agent>", "the agent's name or id")
+  .addOption(networkOption())
+  .action(
+    action(async (agent: string, opts: { network?: string }) => {
+      const names = await (await client(loadNetwork(opts.network))).listSecrets(agent);
+      process.stdout.write(names.length ? `${names.join("\n")}\n` : "(no secrets)\n");
     }),
   );
 

@@ -6,6 +6,11 @@ export function toHex(bytes: Uint8Array): string {
 }
 
 export function fromHex(hex: string): Uint8Array {
+  if (typeof hex !== "string") {
+    throw new VeilError("INVALID_HEX", "The value is not a hex string", {
+      hint: "Pass hex digits, 0x-prefixed or not.",
+    });
+  }
   const clean = hex.startsWith("0x") || hex.startsWith("0X") ? hex.slice(2) : hex;
   if (clean.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(clean)) {
     throw new VeilError("INVALID_HEX", "The value is not an even-length hex string", {
@@ -38,8 +43,21 @@ export function randomBytes(n: number): Uint8Array {
   return new Uint8Array(nodeRandomBytes(n));
 }
 
-/** 8-byte big-endian encoding of a non-negative integer. */
+const MAX_U64 = (1n << 64n) - 1n;
+
+/**
+ * 8-byte big-endian encoding of an integer in [0, 2^64). Out-of-range values are refused rather
+ * than wrapped, because a wrapped epoch would silently derive another epoch's key.
+ */
 export function u64be(value: bigint | number): Uint8Array {
+  const valid =
+    typeof value === "bigint" ? value >= 0n && value <= MAX_U64 : Number.isSafeInteger(value) && value >= 0;
+  if (!valid) {
+    throw new VeilError("BAD_ARGUMENT", "Expected an integer between 0 and 2^64 - 1", {
+      context: [`got: ${String(value)}`],
+      hint: "Epochs and counters are unsigned 64-bit integers.",
+    });
+  }
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, BigInt(value));
   return out;

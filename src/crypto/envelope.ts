@@ -6,25 +6,75 @@ import { hkdf } from "./kdf.ts";
 import { LABELS } from "./labels.ts";
 
 const VERSION = 0x01;
+const KEY = 32;
 const NONCE = 24;
 const TAG = 16;
+/** Bytes an envelope adds to its plaintext: version, ephemeral public key, nonce, tag. */
+export const SEAL_OVERHEAD = 1 + KEY + NONCE + TAG;
+/** Bytes a wrapped value adds to its plaintext: version, nonce, tag. */
+export const WRAP_OVERHEAD = 1 + NONCE + TAG;
 
 export type EnvelopeOptions = {
   /** What the envelope is for; opening under another label fails. */
   label: string;
   /** Associated data bound to the ciphertext (who it is for, which epoch, …). */
   aad?: Uint8Array;
-  /** Tests only: deterministic randomness for published vectors. */
+  /**
+   * Tests only: deterministic randomness for published vectors. `seal` draws the ephemeral
+   * private key (32) then the nonce (24); `wrap` draws the nonce (24). Never set in production.
+   */
   random?: (n: number) => Uint8Array;
 };
 
+// One error for every failure to open, whatever its cause: telling a caller which check failed
+// (key, label, aad, tag) would hand an attacker an oracle.
 const openFailed = () =>
   new VeilError("ENVELOPE_OPEN_FAILED", "The envelope could not be opened", {
     hint: "It was sealed to another key, under another label or associated data, or it was altered.",
     status: 400,
   });
 const malformed = (what: string) =>
-  new VeilError("ENVELOPE_MALFORMED", `The envelope is malformed: ${what}`, { status: 400 });
+  new VeilError("ENVELOPE_MALFORMED", `The envelope is malformed: ${what}`, {
+    hint: "Pass the bytes exactly as seal() or wrap() returned them (version 1).",
+    status: 400,
+  });
+const keyInvalid = (what: string) =>
+  new VeilError("KEY_INVALID", what, {
+    hint: "Keys are 32-byte Uint8Arrays; an X25519 public key must not be a low-order point.",
+  });
+
+function checkOptions(options: EnvelopeOptions): void {
+  if (typeof options?.label !== "string" || options.label.length === 0) {
+    throw new VeilError("BAD_ARGUMENT", "An envelope needs a non-empty label", {
+      hint: 'Name what the envelope is for, e.g. { label: "cluster-key" }.',
+    });
+  }
+  if (options.aad !== undefined && !(options.aad instanceof Uint8Array)) {
+    throw new VeilError("BAD_ARGUMENT", "Associated data must be a Uint8Array", {});
+  }
+}
+
+function checkPlaintext(plaintext: Uint8Array): void {
+  if (!(plaintext instanceof Uint8Array)) {
+    throw new VeilError("BAD_ARGUMENT", "The plaintext must be a Uint8Array", {
+      hint: "Encode strings with utf8() first.",
+    });
+  }
+}
+
+function draw(random: (n: number) => Uint8Array, n: number): Uint8Array {
+  const bytes = random(n);
+  if (!(bytes instanceof Uint8Array) || bytes.length !== n) {
+    throw new VeilError("BAD_ARGUMENT", "The injected random source returned the wrong length", {
+      context: [`wanted ${n} bytes`],
+    });
+  }
+  return bytes;
+}
+
+function isKey(bytes: unknown): bytes is Uint8Array {
+  return bytes instanceof Uint8Array && bytes.length === KEY;
+}
 
 function envelopeKey(
   shared: Uint8Array,
@@ -32,7 +82,13 @@ function envelopeKey(
   recipientPub: Uint8Array,
   label: string,
 ): Uint8Array {
-  return hkdf(shared, concatBytes(ephPub, recipientPub), utf8(LABELS.envelopePrefix + label), 32);
+  // Both public keys in the salt bind the key to this exchange and this recipient (as HPKE's
+  // key schedule does), not merely to the shared secret.
+  return hkdf(shared, concatBytes(ephPub, recipientPub), utf8(LABELS.envelopePrefix + label), KEY);
+}
+
+function wrapKey(key: Uint8Array, label: string): Uint8Array {
+  return hkdf(key, undefined, utf8(LABELS.wrapPrefix + label), KEY);
 }
 
 /**
@@ -44,29 +100,38 @@ export function seal(
   plaintext: Uint8Array,
   options: EnvelopeOptions,
 ): Uint8Array {
-  if (recipientPublicKey.length !== 32)
-    throw new VeilError("KEY_INVALID", "An X25519 public key is 32 bytes", {});
+  checkOptions(options);
+  checkPlaintext(plaintext);
+  if (!isKey(recipientPublicKey)) throw keyInvalid("An X25519 public key is 32 bytes");
   const random = options.random ?? randomBytes;
-  const ephPriv = random(32);
+  const ephPriv = draw(random, KEY);
   const ephPub = x25519.getPublicKey(ephPriv);
-  const shared = x25519.getSharedSecret(ephPriv, recipientPublicKey);
+  let shared: Uint8Array;
+  try {
+    shared = x25519.getSharedSecret(ephPriv, recipientPublicKey);
+  } catch {
+    // noble refuses an all-zero shared secret, which only a low-order public key produces.
+    throw keyInvalid("The recipient's X25519 public key is a low-order point");
+  }
   const key = envelopeKey(shared, ephPub, recipientPublicKey, options.label);
-  const nonce = random(NONCE);
+  const nonce = draw(random, NONCE);
   const ct = xchacha20poly1305(key, nonce, options.aad).encrypt(plaintext);
-  return concatBytes(new Uint8Array([VERSION]), ephPub, nonce, ct);
+  return concatBytes(Uint8Array.of(VERSION), ephPub, nonce, ct);
 }
 
+/** Opens an envelope made by `seal` with the recipient's X25519 private key. */
 export function open(
   recipientPrivateKey: Uint8Array,
   envelope: Uint8Array,
   options: EnvelopeOptions,
 ): Uint8Array {
-  if (!(envelope instanceof Uint8Array) || envelope.length < 1 + 32 + NONCE + TAG)
-    throw malformed("too short");
-  if (envelope[0] !== VERSION) throw malformed(`unknown version ${envelope[0]}`);
-  const ephPub = envelope.subarray(1, 33);
-  const nonce = envelope.subarray(33, 33 + NONCE);
-  const ct = envelope.subarray(33 + NONCE);
+  checkOptions(options);
+  if (!isKey(recipientPrivateKey)) throw keyInvalid("An X25519 private key is 32 bytes");
+  if (!(envelope instanceof Uint8Array) || envelope.length < SEAL_OVERHEAD) throw malformed("too short");
+  if (envelope[0] !== VERSION) throw malformed("unknown version");
+  const ephPub = envelope.subarray(1, 1 + KEY);
+  const nonce = envelope.subarray(1 + KEY, 1 + KEY + NONCE);
+  const ct = envelope.subarray(1 + KEY + NONCE);
   try {
     const recipientPub = x25519.getPublicKey(recipientPrivateKey);
     const shared = x25519.getSharedSecret(recipientPrivateKey, ephPub);
@@ -79,25 +144,26 @@ export function open(
 
 /**
  * Symmetric wrapping under a 32-byte key (agent roots under a cluster key, state under a state
- * key). The key is separated per label by HKDF. Format: 0x01 ‖ nonce (24) ‖ ciphertext ‖ tag.
+ * key). The key is separated per label by HKDF. Format: 0x01 ‖ nonce (24) ‖ ciphertext ‖ tag (16).
  */
 export function wrap(key: Uint8Array, plaintext: Uint8Array, options: EnvelopeOptions): Uint8Array {
-  if (key.length !== 32) throw new VeilError("KEY_INVALID", "A wrapping key is 32 bytes", {});
-  const nonce = (options.random ?? randomBytes)(NONCE);
-  const k = hkdf(key, undefined, utf8(LABELS.wrapPrefix + options.label), 32);
-  return concatBytes(
-    new Uint8Array([VERSION]),
-    nonce,
-    xchacha20poly1305(k, nonce, options.aad).encrypt(plaintext),
-  );
+  checkOptions(options);
+  checkPlaintext(plaintext);
+  if (!isKey(key)) throw keyInvalid("A wrapping key is 32 bytes");
+  const nonce = draw(options.random ?? randomBytes, NONCE);
+  const ct = xchacha20poly1305(wrapKey(key, options.label), nonce, options.aad).encrypt(plaintext);
+  return concatBytes(Uint8Array.of(VERSION), nonce, ct);
 }
 
+/** Opens a value made by `wrap` under the same key, label and associated data. */
 export function unwrap(key: Uint8Array, wrapped: Uint8Array, options: EnvelopeOptions): Uint8Array {
-  if (!(wrapped instanceof Uint8Array) || wrapped.length < 1 + NONCE + TAG) throw malformed("too short");
-  if (wrapped[0] !== VERSION) throw malformed(`unknown version ${wrapped[0]}`);
+  checkOptions(options);
+  if (!isKey(key)) throw keyInvalid("A wrapping key is 32 bytes");
+  if (!(wrapped instanceof Uint8Array) || wrapped.length < WRAP_OVERHEAD) throw malformed("too short");
+  if (wrapped[0] !== VERSION) throw malformed("unknown version");
   try {
-    const k = hkdf(key, undefined, utf8(LABELS.wrapPrefix + options.label), 32);
-    return xchacha20poly1305(k, wrapped.subarray(1, 1 + NONCE), options.aad).decrypt(
+    const nonce = wrapped.subarray(1, 1 + NONCE);
+    return xchacha20poly1305(wrapKey(key, options.label), nonce, options.aad).decrypt(
       wrapped.subarray(1 + NONCE),
     );
   } catch {

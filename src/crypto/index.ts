@@ -1,5 +1,14 @@
+export { openSecret, sealSecret, unwrapAgentRoot, wrapAgentRoot } from "./agent-envelopes.ts";
 export { concatBytes, equalBytes, fromHex, randomBytes, toHex, utf8 } from "./bytes.ts";
-export { type EnvelopeOptions, open, seal, unwrap, wrap } from "./envelope.ts";
+export {
+  type EnvelopeOptions,
+  open,
+  SEAL_OVERHEAD,
+  seal,
+  unwrap,
+  WRAP_OVERHEAD,
+  wrap,
+} from "./envelope.ts";
 export { keccak256, sha256, sha256Hex } from "./hash.ts";
 export {
   type AgentKeys,
@@ -14,6 +23,7 @@ export { LABELS } from "./labels.ts";
 export {
   ethAddressFromPublicKey,
   generateX25519,
+  type KeyPair,
   signDigest,
   verifyDigest,
   x25519PublicKey,

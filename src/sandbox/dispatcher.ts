@@ -22,10 +22,10 @@ export const DISPATCHER_SOURCE = `(() => {
     const init = { method: req.method, headers: req.headers };
     if (req.body !== null && req.method !== "GET" && req.method !== "HEAD") init.body = req.body;
     const request = new Request(req.url, init);
-    const env = Object.freeze({ VEIL_AGENT_ID: meta.id, VEIL_AGENT_NAME: meta.name, VEIL_CODE_HASH: meta.codeHash });
+    const env = Object.freeze({ ...(meta.secrets || {}), VEIL_AGENT_ID: meta.id, VEIL_AGENT_NAME: meta.name, VEIL_CODE_HASH: meta.codeHash, VEIL_AGENT_ADDRESS: meta.address || "" });
     const waits = [];
     const ctx = Object.freeze({
-      agent: Object.freeze({ id: meta.id, name: meta.name, codeHash: meta.codeHash }),
+      agent: Object.freeze({ id: meta.id, name: meta.name, codeHash: meta.codeHash, address: meta.address || "" }),
       waitUntil(p) { waits.push(Promise.resolve(p).catch(() => {})); },
       passThroughOnException() {},
     });

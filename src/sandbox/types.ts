@@ -34,7 +34,15 @@ export const DEFAULT_LIMITS: SandboxLimits = {
 };
 
 /** What the sandbox tells the agent about itself (`env.VEIL_AGENT_*`, `ctx.agent`). */
-export type AgentMeta = { id: string; name: string; codeHash: string };
+export type AgentMeta = {
+  id: string;
+  name: string;
+  codeHash: string;
+  /** The agent's EVM address (its certified signing key). */
+  address?: string;
+  /** Decrypted secrets, by name; they reach the agent as `env[name]` and nowhere else. */
+  secrets?: Record<string, string>;
+};
 
 export type LogSink = (level: string, message: string) => void;
 

@@ -4,6 +4,7 @@ import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { NetworkFile } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import type { BuiltAgent } from "./build.ts";
+import type { VerifiedAgentIdentity } from "./identity.ts";
 
 export type DeployResult = {
   id: bigint;
@@ -143,6 +144,60 @@ export class VeilClient {
       context: (last?.workers ?? []).map((w) => `${w.url}: ${w.status}`),
       hint: "The agent is registered; check the workers' logs in .veil/logs/ and `veil inspect NAME`.",
     });
+  }
+
+  /** The agent's certified keys, checked up to the master key on chain (see identity.ts). */
+  async identity(nameOrId: string): Promise<VerifiedAgentIdentity> {
+    const chain = await this.chain();
+    const { verifyAgentIdentity } = await import("./identity.ts");
+    return verifyAgentIdentity(chain, await this.#resolveId(chain, nameOrId));
+  }
+
+  async #resolveId(chain: VeilChain, nameOrId: string): Promise<bigint> {
+    if (/^\d{1,30}$/.test(nameOrId)) return BigInt(nameOrId);
+    const id = await chain.agentIdOf(nameOrId);
+    if (id === 0n) {
+      throw new VeilError("AGENT_NOT_FOUND", `There is no agent "${nameOrId}"`, {
+        hint: "Check the name, or deploy it with `veil deploy ./dir --name NAME`.",
+      });
+    }
+    return id;
+  }
+
+  /**
+   * Sets secrets, each encrypted here, on the client, to the agent's certified key after its
+   * certificate chain checks out; only ciphertext leaves this process. One transaction per key.
+   */
+  async setSecrets(
+    nameOrId: string,
+    entries: Record<string, string>,
+    onProgress?: (m: string) => void,
+  ): Promise<Hex[]> {
+    const identity = await this.identity(nameOrId);
+    const chain = await this.chain();
+    const { sealSecret } = await import("../crypto/agent-envelopes.ts");
+    const hashes: Hex[] = [];
+    for (const [name, value] of Object.entries(entries)) {
+      const ciphertext = sealSecret(
+        Buffer.from(identity.encryptionKey.slice(2), "hex"),
+        identity.id,
+        name,
+        value,
+      );
+      hashes.push(await chain.setSecret(identity.id, name, `0x${Buffer.from(ciphertext).toString("hex")}`));
+      onProgress?.(`set ${name} (encrypted to ${identity.encryptionKey.slice(0, 18)}…)`);
+    }
+    return hashes;
+  }
+
+  async unsetSecret(nameOrId: string, name: string): Promise<Hex> {
+    const chain = await this.chain();
+    return chain.unsetSecret(await this.#resolveId(chain, nameOrId), name);
+  }
+
+  async listSecrets(nameOrId: string): Promise<readonly string[]> {
+    const chain = await this.chain();
+    return chain.secretNames(await this.#resolveId(chain, nameOrId));
   }
 
   async inspect(nameOrId: string): Promise<AgentInfo> {

@@ -4,6 +4,7 @@ import { VeilError } from "../errors/index.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
 import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import type { AgentKeyring } from "./keyring.ts";
 
 export type AgentState =
   | { status: "loading"; record: AgentRecord }
@@ -33,9 +34,15 @@ export class AgentTable {
   #lastBlock = -1n;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #keyring: AgentKeyring | undefined;
 
   constructor(options: AgentTableOptions) {
     this.#opts = options;
+  }
+
+  /** Once the worker holds the cluster key, agents get their keys and secrets. */
+  setKeyring(keyring: AgentKeyring): void {
+    this.#keyring = keyring;
   }
 
   async start(): Promise<void> {
@@ -66,6 +73,16 @@ export class AgentTable {
     if (head > this.#lastBlock) {
       const events = await this.#opts.chain.agentEvents(this.#lastBlock + 1n, head);
       const touched = new Set(events.map((e) => e.id));
+      // Secrets changed: the agent restarts with its new env.
+      const keyed = await this.#opts.chain.agentKeyEvents(this.#lastBlock + 1n, head);
+      const forced = new Set<bigint>();
+      for (const id of keyed) {
+        if (!touched.has(id)) forced.add(id);
+      }
+      for (const id of forced) {
+        const state = this.#agents.get(id.toString());
+        if (state) await this.#apply(state.record, true);
+      }
       for (const id of touched) {
         // Re-read the agent rather than trust event order: the chain's current state wins.
         await this.#apply(await this.#opts.chain.getAgent(id));
@@ -93,9 +110,25 @@ export class AgentTable {
       const code = new TextDecoder("utf-8", { fatal: true }).decode(
         await this.#opts.blobs.get(record.codeHash),
       );
+      const identity = this.#keyring ? await this.#keyring.identity(record.id) : undefined;
+      const secrets = this.#keyring
+        ? await this.#keyring.secrets(record.id, (name) =>
+            this.#opts.log(
+              record,
+              "error",
+              `secret ${name} does not open with this agent's key; it is left out of env`,
+            ),
+          )
+        : {};
       const sandbox = await IsolateSandbox.create({
         code,
-        meta: { id: key, name: record.name, codeHash: record.codeHash },
+        meta: {
+          id: key,
+          name: record.name,
+          codeHash: record.codeHash,
+          ...(identity ? { address: identity.address } : {}),
+          secrets,
+        },
         ...(this.#opts.limits ? { limits: this.#opts.limits } : {}),
         log: (level, message) => this.#opts.log(record, level, message),
       });

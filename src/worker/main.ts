@@ -10,6 +10,7 @@ import { loadNetwork } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import { evidenceHash, SimulatedEnclave } from "../tee/index.ts";
 import { AgentTable } from "./agents.ts";
+import { AgentKeyring } from "./keyring.ts";
 import { createWorkerServer } from "./server.ts";
 
 export type WorkerDaemonOptions = {
@@ -89,6 +90,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
   }
   console.error(`provisioned by gatekeeper ${grant.gatekeeper} for epoch ${grant.epoch}`);
 
+  agents.setKeyring(new AgentKeyring({ chain, operator: operatorChain, grant }));
   await agents.start();
   announceReady({ role: "worker", address: identity.address, url, operator: operatorChain.account });
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -11,6 +11,7 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
   const dir = join(work, ".veil");
   const env = { VEIL_NETWORK: join(dir, "network.json") };
   let network: Awaited<ReturnType<typeof startNetwork>>;
+  let helloAddress = "";
 
   before(async () => {
     network = await startNetwork(dir);
@@ -62,6 +63,64 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
     assert.equal(info.workers.find((w) => w.address === victim.address)?.status, "unreachable");
   });
 
+  test("the agent has certified keys: an EVM address checked up to the master key on chain", async () => {
+    const r = await veil(["inspect", "hello", "--json"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(r.stdout) as { keys: { address: string; checks: string[] } };
+    assert.match(info.keys.address, /^0x[0-9a-fA-F]{40}$/);
+    assert.equal(info.keys.checks.length, 3);
+    helloAddress = info.keys.address;
+  });
+
+  test("secrets are encrypted on the client, reach only the agent's env, and never come back", async () => {
+    const dirS = join(work, "secret-agent");
+    mkdirSync(join(dirS, "src"), { recursive: true });
+    writeFileSync(
+      join(dirS, "src", "index.ts"),
+      "export default { fetch: (_r: Request, env: Record<string, string>) => Response.json({ greeting: env.GREETING ?? null, token: env.TOKEN ?? null, address: env.VEIL_AGENT_ADDRESS }) };\n",
+    );
+    assert.equal((await veil(["deploy", dirS, "--name", "secret-agent"], { env })).code, 0);
+    const set = await veil(["secrets", "set", "secret-agent", "GREETING=Hola", "TOKEN=s3cr3t-value"], {
+      env,
+    });
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stderr, /certified by the master key/);
+    let body: { greeting: string | null; token: string | null; address: string } = {
+      greeting: null,
+      token: null,
+      address: "",
+    };
+    for (let i = 0; i < 100 && body.token === null; i++) {
+      body = JSON.parse((await veil(["invoke", "secret-agent"], { env })).stdout);
+      if (body.token === null) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(body.greeting, "Hola");
+    assert.equal(body.token, "s3cr3t-value");
+    assert.match(body.address, /^0x[0-9a-fA-F]{40}$/);
+
+    const list = await veil(["secrets", "list", "secret-agent"], { env });
+    assert.deepEqual(list.stdout.trim().split("\n").sort(), ["GREETING", "TOKEN"]);
+    assert.doesNotMatch(list.stdout, /Hola|s3cr3t/);
+
+    const other = readNetwork(dir).devAccounts.accounts.find((a) => a.role === "operator-3")!;
+    const stranger = await veil(
+      ["secrets", "set", "secret-agent", "TOKEN=evil", "--private-key", other.privateKey],
+      { env },
+    );
+    assert.notEqual(stranger.code, 0);
+    assert.match(stranger.stderr, /NOT_AGENT_OWNER/);
+
+    assert.equal((await veil(["secrets", "unset", "secret-agent", "TOKEN"], { env })).code, 0);
+    assert.deepEqual((await veil(["secrets", "list", "secret-agent"], { env })).stdout.trim().split("\n"), [
+      "GREETING",
+    ]);
+
+    // No daemon wrote a secret value to its log, and the chain holds only ciphertext.
+    for (const file of readdirSync(join(dir, "logs"))) {
+      assert.doesNotMatch(readFileSync(join(dir, "logs", file), "utf8"), /s3cr3t-value|Hola/, file);
+    }
+  });
+
   test("an upgrade keeps the agent's id and serves the new code", async () => {
     const src = join(work, "hello-agent", "src", "index.ts");
     writeFileSync(
@@ -73,6 +132,10 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
     assert.match(deploy.stdout, /Upgraded hello \(agent #1, version 1\)/);
     const invoke = await veil(["invoke", "hello", "--path", "/x"], { env });
     assert.deepEqual(JSON.parse(invoke.stdout), { v: 2, path: "/x" });
+    const after = JSON.parse((await veil(["inspect", "hello", "--json"], { env })).stdout) as {
+      keys: { address: string };
+    };
+    assert.equal(after.keys.address, helloAddress, "the agent's address survives the upgrade");
   });
 
   describe("bad input gets a clear error, a non-zero exit, and changes nothing", () => {

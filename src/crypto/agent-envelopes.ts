@@ -1,0 +1,48 @@
+import { utf8 } from "./bytes.ts";
+import { open, seal, unwrap, wrap } from "./envelope.ts";
+
+// The envelopes around an agent's root and secrets, with their labels and associated data in
+// one place, so that the worker that opens them and the client or worker that makes them cannot
+// drift apart. The associated data binds each envelope to its agent (and epoch or name): an
+// envelope copied to another agent, epoch or secret name does not open.
+
+const rootAad = (agentId: bigint, epoch: bigint) => utf8(`agent-root|${agentId}|${epoch}`);
+const secretAad = (agentId: bigint, name: string) => utf8(`secret|${agentId}|${name}`);
+
+export function wrapAgentRoot(
+  clusterKey: Uint8Array,
+  root: Uint8Array,
+  agentId: bigint,
+  epoch: bigint,
+): Uint8Array {
+  return wrap(clusterKey, root, { label: "agent-root", aad: rootAad(agentId, epoch) });
+}
+
+export function unwrapAgentRoot(
+  clusterKey: Uint8Array,
+  wrapped: Uint8Array,
+  agentId: bigint,
+  epoch: bigint,
+): Uint8Array {
+  return unwrap(clusterKey, wrapped, { label: "agent-root", aad: rootAad(agentId, epoch) });
+}
+
+export function sealSecret(
+  agentEncryptionKey: Uint8Array,
+  agentId: bigint,
+  name: string,
+  value: string,
+): Uint8Array {
+  return seal(agentEncryptionKey, utf8(value), { label: "secret", aad: secretAad(agentId, name) });
+}
+
+export function openSecret(
+  agentEncryptionPrivateKey: Uint8Array,
+  agentId: bigint,
+  name: string,
+  ciphertext: Uint8Array,
+): string {
+  return new TextDecoder("utf-8", { fatal: true }).decode(
+    open(agentEncryptionPrivateKey, ciphertext, { label: "secret", aad: secretAad(agentId, name) }),
+  );
+}
