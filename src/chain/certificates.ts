@@ -65,3 +65,55 @@ export function agentCertDigest(args: {
     ),
   );
 }
+
+/**
+ * The receipt an agent signs for every response: which agent, which code, what came in, what
+ * went out, on which worker, in which key epoch, for which nonce. Signed (EIP-191) by the
+ * agent's own certified key, so a caller checks it up to the master key on chain.
+ */
+export type Receipt = {
+  agentId: string;
+  codeHash: Hex;
+  inputHash: Hex;
+  outputHash: Hex;
+  status: number;
+  worker: Hex;
+  epoch: string;
+  nonce: Hex;
+  signature: Hex;
+};
+
+export function receiptDigest(
+  args: { chainId: number; agentRegistry: Hex } & Omit<Receipt, "signature">,
+): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: "string" },
+        { type: "uint256" },
+        { type: "address" },
+        { type: "uint256" },
+        { type: "bytes32" },
+        { type: "bytes32" },
+        { type: "bytes32" },
+        { type: "uint16" },
+        { type: "address" },
+        { type: "uint64" },
+        { type: "bytes32" },
+      ],
+      [
+        "veil.receipt.v1",
+        BigInt(args.chainId),
+        args.agentRegistry,
+        BigInt(args.agentId),
+        args.codeHash,
+        args.inputHash,
+        args.outputHash,
+        args.status,
+        args.worker,
+        BigInt(args.epoch),
+        args.nonce,
+      ],
+    ),
+  );
+}

@@ -229,6 +229,11 @@ program
   .option("-d, --data <body>", "request body; @file reads it from a file")
   .option("-H, --header <header...>", "extra headers, as 'Name: value'")
   .option("-i, --include", "print the status and headers before the body")
+  .option(
+    "--encrypt",
+    "encrypt the request to the agent's certified key; the answer comes back encrypted to a one-time key",
+  )
+  .option("--no-verify", "do not check the response's signed receipt (checked by default)")
   .addOption(networkOption())
   .action(
     action(
@@ -241,6 +246,8 @@ program
           header?: string[];
           include?: boolean;
           network?: string;
+          encrypt?: boolean;
+          verify: boolean;
         },
       ) => {
         const network = loadNetwork(opts.network);
@@ -269,7 +276,14 @@ program
           ...(opts.method ? { method: opts.method.toUpperCase() } : {}),
           headers,
           ...(body === undefined ? {} : { body }),
+          encrypt: Boolean(opts.encrypt),
+          verify: opts.verify,
         });
+        if (result.verified) {
+          progress(
+            `receipt verified: agent key certified on chain, code ${result.verified.codeHash.slice(0, 18)}…, worker ${result.verified.worker}${opts.encrypt ? ", end-to-end encrypted" : ""}`,
+          );
+        }
         if (opts.include) {
           process.stdout.write(`HTTP ${result.status}\n`);
           for (const [k, v] of Object.entries(result.headers)) process.stdout.write(`${k}: ${v}\n`);

@@ -11,6 +11,15 @@ export {
 } from "./envelope.ts";
 export { keccak256, sha256, sha256Hex } from "./hash.ts";
 export {
+  openRequest,
+  openResponse,
+  requestHash,
+  responseHash,
+  type SealedRequestBody,
+  sealRequest,
+  sealResponse,
+} from "./invocation.ts";
+export {
   type AgentKeys,
   deriveAgentKeys,
   deriveClusterKey,

@@ -45,6 +45,17 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Gatewa
     await describe(decodeURIComponent(parts[3]), res, options);
     return;
   }
+  if (
+    parts[1] === "v1" &&
+    parts[2] === "agents" &&
+    parts[3] &&
+    parts[4] === "encrypted" &&
+    parts.length === 5
+  ) {
+    // Opaque to the gateway: sealed to the agent's key, answered sealed to the caller's.
+    await invoke(req, res, decodeURIComponent(parts[3]), "", options, "encrypted");
+    return;
+  }
   if (parts[1] === "agents" && parts[2]) {
     await invoke(
       req,
@@ -92,6 +103,7 @@ async function invoke(
   nameOrId: string,
   rest: string,
   options: GatewayOptions,
+  route: "invoke" | "encrypted" = "invoke",
 ): Promise<void> {
   const agentId = await options.router.resolveId(nameOrId);
   const method = (req.method ?? "GET").toUpperCase();
@@ -110,7 +122,7 @@ async function invoke(
   for (const worker of workers) {
     const attempt = await forward(
       worker,
-      `/v1/agents/${agentId}/invoke${rest}`,
+      `/v1/agents/${agentId}/${route}${rest}`,
       method,
       headers,
       body,

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Hex } from "viem";
 import type { VeilChain } from "../chain/index.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
@@ -5,6 +6,7 @@ import type { NetworkFile } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import type { BuiltAgent } from "./build.ts";
 import type { VerifiedAgentIdentity } from "./identity.ts";
+import type { ReceiptCheck } from "./receipts.ts";
 
 export type DeployResult = {
   id: bigint;
@@ -22,6 +24,19 @@ export type InvokeResult = {
   headers: Record<string, string>;
   body: Uint8Array;
   worker?: string;
+  /** Set when the receipt was checked (`verify`, and always with `encrypt`). */
+  verified?: ReceiptCheck;
+};
+
+export type InvokeRequest = {
+  path?: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  /** Seal the request to the agent's key and have the answer sealed to a one-time key of ours. */
+  encrypt?: boolean;
+  /** Check the response's signed receipt up to the master key on chain. */
+  verify?: boolean;
 };
 
 export type AgentInfo = {
@@ -207,19 +222,16 @@ export class VeilClient {
     return body as AgentInfo;
   }
 
-  async invoke(
-    nameOrId: string,
-    request: { path?: string; method?: string; headers?: Record<string, string>; body?: string | Uint8Array },
-  ): Promise<InvokeResult> {
-    const path = request.path ?? "/";
-    const res = await this.#gateway(
-      `/agents/${encodeURIComponent(nameOrId)}${path.startsWith("/") ? path : `/${path}`}`,
-      {
-        method: request.method ?? (request.body === undefined ? "GET" : "POST"),
-        headers: request.headers ?? {},
-        ...(request.body === undefined ? {} : { body: request.body }),
-      },
-    );
+  async invoke(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
+    if (request.encrypt) return this.#invokeEncrypted(nameOrId, request);
+    const nonce = request.verify ? randomNonce() : undefined;
+    const pathAndQuery = normalizePath(request.path);
+    const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
+    const res = await this.#gateway(`/agents/${encodeURIComponent(nameOrId)}${pathAndQuery}`, {
+      method,
+      headers: { ...(request.headers ?? {}), ...(nonce ? { "x-veil-nonce": nonce } : {}) },
+      ...(request.body === undefined ? {} : { body: request.body }),
+    });
     const bytes = new Uint8Array(await res.arrayBuffer());
     const headers: Record<string, string> = {};
     res.headers.forEach((v, k) => {
@@ -237,11 +249,84 @@ export class VeilClient {
       const error = (parsed as { error?: unknown } | undefined)?.error;
       if (isVeilErrorJSON(error)) throw VeilError.fromJSON(error, res.status);
     }
-    return {
+    const result: InvokeResult = {
       status: res.status,
       headers,
       body: bytes,
       ...(headers["x-veil-worker"] ? { worker: headers["x-veil-worker"] } : {}),
+    };
+    if (nonce) {
+      const { parseReceiptHeader, verifyReceipt } = await import("./receipts.ts");
+      result.verified = await verifyReceipt(
+        await this.chain(),
+        await this.identity(nameOrId),
+        parseReceiptHeader(headers["x-veil-receipt"]),
+        {
+          method,
+          pathAndQuery,
+          body: method === "GET" || method === "HEAD" ? null : toBytes(request.body),
+          nonce,
+        },
+        { status: res.status, body: bytes },
+      );
+    }
+    return result;
+  }
+
+  /** An end-to-end encrypted invocation: the gateway and worker hosts see only ciphertext. */
+  async #invokeEncrypted(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
+    const identity = await this.identity(nameOrId);
+    const chain = await this.chain();
+    const { sealRequest, openResponse, generateX25519 } = await import("../crypto/index.ts");
+    const { verifyReceipt } = await import("./receipts.ts");
+    const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
+    const pathAndQuery = normalizePath(request.path);
+    const body = method === "GET" || method === "HEAD" ? null : toBytes(request.body);
+    const reply = generateX25519();
+    const nonce = randomNonce();
+    const envelope = sealRequest(Buffer.from(identity.encryptionKey.slice(2), "hex"), identity.id, {
+      method,
+      path: pathAndQuery,
+      headers: Object.entries(request.headers ?? {}),
+      body: Buffer.from(body ?? new Uint8Array(0)).toString("base64"),
+      replyTo: Buffer.from(reply.publicKey).toString("hex"),
+      nonce,
+    });
+    const res = await this.#gateway(`/v1/agents/${identity.id}/encrypted`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: envelope,
+    });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (!res.ok) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        parsed = undefined;
+      }
+      throw errorFrom(parsed, res.status);
+    }
+    const answer = openResponse(reply.privateKey, identity.id, nonce, bytes) as {
+      status: number;
+      headers: [string, string][];
+      body: string;
+      receipt: Parameters<typeof verifyReceipt>[2];
+    };
+    const responseBody = new Uint8Array(Buffer.from(answer.body, "base64"));
+    const verified = await verifyReceipt(
+      chain,
+      identity,
+      answer.receipt,
+      { method, pathAndQuery, body, nonce },
+      { status: answer.status, body: responseBody },
+    );
+    return {
+      status: answer.status,
+      headers: Object.fromEntries(answer.headers),
+      body: responseBody,
+      worker: verified.worker,
+      verified,
     };
   }
 
@@ -256,6 +341,21 @@ export class VeilClient {
       });
     }
   }
+}
+
+/** The path and query as they travel (percent-encoded), which is what receipts hash. */
+function normalizePath(path: string | undefined): string {
+  const url = new URL(path ?? "/", "http://veil.invalid");
+  return `${url.pathname}${url.search}`;
+}
+
+function randomNonce(): Hex {
+  return `0x${randomBytes(32).toString("hex")}`;
+}
+
+function toBytes(body: string | Uint8Array | undefined): Uint8Array | null {
+  if (body === undefined) return null;
+  return typeof body === "string" ? new TextEncoder().encode(body) : body;
 }
 
 function errorFrom(body: unknown, status: number): VeilError {

@@ -4,11 +4,17 @@ import { VeilError } from "../errors/index.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
 import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
-import type { AgentKeyring } from "./keyring.ts";
+import type { AgentIdentity, AgentKeyring } from "./keyring.ts";
 
 export type AgentState =
   | { status: "loading"; record: AgentRecord }
-  | { status: "ready"; record: AgentRecord; sandbox: Sandbox; loadedAt: number }
+  | {
+      status: "ready";
+      record: AgentRecord;
+      sandbox: Sandbox;
+      loadedAt: number;
+      identity: AgentIdentity | undefined;
+    }
   | { status: "failed"; record: AgentRecord; error: VeilError; failedAt: number };
 
 export type AgentTableOptions = {
@@ -133,7 +139,7 @@ export class AgentTable {
         log: (level, message) => this.#opts.log(record, level, message),
       });
       const previous = this.#agents.get(key);
-      this.#agents.set(key, { status: "ready", record, sandbox, loadedAt: Date.now() });
+      this.#agents.set(key, { status: "ready", record, sandbox, loadedAt: Date.now(), identity });
       if (previous?.status === "ready") previous.sandbox.dispose();
       console.error(`agent ${record.name} (#${key}) serving code ${record.codeHash.slice(0, 18)}…`);
     } catch (err) {

@@ -13,7 +13,13 @@ import {
 import { VeilError } from "../errors/index.ts";
 import type { ClusterKeyGrant } from "../gatekeeper/client.ts";
 
-export type AgentIdentity = { keys: AgentKeys; address: Hex; epoch: bigint };
+export type AgentIdentity = {
+  keys: AgentKeys;
+  address: Hex;
+  epoch: bigint;
+  /** Signs as the agent (receipts, and later its own transactions). */
+  account: ReturnType<typeof privateKeyToAccount>;
+};
 
 /**
  * An agent's keys on this worker. The agent root is random and made once, by the first worker
@@ -73,13 +79,14 @@ export class AgentKeyring {
         cause: err,
       });
     }
-    const address = privateKeyToAccount(bytesToHex(keys.signing.privateKey)).address;
+    const account = privateKeyToAccount(bytesToHex(keys.signing.privateKey));
+    const address = account.address;
     if (bytesToHex(keys.encryption.publicKey) !== record.encryptionKey || address !== record.signingAddress) {
       throw new VeilError("AGENT_KEYS_CORRUPT", `Agent ${id}'s recorded public keys do not match its root`, {
         status: 502,
       });
     }
-    const identity = { keys, address, epoch: record.epoch };
+    const identity = { keys, address, epoch: record.epoch, account };
     this.#cache.set(id.toString(), identity);
     return identity;
   }

@@ -48,6 +48,11 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     isReady: () => grant !== undefined,
     info: () => ({ address: identity.address, epoch: grant?.epoch.toString() }),
     maxRequestBytes: options.maxRequestBytes,
+    receipts: {
+      chainId: network.chain.chainId,
+      agentRegistry: network.chain.contracts.agentRegistry,
+      worker: identity.address,
+    },
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

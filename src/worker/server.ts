@@ -1,7 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { bytesToHex, type Hex } from "viem";
+import { type Receipt, receiptDigest } from "../chain/certificates.ts";
+import {
+  openRequest,
+  randomBytes,
+  requestHash,
+  responseHash,
+  type SealedRequestBody,
+  sealResponse,
+} from "../crypto/index.ts";
 import { readBody, sendError, sendJson } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
-import type { AgentTable } from "./agents.ts";
+import type { AgentState, AgentTable } from "./agents.ts";
 
 /** Headers that describe one hop, not the message; they are not passed to or from agents. */
 const HOP_BY_HOP = new Set([
@@ -22,6 +32,8 @@ export type WorkerServerOptions = {
   isReady: () => boolean;
   info: () => Record<string, unknown>;
   maxRequestBytes: number;
+  /** What receipts name besides the agent: the chain, the registry, and this worker. */
+  receipts?: { chainId: number; agentRegistry: Hex; worker: Hex };
 };
 
 /**
@@ -61,8 +73,10 @@ async function handle(
     });
     return;
   }
-  if (parts[4] !== "invoke")
+  const encrypted = parts[4] === "encrypted" && parts.length === 5 && req.method === "POST";
+  if (parts[4] !== "invoke" && !encrypted) {
     throw new VeilError("NOT_FOUND", `No route ${req.method} ${url.pathname}`, { status: 404 });
+  }
   if (!options.isReady()) {
     throw new VeilError("WORKER_NOT_READY", "This worker has no keys yet", { status: 503, retryable: true });
   }
@@ -75,19 +89,25 @@ async function handle(
     });
   }
   if (state.status === "failed") throw state.error;
+  if (encrypted) {
+    await handleEncrypted(req, res, state, options);
+    return;
+  }
 
-  const path = `/${parts.slice(5).join("/")}`;
+  const pathAndQuery = `/${parts.slice(5).join("/")}${url.search}`;
   const headers: [string, string][] = [];
+  let nonce: Hex | undefined;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i]!.toLowerCase();
-    if (!HOP_BY_HOP.has(name) && !name.startsWith("x-veil-internal"))
-      headers.push([name, req.rawHeaders[i + 1]!]);
+    if (name === "x-veil-nonce" && /^0x[0-9a-fA-F]{64}$/.test(req.rawHeaders[i + 1]!))
+      nonce = req.rawHeaders[i + 1] as Hex;
+    if (!HOP_BY_HOP.has(name) && !name.startsWith("x-veil-")) headers.push([name, req.rawHeaders[i + 1]!]);
   }
   const method = (req.method ?? "GET").toUpperCase();
   const body = method === "GET" || method === "HEAD" ? null : await readBody(req, options.maxRequestBytes);
   const response = await state.sandbox.invoke({
     method,
-    url: `https://${state.record.name}.agents.veil${path}${url.search}`,
+    url: `https://${state.record.name}.agents.veil${pathAndQuery}`,
     headers,
     body,
   });
@@ -95,9 +115,129 @@ async function handle(
   for (const [k, v] of response.headers) if (!HOP_BY_HOP.has(k)) out[k] = out[k] ? `${out[k]}, ${v}` : v;
   out["x-veil-agent-id"] = state.record.id.toString();
   out["x-veil-code-hash"] = state.record.codeHash;
+  const receipt = await signReceipt(state, options, {
+    inputHash: requestHash(method, pathAndQuery, body),
+    outputHash: responseHash(response.body),
+    status: response.status,
+    nonce: nonce ?? bytesToHex(randomBytes(32)),
+  });
+  if (receipt) out["x-veil-receipt"] = Buffer.from(JSON.stringify(receipt)).toString("base64");
   out["content-length"] = String(response.body.byteLength);
   res.writeHead(response.status, out);
   res.end(method === "HEAD" ? undefined : response.body);
+}
+
+type ReadyState = Extract<AgentState, { status: "ready" }>;
+
+/** The agent signs what it did; without keys (no keyring yet) there is no receipt. */
+async function signReceipt(
+  state: ReadyState,
+  options: WorkerServerOptions,
+  fields: Pick<Receipt, "inputHash" | "outputHash" | "status" | "nonce">,
+): Promise<Receipt | undefined> {
+  const identity = state.identity;
+  if (!identity || !options.receipts) return undefined;
+  const unsigned = {
+    agentId: state.record.id.toString(),
+    codeHash: state.record.codeHash,
+    worker: options.receipts.worker,
+    epoch: identity.epoch.toString(),
+    ...fields,
+  };
+  const signature = await identity.account.signMessage({
+    message: {
+      raw: receiptDigest({
+        chainId: options.receipts.chainId,
+        agentRegistry: options.receipts.agentRegistry,
+        ...unsigned,
+      }),
+    },
+  });
+  return { ...unsigned, signature };
+}
+
+/** Nonces of encrypted requests seen lately: a replayed request is refused. */
+const seenNonces = new Map<string, number>();
+const NONCE_MEMORY_MS = 10 * 60_000;
+
+/**
+ * An end-to-end encrypted invocation: the body is a request sealed to the agent's key; the
+ * answer is sealed to the caller's one-time key. What crosses the gateway and this host's
+ * network stack is ciphertext.
+ */
+async function handleEncrypted(
+  req: IncomingMessage,
+  res: ServerResponse,
+  state: ReadyState,
+  options: WorkerServerOptions,
+): Promise<void> {
+  const identity = state.identity;
+  if (!identity)
+    throw new VeilError("AGENT_KEYS_MISSING", "This agent has no keys on this worker yet", {
+      status: 503,
+      retryable: true,
+    });
+  const envelope = await readBody(req, options.maxRequestBytes + 4096);
+  let sealed: SealedRequestBody;
+  try {
+    sealed = openRequest(identity.keys.encryption.privateKey, state.record.id, envelope);
+  } catch (err) {
+    if (err instanceof VeilError) throw err;
+    throw new VeilError("ENVELOPE_MALFORMED", "The encrypted request is not a request", { status: 400 });
+  }
+  if (
+    typeof sealed?.method !== "string" ||
+    typeof sealed.path !== "string" ||
+    !sealed.path.startsWith("/") ||
+    typeof sealed.body !== "string" ||
+    typeof sealed.replyTo !== "string" ||
+    !/^[0-9a-f]{64}$/.test(sealed.replyTo) ||
+    typeof sealed.nonce !== "string" ||
+    !/^0x[0-9a-f]{64}$/.test(sealed.nonce) ||
+    !Array.isArray(sealed.headers)
+  ) {
+    throw new VeilError("ENVELOPE_MALFORMED", "The encrypted request is missing fields", { status: 400 });
+  }
+  const now = Date.now();
+  for (const [n, at] of seenNonces) if (now - at > NONCE_MEMORY_MS) seenNonces.delete(n);
+  if (seenNonces.has(sealed.nonce)) {
+    throw new VeilError("REQUEST_REPLAYED", "This encrypted request was already answered", {
+      status: 409,
+      hint: "Send each request with a fresh nonce (the SDK does).",
+    });
+  }
+  seenNonces.set(sealed.nonce, now);
+  const method = sealed.method.toUpperCase();
+  const body = method === "GET" || method === "HEAD" ? null : Buffer.from(sealed.body, "base64");
+  const headers = sealed.headers
+    .filter(
+      (h): h is [string, string] => Array.isArray(h) && typeof h[0] === "string" && typeof h[1] === "string",
+    )
+    .filter(([k]) => !HOP_BY_HOP.has(k.toLowerCase()));
+  const response = await state.sandbox.invoke({
+    method,
+    url: `https://${state.record.name}.agents.veil${sealed.path}`,
+    headers,
+    body,
+  });
+  const receipt = await signReceipt(state, options, {
+    inputHash: requestHash(method, sealed.path, body),
+    outputHash: responseHash(response.body),
+    status: response.status,
+    nonce: sealed.nonce,
+  });
+  const answer = sealResponse(Buffer.from(sealed.replyTo, "hex"), state.record.id, sealed.nonce, {
+    status: response.status,
+    headers: response.headers,
+    body: Buffer.from(response.body).toString("base64"),
+    receipt,
+  });
+  res.writeHead(200, {
+    "content-type": "application/octet-stream",
+    "content-length": String(answer.byteLength),
+    "x-veil-agent-id": state.record.id.toString(),
+  });
+  res.end(answer);
 }
 
 function notServed(idOrName: string): VeilError {

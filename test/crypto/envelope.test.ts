@@ -154,15 +154,15 @@ describe("seal / open", () => {
     assert.throws(() => seal(alice.publicKey.subarray(0, 31), message, opts), isCode("KEY_INVALID"));
     assert.throws(() => seal(new Uint8Array(32), message, opts), isCode("KEY_INVALID"), "low-order point");
     assert.throws(() => seal(alice.publicKey, message, { label: "" }), isCode("BAD_ARGUMENT"));
-    assert.throws(
-      () => seal(alice.publicKey, "text" as unknown as Uint8Array, opts),
-      isCode("BAD_ARGUMENT"),
-    );
+    assert.throws(() => seal(alice.publicKey, "text" as unknown as Uint8Array, opts), isCode("BAD_ARGUMENT"));
     assert.throws(
       () => seal(alice.publicKey, message, { ...opts, random: () => new Uint8Array(8) }),
       isCode("BAD_ARGUMENT"),
     );
-    assert.throws(() => open(new Uint8Array(16), seal(alice.publicKey, message, opts), opts), isCode("KEY_INVALID"));
+    assert.throws(
+      () => open(new Uint8Array(16), seal(alice.publicKey, message, opts), opts),
+      isCode("KEY_INVALID"),
+    );
     assert.throws(() => open(alice.privateKey, "01" as unknown as Uint8Array, opts), MALFORMED);
   });
 });

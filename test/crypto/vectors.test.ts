@@ -88,9 +88,7 @@ type Vectors = {
   signDigest: { privateKey: string; digest: string; signature: string; publicKey: string; address: string }[];
 };
 
-const vectors = JSON.parse(
-  readFileSync(new URL("./vectors.json", import.meta.url), "utf8"),
-) as Vectors;
+const vectors = JSON.parse(readFileSync(new URL("./vectors.json", import.meta.url), "utf8")) as Vectors;
 
 const h = fromHex;
 const aadOf = (aad: string | null) => (aad === null ? {} : { aad: h(aad) });

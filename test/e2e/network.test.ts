@@ -121,6 +121,19 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
     }
   });
 
+  test("invocations carry a signed receipt the CLI verifies, and --encrypt works end to end", async () => {
+    const plain = await veil(["invoke", "hello", "--path", "/greet", "--data", '{"name":"Eve"}'], { env });
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stderr, /receipt verified: agent key certified on chain/);
+    const sealed = await veil(
+      ["invoke", "hello", "--encrypt", "--path", "/greet", "--data", '{"name":"Mallory"}'],
+      { env },
+    );
+    assert.equal(sealed.code, 0, sealed.stderr);
+    assert.deepEqual(JSON.parse(sealed.stdout), { message: "Hello, Mallory!" });
+    assert.match(sealed.stderr, /end-to-end encrypted/);
+  });
+
   test("an upgrade keeps the agent's id and serves the new code", async () => {
     const src = join(work, "hello-agent", "src", "index.ts");
     writeFileSync(

@@ -1,0 +1,63 @@
+import { createHash } from "node:crypto";
+import { concatBytes, utf8 } from "./bytes.ts";
+import { open, seal } from "./envelope.ts";
+
+// End-to-end encrypted invocations: the request is sealed to the agent's X25519 key, the
+// response to a fresh key of the caller's. Gateways and worker hosts see only ciphertext; only
+// the agent's sandbox (through its worker's TEE) opens the request.
+
+/** The hash a receipt names as the input: method, path with query, and body; not headers. */
+export function requestHash(method: string, pathAndQuery: string, body: Uint8Array | null): `0x${string}` {
+  const h = createHash("sha256").update(utf8(`${method.toUpperCase()}\n${pathAndQuery}\n`));
+  if (body) h.update(body);
+  return `0x${h.digest("hex")}`;
+}
+
+export function responseHash(body: Uint8Array): `0x${string}` {
+  return `0x${createHash("sha256").update(body).digest("hex")}`;
+}
+
+export type SealedRequestBody = {
+  method: string;
+  path: string;
+  headers: [string, string][];
+  body: string; // base64
+  /** The caller's fresh X25519 public key (hex): the response is sealed to it. */
+  replyTo: string;
+  nonce: `0x${string}`;
+};
+
+export function sealRequest(agentKey: Uint8Array, agentId: bigint, request: SealedRequestBody): Uint8Array {
+  return seal(agentKey, utf8(JSON.stringify(request)), { label: "request", aad: utf8(`request|${agentId}`) });
+}
+
+export function openRequest(
+  agentPrivateKey: Uint8Array,
+  agentId: bigint,
+  envelope: Uint8Array,
+): SealedRequestBody {
+  const bytes = open(agentPrivateKey, envelope, { label: "request", aad: utf8(`request|${agentId}`) });
+  return JSON.parse(new TextDecoder().decode(bytes)) as SealedRequestBody;
+}
+
+export function sealResponse(
+  replyTo: Uint8Array,
+  agentId: bigint,
+  nonce: string,
+  response: unknown,
+): Uint8Array {
+  return seal(replyTo, utf8(JSON.stringify(response)), {
+    label: "response",
+    aad: concatBytes(utf8(`response|${agentId}|${nonce}`)),
+  });
+}
+
+export function openResponse(
+  privateKey: Uint8Array,
+  agentId: bigint,
+  nonce: string,
+  envelope: Uint8Array,
+): unknown {
+  const bytes = open(privateKey, envelope, { label: "response", aad: utf8(`response|${agentId}|${nonce}`) });
+  return JSON.parse(new TextDecoder().decode(bytes));
+}

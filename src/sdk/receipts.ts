@@ -1,0 +1,73 @@
+import { type Hex, recoverMessageAddress } from "viem";
+import { type Receipt, receiptDigest } from "../chain/certificates.ts";
+import type { VeilChain } from "../chain/index.ts";
+import { requestHash, responseHash } from "../crypto/invocation.ts";
+import { VeilError } from "../errors/index.ts";
+import type { VerifiedAgentIdentity } from "./identity.ts";
+
+export type ReceiptCheck = { receipt: Receipt; codeHash: Hex; worker: Hex };
+
+const invalid = (why: string) =>
+  new VeilError("RECEIPT_INVALID", `The response's receipt does not verify: ${why}`, {
+    hint: "Do not trust this response; it did not come from the agent's code as the chain lists it.",
+  });
+
+/** Parses the x-veil-receipt header (base64 JSON). */
+export function parseReceiptHeader(value: string | undefined): Receipt | undefined {
+  if (!value) return undefined;
+  try {
+    return JSON.parse(Buffer.from(value, "base64").toString("utf8")) as Receipt;
+  } catch {
+    throw invalid("the receipt header is not readable");
+  }
+}
+
+/**
+ * Checks that a response is what the agent's code answered to exactly this request: the
+ * receipt names this request (hash and nonce) and this response (hash and status), a code hash
+ * the chain lists for the agent, and it is signed by the agent's key, itself certified up to the
+ * master key on chain (`identity`).
+ */
+export async function verifyReceipt(
+  chain: VeilChain,
+  identity: VerifiedAgentIdentity,
+  receipt: Receipt | undefined,
+  sent: { method: string; pathAndQuery: string; body: Uint8Array | null; nonce: Hex },
+  received: { status: number; body: Uint8Array },
+): Promise<ReceiptCheck> {
+  if (!receipt || typeof receipt !== "object") throw invalid("the response carries no receipt");
+  if (receipt.agentId !== identity.id.toString()) throw invalid("it names another agent");
+  if (receipt.nonce !== sent.nonce) throw invalid("it answers another request (nonce)");
+  if (receipt.inputHash !== requestHash(sent.method, sent.pathAndQuery, sent.body))
+    throw invalid("it names another input");
+  if (receipt.outputHash !== responseHash(received.body))
+    throw invalid("the body is not the one the agent signed");
+  if (receipt.status !== received.status) throw invalid("the status is not the one the agent signed");
+  if (receipt.epoch !== identity.epoch.toString()) throw invalid(`it is from key epoch ${receipt.epoch}`);
+  let signer: Hex;
+  try {
+    signer = await recoverMessageAddress({
+      message: {
+        raw: receiptDigest({
+          chainId: chain.config.chainId,
+          agentRegistry: chain.config.contracts.agentRegistry,
+          ...receipt,
+        }),
+      },
+      signature: receipt.signature,
+    });
+  } catch {
+    throw invalid("its signature is malformed");
+  }
+  if (signer !== identity.address) throw invalid("it is not signed by the agent's certified key");
+  const versions = await chain.public.readContract({
+    address: chain.config.contracts.agentRegistry,
+    abi: (await import("../chain/abi.ts")).agentRegistryAbi,
+    functionName: "versions",
+    args: [identity.id],
+  });
+  if (!versions.some((v) => v.toLowerCase() === receipt.codeHash.toLowerCase())) {
+    throw invalid(`code ${receipt.codeHash} is not a version of the agent on chain`);
+  }
+  return { receipt, codeHash: receipt.codeHash, worker: receipt.worker };
+}

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { type Receipt, receiptDigest } from "../../src/chain/certificates.ts";
+import type { VeilChain } from "../../src/chain/index.ts";
+import { requestHash, responseHash } from "../../src/crypto/index.ts";
+import { VeilError } from "../../src/errors/index.ts";
+import type { VerifiedAgentIdentity } from "../../src/sdk/identity.ts";
+import { verifyReceipt } from "../../src/sdk/receipts.ts";
+
+const agent = privateKeyToAccount(`0x${"31".repeat(32)}`);
+const codeHash: Hex = `0x${"c0".repeat(32)}`;
+const chain = {
+  config: { chainId: 31337, contracts: { agentRegistry: `0x${"aa".repeat(20)}` } },
+  public: { readContract: async () => [codeHash] },
+} as unknown as VeilChain;
+const identity = { id: 9n, epoch: 1n, address: agent.address } as VerifiedAgentIdentity;
+const nonce: Hex = `0x${"11".repeat(32)}`;
+const sent = { method: "POST", pathAndQuery: "/pay?to=bob", body: new TextEncoder().encode("100"), nonce };
+const body = new TextEncoder().encode('{"ok":true}');
+
+async function receipt(
+  overrides: Partial<Omit<Receipt, "signature">> = {},
+  signer = agent,
+): Promise<Receipt> {
+  const unsigned = {
+    agentId: "9",
+    codeHash,
+    inputHash: requestHash(sent.method, sent.pathAndQuery, sent.body),
+    outputHash: responseHash(body),
+    status: 200,
+    worker: `0x${"bb".repeat(20)}` as Hex,
+    epoch: "1",
+    nonce,
+    ...overrides,
+  };
+  const signature = await signer.signMessage({
+    message: { raw: receiptDigest({ chainId: 31337, agentRegistry: `0x${"aa".repeat(20)}`, ...unsigned }) },
+  });
+  return { ...unsigned, signature };
+}
+
+async function refused(
+  r: Receipt | undefined,
+  received = { status: 200, body },
+  request = sent,
+): Promise<string> {
+  try {
+    await verifyReceipt(chain, identity, r, request, received);
+  } catch (err) {
+    assert.ok(err instanceof VeilError && err.code === "RECEIPT_INVALID", String(err));
+    return err.shortMessage;
+  }
+  assert.fail("the receipt was accepted");
+}
+
+test("a receipt signed by the agent for this request and response verifies", async () => {
+  const check = await verifyReceipt(chain, identity, await receipt(), sent, { status: 200, body });
+  assert.equal(check.codeHash, codeHash);
+});
+
+test("a changed body, status, request, nonce, signer, agent or code is refused", async () => {
+  const good = await receipt();
+  assert.match(await refused(good, { status: 200, body: new TextEncoder().encode('{"ok":false}') }), /body/);
+  assert.match(await refused(good, { status: 500, body }), /status/);
+  assert.match(await refused(good, { status: 200, body }, { ...sent, pathAndQuery: "/pay?to=eve" }), /input/);
+  assert.match(
+    await refused(good, { status: 200, body }, { ...sent, nonce: `0x${"22".repeat(32)}` }),
+    /nonce/,
+  );
+  assert.match(
+    await refused(await receipt({}, privateKeyToAccount(`0x${"32".repeat(32)}`))),
+    /not signed by the agent/,
+  );
+  assert.match(await refused({ ...good, agentId: "10" }), /another agent/);
+  assert.match(await refused(await receipt({ codeHash: `0x${"c1".repeat(32)}` })), /not a version/);
+  assert.match(await refused({ ...good, worker: `0x${"cc".repeat(20)}` }), /not signed by the agent/);
+  assert.match(await refused(undefined), /no receipt/);
+});
