@@ -1,9 +1,15 @@
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
-import { x25519 } from "@noble/curves/ed25519.js";
 import { VeilError } from "../errors/index.ts";
 import { concatBytes, randomBytes, utf8 } from "./bytes.ts";
 import { hkdf } from "./kdf.ts";
 import { LABELS } from "./labels.ts";
+import {
+  x25519Ephemeral,
+  x25519PublicKeyOf,
+  x25519Receive,
+  x25519Shared,
+  x25519SharedWith,
+} from "./x25519.ts";
 
 const VERSION = 0x01;
 const KEY = 32;
@@ -104,13 +110,22 @@ export function seal(
   checkPlaintext(plaintext);
   if (!isKey(recipientPublicKey)) throw keyInvalid("An X25519 public key is 32 bytes");
   const random = options.random ?? randomBytes;
-  const ephPriv = draw(random, KEY);
-  const ephPub = x25519.getPublicKey(ephPriv);
+  let ephPub: Uint8Array;
   let shared: Uint8Array;
   try {
-    shared = x25519.getSharedSecret(ephPriv, recipientPublicKey);
-  } catch {
-    // noble refuses an all-zero shared secret, which only a low-order public key produces.
+    if (options.random) {
+      // Deterministic, for published vectors: the ephemeral key comes from the injected source.
+      const ephPriv = draw(random, KEY);
+      ephPub = x25519PublicKeyOf(ephPriv);
+      shared = x25519Shared(ephPriv, recipientPublicKey);
+    } else {
+      const eph = x25519Ephemeral();
+      ephPub = eph.publicKey;
+      shared = x25519SharedWith(eph.privateKey, recipientPublicKey);
+    }
+  } catch (err) {
+    if (err instanceof VeilError) throw err;
+    // OpenSSL refuses an all-zero shared secret, which only a low-order public key produces.
     throw keyInvalid("The recipient's X25519 public key is a low-order point");
   }
   const key = envelopeKey(shared, ephPub, recipientPublicKey, options.label);
@@ -133,8 +148,7 @@ export function open(
   const nonce = envelope.subarray(1 + KEY, 1 + KEY + NONCE);
   const ct = envelope.subarray(1 + KEY + NONCE);
   try {
-    const recipientPub = x25519.getPublicKey(recipientPrivateKey);
-    const shared = x25519.getSharedSecret(recipientPrivateKey, ephPub);
+    const { shared, publicKey: recipientPub } = x25519Receive(recipientPrivateKey, ephPub);
     const key = envelopeKey(shared, ephPub, recipientPub, options.label);
     return xchacha20poly1305(key, nonce, options.aad).decrypt(ct);
   } catch {
