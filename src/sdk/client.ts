@@ -35,7 +35,7 @@ export type InvokeRequest = {
   body?: string | Uint8Array;
   /** Seal the request to the agent's key and have the answer sealed to a one-time key of ours. */
   encrypt?: boolean;
-  /** Check the response's signed receipt up to the master key on chain. */
+  /** Check the response's signed receipt up to the master key on chain (default: true). */
   verify?: boolean;
 };
 
@@ -56,6 +56,9 @@ export class VeilClient {
   readonly network: NetworkFile;
   readonly #privateKey: Hex | undefined;
   #chain: VeilChain | undefined;
+  /** Verified identities and known code versions, so that checking a receipt costs no chain read. */
+  readonly #identities = new Map<string, { at: number; identity: VerifiedAgentIdentity }>();
+  readonly #versions = new Map<string, Set<string>>();
 
   constructor(network: NetworkFile, options: { privateKey?: Hex } = {}) {
     this.network = network;
@@ -163,9 +166,13 @@ export class VeilClient {
 
   /** The agent's certified keys, checked up to the master key on chain (see identity.ts). */
   async identity(nameOrId: string): Promise<VerifiedAgentIdentity> {
+    const cached = this.#identities.get(nameOrId);
+    if (cached && Date.now() - cached.at < IDENTITY_TTL_MS) return cached.identity;
     const chain = await this.chain();
     const { verifyAgentIdentity } = await import("./identity.ts");
-    return verifyAgentIdentity(chain, await this.#resolveId(chain, nameOrId));
+    const identity = await verifyAgentIdentity(chain, await this.#resolveId(chain, nameOrId));
+    this.#identities.set(nameOrId, { at: Date.now(), identity });
+    return identity;
   }
 
   async #resolveId(chain: VeilChain, nameOrId: string): Promise<bigint> {
@@ -224,7 +231,7 @@ export class VeilClient {
 
   async invoke(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
     if (request.encrypt) return this.#invokeEncrypted(nameOrId, request);
-    const nonce = request.verify ? randomNonce() : undefined;
+    const nonce = request.verify === false ? undefined : randomNonce();
     const pathAndQuery = normalizePath(request.path);
     const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
     const res = await this.#gateway(`/agents/${encodeURIComponent(nameOrId)}${pathAndQuery}`, {
@@ -268,6 +275,7 @@ export class VeilClient {
           nonce,
         },
         { status: res.status, body: bytes },
+        this.#versions,
       );
     }
     return result;
@@ -320,6 +328,7 @@ export class VeilClient {
       answer.receipt,
       { method, pathAndQuery, body, nonce },
       { status: answer.status, body: responseBody },
+      this.#versions,
     );
     return {
       status: answer.status,
@@ -348,6 +357,9 @@ function normalizePath(path: string | undefined): string {
   const url = new URL(path ?? "/", "http://veil.invalid");
   return `${url.pathname}${url.search}`;
 }
+
+/** How long a verified agent identity is reused (keys change only at a rotation). */
+const IDENTITY_TTL_MS = 30_000;
 
 function randomNonce(): Hex {
   return `0x${randomBytes(32).toString("hex")}`;

@@ -34,6 +34,8 @@ export async function verifyReceipt(
   receipt: Receipt | undefined,
   sent: { method: string; pathAndQuery: string; body: Uint8Array | null; nonce: Hex },
   received: { status: number; body: Uint8Array },
+  /** Code hashes already read from chain, by agent id; re-read when a receipt names a new one. */
+  versionsCache?: Map<string, Set<string>>,
 ): Promise<ReceiptCheck> {
   if (!receipt || typeof receipt !== "object") throw invalid("the response carries no receipt");
   if (receipt.agentId !== identity.id.toString()) throw invalid("it names another agent");
@@ -60,14 +62,19 @@ export async function verifyReceipt(
     throw invalid("its signature is malformed");
   }
   if (signer !== identity.address) throw invalid("it is not signed by the agent's certified key");
-  const versions = await chain.public.readContract({
-    address: chain.config.contracts.agentRegistry,
-    abi: (await import("../chain/abi.ts")).agentRegistryAbi,
-    functionName: "versions",
-    args: [identity.id],
-  });
-  if (!versions.some((v) => v.toLowerCase() === receipt.codeHash.toLowerCase())) {
-    throw invalid(`code ${receipt.codeHash} is not a version of the agent on chain`);
+  const key = identity.id.toString();
+  const codeHash = receipt.codeHash.toLowerCase();
+  if (!versionsCache?.get(key)?.has(codeHash)) {
+    const versions = await chain.public.readContract({
+      address: chain.config.contracts.agentRegistry,
+      abi: (await import("../chain/abi.ts")).agentRegistryAbi,
+      functionName: "versions",
+      args: [identity.id],
+    });
+    versionsCache?.set(key, new Set(versions.map((v) => v.toLowerCase())));
+    if (!versions.some((v) => v.toLowerCase() === codeHash)) {
+      throw invalid(`code ${receipt.codeHash} is not a version of the agent on chain`);
+    }
   }
   return { receipt, codeHash: receipt.codeHash, worker: receipt.worker };
 }
