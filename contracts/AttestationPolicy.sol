@@ -14,11 +14,23 @@ contract AttestationPolicy is Ownable {
     uint8 public constant TEE_TDX = 2;
 
     mapping(uint8 teeType => mapping(bytes32 measurement => bool)) private _allowed;
+    mapping(bytes32 advisoryHash => bool) private _allowedAdvisories;
+
+    /// Evidence older than this (seconds) no longer counts: gatekeepers refuse keys, the gateway
+    /// stops routing, and anyone may mark the worker expired on chain.
+    uint64 public maxEvidenceAge = 1 days;
+    /// How often workers re-attest; shorter than maxEvidenceAge so that live workers never lapse.
+    uint64 public reattestPeriod = 1 hours;
+    /// The worst confidence level accepted (1 UpToDate … 5 OutOfDate); see src/tee/dcap.ts.
+    uint8 public minConfidence = 5;
 
     event MeasurementAllowed(uint8 indexed teeType, bytes32 indexed measurement);
     event MeasurementRevoked(uint8 indexed teeType, bytes32 indexed measurement);
+    event ParametersChanged(uint64 maxEvidenceAge, uint64 reattestPeriod, uint8 minConfidence);
+    event AdvisoryAllowed(string advisoryId, bool allowed);
 
     error UnknownTeeType(uint8 teeType);
+    error BadParameters(uint64 maxEvidenceAge, uint64 reattestPeriod, uint8 minConfidence);
 
     constructor(address initialOwner) Ownable(initialOwner) {}
 
@@ -36,6 +48,26 @@ contract AttestationPolicy is Ownable {
 
     function isAllowed(uint8 teeType, bytes32 measurement) external view returns (bool) {
         return _allowed[teeType][measurement];
+    }
+
+    function setParameters(uint64 maxEvidenceAge_, uint64 reattestPeriod_, uint8 minConfidence_) external onlyOwner {
+        if (maxEvidenceAge_ == 0 || reattestPeriod_ == 0 || reattestPeriod_ >= maxEvidenceAge_ || minConfidence_ < 1 || minConfidence_ > 5) {
+            revert BadParameters(maxEvidenceAge_, reattestPeriod_, minConfidence_);
+        }
+        maxEvidenceAge = maxEvidenceAge_;
+        reattestPeriod = reattestPeriod_;
+        minConfidence = minConfidence_;
+        emit ParametersChanged(maxEvidenceAge_, reattestPeriod_, minConfidence_);
+    }
+
+    /// @notice Advisories (e.g. "INTEL-SA-00289") that still rate confidence level 3.
+    function setAdvisoryAllowed(string calldata advisoryId, bool allowed) external onlyOwner {
+        _allowedAdvisories[keccak256(bytes(advisoryId))] = allowed;
+        emit AdvisoryAllowed(advisoryId, allowed);
+    }
+
+    function isAdvisoryAllowed(string calldata advisoryId) external view returns (bool) {
+        return _allowedAdvisories[keccak256(bytes(advisoryId))];
     }
 
     function _checkType(uint8 teeType) private pure {

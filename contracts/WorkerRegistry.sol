@@ -17,7 +17,12 @@ contract WorkerRegistry is Ownable {
         None,
         Active,
         Stopped,
-        Evicted
+        Evicted, // by governance; never again under this key
+        // The three below say why an attested worker lost its standing; anyone may record them
+        // once the chain shows the cause, and re-attesting within policy makes it Active again.
+        Expired, // its evidence is older than the policy's maximum evidence age
+        MeasurementRevoked, // the policy no longer allows its measurement
+        TcbBelowMinimum // its TCB confidence level is worse than the policy's minimum
     }
 
     struct Worker {
@@ -26,6 +31,7 @@ contract WorkerRegistry is Ownable {
         uint8 teeType;
         bytes32 measurement;
         bytes32 evidenceHash; // sha256 of the attestation evidence
+        uint8 confidence; // 1 (UpToDate) … 5 (OutOfDate), from the evidence; gatekeepers check it
         string endpoint; // where the worker serves HTTP
         Status status;
         uint64 registeredAt;
@@ -46,6 +52,9 @@ contract WorkerRegistry is Ownable {
     error BadWorkerSignature(address worker);
     error MeasurementNotAllowed(uint8 teeType, bytes32 measurement);
     error EmptyEvidence();
+    error WorkerStillValid(address worker);
+    error BadConfidence(uint8 confidence);
+    error ConfidenceBelowMinimum(uint8 confidence, uint8 minimum);
 
     constructor(address initialOwner, AttestationPolicy policy_) Ownable(initialOwner) {
         policy = policy_;
@@ -59,11 +68,12 @@ contract WorkerRegistry is Ownable {
         uint8 teeType,
         bytes32 measurement,
         bytes32 evidenceHash,
+        uint8 confidence,
         string calldata endpoint
     ) public view returns (bytes32) {
         return keccak256(
             abi.encode(
-                "veil.worker.register.v1",
+                "veil.worker.register.v2",
                 block.chainid,
                 address(this),
                 operator,
@@ -72,6 +82,7 @@ contract WorkerRegistry is Ownable {
                 teeType,
                 measurement,
                 evidenceHash,
+                confidence,
                 keccak256(bytes(endpoint))
             )
         );
@@ -84,15 +95,18 @@ contract WorkerRegistry is Ownable {
         uint8 teeType,
         bytes32 measurement,
         bytes32 evidenceHash,
+        uint8 confidence,
         string calldata endpoint,
         bytes calldata signature
     ) external {
         if (evidenceHash == bytes32(0)) revert EmptyEvidence();
+        if (confidence < 1 || confidence > 5) revert BadConfidence(confidence);
+        if (confidence > policy.minConfidence()) revert ConfidenceBelowMinimum(confidence, policy.minConfidence());
         Worker storage w = _workers[worker];
         if (w.status == Status.Evicted) revert WorkerEvicted(worker);
         if (w.operator != address(0) && w.operator != msg.sender) revert NotWorkerOperator(worker, msg.sender);
         if (!policy.isAllowed(teeType, measurement)) revert MeasurementNotAllowed(teeType, measurement);
-        bytes32 digest = registrationDigest(msg.sender, worker, encryptionKey, teeType, measurement, evidenceHash, endpoint);
+        bytes32 digest = registrationDigest(msg.sender, worker, encryptionKey, teeType, measurement, evidenceHash, confidence, endpoint);
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(MessageHashUtils.toEthSignedMessageHash(digest), signature);
         if (err != ECDSA.RecoverError.NoError || signer != worker) revert BadWorkerSignature(worker);
 
@@ -105,6 +119,7 @@ contract WorkerRegistry is Ownable {
         w.teeType = teeType;
         w.measurement = measurement;
         w.evidenceHash = evidenceHash;
+        w.confidence = confidence;
         w.endpoint = endpoint;
         w.attestedAt = uint64(block.timestamp);
         w.status = Status.Active;
@@ -120,6 +135,54 @@ contract WorkerRegistry is Ownable {
         if (w.status == Status.Evicted) revert WorkerEvicted(worker);
         w.status = Status.Stopped;
         emit WorkerStatusChanged(worker, Status.Stopped, "stopped by operator");
+    }
+
+    /// @notice Anyone may mark a worker whose evidence is older than the policy allows.
+    function expire(address worker) external {
+        Worker storage w = _activeWorker(worker);
+        if (block.timestamp <= w.attestedAt + policy.maxEvidenceAge()) revert WorkerStillValid(worker);
+        _setStatus(worker, w, Status.Expired, "attestation evidence expired");
+    }
+
+    /// @notice Anyone may mark a worker whose measurement the policy no longer allows.
+    function markMeasurementRevoked(address worker) external {
+        Worker storage w = _activeWorker(worker);
+        if (policy.isAllowed(w.teeType, w.measurement)) revert WorkerStillValid(worker);
+        _setStatus(worker, w, Status.MeasurementRevoked, "measurement removed from the attestation policy");
+    }
+
+    /// @notice Anyone may mark a worker whose TCB confidence is worse than the policy's minimum.
+    function markTcbBelowMinimum(address worker) external {
+        Worker storage w = _activeWorker(worker);
+        if (w.confidence <= policy.minConfidence()) revert WorkerStillValid(worker);
+        _setStatus(worker, w, Status.TcbBelowMinimum, "TCB confidence below the policy's minimum");
+    }
+
+    /// @notice True while the worker is active and within every part of the current policy:
+    /// what gatekeepers, the gateway and rewards rely on.
+    function isAttested(address worker) public view returns (bool) {
+        Worker storage w = _workers[worker];
+        return w.status == Status.Active && block.timestamp <= w.attestedAt + policy.maxEvidenceAge()
+            && w.confidence <= policy.minConfidence() && policy.isAllowed(w.teeType, w.measurement);
+    }
+
+    function operatorOf(address worker) external view returns (address) {
+        return _workers[worker].operator;
+    }
+
+    function confidenceOf(address worker) external view returns (uint8) {
+        return _workers[worker].confidence;
+    }
+
+    function _activeWorker(address worker) private view returns (Worker storage w) {
+        w = _workers[worker];
+        if (w.operator == address(0)) revert WorkerNotFound(worker);
+        if (w.status != Status.Active) revert WorkerStillValid(worker);
+    }
+
+    function _setStatus(address worker, Worker storage w, Status status, string memory reason) private {
+        w.status = status;
+        emit WorkerStatusChanged(worker, status, reason);
     }
 
     /// @notice Governance evicts a worker; it can never register again under this key.

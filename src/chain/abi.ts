@@ -934,6 +934,27 @@ export const attestationPolicyAbi = [
   {
     inputs: [
       {
+        internalType: "uint64",
+        name: "maxEvidenceAge",
+        type: "uint64",
+      },
+      {
+        internalType: "uint64",
+        name: "reattestPeriod",
+        type: "uint64",
+      },
+      {
+        internalType: "uint8",
+        name: "minConfidence",
+        type: "uint8",
+      },
+    ],
+    name: "BadParameters",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
         internalType: "address",
         name: "owner",
         type: "address",
@@ -963,6 +984,25 @@ export const attestationPolicyAbi = [
     ],
     name: "UnknownTeeType",
     type: "error",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: false,
+        internalType: "string",
+        name: "advisoryId",
+        type: "string",
+      },
+      {
+        indexed: false,
+        internalType: "bool",
+        name: "allowed",
+        type: "bool",
+      },
+    ],
+    name: "AdvisoryAllowed",
+    type: "event",
   },
   {
     anonymous: false,
@@ -1019,6 +1059,31 @@ export const attestationPolicyAbi = [
       },
     ],
     name: "OwnershipTransferred",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: false,
+        internalType: "uint64",
+        name: "maxEvidenceAge",
+        type: "uint64",
+      },
+      {
+        indexed: false,
+        internalType: "uint64",
+        name: "reattestPeriod",
+        type: "uint64",
+      },
+      {
+        indexed: false,
+        internalType: "uint8",
+        name: "minConfidence",
+        type: "uint8",
+      },
+    ],
+    name: "ParametersChanged",
     type: "event",
   },
   {
@@ -1081,6 +1146,25 @@ export const attestationPolicyAbi = [
   {
     inputs: [
       {
+        internalType: "string",
+        name: "advisoryId",
+        type: "string",
+      },
+    ],
+    name: "isAdvisoryAllowed",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
         internalType: "uint8",
         name: "teeType",
         type: "uint8",
@@ -1104,12 +1188,51 @@ export const attestationPolicyAbi = [
   },
   {
     inputs: [],
+    name: "maxEvidenceAge",
+    outputs: [
+      {
+        internalType: "uint64",
+        name: "",
+        type: "uint64",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "minConfidence",
+    outputs: [
+      {
+        internalType: "uint8",
+        name: "",
+        type: "uint8",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
     name: "owner",
     outputs: [
       {
         internalType: "address",
         name: "",
         type: "address",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "reattestPeriod",
+    outputs: [
+      {
+        internalType: "uint64",
+        name: "",
+        type: "uint64",
       },
     ],
     stateMutability: "view",
@@ -1136,6 +1259,47 @@ export const attestationPolicyAbi = [
       },
     ],
     name: "revokeMeasurement",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "string",
+        name: "advisoryId",
+        type: "string",
+      },
+      {
+        internalType: "bool",
+        name: "allowed",
+        type: "bool",
+      },
+    ],
+    name: "setAdvisoryAllowed",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "maxEvidenceAge_",
+        type: "uint64",
+      },
+      {
+        internalType: "uint64",
+        name: "reattestPeriod_",
+        type: "uint64",
+      },
+      {
+        internalType: "uint8",
+        name: "minConfidence_",
+        type: "uint8",
+      },
+    ],
+    name: "setParameters",
     outputs: [],
     stateMutability: "nonpayable",
     type: "function",
@@ -1554,12 +1718,39 @@ export const workerRegistryAbi = [
   {
     inputs: [
       {
+        internalType: "uint8",
+        name: "confidence",
+        type: "uint8",
+      },
+    ],
+    name: "BadConfidence",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
         internalType: "address",
         name: "worker",
         type: "address",
       },
     ],
     name: "BadWorkerSignature",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint8",
+        name: "confidence",
+        type: "uint8",
+      },
+      {
+        internalType: "uint8",
+        name: "minimum",
+        type: "uint8",
+      },
+    ],
+    name: "ConfidenceBelowMinimum",
     type: "error",
   },
   {
@@ -1644,6 +1835,17 @@ export const workerRegistryAbi = [
     type: "error",
   },
   {
+    inputs: [
+      {
+        internalType: "address",
+        name: "worker",
+        type: "address",
+      },
+    ],
+    name: "WorkerStillValid",
+    type: "error",
+  },
+  {
     anonymous: false,
     inputs: [
       {
@@ -1725,6 +1927,25 @@ export const workerRegistryAbi = [
         name: "worker",
         type: "address",
       },
+    ],
+    name: "confidenceOf",
+    outputs: [
+      {
+        internalType: "uint8",
+        name: "",
+        type: "uint8",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "worker",
+        type: "address",
+      },
       {
         internalType: "string",
         name: "reason",
@@ -1732,6 +1953,19 @@ export const workerRegistryAbi = [
       },
     ],
     name: "evict",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "worker",
+        type: "address",
+      },
+    ],
+    name: "expire",
     outputs: [],
     stateMutability: "nonpayable",
     type: "function",
@@ -1774,6 +2008,11 @@ export const workerRegistryAbi = [
             type: "bytes32",
           },
           {
+            internalType: "uint8",
+            name: "confidence",
+            type: "uint8",
+          },
+          {
             internalType: "string",
             name: "endpoint",
             type: "string",
@@ -1797,6 +2036,70 @@ export const workerRegistryAbi = [
         internalType: "struct WorkerRegistry.Worker",
         name: "",
         type: "tuple",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "worker",
+        type: "address",
+      },
+    ],
+    name: "isAttested",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "worker",
+        type: "address",
+      },
+    ],
+    name: "markMeasurementRevoked",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "worker",
+        type: "address",
+      },
+    ],
+    name: "markTcbBelowMinimum",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "worker",
+        type: "address",
+      },
+    ],
+    name: "operatorOf",
+    outputs: [
+      {
+        internalType: "address",
+        name: "",
+        type: "address",
       },
     ],
     stateMutability: "view",
@@ -1856,6 +2159,11 @@ export const workerRegistryAbi = [
         type: "bytes32",
       },
       {
+        internalType: "uint8",
+        name: "confidence",
+        type: "uint8",
+      },
+      {
         internalType: "string",
         name: "endpoint",
         type: "string",
@@ -1902,6 +2210,11 @@ export const workerRegistryAbi = [
         internalType: "bytes32",
         name: "evidenceHash",
         type: "bytes32",
+      },
+      {
+        internalType: "uint8",
+        name: "confidence",
+        type: "uint8",
       },
       {
         internalType: "string",

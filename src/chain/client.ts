@@ -40,7 +40,26 @@ export type AgentRecord = {
   versionCount: number;
 };
 
-export const WorkerStatus = { None: 0, Active: 1, Stopped: 2, Evicted: 3 } as const;
+export const WorkerStatus = {
+  None: 0,
+  Active: 1,
+  Stopped: 2,
+  Evicted: 3,
+  Expired: 4,
+  MeasurementRevoked: 5,
+  TcbBelowMinimum: 6,
+} as const;
+
+/** The name of a WorkerStatus value, for messages. */
+export function workerStatusName(status: number): string {
+  return (
+    Object.keys(WorkerStatus).find((k) => WorkerStatus[k as keyof typeof WorkerStatus] === status) ??
+    `#${status}`
+  );
+}
+
+/** The attestation policy's parameters (AttestationPolicy.sol). */
+export type PolicyParameters = { maxEvidenceAge: number; reattestPeriod: number; minConfidence: number };
 export const TeeType = { simulated: 0, sgx: 1, tdx: 2 } as const;
 
 export type WorkerRecord = {
@@ -50,6 +69,7 @@ export type WorkerRecord = {
   teeType: number;
   measurement: Hex;
   evidenceHash: Hex;
+  confidence: number;
   endpoint: string;
   status: number;
   registeredAt: bigint;
@@ -331,6 +351,7 @@ export class VeilChain {
     teeType: number;
     measurement: Hex;
     evidenceHash: Hex;
+    confidence: number;
     endpoint: string;
   }): Promise<Hex> {
     return this.read("compute the worker registration digest", () =>
@@ -345,6 +366,7 @@ export class VeilChain {
           args.teeType,
           args.measurement,
           args.evidenceHash,
+          args.confidence,
           args.endpoint,
         ],
       }),
@@ -357,6 +379,7 @@ export class VeilChain {
     teeType: number;
     measurement: Hex;
     evidenceHash: Hex;
+    confidence: number;
     endpoint: string;
     signature: Hex;
   }): Promise<Hex> {
@@ -370,6 +393,7 @@ export class VeilChain {
         args.teeType,
         args.measurement,
         args.evidenceHash,
+        args.confidence,
         args.endpoint,
         args.signature,
       ],
@@ -385,6 +409,47 @@ export class VeilChain {
       args: [worker],
     });
     return hash;
+  }
+
+  /** Records on chain that a worker's evidence is older than the policy allows (anyone may). */
+  async expireWorker(worker: Hex): Promise<Hex> {
+    return this.#markWorker(worker, "expire", "mark worker expired");
+  }
+
+  /** Records that the policy no longer allows a worker's measurement (anyone may). */
+  async markMeasurementRevoked(worker: Hex): Promise<Hex> {
+    return this.#markWorker(worker, "markMeasurementRevoked", "mark worker's measurement revoked");
+  }
+
+  /** Records that a worker's TCB confidence is worse than the policy's minimum (anyone may). */
+  async markTcbBelowMinimum(worker: Hex): Promise<Hex> {
+    return this.#markWorker(worker, "markTcbBelowMinimum", "mark worker's TCB below minimum");
+  }
+
+  async #markWorker(
+    worker: Hex,
+    functionName: "expire" | "markMeasurementRevoked" | "markTcbBelowMinimum",
+    action: string,
+  ): Promise<Hex> {
+    const { hash } = await this.write(`${action} ${worker}`, {
+      address: this.config.contracts.workerRegistry,
+      abi: workerRegistryAbi,
+      functionName,
+      args: [worker],
+    });
+    return hash;
+  }
+
+  /** Whether the worker is active and within every part of the current policy, as of the head block. */
+  async isWorkerAttested(worker: Hex): Promise<boolean> {
+    return this.read(`read the attestation standing of ${worker}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.workerRegistry,
+        abi: workerRegistryAbi,
+        functionName: "isAttested",
+        args: [worker],
+      }),
+    );
   }
 
   /** The worker's record, or undefined when it was never registered. */
@@ -521,6 +586,64 @@ export class VeilChain {
         abi: attestationPolicyAbi,
         functionName: "isAllowed",
         args: [teeType, measurement],
+      }),
+    );
+  }
+
+  async revokeMeasurement(teeType: number, measurement: Hex): Promise<Hex> {
+    const { hash } = await this.write("revoke a measurement", {
+      address: this.config.contracts.attestationPolicy,
+      abi: attestationPolicyAbi,
+      functionName: "revokeMeasurement",
+      args: [teeType, measurement],
+    });
+    return hash;
+  }
+
+  async policyParameters(): Promise<PolicyParameters> {
+    const address = this.config.contracts.attestationPolicy;
+    const abi = attestationPolicyAbi;
+    return this.read("read the attestation policy", async () => {
+      const [maxEvidenceAge, reattestPeriod, minConfidence] = await Promise.all([
+        this.public.readContract({ address, abi, functionName: "maxEvidenceAge" }),
+        this.public.readContract({ address, abi, functionName: "reattestPeriod" }),
+        this.public.readContract({ address, abi, functionName: "minConfidence" }),
+      ]);
+      return {
+        maxEvidenceAge: Number(maxEvidenceAge),
+        reattestPeriod: Number(reattestPeriod),
+        minConfidence,
+      };
+    });
+  }
+
+  async setPolicyParameters(p: PolicyParameters): Promise<Hex> {
+    const { hash } = await this.write("set the attestation policy's parameters", {
+      address: this.config.contracts.attestationPolicy,
+      abi: attestationPolicyAbi,
+      functionName: "setParameters",
+      args: [BigInt(p.maxEvidenceAge), BigInt(p.reattestPeriod), p.minConfidence],
+    });
+    return hash;
+  }
+
+  async setAdvisoryAllowed(advisoryId: string, allowed: boolean): Promise<Hex> {
+    const { hash } = await this.write(`${allowed ? "allow" : "disallow"} advisory ${advisoryId}`, {
+      address: this.config.contracts.attestationPolicy,
+      abi: attestationPolicyAbi,
+      functionName: "setAdvisoryAllowed",
+      args: [advisoryId, allowed],
+    });
+    return hash;
+  }
+
+  async isAdvisoryAllowed(advisoryId: string): Promise<boolean> {
+    return this.read("read the attestation policy", () =>
+      this.public.readContract({
+        address: this.config.contracts.attestationPolicy,
+        abi: attestationPolicyAbi,
+        functionName: "isAdvisoryAllowed",
+        args: [advisoryId],
       }),
     );
   }

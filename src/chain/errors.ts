@@ -23,6 +23,26 @@ const REVERTS: Record<string, { code: string; status: number; hint: string }> = 
     status: 403,
     hint: "This build is not in the attestation policy; governance must allow its measurement.",
   },
+  WorkerStillValid: {
+    code: "WORKER_STILL_VALID",
+    status: 409,
+    hint: "The worker is within the attestation policy (or not active); nothing to record.",
+  },
+  BadConfidence: {
+    code: "ATTESTATION_CONFIDENCE_INVALID",
+    status: 400,
+    hint: "Confidence levels run from 1 to 5.",
+  },
+  ConfidenceBelowMinimum: {
+    code: "ATTESTATION_TCB_BELOW_MINIMUM",
+    status: 403,
+    hint: "The platform's TCB is worse than the policy allows; update its microcode and firmware, then re-attest.",
+  },
+  BadParameters: {
+    code: "POLICY_PARAMETERS_INVALID",
+    status: 400,
+    hint: "Need 0 < reattest period < max evidence age, and a minimum confidence from 1 to 5.",
+  },
   WorkerEvicted: { code: "WORKER_EVICTED", status: 403, hint: "An evicted worker must use a new identity." },
   WorkerNotFound: {
     code: "WORKER_NOT_FOUND",
@@ -63,6 +83,11 @@ const REVERTS: Record<string, { code: string; status: number; hint: string }> = 
     code: "SECRET_TOO_LARGE",
     status: 413,
     hint: "A secret is at most 4 KiB, and an agent has at most 64.",
+  },
+  OwnableUnauthorizedAccount: {
+    code: "NOT_OWNER",
+    status: 403,
+    hint: "Only the contract's owner (governance) may do this.",
   },
   NotWorkerOperator: { code: "NOT_WORKER_OPERATOR", status: 403, hint: "Use the worker's operator account." },
   NotGatekeeper: {

@@ -70,6 +70,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     teeType: TeeType.simulated,
     measurement,
     evidenceHash: evidenceHash(evidence),
+    confidence: 1,
     endpoint: url,
   };
   const digest = await chain.workerRegistrationDigest({ operator: operatorChain.account, ...registration });

@@ -85,6 +85,7 @@ describe("WorkerRegistry", () => {
       teeType: TeeType.simulated,
       measurement: overrides.measurement ?? measurement,
       evidenceHash: hash32(0xe1),
+      confidence: 1,
       endpoint: "http://127.0.0.1:1",
     };
     const digest = await t.reader.workerRegistrationDigest({

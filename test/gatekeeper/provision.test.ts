@@ -50,6 +50,7 @@ async function register(node: Node, operator: VeilChain, evidence: Evidence = no
     teeType: TeeType.simulated,
     measurement: await node.enclave.measurement(),
     evidenceHash: evidenceHash(evidence),
+    confidence: 1,
     endpoint: "http://127.0.0.1:1",
   };
   const digest = await t.reader.workerRegistrationDigest({ operator: operator.account, ...reg });

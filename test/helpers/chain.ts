@@ -10,6 +10,8 @@ export type TestChain = {
   /** A client signing as dev account `i` (0 deploys and governs). */
   as(i: number): VeilChain;
   reader: VeilChain;
+  /** Moves the chain's clock forward and mines a block. */
+  increaseTime(seconds: number): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -29,8 +31,50 @@ export async function startTestChain(): Promise<TestChain> {
     accounts,
     as: (i) => new VeilChain(config, { account: accounts[i]!.privateKey, pollingIntervalMs: 50 }),
     reader: new VeilChain(config, { pollingIntervalMs: 50 }),
+    increaseTime: async (seconds) => {
+      const rpc = (method: string, params: unknown[]) =>
+        fetch(embedded.url, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+        }).then((r) => r.json());
+      await rpc("evm_increaseTime", [seconds]);
+      await rpc("evm_mine", []);
+    },
     close: () => embedded.close(),
   };
 }
 
 export const hash32 = (byte: number): Hex => `0x${byte.toString(16).padStart(2, "0").repeat(32)}`;
+
+/** A worker registration signed by `workerKey`, as the worker daemon makes it. */
+export async function signedWorkerRegistration(
+  t: TestChain,
+  options: {
+    operator: number;
+    workerKey: Hex;
+    measurement: Hex;
+    confidence?: number;
+    teeType?: number;
+    signer?: Hex;
+  },
+) {
+  const { privateKeyToAccount } = await import("viem/accounts");
+  const reg = {
+    worker: privateKeyToAccount(options.workerKey).address,
+    encryptionKey: hash32(0xee),
+    teeType: options.teeType ?? 0,
+    measurement: options.measurement,
+    evidenceHash: hash32(0xe1),
+    confidence: options.confidence ?? 1,
+    endpoint: "http://127.0.0.1:1",
+  };
+  const digest = await t.reader.workerRegistrationDigest({
+    operator: t.accounts[options.operator]!.address,
+    ...reg,
+  });
+  const signature = await privateKeyToAccount(options.signer ?? options.workerKey).signMessage({
+    message: { raw: digest },
+  });
+  return { ...reg, signature };
+}
