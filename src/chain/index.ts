@@ -5,10 +5,12 @@ export {
   type ChainConfig,
   type ContractAddresses,
   type GatekeeperRecord,
+  type PolicyParameters,
   TeeType,
   VeilChain,
   type WorkerRecord,
   WorkerStatus,
+  workerStatusName,
 } from "./client.ts";
 export { DEV_ONLY_WARNING, type DevAccount, devAccounts } from "./dev-accounts.ts";
 export { chainError } from "./errors.ts";

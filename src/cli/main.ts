@@ -469,17 +469,21 @@ program
   .option("--port <port>", "port", parsePort, 8547)
   .option("--host <host>", "interface", "127.0.0.1")
   .option("--cluster-id <id>", "cluster whose key it provisions", "default")
-  .option("--max-evidence-age <seconds>", "refuse evidence older than this", "86400")
+  .addOption(teeOption())
+  .option("--pccs-url <url>", "where hardware backends fetch collateral (default Intel's PCS)")
+  .option("--configfs-tsm <dir>", "the configfs-tsm report directory (tdx)")
+  .option("--dstack-endpoint <path|url>", "the dstack guest agent's socket or URL (dstack)")
   .action(
     action(
-      async (opts: {
-        network?: string;
-        data: string;
-        port: number;
-        host: string;
-        clusterId: string;
-        maxEvidenceAge: string;
-      }) => {
+      async (
+        opts: {
+          network?: string;
+          data: string;
+          port: number;
+          host: string;
+          clusterId: string;
+        } & TeeFlags,
+      ) => {
         const { runGatekeeper } = await import("../gatekeeper/main.ts");
         await runGatekeeper({
           network: networkPath(opts.network),
@@ -487,7 +491,7 @@ program
           port: opts.port,
           host: opts.host,
           clusterId: opts.clusterId,
-          maxEvidenceAgeSeconds: Number(opts.maxEvidenceAge),
+          enclave: enclaveChoice(opts),
         });
       },
     ),
@@ -503,17 +507,23 @@ program
   .option("--host <host>", "interface", "127.0.0.1")
   .option("--public-url <url>", "URL announced on chain (default http://HOST:PORT)")
   .option("--max-request-bytes <n>", "largest request body", "1048576")
+  .addOption(teeOption())
+  .option("--pccs-url <url>", "where hardware backends fetch collateral (default Intel's PCS)")
+  .option("--configfs-tsm <dir>", "the configfs-tsm report directory (tdx)")
+  .option("--dstack-endpoint <path|url>", "the dstack guest agent's socket or URL (dstack)")
   .action(
     action(
-      async (opts: {
-        network?: string;
-        data: string;
-        operatorKey: Hex;
-        port: number;
-        host: string;
-        publicUrl?: string;
-        maxRequestBytes: string;
-      }) => {
+      async (
+        opts: {
+          network?: string;
+          data: string;
+          operatorKey: Hex;
+          port: number;
+          host: string;
+          publicUrl?: string;
+          maxRequestBytes: string;
+        } & TeeFlags,
+      ) => {
         const { runWorker } = await import("../worker/main.ts");
         await runWorker({
           network: networkPath(opts.network),
@@ -523,6 +533,7 @@ program
           operatorKey: opts.operatorKey,
           ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
           maxRequestBytes: Number(opts.maxRequestBytes),
+          enclave: enclaveChoice(opts),
         });
       },
     ),
@@ -546,5 +557,22 @@ program
       });
     }),
   );
+
+type TeeFlags = { tee: string; pccsUrl?: string; configfsTsm?: string; dstackEndpoint?: string };
+
+function teeOption(): Option {
+  return new Option("--tee <backend>", "TEE backend (simulated is INSECURE, for development only)")
+    .choices(["simulated", "tdx", "dstack"])
+    .default("simulated");
+}
+
+function enclaveChoice(opts: TeeFlags) {
+  return {
+    tee: opts.tee,
+    ...(opts.pccsUrl ? { pccsUrl: opts.pccsUrl } : {}),
+    ...(opts.configfsTsm ? { configfsRoot: opts.configfsTsm } : {}),
+    ...(opts.dstackEndpoint ? { dstackEndpoint: opts.dstackEndpoint } : {}),
+  };
+}
 
 program.parseAsync(process.argv).catch(fail);

@@ -42,6 +42,8 @@ export class NodeIdentity {
 
   /** Loads the identity sealed in `dataDir`, or makes and seals a new one. */
   static async loadOrCreate(enclave: Enclave, dataDir: string): Promise<NodeIdentity> {
+    // Without sealing that survives a restart, a node is a new node each time it starts.
+    if (!enclave.persistentSealing) return new NodeIdentity(bytesToHex(randomBytes(32)), randomBytes(32));
     const file = join(dataDir, "identity.sealed");
     if (existsSync(file)) {
       const raw = await enclave.unseal(readFileSync(file), "node-identity");

@@ -1,12 +1,13 @@
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { VeilChain } from "../chain/index.ts";
+import { VeilChain, workerStatusName } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork } from "../network/config.ts";
-import { SimulatedEnclave } from "../tee/index.ts";
+import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
 import { MasterKeyStore, masterPublicKeyHex, masterSigningAccount } from "./keys.ts";
+import { recordLapsedWorkers } from "./policy-watch.ts";
 import { createGatekeeperServer } from "./server.ts";
 import { GatekeeperService } from "./service.ts";
 
@@ -16,7 +17,9 @@ export type GatekeeperDaemonOptions = {
   port: number;
   host: string;
   clusterId: string;
-  maxEvidenceAgeSeconds: number;
+  enclave: Omit<EnclaveChoice, "dataDir" | "component">;
+  /** How often lapsed workers are looked for and recorded on chain. */
+  policyWatchMs?: number;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -25,14 +28,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<void> {
   const network = loadNetwork(options.network);
   mkdirSync(options.dataDir, { recursive: true });
-  const enclave = new SimulatedEnclave({ dataDir: options.dataDir, component: "gatekeeper" });
+  const enclave = createEnclave({ ...options.enclave, dataDir: options.dataDir, component: "gatekeeper" });
   const identity = await NodeIdentity.loadOrCreate(enclave, options.dataDir);
   const chain = new VeilChain(network.chain, { account: identity.account });
   const service = new GatekeeperService({
     chain,
     identity,
     clusterId: options.clusterId,
-    maxEvidenceAgeSeconds: options.maxEvidenceAgeSeconds,
   });
   let epoch: bigint | undefined;
   const server = createGatekeeperServer(service, () => ({
@@ -79,4 +81,17 @@ export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<v
   }
   service.setMasterKey(epoch, master, masterPublicKeyHex(master));
   console.error(`gatekeeper ready: epoch ${epoch}, cluster "${options.clusterId}"`);
+
+  // Watch the workers against the policy, and record on chain why a lapsed one lost standing.
+  const watch = async () => {
+    try {
+      for (const lapsed of await recordLapsedWorkers(chain)) {
+        console.error(`recorded worker ${lapsed.worker} as ${workerStatusName(lapsed.status)}`);
+      }
+    } catch (err) {
+      console.error(`policy watch: ${(err as Error).message}`);
+    }
+    setTimeout(watch, options.policyWatchMs ?? 5_000).unref();
+  };
+  void watch();
 }

@@ -1,12 +1,12 @@
 import { bytesToHex, type Hex, hexToBytes, isAddress, isHex, recoverMessageAddress } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { clusterCertDigest } from "../chain/certificates.ts";
-import { type VeilChain, WorkerStatus } from "../chain/index.ts";
+import { type VeilChain, WorkerStatus, workerStatusName } from "../chain/index.ts";
 import { deriveClusterKey, deriveClusterSigningKey, seal } from "../crypto/index.ts";
 import type { NodeIdentity } from "../daemon/identity.ts";
 import { identityReportData } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
-import { TEE_TYPE_IDS, type TeeKind, verifyEvidence } from "../tee/index.ts";
+import { evaluateEvidence, TEE_TYPE_IDS, type TeeKind } from "../tee/index.ts";
 import { masterSigningAccount } from "./keys.ts";
 import {
   CLUSTER_KEY_LABEL,
@@ -23,8 +23,6 @@ export type GatekeeperOptions = {
   chain: VeilChain;
   identity: NodeIdentity;
   clusterId: string;
-  /** Evidence older than this is refused (the policy's maximum evidence age). */
-  maxEvidenceAgeSeconds: number;
 };
 
 const refuse = (code: string, message: string, hint: string, status = 403) =>
@@ -38,7 +36,6 @@ export class GatekeeperService {
   readonly #chain: VeilChain;
   readonly #identity: NodeIdentity;
   readonly #clusterId: string;
-  readonly #maxEvidenceAge: number;
   #master: { epoch: bigint; key: Uint8Array; publicKey: Hex } | undefined;
   /** Nonces seen, by the block number their request carried; pruned once too old to matter. */
   readonly #seenNonces = new Map<string, bigint>();
@@ -47,7 +44,6 @@ export class GatekeeperService {
     this.#chain = options.chain;
     this.#identity = options.identity;
     this.#clusterId = options.clusterId;
-    this.#maxEvidenceAge = options.maxEvidenceAgeSeconds;
   }
 
   setMasterKey(epoch: bigint, key: Uint8Array, publicKey: Hex): void {
@@ -131,13 +127,12 @@ export class GatekeeperService {
       );
     }
     if (worker.status !== WorkerStatus.Active) {
-      const status = Object.keys(WorkerStatus).find(
-        (k) => WorkerStatus[k as keyof typeof WorkerStatus] === worker.status,
-      );
       throw refuse(
-        `WORKER_NOT_ACTIVE`,
-        `Worker ${request.worker} is ${status} on chain`,
-        "Only active workers get keys.",
+        "WORKER_NOT_ACTIVE",
+        `Worker ${request.worker} is ${workerStatusName(worker.status)} on chain`,
+        worker.status === WorkerStatus.Evicted
+          ? "An evicted worker never gets keys again; start a new one."
+          : "Only active workers get keys; re-attesting within the policy makes it active again.",
       );
     }
     if (worker.evidenceHash.toLowerCase() !== evidenceHash.toLowerCase()) {
@@ -154,25 +149,30 @@ export class GatekeeperService {
         "Re-register the worker.",
       );
     }
-    const verified = verifyEvidence(
-      { tee: request.evidence.tee, bytes: evidenceBytes },
-      {
-        expectedReportData: identityReportData(request.worker, hexToBytes(worker.encryptionKey)),
-        maxAgeSeconds: this.#maxEvidenceAge,
-      },
-    );
-    if (verified.measurement.toLowerCase() !== worker.measurement.toLowerCase()) {
+    // On chain: active, evidence younger than the policy's maximum age, measurement and
+    // confidence still within policy (governance may have tightened it since registration).
+    if (!(await this.#chain.isWorkerAttested(request.worker))) {
+      throw refuse(
+        "ATTESTATION_LAPSED",
+        `Worker ${request.worker} is no longer within the attestation policy`,
+        "Its evidence expired or the policy changed; the worker must re-attest (it does so every re-attestation period).",
+      );
+    }
+    const verdict = await evaluateEvidence({ tee: request.evidence.tee, bytes: evidenceBytes }, this.#chain, {
+      expectedReportData: identityReportData(request.worker, hexToBytes(worker.encryptionKey)),
+    });
+    if (verdict.measurement.toLowerCase() !== worker.measurement.toLowerCase()) {
       throw refuse(
         "ATTESTATION_MISMATCH",
         "The evidence's measurement is not the one registered",
         "Re-register the worker.",
       );
     }
-    if (!(await this.#chain.isMeasurementAllowed(worker.teeType, verified.measurement))) {
+    if (verdict.confidence !== worker.confidence) {
       throw refuse(
-        "ATTESTATION_MEASUREMENT_NOT_ALLOWED",
-        `Measurement ${verified.measurement} is not allowed by the attestation policy`,
-        "Governance must allow this build's measurement before its workers get keys.",
+        "ATTESTATION_MISMATCH",
+        `The evidence rates confidence level ${verdict.confidence}; the worker registered ${worker.confidence}`,
+        "Re-register the worker with the confidence level its evidence proves.",
       );
     }
 

@@ -61,8 +61,12 @@ export class Router {
 
   async #refresh(): Promise<void> {
     const records = await this.#chain.listWorkers();
-    this.#workers = records
-      .filter((w) => w.status === WorkerStatus.Active && /^https?:\/\//.test(w.endpoint))
+    const active = records.filter((w) => w.status === WorkerStatus.Active && /^https?:\/\//.test(w.endpoint));
+    // Active is not enough: evidence may have aged past the policy, or governance may have
+    // revoked the measurement or raised the TCB minimum before anyone recorded it on chain.
+    const attested = await Promise.all(active.map((w) => this.#chain.isWorkerAttested(w.address)));
+    this.#workers = active
+      .filter((_, i) => attested[i])
       .map((w) => ({ address: w.address, url: w.endpoint.replace(/\/$/, "") }));
     this.#workersAt = Date.now();
   }

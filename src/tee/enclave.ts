@@ -13,6 +13,12 @@ export interface Enclave {
   readonly backend: "simulated" | "tdx" | "dstack";
   /** True for backends that give no hardware protection; callers must say so loudly. */
   readonly insecure: boolean;
+  /**
+   * Whether sealed data can be opened after a restart. A plain TDX guest has no sealing key
+   * of its own, so what it seals lives only as long as the process: nodes then make a fresh
+   * identity on every start and re-register.
+   */
+  readonly persistentSealing: boolean;
   /** The measurement (32 bytes, hex) of the code this enclave runs. */
   measurement(): Promise<`0x${string}`>;
   /** Evidence whose report data is `reportData` (at most 64 bytes). */

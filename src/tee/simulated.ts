@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ed25519 } from "@noble/curves/ed25519.js";
@@ -6,6 +6,7 @@ import { VeilError } from "../errors/index.ts";
 import type { Enclave, Evidence } from "./enclave.ts";
 import { printInsecureBanner } from "./insecure-banner.ts";
 import { buildMeasurement } from "./measurement.ts";
+import { sealWithKey, unsealWithKey } from "./sealing.ts";
 
 /**
  * The simulated platform's signing key. It is public by construction (derived from a fixed
@@ -35,6 +36,7 @@ export function signingPayload(body: SimulatedEvidenceBody): Uint8Array {
 export class SimulatedEnclave implements Enclave {
   readonly backend = "simulated" as const;
   readonly insecure = true;
+  readonly persistentSealing = true;
   readonly #sealingKey: Buffer;
   readonly #measurement: `0x${string}`;
 
@@ -71,32 +73,11 @@ export class SimulatedEnclave implements Enclave {
     return { tee: "simulated", bytes: new TextEncoder().encode(JSON.stringify({ ...body, signature })) };
   }
 
-  #key(label: string): Buffer {
-    return createHash("sha256")
-      .update(this.#sealingKey)
-      .update("veil/simulated-seal/")
-      .update(label)
-      .digest();
-  }
-
   async seal(plaintext: Uint8Array, label: string): Promise<Uint8Array> {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv("aes-256-gcm", this.#key(label), iv);
-    const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return Buffer.concat([iv, ct, cipher.getAuthTag()]);
+    return sealWithKey(this.#sealingKey, label, plaintext);
   }
 
   async unseal(sealed: Uint8Array, label: string): Promise<Uint8Array> {
-    try {
-      const buf = Buffer.from(sealed);
-      const decipher = createDecipheriv("aes-256-gcm", this.#key(label), buf.subarray(0, 12));
-      decipher.setAuthTag(buf.subarray(buf.length - 16));
-      return Buffer.concat([decipher.update(buf.subarray(12, buf.length - 16)), decipher.final()]);
-    } catch (err) {
-      throw new VeilError("UNSEAL_FAILED", `Sealed data "${label}" could not be opened by this enclave`, {
-        cause: err,
-        hint: "It was sealed by another enclave or data directory, or it was altered.",
-      });
-    }
+    return unsealWithKey(this.#sealingKey, label, sealed);
   }
 }

@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { VeilError } from "../errors/index.ts";
+import { confidenceLevel, type DcapVerified, type TcbStatus, verifyDcapQuote } from "./dcap.ts";
+import { decodeDcapEvidence, policyMeasurements } from "./dcap-evidence.ts";
 import type { Evidence, TeeKind } from "./enclave.ts";
 import {
   SIMULATED_EVIDENCE_FORMAT,
@@ -11,10 +13,20 @@ import {
 
 export type VerifiedEvidence = {
   tee: TeeKind;
+  /** The measurements a policy may name for this evidence, most specific first. */
+  measurements: `0x${string}`[];
+  /** The most specific one: the build hash, MRENCLAVE, or the TDX measurement hash. */
   measurement: `0x${string}`;
   reportData: Uint8Array;
-  issuedAt: number;
+  /** When the evidence was made (simulated), or undefined (a quote carries no time). */
+  issuedAt: number | undefined;
+  tcbStatus: TcbStatus | "Simulated";
+  advisoryIds: string[];
+  /** Phala's confidence level, 1 (best) … 5; simulated evidence rates 1 and is INSECURE. */
+  confidence: 1 | 2 | 3 | 4 | 5;
   insecure: boolean;
+  /** The full DCAP verification result, for hardware evidence. */
+  dcap?: DcapVerified;
 };
 
 export type VerifyOptions = {
@@ -24,6 +36,8 @@ export type VerifyOptions = {
   now?: number;
   /** Evidence older than this is refused. */
   maxAgeSeconds?: number;
+  /** Advisory ids that still rate confidence level 3 (the on-chain policy's list). */
+  allowedAdvisories?: readonly string[];
 };
 
 export function evidenceHash(evidence: Evidence): `0x${string}` {
@@ -36,17 +50,19 @@ function invalid(message: string, hint: string, cause?: unknown): VeilError {
 
 /**
  * Checks evidence and returns what it proves. Hostile input: every field is checked, and any
- * failure is a VeilError with an ATTESTATION_* code. Real SGX/TDX quotes are verified by the
- * DCAP verifier (a later part); here only `simulated` evidence is understood.
+ * failure is a VeilError with an ATTESTATION_* code. SGX and TDX evidence is a DCAP quote with
+ * its collateral, verified offline; simulated evidence is signed by the (public, INSECURE)
+ * simulated platform key.
  */
 export function verifyEvidence(evidence: Evidence, options: VerifyOptions): VerifiedEvidence {
+  if (evidence.tee === "sgx" || evidence.tee === "tdx") return verifyHardwareEvidence(evidence, options);
   if (evidence.tee !== "simulated") {
     throw new VeilError(
       "ATTESTATION_UNSUPPORTED",
-      `Evidence of TEE type "${evidence.tee}" cannot be verified yet`,
+      `Evidence of TEE type "${String(evidence.tee)}" is unknown`,
       {
-        status: 403,
-        hint: "Only the simulated backend is supported by this build.",
+        status: 400,
+        hint: "Veil understands simulated, sgx and tdx evidence.",
       },
     );
   }
@@ -107,9 +123,37 @@ export function verifyEvidence(evidence: Evidence, options: VerifyOptions): Veri
   }
   return {
     tee: "simulated",
+    measurements: [parsed.measurement],
     measurement: parsed.measurement,
     reportData,
     issuedAt: parsed.issuedAt,
+    tcbStatus: "Simulated",
+    advisoryIds: [],
+    confidence: 1,
     insecure: true,
+  };
+}
+
+function verifyHardwareEvidence(evidence: Evidence, options: VerifyOptions): VerifiedEvidence {
+  const { quote, collateral } = decodeDcapEvidence(evidence);
+  const dcap = verifyDcapQuote(quote, collateral, {
+    expectedReportData: options.expectedReportData,
+    ...(options.now !== undefined ? { now: options.now } : {}),
+  });
+  if (dcap.tee !== evidence.tee) {
+    throw invalid(`The quote is a ${dcap.tee} quote, not ${evidence.tee}`, "Send the evidence unaltered.");
+  }
+  const measurements = policyMeasurements(dcap);
+  return {
+    tee: dcap.tee,
+    measurements,
+    measurement: measurements[0] as `0x${string}`,
+    reportData: dcap.reportData,
+    issuedAt: undefined,
+    tcbStatus: dcap.tcbStatus,
+    advisoryIds: dcap.advisoryIds,
+    confidence: confidenceLevel(dcap.tcbStatus, dcap.advisoryIds, options.allowedAdvisories ?? []),
+    insecure: false,
+    dcap,
   };
 }

@@ -1,15 +1,16 @@
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import type { Hex } from "viem";
-import { TeeType, VeilChain } from "../chain/index.ts";
+import { VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey } from "../gatekeeper/client.ts";
 import { loadNetwork } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
-import { evidenceHash, SimulatedEnclave } from "../tee/index.ts";
+import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
 import { AgentTable } from "./agents.ts";
+import { WorkerAttestation } from "./attestation.ts";
 import { AgentKeyring } from "./keyring.ts";
 import { createWorkerServer } from "./server.ts";
 
@@ -23,6 +24,7 @@ export type WorkerDaemonOptions = {
   /** Public URL the worker announces on chain; defaults to http://host:port. */
   publicUrl?: string;
   maxRequestBytes: number;
+  enclave: Omit<EnclaveChoice, "dataDir" | "component">;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,12 +33,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
   const network = loadNetwork(options.network);
   mkdirSync(options.dataDir, { recursive: true });
-  const enclave = new SimulatedEnclave({ dataDir: options.dataDir, component: "worker" });
+  const enclave = createEnclave({ ...options.enclave, dataDir: options.dataDir, component: "worker" });
   const identity = await NodeIdentity.loadOrCreate(enclave, options.dataDir);
   const operatorChain = new VeilChain(network.chain, { account: options.operatorKey });
   const chain = new VeilChain(network.chain);
   const blobs = new FsBlobStore(network.blobStore.path);
   let grant: ClusterKeyGrant | undefined;
+  let attestation: WorkerAttestation | undefined;
 
   const agents = new AgentTable({
     chain,
@@ -53,30 +56,27 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
       agentRegistry: network.chain.contracts.agentRegistry,
       worker: identity.address,
     },
+    attestation: () => attestation?.current(),
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, resolve);
   });
   const url = options.publicUrl ?? `http://${options.host}:${(server.address() as AddressInfo).port}`;
+  attestation = new WorkerAttestation({
+    enclave,
+    identity,
+    chain,
+    operatorChain,
+    endpoint: url,
+    log: (m) => console.error(m),
+  });
   console.error(`worker ${identity.address} listening on ${url}`);
 
   // Attest and register: the operator sends the transaction, the worker key consents to it.
-  const evidence = await enclave.attest(identity.reportData());
-  const measurement = await enclave.measurement();
-  const registration = {
-    worker: identity.address,
-    encryptionKey: identity.encryptionKeyHex,
-    teeType: TeeType.simulated,
-    measurement,
-    evidenceHash: evidenceHash(evidence),
-    confidence: 1,
-    endpoint: url,
-  };
-  const digest = await chain.workerRegistrationDigest({ operator: operatorChain.account, ...registration });
-  const signature = await identity.account.signMessage({ message: { raw: digest } });
-  await operatorChain.registerWorker({ ...registration, signature });
+  const evidence = await attestation.attestAndRegister();
   console.error(`registered on chain by operator ${operatorChain.account}`);
+  attestation.start();
 
   // Get the cluster key from any gatekeeper on chain; retry while they are starting.
   for (let attempt = 0; !grant; attempt++) {

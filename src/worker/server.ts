@@ -10,6 +10,7 @@ import {
 } from "../crypto/index.ts";
 import { readBody, sendError, sendJson } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
+import type { Evidence } from "../tee/index.ts";
 import type { AgentState, AgentTable } from "./agents.ts";
 
 /** Headers that describe one hop, not the message; they are not passed to or from agents. */
@@ -33,6 +34,8 @@ export type WorkerServerOptions = {
   maxRequestBytes: number;
   /** What receipts name besides the agent: the chain, the registry, and this worker. */
   receipts?: { chainId: number; agentRegistry: Hex; worker: Hex };
+  /** This worker's current attestation evidence, for callers who verify it (`veil verify`). */
+  attestation?: () => Evidence | undefined;
 };
 
 /**
@@ -54,6 +57,20 @@ async function handle(
   const parts = url.pathname.split("/");
   if (url.pathname === "/v1/health") {
     sendJson(res, 200, { ready: options.isReady(), ...options.info(), agents: options.agents.list() });
+    return;
+  }
+  if (url.pathname === "/v1/attestation" && req.method === "GET") {
+    const evidence = options.attestation?.();
+    if (!evidence) {
+      throw new VeilError("WORKER_NOT_ATTESTED", "This worker has not attested yet", {
+        status: 503,
+        retryable: true,
+      });
+    }
+    sendJson(res, 200, {
+      ...options.info(),
+      evidence: { tee: evidence.tee, bytes: Buffer.from(evidence.bytes).toString("base64") },
+    });
     return;
   }
   if (parts[1] !== "v1" || parts[2] !== "agents" || !parts[3]) {

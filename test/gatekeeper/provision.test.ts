@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { bytesToHex, type Hex, hexToBytes } from "viem";
-import { TeeType, type VeilChain } from "../../src/chain/index.ts";
+import { TeeType, type VeilChain, WorkerStatus } from "../../src/chain/index.ts";
 import { deriveClusterKey, open } from "../../src/crypto/index.ts";
 import { NodeIdentity } from "../../src/daemon/identity.ts";
 import { VeilError } from "../../src/errors/index.ts";
@@ -20,6 +20,7 @@ import {
   requestClusterKey,
   signProvisionRequest,
 } from "../../src/gatekeeper/index.ts";
+import { recordLapsedWorkers } from "../../src/gatekeeper/policy-watch.ts";
 import { type Evidence, evidenceHash, SimulatedEnclave } from "../../src/tee/index.ts";
 import { startTestChain, type TestChain } from "../helpers/chain.ts";
 
@@ -43,14 +44,19 @@ async function makeNode(measurement?: Hex): Promise<Node> {
   return { identity, enclave, evidence: await enclave.attest(identity.reportData()) };
 }
 
-async function register(node: Node, operator: VeilChain, evidence: Evidence = node.evidence): Promise<void> {
+async function register(
+  node: Node,
+  operator: VeilChain,
+  evidence: Evidence = node.evidence,
+  confidence = 1,
+): Promise<void> {
   const reg = {
     worker: node.identity.address,
     encryptionKey: node.identity.encryptionKeyHex,
     teeType: TeeType.simulated,
     measurement: await node.enclave.measurement(),
     evidenceHash: evidenceHash(evidence),
-    confidence: 1,
+    confidence,
     endpoint: "http://127.0.0.1:1",
   };
   const digest = await t.reader.workerRegistrationDigest({ operator: operator.account, ...reg });
@@ -100,7 +106,6 @@ before(async () => {
     chain: gkChain,
     identity: gkNode.identity,
     clusterId: "default",
-    maxEvidenceAgeSeconds: 3600,
   });
   service.setMasterKey(1n, master, masterPublicKeyHex(master));
   const server = createGatekeeperServer(service, () => ({}));
@@ -189,10 +194,7 @@ describe("provisioning a worker with the cluster key", () => {
       functionName: "revokeMeasurement",
       args: [TeeType.simulated, rogueMeasurement],
     });
-    await refused(
-      await signProvisionRequest(t.reader, node.identity, node.evidence),
-      "ATTESTATION_MEASUREMENT_NOT_ALLOWED",
-    );
+    await refused(await signProvisionRequest(t.reader, node.identity, node.evidence), "ATTESTATION_LAPSED");
   });
 
   test("a stopped worker is refused", async () => {
@@ -228,5 +230,71 @@ describe("provisioning a worker with the cluster key", () => {
       { ...good, nonce: bytesToHex(hexToBytes(good.nonce).map((b) => b ^ 1)) },
       "PROVISION_SIGNATURE_INVALID",
     );
+  });
+});
+
+describe("eviction: a worker that falls out of the policy gets no keys, and the chain says why", () => {
+  const statusOf = async (node: Node) => (await t.reader.getWorker(node.identity.address))?.status;
+
+  test("a revoked measurement: recorded as MeasurementRevoked, refused keys", async () => {
+    const m: Hex = `0x${"5b".repeat(32)}`;
+    await t.as(0).allowMeasurement(TeeType.simulated, m);
+    const node = await makeNode(m);
+    await register(node, t.as(2));
+    await t.as(0).revokeMeasurement(TeeType.simulated, m);
+    const recorded = await recordLapsedWorkers(t.as(4));
+    assert.ok(
+      recorded.some(
+        (r) => r.worker === node.identity.address && r.status === WorkerStatus.MeasurementRevoked,
+      ),
+    );
+    assert.equal(await statusOf(node), WorkerStatus.MeasurementRevoked);
+    await refused(await signProvisionRequest(t.reader, node.identity, node.evidence), "WORKER_NOT_ACTIVE");
+    assert.deepEqual(await recordLapsedWorkers(t.as(4)), [], "recorded once");
+  });
+
+  test("a raised TCB minimum: recorded as TcbBelowMinimum, refused keys", async () => {
+    const node = await makeNode();
+    await register(node, t.as(2), node.evidence, 3);
+    await t.as(0).setPolicyParameters({ maxEvidenceAge: 86_400, reattestPeriod: 3_600, minConfidence: 2 });
+    try {
+      await refused(await signProvisionRequest(t.reader, node.identity, node.evidence), "ATTESTATION_LAPSED");
+      const recorded = await recordLapsedWorkers(t.as(4));
+      assert.ok(
+        recorded.some((r) => r.worker === node.identity.address && r.status === WorkerStatus.TcbBelowMinimum),
+      );
+      assert.equal(await statusOf(node), WorkerStatus.TcbBelowMinimum);
+      await refused(await signProvisionRequest(t.reader, node.identity, node.evidence), "WORKER_NOT_ACTIVE");
+    } finally {
+      await t.as(0).setPolicyParameters({ maxEvidenceAge: 86_400, reattestPeriod: 3_600, minConfidence: 5 });
+    }
+  });
+
+  test("a claimed confidence level the evidence does not prove is refused", async () => {
+    const node = await makeNode();
+    await register(node, t.as(2), node.evidence, 2); // simulated evidence proves level 1
+    await refused(await signProvisionRequest(t.reader, node.identity, node.evidence), "ATTESTATION_MISMATCH");
+  });
+
+  test("expired evidence: refused at once, then recorded as Expired; re-attesting restores the worker", async () => {
+    const node = await makeNode();
+    await register(node, t.as(2));
+    await t.increaseTime(86_400 + 60);
+    await refused(await signProvisionRequest(t.reader, node.identity, node.evidence), "ATTESTATION_LAPSED");
+    const recorded = await recordLapsedWorkers(t.as(4));
+    assert.ok(recorded.some((r) => r.worker === node.identity.address && r.status === WorkerStatus.Expired));
+    assert.equal(await statusOf(node), WorkerStatus.Expired);
+    // The simulated platform dates its evidence by the wall clock; the chain's clock is now a
+    // day ahead, so fresh evidence is made "in the future" of nothing: register and provision.
+    const fresh = await node.enclave.attest(node.identity.reportData());
+    await register(node, t.as(2), fresh);
+    assert.equal(await statusOf(node), WorkerStatus.Active);
+    const grant = await requestClusterKey({
+      url: gatekeeperUrl,
+      chain: t.reader,
+      identity: node.identity,
+      evidence: fresh,
+    });
+    assert.equal(grant.epoch, 1n);
   });
 });

@@ -74,6 +74,13 @@ test("evidence bound to other keys, too old, or of an unsupported TEE is refused
   );
   assert.equal(
     codeOf(() => verifyEvidence({ tee: "tdx", bytes: evidence.bytes }, { expectedReportData: reportData })),
+    "ATTESTATION_INVALID",
+    "simulated evidence passed off as TDX is refused",
+  );
+  assert.equal(
+    codeOf(() =>
+      verifyEvidence({ tee: "sev" as "tdx", bytes: evidence.bytes }, { expectedReportData: reportData }),
+    ),
     "ATTESTATION_UNSUPPORTED",
   );
 });
