@@ -411,25 +411,59 @@ program
 
 program
   .command("verify")
-  .description("verify a bare SGX/TDX DCAP quote offline against its collateral; exit 0 only on a pass")
-  .requiredOption("--quote <file>", "the quote (binary, or hex text)")
-  .requiredOption("--collateral <file>", "its collateral (JSON as a PCCS serves it)")
+  .description(
+    "verify an agent in one step (workers' quotes, policy, code hash, key certificates), or a bare DCAP quote; exit 0 only on a pass",
+  )
+  .argument("[name]", "the agent's name or id")
+  .addOption(networkOption())
+  .option("--quote <file>", "verify this bare quote instead (binary, or hex text)")
+  .option("--collateral <file>", "the quote's collateral (JSON as a PCCS serves it)")
   .option("--at <time>", "verify as of this time (ISO 8601 or unix seconds); default now")
   .option(
     "--report-data <hex>",
-    "require the quote's report data to be exactly this (zero-padded to 64 bytes)",
+    "with --quote: require the quote's report data to be exactly this (zero-padded to 64 bytes)",
   )
+  .option("--require-hardware", "fail workers on the simulated (INSECURE) backend")
   .option("--json", "print the result as JSON")
   .action(
     action(
-      async (opts: {
-        quote: string;
-        collateral: string;
-        at?: string;
-        reportData?: string;
-        json?: boolean;
-      }) => {
-        const { readQuoteFile, runQuoteVerification } = await import("./verify.ts");
+      async (
+        name: string | undefined,
+        opts: {
+          network?: string;
+          quote?: string;
+          collateral?: string;
+          at?: string;
+          reportData?: string;
+          requireHardware?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        const { parseTime, readQuoteFile, runQuoteVerification } = await import("./verify.ts");
+        if (name !== undefined) {
+          if (opts.quote || opts.collateral) {
+            throw new VeilError("BAD_ARGUMENT", "Give an agent name or --quote/--collateral, not both", {
+              hint: "`veil verify NAME` or `veil verify --quote FILE --collateral FILE`.",
+            });
+          }
+          const { VeilClient } = await import("../sdk/client.ts");
+          const { formatAgentVerdict } = await import("../sdk/verify-agent.ts");
+          const client = new VeilClient(loadNetwork(opts.network));
+          const verdict = await client.verify(name, {
+            ...(opts.at ? { now: parseTime(opts.at) } : {}),
+            ...(opts.requireHardware ? { requireHardware: true } : {}),
+          });
+          process.stdout.write(
+            opts.json ? `${jsonStringify(verdict)}\n` : `${formatAgentVerdict(verdict).join("\n")}\n`,
+          );
+          if (!verdict.pass) process.exitCode = 1;
+          return;
+        }
+        if (!opts.quote || !opts.collateral) {
+          throw new VeilError("BAD_ARGUMENT", "Nothing to verify", {
+            hint: "`veil verify NAME` checks an agent; `veil verify --quote FILE --collateral FILE` checks a bare quote.",
+          });
+        }
         const outcome = runQuoteVerification({
           quote: readQuoteFile(opts.quote),
           collateralText: readFileSync(opts.collateral, "utf8"),
@@ -443,6 +477,9 @@ program
       },
     ),
   );
+
+const jsonStringify = (v: unknown) =>
+  JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x), 2);
 
 // ── daemons (what `veil up` starts; run them yourself to spread a network over machines) ──
 

@@ -20,7 +20,7 @@ export function readQuoteFile(path: string): Uint8Array {
   return raw;
 }
 
-function parseTime(at: string): number {
+export function parseTime(at: string): number {
   if (/^\d+$/.test(at)) return Number(at);
   const ms = Date.parse(at);
   if (Number.isNaN(ms)) {

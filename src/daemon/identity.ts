@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { bytesToHex, type Hex, type PrivateKeyAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Enclave } from "../tee/index.ts";
+import { identityReportData } from "../tee/report-data.ts";
 
 /**
  * A TEE node's identity (worker or gatekeeper): a secp256k1 signing key, whose EVM address
@@ -58,10 +59,4 @@ export class NodeIdentity {
   }
 }
 
-/** sha256(address (20 bytes) || X25519 public key (32 bytes)): what a node's evidence must carry. */
-export function identityReportData(address: Hex, encryptionPublicKey: Uint8Array): Uint8Array {
-  return createHash("sha256")
-    .update(Buffer.from(address.slice(2), "hex"))
-    .update(encryptionPublicKey)
-    .digest();
-}
+export { identityReportData } from "../tee/report-data.ts";

@@ -7,6 +7,7 @@ import { FsBlobStore } from "../storage/blob-store.ts";
 import type { BuiltAgent } from "./build.ts";
 import type { VerifiedAgentIdentity } from "./identity.ts";
 import type { ReceiptCheck } from "./receipts.ts";
+import type { AgentVerdict, VerifyAgentOptions } from "./verify-agent.ts";
 
 export type DeployResult = {
   id: bigint;
@@ -220,6 +221,12 @@ export class VeilClient {
   async listSecrets(nameOrId: string): Promise<readonly string[]> {
     const chain = await this.chain();
     return chain.secretNames(await this.#resolveId(chain, nameOrId));
+  }
+
+  /** Checks the agent and every worker serving it in one step; see verifyAgent. */
+  async verify(nameOrId: string, options: VerifyAgentOptions = {}): Promise<AgentVerdict> {
+    const { verifyAgent } = await import("./verify-agent.ts");
+    return verifyAgent(await this.chain(), nameOrId, options);
   }
 
   async inspect(nameOrId: string): Promise<AgentInfo> {

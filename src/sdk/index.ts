@@ -1,3 +1,11 @@
 export { type AgentContext, type AgentEnv, type AgentHandler, defineAgent } from "./agent.ts";
 export { type BuiltAgent, buildAgent, findEntry, MAX_BUNDLE_BYTES } from "./build.ts";
 export { type AgentInfo, type DeployResult, type InvokeResult, VeilClient } from "./client.ts";
+export {
+  type AgentVerdict,
+  formatAgentVerdict,
+  type VerifyAgentOptions,
+  type VerifyCheck,
+  verifyAgent,
+  type WorkerVerdict,
+} from "./verify-agent.ts";

@@ -26,7 +26,7 @@ export type DstackEnclaveOptions = {
  * A dstack CVM (Phala's TDX confidential VMs): quotes and sealing keys come from the dstack
  * guest agent. This speaks the agent's RPC exactly as @phala/dstack-sdk's DstackClient does
  * (`POST /GetQuote {report_data}`, `POST /GetKey {path, purpose}`): that package cannot be
- * loaded next to @noble/*@2, which Veil uses, so its two calls are reimplemented (ADR 0006).
+ * loaded next to @noble/*@2, which Veil uses, so its two calls are reimplemented (ADR 0007).
  * Sealing keys derive from the app's identity in dstack's KMS, so they survive restarts.
  */
 export class DstackEnclave implements Enclave {

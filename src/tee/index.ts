@@ -22,6 +22,7 @@ export { type Enclave, type Evidence, TEE_TYPE_IDS, type TeeKind } from "./encla
 export { printInsecureBanner } from "./insecure-banner.ts";
 export { buildMeasurement } from "./measurement.ts";
 export { type AttestationPolicyView, evaluateEvidence, type PolicyVerdict } from "./policy.ts";
+export { identityReportData } from "./report-data.ts";
 export { createEnclave, type EnclaveChoice, INTEL_PCS_URL, TEE_BACKENDS, type TeeBackend } from "./select.ts";
 export { SimulatedEnclave } from "./simulated.ts";
 export { TdxEnclave } from "./tdx.ts";

@@ -25,6 +25,7 @@ export class WorkerAttestation {
   #current: Evidence | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #attestedAt = 0;
 
   constructor(options: WorkerAttestationOptions) {
     this.#o = options;
@@ -55,32 +56,32 @@ export class WorkerAttestation {
     const signature = await identity.account.signMessage({ message: { raw: digest } });
     await operatorChain.registerWorker({ ...registration, signature });
     this.#current = evidence;
+    this.#attestedAt = Date.now();
     return evidence;
   }
 
-  /** Re-attests every policy period until stop(); a failed round is retried sooner. */
-  start(): void {
-    const schedule = async () => {
+  /**
+   * Re-attests every policy period until stop(). The policy is re-read every few seconds, so
+   * that a period governance shortens takes effect at once; a failed round is retried then.
+   */
+  start(pollMs = 5_000): void {
+    const tick = async () => {
       if (this.#stopped) return;
-      let delayMs = 30_000;
+      let wait = pollMs;
       try {
         const { reattestPeriod } = await this.#o.chain.policyParameters();
-        delayMs = Math.max(1, reattestPeriod) * 1000;
-      } catch (err) {
-        this.#o.log(`cannot read the attestation policy: ${(err as Error).message}`);
-      }
-      this.#timer = setTimeout(async () => {
-        try {
+        const periodMs = Math.max(1, reattestPeriod) * 1000;
+        if (Date.now() - this.#attestedAt >= periodMs) {
           await this.attestAndRegister();
           this.#o.log("re-attested and refreshed the evidence on chain");
-        } catch (err) {
-          this.#o.log(`re-attestation failed: ${(err as Error).message}`);
         }
-        void schedule();
-      }, delayMs);
-      this.#timer.unref();
+        wait = Math.min(pollMs, periodMs);
+      } catch (err) {
+        this.#o.log(`re-attestation failed (retrying): ${(err as Error).message}`);
+      }
+      if (!this.#stopped) this.#timer = setTimeout(tick, wait);
     };
-    void schedule();
+    this.#timer = setTimeout(tick, pollMs);
   }
 
   stop(): void {
