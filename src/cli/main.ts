@@ -544,6 +544,7 @@ program
   .option("--host <host>", "interface", "127.0.0.1")
   .option("--public-url <url>", "URL announced on chain (default http://HOST:PORT)")
   .option("--max-request-bytes <n>", "largest request body", "1048576")
+  .option("--state-db <file>", "SQLite file of agents' ctx.state (default DATA/state.sqlite)")
   .addOption(teeOption())
   .option("--pccs-url <url>", "where hardware backends fetch collateral (default Intel's PCS)")
   .option("--configfs-tsm <dir>", "the configfs-tsm report directory (tdx)")
@@ -559,6 +560,7 @@ program
           host: string;
           publicUrl?: string;
           maxRequestBytes: string;
+          stateDb?: string;
         } & TeeFlags,
       ) => {
         const { runWorker } = await import("../worker/main.ts");
@@ -571,6 +573,7 @@ program
           ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
           maxRequestBytes: Number(opts.maxRequestBytes),
           enclave: enclaveChoice(opts),
+          ...(opts.stateDb ? { stateDb: opts.stateDb } : {}),
         });
       },
     ),

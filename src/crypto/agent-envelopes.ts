@@ -1,4 +1,6 @@
-import { utf8 } from "./bytes.ts";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 as sha256Hash } from "@noble/hashes/sha2.js";
+import { concatBytes, toHex, utf8 } from "./bytes.ts";
 import { open, seal, unwrap, wrap } from "./envelope.ts";
 
 // The envelopes around an agent's root and secrets, with their labels and associated data in
@@ -8,6 +10,7 @@ import { open, seal, unwrap, wrap } from "./envelope.ts";
 
 const rootAad = (agentId: bigint, epoch: bigint) => utf8(`agent-root|${agentId}|${epoch}`);
 const secretAad = (agentId: bigint, name: string) => utf8(`secret|${agentId}|${name}`);
+const STATE_LABEL = "veil/v1/state/value";
 
 export function wrapAgentRoot(
   clusterKey: Uint8Array,
@@ -45,4 +48,36 @@ export function openSecret(
   return new TextDecoder("utf-8", { fatal: true }).decode(
     open(agentEncryptionPrivateKey, ciphertext, { label: "secret", aad: secretAad(agentId, name) }),
   );
+}
+
+/**
+ * Where a state entry lives: HMAC of its name under the agent's state key, so that the
+ * storage sees neither the names an agent uses nor which entries two agents share.
+ */
+export function stateRowKey(stateKey: Uint8Array, name: string): string {
+  return toHex(hmac(sha256Hash, stateKey, concatBytes(utf8("veil/v1/state/row/"), utf8(name))));
+}
+
+/** A state entry sealed under the agent's state key, bound to the agent and its row. */
+export function sealStateValue(
+  stateKey: Uint8Array,
+  agentId: bigint,
+  rowKey: string,
+  plaintext: Uint8Array,
+  options: { random?: (n: number) => Uint8Array } = {},
+): Uint8Array {
+  return wrap(stateKey, plaintext, {
+    label: STATE_LABEL,
+    aad: utf8(`state|${agentId}|${rowKey}`),
+    ...(options.random ? { random: options.random } : {}),
+  });
+}
+
+export function openStateValue(
+  stateKey: Uint8Array,
+  agentId: bigint,
+  rowKey: string,
+  sealed: Uint8Array,
+): Uint8Array {
+  return unwrap(stateKey, sealed, { label: STATE_LABEL, aad: utf8(`state|${agentId}|${rowKey}`) });
 }

@@ -1,4 +1,12 @@
-export { openSecret, sealSecret, unwrapAgentRoot, wrapAgentRoot } from "./agent-envelopes.ts";
+export {
+  openSecret,
+  openStateValue,
+  sealSecret,
+  sealStateValue,
+  stateRowKey,
+  unwrapAgentRoot,
+  wrapAgentRoot,
+} from "./agent-envelopes.ts";
 export { concatBytes, equalBytes, fromHex, randomBytes, toHex, utf8 } from "./bytes.ts";
 export {
   type EnvelopeOptions,

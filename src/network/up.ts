@@ -152,6 +152,10 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
             options.host,
             "--operator-key",
             accounts[2 + (i % 8)]!.privateKey,
+            // One state file for the workers of this machine: an agent sees one ctx.state
+            // whichever worker serves it (SQLite in WAL mode takes writers from several processes).
+            "--state-db",
+            join(dir, "state.sqlite"),
           ],
           logDir,
         ),

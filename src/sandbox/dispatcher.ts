@@ -6,6 +6,8 @@
  */
 export const DISPATCHER_SOURCE = `(() => {
   let agent;
+  const state = globalThis.__veilCtxState;
+  delete globalThis.__veilCtxState;
   const errorInfo = (e) => ({
     name: e && typeof e === "object" && typeof e.name === "string" ? e.name : "Error",
     message: e && typeof e === "object" && typeof e.message === "string" ? e.message : String(e),
@@ -26,6 +28,7 @@ export const DISPATCHER_SOURCE = `(() => {
     const waits = [];
     const ctx = Object.freeze({
       agent: Object.freeze({ id: meta.id, name: meta.name, codeHash: meta.codeHash, address: meta.address || "" }),
+      state,
       waitUntil(p) { waits.push(Promise.resolve(p).catch(() => {})); },
       passThroughOnException() {},
     });

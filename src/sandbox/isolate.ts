@@ -6,6 +6,7 @@ import { Egress, type EgressRequest } from "./egress.ts";
 import { buildPrelude } from "./prelude-bundle.ts";
 import {
   type AgentMeta,
+  type AgentStateBackend,
   DEFAULT_LIMITS,
   type LogSink,
   type Sandbox,
@@ -64,8 +65,16 @@ export class IsolateSandbox implements Sandbox {
   /** Host timers the agent's isolate is waiting on; cleared when the isolate is thrown away. */
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #egress: Egress;
+  readonly #state: AgentStateBackend | undefined;
 
-  private constructor(code: string, meta: AgentMeta, limits: SandboxLimits, log: LogSink) {
+  private constructor(
+    code: string,
+    meta: AgentMeta,
+    limits: SandboxLimits,
+    log: LogSink,
+    state: AgentStateBackend | undefined,
+  ) {
+    this.#state = state;
     this.#code = code;
     this.#meta = meta;
     this.#limits = limits;
@@ -79,12 +88,15 @@ export class IsolateSandbox implements Sandbox {
     meta: AgentMeta;
     limits?: Partial<SandboxLimits>;
     log?: LogSink;
+    /** The agent's `ctx.state`; without it, `ctx.state` is undefined. */
+    state?: AgentStateBackend;
   }): Promise<IsolateSandbox> {
     const sandbox = new IsolateSandbox(
       options.code,
       options.meta,
       { ...DEFAULT_LIMITS, ...options.limits },
       options.log ?? (() => {}),
+      options.state,
     );
     await sandbox.#ensureLoaded();
     return sandbox;
@@ -104,7 +116,7 @@ export class IsolateSandbox implements Sandbox {
     try {
       const context = await isolate.createContext();
       await context.evalClosure(
-        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5 };",
+        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6 };",
         this.#hostHooks(),
         { timeout: 1000 },
       );
@@ -213,6 +225,7 @@ export class IsolateSandbox implements Sandbox {
         });
         return new ivm.ExternalCopy(answer).copyInto({ release: true });
       }),
+      this.#state ? new ivm.Reference(stateHook(this.#state)) : undefined,
     ];
   }
 
@@ -281,4 +294,37 @@ export class IsolateSandbox implements Sandbox {
   dispose(): void {
     if (this.#isolate) this.#reset(this.#isolate);
   }
+}
+
+/** The host side of ctx.state: checks what the agent sends and answers plain data. */
+function stateHook(state: AgentStateBackend) {
+  return async (op: unknown, key: unknown, arg: unknown) => {
+    try {
+      if (typeof key !== "string") throw new VeilError("STATE_KEY_INVALID", "A state key is a string", {});
+      let value: unknown;
+      if (op === "get") {
+        const bytes = await state.get(key);
+        value = bytes ? bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) : undefined;
+      } else if (op === "put") {
+        if (!(arg instanceof ArrayBuffer))
+          throw new VeilError("STATE_VALUE_INVALID", "A state value is bytes", {});
+        await state.put(key, new Uint8Array(arg));
+      } else if (op === "delete") {
+        value = await state.delete(key);
+      } else if (op === "list") {
+        value = await state.list(key, Number.isInteger(arg) ? (arg as number) : 1000);
+      } else {
+        throw new VeilError("STATE_OP_INVALID", "Unknown state operation", {});
+      }
+      return new ivm.ExternalCopy({ ok: true, value }).copyInto({ release: true });
+    } catch (err) {
+      const e =
+        err instanceof VeilError
+          ? err
+          : new VeilError("STATE_FAILED", "The state store failed", { cause: err });
+      return new ivm.ExternalCopy({ ok: false, code: e.code, message: e.shortMessage }).copyInto({
+        release: true,
+      });
+    }
+  };
 }

@@ -44,6 +44,17 @@ export type AgentMeta = {
   secrets?: Record<string, string>;
 };
 
+/**
+ * Where an agent's `ctx.state` lives, as the host sees it: names and bytes (the prelude encodes
+ * values). Implementations encrypt and enforce quotas; errors they throw reach the agent.
+ */
+export interface AgentStateBackend {
+  get(name: string): Promise<Uint8Array | undefined>;
+  put(name: string, value: Uint8Array): Promise<void>;
+  delete(name: string): Promise<boolean>;
+  list(prefix: string, limit: number): Promise<string[]>;
+}
+
 export type LogSink = (level: string, message: string) => void;
 
 /** The engine an agent runs in; isolated-vm today, behind this interface. */

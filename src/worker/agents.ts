@@ -4,6 +4,8 @@ import { VeilError } from "../errors/index.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
 import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import type { SqliteStateStore } from "../storage/state-store.ts";
+import { EncryptedAgentState, type StateQuota } from "./agent-state.ts";
 import type { AgentIdentity, AgentKeyring } from "./keyring.ts";
 
 export type AgentState =
@@ -23,6 +25,9 @@ export type AgentTableOptions = {
   limits?: Partial<SandboxLimits>;
   log: (agent: AgentRecord, level: string, message: string) => void;
   pollIntervalMs?: number;
+  /** Where agents' ctx.state lives (sealed under each agent's state key). */
+  stateStore?: SqliteStateStore;
+  stateQuota?: StateQuota;
 };
 
 /** Retry loading a failed agent (a bundle not yet in the store, say) after this long. */
@@ -135,6 +140,16 @@ export class AgentTable {
           ...(identity ? { address: identity.address } : {}),
           secrets,
         },
+        ...(identity && this.#opts.stateStore
+          ? {
+              state: new EncryptedAgentState(
+                this.#opts.stateStore,
+                record.id,
+                identity.keys.stateKey,
+                this.#opts.stateQuota,
+              ),
+            }
+          : {}),
         ...(this.#opts.limits ? { limits: this.#opts.limits } : {}),
         log: (level, message) => this.#opts.log(record, level, message),
       });

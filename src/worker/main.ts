@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import type { Hex } from "viem";
 import { VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
@@ -8,6 +9,7 @@ import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey } from "../gatekeeper/client.ts";
 import { loadNetwork } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
+import { SqliteStateStore } from "../storage/state-store.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
 import { AgentTable } from "./agents.ts";
 import { WorkerAttestation } from "./attestation.ts";
@@ -25,6 +27,8 @@ export type WorkerDaemonOptions = {
   publicUrl?: string;
   maxRequestBytes: number;
   enclave: Omit<EnclaveChoice, "dataDir" | "component">;
+  /** The SQLite file of agents' state; defaults to state.sqlite in the data directory. */
+  stateDb?: string;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,6 +48,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
   const agents = new AgentTable({
     chain,
     blobs,
+    stateStore: new SqliteStateStore(options.stateDb ?? join(options.dataDir, "state.sqlite")),
     log: (agent, level, message) => console.error(`[${agent.name}] ${level}: ${message}`),
   });
   const server = createWorkerServer({

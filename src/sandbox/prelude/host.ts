@@ -16,6 +16,7 @@ export type HostHooks = {
   hmac?: (hash: string, key: ArrayBuffer, data: ArrayBuffer) => ArrayBuffer;
   sleep?: HostReference;
   fetch?: HostReference;
+  state?: HostReference;
 };
 
 /** Calls an async host function and gets a copied result back. */

@@ -10,6 +10,7 @@ import { Headers } from "./headers.ts";
 import type { HostHooks } from "./host.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
+import { makeState } from "./state.ts";
 import { makeTimers } from "./timers.ts";
 import { URL, URLSearchParams } from "./url.ts";
 
@@ -45,3 +46,6 @@ for (const [name, value] of Object.entries(globals)) {
   if (typeof value === "function" && value.prototype) Object.freeze(value.prototype);
   Object.defineProperty(scope, name, { value, writable: true, configurable: true, enumerable: false });
 }
+
+// ctx.state for the dispatcher, which takes it and deletes this global before agent code runs.
+Object.defineProperty(scope, "__veilCtxState", { value: makeState(host.state), configurable: true });

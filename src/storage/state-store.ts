@@ -1,0 +1,85 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+
+/**
+ * Agents' state rows in SQLite: (agent, row key) → sealed bytes. It holds only ciphertext and
+ * HMAC'd row keys (see src/worker/agent-state.ts); the file may be shared by the workers of
+ * one machine (WAL mode, busy timeout), so that an agent sees one state whichever serves it.
+ */
+export class SqliteStateStore {
+  readonly #db: Database.Database;
+  readonly #get: Database.Statement<[string, string], { value: Buffer }>;
+  readonly #put: Database.Statement<[string, string, Buffer, number]>;
+  readonly #delete: Database.Statement<[string, string]>;
+  readonly #rows: Database.Statement<[string], { row: string; value: Buffer }>;
+  readonly #usage: Database.Statement<[string], { bytes: number | null; count: number }>;
+
+  constructor(path: string) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.#db = new Database(path);
+    this.#db.pragma("journal_mode = WAL");
+    this.#db.pragma("busy_timeout = 5000");
+    this.#db.exec(`CREATE TABLE IF NOT EXISTS agent_state (
+      agent TEXT NOT NULL,
+      row TEXT NOT NULL,
+      value BLOB NOT NULL,
+      size INTEGER NOT NULL,
+      PRIMARY KEY (agent, row)
+    ) WITHOUT ROWID`);
+    this.#get = this.#db.prepare("SELECT value FROM agent_state WHERE agent = ? AND row = ?");
+    this.#put = this.#db.prepare(
+      "INSERT INTO agent_state (agent, row, value, size) VALUES (?, ?, ?, ?) ON CONFLICT (agent, row) DO UPDATE SET value = excluded.value, size = excluded.size",
+    );
+    this.#delete = this.#db.prepare("DELETE FROM agent_state WHERE agent = ? AND row = ?");
+    this.#rows = this.#db.prepare("SELECT row, value FROM agent_state WHERE agent = ?");
+    this.#usage = this.#db.prepare(
+      "SELECT SUM(size) AS bytes, COUNT(*) AS count FROM agent_state WHERE agent = ?",
+    );
+  }
+
+  get(agent: string, row: string): Uint8Array | undefined {
+    const r = this.#get.get(agent, row);
+    return r ? new Uint8Array(r.value) : undefined;
+  }
+
+  /**
+   * Writes a row if the agent's total stays within `maxBytes` and `maxRows`; the check and the
+   * write are one transaction, so concurrent writers cannot overshoot the quota together.
+   */
+  putWithin(
+    agent: string,
+    row: string,
+    value: Uint8Array,
+    quota: { maxBytes: number; maxRows: number },
+  ): boolean {
+    return this.#db
+      .transaction(() => {
+        const usage = this.#usage.get(agent) ?? { bytes: 0, count: 0 };
+        const existing = this.#get.get(agent, row);
+        const bytes = (usage.bytes ?? 0) - (existing ? existing.value.length : 0) + value.length;
+        const count = usage.count + (existing ? 0 : 1);
+        if (bytes > quota.maxBytes || count > quota.maxRows) return false;
+        this.#put.run(agent, row, Buffer.from(value), value.length);
+        return true;
+      })
+      .immediate();
+  }
+
+  delete(agent: string, row: string): boolean {
+    return this.#delete.run(agent, row).changes > 0;
+  }
+
+  rows(agent: string): { row: string; value: Uint8Array }[] {
+    return this.#rows.all(agent).map((r) => ({ row: r.row, value: new Uint8Array(r.value) }));
+  }
+
+  usage(agent: string): { bytes: number; rows: number } {
+    const u = this.#usage.get(agent);
+    return { bytes: u?.bytes ?? 0, rows: u?.count ?? 0 };
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
