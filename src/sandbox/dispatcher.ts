@@ -6,19 +6,28 @@
  */
 export const DISPATCHER_SOURCE = `(() => {
   let agent;
+  let phala = false;
   const state = globalThis.__veilCtxState;
+  const callPhala = globalThis.__veilPhala;
   delete globalThis.__veilCtxState;
+  delete globalThis.__veilPhala;
   const errorInfo = (e) => ({
     name: e && typeof e === "object" && typeof e.name === "string" ? e.name : "Error",
     message: e && typeof e === "object" && typeof e.message === "string" ? e.message : String(e),
     stack: e && typeof e === "object" && typeof e.stack === "string" ? e.stack : undefined,
   });
   globalThis.__veilSetAgent = (exported) => {
-    if (!exported || (typeof exported !== "object" && typeof exported !== "function") || typeof exported.fetch !== "function") {
-      return { ok: false, message: "the bundle's default export has no fetch(request, env, ctx) handler" };
+    if (exported && (typeof exported === "object" || typeof exported === "function") && typeof exported.fetch === "function") {
+      agent = exported;
+      return { ok: true, style: "fetch" };
     }
-    agent = exported;
-    return { ok: true };
+    if (typeof exported === "function") {
+      // Phala's AI Agent Contract styles: see prelude/phala.ts.
+      agent = exported;
+      phala = true;
+      return { ok: true, style: "phala" };
+    }
+    return { ok: false, message: "the bundle's default export has no fetch(request, env, ctx) handler (nor is it a Phala-style main function)" };
   };
   globalThis.__veilDispatch = async (req, meta) => {
     const init = { method: req.method, headers: req.headers };
@@ -34,7 +43,7 @@ export const DISPATCHER_SOURCE = `(() => {
     });
     let response;
     try {
-      response = await agent.fetch(request, env, ctx);
+      response = phala ? await callPhala(agent, req, meta.secrets || {}) : await agent.fetch(request, env, ctx);
     } catch (e) {
       return { ok: false, kind: "threw", error: errorInfo(e) };
     }

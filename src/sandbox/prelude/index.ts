@@ -8,6 +8,7 @@ import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.t
 import { makeFetch } from "./fetch.ts";
 import { Headers } from "./headers.ts";
 import type { HostHooks } from "./host.ts";
+import { callPhalaAgent } from "./phala.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
 import { makeState } from "./state.ts";
@@ -49,3 +50,4 @@ for (const [name, value] of Object.entries(globals)) {
 
 // ctx.state for the dispatcher, which takes it and deletes this global before agent code runs.
 Object.defineProperty(scope, "__veilCtxState", { value: makeState(host.state), configurable: true });
+Object.defineProperty(scope, "__veilPhala", { value: callPhalaAgent, configurable: true });
