@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { watch } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -5,6 +6,8 @@ import { readBody, sendError } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
 import { DEFAULT_LIMITS, type SandboxLimits } from "../sandbox/types.ts";
+import { EncryptedAgentState } from "../storage/agent-state.ts";
+import { SqliteStateStore } from "../storage/state-store.ts";
 import { buildAgent } from "./build.ts";
 
 export type DevServer = { url: string; close(): void; reloads(): number };
@@ -28,6 +31,8 @@ export async function startDevServer(options: {
   };
   let reloads = 0;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  // ctx.state as on a worker (sealed, with the same quotas), kept in memory for this session.
+  const devState = new EncryptedAgentState(new SqliteStateStore(":memory:"), 0n, randomBytes(32));
 
   const load = async () => {
     const started = Date.now();
@@ -37,6 +42,7 @@ export async function startDevServer(options: {
         code: built.code,
         meta: { id: "0", name: options.name, codeHash: built.hash },
         limits,
+        state: devState,
         log: (level, message) => say(`[${options.name}] ${level}: ${message}`),
       });
       const previous = current;

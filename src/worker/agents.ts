@@ -3,9 +3,9 @@ import type { AgentRecord, VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
 import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
+import { EncryptedAgentState, type StateQuota } from "../storage/agent-state.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { SqliteStateStore } from "../storage/state-store.ts";
-import { EncryptedAgentState, type StateQuota } from "./agent-state.ts";
 import type { AgentIdentity, AgentKeyring } from "./keyring.ts";
 
 export type AgentState =

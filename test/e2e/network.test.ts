@@ -44,6 +44,26 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
     console.log(`first invoke (CLI process included): ${Date.now() - started} ms`);
   });
 
+  test("ctx.state is one store for the agent, whichever worker serves it", async () => {
+    const dirC = join(work, "counter-agent");
+    mkdirSync(join(dirC, "src"), { recursive: true });
+    writeFileSync(
+      join(dirC, "src", "index.ts"),
+      "export default { async fetch(_r: Request, _e: unknown, ctx: { state: { get(k: string): Promise<unknown>; put(k: string, v: unknown): Promise<void> } }) { const n = ((await ctx.state.get('n')) as number | undefined ?? 0) + 1; await ctx.state.put('n', n); return Response.json({ n }); } };\n",
+    );
+    const deploy = await veil(["deploy", dirC, "--name", "counter"], { env });
+    assert.equal(deploy.code, 0, deploy.stderr);
+    const seen = new Set<string>();
+    for (let i = 1; i <= 6; i++) {
+      const r = await veil(["invoke", "counter", "-i"], { env });
+      assert.equal(r.code, 0, r.stderr);
+      const worker = /x-veil-worker: (0x[0-9a-fA-F]{40})/i.exec(r.stdout)?.[1];
+      if (worker) seen.add(worker.toLowerCase());
+      assert.match(r.stdout, new RegExp(`\\{"n":${i}\\}`));
+    }
+    assert.equal(seen.size, 2, "both workers served the counter");
+  });
+
   test("when a worker dies, invocations go to the other one", async () => {
     const n = readNetwork(dir);
     // Warm both workers first, so the gateway holds kept-alive connections to the one that dies.

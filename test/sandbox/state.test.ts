@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { VeilError } from "../../src/errors/index.ts";
 import { IsolateSandbox } from "../../src/sandbox/isolate.ts";
+import { EncryptedAgentState } from "../../src/storage/agent-state.ts";
 import { SqliteStateStore } from "../../src/storage/state-store.ts";
-import { EncryptedAgentState } from "../../src/worker/agent-state.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "veil-state-"));
 const dbPath = join(dir, "state.sqlite");

@@ -1,7 +1,6 @@
 import { openStateValue, sealStateValue, stateRowKey } from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
-import type { AgentStateBackend } from "../sandbox/types.ts";
-import type { SqliteStateStore } from "../storage/state-store.ts";
+import type { SqliteStateStore } from "./state-store.ts";
 
 export type StateQuota = {
   /** Sealed bytes an agent may keep in all. */
@@ -29,7 +28,7 @@ const dec = new TextDecoder();
  * key, at a row named by an HMAC of the name. The store never sees a name or a value; an entry
  * copied to another agent's or another name's row does not open.
  */
-export class EncryptedAgentState implements AgentStateBackend {
+export class EncryptedAgentState {
   readonly #store: SqliteStateStore;
   readonly #agentId: bigint;
   readonly #agent: string;
