@@ -40,6 +40,16 @@ function limitError(err: unknown, limits: SandboxLimits): VeilError | undefined 
       },
     );
   }
+  if (/CPU time limit exceeded/.test(message)) {
+    return new VeilError(
+      "LIMIT_CPU_EXCEEDED",
+      `The agent used more than ${limits.cpuTimeMs} ms of CPU time`,
+      {
+        status: 504,
+        hint: "Do less work per request, or deploy with a higher CPU limit.",
+      },
+    );
+  }
   if (/timed out|Script execution timed out/i.test(message)) {
     return new VeilError("LIMIT_WALL_TIME_EXCEEDED", `The agent ran longer than ${limits.wallTimeMs} ms`, {
       status: 504,
@@ -66,6 +76,7 @@ export class IsolateSandbox implements Sandbox {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #egress: Egress;
   readonly #state: AgentStateBackend | undefined;
+  #inFlight = 0;
 
   private constructor(
     code: string,
@@ -230,13 +241,42 @@ export class IsolateSandbox implements Sandbox {
   }
 
   async invoke(request: SandboxRequest): Promise<SandboxResponse> {
+    if (this.#inFlight >= this.#limits.maxConcurrent) {
+      throw new VeilError(
+        "LIMIT_CONCURRENCY_EXCEEDED",
+        `The agent already has ${this.#limits.maxConcurrent} requests in flight`,
+        { status: 429, retryable: true, hint: "Retry shortly, or deploy with a higher concurrency limit." },
+      );
+    }
+    this.#inFlight++;
+    try {
+      return await this.#invoke(request);
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  async #invoke(request: SandboxRequest): Promise<SandboxResponse> {
     await this.#ensureLoaded();
     const isolate = this.#isolate!;
     const dispatch = this.#dispatch!;
     const body = request.body ? new Uint8Array(request.body).buffer : null;
     let timer: NodeJS.Timeout | undefined;
+    let cpuWatch: NodeJS.Timeout | undefined;
     const wall = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error("Script execution timed out.")), this.#limits.wallTimeMs);
+      // CPU time is the isolate's, shared by the agent's concurrent requests: a request is cut
+      // when the isolate has run more than the limit since it began. Asynchronous code (a loop
+      // of awaits) is caught by this watch; a synchronous loop by the watch or the wall timeout.
+      const cpuStart = isolate.cpuTime;
+      const cpuLimitNs = BigInt(this.#limits.cpuTimeMs) * 1_000_000n;
+      cpuWatch = setInterval(() => {
+        if (isolate.isDisposed) return;
+        if (isolate.cpuTime - cpuStart > cpuLimitNs) {
+          reject(new Error("CPU time limit exceeded"));
+          isolate.dispose();
+        }
+      }, 10);
     });
     let result: DispatchResult;
     try {
@@ -260,6 +300,7 @@ export class IsolateSandbox implements Sandbox {
       );
     } finally {
       clearTimeout(timer);
+      clearInterval(cpuWatch);
     }
     if (!result.ok) {
       this.#log("error", result.error.stack ?? `${result.error.name}: ${result.error.message}`);

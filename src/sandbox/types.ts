@@ -24,12 +24,18 @@ export type SandboxLimits = {
   wallTimeMs: number;
   /** Largest response body, in bytes. */
   maxResponseBytes: number;
+  /** CPU time per request, in ms (time the agent's code runs, not time it waits). */
+  cpuTimeMs: number;
+  /** Requests one agent may have in flight; more are refused (retryable) at once. */
+  maxConcurrent: number;
 };
 
 export const DEFAULT_LIMITS: SandboxLimits = {
   memoryMb: 128,
   wallTimeMs: 10_000,
   maxResponseBytes: 8 * 1024 * 1024,
+  cpuTimeMs: 2_000,
+  maxConcurrent: 64,
   egress: DEFAULT_EGRESS,
 };
 

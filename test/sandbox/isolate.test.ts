@@ -185,4 +185,71 @@ describe("IsolateSandbox", () => {
     a.dispose();
     b.dispose();
   });
+
+  test("a CPU-bound handler is cut at the CPU limit well before the wall limit", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      limits: { cpuTimeMs: 100, wallTimeMs: 10_000 },
+      code: `export default { async fetch(r) {
+        const p = new URL(r.url).pathname;
+        if (p === "/spin") { for (;;) {} }
+        if (p === "/microtasks") { for (;;) { await null; } }
+        if (p === "/wait") { await new Promise((ok) => setTimeout(ok, 300)); return new Response("waited"); }
+        return new Response("alive");
+      } };`,
+    });
+    for (const path of ["/spin", "/microtasks"]) {
+      const started = Date.now();
+      await expectCode(sandbox.invoke(get(path)), "LIMIT_CPU_EXCEEDED");
+      assert.ok(Date.now() - started < 3_000, `${path} was cut after ${Date.now() - started} ms`);
+      assert.equal(text((await sandbox.invoke(get("/"))).body), "alive");
+    }
+    // Waiting is not CPU: a request that sleeps longer than the CPU limit completes.
+    assert.equal(text((await sandbox.invoke(get("/wait"))).body), "waited");
+    sandbox.dispose();
+  });
+
+  test("requests over the agent's concurrency limit are refused at once, retryable", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      limits: { maxConcurrent: 2 },
+      code: `export default { async fetch() { await new Promise((ok) => setTimeout(ok, 200)); return new Response("done"); } };`,
+    });
+    const first = [sandbox.invoke(get("/")), sandbox.invoke(get("/"))];
+    const third = await expectCode(sandbox.invoke(get("/")), "LIMIT_CONCURRENCY_EXCEEDED");
+    assert.equal(third.retryable, true);
+    assert.equal(third.status, 429);
+    for (const r of await Promise.all(first)) assert.equal(text(r.body), "done");
+    assert.equal(text((await sandbox.invoke(get("/"))).body), "done", "capacity comes back");
+    sandbox.dispose();
+  });
+
+  test("AbortController, AbortSignal.timeout and EventTarget behave as on the web; fetch honours a signal", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      code: `export default { async fetch() {
+        const c = new AbortController();
+        const seen = [];
+        c.signal.addEventListener("abort", (e) => seen.push(e.type));
+        c.abort();
+        c.abort();
+        const t = AbortSignal.timeout(20);
+        await new Promise((ok) => setTimeout(ok, 60));
+        let fetchError;
+        try { await fetch("https://example.com/", { signal: AbortSignal.abort() }); } catch (e) { fetchError = e.name; }
+        return Response.json({ aborted: c.signal.aborted, reason: c.signal.reason.name, seen,
+          timeout: t.aborted, timeoutReason: t.reason.name, fetchError, any: AbortSignal.any([c.signal]).aborted });
+      } };`,
+    });
+    assert.deepEqual(JSON.parse(text((await sandbox.invoke(get("/"))).body)), {
+      aborted: true,
+      reason: "AbortError",
+      seen: ["abort"],
+      timeout: true,
+      timeoutReason: "TimeoutError",
+      fetchError: "AbortError",
+      any: true,
+    });
+    sandbox.dispose();
+  });
 });

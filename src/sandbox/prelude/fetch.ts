@@ -1,5 +1,6 @@
 // fetch for agents: the request is copied to the host, which sends it within the agent's egress
 // policy (see src/sandbox/egress.ts) and copies the response back.
+import type { AbortSignal } from "./abort.ts";
 import { callHost, type HostReference } from "./host.ts";
 import { Request, type RequestInit } from "./request.ts";
 import { Response } from "./response.ts";
@@ -26,11 +27,20 @@ export function makeFetch(hostFetch: HostReference | undefined) {
     request.headers.forEach((v, k) => {
       headers.push([k, v]);
     });
+    const signal = request.signal as AbortSignal | undefined | null;
+    signal?.throwIfAborted();
     const hasBody = request.method !== "GET" && request.method !== "HEAD";
     const body = hasBody ? await request.arrayBuffer() : null;
-    const answer = (await callHost(hostFetch, [
-      { url: request.url, method: request.method, headers, body },
-    ])) as HostAnswer;
+    const call = callHost(hostFetch, [{ url: request.url, method: request.method, headers, body }]);
+    // An abort rejects at once; the host's request runs out under its own time limit.
+    const answer = (await (signal
+      ? Promise.race([
+          call,
+          new Promise((_, reject) =>
+            signal.addEventListener("abort", () => reject(signal.reason), { once: true }),
+          ),
+        ])
+      : call)) as HostAnswer;
     if (!answer.ok) {
       const err = new TypeError(answer.message);
       (err as TypeError & { code?: string }).code = answer.code;

@@ -1,6 +1,7 @@
 // The prelude: runs first in every agent isolate and installs the web-standard globals.
 // It takes the host hooks from globalThis.__veilHost and deletes them, so agent code never sees
 // them; fetch, timers, crypto and console reach the host only through them.
+import { AbortController, AbortSignal, Event, EventTarget } from "./abort.ts";
 import { structuredClone } from "./clone.ts";
 import { makeConsole } from "./console.ts";
 import { CryptoKey, makeCrypto } from "./crypto.ts";
@@ -20,6 +21,10 @@ const host: HostHooks = scope.__veilHost ?? {};
 delete scope.__veilHost;
 
 const globals: Record<string, unknown> = {
+  AbortController,
+  AbortSignal,
+  Event,
+  EventTarget,
   Headers,
   Request,
   Response,
