@@ -13,7 +13,24 @@ contract AgentRegistry {
         bytes32[] versions;
     }
 
+    /// @notice What the agent's owner asks of the runtime; 0 means the network's default. Workers
+    /// clamp every value to the network's maxima (their configuration) and enforce the result.
+    struct Limits {
+        uint32 memoryMb;
+        uint32 cpuTimeMs;
+        uint32 wallTimeMs;
+        uint32 maxRequestBytes;
+        uint32 maxResponseBytes;
+        uint32 maxConcurrent;
+        uint32 maxStateBytes;
+        /// Hosts the agent may fetch from, comma-separated ("*" any public host; "" the default).
+        string egressHosts;
+    }
+
     uint256 public constant MAX_NAME_LENGTH = 64;
+    uint256 public constant MAX_EGRESS_LENGTH = 1024;
+
+    mapping(uint256 id => Limits) private _limits;
 
     uint256 private _count;
     mapping(uint256 id => Agent) private _agents;
@@ -22,6 +39,7 @@ contract AgentRegistry {
     event AgentRegistered(uint256 indexed id, address indexed owner, string name, bytes32 codeHash);
     event VersionAdded(uint256 indexed id, uint32 indexed version, bytes32 codeHash);
     event VersionActivated(uint256 indexed id, uint32 indexed version, bytes32 codeHash);
+    event LimitsChanged(uint256 indexed id);
     event AgentOwnershipTransferred(uint256 indexed id, address indexed previousOwner, address indexed newOwner);
 
     error NameTaken(string name, uint256 id);
@@ -31,6 +49,7 @@ contract AgentRegistry {
     error EmptyCodeHash();
     error VersionOutOfRange(uint256 id, uint32 version, uint256 count);
     error ZeroAddress();
+    error EgressListTooLong(uint256 length);
 
     modifier onlyAgentOwner(uint256 id) {
         if (_agents[id].owner == address(0)) revert AgentNotFound(id);
@@ -83,6 +102,18 @@ contract AgentRegistry {
         if (newOwner == address(0)) revert ZeroAddress();
         emit AgentOwnershipTransferred(id, _agents[id].owner, newOwner);
         _agents[id].owner = newOwner;
+    }
+
+    /// @notice The owner sets the agent's runtime limits; workers reload it with them.
+    function setLimits(uint256 id, Limits calldata limits) external onlyAgentOwner(id) {
+        if (bytes(limits.egressHosts).length > MAX_EGRESS_LENGTH) revert EgressListTooLong(bytes(limits.egressHosts).length);
+        _limits[id] = limits;
+        emit LimitsChanged(id);
+    }
+
+    function limitsOf(uint256 id) external view returns (Limits memory) {
+        if (_agents[id].owner == address(0)) revert AgentNotFound(id);
+        return _limits[id];
     }
 
     function agentCount() external view returns (uint256) {

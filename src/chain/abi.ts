@@ -546,6 +546,17 @@ export const agentRegistryAbi = [
     type: "error",
   },
   {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "length",
+        type: "uint256",
+      },
+    ],
+    name: "EgressListTooLong",
+    type: "error",
+  },
+  {
     inputs: [],
     name: "EmptyCodeHash",
     type: "error",
@@ -684,6 +695,19 @@ export const agentRegistryAbi = [
         name: "id",
         type: "uint256",
       },
+    ],
+    name: "LimitsChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
       {
         indexed: true,
         internalType: "uint32",
@@ -724,6 +748,19 @@ export const agentRegistryAbi = [
     ],
     name: "VersionAdded",
     type: "event",
+  },
+  {
+    inputs: [],
+    name: "MAX_EGRESS_LENGTH",
+    outputs: [
+      {
+        internalType: "uint256",
+        name: "",
+        type: "uint256",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
   },
   {
     inputs: [],
@@ -859,6 +896,67 @@ export const agentRegistryAbi = [
   {
     inputs: [
       {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+    ],
+    name: "limitsOf",
+    outputs: [
+      {
+        components: [
+          {
+            internalType: "uint32",
+            name: "memoryMb",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "cpuTimeMs",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "wallTimeMs",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "maxRequestBytes",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "maxResponseBytes",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "maxConcurrent",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "maxStateBytes",
+            type: "uint32",
+          },
+          {
+            internalType: "string",
+            name: "egressHosts",
+            type: "string",
+          },
+        ],
+        internalType: "struct AgentRegistry.Limits",
+        name: "",
+        type: "tuple",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
         internalType: "string",
         name: "name",
         type: "string",
@@ -877,6 +975,66 @@ export const agentRegistryAbi = [
         type: "uint256",
       },
     ],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        components: [
+          {
+            internalType: "uint32",
+            name: "memoryMb",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "cpuTimeMs",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "wallTimeMs",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "maxRequestBytes",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "maxResponseBytes",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "maxConcurrent",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "maxStateBytes",
+            type: "uint32",
+          },
+          {
+            internalType: "string",
+            name: "egressHosts",
+            type: "string",
+          },
+        ],
+        internalType: "struct AgentRegistry.Limits",
+        name: "limits",
+        type: "tuple",
+      },
+    ],
+    name: "setLimits",
+    outputs: [],
     stateMutability: "nonpayable",
     type: "function",
   },

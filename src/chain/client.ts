@@ -91,7 +91,20 @@ export type GatekeeperRecord = { address: Hex; encryptionKey: Hex; endpoint: str
 
 export type AgentEvent =
   | { kind: "registered"; id: bigint; name: string; codeHash: Hex; blockNumber: bigint }
-  | { kind: "activated"; id: bigint; version: number; codeHash: Hex; blockNumber: bigint };
+  | { kind: "activated"; id: bigint; version: number; codeHash: Hex; blockNumber: bigint }
+  | { kind: "limits"; id: bigint; blockNumber: bigint };
+
+/** An agent's runtime limits as its owner set them on chain; 0 (or "") means the network default. */
+export type AgentLimits = {
+  memoryMb: number;
+  cpuTimeMs: number;
+  wallTimeMs: number;
+  maxRequestBytes: number;
+  maxResponseBytes: number;
+  maxConcurrent: number;
+  maxStateBytes: number;
+  egressHosts: string;
+};
 
 /**
  * Veil's typed view of the chain: reads and writes on the registries through viem, over any
@@ -231,6 +244,27 @@ export class VeilChain {
     return hash;
   }
 
+  async getAgentLimits(id: bigint): Promise<AgentLimits> {
+    return this.read(`read the limits of agent ${id}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.agentRegistry,
+        abi: agentRegistryAbi,
+        functionName: "limitsOf",
+        args: [id],
+      }),
+    );
+  }
+
+  async setAgentLimits(id: bigint, limits: AgentLimits): Promise<Hex> {
+    const { hash } = await this.write(`set the limits of agent ${id}`, {
+      address: this.config.contracts.agentRegistry,
+      abi: agentRegistryAbi,
+      functionName: "setLimits",
+      args: [id, limits],
+    });
+    return hash;
+  }
+
   /** Agent events from `fromBlock` on (inclusive), in chain order. */
   async agentEvents(fromBlock: bigint, toBlock: bigint): Promise<AgentEvent[]> {
     const logs = await this.read("read agent events", () =>
@@ -249,6 +283,8 @@ export class VeilChain {
         if (id !== undefined && name !== undefined && codeHash !== undefined) {
           events.push({ kind: "registered", id, name, codeHash, blockNumber });
         }
+      } else if (log.eventName === "LimitsChanged") {
+        if (log.args.id !== undefined) events.push({ kind: "limits", id: log.args.id, blockNumber });
       } else if (log.eventName === "VersionActivated") {
         const { id, version, codeHash } = log.args;
         if (id !== undefined && version !== undefined && codeHash !== undefined) {

@@ -84,6 +84,11 @@ const REVERTS: Record<string, { code: string; status: number; hint: string }> = 
     status: 413,
     hint: "A secret is at most 4 KiB, and an agent has at most 64.",
   },
+  EgressListTooLong: {
+    code: "EGRESS_LIST_TOO_LONG",
+    status: 400,
+    hint: "List at most 1024 characters of hosts; use wildcards such as *.example.com.",
+  },
   OwnableUnauthorizedAccount: {
     code: "NOT_OWNER",
     status: 403,

@@ -1,6 +1,7 @@
 export {
   type AgentEvent,
   type AgentKeyRecord,
+  type AgentLimits,
   type AgentRecord,
   type ChainConfig,
   type ContractAddresses,

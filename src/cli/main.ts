@@ -5,7 +5,7 @@ import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
 import type { VeilClient as VeilClientType } from "../sdk/client.ts";
 import { initAgent, listTemplates } from "./init.ts";
-import { fail, parseCount, parsePort, progress } from "./output.ts";
+import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
 
 const program = new Command();
 program
@@ -195,15 +195,52 @@ program
   .addOption(networkOption())
   .addOption(keyOption())
   .option("--timeout <seconds>", "how long to wait for a worker to serve it", "60")
+  .option("--memory-mb <n>", "heap limit (0: the network default)", parseLimit)
+  .option("--cpu-ms <n>", "CPU time per request", parseLimit)
+  .option("--wall-ms <n>", "wall time per request", parseLimit)
+  .option("--max-request-bytes <n>", "largest request body", parseLimit)
+  .option("--max-response-bytes <n>", "largest response body", parseLimit)
+  .option("--concurrency <n>", "requests in flight at once", parseLimit)
+  .option("--state-bytes <n>", "ctx.state quota", parseLimit)
+  .option("--egress <hosts>", 'hosts the agent may fetch, comma-separated ("*" any public host)')
   .action(
     action(
-      async (dir: string, opts: { name: string; network?: string; privateKey?: string; timeout: string }) => {
+      async (
+        dir: string,
+        opts: {
+          name: string;
+          network?: string;
+          privateKey?: string;
+          timeout: string;
+          memoryMb?: number;
+          cpuMs?: number;
+          wallMs?: number;
+          maxRequestBytes?: number;
+          maxResponseBytes?: number;
+          concurrency?: number;
+          stateBytes?: number;
+          egress?: string;
+        },
+      ) => {
         const started = Date.now();
         const network = loadNetwork(opts.network);
         const veil = await client(network, signingKey(network, opts.privateKey));
+        const limits = Object.fromEntries(
+          Object.entries({
+            memoryMb: opts.memoryMb,
+            cpuTimeMs: opts.cpuMs,
+            wallTimeMs: opts.wallMs,
+            maxRequestBytes: opts.maxRequestBytes,
+            maxResponseBytes: opts.maxResponseBytes,
+            maxConcurrent: opts.concurrency,
+            maxStateBytes: opts.stateBytes,
+            egressHosts: opts.egress,
+          }).filter(([, v]) => v !== undefined),
+        );
         const result = await veil.deploy(dir, opts.name, {
           onProgress: progress,
           timeoutMs: Number(opts.timeout) * 1000,
+          ...(Object.keys(limits).length > 0 ? { limits } : {}),
         });
         process.stdout.write(
           [
@@ -312,6 +349,7 @@ program
       const veil = await client(loadNetwork(opts.network));
       const info = await veil.inspect(agent);
       const identity = await veil.identity(agent).catch((err: unknown) => err as VeilError);
+      const { effective: limits } = await veil.limits(agent);
       if (opts.json) {
         const keys =
           identity instanceof Error
@@ -322,7 +360,7 @@ program
                 epoch: identity.epoch.toString(),
                 checks: identity.checks,
               };
-        process.stdout.write(`${JSON.stringify({ ...info, keys }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ ...info, keys, limits }, null, 2)}\n`);
         return;
       }
       process.stdout.write(
@@ -334,6 +372,10 @@ program
             ? `  keys      ${identity.message.split("\n")[0]}`
             : `  address   ${identity.address} (keys certified up to the epoch ${identity.epoch} master key on chain)`,
           ...info.workers.map((w) => `  worker    ${w.address} ${w.url} ${w.status}`),
+          `  limits    memory ${limits.memoryMb} MiB, CPU ${limits.cpuTimeMs} ms, wall ${limits.wallTimeMs} ms, ` +
+            `${limits.maxConcurrent} concurrent`,
+          `            request ≤ ${limits.maxRequestBytes} B, response ≤ ${limits.maxResponseBytes} B, ` +
+            `state ≤ ${limits.maxStateBytes} B, egress ${limits.egressHosts.join(", ")}`,
           "",
         ].join("\n"),
       );

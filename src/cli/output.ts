@@ -37,3 +37,14 @@ export function parseCount(value: string): number {
   }
   return n;
 }
+
+/** A limit value: a whole number from 0 (0 means the network's default). */
+export function parseLimit(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n > 0xffffffff) {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a whole number from 0`, {
+      hint: "Limits are whole numbers; 0 means the network's default.",
+    });
+  }
+  return n;
+}

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import type { Hex } from "viem";
 import type { ChainConfig } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
+import { DEFAULT_NETWORK_MAXIMA, NUMERIC_LIMITS, type RuntimeLimits } from "../sandbox/limits.ts";
 
 /** network.json: how every client and daemon finds one Veil network. */
 export type NetworkFile = {
@@ -14,6 +15,8 @@ export type NetworkFile = {
   workers: { address: Hex; url: string; operator: Hex; pid?: number }[];
   blobStore: { kind: "fs"; path: string };
   tee: { backend: "simulated" | "tdx" | "dstack"; insecure: boolean; measurement: Hex };
+  /** The most any agent may ask for (workers clamp to these; `veil deploy` checks against them). */
+  runtime?: { maxima: RuntimeLimits };
   /** Well-known keys of the embedded chain. DEV ONLY. */
   devAccounts?: { warning: string; accounts: { role: string; address: Hex; privateKey: Hex }[] };
 };
@@ -77,7 +80,20 @@ export function loadNetwork(explicit?: string): NetworkFile {
     throw malformed(path, "workers and gatekeepers must be lists");
   }
   if (!n.tee || typeof n.tee.backend !== "string") throw malformed(path, "tee.backend is missing");
+  if (n.runtime !== undefined) {
+    const m = n.runtime?.maxima as Partial<RuntimeLimits> | undefined;
+    for (const k of NUMERIC_LIMITS) {
+      if (!m || !Number.isSafeInteger(m[k]) || (m[k] as number) <= 0) {
+        throw malformed(path, `runtime.maxima.${k} must be a positive integer`);
+      }
+    }
+  }
   return n as NetworkFile;
+}
+
+/** The network's maxima for agents' limits (the built-in ones when the file names none). */
+export function networkMaxima(network: NetworkFile): RuntimeLimits {
+  return network.runtime?.maxima ?? DEFAULT_NETWORK_MAXIMA;
 }
 
 /** Writes network.json atomically, so a reader never sees half a file. */

@@ -5,6 +5,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { deployContracts } from "../chain/deploy.ts";
 import { DEV_ONLY_WARNING, devAccounts, TeeType, VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
+import { DEFAULT_NETWORK_MAXIMA } from "../sandbox/limits.ts";
 import { buildMeasurement, printInsecureBanner } from "../tee/index.ts";
 import { type NetworkFile, saveNetwork } from "./config.ts";
 import { type Daemon, startDaemon } from "./processes.ts";
@@ -102,6 +103,7 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
       workers: [],
       blobStore: { kind: "fs", path: join(dir, "blobs") },
       tee: { backend: "simulated", insecure: true, measurement },
+      runtime: { maxima: DEFAULT_NETWORK_MAXIMA },
       devAccounts: {
         warning: DEV_ONLY_WARNING,
         accounts: accounts.map((a, i) => ({

@@ -2,7 +2,13 @@ import { randomBytes } from "node:crypto";
 import type { Hex } from "viem";
 import type { VeilChain } from "../chain/index.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
-import type { NetworkFile } from "../network/config.ts";
+import { type NetworkFile, networkMaxima } from "../network/config.ts";
+import {
+  checkRequestedLimits,
+  type EffectiveLimits,
+  effectiveLimits,
+  type RequestedLimits,
+} from "../sandbox/limits.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import type { BuiltAgent } from "./build.ts";
 import type { VerifiedAgentIdentity } from "./identity.ts";
@@ -92,7 +98,12 @@ export class VeilClient {
   async deploy(
     dir: string,
     name: string,
-    options: { onProgress?: (m: string) => void; timeoutMs?: number } = {},
+    options: {
+      onProgress?: (m: string) => void;
+      timeoutMs?: number;
+      /** Runtime limits to set (the rest keep their values; 0 is the network default). */
+      limits?: Partial<RequestedLimits>;
+    } = {},
   ): Promise<DeployResult> {
     const progress = options.onProgress ?? (() => {});
     if (!/^[a-z][a-z0-9-]{0,63}$/.test(name)) {
@@ -100,6 +111,7 @@ export class VeilClient {
         hint: "Use 1–64 characters of a–z, 0–9 and '-', starting with a letter.",
       });
     }
+    if (options.limits) checkRequestedLimits(options.limits, networkMaxima(this.network));
     const chain = await this.chain();
     const owner = chain.account;
     const existingId = await chain.agentIdOf(name);
@@ -130,7 +142,13 @@ export class VeilClient {
       txHash = await chain.addAgentVersion(id, built.hash, true);
       version = (await chain.getAgent(id)).currentVersion;
     }
-    progress(`registered as agent #${id} (tx ${txHash}); waiting for a worker to serve it…`);
+    progress(`registered as agent #${id} (tx ${txHash})`);
+    if (options.limits && Object.keys(options.limits).length > 0) {
+      const current = await chain.getAgentLimits(id);
+      const limitsTx = await chain.setAgentLimits(id, { ...current, ...options.limits });
+      progress(`set its limits (tx ${limitsTx})`);
+    }
+    progress("waiting for a worker to serve it…");
     const servedBy = await this.waitUntilServed(name, built.hash, options.timeoutMs ?? 60_000);
     return {
       id,
@@ -234,6 +252,13 @@ export class VeilClient {
     const body = await res.json();
     if (!res.ok) throw errorFrom(body, res.status);
     return body as AgentInfo;
+  }
+
+  /** The limits workers enforce for the agent, from the chain and the network's maxima. */
+  async limits(nameOrId: string): Promise<{ requested: RequestedLimits; effective: EffectiveLimits }> {
+    const chain = await this.chain();
+    const requested = await chain.getAgentLimits(await this.#resolveId(chain, nameOrId));
+    return { requested, effective: effectiveLimits(requested, networkMaxima(this.network)) };
   }
 
   async invoke(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {

@@ -1,9 +1,11 @@
 import type { Hex } from "viem";
 import type { AgentRecord, VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
+import { DEFAULT_EGRESS } from "../sandbox/egress.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
+import { type EffectiveLimits, effectiveLimits, type RuntimeLimits } from "../sandbox/limits.ts";
 import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
-import { EncryptedAgentState, type StateQuota } from "../storage/agent-state.ts";
+import { DEFAULT_STATE_QUOTA, EncryptedAgentState, type StateQuota } from "../storage/agent-state.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { SqliteStateStore } from "../storage/state-store.ts";
 import type { AgentIdentity, AgentKeyring } from "./keyring.ts";
@@ -16,6 +18,8 @@ export type AgentState =
       sandbox: Sandbox;
       loadedAt: number;
       identity: AgentIdentity | undefined;
+      /** What this worker enforces for the agent: its owner's limits within the network's maxima. */
+      limits: EffectiveLimits;
     }
   | { status: "failed"; record: AgentRecord; error: VeilError; failedAt: number };
 
@@ -25,6 +29,8 @@ export type AgentTableOptions = {
   limits?: Partial<SandboxLimits>;
   log: (agent: AgentRecord, level: string, message: string) => void;
   pollIntervalMs?: number;
+  /** The most any agent may ask for on this network; owners' limits are clamped to these. */
+  maxima?: RuntimeLimits;
   /** Where agents' ctx.state lives (sealed under each agent's state key). */
   stateStore?: SqliteStateStore;
   stateQuota?: StateQuota;
@@ -83,11 +89,12 @@ export class AgentTable {
     const head = await this.#opts.chain.blockNumber();
     if (head > this.#lastBlock) {
       const events = await this.#opts.chain.agentEvents(this.#lastBlock + 1n, head);
-      const touched = new Set(events.map((e) => e.id));
+      const touched = new Set(events.filter((e) => e.kind !== "limits").map((e) => e.id));
       // Secrets changed: the agent restarts with its new env.
       const keyed = await this.#opts.chain.agentKeyEvents(this.#lastBlock + 1n, head);
       const forced = new Set<bigint>();
-      for (const id of keyed) {
+      // So do limits that changed.
+      for (const id of [...keyed, ...events.filter((e) => e.kind === "limits").map((e) => e.id)]) {
         if (!touched.has(id)) forced.add(id);
       }
       for (const id of forced) {
@@ -122,6 +129,7 @@ export class AgentTable {
         await this.#opts.blobs.get(record.codeHash),
       );
       const identity = this.#keyring ? await this.#keyring.identity(record.id) : undefined;
+      const limits = effectiveLimits(await this.#opts.chain.getAgentLimits(record.id), this.#opts.maxima);
       const secrets = this.#keyring
         ? await this.#keyring.secrets(record.id, (name) =>
             this.#opts.log(
@@ -142,19 +150,25 @@ export class AgentTable {
         },
         ...(identity && this.#opts.stateStore
           ? {
-              state: new EncryptedAgentState(
-                this.#opts.stateStore,
-                record.id,
-                identity.keys.stateKey,
-                this.#opts.stateQuota,
-              ),
+              state: new EncryptedAgentState(this.#opts.stateStore, record.id, identity.keys.stateKey, {
+                ...(this.#opts.stateQuota ?? DEFAULT_STATE_QUOTA),
+                maxBytes: limits.maxStateBytes,
+              }),
             }
           : {}),
-        ...(this.#opts.limits ? { limits: this.#opts.limits } : {}),
+        limits: {
+          memoryMb: limits.memoryMb,
+          cpuTimeMs: limits.cpuTimeMs,
+          wallTimeMs: limits.wallTimeMs,
+          maxResponseBytes: limits.maxResponseBytes,
+          maxConcurrent: limits.maxConcurrent,
+          egress: { ...DEFAULT_EGRESS, allowHosts: limits.egressHosts },
+          ...this.#opts.limits,
+        },
         log: (level, message) => this.#opts.log(record, level, message),
       });
       const previous = this.#agents.get(key);
-      this.#agents.set(key, { status: "ready", record, sandbox, loadedAt: Date.now(), identity });
+      this.#agents.set(key, { status: "ready", record, sandbox, loadedAt: Date.now(), identity, limits });
       if (previous?.status === "ready") previous.sandbox.dispose();
       console.error(`agent ${record.name} (#${key}) serving code ${record.codeHash.slice(0, 18)}…`);
     } catch (err) {

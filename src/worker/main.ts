@@ -7,7 +7,7 @@ import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey } from "../gatekeeper/client.ts";
-import { loadNetwork } from "../network/config.ts";
+import { loadNetwork, networkMaxima } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import { SqliteStateStore } from "../storage/state-store.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
@@ -48,6 +48,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
   const agents = new AgentTable({
     chain,
     blobs,
+    maxima: networkMaxima(network),
     stateStore: new SqliteStateStore(options.stateDb ?? join(options.dataDir, "state.sqlite")),
     log: (agent, level, message) => console.error(`[${agent.name}] ${level}: ${message}`),
   });

@@ -120,7 +120,10 @@ async function handle(
     if (!HOP_BY_HOP.has(name) && !name.startsWith("x-veil-")) headers.push([name, req.rawHeaders[i + 1]!]);
   }
   const method = (req.method ?? "GET").toUpperCase();
-  const body = method === "GET" || method === "HEAD" ? null : await readBody(req, options.maxRequestBytes);
+  const body =
+    method === "GET" || method === "HEAD"
+      ? null
+      : await readBody(req, Math.min(options.maxRequestBytes, state.limits.maxRequestBytes));
   const response = await state.sandbox.invoke({
     method,
     url: `https://${state.record.name}.agents.veil${pathAndQuery}`,
@@ -197,7 +200,10 @@ async function handleEncrypted(
       status: 503,
       retryable: true,
     });
-  const envelope = await readBody(req, options.maxRequestBytes + 4096);
+  const envelope = await readBody(
+    req,
+    Math.min(options.maxRequestBytes, state.limits.maxRequestBytes) + 4096,
+  );
   let sealed: SealedRequestBody;
   try {
     sealed = openRequest(identity.keys.encryption.privateKey, state.record.id, envelope);

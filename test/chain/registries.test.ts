@@ -58,6 +58,32 @@ describe("AgentRegistry", () => {
     assert.equal((await t.reader.getAgent(alpha)).codeHash, hash32(1));
   });
 
+  test("only the owner sets an agent's limits; they read back, and a change is an event", async () => {
+    const id = await t.reader.agentIdOf("alpha");
+    const limits = {
+      memoryMb: 64,
+      cpuTimeMs: 500,
+      wallTimeMs: 0,
+      maxRequestBytes: 0,
+      maxResponseBytes: 0,
+      maxConcurrent: 4,
+      maxStateBytes: 0,
+      egressHosts: "api.example.com",
+    };
+    const from = await t.reader.blockNumber();
+    await rejectsWith(t.as(2).setAgentLimits(id, limits), "NOT_AGENT_OWNER");
+    await rejectsWith(
+      t.as(1).setAgentLimits(id, { ...limits, egressHosts: "x".repeat(1025) }),
+      "EGRESS_LIST_TOO_LONG",
+    );
+    assert.equal((await t.reader.getAgentLimits(id)).memoryMb, 0, "refused calls changed nothing");
+    await t.as(1).setAgentLimits(id, limits);
+    assert.deepEqual(await t.reader.getAgentLimits(id), limits);
+    const events = await t.reader.agentEvents(from + 1n, await t.reader.blockNumber());
+    assert.ok(events.some((e) => e.kind === "limits" && e.id === id));
+    await rejectsWith(t.reader.getAgentLimits(999n), "AGENT_NOT_FOUND");
+  });
+
   test("an unknown id is AGENT_NOT_FOUND and an unknown name is id 0", async () => {
     await rejectsWith(t.reader.getAgent(999n), "AGENT_NOT_FOUND");
     assert.equal(await t.reader.agentIdOf("nobody"), 0n);

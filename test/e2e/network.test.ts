@@ -171,6 +171,52 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
     assert.equal(after.keys.address, helloAddress, "the agent's address survives the upgrade");
   });
 
+  test("limits set at deploy time show in inspect and are enforced by the workers", async () => {
+    const dirL = join(work, "spin-agent");
+    mkdirSync(join(dirL, "src"), { recursive: true });
+    writeFileSync(
+      join(dirL, "src", "index.ts"),
+      "export default { fetch(r: Request) { if (new URL(r.url).pathname === '/spin') { for (;;) {} } return new Response('ok'); } };\n",
+    );
+    const deploy = await veil(
+      [
+        "deploy",
+        dirL,
+        "--name",
+        "spinner",
+        "--cpu-ms",
+        "100",
+        "--memory-mb",
+        "64",
+        "--egress",
+        "api.example.com",
+      ],
+      { env },
+    );
+    assert.equal(deploy.code, 0, deploy.stderr);
+    const info = JSON.parse((await veil(["inspect", "spinner", "--json"], { env })).stdout) as {
+      limits: { cpuTimeMs: number; memoryMb: number; egressHosts: string[] };
+    };
+    assert.equal(info.limits.cpuTimeMs, 100);
+    assert.equal(info.limits.memoryMb, 64);
+    assert.deepEqual(info.limits.egressHosts, ["api.example.com"]);
+    // The workers reload the agent when its limits change on chain; wait for the new CPU limit.
+    let spin: Awaited<ReturnType<typeof veil>> | undefined;
+    for (let i = 0; i < 20; i++) {
+      spin = await veil(["invoke", "spinner", "--path", "/spin"], { env });
+      if (/LIMIT_CPU_EXCEEDED/.test(spin.stderr)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.notEqual(spin?.code, 0);
+    assert.match(spin?.stderr ?? "", /LIMIT_CPU_EXCEEDED/);
+    const ok = await veil(["invoke", "spinner"], { env });
+    assert.equal(ok.stdout.trim(), "ok", "the agent serves again after the cut");
+    const over = await veil(["deploy", dirL, "--name", "spinner-2", "--memory-mb", "100000"], { env });
+    assert.notEqual(over.code, 0);
+    assert.match(over.stderr, /LIMITS_OVER_NETWORK_MAXIMUM/);
+    assert.match((await veil(["inspect", "spinner-2"], { env })).stderr, /AGENT_NOT_FOUND/);
+  });
+
   describe("bad input gets a clear error, a non-zero exit, and changes nothing", () => {
     test("a name taken by someone else", async () => {
       const other = readNetwork(dir).devAccounts.accounts.find((a) => a.role === "operator-3")!;
