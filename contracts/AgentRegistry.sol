@@ -31,6 +31,8 @@ contract AgentRegistry {
     uint256 public constant MAX_EGRESS_LENGTH = 1024;
 
     mapping(uint256 id => Limits) private _limits;
+    /// X25519 public key the agent's logs are sealed to (the owner's); zero: logs are not kept.
+    mapping(uint256 id => bytes32) private _logKeys;
 
     uint256 private _count;
     mapping(uint256 id => Agent) private _agents;
@@ -40,6 +42,7 @@ contract AgentRegistry {
     event VersionAdded(uint256 indexed id, uint32 indexed version, bytes32 codeHash);
     event VersionActivated(uint256 indexed id, uint32 indexed version, bytes32 codeHash);
     event LimitsChanged(uint256 indexed id);
+    event LogKeyChanged(uint256 indexed id, bytes32 logKey);
     event AgentOwnershipTransferred(uint256 indexed id, address indexed previousOwner, address indexed newOwner);
 
     error NameTaken(string name, uint256 id);
@@ -109,6 +112,17 @@ contract AgentRegistry {
         if (bytes(limits.egressHosts).length > MAX_EGRESS_LENGTH) revert EgressListTooLong(bytes(limits.egressHosts).length);
         _limits[id] = limits;
         emit LimitsChanged(id);
+    }
+
+    /// @notice The owner names the key the agent's console output and errors are sealed to.
+    function setLogKey(uint256 id, bytes32 logKey) external onlyAgentOwner(id) {
+        _logKeys[id] = logKey;
+        emit LogKeyChanged(id, logKey);
+    }
+
+    function logKeyOf(uint256 id) external view returns (bytes32) {
+        if (_agents[id].owner == address(0)) revert AgentNotFound(id);
+        return _logKeys[id];
     }
 
     function limitsOf(uint256 id) external view returns (Limits memory) {

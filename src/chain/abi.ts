@@ -709,6 +709,25 @@ export const agentRegistryAbi = [
         type: "uint256",
       },
       {
+        indexed: false,
+        internalType: "bytes32",
+        name: "logKey",
+        type: "bytes32",
+      },
+    ],
+    name: "LogKeyChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
         indexed: true,
         internalType: "uint32",
         name: "version",
@@ -957,6 +976,25 @@ export const agentRegistryAbi = [
   {
     inputs: [
       {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+    ],
+    name: "logKeyOf",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
         internalType: "string",
         name: "name",
         type: "string",
@@ -1034,6 +1072,24 @@ export const agentRegistryAbi = [
       },
     ],
     name: "setLimits",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "bytes32",
+        name: "logKey",
+        type: "bytes32",
+      },
+    ],
+    name: "setLogKey",
     outputs: [],
     stateMutability: "nonpayable",
     type: "function",

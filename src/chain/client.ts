@@ -244,6 +244,28 @@ export class VeilChain {
     return hash;
   }
 
+  /** The X25519 key the agent's logs are sealed to (zero bytes: none set, logs not kept). */
+  async getLogKey(id: bigint): Promise<Hex> {
+    return this.read(`read the log key of agent ${id}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.agentRegistry,
+        abi: agentRegistryAbi,
+        functionName: "logKeyOf",
+        args: [id],
+      }),
+    );
+  }
+
+  async setLogKey(id: bigint, logKey: Hex): Promise<Hex> {
+    const { hash } = await this.write(`set the log key of agent ${id}`, {
+      address: this.config.contracts.agentRegistry,
+      abi: agentRegistryAbi,
+      functionName: "setLogKey",
+      args: [id, logKey],
+    });
+    return hash;
+  }
+
   async getAgentLimits(id: bigint): Promise<AgentLimits> {
     return this.read(`read the limits of agent ${id}`, () =>
       this.public.readContract({

@@ -382,6 +382,44 @@ program
     }),
   );
 
+program
+  .command("logs")
+  .description(
+    "print an agent's console output and errors (sealed to its owner; only the owner can read them)",
+  )
+  .argument("<agent>", "the agent's name or id")
+  .option("-f, --follow", "keep printing new lines as they come")
+  .option("--json", "one JSON object per line")
+  .addOption(networkOption())
+  .addOption(keyOption())
+  .action(
+    action(
+      async (
+        agent: string,
+        opts: { follow?: boolean; json?: boolean; network?: string; privateKey?: string },
+      ) => {
+        const network = loadNetwork(opts.network);
+        const veil = await client(network, signingKey(network, opts.privateKey));
+        const print = (lines: Awaited<ReturnType<VeilClientType["logs"]>>["lines"]) => {
+          for (const l of lines) {
+            process.stdout.write(
+              opts.json
+                ? `${JSON.stringify(l)}\n`
+                : `${new Date(l.at).toISOString()} ${l.level.padEnd(5)} ${l.message}\n`,
+            );
+          }
+        };
+        let { lines, cursor } = await veil.logs(agent);
+        print(lines);
+        while (opts.follow) {
+          await new Promise((r) => setTimeout(r, 1_000));
+          ({ lines, cursor } = await veil.logs(agent, cursor));
+          print(lines);
+        }
+      },
+    ),
+  );
+
 const secrets = program
   .command("secrets")
   .description("an agent's secrets: set, unset, list (values can never be read back)");

@@ -81,3 +81,19 @@ export function openStateValue(
 ): Uint8Array {
   return unwrap(stateKey, sealed, { label: STATE_LABEL, aad: utf8(`state|${agentId}|${rowKey}`) });
 }
+
+const LOGS_LABEL = "veil/v1/logs";
+const logsAad = (agentId: bigint) => utf8(`logs|${agentId}`);
+
+/** A batch of an agent's log lines, sealed to its owner's log key: only the owner opens it. */
+export function sealLogBatch(ownerLogKey: Uint8Array, agentId: bigint, plaintext: Uint8Array): Uint8Array {
+  return seal(ownerLogKey, plaintext, { label: LOGS_LABEL, aad: logsAad(agentId) });
+}
+
+export function openLogBatch(
+  ownerLogPrivateKey: Uint8Array,
+  agentId: bigint,
+  sealed: Uint8Array,
+): Uint8Array {
+  return open(ownerLogPrivateKey, sealed, { label: LOGS_LABEL, aad: logsAad(agentId) });
+}

@@ -1,6 +1,8 @@
 export {
+  openLogBatch,
   openSecret,
   openStateValue,
+  sealLogBatch,
   sealSecret,
   sealStateValue,
   stateRowKey,
@@ -34,6 +36,7 @@ export {
   deriveClusterSigningKey,
   deriveMasterPublicKey,
   deriveMasterSigningKey,
+  deriveOwnerLogKey,
   hkdf,
 } from "./kdf.ts";
 export { LABELS } from "./labels.ts";

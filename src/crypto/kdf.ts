@@ -80,3 +80,16 @@ export function deriveAgentKeys(agentRoot: Uint8Array): AgentKeys {
     secretsKey: hkdf(agentRoot, undefined, utf8(LABELS.agentSecrets), 32),
   };
 }
+
+/**
+ * The X25519 key an agent owner's logs are sealed to, derived from the owner's account key so
+ * that whoever holds that key (and only they) can read the logs, with nothing else to keep.
+ */
+export function deriveOwnerLogKey(ownerAccountKey: Uint8Array): {
+  privateKey: Uint8Array;
+  publicKey: Uint8Array;
+} {
+  requireKey(ownerAccountKey, "The owner's account key");
+  const privateKey = hkdf(ownerAccountKey, undefined, utf8(LABELS.ownerLogs), 32);
+  return { privateKey, publicKey: x25519.getPublicKey(privateKey) };
+}

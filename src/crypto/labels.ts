@@ -10,6 +10,7 @@ export const LABELS = {
   agentSigning: "veil/v1/agent/signing",
   agentState: "veil/v1/agent/state",
   agentSecrets: "veil/v1/agent/secrets",
+  ownerLogs: "veil/v1/owner/logs",
   envelopePrefix: "veil/v1/envelope/",
   wrapPrefix: "veil/v1/wrap/",
 } as const;

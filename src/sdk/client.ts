@@ -12,6 +12,7 @@ import {
 import { FsBlobStore } from "../storage/blob-store.ts";
 import type { BuiltAgent } from "./build.ts";
 import type { VerifiedAgentIdentity } from "./identity.ts";
+import type { AgentLogLine, LogCursor } from "./logs.ts";
 import type { ReceiptCheck } from "./receipts.ts";
 import type { AgentVerdict, VerifyAgentOptions } from "./verify-agent.ts";
 
@@ -143,6 +144,14 @@ export class VeilClient {
       version = (await chain.getAgent(id)).currentVersion;
     }
     progress(`registered as agent #${id} (tx ${txHash})`);
+    if (this.#privateKey) {
+      // The agent's logs are sealed to a key derived from the owner's: set it once.
+      const { ownerLogPublicKey } = await import("./logs.ts");
+      const logKey = ownerLogPublicKey(this.#privateKey);
+      if ((await chain.getLogKey(id)).toLowerCase() !== logKey.toLowerCase()) {
+        progress(`set the log key (tx ${await chain.setLogKey(id, logKey)})`);
+      }
+    }
     if (options.limits && Object.keys(options.limits).length > 0) {
       const current = await chain.getAgentLimits(id);
       const limitsTx = await chain.setAgentLimits(id, { ...current, ...options.limits });
@@ -252,6 +261,16 @@ export class VeilClient {
     const body = await res.json();
     if (!res.ok) throw errorFrom(body, res.status);
     return body as AgentInfo;
+  }
+
+  /** The agent's logs, opened with the owner's key; pass the returned cursor to read on. */
+  async logs(
+    nameOrId: string,
+    cursor: LogCursor = {},
+  ): Promise<{ lines: AgentLogLine[]; cursor: LogCursor }> {
+    const chain = await this.chain();
+    const { readAgentLogs } = await import("./logs.ts");
+    return readAgentLogs(chain, this.#privateKey, await this.#resolveId(chain, nameOrId), cursor);
   }
 
   /** The limits workers enforce for the agent, from the chain and the network's maxima. */

@@ -9,11 +9,13 @@ import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey } from "../gatekeeper/client.ts";
 import { loadNetwork, networkMaxima } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
+import { SqliteLogStore } from "../storage/log-store.ts";
 import { SqliteStateStore } from "../storage/state-store.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
 import { AgentTable } from "./agents.ts";
 import { WorkerAttestation } from "./attestation.ts";
 import { AgentKeyring } from "./keyring.ts";
+import { LogBook } from "./logbook.ts";
 import { createWorkerServer } from "./server.ts";
 
 export type WorkerDaemonOptions = {
@@ -45,12 +47,16 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
   let grant: ClusterKeyGrant | undefined;
   let attestation: WorkerAttestation | undefined;
 
+  const statePath = options.stateDb ?? join(options.dataDir, "state.sqlite");
+  const logStore = new SqliteLogStore(statePath);
+  const logbook = new LogBook({ chain, store: logStore, worker: identity.address });
   const agents = new AgentTable({
     chain,
     blobs,
     maxima: networkMaxima(network),
-    stateStore: new SqliteStateStore(options.stateDb ?? join(options.dataDir, "state.sqlite")),
-    log: (agent, level, message) => console.error(`[${agent.name}] ${level}: ${message}`),
+    stateStore: new SqliteStateStore(statePath),
+    // What agents print goes only to their owner, sealed (see logbook.ts); never to this stderr.
+    log: (agent, level, message) => logbook.add(agent.id, level, message),
   });
   const server = createWorkerServer({
     agents,
@@ -63,6 +69,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
       worker: identity.address,
     },
     attestation: () => attestation?.current(),
+    logs: logStore,
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

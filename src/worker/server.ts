@@ -10,6 +10,7 @@ import {
 } from "../crypto/index.ts";
 import { readBody, sendError, sendJson } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
+import type { SqliteLogStore } from "../storage/log-store.ts";
 import type { Evidence } from "../tee/index.ts";
 import type { AgentState, AgentTable } from "./agents.ts";
 
@@ -34,6 +35,8 @@ export type WorkerServerOptions = {
   maxRequestBytes: number;
   /** What receipts name besides the agent: the chain, the registry, and this worker. */
   receipts?: { chainId: number; agentRegistry: Hex; worker: Hex };
+  /** Agents' sealed log batches (only their owners can open them; anyone may fetch them). */
+  logs?: SqliteLogStore;
   /** This worker's current attestation evidence, for callers who verify it (`veil verify`). */
   attestation?: () => Evidence | undefined;
 };
@@ -86,6 +89,25 @@ async function handle(
       codeHash: state.record.codeHash,
       status: state.status,
       ...(state.status === "failed" ? { error: state.error.toJSON() } : {}),
+    });
+    return;
+  }
+  if (parts[4] === "logs" && parts.length === 5 && req.method === "GET") {
+    if (!state) throw notServed(idOrName);
+    const after = Number(url.searchParams.get("after") ?? "0");
+    const limit = Number(url.searchParams.get("limit") ?? "500");
+    if (
+      !Number.isSafeInteger(after) ||
+      after < 0 ||
+      !Number.isSafeInteger(limit) ||
+      limit < 1 ||
+      limit > 1000
+    ) {
+      throw new VeilError("BAD_REQUEST", "after must be a sequence number, limit 1–1000", { status: 400 });
+    }
+    const entries = options.logs?.after(state.record.id.toString(), after, limit) ?? [];
+    sendJson(res, 200, {
+      entries: entries.map((e) => ({ ...e, sealed: Buffer.from(e.sealed).toString("base64") })),
     });
     return;
   }
