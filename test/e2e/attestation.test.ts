@@ -86,6 +86,15 @@ describe("attestation on a live network", { timeout: 300_000 }, () => {
     await until("the gatekeeper to record the worker as Expired", async () =>
       (await governance.getWorker(victim.address as Hex))?.status === WorkerStatus.Expired ? true : undefined,
     );
+    // The gateway reads the worker set at most a second or so old: wait until it has dropped it.
+    await until("the gateway to drop the worker", async () => {
+      const health = (await (await fetch(`${readNetwork(dir).gateway.url}/v1/health`)).json()) as {
+        workers: { address: string }[];
+      };
+      return health.workers.some((w) => w.address.toLowerCase() === victim.address.toLowerCase())
+        ? undefined
+        : true;
+    });
     for (let i = 0; i < 4; i++) {
       const r = await veil(["invoke", "hello", "--path", "/greet", "-i"], { env });
       assert.equal(r.code, 0, r.stderr);
