@@ -66,6 +66,12 @@ program
   .option("--deployer-key <hex>", "with --rpc: the key that deploys and governs the contracts")
   .option("--workers <n>", "how many workers", parseCount, 2)
   .option(
+    "--gatekeepers <n>",
+    "how many gatekeepers (the first makes the master key, the rest join)",
+    parseCount,
+    1,
+  )
+  .option(
     "--base-port <port>",
     "chain on PORT, gateway PORT+1, gatekeeper PORT+2, workers PORT+10…; 0 = free ports",
     parsePort,
@@ -79,6 +85,7 @@ program
         rpc?: string;
         deployerKey?: Hex;
         workers: number;
+        gatekeepers: number;
         basePort: number;
         host: string;
       }) => {

@@ -29,6 +29,35 @@ export type ClusterKeyGrant = {
   clusterCert: Hex;
 };
 
+/** POSTs JSON to a gatekeeper; its refusals come back as the VeilErrors it sent. */
+export async function callGatekeeper(url: string, path: string, request: unknown): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(`${url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    throw new VeilError("GATEKEEPER_UNREACHABLE", `The gatekeeper at ${url} is not reachable`, {
+      cause: err,
+      retryable: true,
+      status: 503,
+      hint: "Check that a gatekeeper is running and listed on chain.",
+    });
+  }
+  const body = (await res.json().catch(() => undefined)) as { error?: unknown } | undefined;
+  if (!res.ok) {
+    if (isVeilErrorJSON(body?.error)) throw VeilError.fromJSON(body.error, res.status);
+    throw new VeilError("GATEKEEPER_ERROR", `The gatekeeper answered ${res.status}`, {
+      status: 502,
+      retryable: true,
+    });
+  }
+  return body;
+}
+
 /** Builds and signs a provisioning request naming the current block. */
 export async function signProvisionRequest(
   chain: VeilChain,
@@ -66,34 +95,7 @@ export async function requestClusterKey(options: {
 }): Promise<ClusterKeyGrant> {
   const { chain, identity } = options;
   const request = await signProvisionRequest(chain, identity, options.evidence);
-  let res: Response;
-  try {
-    res = await fetch(`${options.url}/v1/provision`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(request),
-      signal: AbortSignal.timeout(15_000),
-    });
-  } catch (err) {
-    throw new VeilError("GATEKEEPER_UNREACHABLE", `The gatekeeper at ${options.url} is not reachable`, {
-      cause: err,
-      retryable: true,
-      status: 503,
-      hint: "Check that a gatekeeper is running and listed on chain.",
-    });
-  }
-  const body = (await res.json().catch(() => undefined)) as
-    | { error?: unknown }
-    | ProvisionResponse
-    | undefined;
-  if (!res.ok) {
-    const error = (body as { error?: unknown } | undefined)?.error;
-    if (isVeilErrorJSON(error)) throw VeilError.fromJSON(error, res.status);
-    throw new VeilError("GATEKEEPER_ERROR", `The gatekeeper answered ${res.status}`, {
-      status: 502,
-      retryable: true,
-    });
-  }
+  const body = await callGatekeeper(options.url, "/v1/provision", request);
   const grant = body as ProvisionResponse;
   const sealed = Buffer.from(grant.sealedClusterKey ?? "", "base64");
   const epoch = BigInt(grant.epoch);

@@ -1,5 +1,7 @@
 export { type ClusterKeyGrant, requestClusterKey, signProvisionRequest } from "./client.ts";
+export { requestMasterKey, signJoinRequest } from "./join.ts";
 export { MasterKeyStore, masterPublicKeyHex, masterSigningAccount } from "./keys.ts";
+export { recordLapsedWorkers } from "./policy-watch.ts";
 export * from "./protocol.ts";
 export { createGatekeeperServer } from "./server.ts";
 export { type GatekeeperOptions, GatekeeperService } from "./service.ts";

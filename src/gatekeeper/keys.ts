@@ -7,8 +7,8 @@ import type { Enclave } from "../tee/index.ts";
 
 /**
  * The master key of an epoch, sealed to this gatekeeper's enclave on disk. It is created by
- * the first gatekeeper of the network; later gatekeepers receive it from a sitting one (see
- * the keys issue), never from disk or from the chain.
+ * the first gatekeeper of the network; later gatekeepers receive it from a sitting one
+ * (join.ts), never from disk or from the chain.
  */
 export class MasterKeyStore {
   constructor(
@@ -28,8 +28,13 @@ export class MasterKeyStore {
 
   async create(epoch: bigint): Promise<Uint8Array> {
     const key = randomBytes(32);
-    writeFileSync(this.#file(epoch), await this.enclave.seal(key, `master-key/${epoch}`), { mode: 0o600 });
+    await this.store(epoch, key);
     return key;
+  }
+
+  /** Keeps a master key received from a sitting gatekeeper, sealed to this enclave. */
+  async store(epoch: bigint, key: Uint8Array): Promise<void> {
+    writeFileSync(this.#file(epoch), await this.enclave.seal(key, `master-key/${epoch}`), { mode: 0o600 });
   }
 }
 

@@ -5,7 +5,8 @@ import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork } from "../network/config.ts";
-import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
+import { createEnclave, type Enclave, type EnclaveChoice } from "../tee/index.ts";
+import { requestMasterKey } from "./join.ts";
 import { MasterKeyStore, masterPublicKeyHex, masterSigningAccount } from "./keys.ts";
 import { recordLapsedWorkers } from "./policy-watch.ts";
 import { createGatekeeperServer } from "./server.ts";
@@ -23,6 +24,36 @@ export type GatekeeperDaemonOptions = {
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function joinFromSittingGatekeeper(
+  chain: VeilChain,
+  identity: NodeIdentity,
+  enclave: Enclave,
+  epoch: bigint,
+): Promise<Uint8Array> {
+  const evidence = await enclave.attest(identity.reportData());
+  for (let attempt = 0; ; attempt++) {
+    const others = (await chain.listGatekeepers()).filter(
+      (g) => g.active && g.address.toLowerCase() !== identity.address.toLowerCase(),
+    );
+    for (const g of others) {
+      try {
+        const got = await requestMasterKey({ url: g.endpoint, chain, identity, evidence });
+        if (got.epoch === epoch) {
+          console.error(`received the master key of epoch ${epoch} from gatekeeper ${got.from}`);
+          return got.masterKey;
+        }
+      } catch (err) {
+        if (!(err instanceof VeilError) || !err.retryable) {
+          console.error(`joining through ${g.endpoint}: ${(err as Error).message.split("\n")[0]}`);
+        }
+      }
+    }
+    if (attempt % 20 === 0)
+      console.error(`waiting for a sitting gatekeeper to hand over the master key of epoch ${epoch}…`);
+    await sleep(500);
+  }
+}
 
 /** Runs a gatekeeper until the process ends. */
 export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<void> {
@@ -71,13 +102,9 @@ export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<v
     await chain.publishMasterPublicKey(masterPublicKeyHex(master), masterSigningAccount(master).address);
     console.error(`published the master public key of epoch ${epoch}`);
   } else if (!master || masterPublicKeyHex(master).toLowerCase() !== onChain.toLowerCase()) {
-    throw new VeilError(
-      "GATEKEEPER_NO_MASTER_KEY",
-      `This gatekeeper does not hold the master key of epoch ${epoch}`,
-      {
-        hint: "A joining gatekeeper must receive the master key from a sitting one (not supported by this build yet).",
-      },
-    );
+    // Joining: a sitting gatekeeper hands over the master key once our attestation checks out.
+    master = await joinFromSittingGatekeeper(chain, identity, enclave, epoch);
+    await store.store(epoch, master);
   }
   service.setMasterKey(epoch, master, masterPublicKeyHex(master));
   console.error(`gatekeeper ready: epoch ${epoch}, cluster "${options.clusterId}"`);

@@ -115,3 +115,97 @@ export function clusterKeyAad(worker: Hex, clusterId: string, epoch: bigint): Ui
 }
 
 export const CLUSTER_KEY_LABEL = "cluster-key";
+
+/**
+ * A gatekeeper joining the set asks a sitting one for the epoch's master key with the same
+ * kind of request a worker makes for the cluster key (signed by its identity key, naming a
+ * recent block and a fresh nonce), under its own domain so that neither can stand for the other.
+ */
+export const JOIN_DOMAIN = "veil.join.v1";
+export const JOIN_RESPONSE_DOMAIN = "veil.join.response.v1";
+export const MASTER_KEY_LABEL = "master-key";
+
+export type JoinRequest = {
+  gatekeeper: Hex;
+  evidence: { tee: TeeKind; bytes: string /* base64 */ };
+  blockNumber: string;
+  nonce: Hex;
+  signature: Hex;
+};
+
+export type JoinResponse = {
+  from: Hex;
+  epoch: string;
+  /** The master key, sealed to the joining gatekeeper's attested X25519 key. */
+  sealedMasterKey: string; // base64
+  masterPublicKey: Hex;
+  signature: Hex;
+};
+
+export function joinDigest(args: {
+  chainId: number;
+  registry: Hex;
+  gatekeeper: Hex;
+  evidenceHash: Hex;
+  blockNumber: bigint;
+  nonce: Hex;
+}): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: "string" },
+        { type: "uint256" },
+        { type: "address" },
+        { type: "address" },
+        { type: "bytes32" },
+        { type: "uint256" },
+        { type: "bytes16" },
+      ],
+      [
+        JOIN_DOMAIN,
+        BigInt(args.chainId),
+        args.registry,
+        args.gatekeeper,
+        args.evidenceHash,
+        args.blockNumber,
+        args.nonce,
+      ],
+    ),
+  );
+}
+
+export function joinResponseDigest(args: {
+  chainId: number;
+  gatekeeper: Hex;
+  requestNonce: Hex;
+  epoch: bigint;
+  sealedMasterKey: Uint8Array;
+  masterPublicKey: Hex;
+}): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: "string" },
+        { type: "uint256" },
+        { type: "address" },
+        { type: "bytes16" },
+        { type: "uint64" },
+        { type: "bytes32" },
+        { type: "bytes" },
+      ],
+      [
+        JOIN_RESPONSE_DOMAIN,
+        BigInt(args.chainId),
+        args.gatekeeper,
+        args.requestNonce,
+        args.epoch,
+        keccak256(args.sealedMasterKey),
+        args.masterPublicKey,
+      ],
+    ),
+  );
+}
+
+export function masterKeyAad(gatekeeper: Hex, epoch: bigint): Uint8Array {
+  return new TextEncoder().encode(`${gatekeeper.toLowerCase()}|${epoch}`);
+}

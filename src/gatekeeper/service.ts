@@ -12,6 +12,12 @@ import {
   CLUSTER_KEY_LABEL,
   clusterKeyAad,
   evidenceDigest,
+  type JoinRequest,
+  type JoinResponse,
+  joinDigest,
+  joinResponseDigest,
+  MASTER_KEY_LABEL,
+  masterKeyAad,
   PROVISION_MAX_BLOCK_AGE,
   type ProvisionRequest,
   type ProvisionResponse,
@@ -54,21 +60,146 @@ export class GatekeeperService {
     return this.#master !== undefined;
   }
 
-  async provision(input: unknown): Promise<ProvisionResponse> {
-    const master = this.#master;
-    if (!master) {
+  /**
+   * 1. A request must come from the key it names, and 2. be fresh and used once. Returns the
+   * nonce's key, to remember once every other check has passed too.
+   */
+  async #checkSigned(
+    digest: Hex,
+    signature: Hex,
+    claimed: Hex,
+    blockNumber: bigint,
+    nonce: Hex,
+  ): Promise<{ nonceKey: string; head: bigint }> {
+    let signer: Hex;
+    try {
+      signer = await recoverMessageAddress({ message: { raw: digest }, signature });
+    } catch {
+      throw refuse(
+        "PROVISION_SIGNATURE_INVALID",
+        "The request's signature is malformed",
+        "Sign with the node's identity key.",
+        401,
+      );
+    }
+    if (signer.toLowerCase() !== claimed.toLowerCase()) {
+      throw refuse(
+        "PROVISION_SIGNATURE_INVALID",
+        "The request is not signed by the node it names",
+        "Sign with the node's identity key.",
+        401,
+      );
+    }
+    const head = await this.#chain.blockNumber();
+    if (blockNumber > head || head - blockNumber > PROVISION_MAX_BLOCK_AGE) {
+      throw refuse(
+        "PROVISION_STALE",
+        `The request names block ${blockNumber}, the chain is at ${head}`,
+        `Sign a new request naming a block from the last ${PROVISION_MAX_BLOCK_AGE}.`,
+        400,
+      );
+    }
+    const nonceKey = `${claimed.toLowerCase()}:${nonce.toLowerCase()}`;
+    if (this.#seenNonces.has(nonceKey)) {
+      throw refuse(
+        "PROVISION_REPLAYED",
+        "This request was already used",
+        "Sign a new request with a fresh nonce.",
+        409,
+      );
+    }
+    return { nonceKey, head };
+  }
+
+  /** Remembers a used nonce, and forgets the ones too old to be replayed anyway. */
+  #remember(nonceKey: string, blockNumber: bigint, head: bigint): void {
+    this.#seenNonces.set(nonceKey, blockNumber);
+    for (const [k, b] of this.#seenNonces) if (head - b > PROVISION_MAX_BLOCK_AGE) this.#seenNonces.delete(k);
+  }
+
+  /**
+   * Hands the epoch's master key to a joining gatekeeper: one the chain lists in the set, whose
+   * evidence verifies within the attestation policy and is bound to the identity keys the chain
+   * holds for it. The key travels sealed to that attested key; the answer is signed.
+   */
+  async join(input: unknown): Promise<JoinResponse> {
+    const master = this.#requireMaster();
+    const request = parseJoin(input);
+    const evidenceBytes = Buffer.from(request.evidence.bytes, "base64");
+    const blockNumber = BigInt(request.blockNumber);
+    const digest = joinDigest({
+      chainId: this.#chain.config.chainId,
+      registry: this.#chain.config.contracts.gatekeeperRegistry,
+      gatekeeper: request.gatekeeper,
+      evidenceHash: evidenceDigest(evidenceBytes),
+      blockNumber,
+      nonce: request.nonce,
+    });
+    const { nonceKey, head } = await this.#checkSigned(
+      digest,
+      request.signature,
+      request.gatekeeper,
+      blockNumber,
+      request.nonce,
+    );
+    const record = (await this.#chain.listGatekeepers()).find(
+      (g) => g.active && g.address.toLowerCase() === request.gatekeeper.toLowerCase(),
+    );
+    if (!record) {
+      throw refuse(
+        "GATEKEEPER_NOT_REGISTERED",
+        `${request.gatekeeper} is not a gatekeeper on chain`,
+        "Governance must add it to the GatekeeperRegistry (with its attested encryption key) before it can join.",
+      );
+    }
+    await evaluateEvidence({ tee: request.evidence.tee, bytes: evidenceBytes }, this.#chain, {
+      expectedReportData: identityReportData(request.gatekeeper, hexToBytes(record.encryptionKey)),
+    });
+    this.#remember(nonceKey, blockNumber, head);
+    const sealed = seal(hexToBytes(record.encryptionKey), master.key, {
+      label: MASTER_KEY_LABEL,
+      aad: masterKeyAad(request.gatekeeper, master.epoch),
+    });
+    const signature = await this.#identity.account.signMessage({
+      message: {
+        raw: joinResponseDigest({
+          chainId: this.#chain.config.chainId,
+          gatekeeper: request.gatekeeper,
+          requestNonce: request.nonce,
+          epoch: master.epoch,
+          sealedMasterKey: sealed,
+          masterPublicKey: master.publicKey,
+        }),
+      },
+    });
+    return {
+      from: this.#identity.address,
+      epoch: master.epoch.toString(),
+      sealedMasterKey: Buffer.from(sealed).toString("base64"),
+      masterPublicKey: master.publicKey,
+      signature,
+    };
+  }
+
+  #requireMaster(): { epoch: bigint; key: Uint8Array; publicKey: Hex } {
+    if (!this.#master) {
       throw new VeilError("GATEKEEPER_NOT_READY", "This gatekeeper has no master key yet", {
         status: 503,
         retryable: true,
         hint: "Retry in a moment; the gatekeeper is joining the network.",
       });
     }
+    return this.#master;
+  }
+
+  async provision(input: unknown): Promise<ProvisionResponse> {
+    const master = this.#requireMaster();
     const request = parseRequest(input);
     const evidenceBytes = Buffer.from(request.evidence.bytes, "base64");
     const evidenceHash = evidenceDigest(evidenceBytes);
     const blockNumber = BigInt(request.blockNumber);
 
-    // 1. The request must come from the worker key it names.
+    // 1–2. The request must come from the worker key it names, be fresh, and be used once.
     const digest = provisionDigest({
       chainId: this.#chain.config.chainId,
       registry: this.#chain.config.contracts.gatekeeperRegistry,
@@ -77,45 +208,13 @@ export class GatekeeperService {
       blockNumber,
       nonce: request.nonce,
     });
-    let signer: Hex;
-    try {
-      signer = await recoverMessageAddress({ message: { raw: digest }, signature: request.signature });
-    } catch {
-      throw refuse(
-        "PROVISION_SIGNATURE_INVALID",
-        "The provisioning request's signature is malformed",
-        "Sign with the worker's identity key.",
-        401,
-      );
-    }
-    if (signer.toLowerCase() !== request.worker.toLowerCase()) {
-      throw refuse(
-        "PROVISION_SIGNATURE_INVALID",
-        "The provisioning request is not signed by the worker it names",
-        "Sign with the worker's identity key.",
-        401,
-      );
-    }
-
-    // 2. It must be fresh and used once.
-    const head = await this.#chain.blockNumber();
-    if (blockNumber > head || head - blockNumber > PROVISION_MAX_BLOCK_AGE) {
-      throw refuse(
-        "PROVISION_STALE",
-        `The provisioning request names block ${blockNumber}, the chain is at ${head}`,
-        `Sign a new request naming a block from the last ${PROVISION_MAX_BLOCK_AGE}.`,
-        400,
-      );
-    }
-    const nonceKey = `${request.worker.toLowerCase()}:${request.nonce.toLowerCase()}`;
-    if (this.#seenNonces.has(nonceKey)) {
-      throw refuse(
-        "PROVISION_REPLAYED",
-        "This provisioning request was already used",
-        "Sign a new request with a fresh nonce.",
-        409,
-      );
-    }
+    const { nonceKey, head } = await this.#checkSigned(
+      digest,
+      request.signature,
+      request.worker,
+      blockNumber,
+      request.nonce,
+    );
 
     // 3. The worker must be registered, active, and attested by the evidence on chain.
     const worker = await this.#chain.getWorker(request.worker);
@@ -176,9 +275,7 @@ export class GatekeeperService {
       );
     }
 
-    // Remember the nonce only once everything checked out, and forget the ones too old to replay.
-    this.#seenNonces.set(nonceKey, blockNumber);
-    for (const [k, b] of this.#seenNonces) if (head - b > PROVISION_MAX_BLOCK_AGE) this.#seenNonces.delete(k);
+    this.#remember(nonceKey, blockNumber, head);
 
     const clusterKey = deriveClusterKey(master.key, this.#clusterId, master.epoch);
     const sealed = seal(hexToBytes(worker.encryptionKey), clusterKey, {
@@ -227,11 +324,25 @@ const TEE_KINDS: readonly TeeKind[] = ["simulated", "sgx", "tdx"];
 
 /** Checks the shape of a request from the network; nothing about it is trusted yet. */
 function parseRequest(input: unknown): ProvisionRequest {
-  const bad = (what: string) =>
-    new VeilError("PROVISION_REQUEST_INVALID", `Malformed provisioning request: ${what}`, { status: 400 });
+  const r = parseSigned(input, "worker", "PROVISION_REQUEST_INVALID");
+  return { ...r, worker: r.node };
+}
+
+function parseJoin(input: unknown): JoinRequest {
+  const r = parseSigned(input, "gatekeeper", "JOIN_REQUEST_INVALID");
+  return { ...r, gatekeeper: r.node };
+}
+
+function parseSigned(
+  input: unknown,
+  field: "worker" | "gatekeeper",
+  code: string,
+): Omit<ProvisionRequest, "worker"> & { node: Hex } {
+  const bad = (what: string) => new VeilError(code, `Malformed request: ${what}`, { status: 400 });
   if (typeof input !== "object" || input === null) throw bad("not an object");
   const r = input as Record<string, unknown>;
-  if (typeof r.worker !== "string" || !isAddress(r.worker)) throw bad("worker must be an address");
+  const node = r[field];
+  if (typeof node !== "string" || !isAddress(node)) throw bad(`${field} must be an address`);
   const ev = r.evidence as Record<string, unknown> | undefined;
   if (!ev || typeof ev.tee !== "string" || !TEE_KINDS.includes(ev.tee as TeeKind)) throw bad("evidence.tee");
   if (typeof ev.bytes !== "string" || ev.bytes.length === 0 || ev.bytes.length > 64_000)
@@ -242,7 +353,7 @@ function parseRequest(input: unknown): ProvisionRequest {
   if (typeof r.signature !== "string" || !isHex(r.signature) || r.signature.length !== 132)
     throw bad("signature");
   return {
-    worker: r.worker,
+    node: node as Hex,
     evidence: { tee: ev.tee as TeeKind, bytes: ev.bytes },
     blockNumber: r.blockNumber,
     nonce: r.nonce as Hex,

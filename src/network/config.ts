@@ -11,7 +11,7 @@ export type NetworkFile = {
   name: string;
   chain: ChainConfig & { embedded: boolean };
   gateway?: { url: string };
-  gatekeepers: { address: Hex; url: string }[];
+  gatekeepers: { address: Hex; url: string; pid?: number }[];
   workers: { address: Hex; url: string; operator: Hex; pid?: number }[];
   blobStore: { kind: "fs"; path: string };
   tee: { backend: "simulated" | "tdx" | "dstack"; insecure: boolean; measurement: Hex };

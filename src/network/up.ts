@@ -15,6 +15,8 @@ export type UpOptions = {
   rpc?: string;
   deployerKey?: Hex;
   workers: number;
+  /** Gatekeepers to start, 1–6 (the first makes the master key, the rest join); default 1. */
+  gatekeepers?: number;
   basePort: number;
   host: string;
   onProgress: (message: string) => void;
@@ -114,28 +116,42 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
     };
     saveNetwork(path, network);
 
-    progress("starting the gatekeeper…");
-    const gk = await startDaemon(
-      "gatekeeper-1",
-      [
-        "gatekeeper",
-        "--network",
-        path,
-        "--data",
-        join(dir, "gatekeepers", "1"),
-        "--port",
-        String(port(options.basePort, 2)),
-        "--host",
-        options.host,
-      ],
-      logDir,
-    );
-    daemons.push(gk);
-    const gkAddress = gk.ready.address as Hex;
-    await fund(rpcUrl, chainId, deployer, gkAddress);
-    await governance.addGatekeeper(gkAddress, gk.ready.encryptionKey as Hex, String(gk.ready.url));
-    network.gatekeepers.push({ address: gkAddress, url: String(gk.ready.url) });
-    progress(`gatekeeper ${gkAddress} at ${gk.ready.url}`);
+    // The first gatekeeper makes the master key; the others join, receiving it from a sitting
+    // one once governance has added them and their attestation checks out.
+    const gatekeepers = options.gatekeepers ?? 1;
+    if (!Number.isInteger(gatekeepers) || gatekeepers < 1 || gatekeepers > 6) {
+      throw new VeilError("BAD_ARGUMENT", `${gatekeepers} gatekeepers: choose 1 to 6`, {});
+    }
+    for (let i = 1; i <= gatekeepers; i++) {
+      progress(
+        i === 1 ? "starting the gatekeeper…" : `starting gatekeeper ${i} (it joins through the first)…`,
+      );
+      const gk = await startDaemon(
+        `gatekeeper-${i}`,
+        [
+          "gatekeeper",
+          "--network",
+          path,
+          "--data",
+          join(dir, "gatekeepers", String(i)),
+          "--port",
+          String(port(options.basePort, i === 1 ? 2 : 3 + i)),
+          "--host",
+          options.host,
+        ],
+        logDir,
+      );
+      daemons.push(gk);
+      const gkAddress = gk.ready.address as Hex;
+      await fund(rpcUrl, chainId, deployer, gkAddress);
+      await governance.addGatekeeper(gkAddress, gk.ready.encryptionKey as Hex, String(gk.ready.url));
+      network.gatekeepers.push({
+        address: gkAddress,
+        url: String(gk.ready.url),
+        ...(gk.child.pid ? { pid: gk.child.pid } : {}),
+      });
+      if (i === 1) await waitForMasterKey(governance);
+    }
 
     progress(`starting ${options.workers} workers…`);
     const workers = await Promise.all(
@@ -212,4 +228,21 @@ async function fund(rpcUrl: string, chainId: number, from: Hex, to: Hex): Promis
 
 export function networkExists(dir: string): boolean {
   return existsSync(join(resolve(dir), "network.json"));
+}
+
+/** Until the first gatekeeper has published the master key of the current epoch. */
+async function waitForMasterKey(chain: VeilChain): Promise<void> {
+  const epoch = await chain.epoch();
+  for (let i = 0; i < 600; i++) {
+    const published = await chain.masterPublicKey(epoch);
+    if (published && published !== "0x") return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new VeilError(
+    "GATEKEEPER_NO_MASTER_KEY",
+    "The first gatekeeper did not publish the master key in time",
+    {
+      hint: "See .veil/logs/gatekeeper-1.log.",
+    },
+  );
 }

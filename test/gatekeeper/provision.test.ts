@@ -14,13 +14,17 @@ import {
   clusterKeyAad,
   createGatekeeperServer,
   GatekeeperService,
+  MASTER_KEY_LABEL,
   MasterKeyStore,
+  masterKeyAad,
   masterPublicKeyHex,
   masterSigningAccount,
+  recordLapsedWorkers,
   requestClusterKey,
+  requestMasterKey,
+  signJoinRequest,
   signProvisionRequest,
 } from "../../src/gatekeeper/index.ts";
-import { recordLapsedWorkers } from "../../src/gatekeeper/policy-watch.ts";
 import { type Evidence, evidenceHash, SimulatedEnclave } from "../../src/tee/index.ts";
 import { startTestChain, type TestChain } from "../helpers/chain.ts";
 
@@ -298,3 +302,86 @@ describe("eviction: a worker that falls out of the policy gets no keys, and the 
     assert.equal(grant.epoch, 1n);
   });
 });
+
+describe("a joining gatekeeper receives the master key from a sitting one", () => {
+  test("one the chain does not list is refused", async () => {
+    const node = await makeNode();
+    await refusedJoin(
+      await signJoinRequest(t.reader, node.identity, node.evidence),
+      "GATEKEEPER_NOT_REGISTERED",
+    );
+  });
+
+  test("a listed one with good evidence gets the master key, and can then provision workers itself", async () => {
+    const node = await makeNode();
+    await t.as(0).addGatekeeper(node.identity.address, node.identity.encryptionKeyHex, "http://127.0.0.1:3");
+    const got = await requestMasterKey({
+      url: gatekeeperUrl,
+      chain: t.reader,
+      identity: node.identity,
+      evidence: node.evidence,
+    });
+    assert.equal(got.epoch, 1n);
+    assert.deepEqual(got.masterKey, master);
+    // The second gatekeeper serves a worker: same cluster key as the first would give.
+    const second = new GatekeeperService({ chain: t.reader, identity: node.identity, clusterId: "default" });
+    second.setMasterKey(got.epoch, got.masterKey, masterPublicKeyHex(got.masterKey));
+    const worker = await makeNode();
+    await register(worker, t.as(2));
+    const response = await second.provision(
+      await signProvisionRequest(t.reader, worker.identity, worker.evidence),
+    );
+    const clusterKey = open(
+      worker.identity.encryptionPrivateKey(),
+      Buffer.from(response.sealedClusterKey, "base64"),
+      {
+        label: CLUSTER_KEY_LABEL,
+        aad: clusterKeyAad(worker.identity.address, "default", 1n),
+      },
+    );
+    assert.deepEqual(clusterKey, deriveClusterKey(master, "default", 1n));
+  });
+
+  test("a party without the joining gatekeeper's key cannot open the master key", async () => {
+    const node = await makeNode();
+    await t.as(0).addGatekeeper(node.identity.address, node.identity.encryptionKeyHex, "http://127.0.0.1:4");
+    const answer = await service.join(await signJoinRequest(t.reader, node.identity, node.evidence));
+    const stranger = await makeNode();
+    assert.throws(
+      () =>
+        open(stranger.identity.encryptionPrivateKey(), Buffer.from(answer.sealedMasterKey, "base64"), {
+          label: MASTER_KEY_LABEL,
+          aad: masterKeyAad(node.identity.address, 1n),
+        }),
+      (e: unknown) => e instanceof VeilError,
+    );
+  });
+
+  test("a replayed join request, evidence bound to other keys, or a forged signature is refused", async () => {
+    const node = await makeNode();
+    await t.as(0).addGatekeeper(node.identity.address, node.identity.encryptionKeyHex, "http://127.0.0.1:5");
+    const request = await signJoinRequest(t.reader, node.identity, node.evidence);
+    await service.join(request);
+    await refusedJoin(request, "PROVISION_REPLAYED");
+    const other = await node.enclave.attest(new Uint8Array(32).fill(3));
+    await refusedJoin(
+      await signJoinRequest(t.reader, node.identity, other),
+      "ATTESTATION_REPORT_DATA_MISMATCH",
+    );
+    const forger = await makeNode();
+    const forged = {
+      ...(await signJoinRequest(t.reader, forger.identity, node.evidence)),
+      gatekeeper: node.identity.address,
+    };
+    await refusedJoin(forged, "PROVISION_SIGNATURE_INVALID");
+    await refusedJoin({ gatekeeper: "nope" }, "JOIN_REQUEST_INVALID");
+  });
+});
+
+async function refusedJoin(input: unknown, code: string): Promise<void> {
+  await assert.rejects(service.join(input), (err: unknown) => {
+    assert.ok(err instanceof VeilError, String(err));
+    assert.equal(err.code, code, err.message);
+    return true;
+  });
+}

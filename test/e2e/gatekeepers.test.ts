@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { repoRoot, startNetwork, stopNetwork, veil, veilBin } from "../helpers/cli.ts";
+
+type NetworkJson = {
+  gatekeepers: { address: string; pid: number }[];
+  devAccounts: { accounts: { role: string; privateKey: string }[] };
+};
+
+// Several gatekeepers: the second joins through the first, and then serves alone.
+describe("a network with two gatekeepers", { timeout: 240_000 }, () => {
+  const work = mkdtempSync(join(tmpdir(), "veil-gk-"));
+  const dir = join(work, ".veil");
+  const env = { VEIL_NETWORK: join(dir, "network.json") };
+  let network: Awaited<ReturnType<typeof startNetwork>>;
+  let extra: ChildProcess | undefined;
+
+  before(async () => {
+    network = await startNetwork(dir, ["--gatekeepers", "2", "--workers", "1"]);
+  });
+  after(async () => {
+    extra?.kill("SIGKILL");
+    if (network) await stopNetwork(network.child);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test("with the first gatekeeper gone, a new worker is provisioned by the one that joined", async () => {
+    const { readFileSync } = await import("node:fs");
+    const n = JSON.parse(readFileSync(join(dir, "network.json"), "utf8")) as NetworkJson;
+    assert.equal(n.gatekeepers.length, 2);
+    const [first, second] = n.gatekeepers as [NetworkJson["gatekeepers"][0], NetworkJson["gatekeepers"][0]];
+    assert.match(
+      readFileSync(join(dir, "logs", "gatekeeper-2.log"), "utf8"),
+      /received the master key of epoch 1/,
+    );
+    process.kill(first.pid, "SIGKILL");
+    const operator = n.devAccounts.accounts.find((a) => a.role === "operator-6")!.privateKey;
+    extra = spawn(
+      process.execPath,
+      [
+        veilBin,
+        "worker",
+        "--network",
+        env.VEIL_NETWORK,
+        "--data",
+        join(work, "w-extra"),
+        "--port",
+        "0",
+        "--operator-key",
+        operator,
+      ],
+      { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let log = "";
+    extra.stderr?.on("data", (c: Buffer) => {
+      log += c.toString();
+    });
+    extra.stdout?.on("data", (c: Buffer) => {
+      log += c.toString();
+    });
+    const deadline = Date.now() + 60_000;
+    while (!/provisioned by gatekeeper/.test(log) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
+    assert.match(log, new RegExp(`provisioned by gatekeeper ${second.address}`, "i"));
+    // And the network still deploys and serves.
+    assert.equal((await veil(["init", join(work, "hello")], { env })).code, 0);
+    const deploy = await veil(["deploy", join(work, "hello"), "--name", "hello"], { env });
+    assert.equal(deploy.code, 0, deploy.stderr);
+    const r = await veil(["invoke", "hello", "--path", "/greet", "--data", '{"name":"Gk"}'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { message: "Hello, Gk!" });
+  });
+});
