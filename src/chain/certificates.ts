@@ -117,3 +117,61 @@ export function receiptDigest(
     ),
   );
 }
+
+/**
+ * What a worker signs for an invocation it metered: the agent, code and request (by hash and
+ * the caller's nonce), and the resources used. Signed (EIP-191) by the worker's identity key,
+ * whose address the WorkerRegistry lists; fee settlement and disputes start from these.
+ */
+export type UsageReceipt = {
+  agentId: string;
+  codeHash: Hex;
+  inputHash: Hex;
+  nonce: Hex;
+  worker: Hex;
+  cpuUs: number;
+  wallUs: number;
+  heapBytes: number;
+  egressBytes: number;
+  stateBytes: number;
+  signature: Hex;
+};
+
+export function usageReceiptDigest(
+  args: { chainId: number; workerRegistry: Hex } & Omit<UsageReceipt, "signature">,
+): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: "string" },
+        { type: "uint256" },
+        { type: "address" },
+        { type: "address" },
+        { type: "uint256" },
+        { type: "bytes32" },
+        { type: "bytes32" },
+        { type: "bytes32" },
+        { type: "uint64" },
+        { type: "uint64" },
+        { type: "uint64" },
+        { type: "uint64" },
+        { type: "uint64" },
+      ],
+      [
+        "veil.usage.v1",
+        BigInt(args.chainId),
+        args.workerRegistry,
+        args.worker,
+        BigInt(args.agentId),
+        args.codeHash,
+        args.inputHash,
+        args.nonce,
+        BigInt(args.cpuUs),
+        BigInt(args.wallUs),
+        BigInt(args.heapBytes),
+        BigInt(args.egressBytes),
+        BigInt(args.stateBytes),
+      ],
+    ),
+  );
+}

@@ -328,6 +328,12 @@ program
             `receipt verified: agent key certified on chain, code ${result.verified.codeHash.slice(0, 18)}…, worker ${result.verified.worker}${opts.encrypt ? ", end-to-end encrypted" : ""}`,
           );
         }
+        if (result.usage) {
+          const u = result.usage;
+          progress(
+            `usage (metered and signed by the worker): CPU ${(u.cpuUs / 1000).toFixed(2)} ms, wall ${(u.wallUs / 1000).toFixed(2)} ms, heap ${(u.heapBytes / 1048576).toFixed(1)} MiB, egress ${u.egressBytes} B, state ${u.stateBytes} B`,
+          );
+        }
         if (opts.include) {
           process.stdout.write(`HTTP ${result.status}\n`);
           for (const [k, v] of Object.entries(result.headers)) process.stdout.write(`${k}: ${v}\n`);

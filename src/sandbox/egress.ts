@@ -107,6 +107,8 @@ const refuse = (code: string, message: string): EgressResponse => ({ ok: false, 
  */
 export class Egress {
   #inFlight = 0;
+  /** Bytes sent and received so far (bodies), for metering. */
+  bytes = 0;
 
   constructor(readonly policy: EgressPolicy) {}
 
@@ -157,8 +159,11 @@ export class Egress {
       return refuse("EGRESS_TOO_MANY", `fetch: more than ${this.policy.maxConcurrent} requests in flight`);
     }
     this.#inFlight++;
+    this.bytes += req.body?.byteLength ?? 0;
     try {
-      return await this.#send(url, req, address, family);
+      const answer = await this.#send(url, req, address, family);
+      if (answer.ok) this.bytes += answer.body.byteLength;
+      return answer;
     } finally {
       this.#inFlight--;
     }

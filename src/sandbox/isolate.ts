@@ -261,6 +261,10 @@ export class IsolateSandbox implements Sandbox {
     const isolate = this.#isolate!;
     const dispatch = this.#dispatch!;
     const body = request.body ? new Uint8Array(request.body).buffer : null;
+    const startedAt = process.hrtime.bigint();
+    const cpuAtStart = isolate.cpuTime;
+    const egressAtStart = this.#egress.bytes;
+    const stateAtStart = this.#state?.bytesWritten ?? 0;
     let timer: NodeJS.Timeout | undefined;
     let cpuWatch: NodeJS.Timeout | undefined;
     const wall = new Promise<never>((_, reject) => {
@@ -319,7 +323,14 @@ export class IsolateSandbox implements Sandbox {
         { status: 502, hint: "Return a smaller body." },
       );
     }
-    return { status: result.status, headers: result.headers, body: new Uint8Array(result.body) };
+    const usage = {
+      cpuUs: isolate.isDisposed ? 0 : Number((isolate.cpuTime - cpuAtStart) / 1000n),
+      wallUs: Number((process.hrtime.bigint() - startedAt) / 1000n),
+      heapBytes: isolate.isDisposed ? 0 : isolate.getHeapStatisticsSync().used_heap_size,
+      egressBytes: this.#egress.bytes - egressAtStart,
+      stateBytes: (this.#state?.bytesWritten ?? 0) - stateAtStart,
+    };
+    return { status: result.status, headers: result.headers, body: new Uint8Array(result.body), usage };
   }
 
   #reset(isolate: ivm.Isolate): void {

@@ -12,6 +12,20 @@ export type SandboxResponse = {
   status: number;
   headers: [string, string][];
   body: Uint8Array;
+  usage: InvocationUsage;
+};
+
+/**
+ * What one invocation used. CPU time, egress and state bytes are read from the agent's
+ * isolate and stores before and after, so requests of one agent running at the same time
+ * share what they overlap in; heap is the isolate's after the request.
+ */
+export type InvocationUsage = {
+  cpuUs: number;
+  wallUs: number;
+  heapBytes: number;
+  egressBytes: number;
+  stateBytes: number;
 };
 
 /** Per-agent limits, enforced by the sandbox. */
@@ -59,6 +73,8 @@ export interface AgentStateBackend {
   put(name: string, value: Uint8Array): Promise<void>;
   delete(name: string): Promise<boolean>;
   list(prefix: string, limit: number): Promise<string[]>;
+  /** Bytes written so far (for metering), when the backend counts them. */
+  readonly bytesWritten?: number;
 }
 
 export type LogSink = (level: string, message: string) => void;

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Hex } from "viem";
+import type { UsageReceipt } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import { type NetworkFile, networkMaxima } from "../network/config.ts";
@@ -34,6 +35,8 @@ export type InvokeResult = {
   worker?: string;
   /** Set when the receipt was checked (`verify`, and always with `encrypt`). */
   verified?: ReceiptCheck;
+  /** What the invocation used, as the worker metered and signed it (checked with `verify`). */
+  usage?: UsageReceipt;
 };
 
 export type InvokeRequest = {
@@ -328,6 +331,12 @@ export class VeilClient {
         { status: res.status, body: bytes },
         this.#versions,
       );
+      const { verifyUsageReceipt } = await import("./receipts.ts");
+      result.usage = await verifyUsageReceipt(await this.chain(), headers["x-veil-usage-receipt"], {
+        agentId: BigInt(result.verified.receipt.agentId),
+        inputHash: result.verified.receipt.inputHash,
+        nonce,
+      });
     }
     return result;
   }

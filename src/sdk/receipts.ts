@@ -1,5 +1,5 @@
 import { type Hex, recoverMessageAddress } from "viem";
-import { type Receipt, receiptDigest } from "../chain/certificates.ts";
+import { type Receipt, receiptDigest, type UsageReceipt, usageReceiptDigest } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
 import { requestHash, responseHash } from "../crypto/invocation.ts";
 import { VeilError } from "../errors/index.ts";
@@ -77,4 +77,59 @@ export async function verifyReceipt(
     }
   }
   return { receipt, codeHash: receipt.codeHash, worker: receipt.worker };
+}
+
+const usageInvalid = (why: string) =>
+  new VeilError("USAGE_RECEIPT_INVALID", `The usage receipt does not verify: ${why}`, {
+    hint: "Do not pay for or settle this invocation on the strength of this receipt.",
+  });
+
+/** Workers whose registration was already read, so that checking a receipt costs no chain read. */
+const knownWorkers = new Map<string, number>();
+
+/**
+ * Checks a worker's usage receipt for an invocation we made: it names our agent, request and
+ * nonce, and is signed by the key of the worker it names, which the WorkerRegistry lists.
+ */
+export async function verifyUsageReceipt(
+  chain: VeilChain,
+  header: string | undefined,
+  expected: { agentId: bigint; inputHash: Hex; nonce: Hex },
+): Promise<UsageReceipt> {
+  if (!header) throw usageInvalid("the response carries none");
+  let r: UsageReceipt;
+  try {
+    r = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as UsageReceipt;
+  } catch {
+    throw usageInvalid("it is not readable");
+  }
+  if (r.agentId !== expected.agentId.toString()) throw usageInvalid("it names another agent");
+  if (r.nonce !== expected.nonce || r.inputHash !== expected.inputHash)
+    throw usageInvalid("it names another request");
+  for (const k of ["cpuUs", "wallUs", "heapBytes", "egressBytes", "stateBytes"] as const) {
+    if (!Number.isSafeInteger(r[k]) || r[k] < 0) throw usageInvalid(`${k} is not a count`);
+  }
+  let signer: Hex;
+  try {
+    signer = await recoverMessageAddress({
+      message: {
+        raw: usageReceiptDigest({
+          chainId: chain.config.chainId,
+          workerRegistry: chain.config.contracts.workerRegistry,
+          ...r,
+        }),
+      },
+      signature: r.signature,
+    });
+  } catch {
+    throw usageInvalid("its signature is malformed");
+  }
+  if (signer.toLowerCase() !== r.worker.toLowerCase())
+    throw usageInvalid("it is not signed by the worker it names");
+  const key = signer.toLowerCase();
+  if ((knownWorkers.get(key) ?? 0) < Date.now() - 60_000) {
+    if (!(await chain.getWorker(signer))) throw usageInvalid(`${signer} is not a registered worker`);
+    knownWorkers.set(key, Date.now());
+  }
+  return r;
 }

@@ -34,6 +34,8 @@ export class EncryptedAgentState {
   readonly #agent: string;
   readonly #key: Uint8Array;
   readonly #quota: StateQuota;
+  /** Sealed bytes written so far, for metering. */
+  bytesWritten = 0;
 
   constructor(
     store: SqliteStateStore,

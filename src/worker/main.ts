@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Hex } from "viem";
+import { usageReceiptDigest } from "../chain/certificates.ts";
 import { VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
@@ -69,6 +70,16 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
       worker: identity.address,
     },
     attestation: () => attestation?.current(),
+    signUsage: (receipt) =>
+      identity.account.signMessage({
+        message: {
+          raw: usageReceiptDigest({
+            chainId: network.chain.chainId,
+            workerRegistry: network.chain.contracts.workerRegistry,
+            ...receipt,
+          }),
+        },
+      }),
     logs: logStore,
   });
   await new Promise<void>((resolve, reject) => {

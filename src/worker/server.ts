@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Hex } from "viem";
-import { type Receipt, receiptDigest } from "../chain/certificates.ts";
+import { type Receipt, receiptDigest, type UsageReceipt } from "../chain/certificates.ts";
 import {
   openRequest,
   requestHash,
@@ -35,6 +35,8 @@ export type WorkerServerOptions = {
   maxRequestBytes: number;
   /** What receipts name besides the agent: the chain, the registry, and this worker. */
   receipts?: { chainId: number; agentRegistry: Hex; worker: Hex };
+  /** Signs usage receipts with this worker's identity key (see chain/certificates.ts). */
+  signUsage?: (receipt: Omit<UsageReceipt, "signature">) => Promise<Hex>;
   /** Agents' sealed log batches (only their owners can open them; anyone may fetch them). */
   logs?: SqliteLogStore;
   /** This worker's current attestation evidence, for callers who verify it (`veil verify`). */
@@ -167,6 +169,21 @@ async function handle(
       })
     : undefined;
   if (receipt) out["x-veil-receipt"] = Buffer.from(JSON.stringify(receipt)).toString("base64");
+  out["x-veil-usage"] = JSON.stringify(response.usage);
+  if (nonce && options.signUsage && options.receipts) {
+    // Metered and signed by this worker: what a fee claim or a dispute starts from.
+    const unsigned = {
+      agentId: state.record.id.toString(),
+      codeHash: state.record.codeHash,
+      inputHash: receipt?.inputHash ?? requestHash(method, pathAndQuery, body),
+      nonce,
+      worker: options.receipts.worker,
+      ...response.usage,
+    };
+    out["x-veil-usage-receipt"] = Buffer.from(
+      JSON.stringify({ ...unsigned, signature: await options.signUsage(unsigned) }),
+    ).toString("base64");
+  }
   out["content-length"] = String(response.body.byteLength);
   res.writeHead(response.status, out);
   res.end(method === "HEAD" ? undefined : response.body);

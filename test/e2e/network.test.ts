@@ -145,6 +145,7 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
     const plain = await veil(["invoke", "hello", "--path", "/greet", "--data", '{"name":"Eve"}'], { env });
     assert.equal(plain.code, 0, plain.stderr);
     assert.match(plain.stderr, /receipt verified: agent key certified on chain/);
+    assert.match(plain.stderr, /usage \(metered and signed by the worker\): CPU \d+\.\d+ ms, wall/);
     const sealed = await veil(
       ["invoke", "hello", "--encrypt", "--path", "/greet", "--data", '{"name":"Mallory"}'],
       { env },

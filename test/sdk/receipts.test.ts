@@ -78,3 +78,52 @@ test("a changed body, status, request, nonce, signer, agent or code is refused",
   assert.match(await refused({ ...good, worker: `0x${"cc".repeat(20)}` }), /not signed by the agent/);
   assert.match(await refused(undefined), /no receipt/);
 });
+
+test("a worker's usage receipt verifies for our request; altered, misattributed or unregistered ones are refused", async () => {
+  const { usageReceiptDigest } = await import("../../src/chain/certificates.ts");
+  const { verifyUsageReceipt } = await import("../../src/sdk/receipts.ts");
+  const worker = privateKeyToAccount(`0x${"41".repeat(32)}`);
+  const registry: Hex = `0x${"cc".repeat(20)}`;
+  const usageChain = {
+    config: { chainId: 31337, contracts: { workerRegistry: registry } },
+    getWorker: async (a: Hex) => (a === worker.address ? { address: a } : undefined),
+  } as unknown as VeilChain;
+  const inputHash = requestHash(sent.method, sent.pathAndQuery, sent.body);
+  const make = async (overrides: Record<string, unknown> = {}, signer = worker) => {
+    const unsigned = {
+      agentId: "9",
+      codeHash,
+      inputHash,
+      nonce,
+      worker: worker.address,
+      cpuUs: 1200,
+      wallUs: 3400,
+      heapBytes: 1_000_000,
+      egressBytes: 0,
+      stateBytes: 64,
+      ...overrides,
+    };
+    const signature = await signer.signMessage({
+      message: { raw: usageReceiptDigest({ chainId: 31337, workerRegistry: registry, ...unsigned }) },
+    });
+    return Buffer.from(JSON.stringify({ ...unsigned, signature })).toString("base64");
+  };
+  const expected = { agentId: 9n, inputHash, nonce };
+  assert.equal((await verifyUsageReceipt(usageChain, await make(), expected)).cpuUs, 1200);
+  const refused = async (header: string | undefined, why: RegExp) =>
+    assert.rejects(
+      verifyUsageReceipt(usageChain, header, expected),
+      (e: unknown) => e instanceof VeilError && e.code === "USAGE_RECEIPT_INVALID" && why.test(e.message),
+    );
+  await refused(undefined, /carries none/);
+  const good = JSON.parse(Buffer.from(await make(), "base64").toString());
+  await refused(
+    Buffer.from(JSON.stringify({ ...good, cpuUs: 1 })).toString("base64"),
+    /not signed by the worker/,
+  );
+  await refused(await make({ nonce: `0x${"22".repeat(32)}` }), /another request/);
+  await refused(await make({ agentId: "10" }), /another agent/);
+  const stranger = privateKeyToAccount(`0x${"42".repeat(32)}`);
+  await refused(await make({ worker: stranger.address }, stranger), /not a registered worker/);
+  await refused(await make({}, stranger), /not signed by the worker/);
+});
