@@ -41,6 +41,9 @@ function findImport(path: string): { contents: string } | { error: string } {
   }
 }
 
+/** Compiled outputs already read in this process, by cache key. */
+const memory = new Map<string, CompiledContracts>();
+
 /**
  * Compiles every contract in contracts/ with solc-js (offline: the compiler is the npm
  * package), caching the output by a hash of the sources and the compiler version so that a
@@ -49,7 +52,9 @@ function findImport(path: string): { contents: string } | { error: string } {
 export function compileContracts(
   options: { onProgress?: (message: string) => void } = {},
 ): CompiledContracts {
-  const solc = require("solc") as { compile(input: string, opts: object): string; version(): string };
+  // The compiler's version comes from its package.json: loading solc itself (its WebAssembly)
+  // takes about half a second, which a cache hit does not need.
+  const solcVersion = (require("solc/package.json") as { version: string }).version;
   const sources = readSources();
   const input = {
     language: "Solidity",
@@ -62,7 +67,7 @@ export function compileContracts(
   };
   const inputJson = JSON.stringify(input);
   const key = createHash("sha256")
-    .update(solc.version())
+    .update(solcVersion)
     .update(inputJson)
     .update(
       Object.keys(sources)
@@ -72,7 +77,14 @@ export function compileContracts(
     .digest("hex")
     .slice(0, 16);
   const cacheFile = join(cacheDir, `contracts-${key}.json`);
-  if (existsSync(cacheFile)) return JSON.parse(readFileSync(cacheFile, "utf8")) as CompiledContracts;
+  const memo = memory.get(key);
+  if (memo) return memo;
+  if (existsSync(cacheFile)) {
+    const cached = JSON.parse(readFileSync(cacheFile, "utf8")) as CompiledContracts;
+    memory.set(key, cached);
+    return cached;
+  }
+  const solc = require("solc") as { compile(input: string, opts: object): string; version(): string };
 
   options.onProgress?.(`compiling ${Object.keys(sources).length} contracts with solc ${solc.version()}…`);
   const output = JSON.parse(solc.compile(inputJson, { import: findImport })) as SolcOutput;
@@ -95,6 +107,7 @@ export function compileContracts(
   }
   mkdirSync(cacheDir, { recursive: true });
   writeFileSync(cacheFile, JSON.stringify(compiled));
+  memory.set(key, compiled);
   return compiled;
 }
 
