@@ -54,7 +54,7 @@ contract Rewards is IRewards, Ownable {
     }
 
     uint16 public constant MAX_BPS = 10_000;
-    uint256 private constant ACC_PRECISION = 1e18;
+    uint256 private constant ACC_PRECISION = 1e36; // keeps the accumulator's rounding below a base unit per settlement
     /// One performance point weighs as much as one whole token (1e18 base units) of value.
     uint256 public constant PERFORMANCE_UNIT = 1e18;
 
