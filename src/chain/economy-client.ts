@@ -22,6 +22,7 @@ import {
   vaultAbi,
   vaultFactoryAbi,
   veilGovernorAbi,
+  veilTimelockAbi,
   veilTokenAbi,
 } from "./abi.ts";
 import { type ChainConfig, VeilChain } from "./client.ts";
@@ -184,6 +185,7 @@ const ERRORS = [
   ...vaultAbi,
   ...vaultFactoryAbi,
   ...veilGovernorAbi,
+  ...veilTimelockAbi,
 ].filter((item) => item.type === "error");
 const withErrors = (abi: Abi | readonly unknown[]): readonly unknown[] => [...abi, ...ERRORS];
 
@@ -443,6 +445,66 @@ export class VeilEconomy {
   /** Approves `spender` for `amount` unless the allowance already covers it. */
   async ensureAllowance(spender: Hex, amount: bigint): Promise<void> {
     if ((await this.allowance(this.account, spender)) < amount) await this.approve(spender, amount);
+  }
+
+  /**
+   * Signs an EIP-2612 permit as `owner`: lets `spender` move `value` of the owner's VEIL until
+   * `deadline` (seconds), without a transaction from the owner.
+   */
+  async signPermit(
+    owner: LocalAccount | Hex,
+    args: { spender: Hex; value: bigint; deadline: bigint },
+  ): Promise<{ owner: Hex; spender: Hex; value: bigint; deadline: bigint; v: number; r: Hex; s: Hex }> {
+    const account = asAccount(owner);
+    const nonce = await this.read("read the permit nonce", () =>
+      this.public.readContract({
+        address: this.addresses.token,
+        abi: veilTokenAbi,
+        functionName: "nonces",
+        args: [account.address],
+      }),
+    );
+    const signature = await account.signTypedData({
+      domain: {
+        name: "Veil",
+        version: "1",
+        chainId: this.config.chainId,
+        verifyingContract: this.addresses.token,
+      },
+      types: {
+        Permit: [
+          { name: "owner", type: "address" },
+          { name: "spender", type: "address" },
+          { name: "value", type: "uint256" },
+          { name: "nonce", type: "uint256" },
+          { name: "deadline", type: "uint256" },
+        ],
+      },
+      primaryType: "Permit",
+      message: {
+        owner: account.address,
+        spender: args.spender,
+        value: args.value,
+        nonce,
+        deadline: args.deadline,
+      },
+    });
+    const { r, s, yParity } = parseSignature(signature);
+    return { owner: account.address, ...args, v: 27 + (yParity ?? 0), r, s };
+  }
+
+  /** Submits a signed permit (anyone may). */
+  async permit(p: { owner: Hex; spender: Hex; value: bigint; deadline: bigint; v: number; r: Hex; s: Hex }) {
+    const { hash } = await this.send(`permit ${p.spender}`, this.addresses.token, veilTokenAbi, "permit", [
+      p.owner,
+      p.spender,
+      p.value,
+      p.deadline,
+      p.v,
+      p.r,
+      p.s,
+    ]);
+    return hash;
   }
 
   /** Delegates the account's votes (to itself, to vote directly). */

@@ -3,6 +3,7 @@ import {
   createPublicClient,
   createWalletClient,
   defineChain,
+  getAddress,
   type Hex,
   http,
   keccak256,
@@ -109,7 +110,7 @@ export async function deployEconomy(options: EconomyDeployOptions): Promise<Econ
       const hash = await wallet.deployContract({ abi: c.abi, bytecode: c.bytecode, args });
       const receipt = await client.waitForTransactionReceipt({ hash, pollingInterval });
       if (!receipt.contractAddress) throw new Error(`deployment of ${name} produced no contract`);
-      return receipt.contractAddress;
+      return getAddress(receipt.contractAddress);
     } catch (err) {
       throw chainError(err, `deploy ${name}`, options.rpcUrl);
     }
