@@ -376,6 +376,116 @@ const REVERTS: Record<string, { code: string; status: number; hint: string; retr
     status: 403,
     hint: "The account lacks the role this needs; on the timelock only the governor proposes.",
   },
+  ERC20InvalidReceiver: {
+    code: "TOKEN_INVALID_ADDRESS",
+    status: 400,
+    hint: "Tokens cannot go to the zero address; check the recipient.",
+  },
+  ERC20InvalidSender: {
+    code: "TOKEN_INVALID_ADDRESS",
+    status: 400,
+    hint: "Tokens cannot come from the zero address.",
+  },
+  ERC20InvalidSpender: {
+    code: "TOKEN_INVALID_ADDRESS",
+    status: 400,
+    hint: "Approve a non-zero spender address.",
+  },
+  ERC20InvalidApprover: {
+    code: "TOKEN_INVALID_ADDRESS",
+    status: 400,
+    hint: "The approving account cannot be the zero address.",
+  },
+  ERC20ExceededSafeSupply: {
+    code: "AMOUNT_TOO_LARGE",
+    status: 400,
+    hint: "The token's supply cannot exceed 2^208 - 1 base units (a limit of vote checkpoints).",
+  },
+  SafeERC20FailedOperation: {
+    code: "TOKEN_TRANSFER_FAILED",
+    status: 502,
+    hint: "The token refused a transfer; check that the economy's token address is VEIL.",
+  },
+  ECDSAInvalidSignature: {
+    code: "SIGNATURE_INVALID",
+    status: 400,
+    hint: "The signature does not recover to an address; sign again with the right key.",
+  },
+  ECDSAInvalidSignatureLength: {
+    code: "SIGNATURE_INVALID",
+    status: 400,
+    hint: "Signatures are 65 bytes (r, s, v); sign again.",
+  },
+  ECDSAInvalidSignatureS: {
+    code: "SIGNATURE_INVALID",
+    status: 400,
+    hint: "The signature is malleable (high s); sign again with a standard signer.",
+  },
+  InvalidAccountNonce: {
+    code: "SIGNATURE_NONCE_INVALID",
+    status: 409,
+    hint: "The signed nonce is not the account's current one; sign again with the current nonce.",
+  },
+  VotesExpiredSignature: {
+    code: "DELEGATION_SIGNATURE_EXPIRED",
+    status: 400,
+    hint: "Sign the vote delegation again with a later expiry.",
+  },
+  OwnableInvalidOwner: {
+    code: "OWNER_INVALID",
+    status: 400,
+    hint: "The new owner must be a non-zero address (governance's timelock, normally).",
+  },
+  InvalidInitialization: {
+    code: "VAULT_ALREADY_INITIALIZED",
+    status: 409,
+    hint: "A vault is initialised once, by the factory that creates it; create vaults with createVault.",
+  },
+  GovernorInvalidProposalLength: {
+    code: "GOVERNANCE_PROPOSAL_INVALID",
+    status: 400,
+    hint: "A proposal needs as many targets as values and calldatas, and at least one of each.",
+  },
+  GovernorInvalidVoteType: {
+    code: "GOVERNANCE_VOTE_INVALID",
+    status: 400,
+    hint: "Vote 0 (against), 1 (for) or 2 (abstain).",
+  },
+  GovernorAlreadyQueuedProposal: {
+    code: "GOVERNANCE_ALREADY_QUEUED",
+    status: 409,
+    hint: "The proposal is already queued; execute it once the timelock's delay has passed.",
+  },
+  GovernorInvalidQuorumFraction: {
+    code: "GOVERNANCE_SETTINGS_INVALID",
+    status: 400,
+    hint: "The quorum is a percentage of the supply: at most 100.",
+  },
+  GovernorInvalidVotingPeriod: {
+    code: "GOVERNANCE_SETTINGS_INVALID",
+    status: 400,
+    hint: "The voting period must be longer than zero.",
+  },
+  GovernorUnableToCancel: {
+    code: "GOVERNANCE_CANNOT_CANCEL",
+    status: 409,
+    hint: "Only the proposer may cancel, and only while the proposal is pending.",
+  },
+  GovernorInvalidSignature: {
+    code: "GOVERNANCE_SIGNATURE_INVALID",
+    status: 400,
+    hint: "A vote by signature must be signed by the voter over this proposal and its current nonce.",
+  },
+  TimelockInsufficientDelay: {
+    code: "TIMELOCK_DELAY_TOO_SHORT",
+    status: 400,
+    hint: "Operations wait at least the timelock's minimum delay.",
+  },
+  TimelockUnexecutedPredecessor: {
+    code: "TIMELOCK_PREDECESSOR_PENDING",
+    status: 409,
+    hint: "Execute the operation this one depends on first.",
+  },
   ERC5805FutureLookup: {
     code: "VOTES_FUTURE_LOOKUP",
     status: 400,
