@@ -1,19 +1,29 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import * as abis from "../../src/chain/abi.ts";
+import {
+  feeEscrowAbi,
+  rewardsAbi,
+  slashingAbi,
+  stakePoolAbi,
+  vaultAbi,
+  vaultFactoryAbi,
+  veilGovernorAbi,
+  veilTimelockAbi,
+  veilTokenAbi,
+} from "../../src/chain/abi.ts";
 import { revertInfo } from "../../src/chain/errors.ts";
 
-const ECONOMY = [
-  "veilTokenAbi",
-  "stakePoolAbi",
-  "rewardsAbi",
-  "feeEscrowAbi",
-  "slashingAbi",
-  "vaultAbi",
-  "vaultFactoryAbi",
-  "veilGovernorAbi",
-  "veilTimelockAbi",
-] as const;
+const ECONOMY: readonly (readonly { type: string; name?: string }[])[] = [
+  veilTokenAbi,
+  stakePoolAbi,
+  rewardsAbi,
+  feeEscrowAbi,
+  slashingAbi,
+  vaultAbi,
+  vaultFactoryAbi,
+  veilGovernorAbi,
+  veilTimelockAbi,
+];
 
 /** OpenZeppelin internals no call through the client can reach, with why. */
 const UNREACHABLE: Record<string, string> = {
@@ -36,8 +46,8 @@ const UNREACHABLE: Record<string, string> = {
 
 test("every economy refusal maps to a Veil error code with a hint (or is an unreachable internal)", () => {
   const names = new Set<string>();
-  for (const key of ECONOMY) {
-    for (const item of abis[key] as readonly { type: string; name?: string }[]) {
+  for (const abi of ECONOMY) {
+    for (const item of abi) {
       if (item.type === "error" && item.name) names.add(item.name);
     }
   }
