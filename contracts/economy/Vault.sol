@@ -122,9 +122,10 @@ contract Vault is Initializable {
     /// @notice Withdraws `shares`: at once from free tokens, or queued.
     function withdraw(uint256 shares) external {
         if (shares == 0) revert ZeroAmount();
+        // Commission first: it may mint shares to the caller (the owner), which `held` must include.
+        uint256 assets = _chargeCommission();
         uint256 held = sharesOf[msg.sender];
         if (shares > held) revert InsufficientShares(held, shares);
-        uint256 assets = _chargeCommission();
         sharesOf[msg.sender] = held - shares;
         if (queueHead == queueTail) {
             uint256 value = Math.mulDiv(shares, assets, totalShares);

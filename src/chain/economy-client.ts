@@ -1,17 +1,24 @@
 import {
   type Abi,
   type Account,
+  createPublicClient,
+  createWalletClient,
   encodeAbiParameters,
   encodeFunctionData,
   formatUnits,
   type Hex,
+  http,
   keccak256,
   type LocalAccount,
+  type PublicClient,
   parseEventLogs,
   parseSignature,
   parseUnits,
   signatureToCompactSignature,
+  type Transport,
   toBytes,
+  type Chain as ViemChain,
+  type WalletClient,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import {
@@ -317,10 +324,38 @@ export class VeilEconomy {
 
   private readonly pollingMs: number;
 
-  constructor(config: EconomyConfig, options: { account?: Account | Hex; pollingIntervalMs?: number } = {}) {
+  constructor(
+    config: EconomyConfig,
+    options: {
+      account?: Account | Hex;
+      pollingIntervalMs?: number;
+      /** Send reads made together as one JSON-RPC batch (fewer round trips; the endpoint must accept batches). */
+      batch?: boolean;
+    } = {},
+  ) {
     this.config = config;
-    this.chain = new VeilChain(config, options);
+    this.chain = new VeilChain(config, {
+      ...(options.account ? { account: options.account } : {}),
+      ...(options.pollingIntervalMs ? { pollingIntervalMs: options.pollingIntervalMs } : {}),
+    });
     this.pollingMs = options.pollingIntervalMs ?? 250;
+    const chain = this.chain.public.chain;
+    const transport = (batch: boolean) =>
+      http(config.rpcUrl, {
+        retryCount: 1,
+        retryDelay: 15,
+        timeout: 15_000,
+        ...(batch ? { batch: { wait: 0 } } : {}),
+      });
+    this.public = createPublicClient({
+      chain,
+      transport: transport(options.batch ?? false),
+      pollingInterval: this.pollingMs,
+    });
+    const account = this.chain.wallet?.account;
+    this.wallet = account
+      ? createWalletClient({ chain, transport: transport(false), account, pollingInterval: this.pollingMs })
+      : undefined;
   }
 
   get account(): Hex {
@@ -331,9 +366,13 @@ export class VeilEconomy {
     return this.config.economy;
   }
 
-  private get public() {
-    return this.chain.public;
-  }
+  /**
+   * Reads and simulations. Hardhat reports a revert as an internal JSON-RPC error, which viem
+   * retries after 150 ms by default; a short retry delay keeps a refusal fast (a tenth of that)
+   * while still riding out a transient failure of a remote endpoint.
+   */
+  readonly public: PublicClient<Transport, ViemChain>;
+  private readonly wallet: WalletClient<Transport, ViemChain, Account> | undefined;
 
   private async read<T>(action: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -344,9 +383,8 @@ export class VeilEconomy {
   }
 
   /**
-   * Simulates (so that a refusal decodes before anything is sent), sends, and waits for the
-   * receipt, as VeilChain.write does, with every economy error in the ABI and this client's
-   * polling interval.
+   * Simulates, sends and waits for the receipt, as VeilChain.write does, with every economy error
+   * in the ABI and this client's polling interval and retry delay.
    */
   private async send(
     action: string,
@@ -355,9 +393,11 @@ export class VeilEconomy {
     functionName: string,
     args: readonly unknown[],
   ): Promise<{ hash: Hex; logs: readonly { address: Hex; topics: readonly Hex[]; data: Hex }[] }> {
-    const wallet = this.chain.wallet;
+    const wallet = this.wallet;
     if (!wallet) throw new Error(`cannot ${action}: this economy client has no account`);
     try {
+      // Simulated first, on top of the latest block, so that a refusal decodes (against every
+      // economy error) before anything is signed or sent.
       const { request } = await this.public.simulateContract({
         address,
         abi: withErrors(abi),

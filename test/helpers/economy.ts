@@ -67,7 +67,7 @@ export async function startEconomyChain(
   const econ = (i: number) => {
     let c = clients.get(i);
     if (!c) {
-      c = new VeilEconomy(econConfig, { account: t.accounts[i]!.privateKey, pollingIntervalMs: 20 });
+      c = new VeilEconomy(econConfig, { account: t.accounts[i]!.privateKey, pollingIntervalMs: 5, batch: true });
       clients.set(i, c);
     }
     return c;
@@ -77,7 +77,7 @@ export async function startEconomyChain(
     economy,
     econConfig,
     econ,
-    econReader: new VeilEconomy(econConfig, { pollingIntervalMs: 20 }),
+    econReader: new VeilEconomy(econConfig, { pollingIntervalMs: 5, batch: true }),
     rpc,
     mine: async (blocks) => {
       await rpc("hardhat_mine", [`0x${blocks.toString(16)}`]);
