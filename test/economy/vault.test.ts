@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Hex } from "viem";
+import { type Hex, parseEventLogs } from "viem";
+import { vaultAbi } from "../../src/chain/abi.ts";
 import { parseVeil } from "../../src/chain/economy-client.ts";
 import { hash32 } from "../helpers/chain.ts";
 import {
@@ -134,6 +135,17 @@ describe("Vault: commission on gains", () => {
     await t.econ(6).vaultProcessQueue(vault);
     assert.equal((await pos(4)).shares, ownerShares);
     assert.equal((await info()).highWaterPrice, low.highWaterPrice);
+    await assertVaultConsistent();
+  });
+
+  test("the owner's own withdrawal right after a gain keeps the commission shares it triggers", async () => {
+    await t.econ(1).creditReward(wA, V(300)); // back above the high-water mark
+    const before = await pos(4);
+    const hash = await t.econ(4).vaultWithdraw(vault, 1_000n);
+    const receipt = await t.reader.public.getTransactionReceipt({ hash });
+    const [charged] = parseEventLogs({ abi: vaultAbi, logs: receipt.logs, eventName: "CommissionCharged" });
+    assert.ok((charged?.args.feeShares ?? 0n) > 0n, "a commission was charged");
+    assert.equal((await pos(4)).shares, before.shares + charged!.args.feeShares! - 1_000n);
     await assertVaultConsistent();
   });
 
