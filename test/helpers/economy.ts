@@ -67,7 +67,11 @@ export async function startEconomyChain(
   const econ = (i: number) => {
     let c = clients.get(i);
     if (!c) {
-      c = new VeilEconomy(econConfig, { account: t.accounts[i]!.privateKey, pollingIntervalMs: 5, batch: true });
+      c = new VeilEconomy(econConfig, {
+        account: t.accounts[i]!.privateKey,
+        pollingIntervalMs: 5,
+        batch: true,
+      });
       clients.set(i, c);
     }
     return c;
