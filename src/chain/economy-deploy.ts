@@ -55,7 +55,14 @@ export type EconomyDeployOptions = {
   chainId: number;
   deployerKey: Hex;
   /** The registries deployed by deployContracts; the economy reads the worker registry. */
-  registries: Pick<ContractAddresses, "workerRegistry">;
+  registries: Pick<ContractAddresses, "workerRegistry"> &
+    Partial<Pick<ContractAddresses, "attestationPolicy" | "gatekeeperRegistry">>;
+  /**
+   * Also hand the registries the deployer owns (attestation policy, worker and gatekeeper
+   * registries: measurement allowlists, evictions, the gatekeeper set) to the same owner as the
+   * economy's parameters. Off by default: a development network's daemons govern them directly.
+   */
+  governRegistries?: boolean;
   /** Receives the genesis supply (default: the deployer). */
   genesisHolder?: Hex;
   genesisSupply?: bigint;
@@ -170,6 +177,17 @@ export async function deployEconomy(options: EconomyDeployOptions): Promise<Econ
     ["VaultFactory", vaultFactory],
   ] as const) {
     await call(name, address, "transferOwnership", [owner]);
+  }
+  if (options.governRegistries) {
+    const { workerRegistry: wr, attestationPolicy, gatekeeperRegistry } = options.registries;
+    for (const [name, address] of [
+      ["WorkerRegistry", wr],
+      ["AttestationPolicy", attestationPolicy],
+      ["GatekeeperRegistry", gatekeeperRegistry],
+    ] as const) {
+      if (!address) throw new Error(`governRegistries: the ${name} address is missing`);
+      await call(name, address, "transferOwnership", [owner]);
+    }
   }
   await call("VeilTimelock", timelock, "grantRole", [PROPOSER_ROLE, governor]);
   await call("VeilTimelock", timelock, "grantRole", [CANCELLER_ROLE, governor]);

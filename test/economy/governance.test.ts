@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { encodeFunctionData, type Hex, keccak256, toBytes, zeroAddress } from "viem";
 import {
+  attestationPolicyAbi,
   rewardsAbi,
   stakePoolAbi,
   veilGovernorAbi,
   veilTimelockAbi,
   veilTokenAbi,
 } from "../../src/chain/abi.ts";
+import { TeeType } from "../../src/chain/client.ts";
 import { type ParameterChange, ProposalState, parseVeil, VoteType } from "../../src/chain/economy-client.ts";
 import { DEFAULT_GOVERNANCE } from "../../src/chain/economy-deploy.ts";
 import { balances, type EconomyTestChain, refused, startEconomyChain } from "../helpers/economy.ts";
@@ -18,7 +20,7 @@ const { votingDelay, votingPeriod, timelockDelay } = DEFAULT_GOVERNANCE;
 let t: EconomyTestChain;
 
 before(async () => {
-  t = await startEconomyChain({ timelock: true });
+  t = await startEconomyChain({ timelock: true, governRegistries: true });
   await t.econ(0).delegateVotes(t.accounts[0]!.address);
   await t.mine(1); // votes count from a past timestamp
 });
@@ -155,6 +157,36 @@ describe("Governance: proposals", () => {
       everything(id),
     );
     assert.equal((await params()).slashing.slashBps, 1_000);
+  });
+
+  test("with governRegistries, the attestation allowlist is governed too", async () => {
+    const c = t.config.contracts;
+    for (const address of [c.attestationPolicy, c.workerRegistry, c.gatekeeperRegistry]) {
+      assert.equal(await read(address, stakePoolAbi, "owner"), t.economy.timelock);
+    }
+    const measurement = `0x${"77".repeat(32)}` as Hex;
+    await refused(
+      () => t.as(0).allowMeasurement(TeeType.simulated, measurement),
+      "NOT_OWNER",
+      () => t.reader.isMeasurementAllowed(TeeType.simulated, measurement),
+    );
+    const allow = {
+      target: c.attestationPolicy,
+      value: 0n,
+      data: encodeFunctionData({
+        abi: attestationPolicyAbi,
+        functionName: "allowMeasurement",
+        args: [TeeType.simulated, measurement],
+      }),
+    };
+    const { proposalId: id } = await t.econ(0).propose([allow], "Allow build 77");
+    await t.increaseTime(votingDelay + 1);
+    await t.econ(0).castVote(id, VoteType.For);
+    await t.increaseTime(votingPeriod + 1);
+    await t.econ(0).queueProposal([allow], "Allow build 77");
+    await t.increaseTime(timelockDelay + 1);
+    await t.econ(0).executeProposal([allow], "Allow build 77");
+    assert.equal(await t.reader.isMeasurementAllowed(TeeType.simulated, measurement), true);
   });
 
   test("the treasury is the timelock: only a proposal spends it", async () => {

@@ -35,12 +35,15 @@ export type EconomyTestChain = TestChain & {
 export async function startEconomyChain(
   options: {
     timelock?: boolean;
+    /** Hand the registries to the timelock too (see deployEconomy). */
+    governRegistries?: boolean;
     governance?: Partial<GovernanceSettings>;
     genesisSupply?: bigint;
     emissionCap?: bigint;
   } = {},
 ): Promise<EconomyTestChain> {
   const t = await startTestChain();
+  await t.as(0).allowMeasurement(TeeType.simulated, MEASUREMENT);
   const economy = await deployEconomy({
     rpcUrl: t.config.rpcUrl,
     chainId: t.config.chainId,
@@ -48,6 +51,7 @@ export async function startEconomyChain(
     registries: t.config.contracts,
     pollingIntervalMs: 5,
     ...(options.timelock ? {} : { devGovernance: t.accounts[0]!.address }),
+    ...(options.governRegistries ? { governRegistries: true } : {}),
     ...(options.governance ? { governance: options.governance } : {}),
     ...(options.genesisSupply !== undefined ? { genesisSupply: options.genesisSupply } : {}),
     ...(options.emissionCap !== undefined ? { emissionCap: options.emissionCap } : {}),
@@ -62,7 +66,6 @@ export async function startEconomyChain(
     if (res.error) throw new Error(`${method}: ${res.error.message}`);
     return res.result;
   };
-  await t.as(0).allowMeasurement(TeeType.simulated, MEASUREMENT);
   const clients = new Map<number, VeilEconomy>();
   const econ = (i: number) => {
     let c = clients.get(i);
