@@ -294,11 +294,10 @@ for (const n of [1, 100, 1_000]) {
 // ── governance ─────────────────────────────────────────────────────────────────────────────
 await econ(0).delegateVotes(accounts[0]!.address);
 await rpc("hardhat_mine", ["0x1"]);
-const {
-  proposalId,
-  actions,
-  hash: proposed,
-} = await econ(0).proposeParameterChanges([{ parameter: "rewards.treasuryBps", value: 1_500 }], "bench");
+const { proposalId, hash: proposed } = await econ(0).proposeParameterChanges(
+  [{ parameter: "rewards.treasuryBps", value: 1_500 }],
+  "bench",
+);
 await measure("Governor.propose (1 parameter)", proposed);
 await advance(DEFAULT_GOVERNANCE.votingDelay + 1);
 await rpc("hardhat_mine", ["0x1"]);
