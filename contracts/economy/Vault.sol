@@ -64,6 +64,7 @@ contract Vault is Initializable {
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
 
     error NotVaultOwner(address caller);
+    error OwnableInvalidOwner(address owner);
     error CommissionTooHigh(uint16 commissionBps);
     error ZeroAmount();
     error VaultWipedOut();
@@ -187,7 +188,7 @@ contract Vault is Initializable {
     }
 
     function transferOwnership(address newOwner) external onlyVaultOwner {
-        if (newOwner == address(0)) revert NotVaultOwner(newOwner);
+        if (newOwner == address(0)) revert OwnableInvalidOwner(newOwner);
         emit OwnershipTransferred(owner, newOwner);
         owner = newOwner;
     }

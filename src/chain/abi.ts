@@ -6079,6 +6079,17 @@ export const vaultAbi = [
     type: "error",
   },
   {
+    inputs: [
+      {
+        internalType: "address",
+        name: "owner",
+        type: "address",
+      },
+    ],
+    name: "OwnableInvalidOwner",
+    type: "error",
+  },
+  {
     inputs: [],
     name: "QueueNotOverdue",
     type: "error",

@@ -313,6 +313,32 @@ describe("Rewards: unresponsive and unattested workers", () => {
   });
 });
 
+describe("Rewards: roles", () => {
+  test("a worker that is not attested cannot start mining", async () => {
+    await t.as(0).revokeMeasurement(TeeType.simulated, MEASUREMENT);
+    await refused(
+      () => t.econ(2).startMining(w3, V(1_000)),
+      "WORKER_NOT_ATTESTED",
+      async () => ({ miner: await miner(w3), pool: await t.econReader.getPool(poolId) }),
+    );
+    await t.as(0).allowMeasurement(TeeType.simulated, MEASUREMENT);
+  });
+
+  test("only slashing punishes", async () => {
+    await refused(
+      () =>
+        t.econ(5).chain.write("punish", {
+          address: t.economy.rewards,
+          abi: rewardsAbi,
+          functionName: "punish",
+          args: [w1],
+        }),
+      "NOT_SLASHER",
+      () => miner(w1),
+    );
+  });
+});
+
 describe("Rewards: parameters", () => {
   test("conf maps TCB levels 1…5 to 1, 1, 0.8, 0.7, 0.5 (0 for anything else)", async () => {
     const conf = [0n, 10_000n, 10_000n, 8_000n, 7_000n, 5_000n, 0n];

@@ -206,6 +206,36 @@ describe("Slashing: heartbeats while unattested", () => {
   });
 });
 
+describe("Slashing: a pool slashed to nothing", () => {
+  test("refuses new contributions, and a vault that held only its shares refuses deposits", async () => {
+    await t.as(0).allowMeasurement(TeeType.simulated, MEASUREMENT);
+    const { poolId: wiped } = await t.econ(5).createPool(0);
+    await t.econ(5).bindWorker(wiped, w3);
+    await t.econ(3).contribute(wiped, V(100));
+    const { vault } = await t.econ(6).createVault(0);
+    await t.fund(6, V(100));
+    await t.econ(6).vaultDeposit(vault, V(10));
+    await t.econ(6).vaultDelegate(vault, wiped, V(10));
+    await t.econ(0).setParameter({ parameter: "slashing.slashBps", value: 10_000 });
+    const a = await receipt(3, { requestId: hash32(0x77), outputHash: hash32(0xaa) });
+    const b = await receipt(3, { requestId: hash32(0x77), outputHash: hash32(0xbb) });
+    await t.econ(4).reportEquivocation(w3, a, b);
+    await t.econ(0).setParameter({ parameter: "slashing.slashBps", value: 1_000 });
+    const pool = await t.econReader.getPool(wiped);
+    assert.equal(pool.totalStake, 0n);
+    assert.ok(pool.totalShares > 0n);
+    const wipedState = async () => ({ ...(await state()), wiped: await t.econReader.getPool(wiped) });
+    await refused(() => t.econ(3).contribute(wiped, V(1)), "POOL_WIPED_OUT", wipedState);
+    assert.equal((await t.econReader.getVault(vault)).totalAssets, 0n);
+    await refused(
+      () => t.econ(6).vaultDeposit(vault, V(1)),
+      "VAULT_WIPED_OUT",
+      () => t.econReader.getVault(vault),
+    );
+    await assertPoolsSolvent(t);
+  });
+});
+
 describe("Slashing: parameters", () => {
   test("the slash and the reporter's share are governance parameters within bounds", async () => {
     const params = async () => (await t.econReader.parameters()).slashing;

@@ -225,6 +225,31 @@ describe("Vault: limits and parameters", () => {
     await assertVaultConsistent();
   });
 
+  test("a vault is initialised once, by its factory", async () => {
+    await refused(
+      () =>
+        t.econ(6).chain.write("initialize", {
+          address: vault,
+          abi: vaultAbi,
+          functionName: "initialize",
+          args: [t.economy.token, t.economy.stakePool, t.accounts[6]!.address, 0],
+        }),
+      "VAULT_ALREADY_INITIALIZED",
+      info,
+    );
+    await refused(
+      () =>
+        t.econ(6).chain.write("initialize", {
+          address: t.economy.vaultImplementation,
+          abi: vaultAbi,
+          functionName: "initialize",
+          args: [t.economy.token, t.economy.stakePool, t.accounts[6]!.address, 0],
+        }),
+      "VAULT_ALREADY_INITIALIZED",
+      info,
+    );
+  });
+
   test("the factory's maxQueueWait is a governance parameter within bounds", async () => {
     const params = async () => (await t.econReader.parameters()).vaultFactory;
     await refused(
