@@ -746,6 +746,12 @@ export class VeilEconomy {
     );
   }
 
+  /** Every pool, in id order. */
+  async listPools(): Promise<PoolRecord[]> {
+    const count = await this.poolCount();
+    return Promise.all(Array.from({ length: Number(count) }, (_, i) => this.getPool(BigInt(i + 1))));
+  }
+
   /** Shares held (not queued) and queued by `delegator`, and their value in tokens. */
   async poolPosition(
     poolId: bigint,
@@ -872,6 +878,17 @@ export class VeilEconomy {
       vaultAbi,
       "setCommission",
       [commissionBps],
+    );
+    return hash;
+  }
+
+  async transferVaultOwnership(vault: Hex, newOwner: Hex): Promise<Hex> {
+    const { hash } = await this.send(
+      `transfer vault ${vault} to ${newOwner}`,
+      vault,
+      vaultAbi,
+      "transferOwnership",
+      [newOwner],
     );
     return hash;
   }

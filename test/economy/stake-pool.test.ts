@@ -42,6 +42,7 @@ describe("StakePool: pools and delegators", () => {
   test("creates a pool owned by its creator with the commission it asks; refuses more than 100%", async () => {
     ({ poolId } = await t.econ(2).createPool(1_500));
     const p = await pool();
+    assert.deepEqual(await t.econReader.listPools(), [p]);
     assert.equal(p.owner, t.accounts[2]!.address);
     assert.equal(p.commissionBps, 1_500);
     assert.equal(p.totalShares, 0n);

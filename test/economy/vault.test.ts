@@ -225,6 +225,22 @@ describe("Vault: limits and parameters", () => {
     await assertVaultConsistent();
   });
 
+  test("the owner may hand the vault to another owner, not to nobody", async () => {
+    await refused(
+      () => t.econ(6).transferVaultOwnership(vault, t.accounts[6]!.address),
+      "NOT_VAULT_OWNER",
+      info,
+    );
+    await refused(
+      () => t.econ(4).transferVaultOwnership(vault, `0x${"00".repeat(20)}`),
+      "OWNER_INVALID",
+      info,
+    );
+    await t.econ(4).transferVaultOwnership(vault, t.accounts[8]!.address);
+    assert.equal((await info()).owner, t.accounts[8]!.address);
+    await t.econ(8).transferVaultOwnership(vault, t.accounts[4]!.address);
+  });
+
   test("a vault is initialised once, by its factory", async () => {
     await refused(
       () =>
