@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { type Hex, parseEventLogs } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { feeEscrowAbi } from "../../src/chain/abi.ts";
 import { parseVeil, type Voucher, voucherDigest } from "../../src/chain/economy-client.ts";
 import {
+  assertConserved,
   assertPoolsSolvent,
   balances,
   type EconomyTestChain,
@@ -31,6 +32,9 @@ before(async () => {
   ({ poolId } = await t.econ(2).createPool(1_000));
   await t.econ(2).bindWorker(poolId, w);
   await t.econ(1).contribute(poolId, V(1_000));
+});
+afterEach(async () => {
+  await assertConserved(t);
 });
 after(async () => {
   await t?.close();

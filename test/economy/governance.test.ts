@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { encodeFunctionData, type Hex, keccak256, toBytes, zeroAddress } from "viem";
 import {
   attestationPolicyAbi,
@@ -12,7 +12,13 @@ import {
 import { TeeType } from "../../src/chain/client.ts";
 import { type ParameterChange, ProposalState, parseVeil, VoteType } from "../../src/chain/economy-client.ts";
 import { DEFAULT_GOVERNANCE } from "../../src/chain/economy-deploy.ts";
-import { balances, type EconomyTestChain, refused, startEconomyChain } from "../helpers/economy.ts";
+import {
+  assertConserved,
+  balances,
+  type EconomyTestChain,
+  refused,
+  startEconomyChain,
+} from "../helpers/economy.ts";
 
 const V = (n: number | string) => parseVeil(String(n));
 const { votingDelay, votingPeriod, timelockDelay } = DEFAULT_GOVERNANCE;
@@ -23,6 +29,9 @@ before(async () => {
   t = await startEconomyChain({ timelock: true, governRegistries: true });
   await t.econ(0).delegateVotes(t.accounts[0]!.address);
   await t.mine(1); // votes count from a past timestamp
+});
+afterEach(async () => {
+  await assertConserved(t);
 });
 after(async () => {
   await t?.close();

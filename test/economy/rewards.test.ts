@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { type Hex, parseEventLogs } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { rewardsAbi } from "../../src/chain/abi.ts";
@@ -12,6 +12,7 @@ import {
   VeilEconomy,
 } from "../../src/chain/economy-client.ts";
 import {
+  assertConserved,
   assertPoolsSolvent,
   type EconomyTestChain,
   MEASUREMENT,
@@ -57,6 +58,9 @@ before(async () => {
   ({ poolId } = await t.econ(2).createPool(1_000));
   for (const w of [w1, w2, w3]) await t.econ(2).bindWorker(poolId, w);
   await t.econ(3).contribute(poolId, V(30_000));
+});
+afterEach(async () => {
+  await assertConserved(t);
 });
 after(async () => {
   await t?.close();

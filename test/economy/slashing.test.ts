@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { type Hex, parseEventLogs } from "viem";
 import { slashingAbi } from "../../src/chain/abi.ts";
 import { TeeType } from "../../src/chain/client.ts";
 import { EndReason, MiningState, parseVeil, workerReceiptDigest } from "../../src/chain/economy-client.ts";
 import { hash32 } from "../helpers/chain.ts";
 import {
+  assertConserved,
   assertPoolsSolvent,
   balances,
   type EconomyTestChain,
@@ -35,6 +36,9 @@ before(async () => {
   await t.econ(2).bindWorker(poolId, w2);
   await t.econ(3).contribute(poolId, V(20_000));
   await t.econ(2).startMining(w1, V(10_000));
+});
+afterEach(async () => {
+  await assertConserved(t);
 });
 after(async () => {
   await t?.close();

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import type { Hex } from "viem";
 import { rewardsAbi, stakePoolAbi, veilTokenAbi } from "../../src/chain/abi.ts";
 import { MiningState, parseVeil } from "../../src/chain/economy-client.ts";
 import {
+  assertConserved,
   assertPoolsSolvent,
   balances,
   type EconomyTestChain,
@@ -30,6 +31,9 @@ before(async () => {
   w1 = await t.registerWorker(2, workerKey(1));
   w2 = await t.registerWorker(2, workerKey(2));
   w3 = await t.registerWorker(5, workerKey(3));
+});
+afterEach(async () => {
+  await assertConserved(t);
 });
 after(async () => {
   await t?.close();

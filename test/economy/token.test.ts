@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { parseEventLogs } from "viem";
 import { rewardsAbi, veilTokenAbi } from "../../src/chain/abi.ts";
 import { formatVeil, parseVeil } from "../../src/chain/economy-client.ts";
 import {
+  assertConserved,
   balances,
   type EconomyTestChain,
   refused,
@@ -19,6 +20,9 @@ let t: EconomyTestChain;
 
 before(async () => {
   t = await startEconomyChain({ genesisSupply: GENESIS, emissionCap: CAP });
+});
+afterEach(async () => {
+  await assertConserved(t);
 });
 after(async () => {
   await t?.close();

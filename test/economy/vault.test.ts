@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { type Hex, parseEventLogs } from "viem";
 import { vaultAbi } from "../../src/chain/abi.ts";
 import { parseVeil } from "../../src/chain/economy-client.ts";
 import { hash32 } from "../helpers/chain.ts";
 import {
+  assertConserved,
   assertPoolsSolvent,
   balances,
   type EconomyTestChain,
@@ -34,6 +35,9 @@ before(async () => {
   ({ poolId: poolB } = await t.econ(5).createPool(0));
   await t.econ(2).bindWorker(poolA, wA);
   await t.econ(5).bindWorker(poolB, wB);
+});
+afterEach(async () => {
+  await assertConserved(t);
 });
 after(async () => {
   await t?.close();

@@ -167,3 +167,22 @@ export async function assertPoolsSolvent(t: EconomyTestChain): Promise<void> {
     "stake pool balance == accounted",
   );
 }
+
+/**
+ * Token conservation: every VEIL is held by an account or contract we know (dev accounts, the
+ * economy's contracts, every vault), and the supply is the genesis supply plus the emission
+ * minted, which is what the rewards contract minted (plus any the test minted as the minter).
+ */
+export async function assertConserved(t: EconomyTestChain): Promise<void> {
+  const vaults = await t.econReader.listVaults();
+  const b = await balances(t, [...vaults, t.economy.governor]);
+  const { supply, ...held } = b;
+  const sum = Object.values(held).reduce((a, x) => a + x, 0n);
+  assert.equal(sum, supply, "every token is held by a known account or contract");
+  const info = await t.econReader.tokenInfo();
+  assert.equal(supply, info.genesisSupply + info.emitted, "supply == genesis + emission");
+  const { totalMinted } = await t.econReader.rewardTotals();
+  assert.ok(totalMinted <= info.emitted, "the rewards contract minted no more than the emission");
+  assert.equal(b.rewards, 0n, "rewards holds nothing between calls");
+  assert.equal(b.slashing, 0n, "slashing holds nothing between calls");
+}
