@@ -7,6 +7,7 @@
 import { performance } from "node:perf_hooks";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { feeEscrowAbi } from "../src/chain/abi.ts";
 import { TeeType, VeilChain } from "../src/chain/client.ts";
 import { deployContracts } from "../src/chain/deploy.ts";
 import { devAccounts } from "../src/chain/dev-accounts.ts";
@@ -194,7 +195,7 @@ async function freshPayers(n: number): Promise<{ address: Hex; key: Hex }[]> {
     hashes.push(
       await funder.chain.wallet!.writeContract({
         address: economy.feeEscrow,
-        abi: (await import("../src/chain/abi.ts")).feeEscrowAbi,
+        abi: feeEscrowAbi,
         functionName: "deposit",
         args: [p.address, V(100)],
       }),

@@ -320,8 +320,15 @@ const asAccount = (signer: LocalAccount | Hex): LocalAccount =>
  */
 export class VeilEconomy {
   readonly config: EconomyConfig;
+  /** The registries' client, with the same account (its `write` serves raw calls in tests and tools). */
   readonly chain: VeilChain;
-
+  /**
+   * Reads and simulations. Hardhat reports a revert as an internal JSON-RPC error, which viem
+   * retries after 150 ms by default; a short retry delay keeps a refusal fast (a tenth of that)
+   * while still riding out a transient failure of a remote endpoint.
+   */
+  readonly public: PublicClient<Transport, ViemChain>;
+  private readonly wallet: WalletClient<Transport, ViemChain, Account> | undefined;
   private readonly pollingMs: number;
 
   constructor(
@@ -365,14 +372,6 @@ export class VeilEconomy {
   get addresses(): EconomyAddresses {
     return this.config.economy;
   }
-
-  /**
-   * Reads and simulations. Hardhat reports a revert as an internal JSON-RPC error, which viem
-   * retries after 150 ms by default; a short retry delay keeps a refusal fast (a tenth of that)
-   * while still riding out a transient failure of a remote endpoint.
-   */
-  readonly public: PublicClient<Transport, ViemChain>;
-  private readonly wallet: WalletClient<Transport, ViemChain, Account> | undefined;
 
   private async read<T>(action: string, fn: () => Promise<T>): Promise<T> {
     try {
