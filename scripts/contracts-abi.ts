@@ -1,4 +1,4 @@
-// Regenerates src/chain/abi.ts from contracts/*.sol.
+// Regenerates src/chain/abi.ts from contracts/**/*.sol.
 import { execFileSync } from "node:child_process";
 import { abiModulePath, compileContracts, writeAbiModule } from "../src/chain/compile.ts";
 
