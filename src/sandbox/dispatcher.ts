@@ -1,8 +1,9 @@
 /**
- * Runs inside the isolate after the prelude and before the agent's module. It defines the two
+ * Runs inside each realm after the prelude and before the agent's module. It defines the
  * entry points the host keeps references to (then deletes from the global object, so agent code
  * can neither call nor replace them): one to install the agent's default export, one to turn a
- * copied request into a call of its `fetch` and the Response back into plain data.
+ * copied request into a call of its `fetch` and the Response back into plain data, and one that
+ * settles when the realm's `ctx.waitUntil` work has.
  */
 export const DISPATCHER_SOURCE = `(() => {
   let agent;
@@ -29,16 +30,27 @@ export const DISPATCHER_SOURCE = `(() => {
     }
     return { ok: false, message: "the bundle's default export has no fetch(request, env, ctx) handler (nor is it a Phala-style main function)" };
   };
+  // Work handed to ctx.waitUntil, still running: the host waits for it before it drops a realm.
+  const pending = new Set();
+  globalThis.__veilIdle = () => Promise.all([...pending]).then(() => undefined);
   globalThis.__veilDispatch = async (req, meta) => {
     const init = { method: req.method, headers: req.headers };
     if (req.body !== null && req.method !== "GET" && req.method !== "HEAD") init.body = req.body;
-    const request = new Request(req.url, init);
+    let request;
+    try {
+      request = new Request(req.url, init);
+    } catch (e) {
+      // What the caller sent is not a web request (a NUL in a header, a bad header name).
+      return { ok: false, kind: "bad-request", error: errorInfo(e) };
+    }
     const env = Object.freeze({ ...(meta.secrets || {}), VEIL_AGENT_ID: meta.id, VEIL_AGENT_NAME: meta.name, VEIL_CODE_HASH: meta.codeHash, VEIL_AGENT_ADDRESS: meta.address || "" });
-    const waits = [];
     const ctx = Object.freeze({
       agent: Object.freeze({ id: meta.id, name: meta.name, codeHash: meta.codeHash, address: meta.address || "" }),
       state,
-      waitUntil(p) { waits.push(Promise.resolve(p).catch(() => {})); },
+      waitUntil(p) {
+        const settled = Promise.resolve(p).catch(() => {}).finally(() => pending.delete(settled));
+        pending.add(settled);
+      },
       passThroughOnException() {},
     });
     let response;

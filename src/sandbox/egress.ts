@@ -16,6 +16,8 @@ export type EgressPolicy = {
   timeoutMs: number;
   /** Outbound requests in flight at once, per agent. */
   maxConcurrent: number;
+  /** Outbound requests one invocation may start (counted per caller's realm; see the sandbox). */
+  maxFetchesPerRequest: number;
 };
 
 export const DEFAULT_EGRESS: EgressPolicy = {
@@ -24,6 +26,7 @@ export const DEFAULT_EGRESS: EgressPolicy = {
   maxResponseBytes: 8 * 1024 * 1024,
   timeoutMs: 10_000,
   maxConcurrent: 16,
+  maxFetchesPerRequest: 50,
 };
 
 export type EgressRequest = {

@@ -17,7 +17,11 @@ import {
 
 type DispatchResult =
   | { ok: true; status: number; headers: [string, string][]; body: ArrayBuffer }
-  | { ok: false; kind: "threw" | "bad-response"; error: { name: string; message: string; stack?: string } };
+  | {
+      ok: false;
+      kind: "threw" | "bad-response" | "bad-request";
+      error: { name: string; message: string; stack?: string };
+    };
 
 function loadFailed(message: string, cause?: unknown): VeilError {
   return new VeilError("AGENT_LOAD_FAILED", `The agent's bundle could not be loaded: ${message}`, {
@@ -59,10 +63,32 @@ function limitError(err: unknown, limits: SandboxLimits): VeilError | undefined 
   return undefined;
 }
 
+/** How many callers' realms one agent keeps before the least recently used is dropped. */
+const MAX_REALMS = 16;
+/** The partition of callers who do not say who they are. */
+const PUBLIC = "public";
+
+/**
+ * One caller's copy of the agent inside the agent's isolate: its own V8 context (globals,
+ * prototypes, module-level variables), the prelude and the agent's module evaluated in it.
+ * Callers never share a realm, so what one leaves in module state the next cannot read.
+ */
+type Realm = {
+  context: ivm.Context;
+  dispatch: ivm.Reference;
+  /** Resolves when the realm's `ctx.waitUntil` work has settled. */
+  idle: ivm.Reference;
+  inFlight: number;
+  /** Outbound fetches the realm's requests in flight may still start. */
+  fetchBudget: number;
+  released: boolean;
+};
+
 /**
  * One agent version in its own V8 isolate (isolated-vm): its own heap with a hard limit, the
- * web-standard prelude, and the agent's ES module. Requests cross in and out as copies.
- * When a limit kills the isolate, the next request gets a fresh one.
+ * web-standard prelude, and the agent's ES module, evaluated once per caller in that caller's
+ * realm (docs/adr/0008). Requests cross in and out as copies. When a limit kills the isolate,
+ * the next request gets a fresh one.
  */
 export class IsolateSandbox implements Sandbox {
   readonly #code: string;
@@ -70,8 +96,11 @@ export class IsolateSandbox implements Sandbox {
   readonly #limits: SandboxLimits;
   readonly #log: LogSink;
   #isolate: ivm.Isolate | undefined;
-  #dispatch: ivm.Reference | undefined;
-  #loading: Promise<void> | undefined;
+  #prelude: ivm.Script | undefined;
+  /** Realms by caller, least recently used first. */
+  readonly #realms = new Map<string, Promise<Realm>>();
+  /** A realm made ahead for the next one-time caller, once there has been one. */
+  #spare: Promise<Realm> | undefined;
   /** Host timers the agent's isolate is waiting on; cleared when the isolate is thrown away. */
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #egress: Egress;
@@ -102,42 +131,104 @@ export class IsolateSandbox implements Sandbox {
     /** The agent's `ctx.state`; without it, `ctx.state` is undefined. */
     state?: AgentStateBackend;
   }): Promise<IsolateSandbox> {
+    const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    limits.egress = { ...DEFAULT_LIMITS.egress, ...limits.egress };
     const sandbox = new IsolateSandbox(
       options.code,
       options.meta,
-      { ...DEFAULT_LIMITS, ...options.limits },
+      limits,
       options.log ?? (() => {}),
       options.state,
     );
-    await sandbox.#ensureLoaded();
+    await sandbox.#realmFor(PUBLIC);
     return sandbox;
   }
 
-  #ensureLoaded(): Promise<void> {
-    if (this.#dispatch && this.#isolate && !this.#isolate.isDisposed) return Promise.resolve();
-    this.#loading ??= this.#load().finally(() => {
-      this.#loading = undefined;
-    });
-    return this.#loading;
+  /** Realms alive now (for tests and metrics). */
+  get realmCount(): number {
+    return this.#realms.size;
   }
 
-  async #load(): Promise<void> {
-    const prelude = await buildPrelude();
-    const isolate = new ivm.Isolate({ memoryLimit: this.#limits.memoryMb });
+  #ensureIsolate(): { isolate: ivm.Isolate; prelude: Promise<ivm.Script> } {
+    if (!this.#isolate || this.#isolate.isDisposed) {
+      this.#isolate = new ivm.Isolate({ memoryLimit: this.#limits.memoryMb });
+      this.#prelude = undefined;
+    }
+    const isolate = this.#isolate;
+    const prelude = this.#prelude
+      ? Promise.resolve(this.#prelude)
+      : buildPrelude().then(async (source) => {
+          this.#prelude ??= await isolate.compileScript(source, { filename: "veil:prelude" });
+          return this.#prelude;
+        });
+    return { isolate, prelude };
+  }
+
+  /**
+   * The realm for a caller: a string names a caller, who keeps their realm across requests;
+   * `null` is a one-time caller (an end-to-end encrypted request), who gets a realm of their own
+   * that is dropped after the request.
+   */
+  #realmFor(caller: string | null): Promise<Realm> {
+    if (caller === null) {
+      const realm = this.#spare ?? this.#newRealm();
+      this.#spare = undefined;
+      // Encrypted callers come in runs: make the next one's realm while this one runs.
+      realm.then(
+        () => {
+          if (!this.#spare && this.#isolate && !this.#isolate.isDisposed) {
+            this.#spare = this.#newRealm();
+            this.#spare.catch(() => {
+              this.#spare = undefined;
+            });
+          }
+        },
+        () => {},
+      );
+      return realm;
+    }
+    let realm = this.#realms.get(caller);
+    if (realm) {
+      this.#realms.delete(caller);
+      this.#realms.set(caller, realm);
+      return realm;
+    }
+    realm = this.#newRealm();
+    this.#realms.set(caller, realm);
+    realm.catch(() => {
+      if (this.#realms.get(caller) === realm) this.#realms.delete(caller);
+    });
+    while (this.#realms.size > MAX_REALMS) {
+      const [oldest, dropped] = this.#realms.entries().next().value as [string, Promise<Realm>];
+      this.#realms.delete(oldest);
+      dropped.then(
+        (r) => this.#releaseWhenIdle(r),
+        () => {},
+      );
+    }
+    return realm;
+  }
+
+  async #newRealm(): Promise<Realm> {
+    const { isolate, prelude } = this.#ensureIsolate();
+    let context: ivm.Context | undefined;
     try {
-      const context = await isolate.createContext();
+      context = await isolate.createContext();
+      const realm = { context, inFlight: 0, fetchBudget: 0, released: false } as Realm;
       await context.evalClosure(
         "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6 };",
-        this.#hostHooks(),
+        this.#hostHooks(realm),
         { timeout: 1000 },
       );
-      await context.eval(prelude, { timeout: 1000, filename: "veil:prelude" });
+      await (await prelude).run(context, { timeout: 1000 });
       await context.eval(DISPATCHER_SOURCE, { timeout: 1000, filename: "veil:dispatcher" });
       const global = context.global;
       const setAgent = (await global.get("__veilSetAgent", { reference: true })) as ivm.Reference;
-      const dispatch = (await global.get("__veilDispatch", { reference: true })) as ivm.Reference;
+      realm.dispatch = (await global.get("__veilDispatch", { reference: true })) as ivm.Reference;
+      realm.idle = (await global.get("__veilIdle", { reference: true })) as ivm.Reference;
       await global.delete("__veilSetAgent");
       await global.delete("__veilDispatch");
+      await global.delete("__veilIdle");
 
       let module: ivm.Module;
       try {
@@ -167,23 +258,44 @@ export class IsolateSandbox implements Sandbox {
         timeout: 1000,
       })) as { ok: boolean; message?: string };
       if (!installed.ok) throw loadFailed(installed.message ?? "no default export");
-      this.#dispatch = dispatch;
-      this.#isolate = isolate;
+      return realm;
     } catch (err) {
-      isolate.dispose();
+      if (err instanceof VeilError && err.code === "AGENT_LOAD_FAILED") {
+        context?.release();
+      } else {
+        // Whatever else went wrong (a limit while loading) may have left the isolate unusable.
+        this.#reset(isolate);
+      }
       if (err instanceof VeilError) throw err;
       throw limitError(err, this.#limits) ?? loadFailed((err as Error).message, err);
     }
+  }
+
+  /** Drops a realm once its requests and their `ctx.waitUntil` work are done. */
+  #releaseWhenIdle(realm: Realm): void {
+    if (realm.released || realm.inFlight > 0) return;
+    realm.released = true;
+    realm.idle
+      .apply(undefined, [], { result: { promise: true }, timeout: this.#limits.wallTimeMs })
+      .catch(() => {})
+      .finally(() => {
+        try {
+          realm.context.release();
+        } catch {
+          // The isolate is already gone.
+        }
+      });
   }
 
   /**
    * What the prelude may call on the host. Everything that crosses is copied, and each hook
    * checks its input: the agent is hostile.
    */
-  #hostHooks(): unknown[] {
+  #hostHooks(realm: Realm): unknown[] {
     const log = this.#log;
     const timers = this.#timers;
     const egress = this.#egress;
+    const maxFetches = this.#limits.egress.maxFetchesPerRequest;
     const buffer = (b: Buffer): ArrayBuffer =>
       b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
     const bytes = (v: unknown): Buffer => {
@@ -222,6 +334,14 @@ export class IsolateSandbox implements Sandbox {
           }),
       ),
       new ivm.Reference(async (req: unknown) => {
+        if (realm.fetchBudget <= 0) {
+          return new ivm.ExternalCopy({
+            ok: false,
+            code: "EGRESS_TOO_MANY_FETCHES",
+            message: `fetch: more than ${maxFetches} outbound requests in one invocation`,
+          }).copyInto({ release: true });
+        }
+        realm.fetchBudget--;
         const r = req as EgressRequest;
         const headers = Array.isArray(r?.headers)
           ? r.headers
@@ -257,9 +377,25 @@ export class IsolateSandbox implements Sandbox {
   }
 
   async #invoke(request: SandboxRequest): Promise<SandboxResponse> {
-    await this.#ensureLoaded();
+    const oneTime = request.caller === null;
+    const realm = await this.#realmFor(oneTime ? null : (request.caller ?? PUBLIC));
     const isolate = this.#isolate!;
-    const dispatch = this.#dispatch!;
+    realm.inFlight++;
+    realm.fetchBudget += this.#limits.egress.maxFetchesPerRequest;
+    try {
+      return await this.#run(isolate, realm, request);
+    } finally {
+      realm.inFlight--;
+      // A request's unspent fetches do not carry over to the next one.
+      realm.fetchBudget = Math.min(
+        realm.fetchBudget,
+        realm.inFlight * this.#limits.egress.maxFetchesPerRequest,
+      );
+      if (oneTime) this.#releaseWhenIdle(realm);
+    }
+  }
+
+  async #run(isolate: ivm.Isolate, realm: Realm, request: SandboxRequest): Promise<SandboxResponse> {
     const body = request.body ? new Uint8Array(request.body).buffer : null;
     const startedAt = process.hrtime.bigint();
     const cpuAtStart = isolate.cpuTime;
@@ -282,13 +418,14 @@ export class IsolateSandbox implements Sandbox {
         }
       }, 10);
     });
+    const { caller: _caller, ...plain } = request;
     let result: DispatchResult;
     try {
       result = (await Promise.race([
-        dispatch.apply(
+        realm.dispatch.apply(
           undefined,
           [
-            new ivm.ExternalCopy({ ...request, body }).copyInto({ release: true }),
+            new ivm.ExternalCopy({ ...plain, body }).copyInto({ release: true }),
             new ivm.ExternalCopy(this.#meta).copyInto({ release: true }),
           ],
           { timeout: this.#limits.wallTimeMs, result: { promise: true, copy: true } },
@@ -305,6 +442,16 @@ export class IsolateSandbox implements Sandbox {
     } finally {
       clearTimeout(timer);
       clearInterval(cpuWatch);
+    }
+    if (!result.ok && result.kind === "bad-request") {
+      throw new VeilError(
+        "REQUEST_INVALID",
+        `The request is not a valid web request: ${result.error.message}`,
+        {
+          status: 400,
+          hint: "Send header names that are tokens and values without control characters.",
+        },
+      );
     }
     if (!result.ok) {
       this.#log("error", result.error.stack ?? `${result.error.name}: ${result.error.message}`);
@@ -333,12 +480,15 @@ export class IsolateSandbox implements Sandbox {
     return { status: result.status, headers: result.headers, body: new Uint8Array(result.body), usage };
   }
 
+  /** Throws the isolate away with every realm in it; the next request starts a new one. */
   #reset(isolate: ivm.Isolate): void {
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
     if (this.#isolate === isolate) {
+      for (const t of this.#timers) clearTimeout(t);
+      this.#timers.clear();
       this.#isolate = undefined;
-      this.#dispatch = undefined;
+      this.#prelude = undefined;
+      this.#realms.clear();
+      this.#spare = undefined;
     }
     if (!isolate.isDisposed) isolate.dispose();
   }

@@ -6,6 +6,13 @@ export type SandboxRequest = {
   url: string;
   headers: [string, string][];
   body: Uint8Array | null;
+  /**
+   * Who is calling, as the worker established it: requests of one caller share module-level
+   * state, different callers never do (docs/adr/0008). A string names a caller (a verified
+   * signer, a calling agent); `null` is a one-time caller whose realm is dropped after the
+   * request (an end-to-end encrypted request); absent means the anonymous public.
+   */
+  caller?: string | null;
 };
 
 export type SandboxResponse = {

@@ -380,6 +380,7 @@ export class VeilClient {
       headers: [string, string][];
       body: string;
       receipt: Parameters<typeof verifyReceipt>[2];
+      usageReceipt?: string;
     };
     const responseBody = new Uint8Array(Buffer.from(answer.body, "base64"));
     const verified = await verifyReceipt(
@@ -390,12 +391,19 @@ export class VeilClient {
       { status: answer.status, body: responseBody },
       this.#versions,
     );
+    const { verifyUsageReceipt } = await import("./receipts.ts");
+    const usage = await verifyUsageReceipt(chain, answer.usageReceipt, {
+      agentId: identity.id,
+      inputHash: verified.receipt.inputHash,
+      nonce,
+    });
     return {
       status: answer.status,
       headers: Object.fromEntries(answer.headers),
       body: responseBody,
       worker: verified.worker,
       verified,
+      usage,
     };
   }
 

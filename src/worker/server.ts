@@ -10,6 +10,7 @@ import {
 } from "../crypto/index.ts";
 import { readBody, sendError, sendJson } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
+import type { InvocationUsage } from "../sandbox/types.ts";
 import type { SqliteLogStore } from "../storage/log-store.ts";
 import type { Evidence } from "../tee/index.ts";
 import type { AgentState, AgentTable } from "./agents.ts";
@@ -170,26 +171,47 @@ async function handle(
     : undefined;
   if (receipt) out["x-veil-receipt"] = Buffer.from(JSON.stringify(receipt)).toString("base64");
   out["x-veil-usage"] = JSON.stringify(response.usage);
-  if (nonce && options.signUsage && options.receipts) {
-    // Metered and signed by this worker: what a fee claim or a dispute starts from.
-    const unsigned = {
-      agentId: state.record.id.toString(),
-      codeHash: state.record.codeHash,
-      inputHash: receipt?.inputHash ?? requestHash(method, pathAndQuery, body),
-      nonce,
-      worker: options.receipts.worker,
-      ...response.usage,
-    };
-    out["x-veil-usage-receipt"] = Buffer.from(
-      JSON.stringify({ ...unsigned, signature: await options.signUsage(unsigned) }),
-    ).toString("base64");
-  }
+  const usageReceipt = nonce
+    ? await signUsageReceipt(
+        state,
+        options,
+        receipt?.inputHash ?? requestHash(method, pathAndQuery, body),
+        nonce,
+        response.usage,
+      )
+    : undefined;
+  if (usageReceipt) out["x-veil-usage-receipt"] = usageReceipt;
   out["content-length"] = String(response.body.byteLength);
   res.writeHead(response.status, out);
   res.end(method === "HEAD" ? undefined : response.body);
 }
 
 type ReadyState = Extract<AgentState, { status: "ready" }>;
+
+/**
+ * What the invocation used, metered and signed by this worker: what a fee claim or a dispute
+ * starts from. Base64 JSON, as the `x-veil-usage-receipt` header and the sealed answer carry it.
+ */
+async function signUsageReceipt(
+  state: ReadyState,
+  options: WorkerServerOptions,
+  inputHash: Hex,
+  nonce: Hex,
+  usage: InvocationUsage,
+): Promise<string | undefined> {
+  if (!options.signUsage || !options.receipts) return undefined;
+  const unsigned = {
+    agentId: state.record.id.toString(),
+    codeHash: state.record.codeHash,
+    inputHash,
+    nonce,
+    worker: options.receipts.worker,
+    ...usage,
+  };
+  return Buffer.from(JSON.stringify({ ...unsigned, signature: await options.signUsage(unsigned) })).toString(
+    "base64",
+  );
+}
 
 /** The agent signs what it did; without keys (no keyring yet) there is no receipt. */
 async function signReceipt(
@@ -284,9 +306,12 @@ async function handleEncrypted(
     url: `https://${state.record.name}.agents.veil${sealed.path}`,
     headers,
     body,
+    // Each encrypted request is its own caller: its plaintext never meets another's in module state.
+    caller: null,
   });
+  const inputHash = requestHash(method, sealed.path, body);
   const receipt = await signReceipt(state, options, {
-    inputHash: requestHash(method, sealed.path, body),
+    inputHash,
     outputHash: responseHash(response.body),
     status: response.status,
     nonce: sealed.nonce,
@@ -296,6 +321,8 @@ async function handleEncrypted(
     headers: response.headers,
     body: Buffer.from(response.body).toString("base64"),
     receipt,
+    usage: response.usage,
+    usageReceipt: await signUsageReceipt(state, options, inputHash, sealed.nonce as Hex, response.usage),
   });
   res.writeHead(200, {
     "content-type": "application/octet-stream",

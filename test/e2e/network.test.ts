@@ -153,6 +153,8 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
     assert.equal(sealed.code, 0, sealed.stderr);
     assert.deepEqual(JSON.parse(sealed.stdout), { message: "Hello, Mallory!" });
     assert.match(sealed.stderr, /end-to-end encrypted/);
+    // The encrypted answer carries the worker's signed usage receipt too, inside the envelope.
+    assert.match(sealed.stderr, /usage \(metered and signed by the worker\): CPU \d+\.\d+ ms, wall/);
   });
 
   test("an upgrade keeps the agent's id and serves the new code", async () => {

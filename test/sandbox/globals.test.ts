@@ -127,11 +127,11 @@ describe("web globals inside the sandbox", () => {
       await run(`
         const order = [];
         await new Promise((done) => {
-          setTimeout(() => order.push("b"), 30);
+          setTimeout(() => order.push("b"), 150);
           setTimeout(() => order.push("a"), 5);
           const c = setTimeout(() => order.push("never"), 10); clearTimeout(c);
           let n = 0; const i = setInterval(() => { order.push("i" + n++); if (n === 2) clearInterval(i); }, 8);
-          setTimeout(done, 80);
+          setTimeout(done, 250);
         });
         return order;`),
       ["a", "i0", "i1", "b"],

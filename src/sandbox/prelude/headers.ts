@@ -36,6 +36,8 @@ export class Headers {
   static #value(value: string): string {
     const v = normalizeValue(value);
     if (/[\0\r\n]/.test(v)) throw new TypeError("Headers: invalid header value");
+    // A ByteString, as on the web: code points above 0xFF are refused, not truncated.
+    if (/[\u0100-\uffff]/.test(v)) throw new TypeError("Headers: header values are ISO-8859-1");
     return v;
   }
 
