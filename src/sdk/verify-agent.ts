@@ -1,14 +1,12 @@
 import { type Hex, hexToBytes } from "viem";
 import { type VeilChain, WorkerStatus, workerStatusName } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
-import {
-  type Evidence,
-  evaluateEvidence,
-  evidenceHash,
-  identityReportData,
-  type TeeKind,
-  verifyEvidence,
-} from "../tee/index.ts";
+// The tee modules one by one, not ../tee/index.ts: this file is bundled for browsers, and the
+// backends behind the index need Node (test/sdk/verify-agent-browser.test.ts checks).
+import type { Evidence, TeeKind } from "../tee/enclave.ts";
+import { evaluateEvidence } from "../tee/policy.ts";
+import { identityReportData } from "../tee/report-data.ts";
+import { evidenceHash, verifyEvidence } from "../tee/verify.ts";
 import { verifyAgentIdentity } from "./identity.ts";
 
 export type VerifyCheck = { name: string; ok: boolean; detail: string };
@@ -163,7 +161,7 @@ export async function verifyAgent(
       }
       const evidence: Evidence = {
         tee: ev.tee as TeeKind,
-        bytes: new Uint8Array(Buffer.from(ev.bytes, "base64")),
+        bytes: Uint8Array.from(atob(ev.bytes), (c) => c.charCodeAt(0)),
       };
       const sameEvidence = evidenceHash(evidence).toLowerCase() === record.evidenceHash.toLowerCase();
       wChecks.push({

@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
-import { createRequire } from "node:module";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { VeilError } from "../errors/index.ts";
-import type { DcapCollateral, DcapVerified, TdxMeasurements } from "./dcap.ts";
+import type { DcapCollateral, DcapVerified, TdxMeasurements } from "./dcap-types.ts";
 import type { Evidence } from "./enclave.ts";
+import { fromHex, toHex } from "./x509.ts";
 
-const require = createRequire(import.meta.url);
+// No Node built-ins here: this is part of the browser build of verifyAgent.
 
 /**
  * Evidence from a hardware backend is the DCAP quote together with the collateral it was
@@ -16,30 +16,12 @@ export const DCAP_EVIDENCE_FORMAT = "veil-dcap-evidence/v1";
 /** Where a node finds collateral for its own quotes (a PCCS, or a cache of one). */
 export type CollateralSource = (quote: Uint8Array) => Promise<DcapCollateral>;
 
-/** Collateral from a PCCS (or Intel's PCS) at `url`, through @phala/dcap-qvl. */
-export function pccsCollateralSource(url: string): CollateralSource {
-  const { getCollateral } = require("@phala/dcap-qvl") as {
-    getCollateral(pccsUrl: string, quote: Uint8Array): Promise<DcapCollateral>;
-  };
-  return async (quote) => {
-    try {
-      return await getCollateral(url, quote);
-    } catch (err) {
-      throw new VeilError("ATTESTATION_COLLATERAL_UNAVAILABLE", `No collateral from the PCCS at ${url}`, {
-        cause: err,
-        retryable: true,
-        hint: "Check --pccs-url and that the PCCS is reachable from this node.",
-      });
-    }
-  };
-}
-
 export function encodeDcapEvidence(
   tee: "sgx" | "tdx",
   quote: Uint8Array,
   collateral: DcapCollateral,
 ): Evidence {
-  const body = { format: DCAP_EVIDENCE_FORMAT, tee, quote: Buffer.from(quote).toString("hex"), collateral };
+  const body = { format: DCAP_EVIDENCE_FORMAT, tee, quote: toHex(quote), collateral };
   return { tee, bytes: new TextEncoder().encode(JSON.stringify(body)) };
 }
 
@@ -63,7 +45,7 @@ export function decodeDcapEvidence(evidence: Evidence): { quote: Uint8Array; col
   if (b.tee !== evidence.tee) throw bad("its TEE type differs from the one claimed");
   if (typeof b.quote !== "string" || !/^([0-9a-f]{2})+$/.test(b.quote))
     throw bad("quote must be lowercase hex");
-  return { quote: Buffer.from(b.quote, "hex"), collateral: b.collateral };
+  return { quote: fromHex(b.quote), collateral: b.collateral };
 }
 
 /**
@@ -72,9 +54,9 @@ export function decodeDcapEvidence(evidence: Evidence): { quote: Uint8Array; col
  * one word, and any change to one of them must change the measurement.)
  */
 export function tdxMeasurement(m: TdxMeasurements): `0x${string}` {
-  const h = createHash("sha256");
-  for (const v of [m.mrTd, m.rtmr0, m.rtmr1, m.rtmr2, m.rtmr3]) h.update(Buffer.from(v.slice(2), "hex"));
-  return `0x${h.digest("hex")}`;
+  const h = sha256.create();
+  for (const v of [m.mrTd, m.rtmr0, m.rtmr1, m.rtmr2, m.rtmr3]) h.update(fromHex(v.slice(2)));
+  return `0x${toHex(h.digest())}`;
 }
 
 /**

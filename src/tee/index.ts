@@ -13,7 +13,6 @@ export {
   DCAP_EVIDENCE_FORMAT,
   decodeDcapEvidence,
   encodeDcapEvidence,
-  pccsCollateralSource,
   policyMeasurements,
   tdxMeasurement,
 } from "./dcap-evidence.ts";
@@ -21,6 +20,7 @@ export { DstackEnclave } from "./dstack.ts";
 export { type Enclave, type Evidence, TEE_TYPE_IDS, type TeeKind } from "./enclave.ts";
 export { printInsecureBanner } from "./insecure-banner.ts";
 export { buildMeasurement } from "./measurement.ts";
+export { pccsCollateralSource } from "./pccs.ts";
 export { type AttestationPolicyView, evaluateEvidence, type PolicyVerdict } from "./policy.ts";
 export { identityReportData } from "./report-data.ts";
 export { createEnclave, type EnclaveChoice, INTEL_PCS_URL, TEE_BACKENDS, type TeeBackend } from "./select.ts";

@@ -1,5 +1,5 @@
 import { VeilError } from "../errors/index.ts";
-import { confidenceLevel } from "./dcap.ts";
+import { confidenceLevel } from "./dcap-types.ts";
 import { type Evidence, TEE_TYPE_IDS } from "./enclave.ts";
 import { type VerifiedEvidence, verifyEvidence } from "./verify.ts";
 

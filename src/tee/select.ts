@@ -1,7 +1,7 @@
 import { VeilError } from "../errors/index.ts";
-import { pccsCollateralSource } from "./dcap-evidence.ts";
 import { DstackEnclave } from "./dstack.ts";
 import type { Enclave } from "./enclave.ts";
+import { pccsCollateralSource } from "./pccs.ts";
 import { SimulatedEnclave } from "./simulated.ts";
 import { TdxEnclave } from "./tdx.ts";
 

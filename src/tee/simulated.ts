@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ed25519 } from "@noble/curves/ed25519.js";
@@ -7,30 +7,19 @@ import type { Enclave, Evidence } from "./enclave.ts";
 import { printInsecureBanner } from "./insecure-banner.ts";
 import { buildMeasurement } from "./measurement.ts";
 import { sealWithKey, unsealWithKey } from "./sealing.ts";
+import {
+  PLATFORM_SECRET,
+  SIMULATED_EVIDENCE_FORMAT,
+  type SimulatedEvidenceBody,
+  signingPayload,
+} from "./simulated-key.ts";
 
-/**
- * The simulated platform's signing key. It is public by construction (derived from a fixed
- * string), so anyone can forge simulated evidence: it exists to exercise the same code paths
- * as a real quote, and production policy must reject TEE type `simulated`.
- */
-const PLATFORM_SECRET = createHash("sha256").update("veil/simulated-tee/platform-key/INSECURE").digest();
-export const SIMULATED_PLATFORM_PUBLIC_KEY = ed25519.getPublicKey(PLATFORM_SECRET);
-export const SIMULATED_EVIDENCE_FORMAT = "veil-simulated-evidence/v1";
-
-export type SimulatedEvidenceBody = {
-  format: typeof SIMULATED_EVIDENCE_FORMAT;
-  tee: "simulated";
-  insecure: true;
-  measurement: `0x${string}`;
-  reportData: string; // hex, 64 bytes
-  issuedAt: number; // unix seconds
-};
-
-export function signingPayload(body: SimulatedEvidenceBody): Uint8Array {
-  return new TextEncoder().encode(
-    JSON.stringify([body.format, body.tee, body.insecure, body.measurement, body.reportData, body.issuedAt]),
-  );
-}
+export {
+  SIMULATED_EVIDENCE_FORMAT,
+  SIMULATED_PLATFORM_PUBLIC_KEY,
+  type SimulatedEvidenceBody,
+  signingPayload,
+} from "./simulated-key.ts";
 
 /** The simulated backend. Sealing uses a key kept in the clear in the data directory. */
 export class SimulatedEnclave implements Enclave {

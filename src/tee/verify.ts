@@ -1,15 +1,17 @@
-import { createHash } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { VeilError } from "../errors/index.ts";
-import { confidenceLevel, type DcapVerified, type TcbStatus, verifyDcapQuote } from "./dcap.ts";
 import { decodeDcapEvidence, policyMeasurements } from "./dcap-evidence.ts";
+import { confidenceLevel, type DcapVerified, type TcbStatus } from "./dcap-types.ts";
+import { verifyQuoteWithVeil as verifyDcapQuote } from "./dcap-verifier.ts";
 import type { Evidence, TeeKind } from "./enclave.ts";
 import {
   SIMULATED_EVIDENCE_FORMAT,
   SIMULATED_PLATFORM_PUBLIC_KEY,
   type SimulatedEvidenceBody,
   signingPayload,
-} from "./simulated.ts";
+} from "./simulated-key.ts";
+import { bytesEqual, fromHex, toHex } from "./x509.ts";
 
 export type VerifiedEvidence = {
   tee: TeeKind;
@@ -41,7 +43,7 @@ export type VerifyOptions = {
 };
 
 export function evidenceHash(evidence: Evidence): `0x${string}` {
-  return `0x${createHash("sha256").update(evidence.bytes).digest("hex")}`;
+  return `0x${toHex(sha256(evidence.bytes))}`;
 }
 
 function invalid(message: string, hint: string, cause?: unknown): VeilError {
@@ -91,17 +93,13 @@ export function verifyEvidence(evidence: Evidence, options: VerifyOptions): Veri
   ) {
     throw invalid("The attestation evidence is missing fields or has malformed ones", "Re-attest the node.");
   }
-  const ok = ed25519.verify(
-    Buffer.from(parsed.signature, "hex"),
-    signingPayload(parsed),
-    SIMULATED_PLATFORM_PUBLIC_KEY,
-  );
+  const ok = ed25519.verify(fromHex(parsed.signature), signingPayload(parsed), SIMULATED_PLATFORM_PUBLIC_KEY);
   if (!ok) throw invalid("The attestation evidence's signature does not verify", "The evidence was altered.");
 
   const expected = new Uint8Array(64);
   expected.set(options.expectedReportData.subarray(0, 64));
-  const reportData = Buffer.from(parsed.reportData, "hex");
-  if (!reportData.equals(expected)) {
+  const reportData = fromHex(parsed.reportData);
+  if (!bytesEqual(reportData, expected)) {
     throw new VeilError(
       "ATTESTATION_REPORT_DATA_MISMATCH",
       "The attestation evidence is not bound to this node's identity keys",
