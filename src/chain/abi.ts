@@ -2490,6 +2490,75 @@ export const gatekeeperRegistryAbi = [
         name: "gatekeeper",
         type: "address",
       },
+      {
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+    ],
+    name: "AlreadyConfirmed",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "gatekeeper",
+        type: "address",
+      },
+      {
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+    ],
+    name: "AlreadyContributed",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "gatekeeper",
+        type: "address",
+      },
+      {
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+    ],
+    name: "AlreadyDestroyed",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+      {
+        internalType: "uint32",
+        name: "posted",
+        type: "uint32",
+      },
+      {
+        internalType: "uint32",
+        name: "needed",
+        type: "uint32",
+      },
+    ],
+    name: "ContributionsMissing",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "gatekeeper",
+        type: "address",
+      },
     ],
     name: "GatekeeperExists",
     type: "error",
@@ -2507,6 +2576,16 @@ export const gatekeeperRegistryAbi = [
   },
   {
     inputs: [],
+    name: "InvalidContribution",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "InvalidElection",
+    type: "error",
+  },
+  {
+    inputs: [],
     name: "InvalidPublicKey",
     type: "error",
   },
@@ -2519,6 +2598,38 @@ export const gatekeeperRegistryAbi = [
       },
     ],
     name: "MasterKeyAlreadyPublished",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+    ],
+    name: "MasterKeyMismatch",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "NoRotationOpen",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "caller",
+        type: "address",
+      },
+      {
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+    ],
+    name: "NotElected",
     type: "error",
   },
   {
@@ -2553,6 +2664,79 @@ export const gatekeeperRegistryAbi = [
     ],
     name: "OwnableUnauthorizedAccount",
     type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+    ],
+    name: "RotationInProgress",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+    ],
+    name: "RotationNotConfirmed",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "given",
+        type: "bytes32",
+      },
+      {
+        internalType: "bytes32",
+        name: "expected",
+        type: "bytes32",
+      },
+    ],
+    name: "TranscriptMismatch",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "given",
+        type: "uint64",
+      },
+      {
+        internalType: "uint64",
+        name: "expected",
+        type: "uint64",
+      },
+    ],
+    name: "WrongRotationEpoch",
+    type: "error",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "gatekeeper",
+        type: "address",
+      },
+    ],
+    name: "ContributionPosted",
+    type: "event",
   },
   {
     anonymous: false,
@@ -2628,6 +2812,25 @@ export const gatekeeperRegistryAbi = [
     inputs: [
       {
         indexed: true,
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "gatekeeper",
+        type: "address",
+      },
+    ],
+    name: "OldKeysDestroyedBy",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
         internalType: "address",
         name: "previousOwner",
         type: "address",
@@ -2641,6 +2844,121 @@ export const gatekeeperRegistryAbi = [
     ],
     name: "OwnershipTransferred",
     type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+    ],
+    name: "RotationAborted",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+    ],
+    name: "RotationCompleted",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+      {
+        indexed: false,
+        internalType: "bytes",
+        name: "publicKey",
+        type: "bytes",
+      },
+      {
+        indexed: false,
+        internalType: "address",
+        name: "signer",
+        type: "address",
+      },
+      {
+        indexed: false,
+        internalType: "uint64",
+        name: "resumesAt",
+        type: "uint64",
+      },
+    ],
+    name: "RotationConfirmed",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "gatekeeper",
+        type: "address",
+      },
+    ],
+    name: "RotationConfirmedBy",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint64",
+        name: "epoch",
+        type: "uint64",
+      },
+      {
+        indexed: false,
+        internalType: "address[]",
+        name: "elected",
+        type: "address[]",
+      },
+    ],
+    name: "RotationOpened",
+    type: "event",
+  },
+  {
+    inputs: [],
+    name: "RESUME_CONFIRMATIONS",
+    outputs: [
+      {
+        internalType: "uint64",
+        name: "",
+        type: "uint64",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "abortRotation",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
   },
   {
     inputs: [
@@ -2663,6 +2981,76 @@ export const gatekeeperRegistryAbi = [
     name: "addGatekeeper",
     outputs: [],
     stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "epoch_",
+        type: "uint64",
+      },
+      {
+        internalType: "bytes32",
+        name: "transcript",
+        type: "bytes32",
+      },
+      {
+        internalType: "bytes",
+        name: "publicKey",
+        type: "bytes",
+      },
+      {
+        internalType: "address",
+        name: "signer",
+        type: "address",
+      },
+    ],
+    name: "confirm",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "epoch_",
+        type: "uint64",
+      },
+      {
+        internalType: "bytes",
+        name: "sealedShares",
+        type: "bytes",
+      },
+    ],
+    name: "contribute",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "epoch_",
+        type: "uint64",
+      },
+      {
+        internalType: "address",
+        name: "gatekeeper",
+        type: "address",
+      },
+    ],
+    name: "contribution",
+    outputs: [
+      {
+        internalType: "bytes",
+        name: "",
+        type: "bytes",
+      },
+    ],
+    stateMutability: "view",
     type: "function",
   },
   {
@@ -2730,12 +3118,97 @@ export const gatekeeperRegistryAbi = [
   {
     inputs: [
       {
+        internalType: "uint64",
+        name: "epoch_",
+        type: "uint64",
+      },
+      {
+        internalType: "address",
+        name: "gatekeeper",
+        type: "address",
+      },
+    ],
+    name: "hasConfirmed",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "epoch_",
+        type: "uint64",
+      },
+      {
+        internalType: "address",
+        name: "gatekeeper",
+        type: "address",
+      },
+    ],
+    name: "hasDestroyed",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "epoch_",
+        type: "uint64",
+      },
+      {
+        internalType: "address",
+        name: "gatekeeper",
+        type: "address",
+      },
+    ],
+    name: "isElected",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
         internalType: "address",
         name: "account",
         type: "address",
       },
     ],
     name: "isGatekeeper",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "keyTrafficOpen",
     outputs: [
       {
         internalType: "bool",
@@ -2785,6 +3258,19 @@ export const gatekeeperRegistryAbi = [
     type: "function",
   },
   {
+    inputs: [
+      {
+        internalType: "address[]",
+        name: "elected",
+        type: "address[]",
+      },
+    ],
+    name: "openRotation",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
     inputs: [],
     name: "owner",
     outputs: [
@@ -2818,6 +3304,19 @@ export const gatekeeperRegistryAbi = [
   {
     inputs: [
       {
+        internalType: "uint64",
+        name: "epoch_",
+        type: "uint64",
+      },
+    ],
+    name: "recordOldKeysDestroyed",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
         internalType: "address",
         name: "gatekeeper",
         type: "address",
@@ -2833,6 +3332,80 @@ export const gatekeeperRegistryAbi = [
     name: "renounceOwnership",
     outputs: [],
     stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "rotation",
+    outputs: [
+      {
+        components: [
+          {
+            internalType: "uint64",
+            name: "epoch",
+            type: "uint64",
+          },
+          {
+            internalType: "enum GatekeeperRegistry.RotationState",
+            name: "state",
+            type: "uint8",
+          },
+          {
+            internalType: "uint64",
+            name: "openedAt",
+            type: "uint64",
+          },
+          {
+            internalType: "uint64",
+            name: "confirmedAt",
+            type: "uint64",
+          },
+          {
+            internalType: "uint32",
+            name: "contributions",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "confirmations",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "destroyed",
+            type: "uint32",
+          },
+          {
+            internalType: "address[]",
+            name: "elected",
+            type: "address[]",
+          },
+        ],
+        internalType: "struct GatekeeperRegistry.Rotation",
+        name: "",
+        type: "tuple",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "epoch_",
+        type: "uint64",
+      },
+    ],
+    name: "transcriptOf",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
     type: "function",
   },
   {

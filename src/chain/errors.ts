@@ -105,6 +105,67 @@ const REVERTS: Record<string, { code: string; status: number; hint: string; retr
     status: 409,
     hint: "The master key of this epoch is already on chain.",
   },
+  // ── key rotation (GatekeeperRegistry, ADR 0008) ──
+  RotationInProgress: {
+    code: "ROTATION_IN_PROGRESS",
+    status: 409,
+    hint: "A rotation is open or not yet completed; wait for it (`veil keys status`) or abort it.",
+    retryable: true,
+  },
+  NoRotationOpen: { code: "NO_ROTATION_OPEN", status: 409, hint: "Open one with `veil keys rotate`." },
+  WrongRotationEpoch: {
+    code: "ROTATION_WRONG_EPOCH",
+    status: 409,
+    hint: "The message names another epoch than the open rotation; it may be a replay. Check `veil keys status`.",
+  },
+  NotElected: {
+    code: "GATEKEEPER_NOT_ELECTED",
+    status: 403,
+    hint: "Only the gatekeepers elected for this epoch may contribute or confirm.",
+  },
+  InvalidElection: {
+    code: "ROTATION_ELECTION_INVALID",
+    status: 400,
+    hint: "Elect 1–32 distinct, active gatekeepers of the set.",
+  },
+  AlreadyContributed: {
+    code: "ROTATION_ALREADY_CONTRIBUTED",
+    status: 409,
+    hint: "A gatekeeper contributes once per epoch; this one is a replay.",
+  },
+  ContributionsMissing: {
+    code: "ROTATION_CONTRIBUTIONS_MISSING",
+    status: 409,
+    hint: "Wait until every elected gatekeeper has contributed.",
+    retryable: true,
+  },
+  AlreadyConfirmed: {
+    code: "ROTATION_ALREADY_CONFIRMED",
+    status: 409,
+    hint: "A gatekeeper confirms once per epoch; this confirmation is a replay.",
+  },
+  TranscriptMismatch: {
+    code: "ROTATION_TRANSCRIPT_MISMATCH",
+    status: 409,
+    hint: "Derive the key from exactly the contributions on chain.",
+  },
+  MasterKeyMismatch: {
+    code: "ROTATION_MASTER_KEY_MISMATCH",
+    status: 409,
+    hint: "Another elected gatekeeper derived a different master key; governance should abort the rotation.",
+  },
+  RotationNotConfirmed: {
+    code: "ROTATION_NOT_CONFIRMED",
+    status: 409,
+    hint: "Old keys may be destroyed only after every elected gatekeeper confirmed and key traffic resumed.",
+    retryable: true,
+  },
+  AlreadyDestroyed: { code: "ROTATION_ALREADY_DESTROYED", status: 409, hint: "Already recorded." },
+  InvalidContribution: {
+    code: "ROTATION_CONTRIBUTION_INVALID",
+    status: 400,
+    hint: "Post 1–16384 bytes of sealed shares.",
+  },
 
   // ── economy (contracts/economy): token, pools, vaults, rewards, fees, slashing, governance ──
   NotMinter: {

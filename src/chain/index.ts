@@ -15,3 +15,4 @@ export {
 } from "./client.ts";
 export { DEV_ONLY_WARNING, type DevAccount, devAccounts } from "./dev-accounts.ts";
 export { chainError } from "./errors.ts";
+export { RotationClient, type RotationRecord, RotationState, rotationStateName } from "./rotation.ts";

@@ -5,6 +5,7 @@ import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
 import type { VeilClient as VeilClientType } from "../sdk/client.ts";
 import { initAgent, listTemplates } from "./init.ts";
+import { registerKeysCommand } from "./keys.ts";
 import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
 
 const program = new Command();
@@ -707,5 +708,7 @@ function enclaveChoice(opts: TeeFlags) {
     ...(opts.dstackEndpoint ? { dstackEndpoint: opts.dstackEndpoint } : {}),
   };
 }
+
+registerKeysCommand(program);
 
 program.parseAsync(process.argv).catch(fail);

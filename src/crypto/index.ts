@@ -41,6 +41,14 @@ export {
 } from "./kdf.ts";
 export { LABELS } from "./labels.ts";
 export {
+  combineMasterShares,
+  openContribution,
+  type Recipient,
+  SEALED_SHARE_BYTES,
+  SHARE_BYTES,
+  sealContribution,
+} from "./rotation.ts";
+export {
   ethAddressFromPublicKey,
   generateX25519,
   type KeyPair,

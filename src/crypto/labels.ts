@@ -11,6 +11,8 @@ export const LABELS = {
   agentState: "veil/v1/agent/state",
   agentSecrets: "veil/v1/agent/secrets",
   ownerLogs: "veil/v1/owner/logs",
+  rotationShare: "veil/v1/rotation/share",
+  rotationMaster: "veil/v1/rotation/master",
   envelopePrefix: "veil/v1/envelope/",
   wrapPrefix: "veil/v1/wrap/",
 } as const;

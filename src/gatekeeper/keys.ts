@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bytesToHex, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -30,6 +30,21 @@ export class MasterKeyStore {
     const key = randomBytes(32);
     await this.store(epoch, key);
     return key;
+  }
+
+  /**
+   * Destroys the sealed master key of an ended epoch: the file is overwritten, then removed,
+   * so that this gatekeeper can no longer produce it (ADR 0008).
+   */
+  destroy(epoch: bigint): void {
+    const file = this.#file(epoch);
+    if (!existsSync(file)) return;
+    writeFileSync(file, new Uint8Array(readFileSync(file).length));
+    rmSync(file);
+  }
+
+  has(epoch: bigint): boolean {
+    return existsSync(this.#file(epoch));
   }
 
   /** Keeps a master key received from a sitting gatekeeper, sealed to this enclave. */

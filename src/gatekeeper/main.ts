@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { VeilChain, workerStatusName } from "../chain/index.ts";
+import { RotationClient, VeilChain, workerStatusName } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
@@ -9,6 +9,7 @@ import { createEnclave, type Enclave, type EnclaveChoice } from "../tee/index.ts
 import { requestMasterKey } from "./join.ts";
 import { MasterKeyStore, masterPublicKeyHex, masterSigningAccount } from "./keys.ts";
 import { recordLapsedWorkers } from "./policy-watch.ts";
+import { takePartInRotation } from "./rotation.ts";
 import { createGatekeeperServer } from "./server.ts";
 import { GatekeeperService } from "./service.ts";
 
@@ -21,6 +22,8 @@ export type GatekeeperDaemonOptions = {
   enclave: Omit<EnclaveChoice, "dataDir" | "component">;
   /** How often lapsed workers are looked for and recorded on chain. */
   policyWatchMs?: number;
+  /** How often the chain is checked for a key rotation. */
+  rotationPollMs?: number;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -108,6 +111,38 @@ export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<v
   }
   service.setMasterKey(epoch, master, masterPublicKeyHex(master));
   console.error(`gatekeeper ready: epoch ${epoch}, cluster "${options.clusterId}"`);
+
+  // Follow rotations (ADR 0008): take part when elected; otherwise, once the chain has moved to
+  // a new epoch and key traffic resumed, receive its master key from an elected gatekeeper.
+  const rotations = new RotationClient(chain);
+  const followRotations = async () => {
+    try {
+      const onChainEpoch = await chain.epoch();
+      const r = await rotations.current();
+      if (r.elected.some((g) => g.toLowerCase() === identity.address.toLowerCase()) && r.state !== 0) {
+        const next = await takePartInRotation({
+          chain,
+          identity,
+          store,
+          service,
+          log: (m) => console.error(m),
+        });
+        if (next !== undefined) epoch = next;
+      } else if (onChainEpoch > (service.epoch ?? 0n) && (await rotations.keyTrafficOpen())) {
+        const key = await joinFromSittingGatekeeper(chain, identity, enclave, onChainEpoch);
+        await store.store(onChainEpoch, key);
+        const ended = service.epoch;
+        service.setMasterKey(onChainEpoch, key, masterPublicKeyHex(key));
+        if (ended !== undefined) store.destroy(ended);
+        epoch = onChainEpoch;
+        console.error(`joined epoch ${onChainEpoch}; destroyed the master key of epoch ${ended}`);
+      }
+    } catch (err) {
+      console.error(`following rotations: ${(err as Error).message.split("\n")[0]}`);
+    }
+    setTimeout(followRotations, options.rotationPollMs ?? 1_000).unref();
+  };
+  void followRotations();
 
   // Watch the workers against the policy, and record on chain why a lapsed one lost standing.
   const watch = async () => {

@@ -1,7 +1,7 @@
 import { bytesToHex, type Hex, hexToBytes, isAddress, isHex, recoverMessageAddress } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { clusterCertDigest } from "../chain/certificates.ts";
-import { type VeilChain, WorkerStatus, workerStatusName } from "../chain/index.ts";
+import { RotationClient, type VeilChain, WorkerStatus, workerStatusName } from "../chain/index.ts";
 import { deriveClusterKey, deriveClusterSigningKey, seal } from "../crypto/index.ts";
 import type { NodeIdentity } from "../daemon/identity.ts";
 import { identityReportData } from "../daemon/identity.ts";
@@ -46,14 +46,51 @@ export class GatekeeperService {
   /** Nonces seen, by the block number their request carried; pruned once too old to matter. */
   readonly #seenNonces = new Map<string, bigint>();
 
+  readonly #rotation: RotationClient;
+
   constructor(options: GatekeeperOptions) {
     this.#chain = options.chain;
+    this.#rotation = new RotationClient(options.chain);
     this.#identity = options.identity;
     this.#clusterId = options.clusterId;
   }
 
   setMasterKey(epoch: bigint, key: Uint8Array, publicKey: Hex): void {
+    const previous = this.#master;
     this.#master = { epoch, key, publicKey };
+    // The ended epoch's key is wiped in memory, not merely dropped (ADR 0008).
+    if (previous && previous.key !== key) previous.key.fill(0);
+  }
+
+  get epoch(): bigint | undefined {
+    return this.#master?.epoch;
+  }
+
+  /**
+   * Key traffic to workers pauses while a rotation is open and until RESUME_CONFIRMATIONS
+   * blocks after its last confirmation (read from the chain, so every gatekeeper agrees); a
+   * gatekeeper still on an older epoch than the chain's hands out nothing either.
+   */
+  async #requireKeyTraffic(master: { epoch: bigint }): Promise<void> {
+    const [open, epoch] = await Promise.all([this.#rotation.keyTrafficOpen(), this.#chain.epoch()]);
+    if (!open) {
+      throw new VeilError(
+        "ROTATION_IN_PROGRESS",
+        "A key rotation is in progress; gatekeepers hand out no keys",
+        {
+          status: 503,
+          retryable: true,
+          hint: "Retry in a few seconds: key traffic resumes two blocks after the last gatekeeper confirms (`veil keys status`).",
+        },
+      );
+    }
+    if (epoch !== master.epoch) {
+      throw new VeilError(
+        "GATEKEEPER_NOT_READY",
+        `This gatekeeper holds epoch ${master.epoch}, the chain is at ${epoch}`,
+        { status: 503, retryable: true, hint: "Retry in a moment, or ask another gatekeeper." },
+      );
+    }
   }
 
   get ready(): boolean {
@@ -195,6 +232,7 @@ export class GatekeeperService {
   async provision(input: unknown): Promise<ProvisionResponse> {
     const master = this.#requireMaster();
     const request = parseRequest(input);
+    await this.#requireKeyTraffic(master);
     const evidenceBytes = Buffer.from(request.evidence.bytes, "base64");
     const evidenceHash = evidenceDigest(evidenceBytes);
     const blockNumber = BigInt(request.blockNumber);

@@ -31,7 +31,7 @@ export type AgentIdentity = {
 export class AgentKeyring {
   readonly #chain: VeilChain;
   readonly #operator: VeilChain;
-  readonly #grant: ClusterKeyGrant;
+  #grant: ClusterKeyGrant;
   readonly #cache = new Map<string, AgentIdentity>();
   /** Transactions from the operator's account go one at a time, so their nonces never collide. */
   #writes: Promise<unknown> = Promise.resolve();
@@ -89,6 +89,83 @@ export class AgentKeyring {
     const identity = { keys, address, epoch: record.epoch, account };
     this.#cache.set(id.toString(), identity);
     return identity;
+  }
+
+  get epoch(): bigint {
+    return this.#grant.epoch;
+  }
+
+  /**
+   * After a rotation (ADR 0008): re-wraps the root of every agent `ids` names that is still
+   * wrapped under this worker's (ended) cluster key, under the new epoch's cluster key, with
+   * its public keys certified by the new cluster signing key. The root, and so every key,
+   * address, secret and state entry of the agent, stays the same. Records another worker
+   * re-wrapped first are left as they are. Then the ended epoch's cluster keys are wiped.
+   */
+  async rotate(next: ClusterKeyGrant, ids: readonly bigint[]): Promise<{ rewrapped: number }> {
+    const old = this.#grant;
+    if (next.epoch <= old.epoch) {
+      throw new VeilError("ROTATION_WRONG_EPOCH", `Cannot rotate from epoch ${old.epoch} to ${next.epoch}`, {
+        hint: "A worker only moves to a later epoch.",
+      });
+    }
+    let rewrapped = 0;
+    for (const id of ids) {
+      const record = await this.#chain.getAgentKeys(id);
+      if (record.epoch !== old.epoch) continue; // no keys yet, or already re-wrapped
+      const root = unwrapAgentRoot(old.clusterKey, hexToBytes(record.wrappedRoot), id, old.epoch);
+      const keys = deriveAgentKeys(root);
+      const signingAddress = privateKeyToAccount(bytesToHex(keys.signing.privateKey)).address;
+      if (
+        bytesToHex(keys.encryption.publicKey) !== record.encryptionKey ||
+        signingAddress !== record.signingAddress
+      ) {
+        throw new VeilError(
+          "AGENT_KEYS_CORRUPT",
+          `Agent ${id}'s recorded public keys do not match its root`,
+          {
+            status: 502,
+          },
+        );
+      }
+      const agentCert = await privateKeyToAccount(bytesToHex(next.clusterSigningKey)).signMessage({
+        message: {
+          raw: agentCertDigest({
+            chainId: this.#chain.config.chainId,
+            agentRegistry: this.#chain.config.contracts.agentRegistry,
+            id,
+            epoch: next.epoch,
+            encryptionKey: record.encryptionKey,
+            signingAddress,
+          }),
+        },
+      });
+      const write = this.#writes.then(() =>
+        this.#operator.setAgentKeys(id, next.clusterId, {
+          epoch: next.epoch,
+          encryptionKey: record.encryptionKey,
+          signingAddress,
+          clusterSigner: next.clusterSigner,
+          clusterCert: next.clusterCert,
+          agentCert,
+          wrappedRoot: bytesToHex(wrapAgentRoot(next.clusterKey, root, id, next.epoch)),
+        }),
+      );
+      this.#writes = write.catch(() => {});
+      try {
+        await write;
+        rewrapped++;
+      } catch (err) {
+        if (!(err instanceof VeilError) || err.code !== "AGENT_KEYS_ALREADY_SET") throw err;
+      } finally {
+        root.fill(0);
+      }
+    }
+    this.#grant = next;
+    this.#cache.clear();
+    old.clusterKey.fill(0);
+    old.clusterSigningKey.fill(0);
+    return { rewrapped };
   }
 
   async #create(id: bigint): Promise<void> {

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Hex } from "viem";
 import { usageReceiptDigest } from "../chain/certificates.ts";
-import { VeilChain } from "../chain/index.ts";
+import { RotationClient, VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
@@ -32,6 +32,8 @@ export type WorkerDaemonOptions = {
   enclave: Omit<EnclaveChoice, "dataDir" | "component">;
   /** The SQLite file of agents' state; defaults to state.sqlite in the data directory. */
   stateDb?: string;
+  /** How often the chain is checked for a finished key rotation. */
+  rotationPollMs?: number;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -120,7 +122,46 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
   }
   console.error(`provisioned by gatekeeper ${grant.gatekeeper} for epoch ${grant.epoch}`);
 
-  agents.setKeyring(new AgentKeyring({ chain, operator: operatorChain, grant }));
+  const keyring = new AgentKeyring({ chain, operator: operatorChain, grant });
+  agents.setKeyring(keyring);
   await agents.start();
+
+  // Rotation (ADR 0008): once the chain is on a later epoch and key traffic has resumed, fetch
+  // the new cluster key, re-wrap every agent root still under the ended one, wipe the old key.
+  const rotations = new RotationClient(chain);
+  const followRotations = async () => {
+    try {
+      const epoch = await chain.epoch();
+      if (epoch > keyring.epoch && (await rotations.keyTrafficOpen())) {
+        let next: ClusterKeyGrant | undefined;
+        for (const g of (await chain.listGatekeepers()).filter((x) => x.active)) {
+          try {
+            next = await requestClusterKey({
+              url: g.endpoint,
+              chain,
+              identity,
+              evidence: attestation?.current() ?? evidence,
+            });
+            if (next.epoch === epoch) break;
+            next = undefined;
+          } catch (err) {
+            if (!(err instanceof VeilError) || !err.retryable) throw err;
+          }
+        }
+        if (next) {
+          const ids = (await chain.listAgents()).map((a) => a.id);
+          const { rewrapped } = await keyring.rotate(next, ids);
+          grant = next;
+          console.error(
+            `moved to epoch ${epoch}; re-wrapped ${rewrapped} agent roots; wiped the old cluster key`,
+          );
+        }
+      }
+    } catch (err) {
+      console.error(`following rotations: ${(err as Error).message.split("\n")[0]}`);
+    }
+    setTimeout(followRotations, options.rotationPollMs ?? 1_000).unref();
+  };
+  void followRotations();
   announceReady({ role: "worker", address: identity.address, url, operator: operatorChain.account });
 }
