@@ -21,7 +21,7 @@ contract GatekeeperRegistry is Ownable {
     mapping(uint64 epoch => bytes publicKey) private _masterPublicKey;
     mapping(uint64 epoch => address signer) private _masterSigner;
 
-    /// @notice Rotation states (ADR 0008). Idle: no rotation. Open: epoch e+1 is opened, its
+    /// @notice Rotation states (ADR 0010). Idle: no rotation. Open: epoch e+1 is opened, its
     /// elected gatekeepers post contributions and confirm; key traffic to workers is paused.
     /// Confirmed: every elected gatekeeper confirmed the same master public key; `epoch` is now
     /// e+1; key traffic resumes `RESUME_CONFIRMATIONS` blocks later; workers re-wrap. Completed:
@@ -119,7 +119,7 @@ contract GatekeeperRegistry is Ownable {
         emit MasterPublicKeyPublished(epoch, msg.sender, publicKey, signer);
     }
 
-    // ── rotation (ADR 0008) ─────────────────────────────────────────────────────────────────
+    // ── rotation (ADR 0010) ─────────────────────────────────────────────────────────────────
 
     /// @notice Governance opens epoch e+1 and records its elected gatekeepers (each an active
     /// gatekeeper of the set, no duplicates). A rotation that is not completed must be

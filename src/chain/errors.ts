@@ -105,7 +105,7 @@ const REVERTS: Record<string, { code: string; status: number; hint: string; retr
     status: 409,
     hint: "The master key of this epoch is already on chain.",
   },
-  // ── key rotation (GatekeeperRegistry, ADR 0008) ──
+  // ── key rotation (GatekeeperRegistry, ADR 0010) ──
   RotationInProgress: {
     code: "ROTATION_IN_PROGRESS",
     status: 409,

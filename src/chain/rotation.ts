@@ -3,7 +3,7 @@ import { gatekeeperRegistryAbi } from "./abi.ts";
 import type { VeilChain } from "./client.ts";
 import { chainError } from "./errors.ts";
 
-/** The states of a key rotation on chain (GatekeeperRegistry.RotationState, ADR 0008). */
+/** The states of a key rotation on chain (GatekeeperRegistry.RotationState, ADR 0010). */
 export enum RotationState {
   Idle = 0,
   Open = 1,

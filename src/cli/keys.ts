@@ -4,7 +4,7 @@ import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile } from "../network/config.ts";
 import { fail, progress } from "./output.ts";
 
-// `veil keys …`: the key epoch, the gatekeepers and rotation (ADR 0008). Kept in its own file
+// `veil keys …`: the key epoch, the gatekeepers and rotation (ADR 0010). Kept in its own file
 // so that main.ts only hooks it in.
 
 const networkOption = () =>
@@ -33,7 +33,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function registerKeysCommand(program: Command): void {
   const keys = program
     .command("keys")
-    .description("the key epoch, the gatekeepers, and key rotation (see docs/adr/0008-key-rotation.md)");
+    .description("the key epoch, the gatekeepers, and key rotation (see docs/adr/0010-key-rotation.md)");
 
   keys
     .command("status")

@@ -4,7 +4,7 @@ import { open, SEAL_OVERHEAD, seal } from "./envelope.ts";
 import { hkdf } from "./kdf.ts";
 import { LABELS } from "./labels.ts";
 
-// The contributory master key of a rotation (ADR 0008). Each elected gatekeeper draws a random
+// The contributory master key of a rotation (ADR 0010). Each elected gatekeeper draws a random
 // 32-byte share and seals it to every elected gatekeeper's attested X25519 key (itself
 // included, so that a gatekeeper that restarts mid-rotation recovers its own share from the
 // chain). The master key is HKDF over every share, in election order, salted with the on-chain

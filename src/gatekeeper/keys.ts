@@ -34,7 +34,7 @@ export class MasterKeyStore {
 
   /**
    * Destroys the sealed master key of an ended epoch: the file is overwritten, then removed,
-   * so that this gatekeeper can no longer produce it (ADR 0008).
+   * so that this gatekeeper can no longer produce it (ADR 0010).
    */
   destroy(epoch: bigint): void {
     const file = this.#file(epoch);

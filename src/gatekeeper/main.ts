@@ -112,7 +112,7 @@ export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<v
   service.setMasterKey(epoch, master, masterPublicKeyHex(master));
   console.error(`gatekeeper ready: epoch ${epoch}, cluster "${options.clusterId}"`);
 
-  // Follow rotations (ADR 0008): take part when elected; otherwise, once the chain has moved to
+  // Follow rotations (ADR 0010): take part when elected; otherwise, once the chain has moved to
   // a new epoch and key traffic resumed, receive its master key from an elected gatekeeper.
   const rotations = new RotationClient(chain);
   const followRotations = async () => {

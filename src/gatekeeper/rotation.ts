@@ -19,7 +19,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 /**
- * One elected gatekeeper's part in a rotation (ADR 0008), resumable at every step from what
+ * One elected gatekeeper's part in a rotation (ADR 0010), resumable at every step from what
  * the chain and its sealed store hold, so that a gatekeeper that restarts mid-rotation
  * finishes it:
  *

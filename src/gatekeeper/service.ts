@@ -58,7 +58,7 @@ export class GatekeeperService {
   setMasterKey(epoch: bigint, key: Uint8Array, publicKey: Hex): void {
     const previous = this.#master;
     this.#master = { epoch, key, publicKey };
-    // The ended epoch's key is wiped in memory, not merely dropped (ADR 0008).
+    // The ended epoch's key is wiped in memory, not merely dropped (ADR 0010).
     if (previous && previous.key !== key) previous.key.fill(0);
   }
 

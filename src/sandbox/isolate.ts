@@ -87,7 +87,7 @@ type Realm = {
 /**
  * One agent version in its own V8 isolate (isolated-vm): its own heap with a hard limit, the
  * web-standard prelude, and the agent's ES module, evaluated once per caller in that caller's
- * realm (docs/adr/0008). Requests cross in and out as copies. When a limit kills the isolate,
+ * realm (docs/adr/0009). Requests cross in and out as copies. When a limit kills the isolate,
  * the next request gets a fresh one.
  */
 export class IsolateSandbox implements Sandbox {

@@ -8,7 +8,7 @@ export type SandboxRequest = {
   body: Uint8Array | null;
   /**
    * Who is calling, as the worker established it: requests of one caller share module-level
-   * state, different callers never do (docs/adr/0008). A string names a caller (a verified
+   * state, different callers never do (docs/adr/0009). A string names a caller (a verified
    * signer, a calling agent); `null` is a one-time caller whose realm is dropped after the
    * request (an end-to-end encrypted request); absent means the anonymous public.
    */

@@ -45,7 +45,7 @@ export async function verifyReceipt(
   if (receipt.outputHash !== responseHash(received.body))
     throw invalid("the body is not the one the agent signed");
   if (receipt.status !== received.status) throw invalid("the status is not the one the agent signed");
-  // The agent's signing key is the same in every epoch (ADR 0008); during a rotation a worker
+  // The agent's signing key is the same in every epoch (ADR 0010); during a rotation a worker
   // may still sign under the epoch just ended while the record already names the new one.
   const epochs = [identity.epoch.toString(), (identity.epoch - 1n).toString()];
   if (!epochs.includes(receipt.epoch)) throw invalid(`it is from key epoch ${receipt.epoch}`);

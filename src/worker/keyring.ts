@@ -96,7 +96,7 @@ export class AgentKeyring {
   }
 
   /**
-   * After a rotation (ADR 0008): re-wraps the root of every agent `ids` names that is still
+   * After a rotation (ADR 0010): re-wraps the root of every agent `ids` names that is still
    * wrapped under this worker's (ended) cluster key, under the new epoch's cluster key, with
    * its public keys certified by the new cluster signing key. The root, and so every key,
    * address, secret and state entry of the agent, stays the same. Records another worker

@@ -126,7 +126,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
   agents.setKeyring(keyring);
   await agents.start();
 
-  // Rotation (ADR 0008): once the chain is on a later epoch and key traffic has resumed, fetch
+  // Rotation (ADR 0010): once the chain is on a later epoch and key traffic has resumed, fetch
   // the new cluster key, re-wrap every agent root still under the ended one, wipe the old key.
   const rotations = new RotationClient(chain);
   const followRotations = async () => {
