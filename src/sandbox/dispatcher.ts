@@ -9,7 +9,9 @@ export const DISPATCHER_SOURCE = `(() => {
   let phala = false;
   const state = globalThis.__veilCtxState;
   const callPhala = globalThis.__veilPhala;
+  const makeLlm = globalThis.__veilCtxLlm;
   delete globalThis.__veilCtxState;
+  delete globalThis.__veilCtxLlm;
   delete globalThis.__veilPhala;
   const errorInfo = (e) => ({
     name: e && typeof e === "object" && typeof e.name === "string" ? e.name : "Error",
@@ -35,7 +37,9 @@ export const DISPATCHER_SOURCE = `(() => {
     const request = new Request(req.url, init);
     const env = Object.freeze({ ...(meta.secrets || {}), VEIL_AGENT_ID: meta.id, VEIL_AGENT_NAME: meta.name, VEIL_CODE_HASH: meta.codeHash, VEIL_AGENT_ADDRESS: meta.address || "" });
     const waits = [];
+    const llmReceipts = [];
     const ctx = Object.freeze({
+      llm: makeLlm(llmReceipts),
       agent: Object.freeze({ id: meta.id, name: meta.name, codeHash: meta.codeHash, address: meta.address || "" }),
       state,
       waitUntil(p) { waits.push(Promise.resolve(p).catch(() => {})); },
@@ -58,6 +62,6 @@ export const DISPATCHER_SOURCE = `(() => {
     }
     const headers = [];
     response.headers.forEach((v, k) => headers.push([k, v]));
-    return { ok: true, status: response.status, headers, body };
+    return { ok: true, status: response.status, headers, body, llmReceipts };
   };
 })();`;

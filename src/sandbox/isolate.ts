@@ -3,6 +3,7 @@ import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
 import { DISPATCHER_SOURCE } from "./dispatcher.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
+import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
 import { buildPrelude } from "./prelude-bundle.ts";
 import {
   type AgentMeta,
@@ -16,7 +17,13 @@ import {
 } from "./types.ts";
 
 type DispatchResult =
-  | { ok: true; status: number; headers: [string, string][]; body: ArrayBuffer }
+  | {
+      ok: true;
+      status: number;
+      headers: [string, string][];
+      body: ArrayBuffer;
+      llmReceipts: LlmReceipt[];
+    }
   | { ok: false; kind: "threw" | "bad-response"; error: { name: string; message: string; stack?: string } };
 
 function loadFailed(message: string, cause?: unknown): VeilError {
@@ -76,6 +83,7 @@ export class IsolateSandbox implements Sandbox {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #egress: Egress;
   readonly #state: AgentStateBackend | undefined;
+  readonly #llm: LlmHost;
   #inFlight = 0;
 
   private constructor(
@@ -84,13 +92,27 @@ export class IsolateSandbox implements Sandbox {
     limits: SandboxLimits,
     log: LogSink,
     state: AgentStateBackend | undefined,
+    llmSigner: LlmSigner | undefined,
   ) {
     this.#state = state;
     this.#code = code;
-    this.#meta = meta;
+    // LLM API keys stay on the host: ctx.llm puts them on requests; env never shows them.
+    this.#meta = {
+      ...meta,
+      secrets: Object.fromEntries(
+        Object.entries(meta.secrets ?? {}).filter(([k]) => !/^LLM_(?:[A-Z0-9]+_)?API_KEY$/.test(k)),
+      ),
+    };
     this.#limits = limits;
     this.#log = log;
     this.#egress = new Egress(limits.egress);
+    this.#llm = new LlmHost({
+      agentId: meta.id,
+      secrets: meta.secrets ?? {},
+      egress: this.#egress,
+      timeoutMs: limits.wallTimeMs,
+      ...(llmSigner ? { sign: llmSigner } : {}),
+    });
   }
 
   /** Compiles and evaluates the agent; load errors surface here, before it serves anything. */
@@ -101,6 +123,8 @@ export class IsolateSandbox implements Sandbox {
     log?: LogSink;
     /** The agent's `ctx.state`; without it, `ctx.state` is undefined. */
     state?: AgentStateBackend;
+    /** Signs each ctx.llm call's receipt (the worker's identity); without it, no receipts. */
+    llmSigner?: LlmSigner;
   }): Promise<IsolateSandbox> {
     const sandbox = new IsolateSandbox(
       options.code,
@@ -108,6 +132,7 @@ export class IsolateSandbox implements Sandbox {
       { ...DEFAULT_LIMITS, ...options.limits },
       options.log ?? (() => {}),
       options.state,
+      options.llmSigner,
     );
     await sandbox.#ensureLoaded();
     return sandbox;
@@ -127,7 +152,7 @@ export class IsolateSandbox implements Sandbox {
     try {
       const context = await isolate.createContext();
       await context.evalClosure(
-        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6 };",
+        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6, llm: $7 };",
         this.#hostHooks(),
         { timeout: 1000 },
       );
@@ -237,6 +262,9 @@ export class IsolateSandbox implements Sandbox {
         return new ivm.ExternalCopy(answer).copyInto({ release: true });
       }),
       this.#state ? new ivm.Reference(stateHook(this.#state)) : undefined,
+      new ivm.Reference(async (op: unknown, arg: unknown) =>
+        new ivm.ExternalCopy(await this.#llm.call(op, arg)).copyInto({ release: true }),
+      ),
     ];
   }
 
@@ -265,6 +293,8 @@ export class IsolateSandbox implements Sandbox {
     const cpuAtStart = isolate.cpuTime;
     const egressAtStart = this.#egress.bytes;
     const stateAtStart = this.#state?.bytesWritten ?? 0;
+    const promptAtStart = this.#llm.promptTokens;
+    const completionAtStart = this.#llm.completionTokens;
     let timer: NodeJS.Timeout | undefined;
     let cpuWatch: NodeJS.Timeout | undefined;
     const wall = new Promise<never>((_, reject) => {
@@ -329,8 +359,16 @@ export class IsolateSandbox implements Sandbox {
       heapBytes: isolate.isDisposed ? 0 : isolate.getHeapStatisticsSync().used_heap_size,
       egressBytes: this.#egress.bytes - egressAtStart,
       stateBytes: (this.#state?.bytesWritten ?? 0) - stateAtStart,
+      llmPromptTokens: this.#llm.promptTokens - promptAtStart,
+      llmCompletionTokens: this.#llm.completionTokens - completionAtStart,
     };
-    return { status: result.status, headers: result.headers, body: new Uint8Array(result.body), usage };
+    return {
+      status: result.status,
+      headers: result.headers,
+      body: new Uint8Array(result.body),
+      usage,
+      llmReceipts: Array.isArray(result.llmReceipts) ? result.llmReceipts : [],
+    };
   }
 
   #reset(isolate: ivm.Isolate): void {
@@ -344,6 +382,7 @@ export class IsolateSandbox implements Sandbox {
   }
 
   dispose(): void {
+    this.#llm.dispose();
     if (this.#isolate) this.#reset(this.#isolate);
   }
 }

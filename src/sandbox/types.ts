@@ -1,4 +1,5 @@
 import { DEFAULT_EGRESS, type EgressPolicy } from "./egress.ts";
+import type { LlmReceipt } from "./host-llm.ts";
 
 /** A request as it crosses into a sandbox: plain data, copied, never shared. */
 export type SandboxRequest = {
@@ -13,6 +14,8 @@ export type SandboxResponse = {
   headers: [string, string][];
   body: Uint8Array;
   usage: InvocationUsage;
+  /** Signed receipts of the LLM calls the agent made for this request (see host-llm.ts). */
+  llmReceipts?: LlmReceipt[];
 };
 
 /**
@@ -26,6 +29,9 @@ export type InvocationUsage = {
   heapBytes: number;
   egressBytes: number;
   stateBytes: number;
+  /** Tokens of the agent's ctx.llm calls, as the providers reported them. */
+  llmPromptTokens: number;
+  llmCompletionTokens: number;
 };
 
 /** Per-agent limits, enforced by the sandbox. */

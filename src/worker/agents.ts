@@ -2,6 +2,7 @@ import type { Hex } from "viem";
 import type { AgentRecord, VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
 import { DEFAULT_EGRESS } from "../sandbox/egress.ts";
+import type { LlmSigner } from "../sandbox/host-llm.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
 import { type EffectiveLimits, effectiveLimits, type RuntimeLimits } from "../sandbox/limits.ts";
 import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
@@ -34,6 +35,8 @@ export type AgentTableOptions = {
   /** Where agents' ctx.state lives (sealed under each agent's state key). */
   stateStore?: SqliteStateStore;
   stateQuota?: StateQuota;
+  /** Signs agents' LLM call receipts with this worker's identity (see sandbox/host-llm.ts). */
+  signLlm?: LlmSigner;
 };
 
 /** Retry loading a failed agent (a bundle not yet in the store, say) after this long. */
@@ -166,6 +169,7 @@ export class AgentTable {
           ...this.#opts.limits,
         },
         log: (level, message) => this.#opts.log(record, level, message),
+        ...(this.#opts.signLlm ? { llmSigner: this.#opts.signLlm } : {}),
       });
       const previous = this.#agents.get(key);
       this.#agents.set(key, { status: "ready", record, sandbox, loadedAt: Date.now(), identity, limits });

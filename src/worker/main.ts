@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Hex } from "viem";
-import { usageReceiptDigest } from "../chain/certificates.ts";
+import { llmReceiptDigest, usageReceiptDigest } from "../chain/certificates.ts";
 import { VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
@@ -58,6 +58,19 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     stateStore: new SqliteStateStore(statePath),
     // What agents print goes only to their owner, sealed (see logbook.ts); never to this stderr.
     log: (agent, level, message) => logbook.add(agent.id, level, message),
+    signLlm: async (fields) => {
+      const unsigned = { ...fields, worker: identity.address };
+      const signature = await identity.account.signMessage({
+        message: {
+          raw: llmReceiptDigest({
+            chainId: network.chain.chainId,
+            workerRegistry: network.chain.contracts.workerRegistry,
+            ...unsigned,
+          }),
+        },
+      });
+      return { ...unsigned, signature };
+    },
   });
   const server = createWorkerServer({
     agents,

@@ -170,6 +170,10 @@ async function handle(
     : undefined;
   if (receipt) out["x-veil-receipt"] = Buffer.from(JSON.stringify(receipt)).toString("base64");
   out["x-veil-usage"] = JSON.stringify(response.usage);
+  if (response.llmReceipts?.length) {
+    // Each LLM call the agent made, signed by this worker (provider, model, request/response hashes).
+    out["x-veil-llm-receipts"] = Buffer.from(JSON.stringify(response.llmReceipts)).toString("base64");
+  }
   if (nonce && options.signUsage && options.receipts) {
     // Metered and signed by this worker: what a fee claim or a dispute starts from.
     const unsigned = {
@@ -296,6 +300,8 @@ async function handleEncrypted(
     headers: response.headers,
     body: Buffer.from(response.body).toString("base64"),
     receipt,
+    usage: response.usage,
+    ...(response.llmReceipts?.length ? { llmReceipts: response.llmReceipts } : {}),
   });
   res.writeHead(200, {
     "content-type": "application/octet-stream",

@@ -9,6 +9,7 @@ import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.t
 import { makeFetch } from "./fetch.ts";
 import { Headers } from "./headers.ts";
 import type { HostHooks } from "./host.ts";
+import { makeLlm } from "./llm.ts";
 import { callPhalaAgent } from "./phala.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
@@ -55,4 +56,9 @@ for (const [name, value] of Object.entries(globals)) {
 
 // ctx.state for the dispatcher, which takes it and deletes this global before agent code runs.
 Object.defineProperty(scope, "__veilCtxState", { value: makeState(host.state), configurable: true });
+// ctx.llm, made per request (its receipts go back with that request's response).
+Object.defineProperty(scope, "__veilCtxLlm", {
+  value: (receipts: unknown[]) => makeLlm(host.llm, receipts),
+  configurable: true,
+});
 Object.defineProperty(scope, "__veilPhala", { value: callPhalaAgent, configurable: true });
