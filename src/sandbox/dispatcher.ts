@@ -12,6 +12,8 @@ export const DISPATCHER_SOURCE = `(() => {
   const makeLlm = globalThis.__veilCtxLlm;
   delete globalThis.__veilCtxState;
   delete globalThis.__veilCtxLlm;
+  const makeAgents = globalThis.__veilCtxAgents;
+  delete globalThis.__veilCtxAgents;
   delete globalThis.__veilPhala;
   const errorInfo = (e) => ({
     name: e && typeof e === "object" && typeof e.name === "string" ? e.name : "Error",
@@ -40,6 +42,10 @@ export const DISPATCHER_SOURCE = `(() => {
     const llmReceipts = [];
     const ctx = Object.freeze({
       llm: makeLlm(llmReceipts),
+      agents: makeAgents(req.callToken),
+      // The agent that called, verified by the worker (null when a user or app called).
+      caller: req.caller ? Object.freeze({ ...req.caller }) : null,
+      deadline: req.deadline ?? null,
       agent: Object.freeze({ id: meta.id, name: meta.name, codeHash: meta.codeHash, address: meta.address || "" }),
       state,
       waitUntil(p) { waits.push(Promise.resolve(p).catch(() => {})); },

@@ -3,6 +3,7 @@ import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
 import { DISPATCHER_SOURCE } from "./dispatcher.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
+import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
 import { buildPrelude } from "./prelude-bundle.ts";
 import {
@@ -84,6 +85,8 @@ export class IsolateSandbox implements Sandbox {
   readonly #egress: Egress;
   readonly #state: AgentStateBackend | undefined;
   readonly #llm: LlmHost;
+  readonly #calls = new CallContexts();
+  readonly #agentCaller: AgentCaller | undefined;
   #inFlight = 0;
 
   private constructor(
@@ -93,7 +96,9 @@ export class IsolateSandbox implements Sandbox {
     log: LogSink,
     state: AgentStateBackend | undefined,
     llmSigner: LlmSigner | undefined,
+    agentCaller: AgentCaller | undefined,
   ) {
+    this.#agentCaller = agentCaller;
     this.#state = state;
     this.#code = code;
     // LLM API keys stay on the host: ctx.llm puts them on requests; env never shows them.
@@ -125,6 +130,8 @@ export class IsolateSandbox implements Sandbox {
     state?: AgentStateBackend;
     /** Signs each ctx.llm call's receipt (the worker's identity); without it, no receipts. */
     llmSigner?: LlmSigner;
+    /** Makes ctx.agents.call's calls (the worker's); without it, calls are refused. */
+    agentCaller?: AgentCaller;
   }): Promise<IsolateSandbox> {
     const sandbox = new IsolateSandbox(
       options.code,
@@ -133,6 +140,7 @@ export class IsolateSandbox implements Sandbox {
       options.log ?? (() => {}),
       options.state,
       options.llmSigner,
+      options.agentCaller,
     );
     await sandbox.#ensureLoaded();
     return sandbox;
@@ -152,7 +160,7 @@ export class IsolateSandbox implements Sandbox {
     try {
       const context = await isolate.createContext();
       await context.evalClosure(
-        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6, llm: $7 };",
+        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6, llm: $7, agents: $8 };",
         this.#hostHooks(),
         { timeout: 1000 },
       );
@@ -265,6 +273,7 @@ export class IsolateSandbox implements Sandbox {
       new ivm.Reference(async (op: unknown, arg: unknown) =>
         new ivm.ExternalCopy(await this.#llm.call(op, arg)).copyInto({ release: true }),
       ),
+      new ivm.Reference(agentsHook(this.#agentCaller, this.#calls)),
     ];
   }
 
@@ -276,19 +285,33 @@ export class IsolateSandbox implements Sandbox {
         { status: 429, retryable: true, hint: "Retry shortly, or deploy with a higher concurrency limit." },
       );
     }
+    const deadline = request.call?.deadline;
+    if (deadline !== undefined && deadline <= Date.now()) {
+      throw new VeilError("CALL_DEADLINE_EXCEEDED", "The calling agent's deadline has passed", {
+        status: 504,
+        hint: "The caller gave this call too little time; give it a later deadline.",
+      });
+    }
     this.#inFlight++;
+    const token = this.#calls.open(request.call ?? { chain: [] });
     try {
-      return await this.#invoke(request);
+      return await this.#invoke(request, token);
     } finally {
+      this.#calls.close(token);
       this.#inFlight--;
     }
   }
 
-  async #invoke(request: SandboxRequest): Promise<SandboxResponse> {
+  async #invoke(request: SandboxRequest, callToken: string): Promise<SandboxResponse> {
     await this.#ensureLoaded();
     const isolate = this.#isolate!;
     const dispatch = this.#dispatch!;
     const body = request.body ? new Uint8Array(request.body).buffer : null;
+    // A caller's deadline shortens this request's wall time; it never lengthens it.
+    const wallTimeMs = Math.max(
+      1,
+      Math.min(this.#limits.wallTimeMs, (request.call?.deadline ?? Number.POSITIVE_INFINITY) - Date.now()),
+    );
     const startedAt = process.hrtime.bigint();
     const cpuAtStart = isolate.cpuTime;
     const egressAtStart = this.#egress.bytes;
@@ -298,7 +321,7 @@ export class IsolateSandbox implements Sandbox {
     let timer: NodeJS.Timeout | undefined;
     let cpuWatch: NodeJS.Timeout | undefined;
     const wall = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("Script execution timed out.")), this.#limits.wallTimeMs);
+      timer = setTimeout(() => reject(new Error("Script execution timed out.")), wallTimeMs);
       // CPU time is the isolate's, shared by the agent's concurrent requests: a request is cut
       // when the isolate has run more than the limit since it began. Asynchronous code (a loop
       // of awaits) is caught by this watch; a synchronous loop by the watch or the wall timeout.
@@ -318,10 +341,18 @@ export class IsolateSandbox implements Sandbox {
         dispatch.apply(
           undefined,
           [
-            new ivm.ExternalCopy({ ...request, body }).copyInto({ release: true }),
+            new ivm.ExternalCopy({
+              method: request.method,
+              url: request.url,
+              headers: request.headers,
+              body,
+              callToken,
+              caller: request.call?.caller ?? null,
+              deadline: request.call?.deadline ?? null,
+            }).copyInto({ release: true }),
             new ivm.ExternalCopy(this.#meta).copyInto({ release: true }),
           ],
-          { timeout: this.#limits.wallTimeMs, result: { promise: true, copy: true } },
+          { timeout: wallTimeMs, result: { promise: true, copy: true } },
         ),
         wall,
       ])) as DispatchResult;

@@ -1,4 +1,5 @@
 import { DEFAULT_EGRESS, type EgressPolicy } from "./egress.ts";
+import type { CallContext } from "./host-agents.ts";
 import type { LlmReceipt } from "./host-llm.ts";
 
 /** A request as it crosses into a sandbox: plain data, copied, never shared. */
@@ -7,6 +8,8 @@ export type SandboxRequest = {
   url: string;
   headers: [string, string][];
   body: Uint8Array | null;
+  /** Where this request stands in a chain of agent calls (see host-agents.ts). */
+  call?: CallContext;
 };
 
 export type SandboxResponse = {

@@ -2,6 +2,7 @@ import type { Hex } from "viem";
 import type { AgentRecord, VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
 import { DEFAULT_EGRESS } from "../sandbox/egress.ts";
+import type { AgentCaller } from "../sandbox/host-agents.ts";
 import type { LlmSigner } from "../sandbox/host-llm.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
 import { type EffectiveLimits, effectiveLimits, type RuntimeLimits } from "../sandbox/limits.ts";
@@ -37,6 +38,8 @@ export type AgentTableOptions = {
   stateQuota?: StateQuota;
   /** Signs agents' LLM call receipts with this worker's identity (see sandbox/host-llm.ts). */
   signLlm?: LlmSigner;
+  /** Makes an agent's ctx.agents.call caller (see agent-calls.ts). */
+  agentCaller?: (record: AgentRecord, identity: AgentIdentity | undefined) => AgentCaller;
 };
 
 /** Retry loading a failed agent (a bundle not yet in the store, say) after this long. */
@@ -170,6 +173,7 @@ export class AgentTable {
         },
         log: (level, message) => this.#opts.log(record, level, message),
         ...(this.#opts.signLlm ? { llmSigner: this.#opts.signLlm } : {}),
+        ...(this.#opts.agentCaller ? { agentCaller: this.#opts.agentCaller(record, identity) } : {}),
       });
       const previous = this.#agents.get(key);
       this.#agents.set(key, { status: "ready", record, sandbox, loadedAt: Date.now(), identity, limits });

@@ -9,10 +9,12 @@ import { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey } from "../gatekeeper/client.ts";
 import { loadNetwork, networkMaxima } from "../network/config.ts";
+import { VeilClient } from "../sdk/client.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import { SqliteLogStore } from "../storage/log-store.ts";
 import { SqliteStateStore } from "../storage/state-store.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
+import { AgentCalls, DEFAULT_MAX_CALL_DEPTH } from "./agent-calls.ts";
 import { AgentTable } from "./agents.ts";
 import { WorkerAttestation } from "./attestation.ts";
 import { AgentKeyring } from "./keyring.ts";
@@ -51,7 +53,22 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
   const statePath = options.stateDb ?? join(options.dataDir, "state.sqlite");
   const logStore = new SqliteLogStore(statePath);
   const logbook = new LogBook({ chain, store: logStore, worker: identity.address });
+  let callClient: VeilClient | undefined;
+  const calls = new AgentCalls({
+    // The gateway is written into the network file after the workers start: read it when needed.
+    client: () => {
+      if (!callClient) {
+        const current = loadNetwork(options.network);
+        if (!current.gateway) return new VeilClient(current);
+        callClient = new VeilClient(current);
+      }
+      return callClient;
+    },
+    domain: { chainId: network.chain.chainId, agentRegistry: network.chain.contracts.agentRegistry },
+    maxDepth: network.runtime?.maxCallDepth ?? DEFAULT_MAX_CALL_DEPTH,
+  });
   const agents = new AgentTable({
+    agentCaller: (record, agentIdentity) => calls.callerFor(record, agentIdentity),
     chain,
     blobs,
     maxima: networkMaxima(network),
@@ -94,6 +111,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
         },
       }),
     logs: logStore,
+    calls,
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -12,6 +12,7 @@ import { readBody, sendError, sendJson } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
 import type { SqliteLogStore } from "../storage/log-store.ts";
 import type { Evidence } from "../tee/index.ts";
+import { type AgentCalls, CALL_HEADER } from "./agent-calls.ts";
 import type { AgentState, AgentTable } from "./agents.ts";
 
 /** Headers that describe one hop, not the message; they are not passed to or from agents. */
@@ -41,6 +42,8 @@ export type WorkerServerOptions = {
   logs?: SqliteLogStore;
   /** This worker's current attestation evidence, for callers who verify it (`veil verify`). */
   attestation?: () => Evidence | undefined;
+  /** Verifies calls from other agents (ctx.agents.call; see agent-calls.ts). */
+  calls?: AgentCalls;
 };
 
 /**
@@ -278,16 +281,27 @@ async function handleEncrypted(
   seenNonces.set(sealed.nonce, now);
   const method = sealed.method.toUpperCase();
   const body = method === "GET" || method === "HEAD" ? null : Buffer.from(sealed.body, "base64");
-  const headers = sealed.headers
-    .filter(
-      (h): h is [string, string] => Array.isArray(h) && typeof h[0] === "string" && typeof h[1] === "string",
-    )
-    .filter(([k]) => !HOP_BY_HOP.has(k.toLowerCase()));
+  const sent = sealed.headers.filter(
+    (h): h is [string, string] => Array.isArray(h) && typeof h[0] === "string" && typeof h[1] === "string",
+  );
+  // Only a verified call assertion makes a caller; x-veil-* headers never reach the agent as sent.
+  const assertion = sent.find(([k]) => k.toLowerCase() === CALL_HEADER)?.[1];
+  const call =
+    assertion && options.calls
+      ? await options.calls.verify(state.record.id, assertion, { method, path: sealed.path, body })
+      : undefined;
+  const headers = sent.filter(
+    ([k]) => !HOP_BY_HOP.has(k.toLowerCase()) && !k.toLowerCase().startsWith("x-veil-"),
+  );
+  if (call?.caller) {
+    headers.push(["x-veil-caller-id", call.caller.agentId], ["x-veil-caller-address", call.caller.address]);
+  }
   const response = await state.sandbox.invoke({
     method,
     url: `https://${state.record.name}.agents.veil${sealed.path}`,
     headers,
     body,
+    ...(call ? { call } : {}),
   });
   const receipt = await signReceipt(state, options, {
     inputHash: requestHash(method, sealed.path, body),

@@ -2,6 +2,7 @@
 // It takes the host hooks from globalThis.__veilHost and deletes them, so agent code never sees
 // them; fetch, timers, crypto and console reach the host only through them.
 import { AbortController, AbortSignal, Event, EventTarget } from "./abort.ts";
+import { makeAgents } from "./agents.ts";
 import { structuredClone } from "./clone.ts";
 import { makeConsole } from "./console.ts";
 import { CryptoKey, makeCrypto } from "./crypto.ts";
@@ -59,6 +60,11 @@ Object.defineProperty(scope, "__veilCtxState", { value: makeState(host.state), c
 // ctx.llm, made per request (its receipts go back with that request's response).
 Object.defineProperty(scope, "__veilCtxLlm", {
   value: (receipts: unknown[]) => makeLlm(host.llm, receipts),
+  configurable: true,
+});
+// ctx.agents, made per request with that request's call token (see host-agents.ts).
+Object.defineProperty(scope, "__veilCtxAgents", {
+  value: (token: string) => makeAgents(host.agents, token),
   configurable: true,
 });
 Object.defineProperty(scope, "__veilPhala", { value: callPhalaAgent, configurable: true });
