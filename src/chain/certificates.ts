@@ -134,6 +134,9 @@ export type UsageReceipt = {
   heapBytes: number;
   egressBytes: number;
   stateBytes: number;
+  /** Tokens of the agent's LLM calls for this invocation (each call also has its own receipt). */
+  llmPromptTokens: number;
+  llmCompletionTokens: number;
   signature: Hex;
 };
 
@@ -156,9 +159,11 @@ export function usageReceiptDigest(
         { type: "uint64" },
         { type: "uint64" },
         { type: "uint64" },
+        { type: "uint64" },
+        { type: "uint64" },
       ],
       [
-        "veil.usage.v1",
+        "veil.usage.v2",
         BigInt(args.chainId),
         args.workerRegistry,
         args.worker,
@@ -171,6 +176,66 @@ export function usageReceiptDigest(
         BigInt(args.heapBytes),
         BigInt(args.egressBytes),
         BigInt(args.stateBytes),
+        BigInt(args.llmPromptTokens),
+        BigInt(args.llmCompletionTokens),
+      ],
+    ),
+  );
+}
+
+/**
+ * What a worker signs for one LLM call an agent made through ctx.llm: who asked (the agent),
+ * whom (provider name and base URL), which model, and the exact bytes sent and received (by
+ * hash), with the tokens the provider reported. Signed (EIP-191) by the worker's identity key.
+ */
+export type LlmCallReceipt = {
+  agentId: string;
+  provider: string;
+  baseUrl: string;
+  model: string;
+  requestHash: Hex;
+  responseHash: Hex;
+  promptTokens: number;
+  completionTokens: number;
+  at: number;
+  worker: Hex;
+  signature: Hex;
+};
+
+export function llmReceiptDigest(
+  args: { chainId: number; workerRegistry: Hex } & Omit<LlmCallReceipt, "signature">,
+): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: "string" },
+        { type: "uint256" },
+        { type: "address" },
+        { type: "address" },
+        { type: "uint256" },
+        { type: "string" },
+        { type: "string" },
+        { type: "string" },
+        { type: "bytes32" },
+        { type: "bytes32" },
+        { type: "uint64" },
+        { type: "uint64" },
+        { type: "uint64" },
+      ],
+      [
+        "veil.llm.v1",
+        BigInt(args.chainId),
+        args.workerRegistry,
+        args.worker,
+        BigInt(args.agentId),
+        args.provider,
+        args.baseUrl,
+        args.model,
+        args.requestHash,
+        args.responseHash,
+        BigInt(args.promptTokens),
+        BigInt(args.completionTokens),
+        BigInt(args.at),
       ],
     ),
   );

@@ -16,7 +16,11 @@ export type NetworkFile = {
   blobStore: { kind: "fs"; path: string };
   tee: { backend: "simulated" | "tdx" | "dstack"; insecure: boolean; measurement: Hex };
   /** The most any agent may ask for (workers clamp to these; `veil deploy` checks against them). */
-  runtime?: { maxima: RuntimeLimits };
+  runtime?: {
+    maxima: RuntimeLimits;
+    /** How many agents deep a chain of ctx.agents.call may go (default 4). */
+    maxCallDepth?: number;
+  };
   /** Well-known keys of the embedded chain. DEV ONLY. */
   devAccounts?: { warning: string; accounts: { role: string; address: Hex; privateKey: Hex }[] };
 };

@@ -10,7 +10,11 @@ export const DISPATCHER_SOURCE = `(() => {
   let phala = false;
   const state = globalThis.__veilCtxState;
   const callPhala = globalThis.__veilPhala;
+  const makeLlm = globalThis.__veilCtxLlm;
   delete globalThis.__veilCtxState;
+  delete globalThis.__veilCtxLlm;
+  const makeAgents = globalThis.__veilCtxAgents;
+  delete globalThis.__veilCtxAgents;
   delete globalThis.__veilPhala;
   const errorInfo = (e) => ({
     name: e && typeof e === "object" && typeof e.name === "string" ? e.name : "Error",
@@ -44,7 +48,13 @@ export const DISPATCHER_SOURCE = `(() => {
       return { ok: false, kind: "bad-request", error: errorInfo(e) };
     }
     const env = Object.freeze({ ...(meta.secrets || {}), VEIL_AGENT_ID: meta.id, VEIL_AGENT_NAME: meta.name, VEIL_CODE_HASH: meta.codeHash, VEIL_AGENT_ADDRESS: meta.address || "" });
+    const llmReceipts = [];
     const ctx = Object.freeze({
+      llm: makeLlm(llmReceipts),
+      agents: makeAgents(req.callToken),
+      // The agent that called, verified by the worker (null when a user or app called).
+      caller: req.caller ? Object.freeze({ ...req.caller }) : null,
+      deadline: req.deadline ?? null,
       agent: Object.freeze({ id: meta.id, name: meta.name, codeHash: meta.codeHash, address: meta.address || "" }),
       state,
       waitUntil(p) {
@@ -70,6 +80,6 @@ export const DISPATCHER_SOURCE = `(() => {
     }
     const headers = [];
     response.headers.forEach((v, k) => headers.push([k, v]));
-    return { ok: true, status: response.status, headers, body };
+    return { ok: true, status: response.status, headers, body, llmReceipts };
   };
 })();`;

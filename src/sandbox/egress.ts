@@ -2,6 +2,7 @@ import { lookup as dnsLookup } from "node:dns/promises";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { BlockList, isIP, type LookupFunction } from "node:net";
+import { type Readable, Transform } from "node:stream";
 
 /** Where an agent may send requests. */
 export type EgressPolicy = {
@@ -101,7 +102,38 @@ function matchHost(pattern: string, host: string, hostPort: string): "explicit" 
   return false;
 }
 
-const refuse = (code: string, message: string): EgressResponse => ({ ok: false, code, message });
+const refuse = (code: string, message: string): Extract<EgressResponse, { ok: false }> => ({
+  ok: false,
+  code,
+  message,
+});
+
+/** A response whose body is still arriving (see Egress.open). */
+export type EgressStream = {
+  ok: true;
+  status: number;
+  headers: [string, string][];
+  body: Readable;
+  /** Stops the request (a time-out, or the agent no longer wants it). */
+  abort(): void;
+};
+
+function pinnedLookup(address: string, family: number): LookupFunction {
+  return (_hostname, options, callback) => {
+    if ((options as { all?: boolean }).all) {
+      (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
+        { address, family },
+      ]);
+    } else callback(null, address, family);
+  };
+}
+
+function outboundHeaders(from: [string, string][], body: Buffer | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of from) if (!HOP_BY_HOP.has(k.toLowerCase())) headers[k] = v;
+  if (body) headers["content-length"] = String(body.length);
+  return headers;
+}
 
 /**
  * Makes one outbound HTTP request for an agent, within its policy. The host name is resolved
@@ -116,6 +148,102 @@ export class Egress {
   constructor(readonly policy: EgressPolicy) {}
 
   async fetch(req: EgressRequest): Promise<EgressResponse> {
+    const admitted = await this.#admit(req);
+    if ("ok" in admitted) return admitted;
+    this.#inFlight++;
+    this.bytes += req.body?.byteLength ?? 0;
+    try {
+      const answer = await this.#send(admitted.url, req, admitted.address, admitted.family);
+      if (answer.ok) this.bytes += answer.body.byteLength;
+      return answer;
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  /**
+   * Like fetch, under the same policy, but hands back the response body as it arrives (for
+   * streamed answers such as an LLM's server-sent events). Bytes are counted as they pass and
+   * the body is cut at maxResponseBytes; the caller must consume or abort it.
+   */
+  async open(req: EgressRequest): Promise<EgressStream | Extract<EgressResponse, { ok: false }>> {
+    const admitted = await this.#admit(req);
+    if ("ok" in admitted) return admitted;
+    const { url, address, family } = admitted;
+    this.#inFlight++;
+    this.bytes += req.body?.byteLength ?? 0;
+    let released = false;
+    const release = () => {
+      if (!released) {
+        released = true;
+        this.#inFlight--;
+      }
+    };
+    const body = req.body ? Buffer.from(req.body) : undefined;
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    return new Promise((resolve) => {
+      const request = send(
+        url,
+        {
+          method: req.method,
+          headers: outboundHeaders(req.headers, body),
+          lookup: pinnedLookup(address, family),
+          timeout: this.policy.timeoutMs,
+        },
+        (res: IncomingMessage) => {
+          let size = 0;
+          const max = this.policy.maxResponseBytes;
+          // Counts and caps the body as the reader pulls it (a listener on res itself would
+          // start the flow before anyone reads).
+          const counted = new Transform({
+            transform: (chunk: Buffer, _enc, callback) => {
+              size += chunk.length;
+              this.bytes += chunk.length;
+              if (size > max) {
+                request.destroy();
+                callback(
+                  Object.assign(new Error(`the response is over ${max} bytes`), {
+                    code: "EGRESS_RESPONSE_TOO_LARGE",
+                  }),
+                );
+              } else callback(null, chunk);
+            },
+          });
+          res.on("error", (err) => counted.destroy(err));
+          res.pipe(counted);
+          res.on("close", release);
+          const headers: [string, string][] = [];
+          for (let i = 0; i < res.rawHeaders.length; i += 2)
+            headers.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
+          resolve({
+            ok: true,
+            status: res.statusCode ?? 502,
+            headers,
+            body: counted,
+            abort: () => {
+              request.destroy();
+              counted.destroy();
+            },
+          });
+        },
+      );
+      request.on("timeout", () => {
+        request.destroy();
+        release();
+        resolve(refuse("EGRESS_TIMEOUT", `fetch: no answer within ${this.policy.timeoutMs} ms`) as never);
+      });
+      request.on("error", (err) => {
+        release();
+        resolve(refuse("EGRESS_FAILED", `fetch: ${err.message}`) as never);
+      });
+      request.end(body);
+    });
+  }
+
+  /** The policy's checks; a refusal, or where to connect (resolved and pinned). */
+  async #admit(
+    req: EgressRequest,
+  ): Promise<Extract<EgressResponse, { ok: false }> | { url: URL; address: string; family: number }> {
     let url: URL;
     try {
       url = new URL(req.url);
@@ -161,15 +289,7 @@ export class Egress {
     if (this.#inFlight >= this.policy.maxConcurrent) {
       return refuse("EGRESS_TOO_MANY", `fetch: more than ${this.policy.maxConcurrent} requests in flight`);
     }
-    this.#inFlight++;
-    this.bytes += req.body?.byteLength ?? 0;
-    try {
-      const answer = await this.#send(url, req, address, family);
-      if (answer.ok) this.bytes += answer.body.byteLength;
-      return answer;
-    } finally {
-      this.#inFlight--;
-    }
+    return { url, address, family };
   }
 
   #send(url: URL, req: EgressRequest, address: string, family: number): Promise<EgressResponse> {

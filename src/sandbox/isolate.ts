@@ -3,6 +3,8 @@ import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
 import { DISPATCHER_SOURCE } from "./dispatcher.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
+import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
+import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
 import { buildPrelude } from "./prelude-bundle.ts";
 import {
   type AgentMeta,
@@ -16,7 +18,13 @@ import {
 } from "./types.ts";
 
 type DispatchResult =
-  | { ok: true; status: number; headers: [string, string][]; body: ArrayBuffer }
+  | {
+      ok: true;
+      status: number;
+      headers: [string, string][];
+      body: ArrayBuffer;
+      llmReceipts: LlmReceipt[];
+    }
   | {
       ok: false;
       kind: "threw" | "bad-response" | "bad-request";
@@ -105,6 +113,9 @@ export class IsolateSandbox implements Sandbox {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #egress: Egress;
   readonly #state: AgentStateBackend | undefined;
+  readonly #llm: LlmHost;
+  readonly #calls = new CallContexts();
+  readonly #agentCaller: AgentCaller | undefined;
   #inFlight = 0;
 
   private constructor(
@@ -113,13 +124,29 @@ export class IsolateSandbox implements Sandbox {
     limits: SandboxLimits,
     log: LogSink,
     state: AgentStateBackend | undefined,
+    llmSigner: LlmSigner | undefined,
+    agentCaller: AgentCaller | undefined,
   ) {
+    this.#agentCaller = agentCaller;
     this.#state = state;
     this.#code = code;
-    this.#meta = meta;
+    // LLM API keys stay on the host: ctx.llm puts them on requests; env never shows them.
+    this.#meta = {
+      ...meta,
+      secrets: Object.fromEntries(
+        Object.entries(meta.secrets ?? {}).filter(([k]) => !/^LLM_(?:[A-Z0-9]+_)?API_KEY$/.test(k)),
+      ),
+    };
     this.#limits = limits;
     this.#log = log;
     this.#egress = new Egress(limits.egress);
+    this.#llm = new LlmHost({
+      agentId: meta.id,
+      secrets: meta.secrets ?? {},
+      egress: this.#egress,
+      timeoutMs: limits.wallTimeMs,
+      ...(llmSigner ? { sign: llmSigner } : {}),
+    });
   }
 
   /** Compiles and evaluates the agent; load errors surface here, before it serves anything. */
@@ -130,6 +157,10 @@ export class IsolateSandbox implements Sandbox {
     log?: LogSink;
     /** The agent's `ctx.state`; without it, `ctx.state` is undefined. */
     state?: AgentStateBackend;
+    /** Signs each ctx.llm call's receipt (the worker's identity); without it, no receipts. */
+    llmSigner?: LlmSigner;
+    /** Makes ctx.agents.call's calls (the worker's); without it, calls are refused. */
+    agentCaller?: AgentCaller;
   }): Promise<IsolateSandbox> {
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     limits.egress = { ...DEFAULT_LIMITS.egress, ...limits.egress };
@@ -139,6 +170,8 @@ export class IsolateSandbox implements Sandbox {
       limits,
       options.log ?? (() => {}),
       options.state,
+      options.llmSigner,
+      options.agentCaller,
     );
     await sandbox.#realmFor(PUBLIC);
     return sandbox;
@@ -216,7 +249,7 @@ export class IsolateSandbox implements Sandbox {
       context = await isolate.createContext();
       const realm = { context, inFlight: 0, fetchBudget: 0, released: false } as Realm;
       await context.evalClosure(
-        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6 };",
+        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6, llm: $7, agents: $8 };",
         this.#hostHooks(realm),
         { timeout: 1000 },
       );
@@ -357,6 +390,10 @@ export class IsolateSandbox implements Sandbox {
         return new ivm.ExternalCopy(answer).copyInto({ release: true });
       }),
       this.#state ? new ivm.Reference(stateHook(this.#state)) : undefined,
+      new ivm.Reference(async (op: unknown, arg: unknown) =>
+        new ivm.ExternalCopy(await this.#llm.call(op, arg)).copyInto({ release: true }),
+      ),
+      new ivm.Reference(agentsHook(this.#agentCaller, this.#calls)),
     ];
   }
 
@@ -368,22 +405,31 @@ export class IsolateSandbox implements Sandbox {
         { status: 429, retryable: true, hint: "Retry shortly, or deploy with a higher concurrency limit." },
       );
     }
+    const deadline = request.call?.deadline;
+    if (deadline !== undefined && deadline <= Date.now()) {
+      throw new VeilError("CALL_DEADLINE_EXCEEDED", "The calling agent's deadline has passed", {
+        status: 504,
+        hint: "The caller gave this call too little time; give it a later deadline.",
+      });
+    }
     this.#inFlight++;
+    const token = this.#calls.open(request.call ?? { chain: [] });
     try {
-      return await this.#invoke(request);
+      return await this.#invoke(request, token);
     } finally {
+      this.#calls.close(token);
       this.#inFlight--;
     }
   }
 
-  async #invoke(request: SandboxRequest): Promise<SandboxResponse> {
+  async #invoke(request: SandboxRequest, callToken: string): Promise<SandboxResponse> {
     const oneTime = request.caller === null;
     const realm = await this.#realmFor(oneTime ? null : (request.caller ?? PUBLIC));
     const isolate = this.#isolate!;
     realm.inFlight++;
     realm.fetchBudget += this.#limits.egress.maxFetchesPerRequest;
     try {
-      return await this.#run(isolate, realm, request);
+      return await this.#run(isolate, realm, request, callToken);
     } finally {
       realm.inFlight--;
       // A request's unspent fetches do not carry over to the next one.
@@ -395,16 +441,28 @@ export class IsolateSandbox implements Sandbox {
     }
   }
 
-  async #run(isolate: ivm.Isolate, realm: Realm, request: SandboxRequest): Promise<SandboxResponse> {
+  async #run(
+    isolate: ivm.Isolate,
+    realm: Realm,
+    request: SandboxRequest,
+    callToken: string,
+  ): Promise<SandboxResponse> {
     const body = request.body ? new Uint8Array(request.body).buffer : null;
+    // A caller's deadline shortens this request's wall time; it never lengthens it.
+    const wallTimeMs = Math.max(
+      1,
+      Math.min(this.#limits.wallTimeMs, (request.call?.deadline ?? Number.POSITIVE_INFINITY) - Date.now()),
+    );
     const startedAt = process.hrtime.bigint();
     const cpuAtStart = isolate.cpuTime;
     const egressAtStart = this.#egress.bytes;
     const stateAtStart = this.#state?.bytesWritten ?? 0;
+    const promptAtStart = this.#llm.promptTokens;
+    const completionAtStart = this.#llm.completionTokens;
     let timer: NodeJS.Timeout | undefined;
     let cpuWatch: NodeJS.Timeout | undefined;
     const wall = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("Script execution timed out.")), this.#limits.wallTimeMs);
+      timer = setTimeout(() => reject(new Error("Script execution timed out.")), wallTimeMs);
       // CPU time is the isolate's, shared by the agent's concurrent requests: a request is cut
       // when the isolate has run more than the limit since it began. Asynchronous code (a loop
       // of awaits) is caught by this watch; a synchronous loop by the watch or the wall timeout.
@@ -418,17 +476,24 @@ export class IsolateSandbox implements Sandbox {
         }
       }, 10);
     });
-    const { caller: _caller, ...plain } = request;
     let result: DispatchResult;
     try {
       result = (await Promise.race([
         realm.dispatch.apply(
           undefined,
           [
-            new ivm.ExternalCopy({ ...plain, body }).copyInto({ release: true }),
+            new ivm.ExternalCopy({
+              method: request.method,
+              url: request.url,
+              headers: request.headers,
+              body,
+              callToken,
+              caller: request.call?.caller ?? null,
+              deadline: request.call?.deadline ?? null,
+            }).copyInto({ release: true }),
             new ivm.ExternalCopy(this.#meta).copyInto({ release: true }),
           ],
-          { timeout: this.#limits.wallTimeMs, result: { promise: true, copy: true } },
+          { timeout: wallTimeMs, result: { promise: true, copy: true } },
         ),
         wall,
       ])) as DispatchResult;
@@ -476,8 +541,16 @@ export class IsolateSandbox implements Sandbox {
       heapBytes: isolate.isDisposed ? 0 : isolate.getHeapStatisticsSync().used_heap_size,
       egressBytes: this.#egress.bytes - egressAtStart,
       stateBytes: (this.#state?.bytesWritten ?? 0) - stateAtStart,
+      llmPromptTokens: this.#llm.promptTokens - promptAtStart,
+      llmCompletionTokens: this.#llm.completionTokens - completionAtStart,
     };
-    return { status: result.status, headers: result.headers, body: new Uint8Array(result.body), usage };
+    return {
+      status: result.status,
+      headers: result.headers,
+      body: new Uint8Array(result.body),
+      usage,
+      llmReceipts: Array.isArray(result.llmReceipts) ? result.llmReceipts : [],
+    };
   }
 
   /** Throws the isolate away with every realm in it; the next request starts a new one. */
@@ -494,6 +567,7 @@ export class IsolateSandbox implements Sandbox {
   }
 
   dispose(): void {
+    this.#llm.dispose();
     if (this.#isolate) this.#reset(this.#isolate);
   }
 }

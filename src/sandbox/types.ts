@@ -1,4 +1,6 @@
 import { DEFAULT_EGRESS, type EgressPolicy } from "./egress.ts";
+import type { CallContext } from "./host-agents.ts";
+import type { LlmReceipt } from "./host-llm.ts";
 
 /** A request as it crosses into a sandbox: plain data, copied, never shared. */
 export type SandboxRequest = {
@@ -13,6 +15,8 @@ export type SandboxRequest = {
    * request (an end-to-end encrypted request); absent means the anonymous public.
    */
   caller?: string | null;
+  /** Where this request stands in a chain of agent calls (see host-agents.ts). */
+  call?: CallContext;
 };
 
 export type SandboxResponse = {
@@ -20,6 +24,8 @@ export type SandboxResponse = {
   headers: [string, string][];
   body: Uint8Array;
   usage: InvocationUsage;
+  /** Signed receipts of the LLM calls the agent made for this request (see host-llm.ts). */
+  llmReceipts?: LlmReceipt[];
 };
 
 /**
@@ -33,6 +39,9 @@ export type InvocationUsage = {
   heapBytes: number;
   egressBytes: number;
   stateBytes: number;
+  /** Tokens of the agent's ctx.llm calls, as the providers reported them. */
+  llmPromptTokens: number;
+  llmCompletionTokens: number;
 };
 
 /** Per-agent limits, enforced by the sandbox. */

@@ -109,7 +109,15 @@ export async function verifyUsageReceipt(
   if (r.agentId !== expected.agentId.toString()) throw usageInvalid("it names another agent");
   if (r.nonce !== expected.nonce || r.inputHash !== expected.inputHash)
     throw usageInvalid("it names another request");
-  for (const k of ["cpuUs", "wallUs", "heapBytes", "egressBytes", "stateBytes"] as const) {
+  for (const k of [
+    "cpuUs",
+    "wallUs",
+    "heapBytes",
+    "egressBytes",
+    "stateBytes",
+    "llmPromptTokens",
+    "llmCompletionTokens",
+  ] as const) {
     if (!Number.isSafeInteger(r[k]) || r[k] < 0) throw usageInvalid(`${k} is not a count`);
   }
   let signer: Hex;

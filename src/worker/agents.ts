@@ -2,6 +2,8 @@ import type { Hex } from "viem";
 import type { AgentRecord, VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
 import { DEFAULT_EGRESS } from "../sandbox/egress.ts";
+import type { AgentCaller } from "../sandbox/host-agents.ts";
+import type { LlmSigner } from "../sandbox/host-llm.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
 import { type EffectiveLimits, effectiveLimits, type RuntimeLimits } from "../sandbox/limits.ts";
 import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
@@ -34,6 +36,10 @@ export type AgentTableOptions = {
   /** Where agents' ctx.state lives (sealed under each agent's state key). */
   stateStore?: SqliteStateStore;
   stateQuota?: StateQuota;
+  /** Signs agents' LLM call receipts with this worker's identity (see sandbox/host-llm.ts). */
+  signLlm?: LlmSigner;
+  /** Makes an agent's ctx.agents.call caller (see agent-calls.ts). */
+  agentCaller?: (record: AgentRecord, identity: AgentIdentity | undefined) => AgentCaller;
 };
 
 /** Retry loading a failed agent (a bundle not yet in the store, say) after this long. */
@@ -166,6 +172,8 @@ export class AgentTable {
           ...this.#opts.limits,
         },
         log: (level, message) => this.#opts.log(record, level, message),
+        ...(this.#opts.signLlm ? { llmSigner: this.#opts.signLlm } : {}),
+        ...(this.#opts.agentCaller ? { agentCaller: this.#opts.agentCaller(record, identity) } : {}),
       });
       const previous = this.#agents.get(key);
       this.#agents.set(key, { status: "ready", record, sandbox, loadedAt: Date.now(), identity, limits });

@@ -2,17 +2,19 @@ import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Hex } from "viem";
-import { usageReceiptDigest } from "../chain/certificates.ts";
+import { llmReceiptDigest, usageReceiptDigest } from "../chain/certificates.ts";
 import { RotationClient, VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey } from "../gatekeeper/client.ts";
 import { loadNetwork, networkMaxima } from "../network/config.ts";
+import { VeilClient } from "../sdk/client.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import { SqliteLogStore } from "../storage/log-store.ts";
 import { SqliteStateStore } from "../storage/state-store.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
+import { AgentCalls, DEFAULT_MAX_CALL_DEPTH } from "./agent-calls.ts";
 import { AgentTable } from "./agents.ts";
 import { WorkerAttestation } from "./attestation.ts";
 import { AgentKeyring } from "./keyring.ts";
@@ -53,13 +55,41 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
   const statePath = options.stateDb ?? join(options.dataDir, "state.sqlite");
   const logStore = new SqliteLogStore(statePath);
   const logbook = new LogBook({ chain, store: logStore, worker: identity.address });
+  let callClient: VeilClient | undefined;
+  const calls = new AgentCalls({
+    // The gateway is written into the network file after the workers start: read it when needed.
+    client: () => {
+      if (!callClient) {
+        const current = loadNetwork(options.network);
+        if (!current.gateway) return new VeilClient(current);
+        callClient = new VeilClient(current);
+      }
+      return callClient;
+    },
+    domain: { chainId: network.chain.chainId, agentRegistry: network.chain.contracts.agentRegistry },
+    maxDepth: network.runtime?.maxCallDepth ?? DEFAULT_MAX_CALL_DEPTH,
+  });
   const agents = new AgentTable({
+    agentCaller: (record, agentIdentity) => calls.callerFor(record, agentIdentity),
     chain,
     blobs,
     maxima: networkMaxima(network),
     stateStore: new SqliteStateStore(statePath),
     // What agents print goes only to their owner, sealed (see logbook.ts); never to this stderr.
     log: (agent, level, message) => logbook.add(agent.id, level, message),
+    signLlm: async (fields) => {
+      const unsigned = { ...fields, worker: identity.address };
+      const signature = await identity.account.signMessage({
+        message: {
+          raw: llmReceiptDigest({
+            chainId: network.chain.chainId,
+            workerRegistry: network.chain.contracts.workerRegistry,
+            ...unsigned,
+          }),
+        },
+      });
+      return { ...unsigned, signature };
+    },
   });
   const server = createWorkerServer({
     agents,
@@ -83,6 +113,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
         },
       }),
     logs: logStore,
+    calls,
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

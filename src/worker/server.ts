@@ -13,6 +13,7 @@ import { VeilError } from "../errors/index.ts";
 import type { InvocationUsage } from "../sandbox/types.ts";
 import type { SqliteLogStore } from "../storage/log-store.ts";
 import type { Evidence } from "../tee/index.ts";
+import { type AgentCalls, CALL_HEADER } from "./agent-calls.ts";
 import type { AgentState, AgentTable } from "./agents.ts";
 
 /** Headers that describe one hop, not the message; they are not passed to or from agents. */
@@ -42,6 +43,8 @@ export type WorkerServerOptions = {
   logs?: SqliteLogStore;
   /** This worker's current attestation evidence, for callers who verify it (`veil verify`). */
   attestation?: () => Evidence | undefined;
+  /** Verifies calls from other agents (ctx.agents.call; see agent-calls.ts). */
+  calls?: AgentCalls;
 };
 
 /**
@@ -171,6 +174,10 @@ async function handle(
     : undefined;
   if (receipt) out["x-veil-receipt"] = Buffer.from(JSON.stringify(receipt)).toString("base64");
   out["x-veil-usage"] = JSON.stringify(response.usage);
+  if (response.llmReceipts?.length) {
+    // Each LLM call the agent made, signed by this worker (provider, model, request/response hashes).
+    out["x-veil-llm-receipts"] = Buffer.from(JSON.stringify(response.llmReceipts)).toString("base64");
+  }
   const usageReceipt = nonce
     ? await signUsageReceipt(
         state,
@@ -296,18 +303,30 @@ async function handleEncrypted(
   seenNonces.set(sealed.nonce, now);
   const method = sealed.method.toUpperCase();
   const body = method === "GET" || method === "HEAD" ? null : Buffer.from(sealed.body, "base64");
-  const headers = sealed.headers
-    .filter(
-      (h): h is [string, string] => Array.isArray(h) && typeof h[0] === "string" && typeof h[1] === "string",
-    )
-    .filter(([k]) => !HOP_BY_HOP.has(k.toLowerCase()));
+  const sent = sealed.headers.filter(
+    (h): h is [string, string] => Array.isArray(h) && typeof h[0] === "string" && typeof h[1] === "string",
+  );
+  // Only a verified call assertion makes a caller; x-veil-* headers never reach the agent as sent.
+  const assertion = sent.find(([k]) => k.toLowerCase() === CALL_HEADER)?.[1];
+  const call =
+    assertion && options.calls
+      ? await options.calls.verify(state.record.id, assertion, { method, path: sealed.path, body })
+      : undefined;
+  const headers = sent.filter(
+    ([k]) => !HOP_BY_HOP.has(k.toLowerCase()) && !k.toLowerCase().startsWith("x-veil-"),
+  );
+  if (call?.caller) {
+    headers.push(["x-veil-caller-id", call.caller.agentId], ["x-veil-caller-address", call.caller.address]);
+  }
   const response = await state.sandbox.invoke({
     method,
     url: `https://${state.record.name}.agents.veil${sealed.path}`,
     headers,
     body,
-    // Each encrypted request is its own caller: its plaintext never meets another's in module state.
-    caller: null,
+    ...(call ? { call } : {}),
+    // Each encrypted request is its own caller, so its plaintext never meets another's in module
+    // state; a verified calling agent is one caller across its calls.
+    caller: call?.caller ? `agent:${call.caller.agentId}` : null,
   });
   const inputHash = requestHash(method, sealed.path, body);
   const receipt = await signReceipt(state, options, {
@@ -323,6 +342,7 @@ async function handleEncrypted(
     receipt,
     usage: response.usage,
     usageReceipt: await signUsageReceipt(state, options, inputHash, sealed.nonce as Hex, response.usage),
+    ...(response.llmReceipts?.length ? { llmReceipts: response.llmReceipts } : {}),
   });
   res.writeHead(200, {
     "content-type": "application/octet-stream",

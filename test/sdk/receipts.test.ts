@@ -101,6 +101,8 @@ test("a worker's usage receipt verifies for our request; altered, misattributed 
       heapBytes: 1_000_000,
       egressBytes: 0,
       stateBytes: 64,
+      llmPromptTokens: 0,
+      llmCompletionTokens: 0,
       ...overrides,
     };
     const signature = await signer.signMessage({

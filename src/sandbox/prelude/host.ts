@@ -17,6 +17,8 @@ export type HostHooks = {
   sleep?: HostReference;
   fetch?: HostReference;
   state?: HostReference;
+  llm?: HostReference;
+  agents?: HostReference;
 };
 
 /** Calls an async host function and gets a copied result back. */

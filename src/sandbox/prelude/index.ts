@@ -2,6 +2,7 @@
 // It takes the host hooks from globalThis.__veilHost and deletes them, so agent code never sees
 // them; fetch, timers, crypto and console reach the host only through them.
 import { AbortController, AbortSignal, Event, EventTarget } from "./abort.ts";
+import { makeAgents } from "./agents.ts";
 import { structuredClone } from "./clone.ts";
 import { makeConsole } from "./console.ts";
 import { CryptoKey, makeCrypto } from "./crypto.ts";
@@ -9,6 +10,7 @@ import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.t
 import { makeFetch } from "./fetch.ts";
 import { Headers } from "./headers.ts";
 import type { HostHooks } from "./host.ts";
+import { makeLlm } from "./llm.ts";
 import { callPhalaAgent } from "./phala.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
@@ -55,4 +57,14 @@ for (const [name, value] of Object.entries(globals)) {
 
 // ctx.state for the dispatcher, which takes it and deletes this global before agent code runs.
 Object.defineProperty(scope, "__veilCtxState", { value: makeState(host.state), configurable: true });
+// ctx.llm, made per request (its receipts go back with that request's response).
+Object.defineProperty(scope, "__veilCtxLlm", {
+  value: (receipts: unknown[]) => makeLlm(host.llm, receipts),
+  configurable: true,
+});
+// ctx.agents, made per request with that request's call token (see host-agents.ts).
+Object.defineProperty(scope, "__veilCtxAgents", {
+  value: (token: string) => makeAgents(host.agents, token),
+  configurable: true,
+});
 Object.defineProperty(scope, "__veilPhala", { value: callPhalaAgent, configurable: true });
