@@ -4,6 +4,7 @@ import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
 import type { VeilClient as VeilClientType } from "../sdk/client.ts";
+import { registerAgentCommands, resolveKey } from "./agent.ts";
 import { initAgent, listTemplates } from "./init.ts";
 import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
 
@@ -278,12 +279,17 @@ program
     "encrypt the request to the agent's certified key; the answer comes back encrypted to a one-time key",
   )
   .option("--no-verify", "do not check the response's signed receipt (checked by default)")
+  .option(
+    "--as <caller>",
+    "sign the request as this caller (a dev account's role, env:VAR holding a key, or 0x-hex): needed by agents with an allowlist, token gate, quota or price",
+  )
   .addOption(networkOption())
   .action(
     action(
       async (
         agent: string,
         opts: {
+          as?: string;
           path: string;
           method?: string;
           data?: string;
@@ -322,6 +328,7 @@ program
           ...(body === undefined ? {} : { body }),
           encrypt: Boolean(opts.encrypt),
           verify: opts.verify,
+          ...(opts.as ? { as: resolveKey(network, opts.as) } : {}),
         });
         if (result.verified) {
           progress(
@@ -707,5 +714,7 @@ function enclaveChoice(opts: TeeFlags) {
     ...(opts.dstackEndpoint ? { dstackEndpoint: opts.dstackEndpoint } : {}),
   };
 }
+
+registerAgentCommands(program);
 
 program.parseAsync(process.argv).catch(fail);
