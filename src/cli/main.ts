@@ -370,6 +370,21 @@ program
       const info = await veil.inspect(agent);
       const identity = await veil.identity(agent).catch((err: unknown) => err as VeilError);
       const { effective: limits } = await veil.limits(agent);
+      const chain = await veil.chain();
+      const policy = await chain.getAgentPolicy(BigInt(info.id));
+      const { agentAccessName } = await import("../chain/client.ts");
+      const { formatUnits } = await import("viem");
+      const access = agentAccessName(policy.access);
+      const policyJson = {
+        paused: policy.paused,
+        access,
+        ...(access === "tokenHolders"
+          ? { token: policy.token, minBalance: policy.minBalance.toString() }
+          : {}),
+        price: formatUnits(policy.price, 18),
+        quota: policy.quotaCalls ? { calls: policy.quotaCalls, periodSeconds: policy.quotaPeriod } : null,
+        spendingCap: formatUnits(policy.spendingCap, 18),
+      };
       if (opts.json) {
         const keys =
           identity instanceof Error
@@ -380,7 +395,7 @@ program
                 epoch: identity.epoch.toString(),
                 checks: identity.checks,
               };
-        process.stdout.write(`${JSON.stringify({ ...info, keys, limits }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ ...info, keys, limits, policy: policyJson }, null, 2)}\n`);
         return;
       }
       process.stdout.write(
@@ -388,6 +403,8 @@ program
           `${info.name} (agent #${info.id})`,
           `  owner     ${info.owner}`,
           `  code      ${info.codeHash} (version ${info.currentVersion} of ${info.versionCount})`,
+          `  status    ${policy.paused ? "PAUSED" : "running"}; access ${access}${access === "tokenHolders" ? ` (≥ ${formatUnits(policy.minBalance, 18)} of ${policy.token})` : ""}`,
+          `  price     ${policyJson.price} VEIL per call${policy.spendingCap > 0n ? `, sponsored by the owner up to ${policyJson.spendingCap} VEIL per period` : ""}; quota ${policy.quotaCalls ? `${policy.quotaCalls} calls per caller per ${policy.quotaPeriod} s` : "none"}`,
           identity instanceof Error
             ? `  keys      ${identity.message.split("\n")[0]}`
             : `  address   ${identity.address} (keys certified up to the epoch ${identity.epoch} master key on chain)`,
