@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
 /// @title AgentRegistry
 /// @notice Agents by stable id: owner, unique name, the list of code versions (content hashes
 /// of built bundles) and the version that runs. Workers follow its events; the gateway resolves
@@ -27,7 +29,38 @@ contract AgentRegistry {
         string egressHosts;
     }
 
+    /// Who may call an agent. Workers enforce it against a signed caller identity.
+    enum Access {
+        Public,
+        Allowlist,
+        TokenHolders
+    }
+
+    /// @notice How the agent may be called and what a call costs. Workers (and the gateway,
+    /// through them) enforce every field from chain state; see src/worker/policy.ts.
+    struct Policy {
+        bool paused;
+        Access access;
+        /// TokenHolders: the ERC20 a caller must hold at least `minBalance` of.
+        address token;
+        uint256 minBalance;
+        /// Price per call in VeilToken base units; 0 = free. Paid from FeeEscrow prepayments.
+        uint256 price;
+        /// Per-caller quota: at most `quotaCalls` calls per `quotaPeriod` seconds; 0 = unlimited.
+        uint32 quotaCalls;
+        uint32 quotaPeriod;
+        /// Non-zero: the owner sponsors calls (the owner's escrow pays) up to this many token
+        /// base units per `quotaPeriod` (a day when no period is set); zero: callers pay.
+        uint256 spendingCap;
+    }
+
     uint256 public constant MAX_NAME_LENGTH = 64;
+    uint256 public constant MAX_ALLOWLIST_BATCH = 256;
+
+    mapping(uint256 id => Policy) private _policies;
+    mapping(uint256 id => mapping(address caller => bool)) private _allowed;
+    mapping(uint256 id => mapping(bytes32 codeHash => bool)) private _removedCode;
+    mapping(uint256 id => mapping(uint32 version => bool)) private _removedVersion;
     uint256 public constant MAX_EGRESS_LENGTH = 1024;
 
     mapping(uint256 id => Limits) private _limits;
@@ -45,6 +78,23 @@ contract AgentRegistry {
     event LogKeyChanged(uint256 indexed id, bytes32 logKey);
     event AgentOwnershipTransferred(uint256 indexed id, address indexed previousOwner, address indexed newOwner);
 
+    event AgentPaused(uint256 indexed id, bool paused);
+    event VersionRemoved(uint256 indexed id, uint32 indexed version, bytes32 codeHash);
+    event AccessChanged(uint256 indexed id, Access access, address token, uint256 minBalance);
+    event CallerAllowed(uint256 indexed id, address indexed caller, bool allowed);
+    event PriceChanged(uint256 indexed id, uint256 price);
+    event QuotaChanged(uint256 indexed id, uint32 calls, uint32 period);
+    event SpendingCapChanged(uint256 indexed id, uint256 cap);
+
+    error VersionIsRemoved(uint256 id, uint32 version);
+    error CodeHashRemoved(uint256 id, bytes32 codeHash);
+    error CannotRemoveCurrentVersion(uint256 id, uint32 version);
+    error AlreadyPaused(uint256 id);
+    error NotPaused(uint256 id);
+    error InvalidAccess(uint8 access, address token);
+    error InvalidQuota(uint32 calls, uint32 period);
+    error AllowlistBatchTooLarge(uint256 length);
+    error SameOwner(uint256 id, address owner);
     error NameTaken(string name, uint256 id);
     error InvalidName(string name);
     error AgentNotFound(uint256 id);
@@ -83,6 +133,7 @@ contract AgentRegistry {
     /// @notice Adds a version; with `activate` it becomes the one that runs.
     function addVersion(uint256 id, bytes32 codeHash, bool activate) external onlyAgentOwner(id) returns (uint32 version) {
         if (codeHash == bytes32(0)) revert EmptyCodeHash();
+        if (_removedCode[id][codeHash]) revert CodeHashRemoved(id, codeHash);
         Agent storage a = _agents[id];
         version = uint32(a.versions.length);
         a.versions.push(codeHash);
@@ -93,16 +144,117 @@ contract AgentRegistry {
         }
     }
 
-    /// @notice Makes an existing version the one that runs (upgrade or rollback).
+    /// @notice Pins an existing version as the one that runs (upgrade or rollback); a removed
+    /// version is refused.
     function activateVersion(uint256 id, uint32 version) external onlyAgentOwner(id) {
         Agent storage a = _agents[id];
         if (version >= a.versions.length) revert VersionOutOfRange(id, version, a.versions.length);
+        if (_removedVersion[id][version] || _removedCode[id][a.versions[version]]) revert VersionIsRemoved(id, version);
         a.currentVersion = version;
         emit VersionActivated(id, version, a.versions[version]);
     }
 
+    /// @notice Removes a version for good: it can never be activated again, its code hash can
+    /// never be added back, and workers refuse to run it even from a cache. The running version
+    /// cannot be removed; activate another one first.
+    function removeVersion(uint256 id, uint32 version) external onlyAgentOwner(id) {
+        Agent storage a = _agents[id];
+        if (version >= a.versions.length) revert VersionOutOfRange(id, version, a.versions.length);
+        if (_removedVersion[id][version]) revert VersionIsRemoved(id, version);
+        if (version == a.currentVersion) revert CannotRemoveCurrentVersion(id, version);
+        bytes32 codeHash = a.versions[version];
+        if (codeHash == a.versions[a.currentVersion]) revert CannotRemoveCurrentVersion(id, version);
+        _removedVersion[id][version] = true;
+        _removedCode[id][codeHash] = true;
+        emit VersionRemoved(id, version, codeHash);
+    }
+
+    /// @notice Stops every call to the agent until `unpause`; workers refuse with AGENT_PAUSED.
+    function pause(uint256 id) external onlyAgentOwner(id) {
+        if (_policies[id].paused) revert AlreadyPaused(id);
+        _policies[id].paused = true;
+        emit AgentPaused(id, true);
+    }
+
+    function unpause(uint256 id) external onlyAgentOwner(id) {
+        if (!_policies[id].paused) revert NotPaused(id);
+        _policies[id].paused = false;
+        emit AgentPaused(id, false);
+    }
+
+    /// @notice Who may call: everyone, the allowlist, or holders of `minBalance` of `token`.
+    function setAccess(uint256 id, Access access, address token, uint256 minBalance) external onlyAgentOwner(id) {
+        if (access == Access.TokenHolders ? token == address(0) : token != address(0) || minBalance != 0) {
+            revert InvalidAccess(uint8(access), token);
+        }
+        Policy storage p = _policies[id];
+        p.access = access;
+        p.token = token;
+        p.minBalance = minBalance;
+        emit AccessChanged(id, access, token, minBalance);
+    }
+
+    /// @notice Adds callers to (or, with `allowed` false, removes them from) the allowlist.
+    function setAllowed(uint256 id, address[] calldata callers, bool allowed) external onlyAgentOwner(id) {
+        if (callers.length == 0 || callers.length > MAX_ALLOWLIST_BATCH) revert AllowlistBatchTooLarge(callers.length);
+        for (uint256 i = 0; i < callers.length; i++) {
+            if (callers[i] == address(0)) revert ZeroAddress();
+            _allowed[id][callers[i]] = allowed;
+            emit CallerAllowed(id, callers[i], allowed);
+        }
+    }
+
+    /// @notice Price per call in VeilToken base units (0: free).
+    function setPrice(uint256 id, uint256 price) external onlyAgentOwner(id) {
+        _policies[id].price = price;
+        emit PriceChanged(id, price);
+    }
+
+    /// @notice Per-caller quota: `calls` per `period` seconds; both zero to lift it.
+    function setQuota(uint256 id, uint32 calls, uint32 period) external onlyAgentOwner(id) {
+        if ((calls == 0) != (period == 0)) revert InvalidQuota(calls, period);
+        _policies[id].quotaCalls = calls;
+        _policies[id].quotaPeriod = period;
+        emit QuotaChanged(id, calls, period);
+    }
+
+    /// @notice The most the owner sponsors per period (0: callers pay for their own calls).
+    function setSpendingCap(uint256 id, uint256 cap) external onlyAgentOwner(id) {
+        _policies[id].spendingCap = cap;
+        emit SpendingCapChanged(id, cap);
+    }
+
+    function policyOf(uint256 id) external view returns (Policy memory) {
+        if (_agents[id].owner == address(0)) revert AgentNotFound(id);
+        return _policies[id];
+    }
+
+    function isAllowed(uint256 id, address caller) external view returns (bool) {
+        return _allowed[id][caller];
+    }
+
+    /// @notice Whether `caller` passes the agent's access mode now (pause, price and quota aside).
+    function canCall(uint256 id, address caller) external view returns (bool) {
+        if (_agents[id].owner == address(0)) revert AgentNotFound(id);
+        Policy storage p = _policies[id];
+        if (p.access == Access.Public) return true;
+        if (p.access == Access.Allowlist) return _allowed[id][caller];
+        return IERC20(p.token).balanceOf(caller) >= p.minBalance;
+    }
+
+    function isVersionRemoved(uint256 id, uint32 version) external view returns (bool) {
+        return _removedVersion[id][version];
+    }
+
+    function isCodeRemoved(uint256 id, bytes32 codeHash) external view returns (bool) {
+        return _removedCode[id][codeHash];
+    }
+
+    /// @notice Hands the agent to `newOwner` at once (one step: the owner names an address it
+    /// controls; the CLI shows it before sending).
     function transferAgentOwnership(uint256 id, address newOwner) external onlyAgentOwner(id) {
         if (newOwner == address(0)) revert ZeroAddress();
+        if (newOwner == msg.sender) revert SameOwner(id, newOwner);
         emit AgentOwnershipTransferred(id, _agents[id].owner, newOwner);
         _agents[id].owner = newOwner;
     }

@@ -553,6 +553,60 @@ export const agentRegistryAbi = [
         type: "uint256",
       },
     ],
+    name: "AllowlistBatchTooLarge",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+    ],
+    name: "AlreadyPaused",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "uint32",
+        name: "version",
+        type: "uint32",
+      },
+    ],
+    name: "CannotRemoveCurrentVersion",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "bytes32",
+        name: "codeHash",
+        type: "bytes32",
+      },
+    ],
+    name: "CodeHashRemoved",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "length",
+        type: "uint256",
+      },
+    ],
     name: "EgressListTooLong",
     type: "error",
   },
@@ -564,12 +618,44 @@ export const agentRegistryAbi = [
   {
     inputs: [
       {
+        internalType: "uint8",
+        name: "access",
+        type: "uint8",
+      },
+      {
+        internalType: "address",
+        name: "token",
+        type: "address",
+      },
+    ],
+    name: "InvalidAccess",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
         internalType: "string",
         name: "name",
         type: "string",
       },
     ],
     name: "InvalidName",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint32",
+        name: "calls",
+        type: "uint32",
+      },
+      {
+        internalType: "uint32",
+        name: "period",
+        type: "uint32",
+      },
+    ],
+    name: "InvalidQuota",
     type: "error",
   },
   {
@@ -611,6 +697,49 @@ export const agentRegistryAbi = [
         name: "id",
         type: "uint256",
       },
+    ],
+    name: "NotPaused",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "address",
+        name: "owner",
+        type: "address",
+      },
+    ],
+    name: "SameOwner",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "uint32",
+        name: "version",
+        type: "uint32",
+      },
+    ],
+    name: "VersionIsRemoved",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
       {
         internalType: "uint32",
         name: "version",
@@ -640,6 +769,37 @@ export const agentRegistryAbi = [
         type: "uint256",
       },
       {
+        indexed: false,
+        internalType: "enum AgentRegistry.Access",
+        name: "access",
+        type: "uint8",
+      },
+      {
+        indexed: false,
+        internalType: "address",
+        name: "token",
+        type: "address",
+      },
+      {
+        indexed: false,
+        internalType: "uint256",
+        name: "minBalance",
+        type: "uint256",
+      },
+    ],
+    name: "AccessChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
         indexed: true,
         internalType: "address",
         name: "previousOwner",
@@ -653,6 +813,25 @@ export const agentRegistryAbi = [
       },
     ],
     name: "AgentOwnershipTransferred",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        indexed: false,
+        internalType: "bool",
+        name: "paused",
+        type: "bool",
+      },
+    ],
+    name: "AgentPaused",
     type: "event",
   },
   {
@@ -695,6 +874,31 @@ export const agentRegistryAbi = [
         name: "id",
         type: "uint256",
       },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "caller",
+        type: "address",
+      },
+      {
+        indexed: false,
+        internalType: "bool",
+        name: "allowed",
+        type: "bool",
+      },
+    ],
+    name: "CallerAllowed",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
     ],
     name: "LimitsChanged",
     type: "event",
@@ -716,6 +920,69 @@ export const agentRegistryAbi = [
       },
     ],
     name: "LogKeyChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        indexed: false,
+        internalType: "uint256",
+        name: "price",
+        type: "uint256",
+      },
+    ],
+    name: "PriceChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        indexed: false,
+        internalType: "uint32",
+        name: "calls",
+        type: "uint32",
+      },
+      {
+        indexed: false,
+        internalType: "uint32",
+        name: "period",
+        type: "uint32",
+      },
+    ],
+    name: "QuotaChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        indexed: false,
+        internalType: "uint256",
+        name: "cap",
+        type: "uint256",
+      },
+    ],
+    name: "SpendingCapChanged",
     type: "event",
   },
   {
@@ -767,6 +1034,44 @@ export const agentRegistryAbi = [
     ],
     name: "VersionAdded",
     type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        indexed: true,
+        internalType: "uint32",
+        name: "version",
+        type: "uint32",
+      },
+      {
+        indexed: false,
+        internalType: "bytes32",
+        name: "codeHash",
+        type: "bytes32",
+      },
+    ],
+    name: "VersionRemoved",
+    type: "event",
+  },
+  {
+    inputs: [],
+    name: "MAX_ALLOWLIST_BATCH",
+    outputs: [
+      {
+        internalType: "uint256",
+        name: "",
+        type: "uint256",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
   },
   {
     inputs: [],
@@ -861,6 +1166,30 @@ export const agentRegistryAbi = [
         name: "id",
         type: "uint256",
       },
+      {
+        internalType: "address",
+        name: "caller",
+        type: "address",
+      },
+    ],
+    name: "canCall",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
     ],
     name: "getAgent",
     outputs: [
@@ -907,6 +1236,78 @@ export const agentRegistryAbi = [
         internalType: "uint256",
         name: "",
         type: "uint256",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "address",
+        name: "caller",
+        type: "address",
+      },
+    ],
+    name: "isAllowed",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "bytes32",
+        name: "codeHash",
+        type: "bytes32",
+      },
+    ],
+    name: "isCodeRemoved",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "uint32",
+        name: "version",
+        type: "uint32",
+      },
+    ],
+    name: "isVersionRemoved",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
       },
     ],
     stateMutability: "view",
@@ -995,6 +1396,80 @@ export const agentRegistryAbi = [
   {
     inputs: [
       {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+    ],
+    name: "pause",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+    ],
+    name: "policyOf",
+    outputs: [
+      {
+        components: [
+          {
+            internalType: "bool",
+            name: "paused",
+            type: "bool",
+          },
+          {
+            internalType: "enum AgentRegistry.Access",
+            name: "access",
+            type: "uint8",
+          },
+          {
+            internalType: "address",
+            name: "token",
+            type: "address",
+          },
+          {
+            internalType: "uint256",
+            name: "minBalance",
+            type: "uint256",
+          },
+          {
+            internalType: "uint256",
+            name: "price",
+            type: "uint256",
+          },
+          {
+            internalType: "uint32",
+            name: "quotaCalls",
+            type: "uint32",
+          },
+          {
+            internalType: "uint32",
+            name: "quotaPeriod",
+            type: "uint32",
+          },
+          {
+            internalType: "uint256",
+            name: "spendingCap",
+            type: "uint256",
+          },
+        ],
+        internalType: "struct AgentRegistry.Policy",
+        name: "",
+        type: "tuple",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
         internalType: "string",
         name: "name",
         type: "string",
@@ -1013,6 +1488,75 @@ export const agentRegistryAbi = [
         type: "uint256",
       },
     ],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "uint32",
+        name: "version",
+        type: "uint32",
+      },
+    ],
+    name: "removeVersion",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "enum AgentRegistry.Access",
+        name: "access",
+        type: "uint8",
+      },
+      {
+        internalType: "address",
+        name: "token",
+        type: "address",
+      },
+      {
+        internalType: "uint256",
+        name: "minBalance",
+        type: "uint256",
+      },
+    ],
+    name: "setAccess",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "address[]",
+        name: "callers",
+        type: "address[]",
+      },
+      {
+        internalType: "bool",
+        name: "allowed",
+        type: "bool",
+      },
+    ],
+    name: "setAllowed",
+    outputs: [],
     stateMutability: "nonpayable",
     type: "function",
   },
@@ -1102,12 +1646,84 @@ export const agentRegistryAbi = [
         type: "uint256",
       },
       {
+        internalType: "uint256",
+        name: "price",
+        type: "uint256",
+      },
+    ],
+    name: "setPrice",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "uint32",
+        name: "calls",
+        type: "uint32",
+      },
+      {
+        internalType: "uint32",
+        name: "period",
+        type: "uint32",
+      },
+    ],
+    name: "setQuota",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "uint256",
+        name: "cap",
+        type: "uint256",
+      },
+    ],
+    name: "setSpendingCap",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
         internalType: "address",
         name: "newOwner",
         type: "address",
       },
     ],
     name: "transferAgentOwnership",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+    ],
+    name: "unpause",
     outputs: [],
     stateMutability: "nonpayable",
     type: "function",

@@ -92,7 +92,30 @@ export type GatekeeperRecord = { address: Hex; encryptionKey: Hex; endpoint: str
 export type AgentEvent =
   | { kind: "registered"; id: bigint; name: string; codeHash: Hex; blockNumber: bigint }
   | { kind: "activated"; id: bigint; version: number; codeHash: Hex; blockNumber: bigint }
-  | { kind: "limits"; id: bigint; blockNumber: bigint };
+  | { kind: "limits"; id: bigint; blockNumber: bigint }
+  /** Pause, access mode, allowlist, price, quota or spending cap changed. */
+  | { kind: "policy"; id: bigint; blockNumber: bigint }
+  | { kind: "removed"; id: bigint; version: number; codeHash: Hex; blockNumber: bigint };
+
+/** Who may call an agent (AgentRegistry.Access). */
+export const AgentAccess = { public: 0, allowlist: 1, tokenHolders: 2 } as const;
+export type AgentAccessMode = keyof typeof AgentAccess;
+
+export function agentAccessName(access: number): AgentAccessMode {
+  return (Object.keys(AgentAccess) as AgentAccessMode[]).find((k) => AgentAccess[k] === access) ?? "public";
+}
+
+/** How an agent may be called and what a call costs (AgentRegistry.Policy). */
+export type AgentPolicy = {
+  paused: boolean;
+  access: number;
+  token: Hex;
+  minBalance: bigint;
+  price: bigint;
+  quotaCalls: number;
+  quotaPeriod: number;
+  spendingCap: bigint;
+};
 
 /** An agent's runtime limits as its owner set them on chain; 0 (or "") means the network default. */
 export type AgentLimits = {
@@ -287,6 +310,121 @@ export class VeilChain {
     return hash;
   }
 
+  async getAgentPolicy(id: bigint): Promise<AgentPolicy> {
+    return this.read(`read the policy of agent ${id}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.agentRegistry,
+        abi: agentRegistryAbi,
+        functionName: "policyOf",
+        args: [id],
+      }),
+    );
+  }
+
+  /** Whether `caller` passes the agent's access mode (allowlist or token balance) now. */
+  async canCallAgent(id: bigint, caller: Hex): Promise<boolean> {
+    return this.read(`check access of ${caller} to agent ${id}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.agentRegistry,
+        abi: agentRegistryAbi,
+        functionName: "canCall",
+        args: [id, caller],
+      }),
+    );
+  }
+
+  async isAgentCodeRemoved(id: bigint, codeHash: Hex): Promise<boolean> {
+    return this.read(`check whether code of agent ${id} was removed`, () =>
+      this.public.readContract({
+        address: this.config.contracts.agentRegistry,
+        abi: agentRegistryAbi,
+        functionName: "isCodeRemoved",
+        args: [id, codeHash],
+      }),
+    );
+  }
+
+  /** Every version of the agent, with whether it was removed. */
+  async agentVersions(id: bigint): Promise<{ version: number; codeHash: Hex; removed: boolean }[]> {
+    const hashes = await this.read(`read the versions of agent ${id}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.agentRegistry,
+        abi: agentRegistryAbi,
+        functionName: "versions",
+        args: [id],
+      }),
+    );
+    return Promise.all(
+      hashes.map(async (codeHash, version) => ({
+        version,
+        codeHash,
+        removed: await this.read(`read version ${version} of agent ${id}`, () =>
+          this.public.readContract({
+            address: this.config.contracts.agentRegistry,
+            abi: agentRegistryAbi,
+            functionName: "isVersionRemoved",
+            args: [id, version],
+          }),
+        ),
+      })),
+    );
+  }
+
+  async #agentWrite(action: string, functionName: string, args: readonly unknown[]): Promise<Hex> {
+    const { hash } = await this.write(action, {
+      address: this.config.contracts.agentRegistry,
+      abi: agentRegistryAbi,
+      functionName,
+      args,
+    });
+    return hash;
+  }
+
+  activateAgentVersion(id: bigint, version: number): Promise<Hex> {
+    return this.#agentWrite(`activate version ${version} of agent ${id}`, "activateVersion", [id, version]);
+  }
+
+  removeAgentVersion(id: bigint, version: number): Promise<Hex> {
+    return this.#agentWrite(`remove version ${version} of agent ${id}`, "removeVersion", [id, version]);
+  }
+
+  pauseAgent(id: bigint): Promise<Hex> {
+    return this.#agentWrite(`pause agent ${id}`, "pause", [id]);
+  }
+
+  unpauseAgent(id: bigint): Promise<Hex> {
+    return this.#agentWrite(`unpause agent ${id}`, "unpause", [id]);
+  }
+
+  setAgentAccess(id: bigint, access: AgentAccessMode, token: Hex, minBalance: bigint): Promise<Hex> {
+    return this.#agentWrite(`set the access mode of agent ${id}`, "setAccess", [
+      id,
+      AgentAccess[access],
+      token,
+      minBalance,
+    ]);
+  }
+
+  setAgentAllowed(id: bigint, callers: Hex[], allowed: boolean): Promise<Hex> {
+    return this.#agentWrite(`change the allowlist of agent ${id}`, "setAllowed", [id, callers, allowed]);
+  }
+
+  setAgentPrice(id: bigint, price: bigint): Promise<Hex> {
+    return this.#agentWrite(`set the price of agent ${id}`, "setPrice", [id, price]);
+  }
+
+  setAgentQuota(id: bigint, calls: number, periodSeconds: number): Promise<Hex> {
+    return this.#agentWrite(`set the quota of agent ${id}`, "setQuota", [id, calls, periodSeconds]);
+  }
+
+  setAgentSpendingCap(id: bigint, cap: bigint): Promise<Hex> {
+    return this.#agentWrite(`set the spending cap of agent ${id}`, "setSpendingCap", [id, cap]);
+  }
+
+  transferAgentOwnership(id: bigint, newOwner: Hex): Promise<Hex> {
+    return this.#agentWrite(`transfer agent ${id} to ${newOwner}`, "transferAgentOwnership", [id, newOwner]);
+  }
+
   /** Agent events from `fromBlock` on (inclusive), in chain order. */
   async agentEvents(fromBlock: bigint, toBlock: bigint): Promise<AgentEvent[]> {
     const logs = await this.read("read agent events", () =>
@@ -307,6 +445,21 @@ export class VeilChain {
         }
       } else if (log.eventName === "LimitsChanged") {
         if (log.args.id !== undefined) events.push({ kind: "limits", id: log.args.id, blockNumber });
+      } else if (
+        log.eventName === "AgentPaused" ||
+        log.eventName === "AccessChanged" ||
+        log.eventName === "CallerAllowed" ||
+        log.eventName === "PriceChanged" ||
+        log.eventName === "QuotaChanged" ||
+        log.eventName === "SpendingCapChanged" ||
+        log.eventName === "AgentOwnershipTransferred"
+      ) {
+        if (log.args.id !== undefined) events.push({ kind: "policy", id: log.args.id, blockNumber });
+      } else if (log.eventName === "VersionRemoved") {
+        const { id, version, codeHash } = log.args;
+        if (id !== undefined && version !== undefined && codeHash !== undefined) {
+          events.push({ kind: "removed", id, version, codeHash, blockNumber });
+        }
       } else if (log.eventName === "VersionActivated") {
         const { id, version, codeHash } = log.args;
         if (id !== undefined && version !== undefined && codeHash !== undefined) {

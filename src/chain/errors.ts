@@ -12,6 +12,44 @@ const REVERTS: Record<string, { code: string; status: number; hint: string; retr
   AgentNotFound: { code: "AGENT_NOT_FOUND", status: 404, hint: "Check the name or id with `veil inspect`." },
   NotAgentOwner: { code: "NOT_AGENT_OWNER", status: 403, hint: "Use the account that owns the agent." },
   EmptyCodeHash: { code: "BUNDLE_HASH_EMPTY", status: 400, hint: "Build the bundle before registering it." },
+  VersionIsRemoved: {
+    code: "VERSION_REMOVED",
+    status: 410,
+    hint: "A removed version can never run again; activate another one (`veil agent versions`).",
+  },
+  CodeHashRemoved: {
+    code: "VERSION_REMOVED",
+    status: 410,
+    hint: "This code was removed from the agent for good; build and deploy a changed bundle.",
+  },
+  CannotRemoveCurrentVersion: {
+    code: "VERSION_IS_CURRENT",
+    status: 409,
+    hint: "Activate another version first (`veil agent rollback`), then remove this one.",
+  },
+  AlreadyPaused: { code: "AGENT_ALREADY_PAUSED", status: 409, hint: "Unpause it with `veil agent unpause`." },
+  NotPaused: { code: "AGENT_NOT_PAUSED", status: 409, hint: "The agent is running; nothing to unpause." },
+  InvalidAccess: {
+    code: "ACCESS_MODE_INVALID",
+    status: 400,
+    hint: "Token-holder mode needs --token (and --min); public and allowlist modes take neither.",
+  },
+  InvalidQuota: {
+    code: "QUOTA_INVALID",
+    status: 400,
+    hint: "Give both calls and period (seconds), or both zero to lift the quota.",
+  },
+  AllowlistBatchTooLarge: {
+    code: "ALLOWLIST_BATCH_INVALID",
+    status: 400,
+    hint: "Pass 1–256 addresses per transaction.",
+  },
+  ZeroAddress: { code: "ADDRESS_ZERO", status: 400, hint: "Pass a real address, not 0x000…0." },
+  SameOwner: {
+    code: "AGENT_OWNER_UNCHANGED",
+    status: 400,
+    hint: "Name a different address as the new owner.",
+  },
   VersionOutOfRange: { code: "VERSION_NOT_FOUND", status: 404, hint: "List versions with `veil inspect`." },
   BadWorkerSignature: {
     code: "WORKER_SIGNATURE_INVALID",

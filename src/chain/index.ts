@@ -1,8 +1,12 @@
 export {
+  AgentAccess,
+  type AgentAccessMode,
   type AgentEvent,
   type AgentKeyRecord,
   type AgentLimits,
+  type AgentPolicy,
   type AgentRecord,
+  agentAccessName,
   type ChainConfig,
   type ContractAddresses,
   type GatekeeperRecord,

@@ -4,6 +4,7 @@ import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
 import type { VeilClient as VeilClientType } from "../sdk/client.ts";
+import { registerAgentCommands, resolveKey } from "./agent.ts";
 import { initAgent, listTemplates } from "./init.ts";
 import { registerKeysCommand } from "./keys.ts";
 import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
@@ -279,12 +280,17 @@ program
     "encrypt the request to the agent's certified key; the answer comes back encrypted to a one-time key",
   )
   .option("--no-verify", "do not check the response's signed receipt (checked by default)")
+  .option(
+    "--as <caller>",
+    "sign the request as this caller (a dev account's role, env:VAR holding a key, or 0x-hex): needed by agents with an allowlist, token gate, quota or price",
+  )
   .addOption(networkOption())
   .action(
     action(
       async (
         agent: string,
         opts: {
+          as?: string;
           path: string;
           method?: string;
           data?: string;
@@ -323,6 +329,7 @@ program
           ...(body === undefined ? {} : { body }),
           encrypt: Boolean(opts.encrypt),
           verify: opts.verify,
+          ...(opts.as ? { as: resolveKey(network, opts.as) } : {}),
         });
         if (result.verified) {
           progress(
@@ -364,6 +371,21 @@ program
       const info = await veil.inspect(agent);
       const identity = await veil.identity(agent).catch((err: unknown) => err as VeilError);
       const { effective: limits } = await veil.limits(agent);
+      const chain = await veil.chain();
+      const policy = await chain.getAgentPolicy(BigInt(info.id));
+      const { agentAccessName } = await import("../chain/client.ts");
+      const { formatUnits } = await import("viem");
+      const access = agentAccessName(policy.access);
+      const policyJson = {
+        paused: policy.paused,
+        access,
+        ...(access === "tokenHolders"
+          ? { token: policy.token, minBalance: policy.minBalance.toString() }
+          : {}),
+        price: formatUnits(policy.price, 18),
+        quota: policy.quotaCalls ? { calls: policy.quotaCalls, periodSeconds: policy.quotaPeriod } : null,
+        spendingCap: formatUnits(policy.spendingCap, 18),
+      };
       if (opts.json) {
         const keys =
           identity instanceof Error
@@ -374,7 +396,7 @@ program
                 epoch: identity.epoch.toString(),
                 checks: identity.checks,
               };
-        process.stdout.write(`${JSON.stringify({ ...info, keys, limits }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ ...info, keys, limits, policy: policyJson }, null, 2)}\n`);
         return;
       }
       process.stdout.write(
@@ -382,6 +404,8 @@ program
           `${info.name} (agent #${info.id})`,
           `  owner     ${info.owner}`,
           `  code      ${info.codeHash} (version ${info.currentVersion} of ${info.versionCount})`,
+          `  status    ${policy.paused ? "PAUSED" : "running"}; access ${access}${access === "tokenHolders" ? ` (≥ ${formatUnits(policy.minBalance, 18)} of ${policy.token})` : ""}`,
+          `  price     ${policyJson.price} VEIL per call${policy.spendingCap > 0n ? `, sponsored by the owner up to ${policyJson.spendingCap} VEIL per period` : ""}; quota ${policy.quotaCalls ? `${policy.quotaCalls} calls per caller per ${policy.quotaPeriod} s` : "none"}`,
           identity instanceof Error
             ? `  keys      ${identity.message.split("\n")[0]}`
             : `  address   ${identity.address} (keys certified up to the epoch ${identity.epoch} master key on chain)`,
@@ -710,5 +734,6 @@ function enclaveChoice(opts: TeeFlags) {
 }
 
 registerKeysCommand(program);
+registerAgentCommands(program);
 
 program.parseAsync(process.argv).catch(fail);

@@ -11,6 +11,14 @@ export {
 } from "./agent-envelopes.ts";
 export { concatBytes, equalBytes, fromHex, randomBytes, toHex, utf8 } from "./bytes.ts";
 export {
+  CALLER_SIGNATURE_WINDOW_S,
+  type CallerClaim,
+  callerPayload,
+  type SignedCaller,
+  signCaller,
+  verifyCaller,
+} from "./caller.ts";
+export {
   type EnvelopeOptions,
   open,
   SEAL_OVERHEAD,

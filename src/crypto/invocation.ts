@@ -25,6 +25,8 @@ export type SealedRequestBody = {
   /** The caller's fresh X25519 public key (hex): the response is sealed to it. */
   replyTo: string;
   nonce: `0x${string}`;
+  /** Who calls, signed over this request (caller.ts); needed by agents that are not public. */
+  caller?: { address: `0x${string}`; signature: `0x${string}`; timestamp: number };
 };
 
 export function sealRequest(agentKey: Uint8Array, agentId: bigint, request: SealedRequestBody): Uint8Array {

@@ -48,6 +48,11 @@ export type InvokeRequest = {
   encrypt?: boolean;
   /** Check the response's signed receipt up to the master key on chain (default: true). */
   verify?: boolean;
+  /**
+   * Sign the request as this caller (a secp256k1 private key): agents with an allowlist, a token
+   * gate, a quota or a price need to know who calls (see crypto/caller.ts).
+   */
+  as?: Hex;
 };
 
 export type AgentInfo = {
@@ -285,12 +290,19 @@ export class VeilClient {
 
   async invoke(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
     if (request.encrypt) return this.#invokeEncrypted(nameOrId, request);
-    const nonce = request.verify === false ? undefined : randomNonce();
+    const nonce = request.verify === false && !request.as ? undefined : randomNonce();
     const pathAndQuery = normalizePath(request.path);
     const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
+    const callerHeaders: Record<string, string> = {};
+    if (request.as && nonce) {
+      const caller = await this.#signCaller(request.as, nameOrId, method, pathAndQuery, request.body, nonce);
+      callerHeaders["x-veil-caller"] = caller.address;
+      callerHeaders["x-veil-caller-signature"] = caller.signature;
+      callerHeaders["x-veil-caller-time"] = String(caller.timestamp);
+    }
     const res = await this.#gateway(`/agents/${encodeURIComponent(nameOrId)}${pathAndQuery}`, {
       method,
-      headers: { ...(request.headers ?? {}), ...(nonce ? { "x-veil-nonce": nonce } : {}) },
+      headers: { ...(request.headers ?? {}), ...(nonce ? { "x-veil-nonce": nonce } : {}), ...callerHeaders },
       ...(request.body === undefined ? {} : { body: request.body }),
     });
     const bytes = new Uint8Array(await res.arrayBuffer());
@@ -316,7 +328,7 @@ export class VeilClient {
       body: bytes,
       ...(headers["x-veil-worker"] ? { worker: headers["x-veil-worker"] } : {}),
     };
-    if (nonce) {
+    if (nonce && request.verify !== false) {
       const { parseReceiptHeader, verifyReceipt } = await import("./receipts.ts");
       result.verified = await verifyReceipt(
         await this.chain(),
@@ -341,6 +353,32 @@ export class VeilClient {
     return result;
   }
 
+  /** Signs who calls over this exact request (see crypto/caller.ts). */
+  async #signCaller(
+    privateKey: Hex,
+    nameOrId: string,
+    method: string,
+    pathAndQuery: string,
+    body: string | Uint8Array | undefined,
+    nonce: Hex,
+  ) {
+    const { signCaller, requestHash } = await import("../crypto/index.ts");
+    const agentId = /^\d+$/.test(nameOrId)
+      ? BigInt(nameOrId)
+      : await (await this.chain()).agentIdOf(nameOrId);
+    return signCaller(privateKey, {
+      chainId: this.network.chain.chainId,
+      agentId,
+      requestHash: requestHash(
+        method,
+        pathAndQuery,
+        method === "GET" || method === "HEAD" ? null : toBytes(body),
+      ),
+      nonce,
+      timestamp: Math.floor(Date.now() / 1000),
+    });
+  }
+
   /** An end-to-end encrypted invocation: the gateway and worker hosts see only ciphertext. */
   async #invokeEncrypted(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
     const identity = await this.identity(nameOrId);
@@ -359,6 +397,18 @@ export class VeilClient {
       body: Buffer.from(body ?? new Uint8Array(0)).toString("base64"),
       replyTo: Buffer.from(reply.publicKey).toString("hex"),
       nonce,
+      ...(request.as
+        ? {
+            caller: await this.#signCaller(
+              request.as,
+              identity.id.toString(),
+              method,
+              pathAndQuery,
+              body ?? undefined,
+              nonce,
+            ),
+          }
+        : {}),
     });
     const res = await this.#gateway(`/v1/agents/${identity.id}/encrypted`, {
       method: "POST",

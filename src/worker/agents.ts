@@ -11,6 +11,7 @@ import { DEFAULT_STATE_QUOTA, EncryptedAgentState, type StateQuota } from "../st
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { SqliteStateStore } from "../storage/state-store.ts";
 import type { AgentIdentity, AgentKeyring } from "./keyring.ts";
+import { PolicyGate } from "./policy.ts";
 
 export type AgentState =
   | { status: "loading"; record: AgentRecord }
@@ -40,6 +41,8 @@ export type AgentTableOptions = {
   signLlm?: LlmSigner;
   /** Makes an agent's ctx.agents.call caller (see agent-calls.ts). */
   agentCaller?: (record: AgentRecord, identity: AgentIdentity | undefined) => AgentCaller;
+  /** The FeeEscrow that prepays agents with a price (see policy.ts). */
+  feeEscrow?: Hex;
 };
 
 /** Retry loading a failed agent (a bundle not yet in the store, say) after this long. */
@@ -58,9 +61,15 @@ export class AgentTable {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #keyring: AgentKeyring | undefined;
+  /** Pause, removed code, access, quota and price: checked before every invocation. */
+  readonly policies: PolicyGate;
 
   constructor(options: AgentTableOptions) {
     this.#opts = options;
+    this.policies = new PolicyGate({
+      chain: options.chain,
+      ...(options.feeEscrow ? { feeEscrow: options.feeEscrow } : {}),
+    });
   }
 
   /** Once the worker holds the cluster key, agents get their keys and secrets. */
@@ -95,6 +104,7 @@ export class AgentTable {
     const head = await this.#opts.chain.blockNumber();
     if (head > this.#lastBlock) {
       const events = await this.#opts.chain.agentEvents(this.#lastBlock + 1n, head);
+      for (const e of events) this.policies.invalidate(e.id);
       const touched = new Set(events.filter((e) => e.kind !== "limits").map((e) => e.id));
       // Secrets changed: the agent restarts with its new env.
       const keyed = await this.#opts.chain.agentKeyEvents(this.#lastBlock + 1n, head);

@@ -141,10 +141,12 @@ async function handle(
   const pathAndQuery = `/${parts.slice(5).join("/")}${url.search}`;
   const headers: [string, string][] = [];
   let nonce: Hex | undefined;
+  const signed: Record<string, string> = {};
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i]!.toLowerCase();
     if (name === "x-veil-nonce" && /^0x[0-9a-fA-F]{64}$/.test(req.rawHeaders[i + 1]!))
       nonce = req.rawHeaders[i + 1] as Hex;
+    if (name.startsWith("x-veil-caller")) signed[name] = req.rawHeaders[i + 1]!;
     if (!HOP_BY_HOP.has(name) && !name.startsWith("x-veil-")) headers.push([name, req.rawHeaders[i + 1]!]);
   }
   const method = (req.method ?? "GET").toUpperCase();
@@ -152,11 +154,28 @@ async function handle(
     method === "GET" || method === "HEAD"
       ? null
       : await readBody(req, Math.min(options.maxRequestBytes, state.limits.maxRequestBytes));
+  // Who calls (signed over this request), then the agent's policy on chain: before any code runs.
+  const caller =
+    signed["x-veil-caller"] !== undefined
+      ? options.agents.policies.verifyCaller(
+          state.record.id,
+          requestHash(method, pathAndQuery, body),
+          nonce,
+          {
+            address: signed["x-veil-caller"] as Hex,
+            signature: (signed["x-veil-caller-signature"] ?? "") as Hex,
+            timestamp: Number(signed["x-veil-caller-time"]),
+          },
+        )
+      : undefined;
+  await options.agents.policies.admit(state.record, caller);
   const response = await state.sandbox.invoke({
     method,
     url: `https://${state.record.name}.agents.veil${pathAndQuery}`,
     headers,
     body,
+    // A signed caller keeps module state of its own; unsigned callers are the public (ADR 0009).
+    ...(caller ? { caller: `signer:${caller.address.toLowerCase()}` } : {}),
   });
   const out: Record<string, string> = {};
   for (const [k, v] of response.headers) if (!HOP_BY_HOP.has(k)) out[k] = out[k] ? `${out[k]}, ${v}` : v;
@@ -318,6 +337,17 @@ async function handleEncrypted(
   if (call?.caller) {
     headers.push(["x-veil-caller-id", call.caller.agentId], ["x-veil-caller-address", call.caller.address]);
   }
+  const signer = sealed.caller
+    ? options.agents.policies.verifyCaller(
+        state.record.id,
+        requestHash(method, sealed.path, body),
+        sealed.nonce,
+        sealed.caller,
+      )
+    : undefined;
+  // A calling agent is admitted by its certified address, as a signed caller would be.
+  const caller = signer ?? (call?.caller ? { address: call.caller.address as Hex } : undefined);
+  await options.agents.policies.admit(state.record, caller);
   const response = await state.sandbox.invoke({
     method,
     url: `https://${state.record.name}.agents.veil${sealed.path}`,

@@ -1,0 +1,342 @@
+import { type Command, Option } from "commander";
+import { formatUnits, type Hex, parseUnits } from "viem";
+import type { VeilChain } from "../chain/index.ts";
+import { VeilError } from "../errors/index.ts";
+import { loadNetwork, type NetworkFile } from "../network/config.ts";
+import { fail, progress } from "./output.ts";
+
+// `veil agent …`: the owner's controls over an agent on chain — access, price, quota, pause,
+// versions and ownership. Every command prints each transaction's hash and what it changed.
+
+/** VeilToken (and FeeEscrow amounts) use 18 decimals; amounts are typed in token units. */
+const DECIMALS = 18;
+
+const networkOption = () =>
+  new Option("--network <file>", "network.json to use (default: $VEIL_NETWORK, then ./.veil/network.json)");
+const keyOption = () =>
+  new Option(
+    "--private-key <hex>",
+    "the agent owner's key (default: $VEIL_PRIVATE_KEY, then the DEV ONLY user account of a dev network)",
+  );
+
+type Common = { network?: string; privateKey?: string };
+
+/**
+ * A caller or signer key named on the command line: 0x-hex, `env:NAME` (read from the
+ * environment, so it stays out of shell history), or the role of a dev account ("user", …).
+ */
+export function resolveKey(network: NetworkFile, spec: string | undefined): Hex {
+  const value = spec ?? process.env.VEIL_PRIVATE_KEY;
+  if (value === undefined) {
+    const user = network.devAccounts?.accounts.find((a) => a.role === "user");
+    if (user) return user.privateKey;
+    throw new VeilError("NO_ACCOUNT", "No account to sign with", {
+      hint: "Pass --private-key or set VEIL_PRIVATE_KEY.",
+    });
+  }
+  const key = value.startsWith("env:") ? process.env[value.slice(4)] : value;
+  if (key && /^0x[0-9a-fA-F]{64}$/.test(key)) return key as Hex;
+  const dev = network.devAccounts?.accounts.find((a) => a.role === value);
+  if (dev) return dev.privateKey;
+  throw new VeilError("BAD_ARGUMENT", `"${value.startsWith("env:") ? value : "<key>"}" names no key`, {
+    hint: `Use a dev account (${(network.devAccounts?.accounts ?? []).map((a) => a.role).join(", ") || "none on this network"}), env:VAR, or 32 bytes of 0x-hex.`,
+  });
+}
+
+async function ownerChain(opts: Common): Promise<{ chain: VeilChain; network: NetworkFile }> {
+  const network = loadNetwork(opts.network);
+  const { VeilChain } = await import("../chain/client.ts");
+  return { chain: new VeilChain(network.chain, { account: resolveKey(network, opts.privateKey) }), network };
+}
+
+async function agentId(chain: VeilChain, nameOrId: string): Promise<bigint> {
+  const id = /^\d+$/.test(nameOrId) ? BigInt(nameOrId) : await chain.agentIdOf(nameOrId);
+  if (id === 0n) {
+    throw new VeilError("AGENT_NOT_FOUND", `No agent named "${nameOrId}"`, {
+      status: 404,
+      hint: "Check the name with `veil inspect`.",
+    });
+  }
+  await chain.getAgent(id); // AGENT_NOT_FOUND for an unknown id
+  return id;
+}
+
+function amount(value: string, what: string): bigint {
+  try {
+    const n = parseUnits(value, DECIMALS);
+    if (n < 0n) throw new Error("negative");
+    return n;
+  } catch {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not an amount of tokens for ${what}`, {
+      hint: `Give a number of tokens, e.g. 0.5 (up to ${DECIMALS} decimals).`,
+    });
+  }
+}
+
+function address(value: string): Hex {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not an address`, {
+      hint: "Use 0x and 40 hex digits.",
+    });
+  }
+  return value as Hex;
+}
+
+const tokens = (n: bigint) => `${formatUnits(n, DECIMALS)} VEIL`;
+
+function sent(hash: Hex, result: string): void {
+  process.stdout.write(`${result}\n  tx ${hash}\n`);
+}
+
+function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      fail(err);
+    }
+  };
+}
+
+/** Registers `veil agent …` on the program. */
+export function registerAgentCommands(program: Command): void {
+  const agent = program
+    .command("agent")
+    .description("an agent owner's controls on chain: access, price, pause, versions, ownership");
+
+  agent
+    .command("acl")
+    .description("set who may call the agent (public, allowlist, token holders) and per-caller quotas")
+    .argument("<agent>", "the agent's name or id")
+    .option("--public", "anyone may call")
+    .option("--allowlist", "only callers on the allowlist may call (they sign their requests)")
+    .option("--token <address>", "only holders of this ERC20 may call")
+    .option("--min <amount>", "with --token: the least balance a caller must hold, in token units", "0")
+    .option("--allow <address...>", "add callers to the allowlist")
+    .option("--deny <address...>", "remove callers from the allowlist")
+    .option("--quota <calls/seconds>", "at most CALLS per caller per SECONDS (0/0 lifts it), e.g. 100/3600")
+    .addOption(networkOption())
+    .addOption(keyOption())
+    .action(
+      run(
+        async (
+          name: string,
+          opts: Common & {
+            public?: boolean;
+            allowlist?: boolean;
+            token?: string;
+            min: string;
+            allow?: string[];
+            deny?: string[];
+            quota?: string;
+          },
+        ) => {
+          const modes = [opts.public, opts.allowlist, opts.token].filter(Boolean).length;
+          if (modes > 1)
+            throw new VeilError("BAD_ARGUMENT", "Choose one of --public, --allowlist, --token", {});
+          const { chain } = await ownerChain(opts);
+          const id = await agentId(chain, name);
+          let changed = false;
+          if (modes === 1) {
+            const zero = "0x0000000000000000000000000000000000000000" as Hex;
+            if (opts.token) {
+              const min = amount(opts.min, "--min");
+              sent(
+                await chain.setAgentAccess(id, "tokenHolders", address(opts.token), min),
+                `access: holders of ≥ ${formatUnits(min, DECIMALS)} of ${opts.token}`,
+              );
+            } else {
+              const mode = opts.public ? "public" : "allowlist";
+              sent(await chain.setAgentAccess(id, mode, zero, 0n), `access: ${mode}`);
+            }
+            changed = true;
+          }
+          if (opts.allow?.length) {
+            sent(
+              await chain.setAgentAllowed(id, opts.allow.map(address), true),
+              `allowed: ${opts.allow.join(", ")}`,
+            );
+            changed = true;
+          }
+          if (opts.deny?.length) {
+            sent(
+              await chain.setAgentAllowed(id, opts.deny.map(address), false),
+              `denied: ${opts.deny.join(", ")}`,
+            );
+            changed = true;
+          }
+          if (opts.quota !== undefined) {
+            const m = /^(\d+)\/(\d+)$/.exec(opts.quota);
+            if (!m)
+              throw new VeilError("BAD_ARGUMENT", `"${opts.quota}" is not CALLS/SECONDS`, {
+                hint: "e.g. 100/3600",
+              });
+            const [calls, period] = [Number(m[1]), Number(m[2])];
+            sent(
+              await chain.setAgentQuota(id, calls, period),
+              calls === 0 ? "quota: none" : `quota: ${calls} calls per caller per ${period} s`,
+            );
+            changed = true;
+          }
+          if (!changed) progress("nothing to change; see `veil agent acl --help`");
+        },
+      ),
+    );
+
+  agent
+    .command("price")
+    .description(
+      "set the price per call (paid from the payer's FeeEscrow prepayment) and the owner's spending cap",
+    )
+    .argument("<agent>", "the agent's name or id")
+    .argument("[amount]", "price per call in VEIL (e.g. 0.01); 0 makes calls free")
+    .option(
+      "--cap <amount>",
+      "sponsor calls: the owner's escrow pays, up to this many VEIL per quota period (0: callers pay)",
+    )
+    .addOption(networkOption())
+    .addOption(keyOption())
+    .action(
+      run(async (name: string, price: string | undefined, opts: Common & { cap?: string }) => {
+        const { chain } = await ownerChain(opts);
+        const id = await agentId(chain, name);
+        if (price === undefined && opts.cap === undefined) {
+          const p = await chain.getAgentPolicy(id);
+          process.stdout.write(`price ${tokens(p.price)} per call; owner's cap ${tokens(p.spendingCap)}\n`);
+          return;
+        }
+        if (price !== undefined) {
+          const n = amount(price, "the price");
+          sent(await chain.setAgentPrice(id, n), `price: ${tokens(n)} per call`);
+        }
+        if (opts.cap !== undefined) {
+          const n = amount(opts.cap, "--cap");
+          sent(
+            await chain.setAgentSpendingCap(id, n),
+            n === 0n
+              ? "sponsoring: off (callers pay)"
+              : `sponsoring: the owner pays up to ${tokens(n)} per period`,
+          );
+        }
+      }),
+    );
+
+  for (const [verb, what] of [
+    ["pause", "stop all calls to the agent (workers answer AGENT_PAUSED)"],
+    ["unpause", "let calls through again"],
+  ] as const) {
+    agent
+      .command(verb)
+      .description(what)
+      .argument("<agent>", "the agent's name or id")
+      .addOption(networkOption())
+      .addOption(keyOption())
+      .action(
+        run(async (name: string, opts: Common) => {
+          const { chain } = await ownerChain(opts);
+          const id = await agentId(chain, name);
+          const hash = verb === "pause" ? await chain.pauseAgent(id) : await chain.unpauseAgent(id);
+          sent(hash, `agent #${id} ${verb === "pause" ? "paused" : "running"}`);
+        }),
+      );
+  }
+
+  agent
+    .command("versions")
+    .description("list the agent's versions: which runs, which were removed")
+    .argument("<agent>", "the agent's name or id")
+    .option("--json", "print JSON")
+    .addOption(networkOption())
+    .action(
+      run(async (name: string, opts: { network?: string; json?: boolean }) => {
+        const network = loadNetwork(opts.network);
+        const { VeilChain } = await import("../chain/client.ts");
+        const chain = new VeilChain(network.chain);
+        const id = await agentId(chain, name);
+        const [record, versions] = await Promise.all([chain.getAgent(id), chain.agentVersions(id)]);
+        if (opts.json) {
+          process.stdout.write(
+            `${JSON.stringify(
+              versions.map((v) => ({ ...v, current: v.version === record.currentVersion })),
+              null,
+              2,
+            )}\n`,
+          );
+          return;
+        }
+        for (const v of versions) {
+          const mark = v.version === record.currentVersion ? "* running" : v.removed ? "  removed" : "";
+          process.stdout.write(`${String(v.version).padStart(4)}  ${v.codeHash}  ${mark}\n`);
+        }
+      }),
+    );
+
+  agent
+    .command("rollback")
+    .description("pin a version as the one that runs (default: the newest usable one before the current)")
+    .argument("<agent>", "the agent's name or id")
+    .argument("[version]", "the version number to run (see `veil agent versions`)")
+    .addOption(networkOption())
+    .addOption(keyOption())
+    .action(
+      run(async (name: string, version: string | undefined, opts: Common) => {
+        const { chain } = await ownerChain(opts);
+        const id = await agentId(chain, name);
+        let target: number;
+        if (version !== undefined) {
+          target = Number(version);
+          if (!Number.isInteger(target) || target < 0)
+            throw new VeilError("BAD_ARGUMENT", `"${version}" is not a version number`, {});
+        } else {
+          const [record, versions] = await Promise.all([chain.getAgent(id), chain.agentVersions(id)]);
+          const earlier = versions.filter((v) => v.version < record.currentVersion && !v.removed).pop();
+          if (!earlier) {
+            throw new VeilError(
+              "VERSION_NOT_FOUND",
+              `Agent #${id} has no usable version before ${record.currentVersion}`,
+              {
+                hint: "Name a version: `veil agent versions` lists them.",
+              },
+            );
+          }
+          target = earlier.version;
+        }
+        const hash = await chain.activateAgentVersion(id, target);
+        sent(hash, `agent #${id} now runs version ${target} (${(await chain.getAgent(id)).codeHash})`);
+      }),
+    );
+
+  agent
+    .command("remove-version")
+    .description("remove a version for good: it can never run or be activated again")
+    .argument("<agent>", "the agent's name or id")
+    .argument("<version>", "the version number (not the running one)")
+    .addOption(networkOption())
+    .addOption(keyOption())
+    .action(
+      run(async (name: string, version: string, opts: Common) => {
+        const n = Number(version);
+        if (!Number.isInteger(n) || n < 0)
+          throw new VeilError("BAD_ARGUMENT", `"${version}" is not a version number`, {});
+        const { chain } = await ownerChain(opts);
+        const id = await agentId(chain, name);
+        sent(await chain.removeAgentVersion(id, n), `agent #${id}: version ${n} removed for good`);
+      }),
+    );
+
+  agent
+    .command("transfer")
+    .description("hand the agent to another owner at once (check the address: this cannot be undone by you)")
+    .argument("<agent>", "the agent's name or id")
+    .argument("<new-owner>", "the new owner's address")
+    .addOption(networkOption())
+    .addOption(keyOption())
+    .action(
+      run(async (name: string, newOwner: string, opts: Common) => {
+        const to = address(newOwner);
+        const { chain } = await ownerChain(opts);
+        const id = await agentId(chain, name);
+        sent(await chain.transferAgentOwnership(id, to), `agent #${id} now belongs to ${to}`);
+      }),
+    );
+}

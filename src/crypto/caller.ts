@@ -1,0 +1,97 @@
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { VeilError } from "../errors/index.ts";
+import { concatBytes, fromHex, toHex, utf8 } from "./bytes.ts";
+import { keccak256 } from "./hash.ts";
+import { ethAddressFromPublicKey, signDigest } from "./sign.ts";
+
+// Signed callers: a caller proves which address makes a call, so that workers can apply an
+// agent's access mode, per-caller quota and price. The caller signs, EIP-191 style (what any
+// Ethereum wallet's personal_sign produces over 32 raw bytes), the keccak of:
+//
+//   "veil-call-v1" \n chainId \n agentId \n requestHash \n nonce \n timestamp
+//
+// where requestHash (invocation.ts) covers the method, the path with its query and the body.
+// The nonce makes each signature single-use (workers remember it while the timestamp is fresh);
+// the timestamp bounds how long a signature is worth replaying at all.
+
+export type CallerClaim = {
+  chainId: number;
+  agentId: bigint;
+  requestHash: `0x${string}`;
+  nonce: `0x${string}`;
+  /** Unix seconds when the caller signed. */
+  timestamp: number;
+};
+
+export type SignedCaller = { address: `0x${string}`; signature: `0x${string}`; timestamp: number };
+
+/** How far a signature's timestamp may be from the worker's clock, either way. */
+export const CALLER_SIGNATURE_WINDOW_S = 300;
+
+/** The 32 bytes a caller signs (as an EIP-191 personal message). */
+export function callerPayload(claim: CallerClaim): Uint8Array {
+  return keccak256(
+    utf8(
+      `veil-call-v1\n${claim.chainId}\n${claim.agentId}\n${claim.requestHash}\n${claim.nonce}\n${claim.timestamp}`,
+    ),
+  );
+}
+
+/** EIP-191 version 0x45 over 32 bytes: what viem's signMessage({ message: { raw } }) signs. */
+function personalDigest(payload: Uint8Array): Uint8Array {
+  return keccak256(concatBytes(utf8("\x19Ethereum Signed Message:\n32"), payload));
+}
+
+export function signCaller(privateKey: `0x${string}`, claim: CallerClaim): SignedCaller {
+  const key = fromHex(privateKey.slice(2));
+  const signature = signDigest(key, personalDigest(callerPayload(claim)));
+  return {
+    address: ethAddressFromPublicKey(secp256k1.getPublicKey(key, true)),
+    signature: `0x${toHex(signature)}`,
+    timestamp: claim.timestamp,
+  };
+}
+
+const invalid = (why: string) =>
+  new VeilError("CALLER_SIGNATURE_INVALID", `The caller signature is not valid: ${why}`, {
+    status: 401,
+    hint: "Sign the request with the caller's key over this exact agent, method, path, body and nonce (the SDK's `as` option does).",
+  });
+
+/**
+ * The address that signed `claim`, checked against the one the caller names; refuses a malformed
+ * or foreign signature, and one whose timestamp is outside the window around `nowSeconds`.
+ */
+export function verifyCaller(claim: CallerClaim, caller: SignedCaller, nowSeconds: number): `0x${string}` {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(caller.address)) throw invalid("the caller address is malformed");
+  if (!/^0x[0-9a-fA-F]{130}$/.test(caller.signature)) throw invalid("a signature is 65 bytes of hex");
+  if (!Number.isSafeInteger(caller.timestamp)) throw invalid("the timestamp is not a number of seconds");
+  if (Math.abs(nowSeconds - caller.timestamp) > CALLER_SIGNATURE_WINDOW_S) {
+    throw new VeilError(
+      "CALLER_SIGNATURE_STALE",
+      `The caller signature is ${nowSeconds - caller.timestamp} s from this worker's clock`,
+      {
+        status: 401,
+        hint: `Sign each request just before sending it (within ${CALLER_SIGNATURE_WINDOW_S} s), and check the clock.`,
+      },
+    );
+  }
+  const sig = fromHex(caller.signature.slice(2));
+  const v = sig[64]!;
+  if (v !== 27 && v !== 28) throw invalid("v must be 27 or 28");
+  let recovered: `0x${string}`;
+  try {
+    const pub = secp256k1.recoverPublicKey(
+      concatBytes(Uint8Array.of(v - 27), sig.subarray(0, 64)),
+      personalDigest(callerPayload({ ...claim, timestamp: caller.timestamp })),
+      { prehash: false },
+    );
+    recovered = ethAddressFromPublicKey(pub);
+  } catch {
+    throw invalid("it does not recover a public key");
+  }
+  if (recovered.toLowerCase() !== caller.address.toLowerCase()) {
+    throw invalid(`it was made by ${recovered}, not ${caller.address}`);
+  }
+  return recovered;
+}

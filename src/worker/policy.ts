@@ -1,0 +1,253 @@
+import type { Hex } from "viem";
+import { feeEscrowAbi } from "../chain/abi.ts";
+import { AgentAccess, type AgentPolicy, type AgentRecord, type VeilChain } from "../chain/index.ts";
+import { CALLER_SIGNATURE_WINDOW_S, type SignedCaller, verifyCaller } from "../crypto/index.ts";
+import { VeilError } from "../errors/index.ts";
+
+/**
+ * What the AgentRegistry says about calling an agent, enforced by this worker before the sandbox
+ * runs: pause, removed code, access mode (needs a signed caller), per-caller quota, and price
+ * (the payer's prepaid FeeEscrow balance).
+ *
+ * Chain reads are cached. Policies and allowlist answers are dropped when the registry emits an
+ * event for the agent (the AgentTable forwards them block by block); token balances change without
+ * a registry event, so token-holder answers also expire after `tokenCacheMs`.
+ *
+ * Consistency across workers: quotas and the owner's spending cap are counted by each worker in
+ * its own memory, in fixed windows of the quota period. With N workers serving an agent, a caller
+ * can get up to N × quota calls per period, and a restart forgets the counts. The price check
+ * reads the payer's escrow balance, not what other workers have served but not yet claimed, so
+ * concurrent calls can overdraw it until claims settle (FeeEscrow then records a shortfall).
+ */
+export type CallerIdentity = { address: Hex } | undefined;
+
+export type PolicyGateOptions = {
+  chain: VeilChain;
+  /** The FeeEscrow contract; without it, an agent with a price cannot be served. */
+  feeEscrow?: Hex;
+  tokenCacheMs?: number;
+  now?: () => number;
+};
+
+type Cached = { policy: AgentPolicy; removed: Map<Hex, boolean> };
+const DAY_S = 86_400;
+
+export class PolicyGate {
+  readonly #opts: PolicyGateOptions;
+  readonly #policies = new Map<string, Promise<Cached>>();
+  readonly #access = new Map<string, { ok: boolean; at: number; tokenMode: boolean }>();
+  readonly #quota = new Map<string, { window: number; calls: number }>();
+  readonly #sponsored = new Map<string, { window: number; spent: bigint }>();
+  /** (caller, nonce) pairs seen while their signatures are fresh: a replay is refused. */
+  readonly #seen = new Map<string, number>();
+
+  constructor(options: PolicyGateOptions) {
+    this.#opts = options;
+  }
+
+  #now(): number {
+    return this.#opts.now?.() ?? Date.now();
+  }
+
+  /**
+   * Checks a signed caller over this request and remembers its nonce; refuses a bad signature,
+   * a stale one, and a replay. Returns the caller's address.
+   */
+  verifyCaller(
+    agentId: bigint,
+    requestHash: Hex,
+    nonce: Hex | undefined,
+    caller: SignedCaller,
+  ): { address: Hex } {
+    if (!nonce) {
+      throw new VeilError("CALLER_SIGNATURE_INVALID", "A signed caller must send a nonce (x-veil-nonce)", {
+        status: 401,
+        hint: "Send a fresh 32-byte nonce with each signed request (the SDK does).",
+      });
+    }
+    const now = this.#now();
+    const address = verifyCaller(
+      { chainId: this.#opts.chain.config.chainId, agentId, requestHash, nonce, timestamp: caller.timestamp },
+      caller,
+      Math.floor(now / 1000),
+    );
+    for (const [k, at] of this.#seen)
+      if (now - at > 2 * CALLER_SIGNATURE_WINDOW_S * 1000) this.#seen.delete(k);
+    const key = `${address.toLowerCase()}:${nonce.toLowerCase()}`;
+    if (this.#seen.has(key)) {
+      throw new VeilError("REQUEST_REPLAYED", "This signed request was already answered", {
+        status: 409,
+        hint: "Sign each request with a fresh nonce (the SDK does).",
+      });
+    }
+    this.#seen.set(key, now);
+    return { address };
+  }
+
+  /** The registry changed something about agent `id`: read it again on the next call. */
+  invalidate(id: bigint): void {
+    const key = id.toString();
+    this.#policies.delete(key);
+    for (const k of this.#access.keys()) if (k.startsWith(`${key}:`)) this.#access.delete(k);
+  }
+
+  #load(id: bigint): Promise<Cached> {
+    const key = id.toString();
+    let entry = this.#policies.get(key);
+    if (!entry) {
+      entry = this.#opts.chain.getAgentPolicy(id).then((policy) => ({ policy, removed: new Map() }));
+      entry.catch(() => this.#policies.delete(key));
+      this.#policies.set(key, entry);
+    }
+    return entry;
+  }
+
+  async policy(id: bigint): Promise<AgentPolicy> {
+    return (await this.#load(id)).policy;
+  }
+
+  /**
+   * Refuses the call with a typed error unless the agent may run for `caller` now; on success
+   * counts the call against the caller's quota (and the owner's cap when sponsored).
+   */
+  async admit(record: AgentRecord, caller: CallerIdentity): Promise<{ payer?: Hex; price: bigint }> {
+    const cached = await this.#load(record.id);
+    const p = cached.policy;
+    if (p.paused) {
+      throw new VeilError("AGENT_PAUSED", `Agent ${record.name} is paused by its owner`, {
+        status: 423,
+        hint: "Try again once the owner runs `veil agent unpause`.",
+      });
+    }
+    let removed = cached.removed.get(record.codeHash);
+    if (removed === undefined) {
+      removed = await this.#opts.chain.isAgentCodeRemoved(record.id, record.codeHash);
+      cached.removed.set(record.codeHash, removed);
+    }
+    if (removed) {
+      throw new VeilError(
+        "VERSION_REMOVED",
+        `The code ${record.codeHash.slice(0, 18)}… of ${record.name} was removed`,
+        {
+          status: 410,
+          hint: "A removed version never runs again; the owner must activate another (`veil agent rollback`).",
+        },
+      );
+    }
+    if (p.access !== AgentAccess.public || p.quotaCalls > 0 || (p.price > 0n && p.spendingCap === 0n)) {
+      if (!caller) {
+        throw new VeilError("CALLER_SIGNATURE_REQUIRED", `Agent ${record.name} needs a signed caller`, {
+          status: 401,
+          hint: "Sign the request as a caller: `veil invoke --as <account>` or the SDK's `as` option.",
+        });
+      }
+    }
+    if (caller && p.access !== AgentAccess.public) await this.#checkAccess(record, p, caller.address);
+
+    const periodS = p.quotaPeriod > 0 ? p.quotaPeriod : DAY_S;
+    const window = Math.floor(this.#now() / 1000 / periodS);
+    const quotaKey = `${record.id}:${caller?.address.toLowerCase()}`;
+    if (caller && p.quotaCalls > 0) {
+      const used = this.#quota.get(quotaKey);
+      const calls = used && used.window === window ? used.calls : 0;
+      if (calls >= p.quotaCalls) {
+        const resetS = (window + 1) * periodS - Math.floor(this.#now() / 1000);
+        throw new VeilError(
+          "QUOTA_EXCEEDED",
+          `${caller.address} used its ${p.quotaCalls} calls for this period`,
+          {
+            status: 429,
+            hint: `The quota resets in ${resetS} s; the owner can raise it with \`veil agent acl --quota\`.`,
+          },
+        );
+      }
+    }
+
+    let payer: Hex | undefined;
+    const sponsored = p.price > 0n && p.spendingCap > 0n;
+    if (p.price > 0n) {
+      payer = sponsored ? record.owner : caller?.address;
+      if (sponsored) {
+        const spent = this.#sponsored.get(record.id.toString());
+        const sum = spent && spent.window === window ? spent.spent : 0n;
+        if (sum + p.price > p.spendingCap) {
+          throw new VeilError(
+            "SPENDING_CAP_REACHED",
+            `The owner of ${record.name} sponsors no more calls this period`,
+            {
+              status: 402,
+              hint: "The owner can raise the cap with `veil agent price --cap`; or try again next period.",
+            },
+          );
+        }
+      }
+      await this.#checkEscrow(record, payer!, p.price, sponsored);
+    }
+
+    if (caller && p.quotaCalls > 0) {
+      const used = this.#quota.get(quotaKey);
+      this.#quota.set(quotaKey, { window, calls: (used && used.window === window ? used.calls : 0) + 1 });
+    }
+    if (sponsored) {
+      const key = record.id.toString();
+      const spent = this.#sponsored.get(key);
+      this.#sponsored.set(key, {
+        window,
+        spent: (spent && spent.window === window ? spent.spent : 0n) + p.price,
+      });
+    }
+    return payer ? { payer, price: p.price } : { price: p.price };
+  }
+
+  async #checkAccess(record: AgentRecord, p: AgentPolicy, address: Hex): Promise<void> {
+    const key = `${record.id}:${address.toLowerCase()}`;
+    const tokenMode = p.access === AgentAccess.tokenHolders;
+    const cached = this.#access.get(key);
+    const fresh =
+      cached && (!cached.tokenMode || this.#now() - cached.at < (this.#opts.tokenCacheMs ?? 10_000));
+    const ok = fresh ? cached.ok : await this.#opts.chain.canCallAgent(record.id, address);
+    if (!fresh) this.#access.set(key, { ok, at: this.#now(), tokenMode });
+    if (!ok) {
+      throw new VeilError(
+        "CALLER_NOT_ALLOWED",
+        tokenMode
+          ? `${address} holds less than the ${p.minBalance} base units of ${p.token} that ${record.name} requires`
+          : `${address} is not on the allowlist of ${record.name}`,
+        { status: 403, hint: "Ask the agent's owner for access (`veil agent acl --allow`)." },
+      );
+    }
+  }
+
+  async #checkEscrow(record: AgentRecord, payer: Hex, price: bigint, sponsored: boolean): Promise<void> {
+    const feeEscrow = this.#opts.feeEscrow;
+    if (!feeEscrow) {
+      throw new VeilError(
+        "ESCROW_NOT_CONFIGURED",
+        `Agent ${record.name} charges per call, but this worker knows no FeeEscrow`,
+        {
+          status: 503,
+          hint: "Run the network with the economy deployed (network.json economy.feeEscrow).",
+        },
+      );
+    }
+    const account = await this.#opts.chain.public.readContract({
+      address: feeEscrow,
+      abi: feeEscrowAbi,
+      functionName: "getAccount",
+      args: [payer],
+    });
+    const available = BigInt(account.balance) - BigInt(account.requested);
+    if (available < price) {
+      throw new VeilError(
+        "ESCROW_INSUFFICIENT_PREPAID",
+        `${sponsored ? "The sponsoring owner" : "The caller"} ${payer} has ${available} base units prepaid; a call to ${record.name} costs ${price}`,
+        {
+          status: 402,
+          hint: sponsored
+            ? "The agent's owner must top up its FeeEscrow balance."
+            : "Prepay into the FeeEscrow for this address first (FeeEscrow.deposit(payer, amount)).",
+        },
+      );
+    }
+  }
+}

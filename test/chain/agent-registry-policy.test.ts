@@ -1,0 +1,303 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { parseUnits, zeroAddress } from "viem";
+import { AgentAccess, type AgentPolicy } from "../../src/chain/index.ts";
+import { hash32 } from "../helpers/chain.ts";
+import { type EconomyTestChain, refused, rejectsWith, startEconomyChain } from "../helpers/economy.ts";
+
+// The AgentRegistry's full surface: ownership, versions (pin, upgrade, rollback, removal), pause,
+// access modes, price, quotas and the owner's spending cap. One behaviour per test; every refusal
+// leaves state as it was.
+
+let t: EconomyTestChain;
+let seq = 0;
+before(async () => {
+  t = await startEconomyChain();
+});
+after(async () => {
+  await t?.close();
+});
+
+/** A fresh agent owned by account 1, with versions hash(base), hash(base+1), … (first active). */
+async function agent(versions = 1): Promise<bigint> {
+  const base = 0x10 + (seq++ % 200);
+  const { id } = await t.as(1).registerAgent(`policy-${seq}-${Date.now() % 100000}`, hash32(base));
+  for (let v = 1; v < versions; v++) await t.as(1).addAgentVersion(id, hash32((base + v * 7) % 256), false);
+  return id;
+}
+
+const policy = (id: bigint): Promise<AgentPolicy> => t.reader.getAgentPolicy(id);
+const record = (id: bigint) => t.reader.getAgent(id);
+
+describe("AgentRegistry ownership", () => {
+  test("the owner transfers the agent; the new owner governs it and the old one no longer does", async () => {
+    const id = await agent();
+    await t.as(1).transferAgentOwnership(id, t.accounts[2]!.address);
+    assert.equal((await record(id)).owner, t.accounts[2]!.address);
+    await t.as(2).pauseAgent(id);
+    await rejectsWith(t.as(1).unpauseAgent(id), "NOT_AGENT_OWNER");
+  });
+
+  test("refuses a transfer by someone else", async () => {
+    const id = await agent();
+    await refused(
+      () => t.as(3).transferAgentOwnership(id, t.accounts[3]!.address),
+      "NOT_AGENT_OWNER",
+      () => record(id),
+    );
+  });
+
+  test("refuses a transfer to the zero address or to the current owner", async () => {
+    const id = await agent();
+    await refused(
+      () => t.as(1).transferAgentOwnership(id, zeroAddress),
+      "ADDRESS_ZERO",
+      () => record(id),
+    );
+    await refused(
+      () => t.as(1).transferAgentOwnership(id, t.accounts[1]!.address),
+      "AGENT_OWNER_UNCHANGED",
+      () => record(id),
+    );
+  });
+});
+
+describe("AgentRegistry versions", () => {
+  test("pin and roll back: activating an older version makes its code the one that runs", async () => {
+    const id = await agent(3);
+    const versions = await t.reader.agentVersions(id);
+    await t.as(1).activateAgentVersion(id, 2);
+    assert.equal((await record(id)).codeHash, versions[2]!.codeHash);
+    await t.as(1).activateAgentVersion(id, 0);
+    assert.equal((await record(id)).codeHash, versions[0]!.codeHash);
+  });
+
+  test("a removed version is listed as removed and can never be activated again", async () => {
+    const id = await agent(2);
+    await t.as(1).removeAgentVersion(id, 1);
+    assert.deepEqual(
+      (await t.reader.agentVersions(id)).map((v) => v.removed),
+      [false, true],
+    );
+    await refused(
+      () => t.as(1).activateAgentVersion(id, 1),
+      "VERSION_REMOVED",
+      () => record(id),
+    );
+  });
+
+  test("a removed code hash cannot be added back as a new version", async () => {
+    const id = await agent(2);
+    const removed = (await t.reader.agentVersions(id))[1]!.codeHash;
+    await t.as(1).removeAgentVersion(id, 1);
+    assert.equal(await t.reader.isAgentCodeRemoved(id, removed), true);
+    await refused(
+      () => t.as(1).addAgentVersion(id, removed, true),
+      "VERSION_REMOVED",
+      () => record(id),
+    );
+  });
+
+  test("refuses to remove the running version", async () => {
+    const id = await agent(2);
+    await refused(
+      () => t.as(1).removeAgentVersion(id, 0),
+      "VERSION_IS_CURRENT",
+      () => t.reader.agentVersions(id),
+    );
+  });
+
+  test("refuses to remove a version twice, or one that does not exist", async () => {
+    const id = await agent(2);
+    await t.as(1).removeAgentVersion(id, 1);
+    await refused(
+      () => t.as(1).removeAgentVersion(id, 1),
+      "VERSION_REMOVED",
+      () => t.reader.agentVersions(id),
+    );
+    await refused(
+      () => t.as(1).removeAgentVersion(id, 9),
+      "VERSION_NOT_FOUND",
+      () => t.reader.agentVersions(id),
+    );
+  });
+
+  test("refuses removal and activation by someone else", async () => {
+    const id = await agent(2);
+    await refused(
+      () => t.as(2).removeAgentVersion(id, 1),
+      "NOT_AGENT_OWNER",
+      () => t.reader.agentVersions(id),
+    );
+    await refused(
+      () => t.as(2).activateAgentVersion(id, 1),
+      "NOT_AGENT_OWNER",
+      () => record(id),
+    );
+  });
+});
+
+describe("AgentRegistry pause", () => {
+  test("pause and unpause flip the policy's paused flag", async () => {
+    const id = await agent();
+    await t.as(1).pauseAgent(id);
+    assert.equal((await policy(id)).paused, true);
+    await t.as(1).unpauseAgent(id);
+    assert.equal((await policy(id)).paused, false);
+  });
+
+  test("refuses to pause twice or to unpause a running agent", async () => {
+    const id = await agent();
+    await refused(
+      () => t.as(1).unpauseAgent(id),
+      "AGENT_NOT_PAUSED",
+      () => policy(id),
+    );
+    await t.as(1).pauseAgent(id);
+    await refused(
+      () => t.as(1).pauseAgent(id),
+      "AGENT_ALREADY_PAUSED",
+      () => policy(id),
+    );
+  });
+
+  test("refuses pause by someone else", async () => {
+    const id = await agent();
+    await refused(
+      () => t.as(2).pauseAgent(id),
+      "NOT_AGENT_OWNER",
+      () => policy(id),
+    );
+  });
+});
+
+describe("AgentRegistry access modes", () => {
+  test("public agents let anyone call", async () => {
+    const id = await agent();
+    assert.equal((await policy(id)).access, AgentAccess.public);
+    assert.equal(await t.reader.canCallAgent(id, t.accounts[7]!.address), true);
+  });
+
+  test("allowlist mode lets listed callers in, and no one else; removal from the list locks out", async () => {
+    const id = await agent();
+    await t.as(1).setAgentAccess(id, "allowlist", zeroAddress, 0n);
+    await t.as(1).setAgentAllowed(id, [t.accounts[4]!.address], true);
+    assert.equal(await t.reader.canCallAgent(id, t.accounts[4]!.address), true);
+    assert.equal(await t.reader.canCallAgent(id, t.accounts[5]!.address), false);
+    await t.as(1).setAgentAllowed(id, [t.accounts[4]!.address], false);
+    assert.equal(await t.reader.canCallAgent(id, t.accounts[4]!.address), false);
+  });
+
+  test("token-holder mode admits holders of at least the minimum balance", async () => {
+    const id = await agent();
+    const min = parseUnits("10", 18);
+    await t.as(1).setAgentAccess(id, "tokenHolders", t.economy.token, min);
+    await t.fund(6, min);
+    await t.fund(7, min - 1n);
+    assert.equal(await t.reader.canCallAgent(id, t.accounts[6]!.address), true);
+    assert.equal(await t.reader.canCallAgent(id, t.accounts[7]!.address), false);
+  });
+
+  test("refuses token mode without a token, and a token in other modes", async () => {
+    const id = await agent();
+    await refused(
+      () => t.as(1).setAgentAccess(id, "tokenHolders", zeroAddress, 1n),
+      "ACCESS_MODE_INVALID",
+      () => policy(id),
+    );
+    await refused(
+      () => t.as(1).setAgentAccess(id, "allowlist", t.economy.token, 0n),
+      "ACCESS_MODE_INVALID",
+      () => policy(id),
+    );
+  });
+
+  test("refuses an empty allowlist batch or the zero address", async () => {
+    const id = await agent();
+    await rejectsWith(t.as(1).setAgentAllowed(id, [], true), "ALLOWLIST_BATCH_INVALID");
+    await rejectsWith(t.as(1).setAgentAllowed(id, [zeroAddress], true), "ADDRESS_ZERO");
+  });
+
+  test("refuses access and allowlist changes by someone else", async () => {
+    const id = await agent();
+    await refused(
+      () => t.as(2).setAgentAccess(id, "allowlist", zeroAddress, 0n),
+      "NOT_AGENT_OWNER",
+      () => policy(id),
+    );
+    await rejectsWith(t.as(2).setAgentAllowed(id, [t.accounts[2]!.address], true), "NOT_AGENT_OWNER");
+    assert.equal(await t.reader.canCallAgent(id, t.accounts[2]!.address), true, "still public");
+  });
+});
+
+describe("AgentRegistry price, quota and spending cap", () => {
+  test("the owner sets a price, a quota and a spending cap", async () => {
+    const id = await agent();
+    await t.as(1).setAgentPrice(id, parseUnits("0.5", 18));
+    await t.as(1).setAgentQuota(id, 10, 3600);
+    await t.as(1).setAgentSpendingCap(id, parseUnits("100", 18));
+    const p = await policy(id);
+    assert.equal(p.price, parseUnits("0.5", 18));
+    assert.equal(p.quotaCalls, 10);
+    assert.equal(p.quotaPeriod, 3600);
+    assert.equal(p.spendingCap, parseUnits("100", 18));
+  });
+
+  test("refuses a quota with calls but no period (or the reverse)", async () => {
+    const id = await agent();
+    await refused(
+      () => t.as(1).setAgentQuota(id, 10, 0),
+      "QUOTA_INVALID",
+      () => policy(id),
+    );
+    await refused(
+      () => t.as(1).setAgentQuota(id, 0, 60),
+      "QUOTA_INVALID",
+      () => policy(id),
+    );
+  });
+
+  test("refuses price, quota and cap changes by someone else", async () => {
+    const id = await agent();
+    await refused(
+      () => t.as(2).setAgentPrice(id, 1n),
+      "NOT_AGENT_OWNER",
+      () => policy(id),
+    );
+    await refused(
+      () => t.as(2).setAgentQuota(id, 1, 1),
+      "NOT_AGENT_OWNER",
+      () => policy(id),
+    );
+    await refused(
+      () => t.as(2).setAgentSpendingCap(id, 1n),
+      "NOT_AGENT_OWNER",
+      () => policy(id),
+    );
+  });
+
+  test("refuses to read the policy of an agent that does not exist", async () => {
+    await rejectsWith(t.reader.getAgentPolicy(999_999n), "AGENT_NOT_FOUND");
+  });
+});
+
+describe("AgentRegistry events", () => {
+  test("every policy change and removal is an event workers can follow", async () => {
+    const id = await agent(2);
+    const from = (await t.reader.blockNumber()) + 1n;
+    await t.as(1).pauseAgent(id);
+    await t.as(1).setAgentAccess(id, "allowlist", zeroAddress, 0n);
+    await t.as(1).setAgentAllowed(id, [t.accounts[3]!.address], true);
+    await t.as(1).setAgentPrice(id, 5n);
+    await t.as(1).setAgentQuota(id, 1, 60);
+    await t.as(1).setAgentSpendingCap(id, 9n);
+    await t.as(1).removeAgentVersion(id, 1);
+    const events = (await t.reader.agentEvents(from, await t.reader.blockNumber())).filter(
+      (e) => e.id === id,
+    );
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ["policy", "policy", "policy", "policy", "policy", "policy", "removed"],
+    );
+  });
+});
