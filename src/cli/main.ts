@@ -6,6 +6,8 @@ import { loadNetwork, networkPath } from "../network/config.ts";
 import type { VeilClient as VeilClientType } from "../sdk/client.ts";
 import { initAgent, listTemplates } from "./init.ts";
 import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
+import { registerPoolCommands } from "./pool.ts";
+import { registerVaultCommands } from "./vault.ts";
 
 const program = new Command();
 program
@@ -707,5 +709,8 @@ function enclaveChoice(opts: TeeFlags) {
     ...(opts.dstackEndpoint ? { dstackEndpoint: opts.dstackEndpoint } : {}),
   };
 }
+
+registerPoolCommands(program);
+registerVaultCommands(program);
 
 program.parseAsync(process.argv).catch(fail);

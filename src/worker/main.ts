@@ -15,6 +15,7 @@ import { SqliteStateStore } from "../storage/state-store.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
 import { AgentTable } from "./agents.ts";
 import { WorkerAttestation } from "./attestation.ts";
+import { startHeartbeats } from "./heartbeat.ts";
 import { AgentKeyring } from "./keyring.ts";
 import { LogBook } from "./logbook.ts";
 import { createWorkerServer } from "./server.ts";
@@ -122,5 +123,11 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
 
   agents.setKeyring(new AgentKeyring({ chain, operator: operatorChain, grant }));
   await agents.start();
+  startHeartbeats({
+    network,
+    worker: identity.account,
+    operatorKey: options.operatorKey,
+    log: (m) => console.error(m),
+  });
   announceReady({ role: "worker", address: identity.address, url, operator: operatorChain.account });
 }
