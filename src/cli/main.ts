@@ -8,6 +8,7 @@ import { initAgent, listTemplates } from "./init.ts";
 import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
 import { registerPoolCommands } from "./pool.ts";
 import { registerVaultCommands } from "./vault.ts";
+import { registerWorkerOps } from "./worker-ops.ts";
 
 const program = new Command();
 program
@@ -712,5 +713,6 @@ function enclaveChoice(opts: TeeFlags) {
 
 registerPoolCommands(program);
 registerVaultCommands(program);
+registerWorkerOps(program);
 
 program.parseAsync(process.argv).catch(fail);

@@ -95,9 +95,10 @@ export class HeartbeatLoop {
         functionName: "challengeWindow",
       }),
     ]);
-    // Only challenges still answerable in the next block: b ≥ head + 1 − window.
+    // Only challenges still answerable a few blocks from now (the chain mines on its own while
+    // the answer is signed and sent): b ≥ head + 3 − window.
     let from = this.checkedUpTo + 1n;
-    if (head + 1n > window && from < head + 1n - window) from = head + 1n - window;
+    if (head + 3n > window && from < head + 3n - window) from = head + 3n - window;
     if (from <= miner.lastChallenge) from = miner.lastChallenge + 1n;
     for (let b = from; b <= head; b++) {
       const block = await this.economy.public.getBlock({ blockNumber: b });
