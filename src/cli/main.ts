@@ -4,6 +4,7 @@ import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
 import type { VeilClient as VeilClientType } from "../sdk/client.ts";
+import { registerGovCommands } from "./gov.ts";
 import { initAgent, listTemplates } from "./init.ts";
 import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
 import { registerPoolCommands } from "./pool.ts";
@@ -714,5 +715,6 @@ function enclaveChoice(opts: TeeFlags) {
 registerPoolCommands(program);
 registerVaultCommands(program);
 registerWorkerOps(program);
+registerGovCommands(program);
 
 program.parseAsync(process.argv).catch(fail);
