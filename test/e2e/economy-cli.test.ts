@@ -107,7 +107,8 @@ describe("the economy on a dev network, through the CLI", { timeout: 400_000 }, 
     const queued = await run(["pool", "withdraw", "1", "4000", "--from", "user"]);
     assert.equal(queued.code, 0, queued.stderr);
     assert.match(queued.stdout, /WithdrawalQueued/);
-    assert.match(queued.stdout, /4000 queued/);
+    // Free stake pays what it can at once; the rest waits in the queue.
+    assert.match(queued.stdout, /shares left, [1-9][\d.]* queued/);
 
     const stopped = await run(["worker", "stop", "--from", "operator-1"]);
     assert.equal(stopped.code, 0, stopped.stderr);
