@@ -5,9 +5,13 @@ import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
 import type { VeilClient as VeilClientType } from "../sdk/client.ts";
 import { registerAgentCommands, resolveKey } from "./agent.ts";
+import { registerGovCommands } from "./gov.ts";
 import { initAgent, listTemplates } from "./init.ts";
 import { registerKeysCommand } from "./keys.ts";
 import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
+import { registerPoolCommands } from "./pool.ts";
+import { registerVaultCommands } from "./vault.ts";
+import { registerWorkerOps } from "./worker-ops.ts";
 
 const program = new Command();
 program
@@ -735,5 +739,9 @@ function enclaveChoice(opts: TeeFlags) {
 
 registerKeysCommand(program);
 registerAgentCommands(program);
+registerPoolCommands(program);
+registerVaultCommands(program);
+registerWorkerOps(program);
+registerGovCommands(program);
 
 program.parseAsync(process.argv).catch(fail);

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Hex } from "viem";
+import type { EconomyAddresses } from "../chain/economy-deploy.ts";
 import type { ChainConfig } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
 import { DEFAULT_NETWORK_MAXIMA, NUMERIC_LIMITS, type RuntimeLimits } from "../sandbox/limits.ts";
@@ -9,7 +10,12 @@ import { DEFAULT_NETWORK_MAXIMA, NUMERIC_LIMITS, type RuntimeLimits } from "../s
 export type NetworkFile = {
   version: 1;
   name: string;
-  chain: ChainConfig & { embedded: boolean };
+  chain: ChainConfig & { embedded: boolean; economy?: EconomyAddresses };
+  /** The economy's dev settings (governance timings, challenge), when `veil up` deployed it. */
+  economy?: {
+    governance: { votingDelaySeconds: number; votingPeriodSeconds: number; timelockDelaySeconds: number };
+    challenge: { target: Hex; window: number };
+  };
   gateway?: { url: string };
   gatekeepers: { address: Hex; url: string; pid?: number }[];
   workers: { address: Hex; url: string; operator: Hex; pid?: number }[];
@@ -70,6 +76,11 @@ export function loadNetwork(explicit?: string): NetworkFile {
     "attestationPolicy",
   ] as const) {
     if (!c || !isHex(c[key], 20)) throw malformed(path, `chain.contracts.${key} must be a 20-byte address`);
+  }
+  if (chain.economy !== undefined) {
+    for (const [key, value] of Object.entries(chain.economy ?? {})) {
+      if (!isHex(value, 20)) throw malformed(path, `chain.economy.${key} must be a 20-byte address`);
+    }
   }
   if (
     n.gateway !== undefined &&

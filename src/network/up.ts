@@ -8,6 +8,7 @@ import { VeilError } from "../errors/index.ts";
 import { DEFAULT_NETWORK_MAXIMA } from "../sandbox/limits.ts";
 import { buildMeasurement, printInsecureBanner } from "../tee/index.ts";
 import { type NetworkFile, saveNetwork } from "./config.ts";
+import { deployDevEconomy } from "./economy.ts";
 import { type Daemon, startDaemon } from "./processes.ts";
 
 export type UpOptions = {
@@ -95,12 +96,28 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
     // The development policy allows this build on the simulated TEE; production policy must not.
     await governance.allowMeasurement(TeeType.simulated, measurement);
     progress(`contracts deployed; policy allows simulated build ${measurement.slice(0, 18)}…`);
+    const economyStarted = Date.now();
+    const { economy, info: economyInfo } = await deployDevEconomy({
+      rpcUrl,
+      chainId,
+      deployerKey: deployer,
+      registries: contracts,
+      accounts,
+      onProgress: progress,
+    });
+    progress(`economy deployed in ${((Date.now() - economyStarted) / 1000).toFixed(1)}s`);
+    if (!options.rpc) {
+      // Heartbeat challenges come from block hashes: the embedded chain mines one block a second
+      // (besides one per transaction) so that challenges arise on an idle dev network too.
+      await governance.public.request({ method: "evm_setIntervalMining" as never, params: [1000] as never });
+    }
 
     const path = join(dir, "network.json");
     const network: NetworkFile = {
       version: 1,
       name: "veil-dev",
-      chain: { rpcUrl, chainId, contracts, embedded: !options.rpc },
+      chain: { rpcUrl, chainId, contracts, embedded: !options.rpc, economy },
+      economy: economyInfo,
       gatekeepers: [],
       workers: [],
       blobStore: { kind: "fs", path: join(dir, "blobs") },

@@ -17,6 +17,7 @@ import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
 import { AgentCalls, DEFAULT_MAX_CALL_DEPTH } from "./agent-calls.ts";
 import { AgentTable } from "./agents.ts";
 import { WorkerAttestation } from "./attestation.ts";
+import { startHeartbeats } from "./heartbeat.ts";
 import { AgentKeyring } from "./keyring.ts";
 import { LogBook } from "./logbook.ts";
 import { createWorkerServer } from "./server.ts";
@@ -70,6 +71,8 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     maxDepth: network.runtime?.maxCallDepth ?? DEFAULT_MAX_CALL_DEPTH,
   });
   const agents = new AgentTable({
+    // Agents with a price are paid from the caller's prepayment in the network's FeeEscrow.
+    ...(network.chain.economy?.feeEscrow ? { feeEscrow: network.chain.economy.feeEscrow } : {}),
     agentCaller: (record, agentIdentity) => calls.callerFor(record, agentIdentity),
     chain,
     blobs,
@@ -194,5 +197,11 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     setTimeout(followRotations, options.rotationPollMs ?? 1_000).unref();
   };
   void followRotations();
+  startHeartbeats({
+    network,
+    worker: identity.account,
+    operatorKey: options.operatorKey,
+    log: (m) => console.error(m),
+  });
   announceReady({ role: "worker", address: identity.address, url, operator: operatorChain.account });
 }

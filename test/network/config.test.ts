@@ -89,3 +89,12 @@ test("malformed files are NETWORK_CONFIG_INVALID, naming the problem", () => {
   assert.equal(codeFor(JSON.stringify({ ...valid, blobStore: { kind: "s3" } })), "NETWORK_CONFIG_INVALID");
   assert.equal(codeFor(JSON.stringify({ ...valid, gateway: { url: 5 } })), "NETWORK_CONFIG_INVALID");
 });
+
+test("a network file's economy addresses are checked; a bad one is NETWORK_CONFIG_INVALID", () => {
+  const withEconomy = { ...valid, chain: { ...valid.chain, economy: { token: addr(9), stakePool: "0x12" } } };
+  assert.equal(codeFor(JSON.stringify(withEconomy)), "NETWORK_CONFIG_INVALID");
+  const good = { ...valid, chain: { ...valid.chain, economy: { token: addr(9), stakePool: addr(10) } } };
+  const file = join(dir, "economy-ok.json");
+  writeFileSync(file, JSON.stringify(good));
+  assert.equal(loadNetwork(file).chain.economy?.token, addr(9));
+});

@@ -1,0 +1,168 @@
+import { type Command, Option } from "commander";
+import type { Hex } from "viem";
+import type { VeilEconomy as VeilEconomyType } from "../chain/economy-client.ts";
+import { VeilError } from "../errors/index.ts";
+import { loadNetwork, type NetworkFile } from "../network/config.ts";
+import { fail } from "./output.ts";
+
+/** Options every economy command takes: which network, and who signs. */
+export type SignerFlags = { network?: string; from?: string; privateKey?: string };
+
+export function addSignerOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        "--network <file>",
+        "network.json to use (default: $VEIL_NETWORK, then ./.veil/network.json)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--from <account>",
+        'a DEV ONLY account of the dev network by role: "user" (default), "deployer-governance", "operator-1"…',
+      ),
+    )
+    .addOption(
+      new Option(
+        "--private-key <hex>",
+        "account that signs transactions (default: $VEIL_PRIVATE_KEY, then --from, then the dev user account)",
+      ),
+    );
+}
+
+/** The signing key: --private-key, $VEIL_PRIVATE_KEY, --from (a dev account's role), else "user". */
+export function economySigner(network: NetworkFile, flags: SignerFlags): Hex {
+  const key = flags.privateKey ?? (flags.from ? undefined : process.env.VEIL_PRIVATE_KEY);
+  if (key) {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(key)) {
+      throw new VeilError("BAD_ARGUMENT", "The private key must be 32 bytes of hex with a 0x prefix", {});
+    }
+    return key as Hex;
+  }
+  const role = flags.from ?? "user";
+  const accounts = network.devAccounts?.accounts ?? [];
+  const found = accounts.find(
+    (a) => a.role === role || (role === "deployer" && a.role === "deployer-governance"),
+  );
+  if (!found) {
+    throw new VeilError("NO_ACCOUNT", `No dev account "${role}" in this network`, {
+      hint: accounts.length
+        ? `Choose one of: ${accounts.map((a) => a.role).join(", ")}; or pass --private-key.`
+        : "This network lists no dev accounts: pass --private-key or set VEIL_PRIVATE_KEY.",
+    });
+  }
+  return found.privateKey;
+}
+
+/** The economy client of the network in `flags`, signing as the chosen account (viem loads on use). */
+export async function economyClient(
+  flags: SignerFlags,
+  options: { readOnly?: boolean } = {},
+): Promise<{ economy: VeilEconomyType; network: NetworkFile }> {
+  const network = loadNetwork(flags.network);
+  const addresses = network.chain.economy;
+  if (!addresses) {
+    throw new VeilError("NO_ECONOMY", "This network has no economy deployed", {
+      hint: "Restart it with `veil up` (which deploys the economy), or use a network.json that lists chain.economy.",
+    });
+  }
+  const { VeilEconomy } = await import("../chain/economy-client.ts");
+  const economy = new VeilEconomy(
+    { ...network.chain, economy: addresses },
+    { ...(options.readOnly ? {} : { account: economySigner(network, flags) }), pollingIntervalMs: 50 },
+  );
+  return { economy, network };
+}
+
+/** "12.5" (percent) → 1250 basis points. The contracts refuse more than 100%. */
+export function parsePercent(value: string): number {
+  if (!/^\d+(\.\d{1,2})?$/.test(value) || Number(value) > 655) {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a percentage`, {
+      hint: "Give a commission like 10 or 12.5 (percent, at most two decimals).",
+    });
+  }
+  return Math.round(Number(value) * 100);
+}
+
+/** A VEIL amount in token units ("1.5"), checked. */
+export async function parseAmount(value: string, what = "amount"): Promise<bigint> {
+  const { parseVeil } = await import("../chain/economy-client.ts");
+  try {
+    const amount = parseVeil(value);
+    if (amount === 0n) throw new Error("zero");
+    return amount;
+  } catch {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a valid ${what}`, {
+      hint: "Give a positive number of VEIL in token units, e.g. 1000 or 2.5 (up to 18 decimals).",
+    });
+  }
+}
+
+export function parseId(value: string, what: string): bigint {
+  if (!/^\d+$/.test(value) || value === "0") {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a ${what}`, {
+      hint: `A ${what} is a whole number from 1.`,
+    });
+  }
+  return BigInt(value);
+}
+
+export function parseAddress(value: string, what: string): Hex {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not an address (${what})`, {
+      hint: "Give a 0x-prefixed 20-byte hex address.",
+    });
+  }
+  return value as Hex;
+}
+
+const show = (v: unknown): string => {
+  if (typeof v === "bigint") return v.toString();
+  if (Array.isArray(v)) return `[${v.map(show).join(", ")}]`;
+  return String(v);
+};
+
+/** Prints a transaction: its hash, block, gas, and every economy event it emitted, decoded. */
+export async function printTransaction(economy: VeilEconomyType, hash: Hex): Promise<void> {
+  const { parseEventLogs } = await import("viem");
+  const abi = await import("../chain/abi.ts");
+  const receipt = await economy.public.getTransactionReceipt({ hash });
+  const events = parseEventLogs({
+    abi: [
+      ...abi.veilTokenAbi,
+      ...abi.stakePoolAbi,
+      ...abi.rewardsAbi,
+      ...abi.feeEscrowAbi,
+      ...abi.vaultAbi,
+      ...abi.vaultFactoryAbi,
+      ...abi.veilGovernorAbi,
+      ...abi.veilTimelockAbi,
+    ],
+    logs: receipt.logs,
+  });
+  const lines = [`tx      ${hash} (block ${receipt.blockNumber}, gas ${receipt.gasUsed})`];
+  for (const e of events) {
+    // Approvals and transfers are the plumbing of the call; show what it did.
+    if (e.eventName === "Approval" || e.eventName === "DelegateVotesChanged") continue;
+    const args = Object.entries((e.args ?? {}) as Record<string, unknown>)
+      .map(([k, v]) => `${k}=${show(v)}`)
+      .join(" ");
+    lines.push(`event   ${e.eventName}(${args})`);
+  }
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+export function out(lines: string[]): void {
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+/** Runs a command's body; every error prints as code, message and hint (exit 1). */
+export function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      fail(err);
+    }
+  };
+}

@@ -1,0 +1,124 @@
+import type { Command } from "commander";
+import {
+  addSignerOptions,
+  economyClient,
+  out,
+  parseAddress,
+  parseAmount,
+  parseId,
+  parsePercent,
+  printTransaction,
+  run,
+  type SignerFlags,
+} from "./economy-common.ts";
+
+/** `veil vault create|info|invest|withdraw`: vaults that spread their holders' VEIL over pools. */
+export function registerVaultCommands(program: Command): void {
+  const vault = program
+    .command("vault")
+    .description(
+      "vaults: holders deposit VEIL, the vault's owner invests it across stake pools for a commission on gains",
+    );
+
+  addSignerOptions(
+    vault
+      .command("create")
+      .description("create a vault owned by the signer; prints its address")
+      .requiredOption("--commission <percent>", "the owner's cut of gains, 0–100 (e.g. 10)"),
+  ).action(
+    run(async (opts: SignerFlags & { commission: string }) => {
+      const bps = parsePercent(opts.commission);
+      const { economy } = await economyClient(opts);
+      const created = await economy.createVault(bps);
+      await printTransaction(economy, created.hash);
+      out([`vault   ${created.vault} created, owner ${economy.account}, commission ${bps / 100}%`]);
+    }),
+  );
+
+  addSignerOptions(
+    vault
+      .command("info")
+      .description("show a vault: owner, commission, assets, shares, pools, queue, and the signer's position")
+      .argument("<vault>", "vault address"),
+  ).action(
+    run(async (address: string, opts: SignerFlags) => {
+      const v = parseAddress(address, "vault");
+      const { economy } = await economyClient(opts);
+      const { formatVeil } = await import("../chain/economy-client.ts");
+      const [record, position] = await Promise.all([
+        economy.getVault(v),
+        economy.vaultPosition(v, economy.account),
+      ]);
+      out([
+        `vault         ${v}`,
+        `owner         ${record.owner}`,
+        `commission    ${record.commissionBps / 100}%`,
+        `total assets  ${formatVeil(record.totalAssets)} VEIL`,
+        `total shares  ${formatVeil(record.totalShares)}`,
+        `pools         ${record.pools.length ? record.pools.map((p) => `#${p}`).join(", ") : "none"}`,
+        `queue         ${record.queueLength} withdrawal(s) waiting`,
+        `you (${economy.account})  ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL, ${formatVeil(position.queued)} queued`,
+      ]);
+    }),
+  );
+
+  addSignerOptions(
+    vault
+      .command("invest")
+      .description(
+        "deposit VEIL into a vault for shares; with --pool, the vault's owner invests the vault's idle VEIL in that stake pool",
+      )
+      .argument("<vault>", "vault address")
+      .argument("<amount>", "VEIL in token units, e.g. 1000 or 2.5")
+      .option("--pool <id>", "owner only: delegate this much of the vault's VEIL to this pool"),
+  ).action(
+    run(async (address: string, amount: string, opts: SignerFlags & { pool?: string }) => {
+      const v = parseAddress(address, "vault");
+      const value = await parseAmount(amount);
+      const poolId = opts.pool === undefined ? undefined : parseId(opts.pool, "pool id");
+      const { economy } = await economyClient(opts);
+      const { formatVeil } = await import("../chain/economy-client.ts");
+      if (poolId !== undefined) {
+        const hash = await economy.vaultDelegate(v, poolId, value);
+        await printTransaction(economy, hash);
+        const position = await economy.poolPosition(poolId, v);
+        out([
+          `vault   holds ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL in pool #${poolId}`,
+        ]);
+        return;
+      }
+      const hash = await economy.vaultDeposit(v, value);
+      await printTransaction(economy, hash);
+      const position = await economy.vaultPosition(v, economy.account);
+      out([
+        `you     ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL in vault ${v}`,
+      ]);
+    }),
+  );
+
+  addSignerOptions(
+    vault
+      .command("withdraw")
+      .description(
+        "withdraw shares from a vault: paid from its idle VEIL, else queued until its owner frees stake",
+      )
+      .argument("<vault>", "vault address")
+      .argument("<shares>", "shares in token units (vault info shows yours)"),
+  ).action(
+    run(async (address: string, shares: string, opts: SignerFlags) => {
+      const v = parseAddress(address, "vault");
+      const value = await parseAmount(shares, "number of shares");
+      const { economy } = await economyClient(opts);
+      const { formatVeil } = await import("../chain/economy-client.ts");
+      const hash = await economy.vaultWithdraw(v, value);
+      await printTransaction(economy, hash);
+      const [position, balance] = await Promise.all([
+        economy.vaultPosition(v, economy.account),
+        economy.balanceOf(economy.account),
+      ]);
+      out([
+        `you     ${formatVeil(position.shares)} shares left, ${formatVeil(position.queued)} queued; balance ${formatVeil(balance)} VEIL`,
+      ]);
+    }),
+  );
+}

@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// The economy through the CLI, against a live `veil up` network (one worker, operator-1).
+describe("the economy on a dev network, through the CLI", { timeout: 400_000 }, () => {
+  const work = mkdtempSync(join(tmpdir(), "veil-econ-"));
+  const dir = join(work, ".veil");
+  const env = { VEIL_NETWORK: join(dir, "network.json") };
+  const run = (args: string[]) => veil(args, { env });
+  let network: Awaited<ReturnType<typeof startNetwork>>;
+
+  before(async () => {
+    network = await startNetwork(dir, ["--workers", "1"]);
+  });
+  after(async () => {
+    if (network) await stopNetwork(network.child);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test("veil up's network.json lists the economy and its dev governance timings", () => {
+    const n = JSON.parse(readFileSync(join(dir, "network.json"), "utf8"));
+    for (const key of [
+      "token",
+      "stakePool",
+      "rewards",
+      "feeEscrow",
+      "slashing",
+      "vaultFactory",
+      "governor",
+      "timelock",
+    ]) {
+      assert.match(n.chain.economy[key], /^0x[0-9a-fA-F]{40}$/, key);
+    }
+    assert.ok(n.chain.contracts.agentRegistry, "existing contracts stay");
+    assert.equal(n.economy.governance.votingPeriodSeconds, 20);
+  });
+
+  test("pool: create, contribute, info; over 100% commission and over-withdrawal are refused", async () => {
+    const tooHigh = await run(["pool", "create", "--commission", "150", "--from", "operator-1"]);
+    assert.equal(tooHigh.code, 1);
+    assert.match(tooHigh.stderr, /COMMISSION_TOO_HIGH/);
+    assert.match(tooHigh.stderr, /hint:/);
+
+    const created = await run(["pool", "create", "--commission", "10", "--from", "operator-1"]);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /tx\s+0x[0-9a-f]{64}/);
+    assert.match(created.stdout, /pool\s+#1 created/);
+
+    const contributed = await run(["pool", "contribute", "1", "5000.5", "--from", "user"]);
+    assert.equal(contributed.code, 0, contributed.stderr);
+    assert.match(contributed.stdout, /event\s+Contributed\(poolId=1 /);
+    assert.match(contributed.stdout, /5000\.5 shares worth 5000\.5 VEIL/);
+
+    const over = await run(["pool", "withdraw", "1", "6000", "--from", "user"]);
+    assert.equal(over.code, 1);
+    assert.match(over.stderr, /INSUFFICIENT_SHARES/);
+
+    const info = await run(["pool", "info", "1", "--from", "user"]);
+    assert.equal(info.code, 0, info.stderr);
+    assert.match(info.stdout, /total stake\s+5000\.5 VEIL \(5000\.5 free/);
+  });
+
+  test("worker: only the operator binds it; started, its heartbeats land and rewards accrue", async () => {
+    const stranger = await run(["worker", "add-to-pool", "1", "--from", "user", "--worker", workerAddress()]);
+    assert.equal(stranger.code, 1);
+    assert.match(stranger.stderr, /NOT_POOL_OWNER|NOT_WORKER_OPERATOR/);
+
+    const bound = await run(["worker", "add-to-pool", "1", "--from", "operator-1"]);
+    assert.equal(bound.code, 0, bound.stderr);
+    assert.match(bound.stdout, /event\s+WorkerBound\(poolId=1/);
+
+    const wrongStarter = await run([
+      "worker",
+      "start",
+      "--stake",
+      "2000",
+      "--from",
+      "user",
+      "--worker",
+      workerAddress(),
+    ]);
+    assert.equal(wrongStarter.code, 1);
+    assert.match(wrongStarter.stderr, /NOT_POOL_OWNER/);
+
+    const started = await run(["worker", "start", "--stake", "2000", "--from", "operator-1"]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stdout, /MiningStarted/);
+
+    let status = "";
+    for (let i = 0; i < 60; i++) {
+      status = (await run(["worker", "status", "--from", "operator-1"])).stdout;
+      if (/last heartbeat\s+challenge of block \d+/.test(status) && !/pending rewards\s+0 VEIL/.test(status))
+        break;
+      await sleep(2000);
+    }
+    assert.match(status, /state\s+working/);
+    assert.match(status, /last heartbeat\s+challenge of block \d+/, status);
+    assert.doesNotMatch(status, /pending rewards\s+0 VEIL/, status);
+
+    // Early withdrawal: the stake is at work, so the delegator's withdrawal waits in the queue.
+    const queued = await run(["pool", "withdraw", "1", "4000", "--from", "user"]);
+    assert.equal(queued.code, 0, queued.stderr);
+    assert.match(queued.stdout, /WithdrawalQueued/);
+    // Free stake pays what it can at once; the rest waits in the queue.
+    assert.match(queued.stdout, /shares left, [1-9][\d.]* queued/);
+
+    const stopped = await run(["worker", "stop", "--from", "operator-1"]);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.match(stopped.stdout, /is cooling down/);
+  });
+
+  test("vault: create, invest, withdraw; a holder cannot invest the vault's funds in a pool", async () => {
+    const created = await run(["vault", "create", "--commission", "5", "--from", "user"]);
+    assert.equal(created.code, 0, created.stderr);
+    const vault = /vault\s+(0x[0-9a-fA-F]{40}) created/.exec(created.stdout)?.[1];
+    assert.ok(vault, created.stdout);
+    const invested = await run(["vault", "invest", vault, "300", "--from", "operator-2"]);
+    assert.equal(invested.code, 0, invested.stderr);
+    assert.match(invested.stdout, /300 shares worth 300 VEIL/);
+    const notOwner = await run(["vault", "invest", vault, "100", "--pool", "1", "--from", "operator-2"]);
+    assert.equal(notOwner.code, 1);
+    assert.match(notOwner.stderr, /NOT_VAULT_OWNER/);
+    const withdrawn = await run(["vault", "withdraw", vault, "100", "--from", "operator-2"]);
+    assert.equal(withdrawn.code, 0, withdrawn.stderr);
+    assert.match(withdrawn.stdout, /200 shares left/);
+  });
+
+  test("gov: propose, vote, queue, execute a parameter change", async () => {
+    const proposed = await run([
+      "gov",
+      "propose",
+      "--set",
+      "rewards.minStake=500",
+      "--description",
+      "lower the minimum stake",
+      "--from",
+      "user",
+    ]);
+    assert.equal(proposed.code, 0, proposed.stderr);
+    const id = /^proposal (\d+)/m.exec(proposed.stdout)?.[1];
+    assert.ok(id, proposed.stdout);
+    const early = await run(["gov", "queue", id, "--from", "user"]);
+    assert.equal(early.code, 1, "a proposal still voting cannot be queued");
+    await sleep(2000);
+    const voted = await run(["gov", "vote", id, "for", "--from", "deployer"]);
+    assert.equal(voted.code, 0, voted.stderr);
+    assert.match(voted.stdout, /VoteCast/);
+    let state = "";
+    for (let i = 0; i < 40 && !/state\s+succeeded/.test(state); i++) {
+      await sleep(1500);
+      state = (await run(["gov", "status", id])).stdout;
+    }
+    assert.match(state, /state\s+succeeded/);
+    const queued = await run(["gov", "queue", id, "--from", "user"]);
+    assert.equal(queued.code, 0, queued.stderr);
+    let executed = await run(["gov", "execute", id, "--from", "user"]);
+    for (let i = 0; i < 10 && executed.code !== 0; i++) {
+      await sleep(1500);
+      executed = await run(["gov", "execute", id, "--from", "user"]);
+    }
+    assert.equal(executed.code, 0, executed.stderr);
+    assert.match(executed.stdout, /ParameterChanged\(name=minStake value=500000000000000000000\)/);
+  });
+
+  test("`veil worker` without a subcommand is still the daemon and still requires --data", async () => {
+    const r = await run(["worker", "--operator-key", `0x${"11".repeat(32)}`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /required option '--data <dir>' not specified/);
+  });
+
+  function workerAddress(): string {
+    const n = JSON.parse(readFileSync(join(dir, "network.json"), "utf8"));
+    return n.workers[0].address;
+  }
+});
