@@ -13,6 +13,7 @@ import {
   type SandboxLimits,
   type SandboxRequest,
   type SandboxResponse,
+  type SandboxTrigger,
 } from "./types.ts";
 
 type DispatchResult =
@@ -240,7 +241,7 @@ export class IsolateSandbox implements Sandbox {
     ];
   }
 
-  async invoke(request: SandboxRequest): Promise<SandboxResponse> {
+  async invoke(request: SandboxRequest, trigger?: SandboxTrigger): Promise<SandboxResponse> {
     if (this.#inFlight >= this.#limits.maxConcurrent) {
       throw new VeilError(
         "LIMIT_CONCURRENCY_EXCEEDED",
@@ -250,13 +251,13 @@ export class IsolateSandbox implements Sandbox {
     }
     this.#inFlight++;
     try {
-      return await this.#invoke(request);
+      return await this.#invoke(request, trigger);
     } finally {
       this.#inFlight--;
     }
   }
 
-  async #invoke(request: SandboxRequest): Promise<SandboxResponse> {
+  async #invoke(request: SandboxRequest, trigger?: SandboxTrigger): Promise<SandboxResponse> {
     await this.#ensureLoaded();
     const isolate = this.#isolate!;
     const dispatch = this.#dispatch!;
@@ -289,7 +290,9 @@ export class IsolateSandbox implements Sandbox {
           undefined,
           [
             new ivm.ExternalCopy({ ...request, body }).copyInto({ release: true }),
-            new ivm.ExternalCopy(this.#meta).copyInto({ release: true }),
+            new ivm.ExternalCopy(trigger ? { ...this.#meta, trigger } : this.#meta).copyInto({
+              release: true,
+            }),
           ],
           { timeout: this.#limits.wallTimeMs, result: { promise: true, copy: true } },
         ),

@@ -18,6 +18,7 @@ import { WorkerAttestation } from "./attestation.ts";
 import { AgentKeyring } from "./keyring.ts";
 import { LogBook } from "./logbook.ts";
 import { createWorkerServer } from "./server.ts";
+import { startTriggers } from "./triggers.ts";
 
 export type WorkerDaemonOptions = {
   network: string;
@@ -122,5 +123,12 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
 
   agents.setKeyring(new AgentKeyring({ chain, operator: operatorChain, grant }));
   await agents.start();
+  await startTriggers({
+    chain,
+    operator: operatorChain,
+    agents,
+    self: identity.address,
+    log: (m) => console.error(m),
+  });
   announceReady({ role: "worker", address: identity.address, url, operator: operatorChain.account });
 }
