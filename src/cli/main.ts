@@ -6,6 +6,7 @@ import { loadNetwork, networkPath } from "../network/config.ts";
 import type { VeilClient as VeilClientType } from "../sdk/client.ts";
 import { initAgent, listTemplates } from "./init.ts";
 import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
+import { registerTriggersCommands } from "./triggers.ts";
 
 const program = new Command();
 program
@@ -707,5 +708,7 @@ function enclaveChoice(opts: TeeFlags) {
     ...(opts.dstackEndpoint ? { dstackEndpoint: opts.dstackEndpoint } : {}),
   };
 }
+
+registerTriggersCommands(program, { networkOption, keyOption, loadNetwork, signingKey, action });
 
 program.parseAsync(process.argv).catch(fail);
