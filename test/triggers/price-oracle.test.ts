@@ -12,7 +12,7 @@ import { IsolateSandbox } from "../../src/sandbox/isolate.ts";
 import { buildAgent } from "../../src/sdk/build.ts";
 import { AgentGas, ChainRequestWatcher } from "../../src/worker/chain-requests.ts";
 import { agentCertifier } from "../helpers/agent-signer.ts";
-import { hash32, startTestChain, type TestChain } from "../helpers/chain.ts";
+import { startTestChain, type TestChain } from "../helpers/chain.ts";
 
 let t: TestChain;
 let server: Server;

@@ -31,7 +31,7 @@ function decodeString(payload: string): string {
 function toUnits(amount: string): bigint {
   if (!/^\d+(\.\d+)?$/.test(amount)) throw new Error(`not a price: ${amount}`);
   const [whole, frac = ""] = amount.split(".");
-  return BigInt(whole!) * 100_000_000n + BigInt((frac + "00000000").slice(0, 8));
+  return BigInt(whole ?? "0") * 100_000_000n + BigInt(frac.padEnd(8, "0").slice(0, 8));
 }
 
 export default {
