@@ -27,6 +27,8 @@ export type ContractAddresses = {
   workerRegistry: Hex;
   gatekeeperRegistry: Hex;
   attestationPolicy: Hex;
+  /** Requests from contracts and schedules (contracts/triggers); absent on networks made before it. */
+  agentTriggers?: Hex;
 };
 
 export type ChainConfig = { rpcUrl: string; chainId: number; contracts: ContractAddresses };

@@ -45,5 +45,6 @@ export async function deployContracts(options: {
   const gatekeeperRegistry = await deploy("GatekeeperRegistry", [account.address]);
   const agentRegistry = await deploy("AgentRegistry", []);
   const agentKeys = await deploy("AgentKeys", [agentRegistry, gatekeeperRegistry]);
-  return { agentRegistry, agentKeys, workerRegistry, gatekeeperRegistry, attestationPolicy };
+  const agentTriggers = await deploy("AgentTriggers", [agentRegistry, agentKeys]);
+  return { agentRegistry, agentKeys, workerRegistry, gatekeeperRegistry, attestationPolicy, agentTriggers };
 }

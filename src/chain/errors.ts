@@ -596,6 +596,80 @@ const REVERTS: Record<string, { code: string; status: number; hint: string; retr
     retryable: true,
     hint: "Votes can only be read for a time already past; wait for the next block.",
   },
+  // Triggers (contracts/triggers): requests from contracts and schedules.
+  RequestNotFound: {
+    code: "TRIGGER_REQUEST_NOT_FOUND",
+    status: 404,
+    hint: "List requests with `veil triggers requests NAME`.",
+  },
+  RequestNotPending: {
+    code: "TRIGGER_REQUEST_SETTLED",
+    status: 409,
+    hint: "The request was already answered or refunded; each is settled once.",
+  },
+  DeadlinePassed: {
+    code: "TRIGGER_DEADLINE_PASSED",
+    status: 409,
+    hint: "The request expired unanswered; its requester may take the refund (`refund`).",
+  },
+  DeadlineNotReached: {
+    code: "TRIGGER_DEADLINE_NOT_REACHED",
+    status: 409,
+    retryable: true,
+    hint: "A request is refunded only after its deadline block; wait for it.",
+  },
+  BadDeadline: {
+    code: "TRIGGER_DEADLINE_INVALID",
+    status: 400,
+    hint: "The deadline must be a future block.",
+  },
+  PayloadTooLarge: { code: "TRIGGER_PAYLOAD_TOO_LARGE", status: 413, hint: "Payloads are at most 16 KiB." },
+  ResponseTooLarge: {
+    code: "TRIGGER_RESPONSE_TOO_LARGE",
+    status: 413,
+    hint: "Responses are at most 16 KiB.",
+  },
+  NotAgentSigner: {
+    code: "TRIGGER_NOT_AGENT_SIGNER",
+    status: 403,
+    hint: "Only the agent's certified address (AgentKeys) may answer for it or claim its ticks.",
+  },
+  CronTooLong: {
+    code: "SCHEDULE_CRON_TOO_LONG",
+    status: 400,
+    hint: "Cron expressions are at most 128 characters.",
+  },
+  TickAlreadyClaimed: {
+    code: "SCHEDULE_TICK_CLAIMED",
+    status: 409,
+    hint: "Another worker runs this tick; each tick runs once.",
+  },
+  TickInFuture: {
+    code: "SCHEDULE_TICK_IN_FUTURE",
+    status: 400,
+    retryable: true,
+    hint: "Claim a tick when it is due.",
+  },
+  NoSchedule: {
+    code: "SCHEDULE_NOT_SET",
+    status: 404,
+    hint: 'Set one with `veil triggers schedule NAME "CRON"`.',
+  },
+  RefundFailed: {
+    code: "TRIGGER_REFUND_FAILED",
+    status: 502,
+    hint: "The requester refused the refund; it must accept Ether.",
+  },
+  WrongResponder: {
+    code: "TRIGGER_WRONG_RESPONDER",
+    status: 403,
+    hint: "The consumer accepts answers only from the agent's registered address.",
+  },
+  NotAgentTriggers: {
+    code: "TRIGGER_NOT_HUB",
+    status: 403,
+    hint: "Answers reach a consumer only through AgentTriggers.",
+  },
 };
 
 /** The Veil error a contract's custom error `name` maps to, if any (for tests and tools). */

@@ -5,14 +5,25 @@ import { VeilError } from "../errors/index.ts";
 
 const templatesDir = resolve(dirname(fileURLToPath(import.meta.url)), "../../templates");
 
+/** Examples with a package.json are templates too (`veil init --template price-oracle`). */
+const examplesDir = resolve(templatesDir, "../examples");
+const templateDir = (name: string) =>
+  existsSync(join(templatesDir, name, "package.json")) ? join(templatesDir, name) : join(examplesDir, name);
+
 export function listTemplates(): string[] {
-  return readdirSync(templatesDir).filter((d) => existsSync(join(templatesDir, d, "package.json")));
+  const examples = existsSync(examplesDir)
+    ? readdirSync(examplesDir).filter((d) => existsSync(join(examplesDir, d, "package.json")))
+    : [];
+  return [
+    ...readdirSync(templatesDir).filter((d) => existsSync(join(templatesDir, d, "package.json"))),
+    ...examples,
+  ];
 }
 
 /** Copies a template into `dir`, naming the package after the directory. */
 export function initAgent(dir: string, template: string): string {
   const target = resolve(dir);
-  const source = join(templatesDir, template);
+  const source = templateDir(template);
   if (!existsSync(join(source, "package.json"))) {
     throw new VeilError("TEMPLATE_NOT_FOUND", `There is no template "${template}"`, {
       hint: `Choose one of: ${listTemplates().join(", ")}.`,

@@ -10,6 +10,7 @@ import { initAgent, listTemplates } from "./init.ts";
 import { registerKeysCommand } from "./keys.ts";
 import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
 import { registerPoolCommands } from "./pool.ts";
+import { registerTriggersCommands } from "./triggers.ts";
 import { registerVaultCommands } from "./vault.ts";
 import { registerWorkerOps } from "./worker-ops.ts";
 
@@ -743,5 +744,6 @@ registerPoolCommands(program);
 registerVaultCommands(program);
 registerWorkerOps(program);
 registerGovCommands(program);
+registerTriggersCommands(program, { networkOption, keyOption, loadNetwork, signingKey, action });
 
 program.parseAsync(process.argv).catch(fail);

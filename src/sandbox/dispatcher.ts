@@ -22,7 +22,7 @@ export const DISPATCHER_SOURCE = `(() => {
     stack: e && typeof e === "object" && typeof e.stack === "string" ? e.stack : undefined,
   });
   globalThis.__veilSetAgent = (exported) => {
-    if (exported && (typeof exported === "object" || typeof exported === "function") && typeof exported.fetch === "function") {
+    if (exported && (typeof exported === "object" || typeof exported === "function") && (typeof exported.fetch === "function" || typeof exported.onChainRequest === "function" || typeof exported.scheduled === "function")) {
       agent = exported;
       return { ok: true, style: "fetch" };
     }
@@ -37,6 +37,30 @@ export const DISPATCHER_SOURCE = `(() => {
   // Work handed to ctx.waitUntil, still running: the host waits for it before it drops a realm.
   const pending = new Set();
   globalThis.__veilIdle = () => Promise.all([...pending]).then(() => undefined);
+  // Triggers (src/worker/chain-requests.ts, schedules.ts): onChainRequest answers bytes (a
+  // Uint8Array, an ArrayBuffer or a 0x-hex string); scheduled returns nothing (or bytes).
+  const runTrigger = async (trigger, env, ctx) => {
+    const handler = agent && !phala ? agent[trigger.kind] : undefined;
+    if (typeof handler !== "function") {
+      return { ok: false, kind: "threw", error: { name: "TypeError", message: "the agent has no " + trigger.kind + "(event, env, ctx) handler" } };
+    }
+    let result;
+    try {
+      result = await handler.call(agent, trigger.event, env, ctx);
+    } catch (e) {
+      return { ok: false, kind: "threw", error: errorInfo(e) };
+    }
+    let body;
+    if (result instanceof ArrayBuffer) body = result;
+    else if (ArrayBuffer.isView(result)) body = result.buffer.slice(result.byteOffset, result.byteOffset + result.byteLength);
+    else if (typeof result === "string" && /^0x([0-9a-fA-F]{2})*$/.test(result)) {
+      const bytes = new Uint8Array((result.length - 2) / 2);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(result.slice(2 + 2 * i, 4 + 2 * i), 16);
+      body = bytes.buffer;
+    } else if (result === undefined || result === null) body = new ArrayBuffer(0);
+    else return { ok: false, kind: "bad-response", error: { name: "TypeError", message: trigger.kind + "() must return bytes (Uint8Array, ArrayBuffer or 0x-hex), got " + typeof result } };
+    return { ok: true, status: 200, headers: [], body };
+  };
   globalThis.__veilDispatch = async (req, meta) => {
     const init = { method: req.method, headers: req.headers };
     if (req.body !== null && req.method !== "GET" && req.method !== "HEAD") init.body = req.body;
@@ -63,6 +87,7 @@ export const DISPATCHER_SOURCE = `(() => {
       },
       passThroughOnException() {},
     });
+    if (meta.trigger) return runTrigger(meta.trigger, env, ctx);
     let response;
     try {
       response = phala ? await callPhala(agent, req, meta.secrets || {}) : await agent.fetch(request, env, ctx);

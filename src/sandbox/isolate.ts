@@ -15,6 +15,7 @@ import {
   type SandboxLimits,
   type SandboxRequest,
   type SandboxResponse,
+  type SandboxTrigger,
 } from "./types.ts";
 
 type DispatchResult =
@@ -397,7 +398,7 @@ export class IsolateSandbox implements Sandbox {
     ];
   }
 
-  async invoke(request: SandboxRequest): Promise<SandboxResponse> {
+  async invoke(request: SandboxRequest, trigger?: SandboxTrigger): Promise<SandboxResponse> {
     if (this.#inFlight >= this.#limits.maxConcurrent) {
       throw new VeilError(
         "LIMIT_CONCURRENCY_EXCEEDED",
@@ -415,21 +416,25 @@ export class IsolateSandbox implements Sandbox {
     this.#inFlight++;
     const token = this.#calls.open(request.call ?? { chain: [] });
     try {
-      return await this.#invoke(request, token);
+      return await this.#invoke(request, token, trigger);
     } finally {
       this.#calls.close(token);
       this.#inFlight--;
     }
   }
 
-  async #invoke(request: SandboxRequest, callToken: string): Promise<SandboxResponse> {
+  async #invoke(
+    request: SandboxRequest,
+    callToken: string,
+    trigger?: SandboxTrigger,
+  ): Promise<SandboxResponse> {
     const oneTime = request.caller === null;
     const realm = await this.#realmFor(oneTime ? null : (request.caller ?? PUBLIC));
     const isolate = this.#isolate!;
     realm.inFlight++;
     realm.fetchBudget += this.#limits.egress.maxFetchesPerRequest;
     try {
-      return await this.#run(isolate, realm, request, callToken);
+      return await this.#run(isolate, realm, request, callToken, trigger);
     } finally {
       realm.inFlight--;
       // A request's unspent fetches do not carry over to the next one.
@@ -446,6 +451,7 @@ export class IsolateSandbox implements Sandbox {
     realm: Realm,
     request: SandboxRequest,
     callToken: string,
+    trigger: SandboxTrigger | undefined,
   ): Promise<SandboxResponse> {
     const body = request.body ? new Uint8Array(request.body).buffer : null;
     // A caller's deadline shortens this request's wall time; it never lengthens it.
@@ -491,7 +497,9 @@ export class IsolateSandbox implements Sandbox {
               caller: request.call?.caller ?? null,
               deadline: request.call?.deadline ?? null,
             }).copyInto({ release: true }),
-            new ivm.ExternalCopy(this.#meta).copyInto({ release: true }),
+            new ivm.ExternalCopy(trigger ? { ...this.#meta, trigger } : this.#meta).copyInto({
+              release: true,
+            }),
           ],
           { timeout: wallTimeMs, result: { promise: true, copy: true } },
         ),

@@ -95,8 +95,12 @@ export interface AgentStateBackend {
 
 export type LogSink = (level: string, message: string) => void;
 
+/** A call of a trigger handler instead of `fetch` (`onChainRequest` or `scheduled`), with its event as plain data. */
+export type SandboxTrigger = { kind: "onChainRequest" | "scheduled"; event: Record<string, string> };
+
 /** The engine an agent runs in; isolated-vm today, behind this interface. */
 export interface Sandbox {
-  invoke(request: SandboxRequest): Promise<SandboxResponse>;
+  /** With `trigger`, runs that handler; the response body is what it returned (bytes). */
+  invoke(request: SandboxRequest, trigger?: SandboxTrigger): Promise<SandboxResponse>;
   dispose(): void;
 }

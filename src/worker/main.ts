@@ -21,6 +21,7 @@ import { startHeartbeats } from "./heartbeat.ts";
 import { AgentKeyring } from "./keyring.ts";
 import { LogBook } from "./logbook.ts";
 import { createWorkerServer } from "./server.ts";
+import { startTriggers } from "./triggers.ts";
 
 export type WorkerDaemonOptions = {
   network: string;
@@ -201,6 +202,13 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     network,
     worker: identity.account,
     operatorKey: options.operatorKey,
+    log: (m) => console.error(m),
+  });
+  await startTriggers({
+    chain,
+    operator: operatorChain,
+    agents,
+    self: identity.address,
     log: (m) => console.error(m),
   });
   announceReady({ role: "worker", address: identity.address, url, operator: operatorChain.account });

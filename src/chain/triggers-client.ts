@@ -1,0 +1,158 @@
+import { type Hex, parseEventLogs } from "viem";
+import { VeilError } from "../errors/index.ts";
+import { agentTriggersAbi } from "./abi.ts";
+import type { VeilChain } from "./client.ts";
+import { chainError } from "./errors.ts";
+
+export const RequestStatus = { None: 0, Pending: 1, Fulfilled: 2, Refunded: 3 } as const;
+
+/** A request from a contract to an agent, as AgentTriggers.sol holds it. */
+export type AgentRequestRecord = {
+  id: bigint;
+  consumer: Hex;
+  agentId: bigint;
+  createdBlock: bigint;
+  deadlineBlock: bigint;
+  status: number;
+  fee: bigint;
+  payloadHash: Hex;
+};
+
+/** A request as its event announced it (with the payload, which the chain stores only as a hash). */
+export type AgentRequestEvent = {
+  id: bigint;
+  agentId: bigint;
+  consumer: Hex;
+  payload: Hex;
+  deadlineBlock: bigint;
+  fee: bigint;
+  blockNumber: bigint;
+};
+
+/**
+ * Typed access to AgentTriggers.sol (requests from contracts, schedules) through a VeilChain:
+ * its account, if any, signs the writes.
+ */
+export class TriggersClient {
+  readonly chain: VeilChain;
+  readonly address: Hex;
+
+  constructor(chain: VeilChain) {
+    const address = chain.config.contracts.agentTriggers;
+    if (!address) {
+      throw new VeilError("TRIGGERS_NOT_DEPLOYED", "This network has no AgentTriggers contract", {
+        hint: "Recreate the network with this version (`veil up`), which deploys it and records it in network.json.",
+      });
+    }
+    this.chain = chain;
+    this.address = address;
+  }
+
+  async #read<T>(action: string, functionName: string, args: readonly unknown[]): Promise<T> {
+    try {
+      return (await this.chain.public.readContract({
+        address: this.address,
+        abi: agentTriggersAbi,
+        functionName,
+        args,
+      } as never)) as T;
+    } catch (err) {
+      throw chainError(err, action, this.chain.config.rpcUrl);
+    }
+  }
+
+  async #write(action: string, functionName: string, args: readonly unknown[], value?: bigint) {
+    const request = { address: this.address, abi: agentTriggersAbi, functionName, args, value };
+    return this.chain.write(action, request);
+  }
+
+  // ── requests ─────────────────────────────────────────────────────────────────────────────
+
+  /** Files a request from this account (an EOA consumer; contracts use AgentConsumer.sol). */
+  async request(agentId: bigint, payload: Hex, deadlineBlock: bigint, fee = 0n): Promise<bigint> {
+    const { hash, logs } = await this.#write(
+      `request work from agent ${agentId}`,
+      "request",
+      [agentId, payload, deadlineBlock],
+      fee,
+    );
+    const [event] = parseEventLogs({
+      abi: agentTriggersAbi,
+      logs: logs as never,
+      eventName: "AgentRequested",
+    });
+    if (!event) throw new Error(`request: no AgentRequested event in ${hash}`);
+    return event.args.requestId;
+  }
+
+  async fulfill(requestId: bigint, response: Hex): Promise<Hex> {
+    return (await this.#write(`answer request ${requestId}`, "fulfill", [requestId, response])).hash;
+  }
+
+  async refund(requestId: bigint): Promise<Hex> {
+    return (await this.#write(`refund request ${requestId}`, "refund", [requestId])).hash;
+  }
+
+  async getRequest(requestId: bigint): Promise<AgentRequestRecord> {
+    const r = await this.#read<
+      Omit<AgentRequestRecord, "id" | "createdBlock" | "deadlineBlock"> & {
+        createdBlock: bigint | number;
+        deadlineBlock: bigint | number;
+      }
+    >(`read request ${requestId}`, "getRequest", [requestId]);
+    return {
+      id: requestId,
+      consumer: r.consumer,
+      agentId: r.agentId,
+      createdBlock: BigInt(r.createdBlock),
+      deadlineBlock: BigInt(r.deadlineBlock),
+      status: Number(r.status),
+      fee: r.fee,
+      payloadHash: r.payloadHash,
+    };
+  }
+
+  /** Requests announced in blocks `fromBlock`..`toBlock`, optionally for one agent. */
+  async requestEvents(fromBlock: bigint, toBlock: bigint, agentId?: bigint): Promise<AgentRequestEvent[]> {
+    try {
+      const logs = await this.chain.public.getContractEvents({
+        address: this.address,
+        abi: agentTriggersAbi,
+        eventName: "AgentRequested",
+        ...(agentId !== undefined ? { args: { agentId } } : {}),
+        fromBlock,
+        toBlock,
+      });
+      return logs.map((l) => ({
+        id: l.args.requestId!,
+        agentId: l.args.agentId!,
+        consumer: l.args.consumer!,
+        payload: l.args.payload!,
+        deadlineBlock: BigInt(l.args.deadlineBlock!),
+        fee: l.args.fee!,
+        blockNumber: l.blockNumber,
+      }));
+    } catch (err) {
+      throw chainError(err, "read requests", this.chain.config.rpcUrl);
+    }
+  }
+
+  // ── schedules ────────────────────────────────────────────────────────────────────────────
+
+  async setSchedule(agentId: bigint, cron: string): Promise<Hex> {
+    return (await this.#write(`set the schedule of agent ${agentId}`, "setSchedule", [agentId, cron])).hash;
+  }
+
+  async scheduleOf(agentId: bigint): Promise<string> {
+    return this.#read(`read the schedule of agent ${agentId}`, "scheduleOf", [agentId]);
+  }
+
+  async claimTick(agentId: bigint, tick: bigint, worker: Hex): Promise<Hex> {
+    return (await this.#write(`claim tick ${tick} of agent ${agentId}`, "claimTick", [agentId, tick, worker]))
+      .hash;
+  }
+
+  async tickClaimer(agentId: bigint, tick: bigint): Promise<Hex> {
+    return this.#read(`read tick ${tick} of agent ${agentId}`, "tickClaimer", [agentId, tick]);
+  }
+}

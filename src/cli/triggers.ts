@@ -1,0 +1,115 @@
+import type { Command, Option } from "commander";
+import type { Hex } from "viem";
+import { VeilError } from "../errors/index.ts";
+import type { loadNetwork } from "../network/config.ts";
+
+type Network = ReturnType<typeof loadNetwork>;
+
+/** What main.ts lends this file: its shared options and helpers. */
+export type TriggersCliDeps = {
+  networkOption: () => Option;
+  keyOption: () => Option;
+  loadNetwork: (path?: string) => Network;
+  signingKey: (network: Network, explicit?: string) => Hex;
+  action: <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>;
+};
+
+const STATUS = ["none", "pending", "answered", "refunded"];
+
+async function triggersFor(network: Network, key?: Hex) {
+  const { VeilChain } = await import("../chain/index.ts");
+  const { TriggersClient } = await import("../chain/triggers-client.ts");
+  const chain = new VeilChain(network.chain, key ? { account: key } : {});
+  return { chain, triggers: new TriggersClient(chain) };
+}
+
+async function agentId(
+  chain: { agentIdOf(name: string): Promise<bigint> },
+  nameOrId: string,
+): Promise<bigint> {
+  if (/^\d+$/.test(nameOrId)) return BigInt(nameOrId);
+  const id = await chain.agentIdOf(nameOrId);
+  if (id === 0n) {
+    throw new VeilError("AGENT_NOT_FOUND", `There is no agent named "${nameOrId}"`, {
+      hint: "Check the name with `veil inspect`.",
+    });
+  }
+  return id;
+}
+
+/** `veil triggers …`: schedules and requests from contracts (contracts/triggers). */
+export function registerTriggersCommands(program: Command, d: TriggersCliDeps): void {
+  const triggers = program
+    .command("triggers")
+    .description("what starts an agent besides HTTP: cron schedules and requests from contracts");
+
+  triggers
+    .command("schedule")
+    .description(
+      'run the agent\'s scheduled(event, env, ctx) handler on a cron expression (5 fields, UTC), e.g. "*/5 * * * *"',
+    )
+    .argument("<agent>", "the agent's name or id")
+    .argument("<cron>", "minute hour day-of-month month day-of-week")
+    .addOption(d.networkOption())
+    .addOption(d.keyOption())
+    .action(
+      d.action(async (agent: string, cron: string, opts: { network?: string; privateKey?: string }) => {
+        const { parseCron } = await import("../worker/cron.ts");
+        parseCron(cron); // refuse a bad expression before it costs a transaction
+        const network = d.loadNetwork(opts.network);
+        const { chain, triggers } = await triggersFor(network, d.signingKey(network, opts.privateKey));
+        await triggers.setSchedule(await agentId(chain, agent), cron);
+        process.stdout.write(`${agent} runs on "${cron}" (UTC), on one worker per tick.\n`);
+      }),
+    );
+
+  triggers
+    .command("unschedule")
+    .description("remove the agent's schedule")
+    .argument("<agent>", "the agent's name or id")
+    .addOption(d.networkOption())
+    .addOption(d.keyOption())
+    .action(
+      d.action(async (agent: string, opts: { network?: string; privateKey?: string }) => {
+        const network = d.loadNetwork(opts.network);
+        const { chain, triggers } = await triggersFor(network, d.signingKey(network, opts.privateKey));
+        await triggers.setSchedule(await agentId(chain, agent), "");
+        process.stdout.write(`${agent} has no schedule now.\n`);
+      }),
+    );
+
+  triggers
+    .command("requests")
+    .description("requests from contracts to the agent, with their status, and its schedule")
+    .argument("<agent>", "the agent's name or id")
+    .addOption(d.networkOption())
+    .option("--json", "print JSON")
+    .action(
+      d.action(async (agent: string, opts: { network?: string; json?: boolean }) => {
+        const { triggers, chain } = await triggersFor(d.loadNetwork(opts.network));
+        const id = await agentId(chain, agent);
+        const head = await chain.blockNumber();
+        const events = await triggers.requestEvents(0n, head, id);
+        const rows = await Promise.all(
+          events.map(async (e) => ({
+            ...e,
+            status: STATUS[(await triggers.getRequest(e.id)).status] ?? "?",
+          })),
+        );
+        const schedule = await triggers.scheduleOf(id);
+        if (opts.json) {
+          process.stdout.write(
+            `${JSON.stringify({ agent: id.toString(), schedule, requests: rows }, (_, v) => (typeof v === "bigint" ? v.toString() : v), 2)}\n`,
+          );
+          return;
+        }
+        process.stdout.write(`schedule: ${schedule || "(none)"}\n`);
+        if (rows.length === 0) process.stdout.write("no requests\n");
+        for (const r of rows) {
+          process.stdout.write(
+            `#${r.id}  ${r.status.padEnd(8)}  from ${r.consumer}  block ${r.blockNumber}, deadline ${r.deadlineBlock}, fee ${r.fee} wei\n`,
+          );
+        }
+      }),
+    );
+}
