@@ -118,6 +118,7 @@ export class IsolateSandbox implements Sandbox {
   readonly #calls = new CallContexts();
   readonly #agentCaller: AgentCaller | undefined;
   #inFlight = 0;
+  #disposed = false;
 
   private constructor(
     code: string,
@@ -399,6 +400,13 @@ export class IsolateSandbox implements Sandbox {
   }
 
   async invoke(request: SandboxRequest, trigger?: SandboxTrigger): Promise<SandboxResponse> {
+    if (this.#disposed) {
+      throw new VeilError("AGENT_NOT_READY", `Agent ${this.#meta.name} is being reloaded`, {
+        status: 503,
+        retryable: true,
+        hint: "Retry in a moment.",
+      });
+    }
     if (this.#inFlight >= this.#limits.maxConcurrent) {
       throw new VeilError(
         "LIMIT_CONCURRENCY_EXCEEDED",
@@ -420,6 +428,7 @@ export class IsolateSandbox implements Sandbox {
     } finally {
       this.#calls.close(token);
       this.#inFlight--;
+      if (this.#disposed && this.#inFlight === 0 && this.#isolate) this.#reset(this.#isolate);
     }
   }
 
