@@ -29,10 +29,10 @@ function pickWorker(network: NetworkFile, signer: Hex, explicit?: string): Hex {
 }
 
 /** Commander hands a subcommand's options its parent's (`veil worker --network`) too. */
-const withParent = <T extends object>(opts: T, cmd: Command): T => ({
-  ...((cmd.parent?.opts() as { network?: string }).network ? { network: cmd.parent?.opts().network } : {}),
-  ...opts,
-});
+const withParent = <T extends object>(opts: T, cmd: Command): T => {
+  const network = (cmd.parent?.opts() as { network?: string } | undefined)?.network;
+  return { ...(network ? { network } : {}), ...opts };
+};
 
 const STATES = ["idle", "working", "unresponsive", "cooling down"];
 
