@@ -668,6 +668,9 @@ program
   .option("--public-url <url>", "URL announced on chain (default http://HOST:PORT)")
   .option("--max-request-bytes <n>", "largest request body", "1048576")
   .option("--state-db <file>", "SQLite file of agents' ctx.state (default DATA/state.sqlite)")
+  .option("--fee-batch <n>", "most fee channels per FeeEscrow claim", parseCount, 200)
+  .option("--fee-claim-calls <n>", "claim fees once this many paid calls are pending", parseCount, 100)
+  .option("--fee-interval <seconds>", "…or once any has been pending this long", parseCount, 300)
   .addOption(teeOption())
   .option("--pccs-url <url>", "where hardware backends fetch collateral (default Intel's PCS)")
   .option("--configfs-tsm <dir>", "the configfs-tsm report directory (tdx)")
@@ -684,6 +687,9 @@ program
           publicUrl?: string;
           maxRequestBytes: string;
           stateDb?: string;
+          feeBatch: number;
+          feeClaimCalls: number;
+          feeInterval: number;
         } & TeeFlags,
       ) => {
         const { runWorker } = await import("../worker/main.ts");
@@ -697,6 +703,11 @@ program
           maxRequestBytes: Number(opts.maxRequestBytes),
           enclave: enclaveChoice(opts),
           ...(opts.stateDb ? { stateDb: opts.stateDb } : {}),
+          fees: {
+            batchSize: opts.feeBatch,
+            claimAtCalls: opts.feeClaimCalls,
+            intervalMs: opts.feeInterval * 1000,
+          },
         });
       },
     ),

@@ -138,7 +138,39 @@ export function registerWorkerOps(program: Command): void {
         `performance     ${m.performance}`,
         `share           ${m.share}`,
         `pending rewards ${formatVeil(pending)} VEIL`,
+        ...(await feeLines(network, w, formatVeil)),
       ]);
     }),
   );
+}
+
+/**
+ * What the worker holds in vouchers (its own ledger, over HTTP): pending until its settlement
+ * loop claims them from FeeEscrow, and claimed.
+ */
+async function feeLines(
+  network: NetworkFile,
+  worker: Hex,
+  formatVeil: (v: bigint) => string,
+): Promise<string[]> {
+  const url = network.workers.find((x) => x.address.toLowerCase() === worker.toLowerCase())?.url;
+  if (!url) return ["fees            unknown (the network file lists no URL for this worker)"];
+  try {
+    const res = await fetch(`${url.replace(/\/$/, "")}/v1/fees`, { signal: AbortSignal.timeout(5_000) });
+    if (!res.ok) return [`fees            unknown (the worker answered ${res.status})`];
+    const f = (await res.json()) as {
+      channels: number;
+      pendingCalls: string;
+      pendingAmount: string;
+      claimedCalls: string;
+      claimedAmount: string;
+      dropped: number;
+    };
+    return [
+      `fees pending    ${formatVeil(BigInt(f.pendingAmount))} VEIL for ${f.pendingCalls} calls`,
+      `fees claimed    ${formatVeil(BigInt(f.claimedAmount))} VEIL for ${f.claimedCalls} calls (${f.channels} channels, ${f.dropped} vouchers dropped as already paid)`,
+    ];
+  } catch {
+    return ["fees            unknown (the worker is not reachable)"];
+  }
 }

@@ -116,8 +116,16 @@ async function invoke(
     if (!HOP_BY_HOP.has(name))
       headers[name] = headers[name] ? `${headers[name]}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1]!;
   }
-  const workers = await options.router.workers();
-  if (workers.length === 0) throw noWorker(nameOrId, []);
+  const listed = await options.router.workers();
+  if (listed.length === 0) throw noWorker(nameOrId, []);
+  // A fee voucher names one worker (ADR 0006): the caller asks for it first, the rest follow.
+  const prefer = headers["x-veil-prefer-worker"]?.toLowerCase();
+  const workers = prefer
+    ? [
+        ...listed.filter((w) => w.address.toLowerCase() === prefer),
+        ...listed.filter((w) => w.address.toLowerCase() !== prefer),
+      ]
+    : listed;
   const tried: string[] = [];
   for (const worker of workers) {
     const attempt = await forward(

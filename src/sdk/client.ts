@@ -17,6 +17,19 @@ import type { AgentLogLine, LogCursor } from "./logs.ts";
 import type { ReceiptCheck } from "./receipts.ts";
 import type { AgentVerdict, VerifyAgentOptions } from "./verify-agent.ts";
 
+/** What a priced agent's worker asks a payer to sign (see chain/fee-vouchers.ts). */
+export type FeeQuote = {
+  chainId: number;
+  feeEscrow: Hex;
+  worker: Hex;
+  payer: Hex;
+  agentId: string;
+  calls: string;
+  amount: string;
+  price: string;
+};
+export type VoucherHeader = { payer: Hex; calls: string; amount: string; r: Hex; vs: Hex };
+
 export type DeployResult = {
   id: bigint;
   name: string;
@@ -53,6 +66,13 @@ export type InvokeRequest = {
    * gate, a quota or a price need to know who calls (see crypto/caller.ts).
    */
   as?: Hex;
+  /**
+   * Signs the fee voucher a priced agent's worker quotes (ADR 0006). Default with `as`: the
+   * caller's key signs for itself. Return undefined to decline paying.
+   */
+  pay?: (quote: FeeQuote) => Promise<VoucherHeader | undefined>;
+  /** Whose fee channel this is, when `pay` is given (the SDK remembers one per agent and payer). */
+  payerTag?: string;
 };
 
 export type AgentInfo = {
@@ -75,6 +95,8 @@ export class VeilClient {
   /** Verified identities and known code versions, so that checking a receipt costs no chain read. */
   readonly #identities = new Map<string, { at: number; identity: VerifiedAgentIdentity }>();
   readonly #versions = new Map<string, Set<string>>();
+  /** Fee channels we paid on, by agent and payer: the next voucher is signed without a quote. */
+  readonly #channels = new Map<string, FeeQuote>();
 
   constructor(network: NetworkFile, options: { privateKey?: Hex } = {}) {
     this.network = network;
@@ -289,7 +311,73 @@ export class VeilClient {
   }
 
   async invoke(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
-    if (request.encrypt) return this.#invokeEncrypted(nameOrId, request);
+    const pay = request.pay ?? (request.as ? await this.#payAs(request.as) : undefined);
+    if (!pay) return this.#invokeOnce(nameOrId, request, undefined);
+    // A priced agent: send the channel's next voucher when we know it; else the worker quotes
+    // it (402 FEE_VOUCHER_REQUIRED) and we sign and send again (also after a price change, or
+    // when another worker answers).
+    const tag = `${nameOrId}:${request.payerTag ?? (request.as ? (await import("viem/accounts")).privateKeyToAccount(request.as).address : "")}`;
+    let quote: FeeQuote | undefined = this.#channels.get(tag);
+    for (let attempt = 0; ; attempt++) {
+      const voucher = quote ? await pay(quote) : undefined;
+      try {
+        const result = await this.#invokeOnce(
+          nameOrId,
+          request,
+          voucher && quote ? { voucher, quote } : undefined,
+        );
+        if (voucher && quote) {
+          this.#channels.set(tag, {
+            ...quote,
+            calls: (BigInt(quote.calls) + 1n).toString(),
+            amount: (BigInt(quote.amount) + BigInt(quote.price)).toString(),
+          });
+        }
+        return result;
+      } catch (err) {
+        const next = err instanceof VeilError ? (err as VeilError & { quote?: FeeQuote }).quote : undefined;
+        if (!next || attempt >= 2) throw err;
+        this.#channels.delete(tag);
+        quote = next;
+      }
+    }
+  }
+
+  /** The default payer with `as`: the caller's key signs vouchers for its own escrow only. */
+  async #payAs(privateKey: Hex): Promise<(quote: FeeQuote) => Promise<VoucherHeader | undefined>> {
+    const { privateKeyToAccount } = await import("viem/accounts");
+    const { signQuote } = await import("../chain/fee-vouchers.ts");
+    const account = privateKeyToAccount(privateKey);
+    return async (quote) => {
+      if (quote.payer.toLowerCase() !== account.address.toLowerCase()) return undefined;
+      // A worker's quote is checked against the chain before we sign: this network's chain and
+      // escrow, and the agent's price as its owner set it.
+      const chain = await this.chain();
+      const policy = await chain.getAgentPolicy(BigInt(quote.agentId));
+      if (
+        quote.chainId !== this.network.chain.chainId ||
+        quote.feeEscrow.toLowerCase() !== this.network.chain.economy?.feeEscrow?.toLowerCase() ||
+        BigInt(quote.price) !== policy.price
+      ) {
+        throw new VeilError(
+          "FEE_QUOTE_INVALID",
+          `Worker ${quote.worker} quoted a fee that the chain does not back`,
+          {
+            context: [`quoted price ${quote.price}, on chain ${policy.price}; escrow ${quote.feeEscrow}`],
+            hint: "Try again (another worker may answer); report the worker if it persists.",
+          },
+        );
+      }
+      return signQuote(account, quote);
+    };
+  }
+
+  async #invokeOnce(
+    nameOrId: string,
+    request: InvokeRequest,
+    fee: { voucher: VoucherHeader; quote: FeeQuote } | undefined,
+  ): Promise<InvokeResult> {
+    if (request.encrypt) return this.#invokeEncrypted(nameOrId, request, fee);
     const nonce = request.verify === false && !request.as ? undefined : randomNonce();
     const pathAndQuery = normalizePath(request.path);
     const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
@@ -299,6 +387,10 @@ export class VeilClient {
       callerHeaders["x-veil-caller"] = caller.address;
       callerHeaders["x-veil-caller-signature"] = caller.signature;
       callerHeaders["x-veil-caller-time"] = String(caller.timestamp);
+    }
+    if (fee) {
+      callerHeaders["x-veil-fee-voucher"] = encodeVoucherHeader(fee.voucher);
+      callerHeaders["x-veil-prefer-worker"] = fee.quote.worker;
     }
     const res = await this.#gateway(`/agents/${encodeURIComponent(nameOrId)}${pathAndQuery}`, {
       method,
@@ -320,7 +412,7 @@ export class VeilClient {
         parsed = undefined;
       }
       const error = (parsed as { error?: unknown } | undefined)?.error;
-      if (isVeilErrorJSON(error)) throw VeilError.fromJSON(error, res.status);
+      if (isVeilErrorJSON(error)) throw withQuote(VeilError.fromJSON(error, res.status), headers);
     }
     const result: InvokeResult = {
       status: res.status,
@@ -380,7 +472,11 @@ export class VeilClient {
   }
 
   /** An end-to-end encrypted invocation: the gateway and worker hosts see only ciphertext. */
-  async #invokeEncrypted(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
+  async #invokeEncrypted(
+    nameOrId: string,
+    request: InvokeRequest,
+    fee?: { voucher: VoucherHeader; quote: FeeQuote },
+  ): Promise<InvokeResult> {
     const identity = await this.identity(nameOrId);
     const chain = await this.chain();
     const { sealRequest, openResponse, generateX25519 } = await import("../crypto/index.ts");
@@ -393,7 +489,11 @@ export class VeilClient {
     const envelope = sealRequest(Buffer.from(identity.encryptionKey.slice(2), "hex"), identity.id, {
       method,
       path: pathAndQuery,
-      headers: Object.entries(request.headers ?? {}),
+      headers: [
+        ...Object.entries(request.headers ?? {}),
+        // The voucher travels sealed: only the worker learns who pays.
+        ...(fee ? [["x-veil-fee-voucher", encodeVoucherHeader(fee.voucher)] as [string, string]] : []),
+      ],
       body: Buffer.from(body ?? new Uint8Array(0)).toString("base64"),
       replyTo: Buffer.from(reply.publicKey).toString("hex"),
       nonce,
@@ -412,7 +512,10 @@ export class VeilClient {
     });
     const res = await this.#gateway(`/v1/agents/${identity.id}/encrypted`, {
       method: "POST",
-      headers: { "content-type": "application/octet-stream" },
+      headers: {
+        "content-type": "application/octet-stream",
+        ...(fee ? { "x-veil-prefer-worker": fee.quote.worker } : {}),
+      },
       body: envelope,
     });
     const bytes = new Uint8Array(await res.arrayBuffer());
@@ -423,7 +526,9 @@ export class VeilClient {
       } catch {
         parsed = undefined;
       }
-      throw errorFrom(parsed, res.status);
+      throw withQuote(errorFrom(parsed, res.status), {
+        "x-veil-fee-quote": res.headers.get("x-veil-fee-quote") ?? "",
+      });
     }
     const answer = openResponse(reply.privateKey, identity.id, nonce, bytes) as {
       status: number;
@@ -502,4 +607,20 @@ async function checkLoads(built: BuiltAgent, name: string): Promise<void> {
     meta: { id: "0", name, codeHash: built.hash },
   });
   sandbox.dispose();
+}
+
+function encodeVoucherHeader(v: VoucherHeader): string {
+  return Buffer.from(JSON.stringify(v)).toString("base64");
+}
+
+/** A worker's 402 FEE_VOUCHER_REQUIRED carries the voucher to sign; keep it on the error. */
+function withQuote(err: VeilError, headers: Record<string, string>): VeilError {
+  const raw = headers["x-veil-fee-quote"];
+  if (err.code !== "FEE_VOUCHER_REQUIRED" || !raw) return err;
+  try {
+    const quote = JSON.parse(Buffer.from(raw, "base64").toString("utf8")) as FeeQuote;
+    return Object.assign(err, { quote });
+  } catch {
+    return err;
+  }
 }

@@ -1,9 +1,10 @@
 import { encodeAbiParameters, type Hex, keccak256, recoverMessageAddress } from "viem";
+import { signQuote } from "../chain/fee-vouchers.ts";
 import type { AgentRecord } from "../chain/index.ts";
 import { requestHash } from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
 import type { AgentCaller, CallContext } from "../sandbox/host-agents.ts";
-import type { VeilClient } from "../sdk/client.ts";
+import type { FeeQuote, VeilClient, VoucherHeader } from "../sdk/client.ts";
 import type { AgentIdentity } from "./keyring.ts";
 
 // Agent-to-agent calls. The calling worker seals the request to the callee's certified key and
@@ -59,6 +60,15 @@ export function callDigest(
   );
 }
 
+/** Refusals that mean the callee did not run, so its fee was not incurred. */
+const FEE_REFUSALS = new Set([
+  "FEE_VOUCHER_REQUIRED",
+  "VOUCHER_SIGNATURE_INVALID",
+  "FEE_SIGNER_NOT_AUTHORIZED",
+  "ESCROW_INSUFFICIENT_PREPAID",
+  "FEE_QUOTE_INVALID",
+]);
+
 const callError = (code: string, message: string, hint: string, status = 400) =>
   new VeilError(code, message, { status, hint });
 
@@ -69,6 +79,15 @@ export class AgentCalls {
       client: () => VeilClient;
       domain: { chainId: number; agentRegistry: Hex };
       maxDepth?: number;
+      /**
+       * Outbound fees (ADR 0006): counts `price` against the calling agent's owner's spending
+       * cap, or refuses; returns how to give it back if the callee refused the call.
+       */
+      reserveFee?: (record: AgentRecord, price: bigint) => Promise<() => void>;
+      /** The callee's price on chain, to check a worker's quote before the agent's key signs. */
+      priceOf?: (agentId: bigint) => Promise<bigint>;
+      /** The network's FeeEscrow (quotes must name it). */
+      feeEscrow?: Hex;
     },
   ) {}
 
@@ -124,13 +143,52 @@ export class AgentCalls {
           message: { raw: callDigest(this.options.domain, unsigned) },
         });
         const assertion = Buffer.from(JSON.stringify({ ...unsigned, signature })).toString("base64");
-        const call = this.options.client().invoke(callee, {
-          method: req.method,
-          path: req.path,
-          headers: { ...Object.fromEntries(req.headers), [CALL_HEADER]: assertion },
-          ...(body ? { body } : {}),
-          encrypt: true,
-        });
+        // A priced callee: its worker quotes a voucher with the calling agent's owner as payer;
+        // the agent's key signs it (the owner authorized it on FeeEscrow), within the owner's cap.
+        const reserved: (() => void)[] = [];
+        const pay = async (quote: FeeQuote): Promise<VoucherHeader | undefined> => {
+          if (
+            quote.payer.toLowerCase() !== record.owner.toLowerCase() ||
+            quote.agentId !== callee ||
+            quote.chainId !== this.options.domain.chainId ||
+            quote.feeEscrow.toLowerCase() !== this.options.feeEscrow?.toLowerCase() ||
+            !this.options.reserveFee ||
+            !this.options.priceOf ||
+            BigInt(quote.price) !== (await this.options.priceOf(BigInt(callee)))
+          )
+            throw callError(
+              "FEE_QUOTE_INVALID",
+              `The fee quoted for agent #${callee} is not one this agent's owner pays`,
+              "A calling agent's owner pays the on-chain price of the callee, through this network's FeeEscrow.",
+              402,
+            );
+          reserved.push(await this.options.reserveFee(record, BigInt(quote.price)));
+          return signQuote(identity.account, quote);
+        };
+        const call = this.options
+          .client()
+          .invoke(callee, {
+            method: req.method,
+            path: req.path,
+            headers: { ...Object.fromEntries(req.headers), [CALL_HEADER]: assertion },
+            ...(body ? { body } : {}),
+            encrypt: true,
+            pay,
+            payerTag: `agent:${self}`,
+          })
+          .then(
+            (res) => {
+              // Only the voucher that was accepted counts against the cap.
+              for (const release of reserved.slice(0, -1)) release();
+              return res;
+            },
+            (err: unknown) => {
+              // Refused before the callee ran: nothing was spent.
+              if (err instanceof VeilError && FEE_REFUSALS.has(err.code))
+                for (const release of reserved) release();
+              throw err;
+            },
+          );
         const timer = Number.isFinite(deadline)
           ? new Promise<never>((_, reject) =>
               setTimeout(

@@ -10,6 +10,7 @@ import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
 import { DEFAULT_STATE_QUOTA, EncryptedAgentState, type StateQuota } from "../storage/agent-state.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { SqliteStateStore } from "../storage/state-store.ts";
+import type { FeeCollector } from "./fees.ts";
 import type { AgentIdentity, AgentKeyring } from "./keyring.ts";
 import { PolicyGate } from "./policy.ts";
 
@@ -43,6 +44,8 @@ export type AgentTableOptions = {
   agentCaller?: (record: AgentRecord, identity: AgentIdentity | undefined) => AgentCaller;
   /** The FeeEscrow that prepays agents with a price (see policy.ts). */
   feeEscrow?: Hex;
+  /** Takes paid calls' vouchers for this worker (fees.ts). */
+  fees?: FeeCollector;
 };
 
 /** Retry loading a failed agent (a bundle not yet in the store, say) after this long. */
@@ -69,6 +72,7 @@ export class AgentTable {
     this.policies = new PolicyGate({
       chain: options.chain,
       ...(options.feeEscrow ? { feeEscrow: options.feeEscrow } : {}),
+      ...(options.fees ? { fees: options.fees } : {}),
     });
   }
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Hex } from "viem";
 import { llmReceiptDigest, usageReceiptDigest } from "../chain/certificates.ts";
+import { VeilEconomy } from "../chain/economy-client.ts";
 import { RotationClient, VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
@@ -17,10 +18,12 @@ import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
 import { AgentCalls, DEFAULT_MAX_CALL_DEPTH } from "./agent-calls.ts";
 import { AgentTable } from "./agents.ts";
 import { WorkerAttestation } from "./attestation.ts";
+import { FeeCollector, FeeLedger } from "./fees.ts";
 import { startHeartbeats } from "./heartbeat.ts";
 import { AgentKeyring } from "./keyring.ts";
 import { LogBook } from "./logbook.ts";
 import { createWorkerServer } from "./server.ts";
+import { FeeSettlement } from "./settlement.ts";
 import { startTriggers } from "./triggers.ts";
 
 export type WorkerDaemonOptions = {
@@ -38,6 +41,8 @@ export type WorkerDaemonOptions = {
   stateDb?: string;
   /** How often the chain is checked for a finished key rotation. */
   rotationPollMs?: number;
+  /** When fees are claimed from FeeEscrow (see settlement.ts for the defaults). */
+  fees?: { batchSize?: number; claimAtCalls?: number; intervalMs?: number };
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -70,10 +75,42 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     },
     domain: { chainId: network.chain.chainId, agentRegistry: network.chain.contracts.agentRegistry },
     maxDepth: network.runtime?.maxCallDepth ?? DEFAULT_MAX_CALL_DEPTH,
+    // Outbound calls to priced agents are paid by the calling agent's owner, within its cap.
+    reserveFee: (record, price): Promise<() => void> => agents.policies.reserveOutbound(record, price),
+    priceOf: async (id): Promise<bigint> => (await agents.policies.policy(id)).price,
+    ...(network.chain.economy?.feeEscrow ? { feeEscrow: network.chain.economy.feeEscrow } : {}),
   });
-  const agents = new AgentTable({
+  // Paid calls' vouchers, kept in this worker's own data directory and claimed in batches.
+  const economyAddresses = network.chain.economy;
+  const feeLedger = economyAddresses
+    ? new FeeLedger(join(options.dataDir, "fees.sqlite"), identity.address)
+    : undefined;
+  const fees =
+    economyAddresses && feeLedger
+      ? new FeeCollector({
+          chain,
+          feeEscrow: economyAddresses.feeEscrow,
+          ledger: feeLedger,
+          worker: identity.address,
+        })
+      : undefined;
+  const settlement =
+    economyAddresses && feeLedger
+      ? new FeeSettlement({
+          ledger: feeLedger,
+          economy: new VeilEconomy(
+            { ...network.chain, economy: economyAddresses },
+            { account: options.operatorKey, pollingIntervalMs: 100 },
+          ),
+          worker: identity.address,
+          ...options.fees,
+          log: (m) => console.error(m),
+        })
+      : undefined;
+  const agents: AgentTable = new AgentTable({
     // Agents with a price are paid from the caller's prepayment in the network's FeeEscrow.
     ...(network.chain.economy?.feeEscrow ? { feeEscrow: network.chain.economy.feeEscrow } : {}),
+    ...(fees ? { fees } : {}),
     agentCaller: (record, agentIdentity) => calls.callerFor(record, agentIdentity),
     chain,
     blobs,
@@ -118,6 +155,14 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
       }),
     logs: logStore,
     calls,
+    ...(feeLedger
+      ? {
+          fees: () => ({
+            ...feeLedger.stats(),
+            ...(settlement?.last ? { lastSettlement: { ...settlement.last } } : {}),
+          }),
+        }
+      : {}),
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -198,6 +243,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     setTimeout(followRotations, options.rotationPollMs ?? 1_000).unref();
   };
   void followRotations();
+  settlement?.start();
   startHeartbeats({
     network,
     worker: identity.account,

@@ -1,8 +1,10 @@
-import type { Hex } from "viem";
+import type { Hex, LocalAccount } from "viem";
 import { feeEscrowAbi } from "../chain/abi.ts";
+import type { Voucher } from "../chain/economy-client.ts";
 import { AgentAccess, type AgentPolicy, type AgentRecord, type VeilChain } from "../chain/index.ts";
 import { CALLER_SIGNATURE_WINDOW_S, type SignedCaller, verifyCaller } from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
+import type { FeeCollector, VoucherHeader } from "./fees.ts";
 
 /**
  * What the AgentRegistry says about calling an agent, enforced by this worker before the sandbox
@@ -25,8 +27,20 @@ export type PolicyGateOptions = {
   chain: VeilChain;
   /** The FeeEscrow contract; without it, an agent with a price cannot be served. */
   feeEscrow?: Hex;
+  /** Takes each paid call's voucher (fees.ts); without it the escrow balance is only checked. */
+  fees?: FeeCollector;
   tokenCacheMs?: number;
   now?: () => number;
+};
+
+/** How a call pays, when the agent has a price. */
+export type Payment = {
+  /** The voucher the payer sent (x-veil-fee-voucher). */
+  voucher?: VoucherHeader;
+  /** The called agent's key on this worker: it signs for a sponsoring owner who authorized it. */
+  agentKey?: LocalAccount;
+  /** A calling agent (ctx.agents.call): its owner pays, with a voucher its key signed. */
+  callerAgent?: bigint;
 };
 
 type Cached = { policy: AgentPolicy; removed: Map<Hex, boolean> };
@@ -110,7 +124,11 @@ export class PolicyGate {
    * Refuses the call with a typed error unless the agent may run for `caller` now; on success
    * counts the call against the caller's quota (and the owner's cap when sponsored).
    */
-  async admit(record: AgentRecord, caller: CallerIdentity): Promise<{ payer?: Hex; price: bigint }> {
+  async admit(
+    record: AgentRecord,
+    caller: CallerIdentity,
+    payment: Payment = {},
+  ): Promise<{ payer?: Hex; price: bigint; voucher?: Voucher }> {
     const cached = await this.#load(record.id);
     const p = cached.policy;
     if (p.paused) {
@@ -164,9 +182,15 @@ export class PolicyGate {
     }
 
     let payer: Hex | undefined;
+    let voucher: Voucher | undefined;
     const sponsored = p.price > 0n && p.spendingCap > 0n;
     if (p.price > 0n) {
-      payer = sponsored ? record.owner : caller?.address;
+      // Who pays: a sponsoring owner; else a calling agent's owner (ADR 0006); else the caller.
+      payer = sponsored
+        ? record.owner
+        : payment.callerAgent !== undefined
+          ? (await this.#opts.chain.getAgent(payment.callerAgent)).owner
+          : caller?.address;
       if (sponsored) {
         const spent = this.#sponsored.get(record.id.toString());
         const sum = spent && spent.window === window ? spent.spent : 0n;
@@ -181,7 +205,23 @@ export class PolicyGate {
           );
         }
       }
-      await this.#checkEscrow(record, payer!, p.price, sponsored);
+      const fees = this.#opts.fees;
+      if (fees && this.#opts.feeEscrow) {
+        if (sponsored && !payment.agentKey) {
+          throw new VeilError("AGENT_KEYS_MISSING", "This agent has no keys on this worker yet", {
+            status: 503,
+            retryable: true,
+            hint: "Retry in a moment.",
+          });
+        }
+        voucher = await fees.collect(
+          { payer: payer!, price: p.price, agentId: record.id },
+          sponsored ? undefined : payment.voucher,
+          sponsored ? payment.agentKey : undefined,
+          () => this.#available(payer!),
+          (owed, available) => this.#insufficient(record, payer!, owed, available, sponsored),
+        );
+      } else await this.#checkEscrow(record, payer!, p.price, sponsored);
     }
 
     if (caller && p.quotaCalls > 0) {
@@ -196,7 +236,68 @@ export class PolicyGate {
         spent: (spent && spent.window === window ? spent.spent : 0n) + p.price,
       });
     }
-    return payer ? { payer, price: p.price } : { price: p.price };
+    return payer ? { payer, price: p.price, ...(voucher ? { voucher } : {}) } : { price: p.price };
+  }
+
+  /**
+   * Outbound fees of agent `record` (ctx.agents.call to a priced agent): its owner pays, within
+   * the agent's spending cap per period — the same budget that sponsors calls to it. A cap of
+   * zero means the owner pays nothing for this agent, so a priced call is refused.
+   */
+  async reserveOutbound(record: AgentRecord, price: bigint): Promise<() => void> {
+    const p = (await this.#load(record.id)).policy;
+    const periodS = p.quotaPeriod > 0 ? p.quotaPeriod : DAY_S;
+    const window = Math.floor(this.#now() / 1000 / periodS);
+    const key = record.id.toString();
+    const spent = this.#sponsored.get(key);
+    const sum = spent && spent.window === window ? spent.spent : 0n;
+    if (sum + price > p.spendingCap) {
+      throw new VeilError(
+        "SPENDING_CAP_REACHED",
+        p.spendingCap === 0n
+          ? `The owner of ${record.name} has set no spending cap, so it pays for no calls to priced agents`
+          : `The owner of ${record.name} pays for no more calls this period (cap ${p.spendingCap})`,
+        {
+          status: 402,
+          hint: "The owner can set or raise the cap with `veil agent price --cap`; or try again next period.",
+        },
+      );
+    }
+    this.#sponsored.set(key, { window, spent: sum + price });
+    // Given back if the call is refused before it ran (the voucher was not accepted).
+    return () => {
+      const now = this.#sponsored.get(key);
+      if (now && now.window === window) now.spent -= price;
+    };
+  }
+
+  async #available(payer: Hex): Promise<bigint> {
+    const account = await this.#opts.chain.public.readContract({
+      address: this.#opts.feeEscrow!,
+      abi: feeEscrowAbi,
+      functionName: "getAccount",
+      args: [payer],
+    });
+    return BigInt(account.balance) - BigInt(account.requested);
+  }
+
+  #insufficient(
+    record: AgentRecord,
+    payer: Hex,
+    owed: bigint,
+    available: bigint,
+    sponsored: boolean,
+  ): VeilError {
+    return new VeilError(
+      "ESCROW_INSUFFICIENT_PREPAID",
+      `${sponsored ? "The sponsoring owner" : "The payer"} ${payer} has ${available} base units prepaid; with this call to ${record.name} it owes this worker ${owed}`,
+      {
+        status: 402,
+        hint: sponsored
+          ? "The agent's owner must top up its FeeEscrow balance."
+          : "Prepay into the FeeEscrow for this address first (FeeEscrow.deposit(payer, amount)).",
+      },
+    );
   }
 
   async #checkAccess(record: AgentRecord, p: AgentPolicy, address: Hex): Promise<void> {

@@ -15,6 +15,7 @@ import type { SqliteLogStore } from "../storage/log-store.ts";
 import type { Evidence } from "../tee/index.ts";
 import { type AgentCalls, CALL_HEADER } from "./agent-calls.ts";
 import type { AgentState, AgentTable } from "./agents.ts";
+import { decodeVoucher, FeeQuoteError, type FeeStats, QUOTE_HEADER, VOUCHER_HEADER } from "./fees.ts";
 
 /** Headers that describe one hop, not the message; they are not passed to or from agents. */
 const HOP_BY_HOP = new Set([
@@ -45,6 +46,8 @@ export type WorkerServerOptions = {
   attestation?: () => Evidence | undefined;
   /** Verifies calls from other agents (ctx.agents.call; see agent-calls.ts). */
   calls?: AgentCalls;
+  /** This worker's fees: pending and claimed (GET /v1/fees, for `veil worker status`). */
+  fees?: () => FeeStats & { lastSettlement?: Record<string, unknown> };
 };
 
 /**
@@ -53,7 +56,12 @@ export type WorkerServerOptions = {
  */
 export function createWorkerServer(options: WorkerServerOptions): Server {
   return createServer((req, res) => {
-    handle(req, res, options).catch((err) => sendError(res, err));
+    handle(req, res, options).catch((err) => {
+      // A payer asked for a voucher gets the exact one to sign (fees.ts).
+      if (err instanceof FeeQuoteError && !res.headersSent)
+        res.setHeader(QUOTE_HEADER, Buffer.from(JSON.stringify(err.quote)).toString("base64"));
+      sendError(res, err);
+    });
   });
 }
 
@@ -80,6 +88,10 @@ async function handle(
       ...options.info(),
       evidence: { tee: evidence.tee, bytes: Buffer.from(evidence.bytes).toString("base64") },
     });
+    return;
+  }
+  if (url.pathname === "/v1/fees" && req.method === "GET" && options.fees) {
+    sendJson(res, 200, options.fees());
     return;
   }
   if (parts[1] !== "v1" || parts[2] !== "agents" || !parts[3]) {
@@ -146,7 +158,7 @@ async function handle(
     const name = req.rawHeaders[i]!.toLowerCase();
     if (name === "x-veil-nonce" && /^0x[0-9a-fA-F]{64}$/.test(req.rawHeaders[i + 1]!))
       nonce = req.rawHeaders[i + 1] as Hex;
-    if (name.startsWith("x-veil-caller")) signed[name] = req.rawHeaders[i + 1]!;
+    if (name.startsWith("x-veil-caller") || name === VOUCHER_HEADER) signed[name] = req.rawHeaders[i + 1]!;
     if (!HOP_BY_HOP.has(name) && !name.startsWith("x-veil-")) headers.push([name, req.rawHeaders[i + 1]!]);
   }
   const method = (req.method ?? "GET").toUpperCase();
@@ -168,7 +180,10 @@ async function handle(
           },
         )
       : undefined;
-  await options.agents.policies.admit(state.record, caller);
+  await options.agents.policies.admit(state.record, caller, {
+    ...(signed[VOUCHER_HEADER] ? { voucher: decodeVoucher(signed[VOUCHER_HEADER]) } : {}),
+    ...(state.identity ? { agentKey: state.identity.account } : {}),
+  });
   const response = await state.sandbox.invoke({
     method,
     url: `https://${state.record.name}.agents.veil${pathAndQuery}`,
@@ -347,7 +362,13 @@ async function handleEncrypted(
     : undefined;
   // A calling agent is admitted by its certified address, as a signed caller would be.
   const caller = signer ?? (call?.caller ? { address: call.caller.address as Hex } : undefined);
-  await options.agents.policies.admit(state.record, caller);
+  // The fee voucher travels sealed too, so the gateway does not learn who pays.
+  const voucher = sent.find(([k]) => k.toLowerCase() === VOUCHER_HEADER)?.[1];
+  await options.agents.policies.admit(state.record, caller, {
+    ...(voucher ? { voucher: decodeVoucher(voucher) } : {}),
+    agentKey: identity.account,
+    ...(!signer && call?.caller ? { callerAgent: BigInt(call.caller.agentId) } : {}),
+  });
   const response = await state.sandbox.invoke({
     method,
     url: `https://${state.record.name}.agents.veil${sealed.path}`,
