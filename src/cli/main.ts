@@ -5,10 +5,11 @@ import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
 import type { VeilClient as VeilClientType } from "../sdk/client.ts";
 import { registerAgentCommands, resolveKey } from "./agent.ts";
+import { registerEscrowCommands } from "./escrow.ts";
 import { registerGovCommands } from "./gov.ts";
 import { initAgent, listTemplates } from "./init.ts";
 import { registerKeysCommand } from "./keys.ts";
-import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
+import { fail, parseCount, parseLimit, parsePort, parsePositive, progress } from "./output.ts";
 import { registerPoolCommands } from "./pool.ts";
 import { registerTriggersCommands } from "./triggers.ts";
 import { registerVaultCommands } from "./vault.ts";
@@ -85,6 +86,13 @@ program
     8545,
   )
   .option("--host <host>", "interface to listen on", "127.0.0.1")
+  .option(
+    "--fee-claim-calls <n>",
+    "workers claim fees once this many paid calls are pending",
+    parsePositive,
+    20,
+  )
+  .option("--fee-interval <seconds>", "…or once any has been pending this long", parsePositive, 30)
   .action(
     action(
       async (opts: {
@@ -95,6 +103,8 @@ program
         gatekeepers: number;
         basePort: number;
         host: string;
+        feeClaimCalls: number;
+        feeInterval: number;
       }) => {
         const { up } = await import("../network/up.ts");
         const started = Date.now();
@@ -668,9 +678,9 @@ program
   .option("--public-url <url>", "URL announced on chain (default http://HOST:PORT)")
   .option("--max-request-bytes <n>", "largest request body", "1048576")
   .option("--state-db <file>", "SQLite file of agents' ctx.state (default DATA/state.sqlite)")
-  .option("--fee-batch <n>", "most fee channels per FeeEscrow claim", parseCount, 200)
-  .option("--fee-claim-calls <n>", "claim fees once this many paid calls are pending", parseCount, 100)
-  .option("--fee-interval <seconds>", "…or once any has been pending this long", parseCount, 300)
+  .option("--fee-batch <n>", "most fee channels per FeeEscrow claim", parsePositive, 200)
+  .option("--fee-claim-calls <n>", "claim fees once this many paid calls are pending", parsePositive, 100)
+  .option("--fee-interval <seconds>", "…or once any has been pending this long", parsePositive, 300)
   .addOption(teeOption())
   .option("--pccs-url <url>", "where hardware backends fetch collateral (default Intel's PCS)")
   .option("--configfs-tsm <dir>", "the configfs-tsm report directory (tdx)")
@@ -754,6 +764,7 @@ registerAgentCommands(program);
 registerPoolCommands(program);
 registerVaultCommands(program);
 registerWorkerOps(program);
+registerEscrowCommands(program);
 registerGovCommands(program);
 registerTriggersCommands(program, { networkOption, keyOption, loadNetwork, signingKey, action });
 

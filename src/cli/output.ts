@@ -38,6 +38,17 @@ export function parseCount(value: string): number {
   return n;
 }
 
+/** A positive whole number (sizes, thresholds, seconds). */
+export function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a whole number from 1`, {
+      hint: "Give a positive whole number, e.g. 100.",
+    });
+  }
+  return n;
+}
+
 /** A limit value: a whole number from 0 (0 means the network's default). */
 export function parseLimit(value: string): number {
   const n = Number(value);

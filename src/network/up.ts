@@ -20,6 +20,9 @@ export type UpOptions = {
   gatekeepers?: number;
   basePort: number;
   host: string;
+  /** When workers claim their fees (dev defaults: 20 calls or 30 s; the worker's own: 100, 300 s). */
+  feeClaimCalls?: number;
+  feeInterval?: number;
   onProgress: (message: string) => void;
 };
 
@@ -191,6 +194,8 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
             // whichever worker serves it (SQLite in WAL mode takes writers from several processes).
             "--state-db",
             join(dir, "state.sqlite"),
+            ...(options.feeClaimCalls ? ["--fee-claim-calls", String(options.feeClaimCalls)] : []),
+            ...(options.feeInterval ? ["--fee-interval", String(options.feeInterval)] : []),
           ],
           logDir,
         ),

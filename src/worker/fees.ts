@@ -208,8 +208,8 @@ export class FeeLedger {
         "UPDATE fee_channels SET claimed_calls = ?, claimed_amount = ?, dropped = dropped + 1, shortfall = 0 WHERE worker = ? AND payer = ? AND agent = ?",
       )
       .run(
-        (paid.calls > v.calls ? paid.calls : v.calls).toString(),
-        (paid.amount > v.amount ? paid.amount : v.amount).toString(),
+        larger(paid.calls, v.calls).toString(),
+        larger(paid.amount, v.amount).toString(),
         this.worker,
         v.payer.toLowerCase(),
         v.agentId.toString(),
@@ -250,6 +250,12 @@ export class FeeLedger {
   close(): void {
     this.#db.close();
   }
+}
+
+/** Math.max does not take bigints. */
+function larger(a: bigint, b: bigint): bigint {
+  if (a > b) return a;
+  return b;
 }
 
 export type FeeCharge = { payer: Hex; price: bigint; agentId: bigint };

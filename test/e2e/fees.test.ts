@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type Hex, parseUnits } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { VeilEconomy } from "../../src/chain/economy-client.ts";
+import { signQuote } from "../../src/chain/fee-vouchers.ts";
+import { VeilError } from "../../src/errors/index.ts";
+import type { NetworkFile } from "../../src/network/config.ts";
+import { VeilClient } from "../../src/sdk/client.ts";
+import { readNetwork, startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
+
+// Fees on a live `veil up` network: priced agents paid with vouchers through the gateway, the
+// worker's settlement loop claiming them from FeeEscrow, and a calling agent's owner paying for
+// its calls to a priced agent.
+
+const TOOL = `export default { async fetch(request: Request) { return Response.json({ ok: true, path: new URL(request.url).pathname }); } };`;
+const PLANNER = `export default { async fetch(request: Request, _env: unknown, ctx: any) {
+  try { const r = await ctx.agents.call("tool", "/used"); return Response.json({ tool: await r.json() }); }
+  catch (e: any) { return Response.json({ code: e.code, message: e.message }, { status: 402 }); }
+} };`;
+
+describe("fees on a dev network", { timeout: 400_000 }, () => {
+  const work = mkdtempSync(join(tmpdir(), "veil-fees-"));
+  const dir = join(work, ".veil");
+  const env = { VEIL_NETWORK: join(dir, "network.json") };
+  const run = (args: string[]) => veil(args, { env });
+  let network: Awaited<ReturnType<typeof startNetwork>>;
+  let file: NetworkFile;
+  let reader: VeilEconomy;
+  const key = (role: string): Hex => file.devAccounts!.accounts.find((a) => a.role === role)!.privateKey;
+  const address = (role: string): Hex => file.devAccounts!.accounts.find((a) => a.role === role)!.address;
+
+  before(async () => {
+    network = await startNetwork(dir, ["--workers", "1", "--fee-claim-calls", "2", "--fee-interval", "3600"]);
+    file = readNetwork(dir) as unknown as NetworkFile;
+    reader = new VeilEconomy({ ...file.chain, economy: file.chain.economy! }, { pollingIntervalMs: 50 });
+    for (const [name, code] of [
+      ["tool", TOOL],
+      ["planner", PLANNER],
+    ] as const) {
+      mkdirSync(join(work, name, "src"), { recursive: true });
+      writeFileSync(join(work, name, "src", "index.ts"), code);
+      const d = await run(["deploy", join(work, name), "--name", name]);
+      assert.equal(d.code, 0, d.stderr);
+    }
+    const priced = await run(["agent", "price", "tool", "0.5"]);
+    assert.equal(priced.code, 0, priced.stderr);
+  });
+  after(async () => {
+    if (network) await stopNetwork(network.child);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  const until = async (check: () => Promise<boolean>, what: string, ms = 60_000) => {
+    const end = Date.now() + ms;
+    while (!(await check())) {
+      assert.ok(Date.now() < end, `timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+
+  test("paid calls through the gateway are claimed in batches: the operator is paid, the escrow falls, a second claim is refused", async () => {
+    const worker = file.workers[0]!.address;
+    const toolId = (await new VeilClient(file).identity("tool")).id;
+    const payer = address("operator-3");
+    const noEscrow = await run(["invoke", "tool", "--path", "/x", "--as", "operator-3"]);
+    assert.notEqual(noEscrow.code, 0);
+    assert.match(noEscrow.stderr, /ESCROW_INSUFFICIENT_PREPAID/);
+    const deposited = await run(["escrow", "deposit", "10", "--from", "operator-3"]);
+    assert.equal(deposited.code, 0, deposited.stderr);
+    assert.match(deposited.stdout, /holds 10 VEIL/);
+
+    const operator = address("operator-1");
+    const before = {
+      operator: await reader.balanceOf(operator),
+      treasury: await reader.balanceOf(file.chain.economy!.treasury),
+    };
+    // Two calls from the CLI (each a new process: quoted, then paid) and two from one SDK client
+    // (the second signed ahead, without a quote).
+    for (let i = 0; i < 2; i++) {
+      const r = await run(["invoke", "tool", "--path", "/x", "--as", "operator-3"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /"ok":true/);
+    }
+    const client = new VeilClient(file);
+    for (let i = 0; i < 2; i++) {
+      const r = await client.invoke("tool", { path: "/y", as: key("operator-3") });
+      assert.equal(r.status, 200);
+    }
+    const price = parseUnits("0.5", 18);
+    await until(
+      async () => (await reader.feeChannel(payer, worker, toolId)).calls === 4n,
+      "the worker claimed 4 calls",
+    );
+    assert.equal((await reader.feeChannel(payer, worker, toolId)).amount, 4n * price);
+    assert.equal((await reader.escrowAccount(payer)).balance, parseUnits("10", 18) - 4n * price);
+    const fee = 4n * price;
+    assert.equal(await reader.balanceOf(operator), before.operator + fee - fee / 10n, "90% to the operator");
+    assert.equal(await reader.balanceOf(file.chain.economy!.treasury), before.treasury + fee / 10n);
+
+    const status = await run(["worker", "status", "--from", "operator-1"]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /fees pending\s+0 VEIL for 0 calls/);
+    assert.match(status.stdout, /fees claimed\s+2 VEIL for 4 calls/);
+
+    // The same voucher submitted again (by anyone) is refused on chain.
+    const again = await signQuote(privateKeyToAccount(key("operator-3")), {
+      chainId: file.chain.chainId,
+      feeEscrow: file.chain.economy!.feeEscrow,
+      worker,
+      payer,
+      agentId: toolId.toString(),
+      calls: "4",
+      amount: (4n * price).toString(),
+      price: price.toString(),
+    });
+    const econ = new VeilEconomy(
+      { ...file.chain, economy: file.chain.economy! },
+      { account: key("operator-1"), pollingIntervalMs: 50 },
+    );
+    await assert.rejects(
+      econ.claimFees(worker, [
+        { payer, agentId: toolId, calls: 4n, amount: 4n * price, r: again.r, vs: again.vs },
+      ]),
+      (e: unknown) => e instanceof VeilError && e.code === "VOUCHER_ALREADY_CLAIMED",
+    );
+  });
+
+  test("an agent calling a priced agent is paid for by its owner, within its cap; refused without escrow or over the cap", async () => {
+    const plan = async () => {
+      const r = await run(["invoke", "planner", "--path", "/plan"]);
+      return JSON.parse(r.stdout) as { code?: string; tool?: { ok: boolean } };
+    };
+    assert.equal((await plan()).code, "SPENDING_CAP_REACHED", "a cap of zero: the owner pays for nothing");
+    assert.equal((await run(["agent", "price", "planner", "--cap", "1"])).code, 0);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(
+      (await plan()).code,
+      "VOUCHER_SIGNATURE_INVALID",
+      "the owner has not let the agent's key sign",
+    );
+    const sponsor = await run(["escrow", "sponsor", "planner", "--outbound"]);
+    assert.equal(sponsor.code, 0, sponsor.stderr);
+    await new Promise((r) => setTimeout(r, 5500));
+    assert.equal((await plan()).code, "ESCROW_INSUFFICIENT_PREPAID", "the owner's escrow is empty");
+    assert.equal((await run(["escrow", "deposit", "5"])).code, 0);
+    assert.deepEqual((await plan()).tool, { ok: true, path: "/used" });
+    assert.deepEqual((await plan()).tool, { ok: true, path: "/used" });
+    assert.equal((await plan()).code, "SPENDING_CAP_REACHED", "2 × 0.5 reached the cap of 1");
+    const owner = address("user");
+    const worker = file.workers[0]!.address;
+    const toolId = (await new VeilClient(file).identity("tool")).id;
+    await until(
+      async () => (await reader.feeChannel(owner, worker, toolId)).calls === 2n,
+      "the planner's calls were claimed from its owner's escrow",
+    );
+    assert.equal((await reader.escrowAccount(owner)).balance, parseUnits("4", 18));
+  });
+});
