@@ -91,6 +91,9 @@ export class FeeLedger {
     this.#db = new Database(path);
     this.#db.pragma("journal_mode = WAL");
     this.#db.pragma("busy_timeout = 5000");
+    // WAL with NORMAL sync: no fsync per call. A power cut may lose the last calls' vouchers
+    // (their fees), never pay one twice: the chain's channel record is what claims go by.
+    this.#db.pragma("synchronous = NORMAL");
     this.#db.exec(`CREATE TABLE IF NOT EXISTS fee_channels (
       worker TEXT NOT NULL,
       payer TEXT NOT NULL,
@@ -108,10 +111,23 @@ export class FeeLedger {
     this.worker = worker.toLowerCase();
   }
 
+  readonly #statements = new Map<string, Database.Statement>();
+  /** Statements are prepared once: preparing costs more than running them. */
+  #stmt(sql: string): Database.Statement {
+    let st = this.#statements.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql);
+      this.#statements.set(sql, st);
+    }
+    return st;
+  }
+
   #row(payer: Hex, agentId: bigint): Row | undefined {
-    return this.#db
-      .prepare("SELECT * FROM fee_channels WHERE worker = ? AND payer = ? AND agent = ?")
-      .get(this.worker, payer.toLowerCase(), agentId.toString()) as Row | undefined;
+    return this.#stmt("SELECT * FROM fee_channels WHERE worker = ? AND payer = ? AND agent = ?").get(
+      this.worker,
+      payer.toLowerCase(),
+      agentId.toString(),
+    ) as Row | undefined;
   }
 
   /** The channel's latest accepted state, if this worker has one. */
@@ -124,19 +140,17 @@ export class FeeLedger {
 
   /** Starts a channel this worker has no row for at what the chain already paid of it. */
   open(payer: Hex, agentId: bigint, paid: { calls: bigint; amount: bigint }): void {
-    this.#db
-      .prepare(
-        "INSERT OR IGNORE INTO fee_channels (worker, payer, agent, calls, amount, claimed_calls, claimed_amount) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      )
-      .run(
-        this.worker,
-        payer.toLowerCase(),
-        agentId.toString(),
-        paid.calls.toString(),
-        paid.amount.toString(),
-        paid.calls.toString(),
-        paid.amount.toString(),
-      );
+    this.#stmt(
+      "INSERT OR IGNORE INTO fee_channels (worker, payer, agent, calls, amount, claimed_calls, claimed_amount) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    ).run(
+      this.worker,
+      payer.toLowerCase(),
+      agentId.toString(),
+      paid.calls.toString(),
+      paid.amount.toString(),
+      paid.calls.toString(),
+      paid.amount.toString(),
+    );
   }
 
   /**
@@ -144,29 +158,27 @@ export class FeeLedger {
    * of two concurrent calls signing the same next voucher, one wins). False if it moved.
    */
   accept(v: Voucher, previous: { calls: bigint; amount: bigint }): boolean {
-    const res = this.#db
-      .prepare(
-        "UPDATE fee_channels SET calls = ?, amount = ?, r = ?, vs = ? WHERE worker = ? AND payer = ? AND agent = ? AND calls = ? AND amount = ?",
-      )
-      .run(
-        v.calls.toString(),
-        v.amount.toString(),
-        v.r,
-        v.vs,
-        this.worker,
-        v.payer.toLowerCase(),
-        v.agentId.toString(),
-        previous.calls.toString(),
-        previous.amount.toString(),
-      );
+    const res = this.#stmt(
+      "UPDATE fee_channels SET calls = ?, amount = ?, r = ?, vs = ? WHERE worker = ? AND payer = ? AND agent = ? AND calls = ? AND amount = ?",
+    ).run(
+      v.calls.toString(),
+      v.amount.toString(),
+      v.r,
+      v.vs,
+      this.worker,
+      v.payer.toLowerCase(),
+      v.agentId.toString(),
+      previous.calls.toString(),
+      previous.amount.toString(),
+    );
     return res.changes === 1;
   }
 
   /** Channels whose latest voucher is not fully paid, oldest payers first, at most `limit`. */
   pending(limit: number): StoredVoucher[] {
-    const rows = this.#db
-      .prepare("SELECT * FROM fee_channels WHERE worker = ? AND r IS NOT NULL")
-      .all(this.worker) as Row[];
+    const rows = this.#stmt("SELECT * FROM fee_channels WHERE worker = ? AND r IS NOT NULL").all(
+      this.worker,
+    ) as Row[];
     return rows
       .filter((r) => BigInt(r.amount) > BigInt(r.claimed_amount))
       .slice(0, limit)
@@ -187,46 +199,40 @@ export class FeeLedger {
    * the payer's escrow ran short; the rest stays pending for after a top-up.
    */
   markPaid(v: Voucher, paid: { calls: bigint; amount: bigint }): void {
-    this.#db
-      .prepare(
-        "UPDATE fee_channels SET claimed_calls = ?, claimed_amount = ?, shortfall = ? WHERE worker = ? AND payer = ? AND agent = ?",
-      )
-      .run(
-        paid.calls.toString(),
-        paid.amount.toString(),
-        paid.amount < v.amount ? 1 : 0,
-        this.worker,
-        v.payer.toLowerCase(),
-        v.agentId.toString(),
-      );
+    this.#stmt(
+      "UPDATE fee_channels SET claimed_calls = ?, claimed_amount = ?, shortfall = ? WHERE worker = ? AND payer = ? AND agent = ?",
+    ).run(
+      paid.calls.toString(),
+      paid.amount.toString(),
+      paid.amount < v.amount ? 1 : 0,
+      this.worker,
+      v.payer.toLowerCase(),
+      v.agentId.toString(),
+    );
   }
 
   /** The chain refused `v` as already paid: it is never submitted again. */
   drop(v: Voucher, paid: { calls: bigint; amount: bigint }): void {
-    this.#db
-      .prepare(
-        "UPDATE fee_channels SET claimed_calls = ?, claimed_amount = ?, dropped = dropped + 1, shortfall = 0 WHERE worker = ? AND payer = ? AND agent = ?",
-      )
-      .run(
-        larger(paid.calls, v.calls).toString(),
-        larger(paid.amount, v.amount).toString(),
-        this.worker,
-        v.payer.toLowerCase(),
-        v.agentId.toString(),
-      );
+    this.#stmt(
+      "UPDATE fee_channels SET claimed_calls = ?, claimed_amount = ?, dropped = dropped + 1, shortfall = 0 WHERE worker = ? AND payer = ? AND agent = ?",
+    ).run(
+      larger(paid.calls, v.calls).toString(),
+      larger(paid.amount, v.amount).toString(),
+      this.worker,
+      v.payer.toLowerCase(),
+      v.agentId.toString(),
+    );
   }
 
   /** For tests and recovery: forget that a channel was paid (as a crash before marking would). */
   forgetPaid(payer: Hex, agentId: bigint, to: { calls: bigint; amount: bigint }): void {
-    this.#db
-      .prepare(
-        "UPDATE fee_channels SET claimed_calls = ?, claimed_amount = ? WHERE worker = ? AND payer = ? AND agent = ?",
-      )
-      .run(to.calls.toString(), to.amount.toString(), this.worker, payer.toLowerCase(), agentId.toString());
+    this.#stmt(
+      "UPDATE fee_channels SET claimed_calls = ?, claimed_amount = ? WHERE worker = ? AND payer = ? AND agent = ?",
+    ).run(to.calls.toString(), to.amount.toString(), this.worker, payer.toLowerCase(), agentId.toString());
   }
 
   stats(): FeeStats {
-    const rows = this.#db.prepare("SELECT * FROM fee_channels WHERE worker = ?").all(this.worker) as Row[];
+    const rows = this.#stmt("SELECT * FROM fee_channels WHERE worker = ?").all(this.worker) as Row[];
     const s: FeeStats = {
       channels: rows.length,
       pendingCalls: 0n,
@@ -267,6 +273,7 @@ export type FeeCharge = { payer: Hex; price: bigint; agentId: bigint };
  */
 export class FeeCollector {
   readonly #scopes = new Map<string, { scope: bigint; at: number }>();
+  readonly #escrow = new Map<string, { value: bigint; at: number }>();
 
   constructor(
     readonly options: {
@@ -276,6 +283,8 @@ export class FeeCollector {
       worker: Hex;
       /** How long a signer's on-chain scope is trusted (revocations take this long to bite). */
       scopeCacheMs?: number;
+      /** How long a payer's escrow balance that covers its calls is trusted (default 2 s). */
+      escrowCacheMs?: number;
     },
   ) {}
 
@@ -339,10 +348,21 @@ export class FeeCollector {
     available: () => Promise<bigint>,
     insufficient: (owed: bigint, available: bigint) => VeilError,
   ): Promise<Voucher> {
+    // The escrow is read at most every `escrowCacheMs` per payer while it covers the calls: it only
+    // shrinks through claims (ours, after the fact) and withdrawals, which wait a day during which
+    // claims still draw on it. A balance that looks short is always read again.
+    const cached = this.#escrow.get(charge.payer.toLowerCase());
+    const read = async (fresh: boolean): Promise<bigint> => {
+      if (!fresh && cached && Date.now() - cached.at < (this.options.escrowCacheMs ?? 2_000))
+        return cached.value;
+      const value = await available();
+      this.#escrow.set(charge.payer.toLowerCase(), { value, at: Date.now() });
+      return value;
+    };
     // A voucher this worker signs itself is simply signed again if a concurrent call won.
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#collect(charge, voucher, sign, available, insufficient);
+        return await this.#collect(charge, voucher, sign, read, insufficient);
       } catch (err) {
         if (!(sign && err instanceof FeeQuoteError && attempt < 8)) throw err;
       }
@@ -353,7 +373,7 @@ export class FeeCollector {
     charge: FeeCharge,
     voucher: VoucherHeader | undefined,
     sign: LocalAccount | undefined,
-    available: () => Promise<bigint>,
+    available: (fresh: boolean) => Promise<bigint>,
     insufficient: (owed: bigint, available: bigint) => VeilError,
   ): Promise<Voucher> {
     const previous = await this.#previous(charge);
@@ -404,7 +424,8 @@ export class FeeCollector {
     }
     // What this channel would be owed, unclaimed, after this call: the escrow must cover it now.
     const owed = BigInt(quote.amount) - previous.claimedAmount;
-    const have = await available();
+    let have = await available(false);
+    if (have < owed) have = await available(true);
     if (have < owed) throw insufficient(owed, have);
     const stored: Voucher = {
       payer: charge.payer,
