@@ -17,9 +17,11 @@ import type { FeeCollector, VoucherHeader } from "./fees.ts";
  *
  * Consistency across workers: quotas and the owner's spending cap are counted by each worker in
  * its own memory, in fixed windows of the quota period. With N workers serving an agent, a caller
- * can get up to N × quota calls per period, and a restart forgets the counts. The price check
- * reads the payer's escrow balance, not what other workers have served but not yet claimed, so
- * concurrent calls can overdraw it until claims settle (FeeEscrow then records a shortfall).
+ * can get up to N × quota calls per period, and a restart forgets the counts (ADR 0006 says why
+ * this stays for now). A paid call's voucher is checked and stored by `fees.ts`: the payer's
+ * escrow must cover what it owes this worker unclaimed, not what it owes others, so concurrent
+ * calls through several workers can overdraw it until claims settle (FeeEscrow then records a
+ * shortfall).
  */
 export type CallerIdentity = { address: Hex } | undefined;
 
