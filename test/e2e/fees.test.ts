@@ -78,18 +78,18 @@ describe("fees on a dev network", { timeout: 400_000 }, () => {
       operator: await reader.balanceOf(operator),
       treasury: await reader.balanceOf(file.chain.economy!.treasury),
     };
-    // Two calls from the CLI (each a new process: quoted, then paid) and two from one SDK client
-    // (the second signed ahead, without a quote).
+    // Two calls from the CLI (each a new process: quoted, then paid).
     for (let i = 0; i < 2; i++) {
       const r = await run(["invoke", "tool", "--path", "/x", "--as", "operator-3"]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /"ok":true/);
     }
+    // An encrypted call carries its voucher sealed; then one from an SDK client signed ahead.
     const client = new VeilClient(file);
-    for (let i = 0; i < 2; i++) {
-      const r = await client.invoke("tool", { path: "/y", as: key("operator-3") });
-      assert.equal(r.status, 200);
-    }
+    const sealed = await client.invoke("tool", { path: "/y", as: key("operator-3"), encrypt: true });
+    assert.equal(sealed.status, 200);
+    const r = await client.invoke("tool", { path: "/y", as: key("operator-3") });
+    assert.equal(r.status, 200);
     const price = parseUnits("0.5", 18);
     await until(
       async () => (await reader.feeChannel(payer, worker, toolId)).calls === 4n,

@@ -300,6 +300,27 @@ describe("workers are paid for priced calls", () => {
     assert.equal(ledger.stats().pendingCalls, 0n);
   });
 
+  test("vouchers survive a worker restart: a new ledger on the same file claims them", async () => {
+    const price = parseUnits("0.2", 18);
+    const id = await deployPriced(price);
+    await t.fund(4, parseUnits("1", 18));
+    await t.econ(4).depositEscrow(parseUnits("1", 18));
+    await paidCalls(id, 4, 3);
+    const reopened = new FeeLedger(join(dir, "fees.sqlite"), worker);
+    try {
+      assert.equal(reopened.channel(t.accounts[4]!.address, id)?.calls, 3n);
+      const r = await new FeeSettlement({ ledger: reopened, economy: t.econ(OPERATOR), worker }).settle();
+      assert.equal(r.txs.length, 1);
+      assert.deepEqual(await t.econReader.feeChannel(t.accounts[4]!.address, worker, id), {
+        calls: 3n,
+        amount: 3n * price,
+      });
+      assert.equal(ledger.stats().pendingCalls, 0n, "the running worker's ledger sees it paid too");
+    } finally {
+      reopened.close();
+    }
+  });
+
   test("the settlement loop claims by itself once enough calls are pending", async () => {
     const price = parseUnits("0.01", 18);
     const id = await deployPriced(price);
