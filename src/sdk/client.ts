@@ -85,6 +85,12 @@ export type AgentInfo = {
   workers: { address: Hex; url: string; status: string; codeHash?: Hex }[];
 };
 
+/**
+ * The most a worker may say we owe it unclaimed, in calls' worth, when it quotes a channel we did
+ * not sign for in this process: workers claim every 100 calls or 5 minutes by default.
+ */
+export const MAX_UNPAID_CALLS = 1000n;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The client side of Veil: deploy, invoke and inspect agents on one network. */
@@ -97,6 +103,8 @@ export class VeilClient {
   readonly #versions = new Map<string, Set<string>>();
   /** Fee channels we paid on, by agent and payer: the next voucher is signed without a quote. */
   readonly #channels = new Map<string, FeeQuote>();
+  /** The last voucher we signed per (payer, worker, agent) with `as`: its successor needs no check. */
+  readonly #signed = new Map<string, { calls: bigint; amount: bigint; price: bigint }>();
 
   constructor(network: NetworkFile, options: { privateKey?: Hex } = {}) {
     this.network = network;
@@ -350,26 +358,58 @@ export class VeilClient {
     const account = privateKeyToAccount(privateKey);
     return async (quote) => {
       if (quote.payer.toLowerCase() !== account.address.toLowerCase()) return undefined;
-      // A worker's quote is checked against the chain before we sign: this network's chain and
-      // escrow, and the agent's price as its owner set it.
-      const chain = await this.chain();
-      const policy = await chain.getAgentPolicy(BigInt(quote.agentId));
-      if (
-        quote.chainId !== this.network.chain.chainId ||
-        quote.feeEscrow.toLowerCase() !== this.network.chain.economy?.feeEscrow?.toLowerCase() ||
-        BigInt(quote.price) !== policy.price
-      ) {
-        throw new VeilError(
-          "FEE_QUOTE_INVALID",
-          `Worker ${quote.worker} quoted a fee that the chain does not back`,
-          {
-            context: [`quoted price ${quote.price}, on chain ${policy.price}; escrow ${quote.feeEscrow}`],
-            hint: "Try again (another worker may answer); report the worker if it persists.",
-          },
-        );
-      }
-      return signQuote(account, quote);
+      const channel = `${quote.payer.toLowerCase()}:${quote.worker.toLowerCase()}:${quote.agentId}`;
+      const last = this.#signed.get(channel);
+      const successor =
+        last !== undefined &&
+        BigInt(quote.calls) === last.calls + 1n &&
+        BigInt(quote.amount) === last.amount + BigInt(quote.price) &&
+        BigInt(quote.price) === last.price;
+      // A worker's quote is checked against the chain before we sign (the successor of a voucher
+      // we signed was checked with it): this network's chain and escrow, the agent's price as its
+      // owner set it, and how much the quote says we owe unclaimed — at most `MAX_UNPAID_CALLS`
+      // calls' worth beyond what the chain has paid the channel, so that a host inflating the
+      // channel's base cannot make us sign away our escrow.
+      if (!successor) await this.#checkQuote(quote);
+      const voucher = await signQuote(account, quote);
+      this.#signed.set(channel, {
+        calls: BigInt(quote.calls),
+        amount: BigInt(quote.amount),
+        price: BigInt(quote.price),
+      });
+      return voucher;
     };
+  }
+
+  async #checkQuote(quote: FeeQuote): Promise<void> {
+    const chain = await this.chain();
+    const policy = await chain.getAgentPolicy(BigInt(quote.agentId));
+    const escrow = this.network.chain.economy?.feeEscrow;
+    const refuse = (why: string) =>
+      new VeilError("FEE_QUOTE_INVALID", `Worker ${quote.worker} quoted a fee that the chain does not back`, {
+        context: [why],
+        hint: "Try again (another worker may answer); report the worker if it persists.",
+      });
+    if (
+      quote.chainId !== this.network.chain.chainId ||
+      !escrow ||
+      quote.feeEscrow.toLowerCase() !== escrow.toLowerCase()
+    )
+      throw refuse(`it names chain ${quote.chainId} and escrow ${quote.feeEscrow}`);
+    if (BigInt(quote.price) !== policy.price)
+      throw refuse(`quoted price ${quote.price}, on chain ${policy.price}`);
+    const { feeEscrowAbi } = await import("../chain/abi.ts");
+    const paid = await chain.public.readContract({
+      address: escrow,
+      abi: feeEscrowAbi,
+      functionName: "getChannel",
+      args: [quote.payer, quote.worker, BigInt(quote.agentId)],
+    });
+    const unpaid = BigInt(quote.amount) - paid.amount;
+    if (unpaid > BigInt(quote.price) * MAX_UNPAID_CALLS)
+      throw refuse(
+        `it asks ${unpaid} base units beyond what the chain has paid it, over ${MAX_UNPAID_CALLS} calls' worth`,
+      );
   }
 
   async #invokeOnce(

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +10,8 @@ import { privateKeyToAccount } from "viem/accounts";
 import { VeilEconomy } from "../../src/chain/economy-client.ts";
 import { type FeeQuote, signQuote, type VoucherHeader } from "../../src/chain/fee-vouchers.ts";
 import { randomBytes, requestHash, signCaller, toHex } from "../../src/crypto/index.ts";
+import type { NetworkFile } from "../../src/network/config.ts";
+import { VeilClient } from "../../src/sdk/client.ts";
 import { FsBlobStore } from "../../src/storage/blob-store.ts";
 import { AgentTable } from "../../src/worker/agents.ts";
 import { encodeVoucher, FeeCollector, FeeLedger } from "../../src/worker/fees.ts";
@@ -352,6 +354,90 @@ describe("workers are paid for priced calls", () => {
     } finally {
       loop.stop();
     }
+  });
+});
+
+describe("the SDK pays, and checks what it signs", () => {
+  /** A stand-in gateway: forwards to the worker, or (a dishonest host) answers with its own quote. */
+  let mode: "proxy" | FeeQuote = "proxy";
+  let vouchersSeen = 0;
+  let gateway: Server;
+  let client: VeilClient;
+  before(async () => {
+    gateway = createServer((req, res) => {
+      if (req.headers["x-veil-fee-voucher"]) vouchersSeen++;
+      if (mode !== "proxy") {
+        res.writeHead(402, {
+          "content-type": "application/json",
+          "x-veil-fee-quote": Buffer.from(JSON.stringify(mode)).toString("base64"),
+        });
+        res.end(JSON.stringify({ error: { code: "FEE_VOUCHER_REQUIRED", message: "pay", hint: "sign" } }));
+        return;
+      }
+      const [, , id, ...rest] = (req.url ?? "/").split("/");
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).filter(([k]) => k.startsWith("x-veil-")) as [string, string][],
+      );
+      fetch(`${url}/v1/agents/${id}/invoke/${rest.join("/")}`, { headers }).then(async (r) => {
+        const out: Record<string, string> = {};
+        r.headers.forEach((v, k) => {
+          if (k !== "content-length" && k !== "transfer-encoding") out[k] = v;
+        });
+        res.writeHead(r.status, out);
+        res.end(Buffer.from(await r.arrayBuffer()));
+      });
+    });
+    await new Promise<void>((r) => gateway.listen(0, "127.0.0.1", r));
+    client = new VeilClient({
+      chain: { ...t.config, economy: t.economy },
+      gateway: { url: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}` },
+    } as unknown as NetworkFile);
+  });
+  after(() => gateway?.close());
+
+  test("invoke with `as` signs the quoted voucher, then signs the next ones ahead", async () => {
+    const price = parseUnits("0.3", 18);
+    const id = await deployPriced(price);
+    await t.fund(5, parseUnits("2", 18));
+    await t.econ(5).depositEscrow(parseUnits("2", 18));
+    for (let i = 0; i < 3; i++) {
+      const r = await client.invoke(id.toString(), {
+        path: "/hello",
+        as: t.accounts[5]!.privateKey,
+        verify: false,
+      });
+      assert.equal(r.status, 200);
+    }
+    assert.equal(ledger.channel(t.accounts[5]!.address, id)?.calls, 3n);
+  });
+
+  test("a quote the chain does not back is refused before anything is signed", async () => {
+    const price = parseUnits("0.3", 18);
+    const id = await deployPriced(price);
+    const honest: FeeQuote = {
+      chainId: t.config.chainId,
+      feeEscrow: t.economy.feeEscrow,
+      worker,
+      payer: t.accounts[6]!.address,
+      agentId: id.toString(),
+      calls: "1",
+      amount: price.toString(),
+      price: price.toString(),
+    };
+    const before = vouchersSeen;
+    for (const dishonest of [
+      { ...honest, price: "1", amount: "1" },
+      { ...honest, calls: "5000", amount: (price * 5000n).toString() },
+      { ...honest, feeEscrow: t.economy.token },
+    ]) {
+      mode = dishonest;
+      await rejectsWith(
+        client.invoke(id.toString(), { path: "/hello", as: t.accounts[6]!.privateKey, verify: false }),
+        "FEE_QUOTE_INVALID",
+      );
+    }
+    mode = "proxy";
+    assert.equal(vouchersSeen, before, "no voucher was ever sent for a dishonest quote");
   });
 });
 
