@@ -420,7 +420,7 @@ program
           `  owner     ${info.owner}`,
           `  code      ${info.codeHash} (version ${info.currentVersion} of ${info.versionCount})`,
           `  status    ${policy.paused ? "PAUSED" : "running"}; access ${access}${access === "tokenHolders" ? ` (≥ ${formatUnits(policy.minBalance, 18)} of ${policy.token})` : ""}`,
-          `  price     ${policyJson.price} VEIL per call${policy.spendingCap > 0n ? `, sponsored by the owner up to ${policyJson.spendingCap} VEIL per period` : ""}; quota ${policy.quotaCalls ? `${policy.quotaCalls} calls per caller per ${policy.quotaPeriod} s (counted by each worker)` : "none"}`,
+          `  price     ${policyJson.price} VEIL per call${policy.spendingCap > 0n ? `, sponsored by the owner up to ${policyJson.spendingCap} VEIL per period` : ""}; quota ${policy.quotaCalls ? `${policy.quotaCalls} calls per caller per ${policy.quotaPeriod} s (counted at each caller's home worker)` : "none"}`,
           identity instanceof Error
             ? `  keys      ${identity.message.split("\n")[0]}`
             : `  address   ${identity.address} (keys certified up to the epoch ${identity.epoch} master key on chain)`,

@@ -13,6 +13,7 @@ import type { SqliteStateStore } from "../storage/state-store.ts";
 import type { FeeCollector } from "./fees.ts";
 import type { AgentIdentity, AgentKeyring } from "./keyring.ts";
 import { PolicyGate } from "./policy.ts";
+import type { QuotaHomes } from "./quota-home.ts";
 
 export type AgentState =
   | { status: "loading"; record: AgentRecord }
@@ -46,6 +47,8 @@ export type AgentTableOptions = {
   feeEscrow?: Hex;
   /** Takes paid calls' vouchers for this worker (fees.ts). */
   fees?: FeeCollector;
+  /** Counts quotas across workers (quota-home.ts). */
+  quotas?: QuotaHomes;
 };
 
 /** Retry loading a failed agent (a bundle not yet in the store, say) after this long. */
@@ -73,6 +76,7 @@ export class AgentTable {
       chain: options.chain,
       ...(options.feeEscrow ? { feeEscrow: options.feeEscrow } : {}),
       ...(options.fees ? { fees: options.fees } : {}),
+      ...(options.quotas ? { quotas: options.quotas } : {}),
     });
   }
 

@@ -22,6 +22,7 @@ import { FeeCollector, FeeLedger } from "./fees.ts";
 import { startHeartbeats } from "./heartbeat.ts";
 import { AgentKeyring } from "./keyring.ts";
 import { LogBook } from "./logbook.ts";
+import { QuotaHomes } from "./quota-home.ts";
 import { createWorkerServer } from "./server.ts";
 import { FeeSettlement } from "./settlement.ts";
 import { startTriggers } from "./triggers.ts";
@@ -107,7 +108,10 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
           log: (m) => console.error(m),
         })
       : undefined;
+  // Quotas are counted at each (agent, caller)'s home worker, across the network's workers.
+  const quotas = new QuotaHomes({ chain, self: identity.account, log: (m) => console.error(m) });
   const agents: AgentTable = new AgentTable({
+    quotas,
     // Agents with a price are paid from the caller's prepayment in the network's FeeEscrow.
     ...(network.chain.economy?.feeEscrow ? { feeEscrow: network.chain.economy.feeEscrow } : {}),
     ...(fees ? { fees } : {}),
@@ -155,6 +159,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
       }),
     logs: logStore,
     calls,
+    quotas,
     ...(feeLedger
       ? {
           fees: () => ({

@@ -5,6 +5,7 @@ import { AgentAccess, type AgentPolicy, type AgentRecord, type VeilChain } from 
 import { CALLER_SIGNATURE_WINDOW_S, type SignedCaller, verifyCaller } from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
 import type { FeeCollector, VoucherHeader } from "./fees.ts";
+import type { QuotaTake } from "./quota-home.ts";
 
 /**
  * What the AgentRegistry says about calling an agent, enforced by this worker before the sandbox
@@ -15,13 +16,13 @@ import type { FeeCollector, VoucherHeader } from "./fees.ts";
  * event for the agent (the AgentTable forwards them block by block); token balances change without
  * a registry event, so token-holder answers also expire after `tokenCacheMs`.
  *
- * Consistency across workers: quotas and the owner's spending cap are counted by each worker in
- * its own memory, in fixed windows of the quota period. With N workers serving an agent, a caller
- * can get up to N × quota calls per period, and a restart forgets the counts (ADR 0006 says why
- * this stays for now). A paid call's voucher is checked and stored by `fees.ts`: the payer's
- * escrow must cover what it owes this worker unclaimed, not what it owes others, so concurrent
- * calls through several workers can overdraw it until claims settle (FeeEscrow then records a
- * shortfall).
+ * Consistency across workers: a worker given `quotas` (quota-home.ts, as the daemon is) counts
+ * each (agent, caller) at its home worker, so N workers allow the quota once (overshooting only
+ * while a home is unreachable); without it each counts alone. The owner's spending cap is still
+ * counted by each worker in its own memory, in fixed windows of the quota period. A paid call's
+ * voucher is checked and stored by `fees.ts`: the payer's escrow must cover what it owes this
+ * worker unclaimed, not what it owes others, so concurrent calls through several workers can
+ * overdraw it until claims settle (FeeEscrow then records a shortfall).
  */
 export type CallerIdentity = { address: Hex } | undefined;
 
@@ -31,6 +32,8 @@ export type PolicyGateOptions = {
   feeEscrow?: Hex;
   /** Takes each paid call's voucher (fees.ts); without it the escrow balance is only checked. */
   fees?: FeeCollector;
+  /** Counts quotas across workers (quota-home.ts); without it each worker counts alone. */
+  quotas?: { take(t: QuotaTake): Promise<boolean> };
   tokenCacheMs?: number;
   now?: () => number;
 };
@@ -168,18 +171,29 @@ export class PolicyGate {
     const window = Math.floor(this.#now() / 1000 / periodS);
     const quotaKey = `${record.id}:${caller?.address.toLowerCase()}`;
     if (caller && p.quotaCalls > 0) {
-      const used = this.#quota.get(quotaKey);
-      const calls = used && used.window === window ? used.calls : 0;
-      if (calls >= p.quotaCalls) {
-        const resetS = (window + 1) * periodS - Math.floor(this.#now() / 1000);
-        throw new VeilError(
-          "QUOTA_EXCEEDED",
-          `${caller.address} used its ${p.quotaCalls} calls for this period`,
-          {
-            status: 429,
-            hint: `The quota resets in ${resetS} s; the owner can raise it with \`veil agent acl --quota\`.`,
-          },
-        );
+      const resetS = (window + 1) * periodS - Math.floor(this.#now() / 1000);
+      const exceeded = new VeilError(
+        "QUOTA_EXCEEDED",
+        `${caller.address} used its ${p.quotaCalls} calls for this period`,
+        {
+          status: 429,
+          hint: `The quota resets in ${resetS} s; the owner can raise it with \`veil agent acl --quota\`.`,
+        },
+      );
+      if (this.#opts.quotas) {
+        // Counted at the caller's home worker, across workers (quota-home.ts). Taken before the
+        // fee: a call refused for its payment afterwards still used its slot.
+        const allowed = await this.#opts.quotas.take({
+          agentId: record.id.toString(),
+          caller: caller.address,
+          window,
+          limit: p.quotaCalls,
+        });
+        if (!allowed) throw exceeded;
+      } else {
+        const used = this.#quota.get(quotaKey);
+        const calls = used && used.window === window ? used.calls : 0;
+        if (calls >= p.quotaCalls) throw exceeded;
       }
     }
 
@@ -226,7 +240,7 @@ export class PolicyGate {
       } else await this.#checkEscrow(record, payer!, p.price, sponsored);
     }
 
-    if (caller && p.quotaCalls > 0) {
+    if (caller && p.quotaCalls > 0 && !this.#opts.quotas) {
       const used = this.#quota.get(quotaKey);
       this.#quota.set(quotaKey, { window, calls: (used && used.window === window ? used.calls : 0) + 1 });
     }

@@ -16,6 +16,7 @@ import type { Evidence } from "../tee/index.ts";
 import { type AgentCalls, CALL_HEADER } from "./agent-calls.ts";
 import type { AgentState, AgentTable } from "./agents.ts";
 import { decodeVoucher, FeeQuoteError, type FeeStats, QUOTE_HEADER, VOUCHER_HEADER } from "./fees.ts";
+import type { QuotaHomes } from "./quota-home.ts";
 
 /** Headers that describe one hop, not the message; they are not passed to or from agents. */
 const HOP_BY_HOP = new Set([
@@ -46,6 +47,8 @@ export type WorkerServerOptions = {
   attestation?: () => Evidence | undefined;
   /** Verifies calls from other agents (ctx.agents.call; see agent-calls.ts). */
   calls?: AgentCalls;
+  /** Quota counts this worker holds as the home of (agent, caller) pairs (POST /v1/quota). */
+  quotas?: QuotaHomes;
   /** This worker's fees: pending and claimed (GET /v1/fees, for `veil worker status`). */
   fees?: () => FeeStats & { lastSettlement?: Record<string, unknown> };
 };
@@ -88,6 +91,17 @@ async function handle(
       ...options.info(),
       evidence: { tee: evidence.tee, bytes: Buffer.from(evidence.bytes).toString("base64") },
     });
+    return;
+  }
+  if (url.pathname === "/v1/quota" && req.method === "POST" && options.quotas) {
+    const raw = await readBody(req, 4096);
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.from(raw).toString("utf8"));
+    } catch {
+      throw new VeilError("BAD_REQUEST", "The quota request is not JSON", { status: 400 });
+    }
+    sendJson(res, 200, await options.quotas.handle(body));
     return;
   }
   if (url.pathname === "/v1/fees" && req.method === "GET" && options.fees) {

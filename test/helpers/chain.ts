@@ -57,6 +57,7 @@ export async function signedWorkerRegistration(
     confidence?: number;
     teeType?: number;
     signer?: Hex;
+    endpoint?: string;
   },
 ) {
   const { privateKeyToAccount } = await import("viem/accounts");
@@ -67,7 +68,7 @@ export async function signedWorkerRegistration(
     measurement: options.measurement,
     evidenceHash: hash32(0xe1),
     confidence: options.confidence ?? 1,
-    endpoint: "http://127.0.0.1:1",
+    endpoint: options.endpoint ?? "http://127.0.0.1:1",
   };
   const digest = await t.reader.workerRegistrationDigest({
     operator: t.accounts[options.operator]!.address,
