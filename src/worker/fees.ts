@@ -258,7 +258,7 @@ export class FeeLedger {
  * Who signed a voucher: EIP-191 over the 32-byte digest, EIP-2098 compact signature (r, vs),
  * recovered with @noble directly (viem's path costs about twice as much per call).
  */
-function recoverVoucherSigner(digest: Hex, v: VoucherHeader): Hex {
+export function recoverVoucherSigner(digest: Hex, v: VoucherHeader): Hex {
   const vs = BigInt(v.vs);
   const s = vs & ((1n << 255n) - 1n);
   const recovery = Number(vs >> 255n);

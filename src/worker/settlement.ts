@@ -1,7 +1,8 @@
 import type { Hex } from "viem";
-import type { VeilEconomy, Voucher } from "../chain/economy-client.ts";
+import { feeEscrowAbi } from "../chain/abi.ts";
+import { type VeilEconomy, type Voucher, voucherDigest } from "../chain/economy-client.ts";
 import { VeilError } from "../errors/index.ts";
-import type { FeeLedger, StoredVoucher } from "./fees.ts";
+import { type FeeLedger, recoverVoucherSigner, type StoredVoucher } from "./fees.ts";
 
 export type SettlementOptions = {
   ledger: FeeLedger;
@@ -16,6 +17,8 @@ export type SettlementOptions = {
   intervalMs?: number;
   /** How often to look (default 1 s). */
   pollMs?: number;
+  /** A claim that has not settled by then is given up for this round (default 120 s). */
+  claimTimeoutMs?: number;
   log?: (message: string) => void;
 };
 
@@ -78,7 +81,9 @@ export class FeeSettlement {
     for (let attempt = 0; batch.length > 0 && attempt < 3; attempt++) {
       const vouchers: Voucher[] = batch.map(({ claimedAmount: _c, shortfall: _s, ...v }) => v);
       try {
-        const tx = await economy.claimFees(worker, vouchers);
+        // Bounded, so that one stuck transaction never stops the loop: if it lands later, the next
+        // round finds its vouchers paid on chain and drops them.
+        const tx = await withTimeout(economy.claimFees(worker, vouchers), this.#o.claimTimeoutMs ?? 120_000);
         result.txs.push(tx);
         // Marked only now that the receipt succeeded, from what the chain says it paid.
         for (const [i, v] of vouchers.entries()) {
@@ -91,6 +96,23 @@ export class FeeSettlement {
         break;
       } catch (err) {
         const code = err instanceof VeilError ? err.code : undefined;
+        if (code === "VOUCHER_SIGNATURE_INVALID") {
+          // A signer lost its authority after we accepted its vouchers (the payer revoked it):
+          // those can never be claimed, and must not block everyone else's.
+          const rest: StoredVoucher[] = [];
+          for (const v of batch) {
+            if (await this.#stillSignable(v)) rest.push(v);
+            else {
+              ledger.drop(v, { calls: v.calls, amount: v.amount });
+              result.dropped++;
+              this.#o.log?.(`fees: dropped a voucher of ${v.payer} whose signer may no longer sign`);
+            }
+          }
+          if (rest.length < batch.length) {
+            batch = rest;
+            continue;
+          }
+        }
         if (code !== "VOUCHER_ALREADY_CLAIMED") {
           // RPC down, out of gas, a signer revoked…: nothing is marked; next round tries again.
           result.error = (err as Error).message.split("\n")[0];
@@ -116,6 +138,30 @@ export class FeeSettlement {
     return result;
   }
 
+  async #stillSignable(v: StoredVoucher): Promise<boolean> {
+    const e = this.#o.economy;
+    const signer = recoverVoucherSigner(
+      voucherDigest({
+        chainId: e.config.chainId,
+        feeEscrow: e.addresses.feeEscrow,
+        payer: v.payer,
+        worker: this.#o.worker,
+        agentId: v.agentId,
+        calls: v.calls,
+        amount: v.amount,
+      }),
+      { payer: v.payer, calls: v.calls.toString(), amount: v.amount.toString(), r: v.r, vs: v.vs },
+    );
+    if (signer.toLowerCase() === v.payer.toLowerCase()) return true;
+    const scope = await e.public.readContract({
+      address: e.addresses.feeEscrow,
+      abi: feeEscrowAbi,
+      functionName: "signerScope",
+      args: [v.payer, signer],
+    });
+    return scope === 2n ** 256n - 1n || (scope !== 0n && scope - 1n === v.agentId);
+  }
+
   /** Channels left short by an empty escrow are claimed again only once the payer has funds. */
   async #payable(batch: StoredVoucher[]): Promise<StoredVoucher[]> {
     const out: StoredVoucher[] = [];
@@ -125,4 +171,13 @@ export class FeeSettlement {
     }
     return out;
   }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the claim did not settle within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

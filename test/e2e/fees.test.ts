@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -57,7 +57,14 @@ describe("fees on a dev network", { timeout: 400_000 }, () => {
   const until = async (check: () => Promise<boolean>, what: string, ms = 60_000) => {
     const end = Date.now() + ms;
     while (!(await check())) {
-      assert.ok(Date.now() < end, `timed out: ${what}`);
+      if (Date.now() > end) {
+        // The worker's own account of its settlement rounds, to tell a slow chain from a bug.
+        const log = readFileSync(join(dir, "logs", "worker-1.log"), "utf8")
+          .split("\n")
+          .slice(-25)
+          .join("\n");
+        assert.fail(`timed out: ${what}\nworker-1.log:\n${log}`);
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
   };

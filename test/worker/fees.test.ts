@@ -476,6 +476,38 @@ describe("sponsored calls and calls from agents", () => {
     });
   });
 
+  test("vouchers whose signer was revoked before the claim are dropped; the rest are still claimed", async () => {
+    const sponsoredId = await deployPriced(parseUnits("1", 18));
+    await t.as(1).setAgentSpendingCap(sponsoredId, parseUnits("5", 18));
+    await t.fund(1, parseUnits("5", 18));
+    await t.econ(1).depositEscrow(parseUnits("5", 18));
+    const agentKey = privateKeyToAccount(`0x${toHex(randomBytes(32))}`);
+    await t.econ(1).authorizeSigner(agentKey.address, sponsoredId);
+    const gate = new PolicyGate({
+      chain: t.reader,
+      feeEscrow: t.economy.feeEscrow,
+      fees: new FeeCollector({
+        chain: t.reader,
+        feeEscrow: t.economy.feeEscrow,
+        ledger,
+        worker,
+        scopeCacheMs: 0,
+      }),
+    });
+    await gate.admit(await t.reader.getAgent(sponsoredId), undefined, { agentKey });
+    const otherId = await deployPriced(parseUnits("0.1", 18));
+    await t.fund(8, parseUnits("1", 18));
+    await t.econ(8).depositEscrow(parseUnits("1", 18));
+    await paidCalls(otherId, 8, 2);
+    await t.econ(1).revokeSigner(agentKey.address);
+    const r = await settlement().settle();
+    assert.equal(r.dropped, 1, "the revoked signer's voucher");
+    assert.equal(r.txs.length, 1, "the others in one claim");
+    assert.equal((await t.econReader.feeChannel(t.accounts[1]!.address, worker, sponsoredId)).calls, 0n);
+    assert.equal((await t.econReader.feeChannel(t.accounts[8]!.address, worker, otherId)).calls, 2n);
+    assert.equal(ledger.stats().pendingCalls, 0n, "nothing left to block later claims");
+  });
+
   test("a calling agent's owner pays for its calls to a priced agent, signed by the calling agent's key", async () => {
     const price = parseUnits("0.5", 18);
     const callee = await deployPriced(price);
