@@ -1,11 +1,9 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
-import { DISPATCHER_SOURCE } from "./dispatcher.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
 import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
-import { buildPrelude } from "./prelude-bundle.ts";
 import {
   type AgentMeta,
   type AgentStateBackend,
@@ -17,6 +15,7 @@ import {
   type SandboxResponse,
   type SandboxTrigger,
 } from "./types.ts";
+import { takeIsolate, type WarmIsolate } from "./warm-isolates.ts";
 
 type DispatchResult =
   | {
@@ -105,7 +104,8 @@ export class IsolateSandbox implements Sandbox {
   readonly #limits: SandboxLimits;
   readonly #log: LogSink;
   #isolate: ivm.Isolate | undefined;
-  #prelude: ivm.Script | undefined;
+  /** The isolate being taken from the warm pool, then taken. */
+  #warm: Promise<WarmIsolate> | undefined;
   /** Realms by caller, least recently used first. */
   readonly #realms = new Map<string, Promise<Realm>>();
   /** A realm made ahead for the next one-time caller, once there has been one. */
@@ -184,19 +184,19 @@ export class IsolateSandbox implements Sandbox {
     return this.#realms.size;
   }
 
-  #ensureIsolate(): { isolate: ivm.Isolate; prelude: Promise<ivm.Script> } {
-    if (!this.#isolate || this.#isolate.isDisposed) {
-      this.#isolate = new ivm.Isolate({ memoryLimit: this.#limits.memoryMb });
-      this.#prelude = undefined;
+  #ensureIsolate(): Promise<WarmIsolate> {
+    if (this.#isolate?.isDisposed) this.#reset(this.#isolate);
+    if (!this.#warm) {
+      const warm: Promise<WarmIsolate> = takeIsolate(this.#limits.memoryMb).then((w) => {
+        if (this.#warm === warm) this.#isolate = w.isolate;
+        return w;
+      });
+      this.#warm = warm;
+      warm.catch(() => {
+        if (this.#warm === warm) this.#warm = undefined;
+      });
     }
-    const isolate = this.#isolate;
-    const prelude = this.#prelude
-      ? Promise.resolve(this.#prelude)
-      : buildPrelude().then(async (source) => {
-          this.#prelude ??= await isolate.compileScript(source, { filename: "veil:prelude" });
-          return this.#prelude;
-        });
-    return { isolate, prelude };
+    return this.#warm;
   }
 
   /**
@@ -245,7 +245,7 @@ export class IsolateSandbox implements Sandbox {
   }
 
   async #newRealm(): Promise<Realm> {
-    const { isolate, prelude } = this.#ensureIsolate();
+    const { isolate, realmScript } = await this.#ensureIsolate();
     let context: ivm.Context | undefined;
     try {
       context = await isolate.createContext();
@@ -255,8 +255,7 @@ export class IsolateSandbox implements Sandbox {
         this.#hostHooks(realm),
         { timeout: 1000 },
       );
-      await (await prelude).run(context, { timeout: 1000 });
-      await context.eval(DISPATCHER_SOURCE, { timeout: 1000, filename: "veil:dispatcher" });
+      await realmScript.run(context, { timeout: 1000 });
       const global = context.global;
       const setAgent = (await global.get("__veilSetAgent", { reference: true })) as ivm.Reference;
       realm.dispatch = (await global.get("__veilDispatch", { reference: true })) as ivm.Reference;
@@ -428,7 +427,7 @@ export class IsolateSandbox implements Sandbox {
     } finally {
       this.#calls.close(token);
       this.#inFlight--;
-      if (this.#disposed && this.#inFlight === 0 && this.#isolate) this.#reset(this.#isolate);
+      if (this.#disposed && this.#inFlight === 0) this.#teardown();
     }
   }
 
@@ -576,16 +575,32 @@ export class IsolateSandbox implements Sandbox {
       for (const t of this.#timers) clearTimeout(t);
       this.#timers.clear();
       this.#isolate = undefined;
-      this.#prelude = undefined;
+      this.#warm = undefined;
       this.#realms.clear();
       this.#spare = undefined;
     }
     if (!isolate.isDisposed) isolate.dispose();
   }
 
+  /**
+   * Unloads the agent: requests already running finish (a reload must not cut them off), new
+   * ones get the retryable AGENT_NOT_READY, and the isolate goes when the last one is done.
+   */
   dispose(): void {
+    this.#disposed = true;
+    if (this.#inFlight === 0) this.#teardown();
+  }
+
+  #teardown(): void {
     this.#llm.dispose();
     if (this.#isolate) this.#reset(this.#isolate);
+    this.#warm?.then(
+      (w) => {
+        if (!w.isolate.isDisposed) w.isolate.dispose();
+      },
+      () => {},
+    );
+    this.#warm = undefined;
   }
 }
 

@@ -252,4 +252,38 @@ describe("IsolateSandbox", () => {
     });
     sandbox.dispose();
   });
+  test("unloading lets running requests finish and refuses new ones as retryable AGENT_NOT_READY", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      code: `export default { async fetch() {
+        await new Promise((r) => setTimeout(r, 150));
+        return new Response("finished");
+      } };`,
+    });
+    const running = sandbox.invoke(get("/"));
+    await new Promise((r) => setTimeout(r, 30));
+    sandbox.dispose();
+    const refused = await expectCode(sandbox.invoke(get("/")), "AGENT_NOT_READY");
+    assert.equal(refused.retryable, true);
+    assert.equal(text((await running).body), "finished");
+  });
+
+  test("a fresh isolate from the warm pool carries nothing from the warm-up or another agent", async () => {
+    // The pool's isolates ran a built-in handler once; agents must not see any of its values.
+    const probe = `export default { fetch() {
+      return Response.json({ keys: Object.keys(globalThis).filter((k) => k.startsWith("__")), leaked: globalThis.leaked ?? null });
+    } };`;
+    const first = await IsolateSandbox.create({
+      meta,
+      code: `globalThis.leaked = "secret"; export default { fetch() { return new Response(globalThis.leaked); } };`,
+    });
+    assert.equal(text((await first.invoke(get("/"))).body), "secret");
+    first.dispose();
+    for (let i = 0; i < 3; i++) {
+      const sandbox = await IsolateSandbox.create({ meta, code: probe });
+      const seen = JSON.parse(text((await sandbox.invoke(get("/"))).body));
+      assert.deepEqual(seen, { keys: [], leaked: null });
+      sandbox.dispose();
+    }
+  });
 });
