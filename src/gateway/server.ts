@@ -7,7 +7,7 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import { readBody, sendError, sendJson } from "../daemon/http.ts";
+import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError, sendJson } from "../daemon/http.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
 
@@ -29,9 +29,11 @@ const HOP_BY_HOP = new Set([
  * trying the next worker when one is down or not ready; `/v1/agents/:nameOrId` describes it.
  */
 export function createGatewayServer(options: GatewayOptions): Server {
-  return createServer((req, res) => {
-    handle(req, res, options).catch((err) => sendError(res, err));
-  });
+  return answerClientErrors(
+    createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+      handle(req, res, options).catch((err) => sendError(res, err));
+    }),
+  );
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: GatewayOptions): Promise<void> {
