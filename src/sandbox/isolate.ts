@@ -71,6 +71,8 @@ function limitError(err: unknown, limits: SandboxLimits): VeilError | undefined 
   return undefined;
 }
 
+/** How often a busy agent's heap is read for its usage receipts (see #heapBytes). */
+const HEAP_SAMPLE_MS = 50;
 /** How many callers' realms one agent keeps before the least recently used is dropped. */
 const MAX_REALMS = 16;
 /** The partition of callers who do not say who they are. */
@@ -101,6 +103,8 @@ type Realm = {
 export class IsolateSandbox implements Sandbox {
   readonly #code: string;
   readonly #meta: AgentMeta;
+  /** The same for every request: serialized once, not per request. */
+  readonly #metaCopy: ivm.ExternalCopy;
   readonly #limits: SandboxLimits;
   readonly #log: LogSink;
   #isolate: ivm.Isolate | undefined;
@@ -119,6 +123,12 @@ export class IsolateSandbox implements Sandbox {
   readonly #agentCaller: AgentCaller | undefined;
   #inFlight = 0;
   #disposed = false;
+  #heap: { isolate: ivm.Isolate | undefined; bytes: number; at: number; sampling: boolean } = {
+    isolate: undefined,
+    bytes: 0,
+    at: 0,
+    sampling: false,
+  };
 
   private constructor(
     code: string,
@@ -139,6 +149,7 @@ export class IsolateSandbox implements Sandbox {
         Object.entries(meta.secrets ?? {}).filter(([k]) => !/^LLM_(?:[A-Z0-9]+_)?API_KEY$/.test(k)),
       ),
     };
+    this.#metaCopy = new ivm.ExternalCopy(this.#meta);
     this.#limits = limits;
     this.#log = log;
     this.#egress = new Egress(limits.egress);
@@ -292,6 +303,7 @@ export class IsolateSandbox implements Sandbox {
         timeout: 1000,
       })) as { ok: boolean; message?: string };
       if (!installed.ok) throw loadFailed(installed.message ?? "no default export");
+      if (this.#heap.isolate !== isolate) await this.#readHeap(isolate);
       return realm;
     } catch (err) {
       if (err instanceof VeilError && err.code === "AGENT_LOAD_FAILED") {
@@ -505,9 +517,9 @@ export class IsolateSandbox implements Sandbox {
               caller: request.call?.caller ?? null,
               deadline: request.call?.deadline ?? null,
             }).copyInto({ release: true }),
-            new ivm.ExternalCopy(trigger ? { ...this.#meta, trigger } : this.#meta).copyInto({
-              release: true,
-            }),
+            trigger
+              ? new ivm.ExternalCopy({ ...this.#meta, trigger }).copyInto({ release: true })
+              : this.#metaCopy.copyInto(),
           ],
           { timeout: wallTimeMs, result: { promise: true, copy: true } },
         ),
@@ -554,7 +566,7 @@ export class IsolateSandbox implements Sandbox {
     const usage = {
       cpuUs: isolate.isDisposed ? 0 : Number((isolate.cpuTime - cpuAtStart) / 1000n),
       wallUs: Number((process.hrtime.bigint() - startedAt) / 1000n),
-      heapBytes: isolate.isDisposed ? 0 : isolate.getHeapStatisticsSync().used_heap_size,
+      heapBytes: this.#heapBytes(isolate),
       egressBytes: this.#egress.bytes - egressAtStart,
       stateBytes: (this.#state?.bytesWritten ?? 0) - stateAtStart,
       llmPromptTokens: this.#llm.promptTokens - promptAtStart,
@@ -567,6 +579,36 @@ export class IsolateSandbox implements Sandbox {
       usage,
       llmReceipts: Array.isArray(result.llmReceipts) ? result.llmReceipts : [],
     };
+  }
+
+  /**
+   * The isolate's used heap for a usage receipt. A synchronous read locks the isolate: while
+   * another request of the agent runs (a slow one), it would stall this whole thread, every
+   * agent on the worker with it. So the heap is read asynchronously when a realm loads and then
+   * sampled in the background at most every HEAP_SAMPLE_MS: a receipt names the heap as of its
+   * own request or one at most that much older.
+   */
+  #heapBytes(isolate: ivm.Isolate): number {
+    if (isolate.isDisposed || this.#heap.isolate !== isolate) return 0;
+    const heap = this.#heap;
+    if (!heap.sampling && Date.now() - heap.at >= HEAP_SAMPLE_MS) {
+      heap.sampling = true;
+      this.#readHeap(isolate).finally(() => {
+        heap.sampling = false;
+      });
+    }
+    return heap.bytes;
+  }
+
+  async #readHeap(isolate: ivm.Isolate): Promise<void> {
+    try {
+      const { used_heap_size } = await isolate.getHeapStatistics();
+      if (this.#heap.isolate !== isolate) this.#heap = { isolate, bytes: 0, at: 0, sampling: false };
+      this.#heap.bytes = used_heap_size;
+      this.#heap.at = Date.now();
+    } catch {
+      // The isolate went away; the next one is read when it loads.
+    }
   }
 
   /** Throws the isolate away with every realm in it; the next request starts a new one. */

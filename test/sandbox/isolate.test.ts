@@ -286,4 +286,29 @@ describe("IsolateSandbox", () => {
       sandbox.dispose();
     }
   });
+  test("each invocation is metered: CPU, wall time and heap, the heap growing with what the agent keeps", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      code: `const kept = [];
+      export default { fetch(request) {
+        const n = Number(new URL(request.url).searchParams.get("n") ?? "0");
+        for (let i = 0; i < n; i++) kept.push(new Array(1000).fill(i));
+        let x = 0; for (let i = 0; i < 200000; i++) x += i;
+        return new Response(String(x));
+      } };`,
+    });
+    const first = await sandbox.invoke(get("/?n=0"));
+    assert.ok(first.usage.heapBytes > 0, "the first invocation's heap is known");
+    assert.ok(first.usage.cpuUs > 0 && first.usage.wallUs >= first.usage.cpuUs / 2);
+    await sandbox.invoke(get("/?n=4000")); // keeps ~32 MB
+    await new Promise((r) => setTimeout(r, 80)); // past the heap sampling period
+    await sandbox.invoke(get("/?n=0"));
+    await new Promise((r) => setTimeout(r, 20));
+    const later = await sandbox.invoke(get("/?n=0"));
+    assert.ok(
+      later.usage.heapBytes > first.usage.heapBytes + 16 * 1024 * 1024,
+      `heap ${later.usage.heapBytes} after keeping ~32 MB, ${first.usage.heapBytes} before`,
+    );
+    sandbox.dispose();
+  });
 });
