@@ -8,7 +8,7 @@ import {
   type SealedRequestBody,
   sealResponse,
 } from "../crypto/index.ts";
-import { readBody, sendError, sendJson } from "../daemon/http.ts";
+import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError, sendJson } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
 import type { InvocationUsage } from "../sandbox/types.ts";
 import type { SqliteLogStore } from "../storage/log-store.ts";
@@ -58,14 +58,16 @@ export type WorkerServerOptions = {
  * web-standard Request for `<path>`; `/v1/agents/:idOrName` and `/v1/health` report status.
  */
 export function createWorkerServer(options: WorkerServerOptions): Server {
-  return createServer((req, res) => {
-    handle(req, res, options).catch((err) => {
-      // A payer asked for a voucher gets the exact one to sign (fees.ts).
-      if (err instanceof FeeQuoteError && !res.headersSent)
-        res.setHeader(QUOTE_HEADER, Buffer.from(JSON.stringify(err.quote)).toString("base64"));
-      sendError(res, err);
-    });
-  });
+  return answerClientErrors(
+    createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+      handle(req, res, options).catch((err) => {
+        // A payer asked for a voucher gets the exact one to sign (fees.ts).
+        if (err instanceof FeeQuoteError && !res.headersSent)
+          res.setHeader(QUOTE_HEADER, Buffer.from(JSON.stringify(err.quote)).toString("base64"));
+        sendError(res, err);
+      });
+    }),
+  );
 }
 
 async function handle(
