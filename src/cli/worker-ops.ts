@@ -169,6 +169,7 @@ async function feeLines(
     return [
       `fees pending    ${formatVeil(BigInt(f.pendingAmount))} VEIL for ${f.pendingCalls} calls`,
       `fees claimed    ${formatVeil(BigInt(f.claimedAmount))} VEIL for ${f.claimedCalls} calls (${f.channels} channels, ${f.dropped} vouchers dropped as already paid)`,
+      "                (before the treasury's share; the rest went to the worker's pool, or its operator)",
     ];
   } catch {
     return ["fees            unknown (the worker is not reachable)"];

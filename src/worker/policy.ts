@@ -18,8 +18,9 @@ import type { QuotaTake } from "./quota-home.ts";
  *
  * Consistency across workers: a worker given `quotas` (quota-home.ts, as the daemon is) counts
  * each (agent, caller) at its home worker, so N workers allow the quota once (overshooting only
- * while a home is unreachable); without it each counts alone. The owner's spending cap is still
- * counted by each worker in its own memory, in fixed windows of the quota period. A paid call's
+ * while a home is unreachable), and the sponsoring owner's cap the same way (as a number of calls
+ * at the price); without it each counts alone, in its own memory, in fixed windows of the quota
+ * period. Outbound fees (`reserveOutbound`) are still counted by the calling worker alone. A paid call's
  * voucher is checked and stored by `fees.ts`: the payer's escrow must cover what it owes this
  * worker unclaimed, not what it owes others, so concurrent calls through several workers can
  * overdraw it until claims settle (FeeEscrow then records a shortfall).
@@ -49,6 +50,8 @@ export type Payment = {
 };
 
 type Cached = { policy: AgentPolicy; removed: Map<Hex, boolean> };
+/** The "caller" whose quota home counts an agent's sponsored calls (no key has this address). */
+const SPONSOR = "0x0000000000000000000000000000000000000000";
 const DAY_S = 86_400;
 
 export class PolicyGate {
@@ -208,17 +211,28 @@ export class PolicyGate {
           ? (await this.#opts.chain.getAgent(payment.callerAgent)).owner
           : caller?.address;
       if (sponsored) {
+        const capReached = new VeilError(
+          "SPENDING_CAP_REACHED",
+          `The owner of ${record.name} sponsors no more calls this period`,
+          {
+            status: 402,
+            hint: "The owner can raise the cap with `veil agent price --cap`; or try again next period.",
+          },
+        );
         const spent = this.#sponsored.get(record.id.toString());
         const sum = spent && spent.window === window ? spent.spent : 0n;
-        if (sum + p.price > p.spendingCap) {
-          throw new VeilError(
-            "SPENDING_CAP_REACHED",
-            `The owner of ${record.name} sponsors no more calls this period`,
-            {
-              status: 402,
-              hint: "The owner can raise the cap with `veil agent price --cap`; or try again next period.",
-            },
-          );
+        if (sum + p.price > p.spendingCap) throw capReached;
+        if (this.#opts.quotas) {
+          // Across workers: the cap as a number of sponsored calls, counted at the home of
+          // (agent, "the sponsor") like a caller's quota (quota-home.ts).
+          const calls = p.spendingCap / p.price;
+          const allowed = await this.#opts.quotas.take({
+            agentId: record.id.toString(),
+            caller: SPONSOR,
+            window,
+            limit: Number(calls > 0xffffffffn ? 0xffffffffn : calls),
+          });
+          if (!allowed) throw capReached;
         }
       }
       const fees = this.#opts.fees;

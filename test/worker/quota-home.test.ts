@@ -37,6 +37,7 @@ before(async () => {
       log: () => {},
       pollIntervalMs: 50,
       quotas: homes,
+      feeEscrow: t.economy.feeEscrow,
     });
     await table.start();
     const server = createWorkerServer({
@@ -181,6 +182,42 @@ describe("quotas counted across workers", () => {
     });
     assert.equal(replay.status, 403);
     assert.equal((await call(homeW, id, 6)).code, "QUOTA_EXCEEDED", "the home counted the call once");
+  });
+
+  test("a sponsoring owner's cap holds across workers", async () => {
+    const code = `export default { async fetch() { return new Response("ok"); } };\n// ${++seq}`;
+    const { id } = await t
+      .as(1)
+      .registerAgent(`sponsored-${seq}`, await blobs.put(new TextEncoder().encode(code)));
+    const price = 10n ** 18n;
+    await t.fund(1, 5n * price);
+    await t.econ(1).depositEscrow(5n * price);
+    await t.as(1).setAgentPrice(id, price);
+    await t.as(1).setAgentSpendingCap(id, 2n * price);
+    for (const w of workers) {
+      const end = Date.now() + 10_000;
+      while (
+        w.table.get(id.toString())?.status !== "ready" ||
+        (await w.table.policies.policy(id)).spendingCap !== 2n * price
+      ) {
+        assert.ok(Date.now() < end, "the worker loads the agent");
+        w.table.policies.invalidate(id);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const unsigned = async (w: W) => {
+      const res = await fetch(`${w.url}/v1/agents/${id}/invoke/`);
+      return res.ok ? 200 : ((await res.json()) as { error: { code: string } }).error.code;
+    };
+    assert.deepEqual(
+      [
+        await unsigned(workers[0]!),
+        await unsigned(workers[1]!),
+        await unsigned(workers[0]!),
+        await unsigned(workers[1]!),
+      ],
+      [200, 200, "SPENDING_CAP_REACHED", "SPENDING_CAP_REACHED"],
+    );
   });
 
   test("when the home cannot be reached, the serving worker counts by itself rather than refuse", async () => {
