@@ -15,6 +15,7 @@ import { callPhalaAgent } from "./phala.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
 import { makeState } from "./state.ts";
+import { ReadableStream, ReadableStreamDefaultController, ReadableStreamDefaultReader } from "./streams.ts";
 import { makeTimers } from "./timers.ts";
 import { URL, URLSearchParams } from "./url.ts";
 
@@ -30,6 +31,9 @@ const globals: Record<string, unknown> = {
   Headers,
   Request,
   Response,
+  ReadableStream,
+  ReadableStreamDefaultReader,
+  ReadableStreamDefaultController,
   URL,
   URLSearchParams,
   TextEncoder,
