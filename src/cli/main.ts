@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
-import type { VeilClient as VeilClientType } from "../sdk/client.ts";
+import type { InvokeEnd, VeilClient as VeilClientType } from "../sdk/client.ts";
 import { registerAgentCommands, resolveKey } from "./agent.ts";
 import { registerGovCommands } from "./gov.ts";
 import { initAgent, listTemplates } from "./init.ts";
@@ -327,7 +327,7 @@ program
             headers["content-type"] = isJson ? "application/json" : "application/octet-stream";
           }
         }
-        const result = await (await client(network)).invoke(agent, {
+        const answer = await (await client(network)).invokeStream(agent, {
           path: opts.path,
           ...(opts.method ? { method: opts.method.toUpperCase() } : {}),
           headers,
@@ -336,26 +336,52 @@ program
           verify: opts.verify,
           ...(opts.as ? { as: resolveKey(network, opts.as) } : {}),
         });
-        if (result.verified) {
-          progress(
-            `receipt verified: agent key certified on chain, code ${result.verified.codeHash.slice(0, 18)}…, worker ${result.verified.worker}${opts.encrypt ? ", end-to-end encrypted" : ""}`,
-          );
-        }
-        if (result.usage) {
-          const u = result.usage;
-          progress(
-            `usage (metered and signed by the worker): CPU ${(u.cpuUs / 1000).toFixed(2)} ms, wall ${(u.wallUs / 1000).toFixed(2)} ms, heap ${(u.heapBytes / 1048576).toFixed(1)} MiB, egress ${u.egressBytes} B, state ${u.stateBytes} B${u.llmPromptTokens + u.llmCompletionTokens > 0 ? `, LLM tokens ${u.llmPromptTokens} in / ${u.llmCompletionTokens} out` : ""}`,
-          );
-        }
-        if (opts.include) {
-          process.stdout.write(`HTTP ${result.status}\n`);
-          for (const [k, v] of Object.entries(result.headers)) process.stdout.write(`${k}: ${v}\n`);
+        const printHead = (extra: Record<string, string> = {}) => {
+          if (!opts.include) return;
+          process.stdout.write(`HTTP ${answer.status}\n`);
+          for (const [k, v] of Object.entries({ ...answer.headers, ...extra }))
+            process.stdout.write(`${k}: ${v}\n`);
           process.stdout.write("\n");
+        };
+        const report = (end: InvokeEnd) => {
+          if (end.verified) {
+            progress(
+              `receipt verified: agent key certified on chain, code ${end.verified.codeHash.slice(0, 18)}…, worker ${end.verified.worker}${opts.encrypt ? ", end-to-end encrypted" : ""}`,
+            );
+          }
+          if (end.usage) {
+            const u = end.usage;
+            progress(
+              `usage (metered and signed by the worker): CPU ${(u.cpuUs / 1000).toFixed(2)} ms, wall ${(u.wallUs / 1000).toFixed(2)} ms, heap ${(u.heapBytes / 1048576).toFixed(1)} MiB, egress ${u.egressBytes} B, state ${u.stateBytes} B${u.llmPromptTokens + u.llmCompletionTokens > 0 ? `, LLM tokens ${u.llmPromptTokens} in / ${u.llmCompletionTokens} out` : ""}`,
+            );
+          }
+          if (end.llmReceipts.length > 0) {
+            progress(
+              `${end.llmReceipts.length} LLM call receipt(s) verified: ${end.llmReceipts.map((r) => `${r.provider}/${r.model}`).join(", ")}`,
+            );
+          }
+        };
+        let last = 10;
+        if (answer.streamed) {
+          // Printed as it arrives; the receipts cover the whole body and are checked at its end.
+          printHead();
+          for await (const chunk of answer.body) {
+            process.stdout.write(chunk);
+            if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+          }
+          report(await answer.done());
+        } else {
+          const parts: Uint8Array[] = [];
+          for await (const chunk of answer.body) parts.push(chunk);
+          const end = await answer.done();
+          report(end);
+          printHead(end.trailers);
+          const bytes = Buffer.concat(parts);
+          process.stdout.write(bytes);
+          if (bytes.length > 0) last = bytes[bytes.length - 1]!;
         }
-        process.stdout.write(result.body);
-        if (result.body.length > 0 && result.body[result.body.length - 1] !== 10 && process.stdout.isTTY) {
-          process.stdout.write("\n");
-        }
+        if (last !== 10 && process.stdout.isTTY) process.stdout.write("\n");
+        const result = { status: answer.status };
         if (result.status >= 400) {
           progress(`the agent answered HTTP ${result.status}`);
           process.exitCode = 1;

@@ -97,7 +97,7 @@ async function afterBody(response: Promise<SandboxResponse>, cleanup: () => void
     throw err;
   }
   if (!r.stream) cleanup();
-  else r.stream.finished.then(cleanup, cleanup);
+  else r.stream.finished.then(cleanup);
   return r;
 }
 
@@ -661,18 +661,16 @@ export class IsolateSandbox implements Sandbox {
         llmReceipts,
       };
     }
-    let settle!: { resolve(v: SandboxStreamEnd): void; reject(e: unknown): void };
-    const finished = new Promise<SandboxStreamEnd>((resolve, reject) => {
-      settle = { resolve, reject };
+    let settle!: (v: SandboxStreamEnd) => void;
+    const finished = new Promise<SandboxStreamEnd>((resolve) => {
+      settle = resolve;
     });
-    finished.catch(() => {});
     let over = false;
     const end = (error?: unknown) => {
       if (over) return;
       over = true;
       stopWatching();
-      if (error) settle.reject(error);
-      else settle.resolve({ usage: usage(), llmReceipts });
+      settle({ usage: usage(), llmReceipts, ...(error ? { error } : {}) });
     };
     async function* chunks(): AsyncGenerator<Uint8Array> {
       try {

@@ -24,8 +24,11 @@ export type SandboxRequest = {
   acceptStream?: boolean;
 };
 
-/** How a streamed body ended: what the whole invocation used, and its LLM calls' receipts. */
-export type SandboxStreamEnd = { usage: InvocationUsage; llmReceipts: LlmReceipt[] };
+/**
+ * How a streamed body ended: what the whole invocation used, its LLM calls' receipts, and the
+ * error that cut it (the same one `chunks` threw), if one did.
+ */
+export type SandboxStreamEnd = { usage: InvocationUsage; llmReceipts: LlmReceipt[]; error?: unknown };
 
 /** A response body the agent is still producing. */
 export type SandboxStream = {
@@ -35,7 +38,7 @@ export type SandboxStream = {
    * (wall time, CPU, LIMIT_RESPONSE_TOO_LARGE counted as a running total) cut it.
    */
   chunks: AsyncIterable<Uint8Array>;
-  /** Settles when the body has ended (rejects as `chunks` throws); cancelling resolves it. */
+  /** Resolves when the body has ended, was cut (with `error`) or was cancelled. */
   finished: Promise<SandboxStreamEnd>;
   /** Stops the agent's stream (the caller went away). */
   cancel(): void;

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Hex } from "viem";
-import type { UsageReceipt } from "../chain/certificates.ts";
+import type { LlmCallReceipt, UsageReceipt } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import { type NetworkFile, networkMaxima } from "../network/config.ts";
@@ -37,6 +37,33 @@ export type InvokeResult = {
   verified?: ReceiptCheck;
   /** What the invocation used, as the worker metered and signed it (checked with `verify`). */
   usage?: UsageReceipt;
+  /** The signed receipts of the LLM calls the agent made for it (checked with `verify`). */
+  llmReceipts?: LlmCallReceipt[];
+};
+
+/** What is known once a streamed answer has ended (see VeilClient.invokeStream). */
+export type InvokeEnd = {
+  verified?: ReceiptCheck;
+  usage?: UsageReceipt;
+  llmReceipts: LlmCallReceipt[];
+  /** Headers sent after the body (the receipts of a streamed answer). */
+  trailers: Record<string, string>;
+};
+
+/** An answer whose body is read as the agent produces it. */
+export type InvokeStream = {
+  status: number;
+  headers: Record<string, string>;
+  worker?: string;
+  /** The agent answered with a stream: its body arrives as it is produced. */
+  streamed: boolean;
+  /**
+   * The body's chunks as they arrive. If a limit or the agent cut the body, the iteration
+   * throws the typed error (e.g. LIMIT_RESPONSE_TOO_LARGE, LIMIT_WALL_TIME_EXCEEDED, AGENT_THREW).
+   */
+  body: AsyncIterable<Uint8Array>;
+  /** Reads what is left of the body, then checks its receipts (unless `verify: false`). */
+  done(): Promise<InvokeEnd>;
 };
 
 export type InvokeRequest = {
@@ -288,8 +315,49 @@ export class VeilClient {
     return { requested, effective: effectiveLimits(requested, networkMaxima(this.network)) };
   }
 
+  /** Invokes the agent and reads its whole answer (a streamed one too), receipts checked. */
   async invoke(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
     if (request.encrypt) return this.#invokeEncrypted(nameOrId, request);
+    const answer = await this.invokeStream(nameOrId, request);
+    const parts: Uint8Array[] = [];
+    for await (const chunk of answer.body) parts.push(chunk);
+    const end = await answer.done();
+    return {
+      status: answer.status,
+      headers: { ...answer.headers, ...end.trailers },
+      body: new Uint8Array(Buffer.concat(parts)),
+      ...(answer.worker ? { worker: answer.worker } : {}),
+      ...(end.verified ? { verified: end.verified } : {}),
+      ...(end.usage ? { usage: end.usage } : {}),
+      ...(end.llmReceipts.length ? { llmReceipts: end.llmReceipts } : {}),
+    };
+  }
+
+  /**
+   * Invokes the agent and hands its body on as it arrives: an agent that answers with a
+   * ReadableStream (server-sent events relaying an LLM, say) is read chunk by chunk while it
+   * still runs. `done()` then checks the receipts, which cover the whole body and come after it.
+   * With `encrypt`, the answer is sealed as a whole, so it comes as one chunk at the end.
+   */
+  async invokeStream(nameOrId: string, request: InvokeRequest): Promise<InvokeStream> {
+    if (request.encrypt) {
+      const r = await this.#invokeEncrypted(nameOrId, request);
+      return {
+        status: r.status,
+        headers: r.headers,
+        ...(r.worker ? { worker: r.worker } : {}),
+        streamed: false,
+        body: (async function* () {
+          yield r.body;
+        })(),
+        done: async () => ({
+          ...(r.verified ? { verified: r.verified } : {}),
+          ...(r.usage ? { usage: r.usage } : {}),
+          llmReceipts: r.llmReceipts ?? [],
+          trailers: {},
+        }),
+      };
+    }
     const nonce = request.verify === false && !request.as ? undefined : randomNonce();
     const pathAndQuery = normalizePath(request.path);
     const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
@@ -300,57 +368,78 @@ export class VeilClient {
       callerHeaders["x-veil-caller-signature"] = caller.signature;
       callerHeaders["x-veil-caller-time"] = String(caller.timestamp);
     }
-    const res = await this.#gateway(`/agents/${encodeURIComponent(nameOrId)}${pathAndQuery}`, {
-      method,
-      headers: { ...(request.headers ?? {}), ...(nonce ? { "x-veil-nonce": nonce } : {}), ...callerHeaders },
-      ...(request.body === undefined ? {} : { body: request.body }),
-    });
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    const headers: Record<string, string> = {};
-    res.headers.forEach((v, k) => {
-      headers[k] = v;
-    });
+    const { requestStreaming } = await import("./stream.ts");
+    const res = await requestStreaming(
+      `${this.gatewayUrl}/agents/${encodeURIComponent(nameOrId)}${pathAndQuery}`,
+      {
+        method,
+        headers: {
+          ...(request.headers ?? {}),
+          ...(nonce ? { "x-veil-nonce": nonce } : {}),
+          ...callerHeaders,
+        },
+        ...(request.body === undefined ? {} : { body: request.body }),
+      },
+    );
+    const headers = res.headers;
     // Errors of Veil itself (not of the agent) carry a JSON body with a code; the agent's own
     // responses, whatever their status, come back as they are.
-    if (!res.ok && !headers["x-veil-code-hash"] && headers["content-type"]?.includes("application/json")) {
+    if (
+      (res.status < 200 || res.status > 299) &&
+      !headers["x-veil-code-hash"] &&
+      headers["content-type"]?.includes("application/json")
+    ) {
+      const parts: Uint8Array[] = [];
+      for await (const c of res.chunks) parts.push(c);
       let parsed: unknown;
       try {
-        parsed = JSON.parse(new TextDecoder().decode(bytes));
+        parsed = JSON.parse(Buffer.concat(parts).toString("utf8"));
       } catch {
         parsed = undefined;
       }
       const error = (parsed as { error?: unknown } | undefined)?.error;
       if (isVeilErrorJSON(error)) throw VeilError.fromJSON(error, res.status);
+      throw new VeilError("GATEWAY_ERROR", `The gateway answered ${res.status}`, { status: res.status });
     }
-    const result: InvokeResult = {
-      status: res.status,
-      headers,
-      body: bytes,
-      ...(headers["x-veil-worker"] ? { worker: headers["x-veil-worker"] } : {}),
-    };
-    if (nonce && request.verify !== false) {
-      const { parseReceiptHeader, verifyReceipt } = await import("./receipts.ts");
-      result.verified = await verifyReceipt(
-        await this.chain(),
+    const done = async (): Promise<InvokeEnd> => {
+      const { trailers, bodyHash } = await res.ended();
+      const all = { ...headers, ...trailers };
+      if (!nonce || request.verify === false) return { llmReceipts: [], trailers };
+      const { parseReceiptHeader, verifyReceipt, verifyUsageReceipt, verifyLlmReceipts } = await import(
+        "./receipts.ts"
+      );
+      const chain = await this.chain();
+      const verified = await verifyReceipt(
+        chain,
         await this.identity(nameOrId),
-        parseReceiptHeader(headers["x-veil-receipt"]),
+        parseReceiptHeader(all["x-veil-receipt"]),
         {
           method,
           pathAndQuery,
           body: method === "GET" || method === "HEAD" ? null : toBytes(request.body),
           nonce,
         },
-        { status: res.status, body: bytes },
+        { status: res.status, bodyHash },
         this.#versions,
       );
-      const { verifyUsageReceipt } = await import("./receipts.ts");
-      result.usage = await verifyUsageReceipt(await this.chain(), headers["x-veil-usage-receipt"], {
-        agentId: BigInt(result.verified.receipt.agentId),
-        inputHash: result.verified.receipt.inputHash,
+      const usage = await verifyUsageReceipt(chain, all["x-veil-usage-receipt"], {
+        agentId: BigInt(verified.receipt.agentId),
+        inputHash: verified.receipt.inputHash,
         nonce,
       });
-    }
-    return result;
+      const llmReceipts = await verifyLlmReceipts(chain, all["x-veil-llm-receipts"], {
+        agentId: verified.receipt.agentId,
+      });
+      return { verified, usage, llmReceipts, trailers };
+    };
+    return {
+      status: res.status,
+      headers,
+      ...(headers["x-veil-worker"] ? { worker: headers["x-veil-worker"] } : {}),
+      streamed: headers["x-veil-streamed"] === "1",
+      body: res.chunks,
+      done,
+    };
   }
 
   /** Signs who calls over this exact request (see crypto/caller.ts). */
@@ -431,6 +520,7 @@ export class VeilClient {
       body: string;
       receipt: Parameters<typeof verifyReceipt>[2];
       usageReceipt?: string;
+      llmReceipts?: unknown[];
     };
     const responseBody = new Uint8Array(Buffer.from(answer.body, "base64"));
     const verified = await verifyReceipt(
@@ -441,12 +531,13 @@ export class VeilClient {
       { status: answer.status, body: responseBody },
       this.#versions,
     );
-    const { verifyUsageReceipt } = await import("./receipts.ts");
+    const { verifyUsageReceipt, verifyLlmReceipts } = await import("./receipts.ts");
     const usage = await verifyUsageReceipt(chain, answer.usageReceipt, {
       agentId: identity.id,
       inputHash: verified.receipt.inputHash,
       nonce,
     });
+    const llmReceipts = await verifyLlmReceipts(chain, answer.llmReceipts, { agentId: identity.id });
     return {
       status: answer.status,
       headers: Object.fromEntries(answer.headers),
@@ -454,6 +545,7 @@ export class VeilClient {
       worker: verified.worker,
       verified,
       usage,
+      ...(llmReceipts.length ? { llmReceipts } : {}),
     };
   }
 
