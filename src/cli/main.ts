@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, join, relative } from "node:path";
 import { Command, Option } from "commander";
 import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
@@ -6,7 +7,7 @@ import { loadNetwork, networkPath } from "../network/config.ts";
 import type { InvokeEnd, VeilClient as VeilClientType } from "../sdk/client.ts";
 import { registerAgentCommands, resolveKey } from "./agent.ts";
 import { registerGovCommands } from "./gov.ts";
-import { initAgent, listTemplates } from "./init.ts";
+import { agentsIn, describeTemplates, initAgent, listTemplates } from "./init.ts";
 import { registerKeysCommand } from "./keys.ts";
 import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
 import { registerPoolCommands } from "./pool.ts";
@@ -145,12 +146,28 @@ program
   .command("init")
   .description("make a new agent project from a template")
   .argument("<dir>", "directory to create")
-  .option("--template <name>", `template to use (${listTemplates().join(", ")})`, "hello")
+  .option("--template <name>", `template to use: ${listTemplates().join(", ")}`, "hello")
+  .addHelpText(
+    "after",
+    () =>
+      `\nTemplates:\n${describeTemplates()
+        .map((t) => `  ${t.name.padEnd(14)}${t.description}`)
+        .join("\n")}\n`,
+  )
   .action(
     action(async (dir: string, opts: { template: string }) => {
       const target = initAgent(dir, opts.template);
       process.stdout.write(`Created ${target} from the "${opts.template}" template.\n`);
-      process.stdout.write(`Deploy it with: npx veil deploy ${dir} --name ${opts.template}\n`);
+      const agents = agentsIn(target);
+      process.stdout.write(`Deploy ${agents.length > 1 ? "them" : "it"} with:\n`);
+      for (const a of agents) {
+        const path = relative(process.cwd(), a.dir) || ".";
+        process.stdout.write(
+          `  npx veil deploy ${path.startsWith(".") || isAbsolute(path) ? path : `./${path}`} --name ${a.name}\n`,
+        );
+      }
+      if (existsSync(join(target, "README.md")))
+        process.stdout.write(`Then see ${join(relative(process.cwd(), target) || ".", "README.md")}.\n`);
     }),
   );
 
