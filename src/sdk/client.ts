@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Hex } from "viem";
 import type { LlmCallReceipt, UsageReceipt } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
@@ -317,7 +317,6 @@ export class VeilClient {
 
   /** Invokes the agent and reads its whole answer (a streamed one too), receipts checked. */
   async invoke(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
-    if (request.encrypt) return this.#invokeEncrypted(nameOrId, request);
     const answer = await this.invokeStream(nameOrId, request);
     const parts: Uint8Array[] = [];
     for await (const chunk of answer.body) parts.push(chunk);
@@ -326,7 +325,7 @@ export class VeilClient {
       status: answer.status,
       headers: { ...answer.headers, ...end.trailers },
       body: new Uint8Array(Buffer.concat(parts)),
-      ...(answer.worker ? { worker: answer.worker } : {}),
+      ...(answer.worker || end.verified ? { worker: answer.worker ?? end.verified?.worker } : {}),
       ...(end.verified ? { verified: end.verified } : {}),
       ...(end.usage ? { usage: end.usage } : {}),
       ...(end.llmReceipts.length ? { llmReceipts: end.llmReceipts } : {}),
@@ -340,24 +339,7 @@ export class VeilClient {
    * With `encrypt`, the answer is sealed as a whole, so it comes as one chunk at the end.
    */
   async invokeStream(nameOrId: string, request: InvokeRequest): Promise<InvokeStream> {
-    if (request.encrypt) {
-      const r = await this.#invokeEncrypted(nameOrId, request);
-      return {
-        status: r.status,
-        headers: r.headers,
-        ...(r.worker ? { worker: r.worker } : {}),
-        streamed: false,
-        body: (async function* () {
-          yield r.body;
-        })(),
-        done: async () => ({
-          ...(r.verified ? { verified: r.verified } : {}),
-          ...(r.usage ? { usage: r.usage } : {}),
-          llmReceipts: r.llmReceipts ?? [],
-          trailers: {},
-        }),
-      };
-    }
+    if (request.encrypt) return this.#invokeEncrypted(nameOrId, request);
     const nonce = request.verify === false && !request.as ? undefined : randomNonce();
     const pathAndQuery = normalizePath(request.path);
     const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
@@ -468,12 +450,19 @@ export class VeilClient {
     });
   }
 
-  /** An end-to-end encrypted invocation: the gateway and worker hosts see only ciphertext. */
-  async #invokeEncrypted(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
+  /**
+   * An end-to-end encrypted invocation: the gateway and worker hosts see only ciphertext. A
+   * streamed answer comes sealed piece by piece (crypto/sealed-stream.ts), its receipts in the
+   * sealed end frame; any other answer is one sealed envelope.
+   */
+  async #invokeEncrypted(nameOrId: string, request: InvokeRequest): Promise<InvokeStream> {
     const identity = await this.identity(nameOrId);
     const chain = await this.chain();
-    const { sealRequest, openResponse, generateX25519 } = await import("../crypto/index.ts");
-    const { verifyReceipt } = await import("./receipts.ts");
+    const { sealRequest, openResponse, generateX25519, SealedStreamReader, responseHash } = await import(
+      "../crypto/index.ts"
+    );
+    const { verifyReceipt, verifyUsageReceipt, verifyLlmReceipts } = await import("./receipts.ts");
+    const { requestStreaming } = await import("./stream.ts");
     const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
     const pathAndQuery = normalizePath(request.path);
     const body = method === "GET" || method === "HEAD" ? null : toBytes(request.body);
@@ -486,6 +475,7 @@ export class VeilClient {
       body: Buffer.from(body ?? new Uint8Array(0)).toString("base64"),
       replyTo: Buffer.from(reply.publicKey).toString("hex"),
       nonce,
+      stream: true,
       ...(request.as
         ? {
             caller: await this.#signCaller(
@@ -499,53 +489,122 @@ export class VeilClient {
           }
         : {}),
     });
-    const res = await this.#gateway(`/v1/agents/${identity.id}/encrypted`, {
+    const res = await requestStreaming(`${this.gatewayUrl}/v1/agents/${identity.id}/encrypted`, {
       method: "POST",
       headers: { "content-type": "application/octet-stream" },
       body: envelope,
     });
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    if (!res.ok) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(new TextDecoder().decode(bytes));
-      } catch {
-        parsed = undefined;
-      }
-      throw errorFrom(parsed, res.status);
-    }
-    const answer = openResponse(reply.privateKey, identity.id, nonce, bytes) as {
+    type End = {
       status: number;
-      headers: [string, string][];
-      body: string;
       receipt: Parameters<typeof verifyReceipt>[2];
       usageReceipt?: string;
       llmReceipts?: unknown[];
+      error?: unknown;
     };
-    const responseBody = new Uint8Array(Buffer.from(answer.body, "base64"));
-    const verified = await verifyReceipt(
-      chain,
-      identity,
-      answer.receipt,
-      { method, pathAndQuery, body, nonce },
-      { status: answer.status, body: responseBody },
-      this.#versions,
-    );
-    const { verifyUsageReceipt, verifyLlmReceipts } = await import("./receipts.ts");
-    const usage = await verifyUsageReceipt(chain, answer.usageReceipt, {
-      agentId: identity.id,
-      inputHash: verified.receipt.inputHash,
-      nonce,
-    });
-    const llmReceipts = await verifyLlmReceipts(chain, answer.llmReceipts, { agentId: identity.id });
+    // The receipts are checked whatever the caller asked: an encrypted answer is always verified.
+    const verify = async (end: End, status: number, bodyHash: Hex): Promise<InvokeEnd> => {
+      const verified = await verifyReceipt(
+        chain,
+        identity,
+        end.receipt,
+        { method, pathAndQuery, body, nonce },
+        { status, bodyHash },
+        this.#versions,
+      );
+      const usage = await verifyUsageReceipt(chain, end.usageReceipt, {
+        agentId: identity.id,
+        inputHash: verified.receipt.inputHash,
+        nonce,
+      });
+      const llmReceipts = await verifyLlmReceipts(chain, end.llmReceipts, { agentId: identity.id });
+      return { verified, usage, llmReceipts, trailers: {} };
+    };
+    if (res.headers["content-type"] !== "application/vnd.veil.sealed-stream") {
+      const parts: Uint8Array[] = [];
+      for await (const c of res.chunks) parts.push(c);
+      const bytes = new Uint8Array(Buffer.concat(parts));
+      if (res.status !== 200) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(new TextDecoder().decode(bytes));
+        } catch {
+          parsed = undefined;
+        }
+        throw errorFrom(parsed, res.status);
+      }
+      const answer = openResponse(reply.privateKey, identity.id, nonce, bytes) as End & {
+        headers: [string, string][];
+        body: string;
+      };
+      const responseBody = new Uint8Array(Buffer.from(answer.body, "base64"));
+      return {
+        status: answer.status,
+        headers: Object.fromEntries(answer.headers),
+        streamed: false,
+        body: (async function* () {
+          yield responseBody;
+        })(),
+        done: () => verify(answer, answer.status, responseHash(responseBody)),
+      };
+    }
+    // A sealed stream: its head (status and headers) first, then chunks as the agent writes them.
+    const reader = new SealedStreamReader(reply.privateKey, identity.id, nonce);
+    const queue: ReturnType<typeof reader.push> = [];
+    const upstream = res.chunks;
+    while (queue.length === 0) {
+      const next = await upstream.next();
+      if (next.done) reader.finish();
+      else queue.push(...reader.push(next.value));
+    }
+    const head = queue.shift();
+    if (head?.kind !== "head")
+      throw new VeilError("SEALED_STREAM_INVALID", "The sealed answer has no head", {});
+    const hash = createHash("sha256");
+    let end: End | undefined;
+    let failure: unknown;
+    let finished = false;
+    const chunks = (async function* () {
+      try {
+        for (;;) {
+          for (let e = queue.shift(); e; e = queue.shift()) {
+            if (e.kind === "chunk") {
+              hash.update(e.bytes);
+              if (e.bytes.length > 0) yield e.bytes;
+            } else if (e.kind === "end") end = e.value as End;
+          }
+          const next = await upstream.next();
+          if (next.done) break;
+          queue.push(...reader.push(next.value));
+        }
+        reader.finish();
+        const error = (end as { error?: unknown } | undefined)?.error;
+        if (error !== undefined) throw isVeilErrorJSON(error) ? VeilError.fromJSON(error, 502) : error;
+        finished = true;
+      } catch (err) {
+        failure = err;
+        throw err;
+      } finally {
+        if (!finished && !failure) await upstream.return(undefined);
+      }
+    })();
     return {
-      status: answer.status,
-      headers: Object.fromEntries(answer.headers),
-      body: responseBody,
-      worker: verified.worker,
-      verified,
-      usage,
-      ...(llmReceipts.length ? { llmReceipts } : {}),
+      status: head.status,
+      headers: Object.fromEntries(head.headers),
+      streamed: true,
+      body: chunks,
+      done: async () => {
+        if (!finished && !failure) {
+          for await (const _ of chunks) {
+          }
+        }
+        if (failure) throw failure;
+        if (!finished || !end) {
+          throw new VeilError("STREAM_ABANDONED", "The body was not read to its end", {
+            hint: "Read the body to its end before asking for its receipts.",
+          });
+        }
+        return verify(end, head.status, `0x${hash.digest("hex")}`);
+      },
     };
   }
 

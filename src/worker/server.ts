@@ -7,6 +7,7 @@ import {
   requestHash,
   responseHash,
   type SealedRequestBody,
+  SealedStreamWriter,
   sealResponse,
 } from "../crypto/index.ts";
 import { readBody, sendError, sendJson } from "../daemon/http.ts";
@@ -450,8 +451,31 @@ async function handleEncrypted(
     // Each encrypted request is its own caller, so its plaintext never meets another's in module
     // state; a verified calling agent is one caller across its calls.
     caller: call?.caller ? `agent:${call.caller.agentId}` : null,
+    // A caller that reads sealed streams gets a streamed body piece by piece (ADR 0012).
+    acceptStream: sealed.stream === true && method !== "HEAD",
   });
   const inputHash = requestHash(method, sealed.path, body);
+  if (response.stream) {
+    await sendSealedStream(res, response.stream, {
+      writer: new SealedStreamWriter(state.record.id, sealed.nonce),
+      replyTo: Buffer.from(sealed.replyTo, "hex"),
+      status: response.status,
+      headers: response.headers,
+      agentId: state.record.id.toString(),
+      end: async (end, outputHash) => ({
+        receipt: await signReceipt(state, options, {
+          inputHash,
+          outputHash,
+          status: response.status,
+          nonce: sealed.nonce,
+        }),
+        usage: end.usage,
+        usageReceipt: await signUsageReceipt(state, options, inputHash, sealed.nonce as Hex, end.usage),
+        ...(end.llmReceipts.length ? { llmReceipts: end.llmReceipts } : {}),
+      }),
+    });
+    return;
+  }
   const receipt = await signReceipt(state, options, {
     inputHash,
     outputHash: responseHash(response.body),
@@ -473,6 +497,57 @@ async function handleEncrypted(
     "x-veil-agent-id": state.record.id.toString(),
   });
   res.end(answer);
+}
+
+/**
+ * A streamed answer to an encrypted request: sealed piece by piece as the agent produces it
+ * (crypto/sealed-stream.ts), the receipts and any error in the sealed end frame.
+ */
+async function sendSealedStream(
+  res: ServerResponse,
+  stream: SandboxStream,
+  o: {
+    writer: SealedStreamWriter;
+    replyTo: Uint8Array;
+    status: number;
+    headers: [string, string][];
+    agentId: string;
+    end: (e: { usage: InvocationUsage; llmReceipts: LlmReceipt[] }, outputHash: Hex) => Promise<object>;
+  },
+): Promise<void> {
+  res.writeHead(200, {
+    "content-type": "application/vnd.veil.sealed-stream",
+    "x-veil-streamed": "1",
+    "x-veil-agent-id": o.agentId,
+  });
+  res.write(o.writer.head(o.replyTo, { status: o.status, headers: o.headers }));
+  let gone = false;
+  res.once("close", () => {
+    if (!res.writableFinished) {
+      gone = true;
+      stream.cancel();
+    }
+  });
+  const hash = createHash("sha256");
+  try {
+    for await (const chunk of stream.chunks) {
+      if (gone) break;
+      hash.update(chunk);
+      if (!res.write(o.writer.chunk(chunk))) await drained(res);
+    }
+  } catch {
+    // The same error comes with `finished`, sealed into the end frame below.
+  }
+  const finished = await stream.finished;
+  if (gone) return;
+  const end = await o.end(finished, `0x${hash.digest("hex")}`);
+  const error =
+    finished.error === undefined
+      ? undefined
+      : finished.error instanceof VeilError
+        ? finished.error
+        : new VeilError("AGENT_CRASHED", "The agent's stream failed", { status: 502 });
+  res.end(o.writer.end({ ...end, ...(error ? { error: error.toJSON() } : {}) }));
 }
 
 function notServed(idOrName: string): VeilError {

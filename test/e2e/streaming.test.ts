@@ -138,17 +138,37 @@ describe("streamed answers through the gateway", { timeout: 400_000 }, () => {
     assert.match(cli.stderr, /LIMIT_RESPONSE_TOO_LARGE|over its 65536/);
   });
 
-  test("an encrypted invocation of a streaming agent comes back whole, with its receipts", async () => {
-    const r = await client.invoke("chat", {
+  test("an encrypted answer streams too, sealed piece by piece, its receipts in the sealed end", async () => {
+    const answer = await client.invokeStream("chat", {
+      path: "/chat",
+      body: JSON.stringify({ session: "sealed", message: "stream-gated", stream: true }),
+      encrypt: true,
+    });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.streamed, true);
+    assert.equal(answer.headers["content-type"], "text/event-stream");
+    const it = answer.body[Symbol.asyncIterator]();
+    assert.equal(text((await it.next()).value as Uint8Array), 'data: {"delta":"echo: "}\n\n');
+    mock.release();
+    let rest = "";
+    for (let c = await it.next(); !c.done; c = await it.next()) rest += text(c.value);
+    assert.match(rest, /"delta":"stream-gated".*"done":true/s);
+    const end = await answer.done();
+    assert.ok(end.verified);
+    assert.equal(end.usage?.llmCompletionTokens, 2);
+    assert.equal(end.llmReceipts.length, 1);
+    // Read whole, the same answer verifies as one body; a cut one fails with its typed error.
+    const whole = await client.invoke("chat", {
       path: "/chat",
       body: JSON.stringify({ session: "sealed", message: "quiet please", stream: true }),
       encrypt: true,
     });
-    assert.equal(r.status, 200);
-    assert.match(text(r.body), /"delta":"echo: ".*"delta":"quiet ".*"done":true/s);
-    assert.ok(r.verified);
-    assert.equal(r.usage?.llmCompletionTokens, 3);
-    assert.equal(r.llmReceipts?.length, 1);
+    assert.match(text(whole.body), /"delta":"echo: ".*"delta":"quiet ".*"done":true/s);
+    assert.ok(whole.verified && whole.usage && whole.llmReceipts?.length === 1);
+    await assert.rejects(
+      client.invoke("flood", { path: "/", encrypt: true }),
+      (e: unknown) => e instanceof VeilError && e.code === "LIMIT_RESPONSE_TOO_LARGE",
+    );
   });
 
   test("examples/pipeline: the planner has the tool agent do each step", async () => {
