@@ -291,6 +291,7 @@ function noWorker(name: string, tried: string[]): VeilError {
 
 /** Waits until the reader has taken what was written (or has gone away). */
 function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.off("drain", done);

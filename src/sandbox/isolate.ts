@@ -631,6 +631,13 @@ export class IsolateSandbox implements Sandbox {
           wall,
         ])) as PullResult;
       } catch (err) {
+        const limit = limitError(err, this.#limits);
+        if (limit?.code === "LIMIT_WALL_TIME_EXCEEDED" && !isolate.isDisposed) {
+          // The agent is waiting (on its source, or on a slow reader), not running away: stop
+          // this stream and keep the isolate for the agent's other requests.
+          cancelInIsolate();
+          throw limit;
+        }
         throw this.#failure(err, isolate);
       }
       if (r.done) {

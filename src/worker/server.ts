@@ -285,7 +285,12 @@ async function sendStreamed(
   const hash = createHash("sha256");
   try {
     for await (const chunk of stream.chunks) {
-      if (gone) break;
+      // The caller may have gone before the close listener was set.
+      if (gone || res.destroyed) {
+        gone = true;
+        stream.cancel();
+        break;
+      }
       hash.update(chunk);
       if (!res.write(chunk)) await drained(res);
     }
@@ -531,7 +536,12 @@ async function sendSealedStream(
   const hash = createHash("sha256");
   try {
     for await (const chunk of stream.chunks) {
-      if (gone) break;
+      // The caller may have gone before the close listener was set.
+      if (gone || res.destroyed) {
+        gone = true;
+        stream.cancel();
+        break;
+      }
       hash.update(chunk);
       if (!res.write(o.writer.chunk(chunk))) await drained(res);
     }
@@ -559,6 +569,7 @@ function notServed(idOrName: string): VeilError {
 
 /** Waits until the reader has taken what was written (or has gone away). */
 function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.off("drain", done);

@@ -7,8 +7,10 @@ import type { SandboxResponse } from "../../src/sandbox/types.ts";
 import { type OpenAIMock, startOpenAIMock } from "../helpers/openai-mock.ts";
 
 // Responses made from a ReadableStream: the host pulls their chunks as the agent produces them.
-const AGENT = `export default { async fetch(request, env, ctx) {
+const AGENT = `let count = 0;
+export default { async fetch(request, env, ctx) {
   const u = new URL(request.url);
+  if (u.pathname === "/count") return new Response(String(++count));
   const enc = new TextEncoder();
   if (u.pathname === "/sse") {
     // Relays an LLM answer as server-sent events, delta by delta.
@@ -139,6 +141,7 @@ describe("streamed responses", () => {
 
   test("the wall-time limit holds until the stream ends", async () => {
     const s = await sandbox({ wallTimeMs: 300 });
+    assert.equal(text((await get(s, "/count", false)).body), "1");
     const r = await get(s, "/hang");
     const it = r.stream!.chunks[Symbol.asyncIterator]();
     assert.equal(text((await it.next()).value as Uint8Array), "first");
@@ -146,6 +149,8 @@ describe("streamed responses", () => {
       it.next(),
       (e: unknown) => e instanceof VeilError && e.code === "LIMIT_WALL_TIME_EXCEEDED",
     );
+    // A stream left waiting is not a runaway agent: the isolate (and its module state) stays.
+    assert.equal(text((await get(s, "/count", false)).body), "2");
   });
 
   test("a stream that errors, or yields what is not bytes, fails with AGENT_THREW", async () => {
