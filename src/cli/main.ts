@@ -752,16 +752,49 @@ program
   .option("--port <port>", "port", parsePort, 8546)
   .option("--host <host>", "interface", "127.0.0.1")
   .option("--max-request-bytes <n>", "largest request body", "1048576")
+  .option(
+    "--rate-limit <perSecond>",
+    "requests per second one caller (client address) may sustain; 0 = off",
+    "1000",
+  )
+  .option("--rate-burst <n>", "requests one caller may make at once (default: 2 × --rate-limit)")
+  .option(
+    "--trust-forwarded-for",
+    "take the caller's address from x-forwarded-for (only behind a proxy that sets it)",
+  )
   .action(
-    action(async (opts: { network?: string; port: number; host: string; maxRequestBytes: string }) => {
-      const { runGateway } = await import("../gateway/main.ts");
-      await runGateway({
-        network: networkPath(opts.network),
-        port: opts.port,
-        host: opts.host,
-        maxRequestBytes: Number(opts.maxRequestBytes),
-      });
-    }),
+    action(
+      async (opts: {
+        network?: string;
+        port: number;
+        host: string;
+        maxRequestBytes: string;
+        rateLimit: string;
+        rateBurst?: string;
+        trustForwardedFor?: boolean;
+      }) => {
+        const perSecond = Number(opts.rateLimit);
+        const burst = opts.rateBurst === undefined ? Math.max(1, 2 * perSecond) : Number(opts.rateBurst);
+        if (!Number.isFinite(perSecond) || perSecond < 0 || !Number.isInteger(burst) || burst < 1) {
+          throw new VeilError(
+            "BAD_ARGUMENT",
+            "--rate-limit must be a number ≥ 0 and --rate-burst an integer ≥ 1",
+            {
+              hint: "For example: --rate-limit 200 --rate-burst 400, or --rate-limit 0 to turn limiting off.",
+            },
+          );
+        }
+        const { runGateway } = await import("../gateway/main.ts");
+        await runGateway({
+          network: networkPath(opts.network),
+          port: opts.port,
+          host: opts.host,
+          maxRequestBytes: Number(opts.maxRequestBytes),
+          rateLimit: { perSecond, burst },
+          trustForwardedFor: opts.trustForwardedFor === true,
+        });
+      },
+    ),
   );
 
 type TeeFlags = { tee: string; pccsUrl?: string; configfsTsm?: string; dstackEndpoint?: string };

@@ -7,11 +7,26 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import { readBody, sendError, sendJson } from "../daemon/http.ts";
+import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError, sendJson } from "../daemon/http.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
+import { type RateLimit, RateLimiter } from "./rate-limit.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
 
-export type GatewayOptions = { router: Router; maxRequestBytes: number; workerTimeoutMs: number };
+export type GatewayOptions = {
+  router: Router;
+  maxRequestBytes: number;
+  workerTimeoutMs: number;
+  /** Per caller (client address); off when absent or perSecond is 0. */
+  rateLimit?: RateLimit;
+  /**
+   * Take the caller's address from the first `x-forwarded-for` entry: only behind a proxy that
+   * sets it, since anyone else can write any address there.
+   */
+  trustForwardedFor?: boolean;
+};
+
+/** What a running gateway server holds besides its options. */
+type GatewayContext = GatewayOptions & { limiter: RateLimiter | undefined };
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -29,18 +44,26 @@ const HOP_BY_HOP = new Set([
  * trying the next worker when one is down or not ready; `/v1/agents/:nameOrId` describes it.
  */
 export function createGatewayServer(options: GatewayOptions): Server {
-  return createServer((req, res) => {
-    handle(req, res, options).catch((err) => sendError(res, err));
-  });
+  const context: GatewayContext = {
+    ...options,
+    limiter: options.rateLimit ? new RateLimiter(options.rateLimit) : undefined,
+  };
+  return answerClientErrors(
+    createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+      handle(req, res, context).catch((err) => sendError(res, err));
+    }),
+  );
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: GatewayOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, options: GatewayContext): Promise<void> {
   const url = new URL(req.url ?? "/", "http://gateway.invalid");
   const parts = url.pathname.split("/");
   if (url.pathname === "/v1/health") {
     sendJson(res, 200, { ok: true, workers: await options.router.workers() });
     return;
   }
+  // Everything past health costs a worker or a chain read: each caller within its budget.
+  admit(req, res, options);
   if (parts[1] === "v1" && parts[2] === "agents" && parts[3] && parts.length === 4 && req.method === "GET") {
     await describe(decodeURIComponent(parts[3]), res, options);
     return;
@@ -102,7 +125,7 @@ async function invoke(
   res: ServerResponse,
   nameOrId: string,
   rest: string,
-  options: GatewayOptions,
+  options: GatewayContext,
   route: "invoke" | "encrypted" = "invoke",
 ): Promise<void> {
   const agentId = await options.router.resolveId(nameOrId);
@@ -153,6 +176,35 @@ async function invoke(
     return;
   }
   throw noWorker(nameOrId, tried);
+}
+
+/** The caller's address, for its rate limit. */
+function callerKey(req: IncomingMessage, options: GatewayOptions): string {
+  if (options.trustForwardedFor) {
+    const forwarded = req.headers["x-forwarded-for"];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
+    if (first) return first;
+  }
+  return req.socket.remoteAddress ?? "unknown";
+}
+
+/** Refuses a caller over its rate before anything is read or sent to a worker. */
+function admit(req: IncomingMessage, res: ServerResponse, options: GatewayContext): void {
+  const limiter = options.limiter;
+  if (!limiter?.enabled) return;
+  const decision = limiter.take(callerKey(req, options));
+  if (decision.ok) return;
+  const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+  res.setHeader("retry-after", String(seconds));
+  throw new VeilError(
+    "RATE_LIMITED",
+    `Too many requests from this caller (over ${options.rateLimit?.perSecond}/s)`,
+    {
+      status: 429,
+      retryable: true,
+      hint: `Slow down; retry after ${seconds} s.`,
+    },
+  );
 }
 
 type Attempt =

@@ -1,11 +1,9 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
-import { DISPATCHER_SOURCE } from "./dispatcher.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
 import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
-import { buildPrelude } from "./prelude-bundle.ts";
 import {
   type AgentMeta,
   type AgentStateBackend,
@@ -19,6 +17,7 @@ import {
   type SandboxStreamEnd,
   type SandboxTrigger,
 } from "./types.ts";
+import { takeIsolate, type WarmIsolate } from "./warm-isolates.ts";
 
 type DispatchResult =
   | {
@@ -101,6 +100,8 @@ async function afterBody(response: Promise<SandboxResponse>, cleanup: () => void
   return r;
 }
 
+/** How often a busy agent's heap is read for its usage receipts (see #heapBytes). */
+const HEAP_SAMPLE_MS = 50;
 /** How many callers' realms one agent keeps before the least recently used is dropped. */
 const MAX_REALMS = 16;
 /** The partition of callers who do not say who they are. */
@@ -134,10 +135,13 @@ type Realm = {
 export class IsolateSandbox implements Sandbox {
   readonly #code: string;
   readonly #meta: AgentMeta;
+  /** The same for every request: serialized once, not per request. */
+  readonly #metaCopy: ivm.ExternalCopy;
   readonly #limits: SandboxLimits;
   readonly #log: LogSink;
   #isolate: ivm.Isolate | undefined;
-  #prelude: ivm.Script | undefined;
+  /** The isolate being taken from the warm pool, then taken. */
+  #warm: Promise<WarmIsolate> | undefined;
   /** Realms by caller, least recently used first. */
   readonly #realms = new Map<string, Promise<Realm>>();
   /** A realm made ahead for the next one-time caller, once there has been one. */
@@ -151,6 +155,12 @@ export class IsolateSandbox implements Sandbox {
   readonly #agentCaller: AgentCaller | undefined;
   #inFlight = 0;
   #disposed = false;
+  #heap: { isolate: ivm.Isolate | undefined; bytes: number; at: number; sampling: boolean } = {
+    isolate: undefined,
+    bytes: 0,
+    at: 0,
+    sampling: false,
+  };
 
   private constructor(
     code: string,
@@ -171,6 +181,7 @@ export class IsolateSandbox implements Sandbox {
         Object.entries(meta.secrets ?? {}).filter(([k]) => !/^LLM_(?:[A-Z0-9]+_)?API_KEY$/.test(k)),
       ),
     };
+    this.#metaCopy = new ivm.ExternalCopy(this.#meta);
     this.#limits = limits;
     this.#log = log;
     this.#egress = new Egress(limits.egress);
@@ -216,19 +227,19 @@ export class IsolateSandbox implements Sandbox {
     return this.#realms.size;
   }
 
-  #ensureIsolate(): { isolate: ivm.Isolate; prelude: Promise<ivm.Script> } {
-    if (!this.#isolate || this.#isolate.isDisposed) {
-      this.#isolate = new ivm.Isolate({ memoryLimit: this.#limits.memoryMb });
-      this.#prelude = undefined;
+  #ensureIsolate(): Promise<WarmIsolate> {
+    if (this.#isolate?.isDisposed) this.#reset(this.#isolate);
+    if (!this.#warm) {
+      const warm: Promise<WarmIsolate> = takeIsolate(this.#limits.memoryMb).then((w) => {
+        if (this.#warm === warm) this.#isolate = w.isolate;
+        return w;
+      });
+      this.#warm = warm;
+      warm.catch(() => {
+        if (this.#warm === warm) this.#warm = undefined;
+      });
     }
-    const isolate = this.#isolate;
-    const prelude = this.#prelude
-      ? Promise.resolve(this.#prelude)
-      : buildPrelude().then(async (source) => {
-          this.#prelude ??= await isolate.compileScript(source, { filename: "veil:prelude" });
-          return this.#prelude;
-        });
-    return { isolate, prelude };
+    return this.#warm;
   }
 
   /**
@@ -277,7 +288,7 @@ export class IsolateSandbox implements Sandbox {
   }
 
   async #newRealm(): Promise<Realm> {
-    const { isolate, prelude } = this.#ensureIsolate();
+    const { isolate, realmScript } = await this.#ensureIsolate();
     let context: ivm.Context | undefined;
     try {
       context = await isolate.createContext();
@@ -287,8 +298,7 @@ export class IsolateSandbox implements Sandbox {
         this.#hostHooks(realm),
         { timeout: 1000 },
       );
-      await (await prelude).run(context, { timeout: 1000 });
-      await context.eval(DISPATCHER_SOURCE, { timeout: 1000, filename: "veil:dispatcher" });
+      await realmScript.run(context, { timeout: 1000 });
       const global = context.global;
       const setAgent = (await global.get("__veilSetAgent", { reference: true })) as ivm.Reference;
       realm.dispatch = (await global.get("__veilDispatch", { reference: true })) as ivm.Reference;
@@ -326,6 +336,7 @@ export class IsolateSandbox implements Sandbox {
         timeout: 1000,
       })) as { ok: boolean; message?: string };
       if (!installed.ok) throw loadFailed(installed.message ?? "no default export");
+      if (this.#heap.isolate !== isolate) await this.#readHeap(isolate);
       return realm;
     } catch (err) {
       if (err instanceof VeilError && err.code === "AGENT_LOAD_FAILED") {
@@ -459,7 +470,7 @@ export class IsolateSandbox implements Sandbox {
     return afterBody(this.#invoke(request, token, trigger), () => {
       this.#calls.close(token);
       this.#inFlight--;
-      if (this.#disposed && this.#inFlight === 0 && this.#isolate) this.#reset(this.#isolate);
+      if (this.#disposed && this.#inFlight === 0) this.#teardown();
     });
   }
 
@@ -553,7 +564,7 @@ export class IsolateSandbox implements Sandbox {
     const usage = (): InvocationUsage => ({
       cpuUs: isolate.isDisposed ? 0 : Number((isolate.cpuTime - cpuAtStart) / 1000n),
       wallUs: Number((process.hrtime.bigint() - startedAt) / 1000n),
-      heapBytes: isolate.isDisposed ? 0 : isolate.getHeapStatisticsSync().used_heap_size,
+      heapBytes: this.#heapBytes(isolate),
       egressBytes: this.#egress.bytes - egressAtStart,
       stateBytes: (this.#state?.bytesWritten ?? 0) - stateAtStart,
       llmPromptTokens: this.#llm.promptTokens - promptAtStart,
@@ -574,9 +585,9 @@ export class IsolateSandbox implements Sandbox {
               caller: request.call?.caller ?? null,
               deadline: request.call?.deadline ?? null,
             }).copyInto({ release: true }),
-            new ivm.ExternalCopy(trigger ? { ...this.#meta, trigger } : this.#meta).copyInto({
-              release: true,
-            }),
+            trigger
+              ? new ivm.ExternalCopy({ ...this.#meta, trigger }).copyInto({ release: true })
+              : this.#metaCopy.copyInto(),
           ],
           { timeout: wallTimeMs, result: { promise: true, copy: true } },
         ),
@@ -711,22 +722,68 @@ export class IsolateSandbox implements Sandbox {
     };
   }
 
+  /**
+   * The isolate's used heap for a usage receipt. A synchronous read locks the isolate: while
+   * another request of the agent runs (a slow one), it would stall this whole thread, every
+   * agent on the worker with it. So the heap is read asynchronously when a realm loads and then
+   * sampled in the background at most every HEAP_SAMPLE_MS: a receipt names the heap as of its
+   * own request or one at most that much older.
+   */
+  #heapBytes(isolate: ivm.Isolate): number {
+    if (isolate.isDisposed || this.#heap.isolate !== isolate) return 0;
+    const heap = this.#heap;
+    if (!heap.sampling && Date.now() - heap.at >= HEAP_SAMPLE_MS) {
+      heap.sampling = true;
+      this.#readHeap(isolate).finally(() => {
+        heap.sampling = false;
+      });
+    }
+    return heap.bytes;
+  }
+
+  async #readHeap(isolate: ivm.Isolate): Promise<void> {
+    try {
+      const { used_heap_size } = await isolate.getHeapStatistics();
+      if (this.#heap.isolate !== isolate) this.#heap = { isolate, bytes: 0, at: 0, sampling: false };
+      this.#heap.bytes = used_heap_size;
+      this.#heap.at = Date.now();
+    } catch {
+      // The isolate went away; the next one is read when it loads.
+    }
+  }
+
   /** Throws the isolate away with every realm in it; the next request starts a new one. */
   #reset(isolate: ivm.Isolate): void {
     if (this.#isolate === isolate) {
       for (const t of this.#timers) clearTimeout(t);
       this.#timers.clear();
       this.#isolate = undefined;
-      this.#prelude = undefined;
+      this.#warm = undefined;
       this.#realms.clear();
       this.#spare = undefined;
     }
     if (!isolate.isDisposed) isolate.dispose();
   }
 
+  /**
+   * Unloads the agent: requests already running finish (a reload must not cut them off), new
+   * ones get the retryable AGENT_NOT_READY, and the isolate goes when the last one is done.
+   */
   dispose(): void {
+    this.#disposed = true;
+    if (this.#inFlight === 0) this.#teardown();
+  }
+
+  #teardown(): void {
     this.#llm.dispose();
     if (this.#isolate) this.#reset(this.#isolate);
+    this.#warm?.then(
+      (w) => {
+        if (!w.isolate.isDisposed) w.isolate.dispose();
+      },
+      () => {},
+    );
+    this.#warm = undefined;
   }
 }
 

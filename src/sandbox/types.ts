@@ -61,7 +61,8 @@ export type SandboxResponse = {
 /**
  * What one invocation used. CPU time, egress and state bytes are read from the agent's
  * isolate and stores before and after, so requests of one agent running at the same time
- * share what they overlap in; heap is the isolate's after the request.
+ * share what they overlap in; heap is the isolate's used heap, read after the request or
+ * sampled by a recent one (a synchronous read per request stalls the worker).
  */
 export type InvocationUsage = {
   cpuUs: number;

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { watch } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { readBody, sendError } from "../daemon/http.ts";
+import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
 import { DEFAULT_LIMITS, type SandboxLimits } from "../sandbox/types.ts";
@@ -74,7 +74,7 @@ export async function startDevServer(options: {
     }, 50);
   });
 
-  const server: Server = createServer(async (req, res) => {
+  const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, async (req, res) => {
     try {
       if ("error" in current) throw current.error;
       const method = (req.method ?? "GET").toUpperCase();
@@ -128,7 +128,7 @@ export async function startDevServer(options: {
         }),
       ),
     );
-    server.listen(options.port, options.host, resolve);
+    answerClientErrors(server).listen(options.port, options.host, resolve);
   });
   const url = `http://${options.host}:${(server.address() as AddressInfo).port}`;
   return {

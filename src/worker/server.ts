@@ -10,7 +10,7 @@ import {
   SealedStreamWriter,
   sealResponse,
 } from "../crypto/index.ts";
-import { readBody, sendError, sendJson } from "../daemon/http.ts";
+import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError, sendJson } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
 import type { LlmReceipt } from "../sandbox/host-llm.ts";
 import type { InvocationUsage, SandboxStream } from "../sandbox/types.ts";
@@ -55,9 +55,11 @@ export type WorkerServerOptions = {
  * web-standard Request for `<path>`; `/v1/agents/:idOrName` and `/v1/health` report status.
  */
 export function createWorkerServer(options: WorkerServerOptions): Server {
-  return createServer((req, res) => {
-    handle(req, res, options).catch((err) => sendError(res, err));
-  });
+  return answerClientErrors(
+    createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+      handle(req, res, options).catch((err) => sendError(res, err));
+    }),
+  );
 }
 
 async function handle(
