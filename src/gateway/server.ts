@@ -240,6 +240,11 @@ async function relay(res: ServerResponse, upstream: IncomingMessage, worker: Wor
     res.destroy();
     return;
   }
+  if (!upstream.complete) {
+    // Cut short without an error (a timeout): an orderly end here would pass for a whole body.
+    res.destroy();
+    return;
+  }
   const trailers: Record<string, string> = {};
   for (const [k, v] of Object.entries(upstream.trailers)) if (v !== undefined) trailers[k] = v;
   res.addTrailers(trailers);
