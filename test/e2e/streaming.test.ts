@@ -12,7 +12,18 @@ import { type OpenAIMock, startOpenAIMock } from "../helpers/openai-mock.ts";
 // Streamed answers on a real network (`veil up`): examples/chat relays an LLM's deltas as
 // server-sent events; they cross the sandbox, the worker and the gateway as they come, and the
 // receipts over the whole body follow as trailers. Also examples/pipeline, deployed for real.
-const FLOOD = `export default { async fetch() {
+const FLOOD = `let cancelled = "no";
+export default { async fetch(request: Request) {
+  const path = new URL(request.url).pathname;
+  if (path === "/cancelled") return new Response(cancelled);
+  if (path === "/slow") {
+    // A chunk every 50 ms until the reader goes away.
+    let n = 0;
+    return new Response(new ReadableStream({
+      async pull(c) { await new Promise((r) => setTimeout(r, 50)); c.enqueue("tick " + n++ + "\\n"); },
+      cancel() { cancelled = "yes"; },
+    }));
+  }
   const kb = new Uint8Array(1024).fill(120);
   return new Response(new ReadableStream({ pull(c) { c.enqueue(kb); } }));
 } };
@@ -136,6 +147,25 @@ describe("streamed answers through the gateway", { timeout: 400_000 }, () => {
     const cli = await veil(["invoke", "flood"], { env });
     assert.notEqual(cli.code, 0);
     assert.match(cli.stderr, /LIMIT_RESPONSE_TOO_LARGE|over its 65536/);
+  });
+
+  test("a client that goes away stops the agent's stream, through the gateway and the worker", async () => {
+    const answer = await client.invokeStream("flood", { path: "/slow", verify: false });
+    const it = answer.body[Symbol.asyncIterator]();
+    assert.equal(text((await it.next()).value as Uint8Array), "tick 0\n");
+    assert.equal(text((await client.invoke("flood", { path: "/cancelled", verify: false })).body), "no");
+    await it.return?.(undefined);
+    await assert.rejects(
+      answer.done(),
+      (e: unknown) => e instanceof VeilError && e.code === "STREAM_ABANDONED",
+    );
+    const deadline = Date.now() + 5_000;
+    let seen = "no";
+    while (seen !== "yes" && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = text((await client.invoke("flood", { path: "/cancelled", verify: false })).body);
+    }
+    assert.equal(seen, "yes", "the agent's stream was cancelled");
   });
 
   test("an encrypted answer streams too, sealed piece by piece, its receipts in the sealed end", async () => {
