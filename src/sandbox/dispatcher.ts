@@ -16,7 +16,8 @@ export const DISPATCHER_SOURCE = `(() => {
   const makeAgents = globalThis.__veilCtxAgents;
   delete globalThis.__veilCtxAgents;
   delete globalThis.__veilPhala;
-  const RS = globalThis.ReadableStream;
+  const sourceStream = globalThis.__veilSourceStream;
+  delete globalThis.__veilSourceStream;
   const TE = globalThis.TextEncoder;
   const errorInfo = (e) => ({
     name: e && typeof e === "object" && typeof e.name === "string" ? e.name : "Error",
@@ -101,11 +102,12 @@ export const DISPATCHER_SOURCE = `(() => {
     }
     const headers = [];
     response.headers.forEach((v, k) => headers.push([k, v]));
-    if (response.body instanceof RS) {
+    const source = sourceStream(response);
+    if (source) {
       // A body the agent produces as it goes: the host pulls it chunk by chunk (__veilPull).
       let reader;
       try {
-        reader = response.body.getReader();
+        reader = source.getReader();
       } catch (e) {
         return { ok: false, kind: "bad-response", error: errorInfo(e) };
       }

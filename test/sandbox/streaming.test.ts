@@ -40,6 +40,18 @@ export default { async fetch(request, env, ctx) {
     async function* words() { for (const w of ["a", "b", "c"]) { await new Promise((r) => setTimeout(r, 5)); yield w; } }
     return new Response(ReadableStream.from(words()));
   }
+  if (u.pathname === "/proxy") {
+    // Passing another body on, as proxies do: new Response(res.body).
+    const inner = new Response("proxied " + u.searchParams.get("n"));
+    return new Response(inner.body, { headers: { "content-type": "text/plain" } });
+  }
+  if (u.pathname === "/looked") {
+    // Looking at .body does not use a body of bytes up: it is still read, cloned and sent whole.
+    const r = new Response("whole");
+    const seen = r.body instanceof ReadableStream && !r.bodyUsed;
+    const copy = await r.clone().text();
+    return new Response(seen + " " + copy + " " + (await r.text()));
+  }
   if (u.pathname === "/read") {
     // Agents can read a streamed body too.
     const inner = new Response(ReadableStream.from(["x", "y", "z"]));
@@ -119,6 +131,17 @@ describe("streamed responses", () => {
     assert.equal(await drain(streamed), "abc");
     const read = await get(s, "/read");
     assert.deepEqual(JSON.parse(text(read.body)), { text: "xyz", used: true, locked: true });
+  });
+
+  test("a body of bytes has a stream: passed on with new Response(other.body), or sent whole", async () => {
+    const s = await sandbox();
+    const proxied = await get(s, "/proxy?n=1");
+    assert.ok(proxied.stream, "new Response(res.body) is a streamed body");
+    assert.equal(await drain(proxied), "proxied 1");
+    assert.equal(text((await get(s, "/proxy?n=2", false)).body), "proxied 2");
+    const looked = await get(s, "/looked");
+    assert.equal(looked.stream, undefined);
+    assert.equal(text(looked.body), "true whole whole");
   });
 
   test("the response size limit is a running total: a stream over it is cut with a typed error", async () => {

@@ -53,10 +53,26 @@ export function extractBody(body: BodyInit): {
   return { bytes: new TextEncoder().encode(String(body)), type: "text/plain;charset=UTF-8" };
 }
 
+let streamOf: (b: Body) => ReadableStream | null = () => null;
+
+/**
+ * The stream a body was made from (a Response the agent made from a ReadableStream), or null for
+ * a body of bytes, even one whose `body` stream was looked at: the dispatcher sends the former
+ * as it is produced and the latter whole.
+ */
+export const sourceStream = (b: Body): ReadableStream | null => streamOf(b);
+
 export abstract class Body {
   #bytes: Uint8Array | null;
+  /** The stream the body was made from, or one made on demand over #bytes (see `body`). */
   #stream: ReadableStream | null;
+  /** #stream was made over #bytes: the body is still whole bytes until the stream is read. */
+  #overBytes = false;
   #used = false;
+
+  static {
+    streamOf = (b) => (b.#overBytes ? null : b.#stream);
+  }
 
   protected constructor(bytes: Uint8Array | StreamBody | null) {
     if (bytes !== null && !(bytes instanceof Uint8Array)) {
@@ -75,24 +91,34 @@ export abstract class Body {
   }
 
   /**
-   * The body as a ReadableStream when it was made from one; otherwise null or a marker that
-   * there is a body (bodies of bytes are read with text(), json() or bytes()).
+   * The body as a ReadableStream (null without a body). A body of bytes gets one on first use,
+   * so `new Response(other.body)` passes another body on, as on the web.
    */
-  get body(): null | ReadableStream | { locked: boolean } {
+  get body(): ReadableStream | null {
     if (this.#stream) return this.#stream;
-    return this.#bytes === null ? null : { locked: this.#used };
+    if (this.#bytes === null) return null;
+    const bytes = this.#used ? new Uint8Array(0) : this.#bytes;
+    this.#stream = new ReadableStream({
+      start(c) {
+        if (bytes.byteLength > 0) c.enqueue(bytes.slice());
+        c.close();
+      },
+    });
+    this.#overBytes = true;
+    return this.#stream;
   }
 
   protected cloneBytes(): Uint8Array | null {
-    if (this.#used) throw new TypeError("Body has already been used");
-    if (this.#stream) throw new TypeError("a streamed body cannot be cloned in Veil agents");
+    if (this.bodyUsed) throw new TypeError("Body has already been used");
+    if (this.#stream && !this.#overBytes)
+      throw new TypeError("a streamed body cannot be cloned in Veil agents");
     return this.#bytes === null ? null : this.#bytes.slice();
   }
 
   async #take(): Promise<Uint8Array> {
     if (this.bodyUsed) throw new TypeError("Body has already been used");
     this.#used = true;
-    if (this.#stream) {
+    if (this.#stream && !this.#overBytes) {
       const parts: Uint8Array[] = [];
       let size = 0;
       for await (const chunk of this.#stream) {
