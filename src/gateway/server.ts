@@ -169,6 +169,10 @@ async function invoke(
       tried.push(`${worker.url}: ${attempt.code}`);
       continue;
     }
+    if (attempt.kind === "stream") {
+      await relay(res, attempt.upstream, worker);
+      return;
+    }
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(attempt.headers)) {
       if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
@@ -214,7 +218,46 @@ function admit(req: IncomingMessage, res: ServerResponse, options: GatewayContex
 type Attempt =
   | { kind: "unreachable" }
   | { kind: "retry"; code: string }
-  | { kind: "done"; status: number; headers: IncomingHttpHeaders; body: Buffer };
+  | { kind: "done"; status: number; headers: IncomingHttpHeaders; body: Buffer }
+  | { kind: "stream"; upstream: IncomingMessage };
+
+/**
+ * Passes a streamed answer on chunk by chunk as the worker sends it, then its trailers (the
+ * receipts, known only at the end). A caller that goes away closes the worker's stream, which
+ * stops the agent.
+ */
+async function relay(res: ServerResponse, upstream: IncomingMessage, worker: WorkerEndpoint): Promise<void> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(upstream.headers)) {
+    if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  out["x-veil-worker"] = worker.address;
+  if (upstream.headers.trailer) out.trailer = String(upstream.headers.trailer);
+  res.writeHead(upstream.statusCode ?? 502, out);
+  res.flushHeaders();
+  res.once("close", () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
+  try {
+    for await (const chunk of upstream) {
+      if (!res.write(chunk as Buffer)) await drained(res);
+      if (res.destroyed) return;
+    }
+  } catch {
+    // The worker went away mid-answer: so does this one, so the caller sees it was cut.
+    res.destroy();
+    return;
+  }
+  if (!upstream.complete) {
+    // Cut short without an error (a timeout): an orderly end here would pass for a whole body.
+    res.destroy();
+    return;
+  }
+  const trailers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(upstream.trailers)) if (v !== undefined) trailers[k] = v;
+  res.addTrailers(trailers);
+  res.end();
+}
 
 /** Connections to workers are kept alive: a new TCP connection per invocation would dominate. */
 const workerAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
@@ -238,6 +281,12 @@ function forward(
         timeout: options.workerTimeoutMs,
       },
       (res) => {
+        if (res.headers["x-veil-streamed"]) {
+          // No longer retried elsewhere: the agent has started answering. The idle timeout
+          // stays: a worker silent for that long mid-stream is cut off.
+          resolve({ kind: "stream", upstream: res });
+          return;
+        }
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", reject);
@@ -302,5 +351,19 @@ function noWorker(name: string, tried: string[]): VeilError {
     retryable: true,
     context: tried,
     hint: "Check `veil inspect NAME` and that workers are running; retry in a moment.",
+  });
+}
+
+/** Waits until the reader has taken what was written (or has gone away). */
+function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
   });
 }

@@ -8,11 +8,13 @@ import {
   type AgentMeta,
   type AgentStateBackend,
   DEFAULT_LIMITS,
+  type InvocationUsage,
   type LogSink,
   type Sandbox,
   type SandboxLimits,
   type SandboxRequest,
   type SandboxResponse,
+  type SandboxStreamEnd,
   type SandboxTrigger,
 } from "./types.ts";
 import { takeIsolate, type WarmIsolate } from "./warm-isolates.ts";
@@ -22,8 +24,10 @@ type DispatchResult =
       ok: true;
       status: number;
       headers: [string, string][];
-      body: ArrayBuffer;
-      llmReceipts: LlmReceipt[];
+      /** The whole body, or (with `stream`) nothing yet: the host pulls it. */
+      body?: ArrayBuffer;
+      llmReceipts?: LlmReceipt[];
+      stream?: number;
     }
   | {
       ok: false;
@@ -71,6 +75,31 @@ function limitError(err: unknown, limits: SandboxLimits): VeilError | undefined 
   return undefined;
 }
 
+type PullResult =
+  | { done: false; chunk: ArrayBuffer }
+  | {
+      done: true;
+      llmReceipts?: LlmReceipt[];
+      error?: { name: string; message: string; stack?: string };
+    };
+
+/**
+ * Runs `cleanup` once the response's body is done: at once for a whole body or a failure,
+ * when the stream has ended (or failed, or been cancelled) for a streamed one.
+ */
+async function afterBody(response: Promise<SandboxResponse>, cleanup: () => void): Promise<SandboxResponse> {
+  let r: SandboxResponse;
+  try {
+    r = await response;
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  if (!r.stream) cleanup();
+  else r.stream.finished.then(cleanup);
+  return r;
+}
+
 /** How often a busy agent's heap is read for its usage receipts (see #heapBytes). */
 const HEAP_SAMPLE_MS = 50;
 /** How many callers' realms one agent keeps before the least recently used is dropped. */
@@ -86,6 +115,9 @@ const PUBLIC = "public";
 type Realm = {
   context: ivm.Context;
   dispatch: ivm.Reference;
+  /** Pulls the next chunk of a streamed response body, by stream id. */
+  pull: ivm.Reference;
+  cancel: ivm.Reference;
   /** Resolves when the realm's `ctx.waitUntil` work has settled. */
   idle: ivm.Reference;
   inFlight: number;
@@ -271,9 +303,10 @@ export class IsolateSandbox implements Sandbox {
       const setAgent = (await global.get("__veilSetAgent", { reference: true })) as ivm.Reference;
       realm.dispatch = (await global.get("__veilDispatch", { reference: true })) as ivm.Reference;
       realm.idle = (await global.get("__veilIdle", { reference: true })) as ivm.Reference;
-      await global.delete("__veilSetAgent");
-      await global.delete("__veilDispatch");
-      await global.delete("__veilIdle");
+      realm.pull = (await global.get("__veilPull", { reference: true })) as ivm.Reference;
+      realm.cancel = (await global.get("__veilCancel", { reference: true })) as ivm.Reference;
+      for (const name of ["__veilSetAgent", "__veilDispatch", "__veilIdle", "__veilPull", "__veilCancel"])
+        await global.delete(name);
 
       let module: ivm.Module;
       try {
@@ -434,36 +467,56 @@ export class IsolateSandbox implements Sandbox {
     }
     this.#inFlight++;
     const token = this.#calls.open(request.call ?? { chain: [] });
-    try {
-      return await this.#invoke(request, token, trigger);
-    } finally {
+    return afterBody(this.#invoke(request, token, trigger), () => {
       this.#calls.close(token);
       this.#inFlight--;
       if (this.#disposed && this.#inFlight === 0) this.#teardown();
-    }
+    });
   }
 
-  async #invoke(
-    request: SandboxRequest,
-    callToken: string,
-    trigger?: SandboxTrigger,
-  ): Promise<SandboxResponse> {
+  #invoke(request: SandboxRequest, callToken: string, trigger?: SandboxTrigger): Promise<SandboxResponse> {
     const oneTime = request.caller === null;
-    const realm = await this.#realmFor(oneTime ? null : (request.caller ?? PUBLIC));
-    const isolate = this.#isolate!;
-    realm.inFlight++;
-    realm.fetchBudget += this.#limits.egress.maxFetchesPerRequest;
-    try {
-      return await this.#run(isolate, realm, request, callToken, trigger);
-    } finally {
-      realm.inFlight--;
-      // A request's unspent fetches do not carry over to the next one.
-      realm.fetchBudget = Math.min(
-        realm.fetchBudget,
-        realm.inFlight * this.#limits.egress.maxFetchesPerRequest,
-      );
-      if (oneTime) this.#releaseWhenIdle(realm);
-    }
+    return this.#realmFor(oneTime ? null : (request.caller ?? PUBLIC)).then((realm) => {
+      const isolate = this.#isolate!;
+      realm.inFlight++;
+      realm.fetchBudget += this.#limits.egress.maxFetchesPerRequest;
+      return afterBody(this.#run(isolate, realm, request, callToken, trigger), () => {
+        realm.inFlight--;
+        // A request's unspent fetches do not carry over to the next one.
+        realm.fetchBudget = Math.min(
+          realm.fetchBudget,
+          realm.inFlight * this.#limits.egress.maxFetchesPerRequest,
+        );
+        if (oneTime) this.#releaseWhenIdle(realm);
+      });
+    });
+  }
+
+  /** What a limit or a broken sandbox becomes; a runaway agent's isolate is thrown away. */
+  #failure(err: unknown, isolate: ivm.Isolate): VeilError {
+    if (err instanceof VeilError) return err;
+    const limit = limitError(err, this.#limits);
+    if (limit || isolate.isDisposed) this.#reset(isolate);
+    return limit ?? new VeilError("AGENT_CRASHED", "The agent's sandbox failed", { status: 502, cause: err });
+  }
+
+  #agentFailed(kind: "threw" | "bad-response", error: { name: string; message: string; stack?: string }) {
+    this.#log("error", error.stack ?? `${error.name}: ${error.message}`);
+    return new VeilError(
+      kind === "bad-response" ? "AGENT_BAD_RESPONSE" : "AGENT_THREW",
+      kind === "bad-response"
+        ? `The agent's fetch handler did not return a Response: ${error.message}`
+        : `The agent threw: ${error.name}: ${error.message}`,
+      { status: 500, hint: "See `veil logs` for the stack, fix the agent and deploy again." },
+    );
+  }
+
+  #tooLarge(bytes: number): VeilError {
+    return new VeilError(
+      "LIMIT_RESPONSE_TOO_LARGE",
+      `The agent's response is ${bytes} bytes, over its ${this.#limits.maxResponseBytes}`,
+      { status: 502, hint: "Return a smaller body." },
+    );
   }
 
   async #run(
@@ -487,6 +540,11 @@ export class IsolateSandbox implements Sandbox {
     const completionAtStart = this.#llm.completionTokens;
     let timer: NodeJS.Timeout | undefined;
     let cpuWatch: NodeJS.Timeout | undefined;
+    // The limits hold until the body has ended, for a streamed body too.
+    const stopWatching = () => {
+      clearTimeout(timer);
+      clearInterval(cpuWatch);
+    };
     const wall = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error("Script execution timed out.")), wallTimeMs);
       // CPU time is the isolate's, shared by the agent's concurrent requests: a request is cut
@@ -501,6 +559,16 @@ export class IsolateSandbox implements Sandbox {
           isolate.dispose();
         }
       }, 10);
+    });
+    wall.catch(() => {});
+    const usage = (): InvocationUsage => ({
+      cpuUs: isolate.isDisposed ? 0 : Number((isolate.cpuTime - cpuAtStart) / 1000n),
+      wallUs: Number((process.hrtime.bigint() - startedAt) / 1000n),
+      heapBytes: this.#heapBytes(isolate),
+      egressBytes: this.#egress.bytes - egressAtStart,
+      stateBytes: (this.#state?.bytesWritten ?? 0) - stateAtStart,
+      llmPromptTokens: this.#llm.promptTokens - promptAtStart,
+      llmCompletionTokens: this.#llm.completionTokens - completionAtStart,
     });
     let result: DispatchResult;
     try {
@@ -526,58 +594,131 @@ export class IsolateSandbox implements Sandbox {
         wall,
       ])) as DispatchResult;
     } catch (err) {
-      const limit = limitError(err, this.#limits);
-      // A runaway agent may still hold the isolate: throw it away; the next request reloads.
-      if (limit || isolate.isDisposed) this.#reset(isolate);
-      throw (
-        limit ?? new VeilError("AGENT_CRASHED", "The agent's sandbox failed", { status: 502, cause: err })
-      );
-    } finally {
-      clearTimeout(timer);
-      clearInterval(cpuWatch);
-    }
-    if (!result.ok && result.kind === "bad-request") {
-      throw new VeilError(
-        "REQUEST_INVALID",
-        `The request is not a valid web request: ${result.error.message}`,
-        {
-          status: 400,
-          hint: "Send header names that are tokens and values without control characters.",
-        },
-      );
+      stopWatching();
+      throw this.#failure(err, isolate);
     }
     if (!result.ok) {
-      this.#log("error", result.error.stack ?? `${result.error.name}: ${result.error.message}`);
-      throw new VeilError(
-        result.kind === "bad-response" ? "AGENT_BAD_RESPONSE" : "AGENT_THREW",
-        result.kind === "bad-response"
-          ? `The agent's fetch handler did not return a Response: ${result.error.message}`
-          : `The agent threw: ${result.error.name}: ${result.error.message}`,
-        { status: 500, hint: "See `veil logs` for the stack, fix the agent and deploy again." },
-      );
+      stopWatching();
+      if (result.kind === "bad-request") {
+        throw new VeilError(
+          "REQUEST_INVALID",
+          `The request is not a valid web request: ${result.error.message}`,
+          {
+            status: 400,
+            hint: "Send header names that are tokens and values without control characters.",
+          },
+        );
+      }
+      throw this.#agentFailed(result.kind, result.error);
     }
-    if (result.body.byteLength > this.#limits.maxResponseBytes) {
-      throw new VeilError(
-        "LIMIT_RESPONSE_TOO_LARGE",
-        `The agent's response is ${result.body.byteLength} bytes, over its ${this.#limits.maxResponseBytes}`,
-        { status: 502, hint: "Return a smaller body." },
-      );
+    if (result.stream === undefined) {
+      stopWatching();
+      const bytes = result.body ?? new ArrayBuffer(0);
+      if (bytes.byteLength > this.#limits.maxResponseBytes) throw this.#tooLarge(bytes.byteLength);
+      return {
+        status: result.status,
+        headers: result.headers,
+        body: new Uint8Array(bytes),
+        usage: usage(),
+        llmReceipts: Array.isArray(result.llmReceipts) ? result.llmReceipts : [],
+      };
     }
-    const usage = {
-      cpuUs: isolate.isDisposed ? 0 : Number((isolate.cpuTime - cpuAtStart) / 1000n),
-      wallUs: Number((process.hrtime.bigint() - startedAt) / 1000n),
-      heapBytes: this.#heapBytes(isolate),
-      egressBytes: this.#egress.bytes - egressAtStart,
-      stateBytes: (this.#state?.bytesWritten ?? 0) - stateAtStart,
-      llmPromptTokens: this.#llm.promptTokens - promptAtStart,
-      llmCompletionTokens: this.#llm.completionTokens - completionAtStart,
+    const streamId = result.stream;
+    const cancelInIsolate = () => {
+      if (isolate.isDisposed) return;
+      realm.cancel.apply(undefined, [streamId, "cancelled by the host"], { timeout: 1000 }).catch(() => {});
     };
+    let total = 0;
+    let llmReceipts: LlmReceipt[] = [];
+    // The next chunk, or null at the end; the response size limit is a running total.
+    const pull = async (): Promise<Uint8Array | null> => {
+      let r: PullResult;
+      try {
+        r = (await Promise.race([
+          realm.pull.apply(undefined, [streamId], {
+            timeout: wallTimeMs,
+            result: { promise: true, copy: true },
+          }),
+          wall,
+        ])) as PullResult;
+      } catch (err) {
+        const limit = limitError(err, this.#limits);
+        if (limit?.code === "LIMIT_WALL_TIME_EXCEEDED" && !isolate.isDisposed) {
+          // The agent is waiting (on its source, or on a slow reader), not running away: stop
+          // this stream and keep the isolate for the agent's other requests.
+          cancelInIsolate();
+          throw limit;
+        }
+        throw this.#failure(err, isolate);
+      }
+      if (r.done) {
+        if (r.error) throw this.#agentFailed("threw", r.error);
+        llmReceipts = Array.isArray(r.llmReceipts) ? r.llmReceipts : [];
+        return null;
+      }
+      total += r.chunk.byteLength;
+      if (total > this.#limits.maxResponseBytes) {
+        cancelInIsolate();
+        throw this.#tooLarge(total);
+      }
+      return new Uint8Array(r.chunk);
+    };
+    if (!request.acceptStream) {
+      // The caller wants the whole body (an encrypted answer, a trigger, an agent's call).
+      const parts: Uint8Array[] = [];
+      try {
+        for (let c = await pull(); c; c = await pull()) parts.push(c);
+      } finally {
+        stopWatching();
+      }
+      return {
+        status: result.status,
+        headers: result.headers,
+        body: new Uint8Array(Buffer.concat(parts)),
+        usage: usage(),
+        llmReceipts,
+      };
+    }
+    let settle!: (v: SandboxStreamEnd) => void;
+    const finished = new Promise<SandboxStreamEnd>((resolve) => {
+      settle = resolve;
+    });
+    let over = false;
+    const end = (error?: unknown) => {
+      if (over) return;
+      over = true;
+      stopWatching();
+      settle({ usage: usage(), llmReceipts, ...(error ? { error } : {}) });
+    };
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      try {
+        for (let c = await pull(); c; c = await pull()) if (c.byteLength > 0) yield c;
+        end();
+      } catch (err) {
+        end(err);
+        throw err;
+      } finally {
+        // The consumer stopped early (the caller went away): stop the agent's stream too.
+        if (!over) {
+          cancelInIsolate();
+          end();
+        }
+      }
+    }
     return {
       status: result.status,
       headers: result.headers,
-      body: new Uint8Array(result.body),
-      usage,
-      llmReceipts: Array.isArray(result.llmReceipts) ? result.llmReceipts : [],
+      body: new Uint8Array(0),
+      usage: usage(),
+      stream: {
+        chunks: chunks(),
+        finished,
+        cancel: () => {
+          if (over) return;
+          cancelInIsolate();
+          end();
+        },
+      },
     };
   }
 

@@ -87,10 +87,32 @@ export async function startDevServer(options: {
       const body =
         method === "GET" || method === "HEAD" ? null : await readBody(req, limits.egress.maxRequestBytes);
       const url = new URL(req.url ?? "/", `https://${options.name}.agents.veil`);
-      const response = await current.sandbox.invoke({ method, url: url.href, headers, body });
-      const out: Record<string, string> = { "content-length": String(response.body.byteLength) };
+      const response = await current.sandbox.invoke({
+        method,
+        url: url.href,
+        headers,
+        body,
+        acceptStream: method !== "HEAD",
+      });
+      const out: Record<string, string> = {};
       for (const [k, v] of response.headers)
         if (k !== "content-length") out[k] = out[k] ? `${out[k]}, ${v}` : v;
+      const stream = response.stream;
+      if (stream) {
+        // Passed on as the agent produces it, as a worker does; a cut stream cuts the connection.
+        res.writeHead(response.status, out);
+        res.flushHeaders();
+        res.once("close", () => stream.cancel());
+        try {
+          for await (const chunk of stream.chunks) res.write(chunk);
+          res.end();
+        } catch (err) {
+          say(`the response stream was cut: ${(err as Error).message}`);
+          res.destroy();
+        }
+        return;
+      }
+      out["content-length"] = String(response.body.byteLength);
       res.writeHead(response.status, out);
       res.end(method === "HEAD" ? undefined : response.body);
     } catch (err) {
