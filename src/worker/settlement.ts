@@ -34,6 +34,7 @@ export type SettlementResult = { claimed: number; dropped: number; paid: bigint;
 export class FeeSettlement {
   readonly #o: SettlementOptions;
   #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
   #running: Promise<SettlementResult> | undefined;
   #lastClaimAt = Date.now();
   last: SettlementResult | undefined;
@@ -43,6 +44,7 @@ export class FeeSettlement {
   }
 
   start(): void {
+    this.#stopped = false;
     const tick = async () => {
       try {
         const { pendingCalls } = this.#o.ledger.stats();
@@ -53,6 +55,8 @@ export class FeeSettlement {
       } catch (err) {
         this.#o.log?.(`fee settlement: ${(err as Error).message.split("\n")[0]}`);
       }
+      // A round that was running when stop() came must not start the loop again.
+      if (this.#stopped) return;
       this.#timer = setTimeout(tick, this.#o.pollMs ?? 1_000);
       this.#timer.unref();
     };
@@ -60,9 +64,12 @@ export class FeeSettlement {
     this.#timer.unref();
   }
 
-  stop(): void {
+  /** Stops the loop; resolves once a round that was running has ended. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    await this.#running?.catch(() => {});
   }
 
   /** One settlement round now (one at a time: a second caller waits for the first). */

@@ -352,7 +352,7 @@ describe("workers are paid for priced calls", () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     } finally {
-      loop.stop();
+      await loop.stop();
     }
   });
 });
