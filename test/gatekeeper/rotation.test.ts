@@ -52,6 +52,7 @@ type Gk = {
   chain: VeilChain;
   rotation: RotationClient;
   store: MasterKeyStore;
+  storeDir: string;
   service: GatekeeperService;
 };
 
@@ -84,14 +85,45 @@ async function makeGatekeeper(): Promise<Gk> {
   await t.as(0).addGatekeeper(identity.address, identity.encryptionKeyHex, "http://placeholder");
   const chain = new VeilChain(t.config, { account: identity.account, pollingIntervalMs: 50 });
   const service = new GatekeeperService({ chain, identity, clusterId: "default" });
+  const storeDir = tmp();
   return {
     identity,
     enclave,
     chain,
     rotation: new RotationClient(chain),
-    store: new MasterKeyStore(enclave, tmp()),
+    store: new MasterKeyStore(enclave, storeDir),
+    storeDir,
     service,
   };
+}
+
+/** A gatekeeper process that crashed and started again: nothing in memory, its disk as it was. */
+function restarted(g: Gk): Gk {
+  const chain = new VeilChain(t.config, { account: g.identity.account, pollingIntervalMs: 50 });
+  return {
+    ...g,
+    chain,
+    rotation: new RotationClient(chain),
+    store: new MasterKeyStore(g.enclave, g.storeDir),
+    service: new GatekeeperService({ chain, identity: g.identity, clusterId: "default" }),
+  };
+}
+
+/** The worker asks `g` for the cluster key of the current epoch. */
+async function provisionFrom(g: Gk): Promise<ClusterKeyGrant> {
+  const server = createGatekeeperServer(g.service, () => ({}));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    return await requestClusterKey({
+      url,
+      chain: t.reader,
+      identity: worker.identity,
+      evidence: worker.evidence,
+    });
+  } finally {
+    server.close();
+  }
 }
 
 let a: Gk;
@@ -511,5 +543,87 @@ describe("key rotation", () => {
       isCode("SECRET_CHANGED"),
     );
     assert.equal(await t.reader.getSecret(agentId, "API_KEY"), current);
+  });
+
+  test("a gatekeeper crash in the middle of a rotation leaves the network able to finish or abort it cleanly", async () => {
+    const miner = setInterval(() => void rpc("evm_mine"), 100);
+    try {
+      // Finish: A contributes to epoch 3, then crashes before deriving or confirming anything.
+      await new RotationClient(t.as(0)).open([a.identity.address, b.identity.address]);
+      const recipients = [a, b].map((g) => ({
+        address: g.identity.address,
+        encryptionKey: g.identity.encryptionPublicKey,
+      }));
+      await a.rotation.contribute(
+        3n,
+        bytesToHex(sealContribution(randomBytes(32), 3n, a.identity.address, recipients)),
+      );
+      const bDone = takePartInRotation({
+        chain: b.chain,
+        identity: b.identity,
+        store: b.store,
+        service: b.service,
+        pollMs: 50,
+      });
+      // While A is down the rotation cannot complete, and workers get a retryable refusal.
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await a.rotation.current()).state, RotationState.Open);
+      await assert.rejects(provisionFrom(b), (err: unknown) => err instanceof VeilError && err.retryable);
+      // A starts again with only its disk: it recovers its share from the chain and finishes.
+      const a2 = restarted(a);
+      const [ea, eb] = await Promise.all([
+        takePartInRotation({
+          chain: a2.chain,
+          identity: a2.identity,
+          store: a2.store,
+          service: a2.service,
+          pollMs: 50,
+        }),
+        bDone,
+      ]);
+      assert.equal(ea, 3n);
+      assert.equal(eb, 3n);
+      assert.equal((await a2.rotation.current()).state, RotationState.Completed);
+      assert.deepEqual(await a2.store.load(3n), await b.store.load(3n), "both hold the same epoch-3 key");
+      assert.equal(await a2.store.load(2n), undefined, "the restarted gatekeeper destroyed epoch 2's key");
+
+      // Workers move on, with their agents' secrets and state intact.
+      const grant3 = await provisionFrom(a2);
+      assert.equal(grant3.epoch, 3n);
+      const moved = await keyring.rotate(grant3, [agentId]);
+      assert.deepEqual([moved.rewrapped, moved.resealed, moved.reencrypted], [1, 2, 2]);
+      const me = await keyring.identity(agentId);
+      assert.equal(me.address, agentAddress);
+      const state = new EncryptedAgentState(stateStore, agentId, keyring.stateKeys(agentId, me));
+      assert.equal(new TextDecoder().decode(await state.get("counter")), "41");
+      assert.deepEqual(await keyring.secrets(agentId, (n, e) => assert.fail(`${n}: ${e}`)), {
+        API_KEY: "s3cret",
+        NEW_TOKEN: "epoch-2-secret",
+      });
+
+      // Abort: C is elected for epoch 4 and crashes for good before contributing.
+      await new RotationClient(t.as(0)).open([a.identity.address, c.identity.address]);
+      const aWaiting = takePartInRotation({
+        chain: a2.chain,
+        identity: a2.identity,
+        store: a2.store,
+        service: a2.service,
+        pollMs: 50,
+      });
+      for (;;) {
+        if ((await a2.rotation.current()).contributions === 1) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await assert.rejects(provisionFrom(a2), (err: unknown) => err instanceof VeilError && err.retryable);
+      await new RotationClient(t.as(0)).abort();
+      assert.equal(await aWaiting, undefined, "the waiting gatekeeper sees the abort and stops");
+      assert.equal(await t.reader.epoch(), 3n, "epoch 3 stays in force");
+      assert.equal(await a2.rotation.keyTrafficOpen(), true);
+      const again = await provisionFrom(a2);
+      assert.equal(again.epoch, 3n, "workers are provisioned again, on epoch 3");
+      assert.equal((await keyring.identity(agentId)).epoch, 3n);
+    } finally {
+      clearInterval(miner);
+    }
   });
 });
