@@ -91,6 +91,8 @@ type Realm = {
   /** Outbound fetches the realm's requests in flight may still start. */
   fetchBudget: number;
   released: boolean;
+  /** Handles into the context that keep it alive until released with it. */
+  handles: { release(): void }[];
 };
 
 /**
@@ -249,7 +251,13 @@ export class IsolateSandbox implements Sandbox {
     let context: ivm.Context | undefined;
     try {
       context = await isolate.createContext();
-      const realm = { context, inFlight: 0, fetchBudget: 0, released: false } as Realm;
+      const realm = {
+        context,
+        inFlight: 0,
+        fetchBudget: 0,
+        released: false,
+        handles: [],
+      } as unknown as Realm;
       await context.evalClosure(
         "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6, llm: $7, agents: $8 };",
         this.#hostHooks(realm),
@@ -261,6 +269,7 @@ export class IsolateSandbox implements Sandbox {
       const setAgent = (await global.get("__veilSetAgent", { reference: true })) as ivm.Reference;
       realm.dispatch = (await global.get("__veilDispatch", { reference: true })) as ivm.Reference;
       realm.idle = (await global.get("__veilIdle", { reference: true })) as ivm.Reference;
+      realm.handles.push(setAgent, realm.dispatch, realm.idle, global);
       await global.delete("__veilSetAgent");
       await global.delete("__veilDispatch");
       await global.delete("__veilIdle");
@@ -287,7 +296,9 @@ export class IsolateSandbox implements Sandbox {
           loadFailed(`it threw while loading: ${(err as Error).message}`, err)
         );
       }
+      realm.handles.push(module);
       const exported = (await module.namespace.get("default", { reference: true })) as ivm.Reference;
+      realm.handles.push(exported);
       const installed = (await setAgent.apply(undefined, [exported.derefInto()], {
         result: { copy: true },
         timeout: 1000,
@@ -314,6 +325,15 @@ export class IsolateSandbox implements Sandbox {
       .apply(undefined, [], { result: { promise: true }, timeout: this.#limits.wallTimeMs })
       .catch(() => {})
       .finally(() => {
+        // Every handle into the context goes with it: a Reference left behind keeps the whole
+        // context (globals, module) alive in the isolate's heap, until one-time realms fill it.
+        for (const h of realm.handles) {
+          try {
+            h.release();
+          } catch {
+            // Already gone with the isolate.
+          }
+        }
         try {
           realm.context.release();
         } catch {
