@@ -229,10 +229,6 @@ const plainRequest = (caller?: null) => ({
   body,
   ...(caller === null ? { caller: null } : {}),
 });
-const plain = async () => {
-  const r = await sandbox.invoke(plainRequest());
-  return r.status;
-};
 /**
  * Client seals (as the SDK does: a fresh reply key), worker opens, sandbox runs, worker seals
  * the response, client opens it. The worker's part and the client's are timed apart.

@@ -40,7 +40,11 @@ export function rotationProposalAction(
     data:
       action === "abort"
         ? encodeFunctionData({ abi: gatekeeperRegistryAbi, functionName: "abortRotation", args: [] })
-        : encodeFunctionData({ abi: gatekeeperRegistryAbi, functionName: "openRotation", args: [action.open] }),
+        : encodeFunctionData({
+            abi: gatekeeperRegistryAbi,
+            functionName: "openRotation",
+            args: [action.open],
+          }),
   };
 }
 
