@@ -348,6 +348,16 @@ export class AgentKeyring {
         const sealed = hexToBytes(await this.#chain.getSecret(id, name));
         const epoch = epochOfValue(sealed);
         const grant = [this.#grant, this.#previous].find((g) => g !== undefined && g.epoch === epoch);
+        if (epoch !== undefined && epoch > this.#grant.epoch) {
+          // Another worker already re-sealed it for the next epoch: loading the agent without it
+          // would serve requests with a secret missing, so the load fails, retryably, until
+          // this worker has moved to that epoch too.
+          throw new VeilError(
+            "AGENT_KEYS_WRONG_EPOCH",
+            `Agent ${id}'s secret ${name} is sealed for epoch ${epoch}, this worker holds ${this.#grant.epoch}`,
+            { status: 503, retryable: true, hint: "A key rotation is in progress; retry shortly." },
+          );
+        }
         if (!grant) {
           throw new VeilError(
             "SECRET_EPOCH_UNKNOWN",
@@ -367,6 +377,7 @@ export class AgentKeyring {
           sealed,
         );
       } catch (err) {
+        if (err instanceof VeilError && err.code === "AGENT_KEYS_WRONG_EPOCH") throw err;
         onError(name, err);
       }
     }

@@ -137,6 +137,8 @@ let agentId: bigint;
 let agentAddress: Hex;
 let usedRequest: unknown;
 let keyring: AgentKeyring;
+/** A copy of the epoch-2 grant, for a second worker that lags behind in the next rotation. */
+let grant2Copy: ClusterKeyGrant;
 const stateStore = new SqliteStateStore(":memory:");
 
 before(async () => {
@@ -374,6 +376,11 @@ describe("key rotation", () => {
     server.close();
     assert.equal(grant2.epoch, 2n);
 
+    grant2Copy = {
+      ...grant2,
+      clusterKey: new Uint8Array(grant2.clusterKey),
+      clusterSigningKey: new Uint8Array(grant2.clusterSigningKey),
+    };
     const before = await t.reader.getAgentKeys(agentId);
     // While still on epoch 1, an owner's secret sealed to the ended epoch is refused by the chain
     // once the chain is on epoch 2 (the agent's record lags until a worker re-wraps it).
@@ -590,7 +597,15 @@ describe("key rotation", () => {
       // Workers move on, with their agents' secrets and state intact.
       const grant3 = await provisionFrom(a2);
       assert.equal(grant3.epoch, 3n);
+      // A second worker still on epoch 2, which knew the agent before, does not load it without
+      // its secrets once they are re-sealed for epoch 3: it gets a retryable error instead.
+      const lagging = new AgentKeyring({ chain: t.reader, operator: t.as(3), grant: grant2Copy });
+      await lagging.identity(agentId);
       const moved = await keyring.rotate(grant3, [agentId]);
+      await assert.rejects(
+        lagging.secrets(agentId, (n, e) => assert.fail(`${n}: ${e}`)),
+        (err: unknown) => isCode("AGENT_KEYS_WRONG_EPOCH")(err) && (err as VeilError).retryable,
+      );
       assert.deepEqual([moved.rewrapped, moved.resealed, moved.reencrypted], [1, 2, 2]);
       const me = await keyring.identity(agentId);
       assert.equal(me.address, agentAddress);
