@@ -167,22 +167,28 @@ export class AgentKeyring {
     let rewrapped = 0;
     let resealed = 0;
     const stateKeys = new Map<bigint, Uint8Array>();
-    for (const id of ids) {
-      const record = await this.#chain.getAgentKeys(id);
-      if (record.epoch === 0n) continue; // no keys yet
-      let root: Uint8Array;
-      if (record.epoch === old.epoch) {
-        root = unwrapAgentRoot(old.clusterKey, hexToBytes(record.wrappedRoot), id, old.epoch);
-        if (await this.#rewrap(id, root, record, next)) rewrapped++;
-      } else if (record.epoch === next.epoch) {
-        root = unwrapAgentRoot(next.clusterKey, hexToBytes(record.wrappedRoot), id, next.epoch);
-      } else {
-        continue; // under an epoch this worker never held: nothing of it to carry over
+    try {
+      for (const id of ids) {
+        const record = await this.#chain.getAgentKeys(id);
+        if (record.epoch === 0n) continue; // no keys yet
+        let root: Uint8Array;
+        if (record.epoch === old.epoch) {
+          root = unwrapAgentRoot(old.clusterKey, hexToBytes(record.wrappedRoot), id, old.epoch);
+          if (await this.#rewrap(id, root, record, next)) rewrapped++;
+        } else if (record.epoch === next.epoch) {
+          root = unwrapAgentRoot(next.clusterKey, hexToBytes(record.wrappedRoot), id, next.epoch);
+        } else {
+          continue; // under an epoch this worker never held: nothing of it to carry over
+        }
+        const keys = deriveAgentKeys(root);
+        root.fill(0);
+        stateKeys.set(id, keys.stateKey);
+        resealed += await this.#resealSecrets(id, old, next);
       }
-      const keys = deriveAgentKeys(root);
-      root.fill(0);
-      stateKeys.set(id, keys.stateKey);
-      resealed += await this.#resealSecrets(id, old, next);
+    } catch (err) {
+      // Nothing switched: the next attempt starts over (every step above is idempotent).
+      for (const key of stateKeys.values()) key.fill(0);
+      throw err;
     }
     // From here new state entries are written under the new epoch (EncryptedAgentState picks the
     // key and writes synchronously), so the pass below leaves nothing behind under the old one.
