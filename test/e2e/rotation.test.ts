@@ -116,5 +116,13 @@ describe("a key rotation on a live network", { timeout: 300_000 }, () => {
       if (token !== "after-rotation") await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(token, "after-rotation");
+
+    // Aborting with no rotation open is refused with a clear error and changes nothing.
+    const abort = await veil(["keys", "abort"], { env });
+    assert.notEqual(abort.code, 0);
+    assert.match(abort.stderr, /NO_ROTATION_OPEN/);
+    const still = JSON.parse((await veil(["keys", "status", "--json"], { env })).stdout);
+    assert.equal(still.epoch, "2");
+    assert.equal(still.rotation.state, "completed");
   });
 });
