@@ -101,7 +101,7 @@ contract AgentKeys {
     }
 
     /// @notice The owner stores a secret, encrypted on the client to the agent's key and then to
-    /// the epoch's cluster signing key (ADR 0012). The ciphertext names its epoch
+    /// the epoch's cluster signing key (ADR 0013). The ciphertext names its epoch
     /// (0x02 ‖ uint64 epoch ‖ …), which must be the agent's record's epoch and the chain's: a
     /// secret sealed to an ended epoch's cluster key would be readable by whoever kept that key.
     function setSecret(uint256 id, string calldata name, bytes calldata ciphertext) external {

@@ -1,6 +1,6 @@
 /**
  * Writes the "epoch" section of test/crypto/vectors.json: the epoch-bound data keys and
- * envelopes of ADR 0012 (src/crypto/epoch.ts). Other sections are left as they are.
+ * envelopes of ADR 0013 (src/crypto/epoch.ts). Other sections are left as they are.
  *
  *   node --import tsx scripts/gen-epoch-vectors.ts           # (re)write the section
  *   node --import tsx scripts/gen-epoch-vectors.ts --check   # exit 1 if the section is stale
@@ -85,7 +85,7 @@ const keys = cases.map((c, i) => {
 
 const section = {
   description:
-    "ADR 0012. agentEpochKey = HKDF(ikm = clusterKey, info = 'veil/v1/agent/epoch' ‖ len-prefixed agent id ‖ u64be epoch); epochStateKey = HKDF(ikm = stateKey ‖ agentEpochKey, info = 'veil/v1/agent/epoch-state' ‖ len-prefixed agent id ‖ u64be epoch). Inputs: master = sha256('veil test vector: epoch master'), root = sha256('veil test vector: epoch agent root <id>'); clusterKey is the 'default' cluster key of the epoch.",
+    "ADR 0013. agentEpochKey = HKDF(ikm = clusterKey, info = 'veil/v1/agent/epoch' ‖ len-prefixed agent id ‖ u64be epoch); epochStateKey = HKDF(ikm = stateKey ‖ agentEpochKey, info = 'veil/v1/agent/epoch-state' ‖ len-prefixed agent id ‖ u64be epoch). Inputs: master = sha256('veil test vector: epoch master'), root = sha256('veil test vector: epoch agent root <id>'); clusterKey is the 'default' cluster key of the epoch.",
   master: toHex(master),
   cases: keys,
 };

@@ -52,7 +52,7 @@ export function openSecret(
 }
 
 /**
- * A secret as the owner's client stores it on chain (ADR 0012): sealed to the agent's stable
+ * A secret as the owner's client stores it on chain (ADR 0013): sealed to the agent's stable
  * X25519 key (only the agent root opens it), then to the epoch's cluster signing key (only that
  * epoch's cluster opens it). A rotation re-seals the outer layer; the inner one never changes.
  */

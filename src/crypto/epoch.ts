@@ -6,7 +6,7 @@ import { unwrap, wrap } from "./envelope.ts";
 import { hkdf } from "./kdf.ts";
 import { LABELS } from "./labels.ts";
 
-// Epoch-bound data keys (ADR 0012). The agent root is stable (its keys and address must not
+// Epoch-bound data keys (ADR 0013). The agent root is stable (its keys and address must not
 // change), so whoever keeps an ended epoch's cluster key and that epoch's wrapped root (public
 // on chain) holds the root forever. What an agent writes is therefore also bound to the epoch:
 // state under a key that needs both the root and the epoch's cluster key, secrets under an outer

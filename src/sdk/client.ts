@@ -234,7 +234,7 @@ export class VeilClient {
     let identity = await this.identity(nameOrId);
     const chain = await this.chain();
     const { sealAgentSecret } = await import("../crypto/agent-envelopes.ts");
-    // Sealed to the agent's key and to its epoch's cluster key (ADR 0012).
+    // Sealed to the agent's key and to its epoch's cluster key (ADR 0013).
     const sealFor = (who: VerifiedAgentIdentity, name: string, value: string): Hex =>
       `0x${Buffer.from(
         sealAgentSecret(

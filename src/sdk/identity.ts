@@ -15,7 +15,7 @@ export type VerifiedAgentIdentity = {
   clusterSigner: Hex;
   /**
    * The cluster signer's public key (uncompressed secp256k1), recovered from the agent
-   * certificate and checked against the certified address: secrets are sealed to it (ADR 0012).
+   * certificate and checked against the certified address: secrets are sealed to it (ADR 0013).
    */
   clusterSigningPublicKey: Hex;
   masterSigner: Hex;

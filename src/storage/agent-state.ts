@@ -21,7 +21,7 @@ export const DEFAULT_STATE_QUOTA: StateQuota = {
 };
 
 /**
- * The keys of one agent's state (ADR 0012). Rows are named under the stable, root-derived key,
+ * The keys of one agent's state (ADR 0013). Rows are named under the stable, root-derived key,
  * so a rotation re-encrypts values in place; values are sealed under the key of the epoch they
  * were written in, which needs both the agent root and that epoch's cluster key.
  */
@@ -45,7 +45,7 @@ export function fixedStateKeys(stateKey: Uint8Array): StateKeys {
 
 /**
  * Re-encrypts every entry of an agent written under epoch `from` to epoch `to`, in one
- * transaction (a rotation, ADR 0012). Returns the entries changed and their sealed bytes.
+ * transaction (a rotation, ADR 0013). Returns the entries changed and their sealed bytes.
  */
 export function reencryptAgentState(
   store: SqliteStateStore,

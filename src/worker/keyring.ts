@@ -63,7 +63,7 @@ export class AgentKeyring {
   }
 
   /**
-   * The state keys of an agent (ADR 0012), following this keyring across rotations: new
+   * The state keys of an agent (ADR 0013), following this keyring across rotations: new
    * entries go under the current epoch; entries of the ending epoch open until its key is wiped.
    */
   stateKeys(id: bigint, identity: AgentIdentity): StateKeys {
@@ -144,7 +144,7 @@ export class AgentKeyring {
   }
 
   /**
-   * After a rotation (ADR 0010, 0012), for every agent `ids` names:
+   * After a rotation (ADR 0010, 0013), for every agent `ids` names:
    * 1. re-wraps its root still under this worker's (ended) cluster key under the new epoch's,
    *    with its public keys certified by the new cluster signing key (first writer wins);
    * 2. re-seals the epoch layer of its secrets still under the ended epoch to the new cluster

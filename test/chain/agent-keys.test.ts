@@ -128,7 +128,7 @@ describe("AgentKeys", () => {
     const sealedFor = (epoch: bigint) =>
       bytesToHex(sealSecretEpoch(clusterPublic, epoch, agentId, "API_KEY", randomBytes(80)));
     const ct = sealedFor(1n);
-    // A secret must name the current epoch (ADR 0012): not another, and not no epoch at all.
+    // A secret must name the current epoch (ADR 0013): not another, and not no epoch at all.
     await rejectsWith(t.as(1).setSecret(agentId, "API_KEY", sealedFor(2n)), "SECRET_EPOCH_STALE");
     await rejectsWith(
       t.as(1).setSecret(agentId, "API_KEY", bytesToHex(randomBytes(80))),

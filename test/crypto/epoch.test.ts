@@ -58,7 +58,7 @@ const u64 = (n: bigint) => {
 /** u32 big-endian length, then the UTF-8 bytes (ASCII here, so length = characters). */
 const lengthPrefixed = (s: string) => concatBytes(Uint8Array.of(0, 0, 0, s.length), utf8(s));
 
-describe("epoch-bound data keys (ADR 0012)", () => {
+describe("epoch-bound data keys (ADR 0013)", () => {
   test("the derivations match the published vectors and their written-out HKDF", () => {
     assert.equal(cases.length, 3);
     for (const c of cases) {
