@@ -189,7 +189,17 @@ export class VeilChain {
         ...request,
         account: wallet.account,
       } as never);
-      const hash = await wallet.writeContract(prepared as never);
+      // Headroom over the estimate: the estimate is made against the state now, and another
+      // party's transaction mined first can send this one down a longer branch (the last of
+      // several gatekeepers to confirm also completes the rotation). Unused gas is not charged.
+      const estimate = await this.public.estimateContractGas({
+        ...request,
+        account: wallet.account,
+      } as never);
+      const hash = await wallet.writeContract({
+        ...(prepared as object),
+        gas: (estimate * 13n) / 10n + 60_000n,
+      } as never);
       const receipt = await this.public.waitForTransactionReceipt({ hash, pollingInterval: 50 });
       if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);
       return { hash, logs: receipt.logs as never };

@@ -20,6 +20,43 @@ export function listTemplates(): string[] {
   ];
 }
 
+/** Each template with the one-line description from its package.json. */
+export function describeTemplates(): { name: string; description: string }[] {
+  return listTemplates().map((name) => {
+    let description = "";
+    try {
+      const pkg = JSON.parse(readFileSync(join(templateDir(name), "package.json"), "utf8")) as {
+        description?: unknown;
+      };
+      if (typeof pkg.description === "string") description = pkg.description.split(":")[0]!.trim();
+    } catch {}
+    return { name, description };
+  });
+}
+
+/**
+ * The agents a project made from a template holds: the project itself, or (for a template of
+ * several agents, like pipeline) each folder of it with a package.json; with the name each
+ * would be deployed under.
+ */
+export function agentsIn(target: string): { dir: string; name: string }[] {
+  const isAgent = (d: string) => existsSync(join(d, "src"));
+  if (isAgent(target)) return [{ dir: target, name: agentName(basename(target)) }];
+  return readdirSync(target)
+    .map((d) => join(target, d))
+    .filter((d) => existsSync(join(d, "package.json")) && isAgent(d))
+    .map((d) => {
+      const pkg = JSON.parse(readFileSync(join(d, "package.json"), "utf8")) as { name?: unknown };
+      return { dir: d, name: agentName(typeof pkg.name === "string" ? pkg.name : basename(d)) };
+    });
+}
+
+const agentName = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, "-")
+    .replace(/^[^a-z]+/, "") || "agent";
+
 /** Copies a template into `dir`, naming the package after the directory. */
 export function initAgent(dir: string, template: string): string {
   const target = resolve(dir);

@@ -1,12 +1,13 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, join, relative } from "node:path";
 import { Command, Option } from "commander";
 import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
-import type { VeilClient as VeilClientType } from "../sdk/client.ts";
+import type { InvokeEnd, VeilClient as VeilClientType } from "../sdk/client.ts";
 import { registerAgentCommands, resolveKey } from "./agent.ts";
 import { registerGovCommands } from "./gov.ts";
-import { initAgent, listTemplates } from "./init.ts";
+import { agentsIn, describeTemplates, initAgent, listTemplates } from "./init.ts";
 import { registerKeysCommand } from "./keys.ts";
 import { fail, parseCount, parseLimit, parsePort, progress } from "./output.ts";
 import { registerPoolCommands } from "./pool.ts";
@@ -145,12 +146,28 @@ program
   .command("init")
   .description("make a new agent project from a template")
   .argument("<dir>", "directory to create")
-  .option("--template <name>", `template to use (${listTemplates().join(", ")})`, "hello")
+  .option("--template <name>", `template to use: ${listTemplates().join(", ")}`, "hello")
+  .addHelpText(
+    "after",
+    () =>
+      `\nTemplates:\n${describeTemplates()
+        .map((t) => `  ${t.name.padEnd(14)}${t.description}`)
+        .join("\n")}\n`,
+  )
   .action(
     action(async (dir: string, opts: { template: string }) => {
       const target = initAgent(dir, opts.template);
       process.stdout.write(`Created ${target} from the "${opts.template}" template.\n`);
-      process.stdout.write(`Deploy it with: npx veil deploy ${dir} --name ${opts.template}\n`);
+      const agents = agentsIn(target);
+      process.stdout.write(`Deploy ${agents.length > 1 ? "them" : "it"} with:\n`);
+      for (const a of agents) {
+        const path = relative(process.cwd(), a.dir) || ".";
+        process.stdout.write(
+          `  npx veil deploy ${path.startsWith(".") || isAbsolute(path) ? path : `./${path}`} --name ${a.name}\n`,
+        );
+      }
+      if (existsSync(join(target, "README.md")))
+        process.stdout.write(`Then see ${join(relative(process.cwd(), target) || ".", "README.md")}.\n`);
     }),
   );
 
@@ -327,7 +344,7 @@ program
             headers["content-type"] = isJson ? "application/json" : "application/octet-stream";
           }
         }
-        const result = await (await client(network)).invoke(agent, {
+        const answer = await (await client(network)).invokeStream(agent, {
           path: opts.path,
           ...(opts.method ? { method: opts.method.toUpperCase() } : {}),
           headers,
@@ -336,26 +353,52 @@ program
           verify: opts.verify,
           ...(opts.as ? { as: resolveKey(network, opts.as) } : {}),
         });
-        if (result.verified) {
-          progress(
-            `receipt verified: agent key certified on chain, code ${result.verified.codeHash.slice(0, 18)}…, worker ${result.verified.worker}${opts.encrypt ? ", end-to-end encrypted" : ""}`,
-          );
-        }
-        if (result.usage) {
-          const u = result.usage;
-          progress(
-            `usage (metered and signed by the worker): CPU ${(u.cpuUs / 1000).toFixed(2)} ms, wall ${(u.wallUs / 1000).toFixed(2)} ms, heap ${(u.heapBytes / 1048576).toFixed(1)} MiB, egress ${u.egressBytes} B, state ${u.stateBytes} B${u.llmPromptTokens + u.llmCompletionTokens > 0 ? `, LLM tokens ${u.llmPromptTokens} in / ${u.llmCompletionTokens} out` : ""}`,
-          );
-        }
-        if (opts.include) {
-          process.stdout.write(`HTTP ${result.status}\n`);
-          for (const [k, v] of Object.entries(result.headers)) process.stdout.write(`${k}: ${v}\n`);
+        const printHead = (extra: Record<string, string> = {}) => {
+          if (!opts.include) return;
+          process.stdout.write(`HTTP ${answer.status}\n`);
+          for (const [k, v] of Object.entries({ ...answer.headers, ...extra }))
+            process.stdout.write(`${k}: ${v}\n`);
           process.stdout.write("\n");
+        };
+        const report = (end: InvokeEnd) => {
+          if (end.verified) {
+            progress(
+              `receipt verified: agent key certified on chain, code ${end.verified.codeHash.slice(0, 18)}…, worker ${end.verified.worker}${opts.encrypt ? ", end-to-end encrypted" : ""}`,
+            );
+          }
+          if (end.usage) {
+            const u = end.usage;
+            progress(
+              `usage (metered and signed by the worker): CPU ${(u.cpuUs / 1000).toFixed(2)} ms, wall ${(u.wallUs / 1000).toFixed(2)} ms, heap ${(u.heapBytes / 1048576).toFixed(1)} MiB, egress ${u.egressBytes} B, state ${u.stateBytes} B${u.llmPromptTokens + u.llmCompletionTokens > 0 ? `, LLM tokens ${u.llmPromptTokens} in / ${u.llmCompletionTokens} out` : ""}`,
+            );
+          }
+          if (end.llmReceipts.length > 0) {
+            progress(
+              `${end.llmReceipts.length} LLM call receipt(s) verified: ${end.llmReceipts.map((r) => `${r.provider}/${r.model}`).join(", ")}`,
+            );
+          }
+        };
+        let last = 10;
+        if (answer.streamed) {
+          // Printed as it arrives; the receipts cover the whole body and are checked at its end.
+          printHead();
+          for await (const chunk of answer.body) {
+            process.stdout.write(chunk);
+            if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+          }
+          report(await answer.done());
+        } else {
+          const parts: Uint8Array[] = [];
+          for await (const chunk of answer.body) parts.push(chunk);
+          const end = await answer.done();
+          report(end);
+          printHead(end.trailers);
+          const bytes = Buffer.concat(parts);
+          process.stdout.write(bytes);
+          if (bytes.length > 0) last = bytes[bytes.length - 1]!;
         }
-        process.stdout.write(result.body);
-        if (result.body.length > 0 && result.body[result.body.length - 1] !== 10 && process.stdout.isTTY) {
-          process.stdout.write("\n");
-        }
+        if (last !== 10 && process.stdout.isTTY) process.stdout.write("\n");
+        const result = { status: answer.status };
         if (result.status >= 400) {
           progress(`the agent answered HTTP ${result.status}`);
           process.exitCode = 1;
@@ -709,16 +752,49 @@ program
   .option("--port <port>", "port", parsePort, 8546)
   .option("--host <host>", "interface", "127.0.0.1")
   .option("--max-request-bytes <n>", "largest request body", "1048576")
+  .option(
+    "--rate-limit <perSecond>",
+    "requests per second one caller (client address) may sustain; 0 = off",
+    "1000",
+  )
+  .option("--rate-burst <n>", "requests one caller may make at once (default: 2 × --rate-limit)")
+  .option(
+    "--trust-forwarded-for",
+    "take the caller's address from x-forwarded-for (only behind a proxy that sets it)",
+  )
   .action(
-    action(async (opts: { network?: string; port: number; host: string; maxRequestBytes: string }) => {
-      const { runGateway } = await import("../gateway/main.ts");
-      await runGateway({
-        network: networkPath(opts.network),
-        port: opts.port,
-        host: opts.host,
-        maxRequestBytes: Number(opts.maxRequestBytes),
-      });
-    }),
+    action(
+      async (opts: {
+        network?: string;
+        port: number;
+        host: string;
+        maxRequestBytes: string;
+        rateLimit: string;
+        rateBurst?: string;
+        trustForwardedFor?: boolean;
+      }) => {
+        const perSecond = Number(opts.rateLimit);
+        const burst = opts.rateBurst === undefined ? Math.max(1, 2 * perSecond) : Number(opts.rateBurst);
+        if (!Number.isFinite(perSecond) || perSecond < 0 || !Number.isInteger(burst) || burst < 1) {
+          throw new VeilError(
+            "BAD_ARGUMENT",
+            "--rate-limit must be a number ≥ 0 and --rate-burst an integer ≥ 1",
+            {
+              hint: "For example: --rate-limit 200 --rate-burst 400, or --rate-limit 0 to turn limiting off.",
+            },
+          );
+        }
+        const { runGateway } = await import("../gateway/main.ts");
+        await runGateway({
+          network: networkPath(opts.network),
+          port: opts.port,
+          host: opts.host,
+          maxRequestBytes: Number(opts.maxRequestBytes),
+          rateLimit: { perSecond, burst },
+          trustForwardedFor: opts.trustForwardedFor === true,
+        });
+      },
+    ),
   );
 
 type TeeFlags = { tee: string; pccsUrl?: string; configfsTsm?: string; dstackEndpoint?: string };

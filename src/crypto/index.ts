@@ -70,6 +70,11 @@ export {
   sealContribution,
 } from "./rotation.ts";
 export {
+  type SealedStreamEvent,
+  SealedStreamReader,
+  SealedStreamWriter,
+} from "./sealed-stream.ts";
+export {
   ethAddressFromPublicKey,
   generateX25519,
   type KeyPair,

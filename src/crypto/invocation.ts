@@ -25,6 +25,11 @@ export type SealedRequestBody = {
   /** The caller's fresh X25519 public key (hex): the response is sealed to it. */
   replyTo: string;
   nonce: `0x${string}`;
+  /**
+   * The caller reads a sealed stream (sealed-stream.ts): a streamed answer may come piece by
+   * piece; without it, the answer is one sealed envelope.
+   */
+  stream?: boolean;
   /** Who calls, signed over this request (caller.ts); needed by agents that are not public. */
   caller?: { address: `0x${string}`; signature: `0x${string}`; timestamp: number };
 };

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { VeilError } from "../errors/index.ts";
 
 /** Reads a request body, refusing more than `limit` bytes with BODY_TOO_LARGE (413). */
@@ -57,4 +58,41 @@ export const READY_PREFIX = "VEIL_READY ";
 
 export function announceReady(info: Record<string, unknown>): void {
   process.stdout.write(`${READY_PREFIX}${JSON.stringify(info)}\n`);
+}
+
+/** Request headers past this size are refused before any handler runs (Node's default, made explicit). */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * Answers requests Node's HTTP parser refuses with a typed Veil error instead of a bare status
+ * line, so a client learns what to fix: oversized headers are 431 REQUEST_HEADERS_TOO_LARGE,
+ * anything else unparseable 400 REQUEST_MALFORMED. The connection is closed after the answer.
+ */
+export function answerClientErrors(server: Server): Server {
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === "ECONNRESET" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const e =
+      err.code === "HPE_HEADER_OVERFLOW"
+        ? new VeilError(
+            "REQUEST_HEADERS_TOO_LARGE",
+            `The request headers are larger than ${MAX_HEADER_BYTES} bytes`,
+            {
+              status: 431,
+              hint: "Send fewer or smaller headers; put large data in the body.",
+            },
+          )
+        : new VeilError("REQUEST_MALFORMED", "The request is not valid HTTP/1.1", {
+            status: 400,
+            hint: "Check the request line and header syntax.",
+          });
+    const body = JSON.stringify({ error: e.toJSON() });
+    const reason = e.status === 431 ? "Request Header Fields Too Large" : "Bad Request";
+    socket.end(
+      `HTTP/1.1 ${e.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
 }

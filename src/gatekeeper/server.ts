@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { readJson, sendError, sendJson } from "../daemon/http.ts";
+import { answerClientErrors, MAX_HEADER_BYTES, readJson, sendError, sendJson } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
 import type { GatekeeperService } from "./service.ts";
 
@@ -8,7 +8,7 @@ export function createGatekeeperServer(
   service: GatekeeperService,
   info: () => Record<string, unknown>,
 ): Server {
-  return createServer(async (req, res) => {
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, async (req, res) => {
     try {
       const path = (req.url ?? "/").split("?")[0];
       if (req.method === "POST" && path === "/v1/provision") {
@@ -26,4 +26,5 @@ export function createGatekeeperServer(
       sendError(res, err);
     }
   });
+  return answerClientErrors(server);
 }

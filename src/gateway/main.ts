@@ -2,10 +2,18 @@ import type { AddressInfo } from "node:net";
 import { VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { loadNetwork } from "../network/config.ts";
+import type { RateLimit } from "./rate-limit.ts";
 import { Router } from "./routing.ts";
 import { createGatewayServer } from "./server.ts";
 
-export type GatewayDaemonOptions = { network: string; port: number; host: string; maxRequestBytes: number };
+export type GatewayDaemonOptions = {
+  network: string;
+  port: number;
+  host: string;
+  maxRequestBytes: number;
+  rateLimit: RateLimit;
+  trustForwardedFor: boolean;
+};
 
 /** Runs the gateway until the process ends. */
 export async function runGateway(options: GatewayDaemonOptions): Promise<void> {
@@ -15,6 +23,8 @@ export async function runGateway(options: GatewayDaemonOptions): Promise<void> {
     router,
     maxRequestBytes: options.maxRequestBytes,
     workerTimeoutMs: 30_000,
+    rateLimit: options.rateLimit,
+    trustForwardedFor: options.trustForwardedFor,
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -7,11 +7,26 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import { readBody, sendError, sendJson } from "../daemon/http.ts";
+import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError, sendJson } from "../daemon/http.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
+import { type RateLimit, RateLimiter } from "./rate-limit.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
 
-export type GatewayOptions = { router: Router; maxRequestBytes: number; workerTimeoutMs: number };
+export type GatewayOptions = {
+  router: Router;
+  maxRequestBytes: number;
+  workerTimeoutMs: number;
+  /** Per caller (client address); off when absent or perSecond is 0. */
+  rateLimit?: RateLimit;
+  /**
+   * Take the caller's address from the first `x-forwarded-for` entry: only behind a proxy that
+   * sets it, since anyone else can write any address there.
+   */
+  trustForwardedFor?: boolean;
+};
+
+/** What a running gateway server holds besides its options. */
+type GatewayContext = GatewayOptions & { limiter: RateLimiter | undefined };
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -29,18 +44,26 @@ const HOP_BY_HOP = new Set([
  * trying the next worker when one is down or not ready; `/v1/agents/:nameOrId` describes it.
  */
 export function createGatewayServer(options: GatewayOptions): Server {
-  return createServer((req, res) => {
-    handle(req, res, options).catch((err) => sendError(res, err));
-  });
+  const context: GatewayContext = {
+    ...options,
+    limiter: options.rateLimit ? new RateLimiter(options.rateLimit) : undefined,
+  };
+  return answerClientErrors(
+    createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+      handle(req, res, context).catch((err) => sendError(res, err));
+    }),
+  );
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: GatewayOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, options: GatewayContext): Promise<void> {
   const url = new URL(req.url ?? "/", "http://gateway.invalid");
   const parts = url.pathname.split("/");
   if (url.pathname === "/v1/health") {
     sendJson(res, 200, { ok: true, workers: await options.router.workers() });
     return;
   }
+  // Everything past health costs a worker or a chain read: each caller within its budget.
+  admit(req, res, options);
   if (parts[1] === "v1" && parts[2] === "agents" && parts[3] && parts.length === 4 && req.method === "GET") {
     await describe(decodeURIComponent(parts[3]), res, options);
     return;
@@ -102,7 +125,7 @@ async function invoke(
   res: ServerResponse,
   nameOrId: string,
   rest: string,
-  options: GatewayOptions,
+  options: GatewayContext,
   route: "invoke" | "encrypted" = "invoke",
 ): Promise<void> {
   const agentId = await options.router.resolveId(nameOrId);
@@ -138,6 +161,10 @@ async function invoke(
       tried.push(`${worker.url}: ${attempt.code}`);
       continue;
     }
+    if (attempt.kind === "stream") {
+      await relay(res, attempt.upstream, worker);
+      return;
+    }
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(attempt.headers)) {
       if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
@@ -151,10 +178,78 @@ async function invoke(
   throw noWorker(nameOrId, tried);
 }
 
+/** The caller's address, for its rate limit. */
+function callerKey(req: IncomingMessage, options: GatewayOptions): string {
+  if (options.trustForwardedFor) {
+    const forwarded = req.headers["x-forwarded-for"];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
+    if (first) return first;
+  }
+  return req.socket.remoteAddress ?? "unknown";
+}
+
+/** Refuses a caller over its rate before anything is read or sent to a worker. */
+function admit(req: IncomingMessage, res: ServerResponse, options: GatewayContext): void {
+  const limiter = options.limiter;
+  if (!limiter?.enabled) return;
+  const decision = limiter.take(callerKey(req, options));
+  if (decision.ok) return;
+  const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+  res.setHeader("retry-after", String(seconds));
+  throw new VeilError(
+    "RATE_LIMITED",
+    `Too many requests from this caller (over ${options.rateLimit?.perSecond}/s)`,
+    {
+      status: 429,
+      retryable: true,
+      hint: `Slow down; retry after ${seconds} s.`,
+    },
+  );
+}
+
 type Attempt =
   | { kind: "unreachable" }
   | { kind: "retry"; code: string }
-  | { kind: "done"; status: number; headers: IncomingHttpHeaders; body: Buffer };
+  | { kind: "done"; status: number; headers: IncomingHttpHeaders; body: Buffer }
+  | { kind: "stream"; upstream: IncomingMessage };
+
+/**
+ * Passes a streamed answer on chunk by chunk as the worker sends it, then its trailers (the
+ * receipts, known only at the end). A caller that goes away closes the worker's stream, which
+ * stops the agent.
+ */
+async function relay(res: ServerResponse, upstream: IncomingMessage, worker: WorkerEndpoint): Promise<void> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(upstream.headers)) {
+    if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  out["x-veil-worker"] = worker.address;
+  if (upstream.headers.trailer) out.trailer = String(upstream.headers.trailer);
+  res.writeHead(upstream.statusCode ?? 502, out);
+  res.flushHeaders();
+  res.once("close", () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
+  try {
+    for await (const chunk of upstream) {
+      if (!res.write(chunk as Buffer)) await drained(res);
+      if (res.destroyed) return;
+    }
+  } catch {
+    // The worker went away mid-answer: so does this one, so the caller sees it was cut.
+    res.destroy();
+    return;
+  }
+  if (!upstream.complete) {
+    // Cut short without an error (a timeout): an orderly end here would pass for a whole body.
+    res.destroy();
+    return;
+  }
+  const trailers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(upstream.trailers)) if (v !== undefined) trailers[k] = v;
+  res.addTrailers(trailers);
+  res.end();
+}
 
 /** Connections to workers are kept alive: a new TCP connection per invocation would dominate. */
 const workerAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
@@ -178,6 +273,12 @@ function forward(
         timeout: options.workerTimeoutMs,
       },
       (res) => {
+        if (res.headers["x-veil-streamed"]) {
+          // No longer retried elsewhere: the agent has started answering. The idle timeout
+          // stays: a worker silent for that long mid-stream is cut off.
+          resolve({ kind: "stream", upstream: res });
+          return;
+        }
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", reject);
@@ -242,5 +343,19 @@ function noWorker(name: string, tried: string[]): VeilError {
     retryable: true,
     context: tried,
     hint: "Check `veil inspect NAME` and that workers are running; retry in a moment.",
+  });
+}
+
+/** Waits until the reader has taken what was written (or has gone away). */
+function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
   });
 }

@@ -21,6 +21,8 @@ export type UpOptions = {
   basePort: number;
   host: string;
   onProgress: (message: string) => void;
+  /** The gateway's per-caller rate limit, requests per second (0 = off); the gateway's default when absent. */
+  gatewayRateLimit?: number;
 };
 
 export type RunningNetwork = { network: NetworkFile; path: string; daemons: Daemon[]; stop(): Promise<void> };
@@ -210,7 +212,16 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
     progress("starting the gateway…");
     const gw = await startDaemon(
       "gateway",
-      ["gateway", "--network", path, "--port", String(port(options.basePort, 1)), "--host", options.host],
+      [
+        "gateway",
+        "--network",
+        path,
+        "--port",
+        String(port(options.basePort, 1)),
+        "--host",
+        options.host,
+        ...(options.gatewayRateLimit !== undefined ? ["--rate-limit", String(options.gatewayRateLimit)] : []),
+      ],
       logDir,
     );
     daemons.push(gw);

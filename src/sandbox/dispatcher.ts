@@ -16,6 +16,9 @@ export const DISPATCHER_SOURCE = `(() => {
   const makeAgents = globalThis.__veilCtxAgents;
   delete globalThis.__veilCtxAgents;
   delete globalThis.__veilPhala;
+  const sourceStream = globalThis.__veilSourceStream;
+  delete globalThis.__veilSourceStream;
+  const TE = globalThis.TextEncoder;
   const errorInfo = (e) => ({
     name: e && typeof e === "object" && typeof e.name === "string" ? e.name : "Error",
     message: e && typeof e === "object" && typeof e.message === "string" ? e.message : String(e),
@@ -97,14 +100,57 @@ export const DISPATCHER_SOURCE = `(() => {
     if (!(response instanceof Response)) {
       return { ok: false, kind: "bad-response", error: { name: "TypeError", message: "fetch() must return a Response, got " + (response === null ? "null" : typeof response) } };
     }
+    const headers = [];
+    response.headers.forEach((v, k) => headers.push([k, v]));
+    const source = sourceStream(response);
+    if (source) {
+      // A body the agent produces as it goes: the host pulls it chunk by chunk (__veilPull).
+      let reader;
+      try {
+        reader = source.getReader();
+      } catch (e) {
+        return { ok: false, kind: "bad-response", error: errorInfo(e) };
+      }
+      const id = nextStream++;
+      streams.set(id, { reader, llmReceipts });
+      return { ok: true, status: response.status, headers, stream: id };
+    }
     let body;
     try {
       body = await response.arrayBuffer();
     } catch (e) {
       return { ok: false, kind: "threw", error: errorInfo(e) };
     }
-    const headers = [];
-    response.headers.forEach((v, k) => headers.push([k, v]));
     return { ok: true, status: response.status, headers, body, llmReceipts };
+  };
+  // Streamed response bodies in flight, by id: the host pulls each chunk, or cancels.
+  const streams = new Map();
+  let nextStream = 1;
+  const chunkBytes = (c) => {
+    if (typeof c === "string") return new TE().encode(c).buffer;
+    if (c instanceof ArrayBuffer) return c.slice(0);
+    if (ArrayBuffer.isView(c)) return c.buffer.slice(c.byteOffset, c.byteOffset + c.byteLength);
+    throw new TypeError("a streamed body's chunks must be Uint8Array, ArrayBuffer or string, got " + (c === null ? "null" : typeof c));
+  };
+  globalThis.__veilPull = async (id) => {
+    const s = streams.get(id);
+    if (!s) return { done: true, error: { name: "TypeError", message: "no such response stream" } };
+    try {
+      const r = await s.reader.read();
+      if (r.done) {
+        streams.delete(id);
+        return { done: true, llmReceipts: s.llmReceipts };
+      }
+      return { done: false, chunk: chunkBytes(r.value) };
+    } catch (e) {
+      streams.delete(id);
+      s.reader.cancel(e).catch(() => {});
+      return { done: true, error: errorInfo(e) };
+    }
+  };
+  globalThis.__veilCancel = (id, reason) => {
+    const s = streams.get(id);
+    streams.delete(id);
+    if (s) s.reader.cancel(reason).catch(() => {});
   };
 })();`;

@@ -1,30 +1,33 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
-import { DISPATCHER_SOURCE } from "./dispatcher.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
 import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
-import { buildPrelude } from "./prelude-bundle.ts";
 import {
   type AgentMeta,
   type AgentStateBackend,
   DEFAULT_LIMITS,
+  type InvocationUsage,
   type LogSink,
   type Sandbox,
   type SandboxLimits,
   type SandboxRequest,
   type SandboxResponse,
+  type SandboxStreamEnd,
   type SandboxTrigger,
 } from "./types.ts";
+import { takeIsolate, type WarmIsolate } from "./warm-isolates.ts";
 
 type DispatchResult =
   | {
       ok: true;
       status: number;
       headers: [string, string][];
-      body: ArrayBuffer;
-      llmReceipts: LlmReceipt[];
+      /** The whole body, or (with `stream`) nothing yet: the host pulls it. */
+      body?: ArrayBuffer;
+      llmReceipts?: LlmReceipt[];
+      stream?: number;
     }
   | {
       ok: false;
@@ -72,6 +75,33 @@ function limitError(err: unknown, limits: SandboxLimits): VeilError | undefined 
   return undefined;
 }
 
+type PullResult =
+  | { done: false; chunk: ArrayBuffer }
+  | {
+      done: true;
+      llmReceipts?: LlmReceipt[];
+      error?: { name: string; message: string; stack?: string };
+    };
+
+/**
+ * Runs `cleanup` once the response's body is done: at once for a whole body or a failure,
+ * when the stream has ended (or failed, or been cancelled) for a streamed one.
+ */
+async function afterBody(response: Promise<SandboxResponse>, cleanup: () => void): Promise<SandboxResponse> {
+  let r: SandboxResponse;
+  try {
+    r = await response;
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  if (!r.stream) cleanup();
+  else r.stream.finished.then(cleanup);
+  return r;
+}
+
+/** How often a busy agent's heap is read for its usage receipts (see #heapBytes). */
+const HEAP_SAMPLE_MS = 50;
 /** How many callers' realms one agent keeps before the least recently used is dropped. */
 const MAX_REALMS = 16;
 /** The partition of callers who do not say who they are. */
@@ -85,6 +115,9 @@ const PUBLIC = "public";
 type Realm = {
   context: ivm.Context;
   dispatch: ivm.Reference;
+  /** Pulls the next chunk of a streamed response body, by stream id. */
+  pull: ivm.Reference;
+  cancel: ivm.Reference;
   /** Resolves when the realm's `ctx.waitUntil` work has settled. */
   idle: ivm.Reference;
   inFlight: number;
@@ -104,10 +137,13 @@ type Realm = {
 export class IsolateSandbox implements Sandbox {
   readonly #code: string;
   readonly #meta: AgentMeta;
+  /** The same for every request: serialized once, not per request. */
+  readonly #metaCopy: ivm.ExternalCopy;
   readonly #limits: SandboxLimits;
   readonly #log: LogSink;
   #isolate: ivm.Isolate | undefined;
-  #prelude: ivm.Script | undefined;
+  /** The isolate being taken from the warm pool, then taken. */
+  #warm: Promise<WarmIsolate> | undefined;
   /** Realms by caller, least recently used first. */
   readonly #realms = new Map<string, Promise<Realm>>();
   /** A realm made ahead for the next one-time caller, once there has been one. */
@@ -121,6 +157,12 @@ export class IsolateSandbox implements Sandbox {
   readonly #agentCaller: AgentCaller | undefined;
   #inFlight = 0;
   #disposed = false;
+  #heap: { isolate: ivm.Isolate | undefined; bytes: number; at: number; sampling: boolean } = {
+    isolate: undefined,
+    bytes: 0,
+    at: 0,
+    sampling: false,
+  };
 
   private constructor(
     code: string,
@@ -141,6 +183,7 @@ export class IsolateSandbox implements Sandbox {
         Object.entries(meta.secrets ?? {}).filter(([k]) => !/^LLM_(?:[A-Z0-9]+_)?API_KEY$/.test(k)),
       ),
     };
+    this.#metaCopy = new ivm.ExternalCopy(this.#meta);
     this.#limits = limits;
     this.#log = log;
     this.#egress = new Egress(limits.egress);
@@ -186,19 +229,19 @@ export class IsolateSandbox implements Sandbox {
     return this.#realms.size;
   }
 
-  #ensureIsolate(): { isolate: ivm.Isolate; prelude: Promise<ivm.Script> } {
-    if (!this.#isolate || this.#isolate.isDisposed) {
-      this.#isolate = new ivm.Isolate({ memoryLimit: this.#limits.memoryMb });
-      this.#prelude = undefined;
+  #ensureIsolate(): Promise<WarmIsolate> {
+    if (this.#isolate?.isDisposed) this.#reset(this.#isolate);
+    if (!this.#warm) {
+      const warm: Promise<WarmIsolate> = takeIsolate(this.#limits.memoryMb).then((w) => {
+        if (this.#warm === warm) this.#isolate = w.isolate;
+        return w;
+      });
+      this.#warm = warm;
+      warm.catch(() => {
+        if (this.#warm === warm) this.#warm = undefined;
+      });
     }
-    const isolate = this.#isolate;
-    const prelude = this.#prelude
-      ? Promise.resolve(this.#prelude)
-      : buildPrelude().then(async (source) => {
-          this.#prelude ??= await isolate.compileScript(source, { filename: "veil:prelude" });
-          return this.#prelude;
-        });
-    return { isolate, prelude };
+    return this.#warm;
   }
 
   /**
@@ -235,7 +278,7 @@ export class IsolateSandbox implements Sandbox {
   }
 
   async #newRealm(): Promise<Realm> {
-    const { isolate, prelude } = this.#ensureIsolate();
+    const { isolate, realmScript } = await this.#ensureIsolate();
     let context: ivm.Context | undefined;
     try {
       context = await isolate.createContext();
@@ -251,16 +294,16 @@ export class IsolateSandbox implements Sandbox {
         this.#hostHooks(realm),
         { timeout: 1000 },
       );
-      await (await prelude).run(context, { timeout: 1000 });
-      await context.eval(DISPATCHER_SOURCE, { timeout: 1000, filename: "veil:dispatcher" });
+      await realmScript.run(context, { timeout: 1000 });
       const global = context.global;
       const setAgent = (await global.get("__veilSetAgent", { reference: true })) as ivm.Reference;
       realm.dispatch = (await global.get("__veilDispatch", { reference: true })) as ivm.Reference;
       realm.idle = (await global.get("__veilIdle", { reference: true })) as ivm.Reference;
-      realm.handles.push(setAgent, realm.dispatch, realm.idle, global);
-      await global.delete("__veilSetAgent");
-      await global.delete("__veilDispatch");
-      await global.delete("__veilIdle");
+      realm.pull = (await global.get("__veilPull", { reference: true })) as ivm.Reference;
+      realm.cancel = (await global.get("__veilCancel", { reference: true })) as ivm.Reference;
+      realm.handles.push(setAgent, realm.dispatch, realm.idle, realm.pull, realm.cancel, global);
+      for (const name of ["__veilSetAgent", "__veilDispatch", "__veilIdle", "__veilPull", "__veilCancel"])
+        await global.delete(name);
 
       let module: ivm.Module;
       try {
@@ -292,6 +335,7 @@ export class IsolateSandbox implements Sandbox {
         timeout: 1000,
       })) as { ok: boolean; message?: string };
       if (!installed.ok) throw loadFailed(installed.message ?? "no default export");
+      if (this.#heap.isolate !== isolate) await this.#readHeap(isolate);
       return realm;
     } catch (err) {
       if (err instanceof VeilError && err.code === "AGENT_LOAD_FAILED") {
@@ -431,39 +475,59 @@ export class IsolateSandbox implements Sandbox {
     }
     this.#inFlight++;
     const token = this.#calls.open(request.call ?? { chain: [] });
-    try {
-      return await this.#invoke(request, token, trigger);
-    } finally {
+    return afterBody(this.#invoke(request, token, trigger), () => {
       this.#calls.close(token);
       this.#inFlight--;
-      if (this.#disposed && this.#inFlight === 0 && this.#isolate) this.#reset(this.#isolate);
-    }
+      if (this.#disposed && this.#inFlight === 0) this.#teardown();
+    });
   }
 
-  async #invoke(
-    request: SandboxRequest,
-    callToken: string,
-    trigger?: SandboxTrigger,
-  ): Promise<SandboxResponse> {
+  #invoke(request: SandboxRequest, callToken: string, trigger?: SandboxTrigger): Promise<SandboxResponse> {
     const oneTime = request.caller === null;
-    const realm = await this.#realmFor(oneTime ? null : (request.caller ?? PUBLIC));
-    const isolate = this.#isolate!;
-    realm.inFlight++;
-    realm.fetchBudget += this.#limits.egress.maxFetchesPerRequest;
-    try {
-      return await this.#run(isolate, realm, request, callToken, trigger);
-    } finally {
-      realm.inFlight--;
-      // A request's unspent fetches do not carry over to the next one.
-      realm.fetchBudget = Math.min(
-        realm.fetchBudget,
-        realm.inFlight * this.#limits.egress.maxFetchesPerRequest,
-      );
-      if (oneTime) {
-        this.#releaseWhenIdle(realm);
-        this.#makeSpare();
-      }
-    }
+    return this.#realmFor(oneTime ? null : (request.caller ?? PUBLIC)).then((realm) => {
+      const isolate = this.#isolate!;
+      realm.inFlight++;
+      realm.fetchBudget += this.#limits.egress.maxFetchesPerRequest;
+      return afterBody(this.#run(isolate, realm, request, callToken, trigger), () => {
+        realm.inFlight--;
+        // A request's unspent fetches do not carry over to the next one.
+        realm.fetchBudget = Math.min(
+          realm.fetchBudget,
+          realm.inFlight * this.#limits.egress.maxFetchesPerRequest,
+        );
+        if (oneTime) {
+          this.#releaseWhenIdle(realm);
+          this.#makeSpare();
+        }
+      });
+    });
+  }
+
+  /** What a limit or a broken sandbox becomes; a runaway agent's isolate is thrown away. */
+  #failure(err: unknown, isolate: ivm.Isolate): VeilError {
+    if (err instanceof VeilError) return err;
+    const limit = limitError(err, this.#limits);
+    if (limit || isolate.isDisposed) this.#reset(isolate);
+    return limit ?? new VeilError("AGENT_CRASHED", "The agent's sandbox failed", { status: 502, cause: err });
+  }
+
+  #agentFailed(kind: "threw" | "bad-response", error: { name: string; message: string; stack?: string }) {
+    this.#log("error", error.stack ?? `${error.name}: ${error.message}`);
+    return new VeilError(
+      kind === "bad-response" ? "AGENT_BAD_RESPONSE" : "AGENT_THREW",
+      kind === "bad-response"
+        ? `The agent's fetch handler did not return a Response: ${error.message}`
+        : `The agent threw: ${error.name}: ${error.message}`,
+      { status: 500, hint: "See `veil logs` for the stack, fix the agent and deploy again." },
+    );
+  }
+
+  #tooLarge(bytes: number): VeilError {
+    return new VeilError(
+      "LIMIT_RESPONSE_TOO_LARGE",
+      `The agent's response is ${bytes} bytes, over its ${this.#limits.maxResponseBytes}`,
+      { status: 502, hint: "Return a smaller body." },
+    );
   }
 
   /**
@@ -502,6 +566,11 @@ export class IsolateSandbox implements Sandbox {
     const completionAtStart = this.#llm.completionTokens;
     let timer: NodeJS.Timeout | undefined;
     let cpuWatch: NodeJS.Timeout | undefined;
+    // The limits hold until the body has ended, for a streamed body too.
+    const stopWatching = () => {
+      clearTimeout(timer);
+      clearInterval(cpuWatch);
+    };
     const wall = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error("Script execution timed out.")), wallTimeMs);
       // CPU time is the isolate's, shared by the agent's concurrent requests: a request is cut
@@ -516,6 +585,16 @@ export class IsolateSandbox implements Sandbox {
           isolate.dispose();
         }
       }, 10);
+    });
+    wall.catch(() => {});
+    const usage = (): InvocationUsage => ({
+      cpuUs: isolate.isDisposed ? 0 : Number((isolate.cpuTime - cpuAtStart) / 1000n),
+      wallUs: Number((process.hrtime.bigint() - startedAt) / 1000n),
+      heapBytes: this.#heapBytes(isolate),
+      egressBytes: this.#egress.bytes - egressAtStart,
+      stateBytes: (this.#state?.bytesWritten ?? 0) - stateAtStart,
+      llmPromptTokens: this.#llm.promptTokens - promptAtStart,
+      llmCompletionTokens: this.#llm.completionTokens - completionAtStart,
     });
     let result: DispatchResult;
     try {
@@ -532,68 +611,171 @@ export class IsolateSandbox implements Sandbox {
               caller: request.call?.caller ?? null,
               deadline: request.call?.deadline ?? null,
             }).copyInto({ release: true }),
-            new ivm.ExternalCopy(trigger ? { ...this.#meta, trigger } : this.#meta).copyInto({
-              release: true,
-            }),
+            trigger
+              ? new ivm.ExternalCopy({ ...this.#meta, trigger }).copyInto({ release: true })
+              : this.#metaCopy.copyInto(),
           ],
           { timeout: wallTimeMs, result: { promise: true, copy: true } },
         ),
         wall,
       ])) as DispatchResult;
     } catch (err) {
-      const limit = limitError(err, this.#limits);
-      // A runaway agent may still hold the isolate: throw it away; the next request reloads.
-      if (limit || isolate.isDisposed) this.#reset(isolate);
-      throw (
-        limit ?? new VeilError("AGENT_CRASHED", "The agent's sandbox failed", { status: 502, cause: err })
-      );
-    } finally {
-      clearTimeout(timer);
-      clearInterval(cpuWatch);
-    }
-    if (!result.ok && result.kind === "bad-request") {
-      throw new VeilError(
-        "REQUEST_INVALID",
-        `The request is not a valid web request: ${result.error.message}`,
-        {
-          status: 400,
-          hint: "Send header names that are tokens and values without control characters.",
-        },
-      );
+      stopWatching();
+      throw this.#failure(err, isolate);
     }
     if (!result.ok) {
-      this.#log("error", result.error.stack ?? `${result.error.name}: ${result.error.message}`);
-      throw new VeilError(
-        result.kind === "bad-response" ? "AGENT_BAD_RESPONSE" : "AGENT_THREW",
-        result.kind === "bad-response"
-          ? `The agent's fetch handler did not return a Response: ${result.error.message}`
-          : `The agent threw: ${result.error.name}: ${result.error.message}`,
-        { status: 500, hint: "See `veil logs` for the stack, fix the agent and deploy again." },
-      );
+      stopWatching();
+      if (result.kind === "bad-request") {
+        throw new VeilError(
+          "REQUEST_INVALID",
+          `The request is not a valid web request: ${result.error.message}`,
+          {
+            status: 400,
+            hint: "Send header names that are tokens and values without control characters.",
+          },
+        );
+      }
+      throw this.#agentFailed(result.kind, result.error);
     }
-    if (result.body.byteLength > this.#limits.maxResponseBytes) {
-      throw new VeilError(
-        "LIMIT_RESPONSE_TOO_LARGE",
-        `The agent's response is ${result.body.byteLength} bytes, over its ${this.#limits.maxResponseBytes}`,
-        { status: 502, hint: "Return a smaller body." },
-      );
+    if (result.stream === undefined) {
+      stopWatching();
+      const bytes = result.body ?? new ArrayBuffer(0);
+      if (bytes.byteLength > this.#limits.maxResponseBytes) throw this.#tooLarge(bytes.byteLength);
+      return {
+        status: result.status,
+        headers: result.headers,
+        body: new Uint8Array(bytes),
+        usage: usage(),
+        llmReceipts: Array.isArray(result.llmReceipts) ? result.llmReceipts : [],
+      };
     }
-    const usage = {
-      cpuUs: isolate.isDisposed ? 0 : Number((isolate.cpuTime - cpuAtStart) / 1000n),
-      wallUs: Number((process.hrtime.bigint() - startedAt) / 1000n),
-      heapBytes: isolate.isDisposed ? 0 : isolate.getHeapStatisticsSync().used_heap_size,
-      egressBytes: this.#egress.bytes - egressAtStart,
-      stateBytes: (this.#state?.bytesWritten ?? 0) - stateAtStart,
-      llmPromptTokens: this.#llm.promptTokens - promptAtStart,
-      llmCompletionTokens: this.#llm.completionTokens - completionAtStart,
+    const streamId = result.stream;
+    const cancelInIsolate = () => {
+      if (isolate.isDisposed) return;
+      realm.cancel.apply(undefined, [streamId, "cancelled by the host"], { timeout: 1000 }).catch(() => {});
     };
+    let total = 0;
+    let llmReceipts: LlmReceipt[] = [];
+    // The next chunk, or null at the end; the response size limit is a running total.
+    const pull = async (): Promise<Uint8Array | null> => {
+      let r: PullResult;
+      try {
+        r = (await Promise.race([
+          realm.pull.apply(undefined, [streamId], {
+            timeout: wallTimeMs,
+            result: { promise: true, copy: true },
+          }),
+          wall,
+        ])) as PullResult;
+      } catch (err) {
+        const limit = limitError(err, this.#limits);
+        if (limit?.code === "LIMIT_WALL_TIME_EXCEEDED" && !isolate.isDisposed) {
+          // The agent is waiting (on its source, or on a slow reader), not running away: stop
+          // this stream and keep the isolate for the agent's other requests.
+          cancelInIsolate();
+          throw limit;
+        }
+        throw this.#failure(err, isolate);
+      }
+      if (r.done) {
+        if (r.error) throw this.#agentFailed("threw", r.error);
+        llmReceipts = Array.isArray(r.llmReceipts) ? r.llmReceipts : [];
+        return null;
+      }
+      total += r.chunk.byteLength;
+      if (total > this.#limits.maxResponseBytes) {
+        cancelInIsolate();
+        throw this.#tooLarge(total);
+      }
+      return new Uint8Array(r.chunk);
+    };
+    if (!request.acceptStream) {
+      // The caller wants the whole body (an encrypted answer, a trigger, an agent's call).
+      const parts: Uint8Array[] = [];
+      try {
+        for (let c = await pull(); c; c = await pull()) parts.push(c);
+      } finally {
+        stopWatching();
+      }
+      return {
+        status: result.status,
+        headers: result.headers,
+        body: new Uint8Array(Buffer.concat(parts)),
+        usage: usage(),
+        llmReceipts,
+      };
+    }
+    let settle!: (v: SandboxStreamEnd) => void;
+    const finished = new Promise<SandboxStreamEnd>((resolve) => {
+      settle = resolve;
+    });
+    let over = false;
+    const end = (error?: unknown) => {
+      if (over) return;
+      over = true;
+      stopWatching();
+      settle({ usage: usage(), llmReceipts, ...(error ? { error } : {}) });
+    };
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      try {
+        for (let c = await pull(); c; c = await pull()) if (c.byteLength > 0) yield c;
+        end();
+      } catch (err) {
+        end(err);
+        throw err;
+      } finally {
+        // The consumer stopped early (the caller went away): stop the agent's stream too.
+        if (!over) {
+          cancelInIsolate();
+          end();
+        }
+      }
+    }
     return {
       status: result.status,
       headers: result.headers,
-      body: new Uint8Array(result.body),
-      usage,
-      llmReceipts: Array.isArray(result.llmReceipts) ? result.llmReceipts : [],
+      body: new Uint8Array(0),
+      usage: usage(),
+      stream: {
+        chunks: chunks(),
+        finished,
+        cancel: () => {
+          if (over) return;
+          cancelInIsolate();
+          end();
+        },
+      },
     };
+  }
+
+  /**
+   * The isolate's used heap for a usage receipt. A synchronous read locks the isolate: while
+   * another request of the agent runs (a slow one), it would stall this whole thread, every
+   * agent on the worker with it. So the heap is read asynchronously when a realm loads and then
+   * sampled in the background at most every HEAP_SAMPLE_MS: a receipt names the heap as of its
+   * own request or one at most that much older.
+   */
+  #heapBytes(isolate: ivm.Isolate): number {
+    if (isolate.isDisposed || this.#heap.isolate !== isolate) return 0;
+    const heap = this.#heap;
+    if (!heap.sampling && Date.now() - heap.at >= HEAP_SAMPLE_MS) {
+      heap.sampling = true;
+      this.#readHeap(isolate).finally(() => {
+        heap.sampling = false;
+      });
+    }
+    return heap.bytes;
+  }
+
+  async #readHeap(isolate: ivm.Isolate): Promise<void> {
+    try {
+      const { used_heap_size } = await isolate.getHeapStatistics();
+      if (this.#heap.isolate !== isolate) this.#heap = { isolate, bytes: 0, at: 0, sampling: false };
+      this.#heap.bytes = used_heap_size;
+      this.#heap.at = Date.now();
+    } catch {
+      // The isolate went away; the next one is read when it loads.
+    }
   }
 
   /** Throws the isolate away with every realm in it; the next request starts a new one. */
@@ -602,16 +784,32 @@ export class IsolateSandbox implements Sandbox {
       for (const t of this.#timers) clearTimeout(t);
       this.#timers.clear();
       this.#isolate = undefined;
-      this.#prelude = undefined;
+      this.#warm = undefined;
       this.#realms.clear();
       this.#spare = undefined;
     }
     if (!isolate.isDisposed) isolate.dispose();
   }
 
+  /**
+   * Unloads the agent: requests already running finish (a reload must not cut them off), new
+   * ones get the retryable AGENT_NOT_READY, and the isolate goes when the last one is done.
+   */
   dispose(): void {
+    this.#disposed = true;
+    if (this.#inFlight === 0) this.#teardown();
+  }
+
+  #teardown(): void {
     this.#llm.dispose();
     if (this.#isolate) this.#reset(this.#isolate);
+    this.#warm?.then(
+      (w) => {
+        if (!w.isolate.isDisposed) w.isolate.dispose();
+      },
+      () => {},
+    );
+    this.#warm = undefined;
   }
 }
 

@@ -17,6 +17,31 @@ export type SandboxRequest = {
   caller?: string | null;
   /** Where this request stands in a chain of agent calls (see host-agents.ts). */
   call?: CallContext;
+  /**
+   * The caller can pass a body on as it is produced: a Response made from a ReadableStream then
+   * comes back with `stream` set. Without it, a streamed body is collected first.
+   */
+  acceptStream?: boolean;
+};
+
+/**
+ * How a streamed body ended: what the whole invocation used, its LLM calls' receipts, and the
+ * error that cut it (the same one `chunks` threw), if one did.
+ */
+export type SandboxStreamEnd = { usage: InvocationUsage; llmReceipts: LlmReceipt[]; error?: unknown };
+
+/** A response body the agent is still producing. */
+export type SandboxStream = {
+  /**
+   * The body's chunks as the agent produces them (pulled one by one, so a slow reader slows the
+   * agent). Throws a VeilError if the body ends badly: the agent's stream errored, or a limit
+   * (wall time, CPU, LIMIT_RESPONSE_TOO_LARGE counted as a running total) cut it.
+   */
+  chunks: AsyncIterable<Uint8Array>;
+  /** Resolves when the body has ended, was cut (with `error`) or was cancelled. */
+  finished: Promise<SandboxStreamEnd>;
+  /** Stops the agent's stream (the caller went away). */
+  cancel(): void;
 };
 
 export type SandboxResponse = {
@@ -26,12 +51,18 @@ export type SandboxResponse = {
   usage: InvocationUsage;
   /** Signed receipts of the LLM calls the agent made for this request (see host-llm.ts). */
   llmReceipts?: LlmReceipt[];
+  /**
+   * Set when the agent answered with a stream and the request accepted one: `body` is then
+   * empty, `usage` is so far, and the rest comes with the stream.
+   */
+  stream?: SandboxStream;
 };
 
 /**
  * What one invocation used. CPU time, egress and state bytes are read from the agent's
  * isolate and stores before and after, so requests of one agent running at the same time
- * share what they overlap in; heap is the isolate's after the request.
+ * share what they overlap in; heap is the isolate's used heap, read after the request or
+ * sampled by a recent one (a synchronous read per request stalls the worker).
  */
 export type InvocationUsage = {
   cpuUs: number;

@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { type Hex, hexToBytes } from "viem";
-import type { UsageReceipt } from "../chain/certificates.ts";
+import type { LlmCallReceipt, UsageReceipt } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import { type NetworkFile, networkMaxima } from "../network/config.ts";
@@ -37,6 +37,33 @@ export type InvokeResult = {
   verified?: ReceiptCheck;
   /** What the invocation used, as the worker metered and signed it (checked with `verify`). */
   usage?: UsageReceipt;
+  /** The signed receipts of the LLM calls the agent made for it (checked with `verify`). */
+  llmReceipts?: LlmCallReceipt[];
+};
+
+/** What is known once a streamed answer has ended (see VeilClient.invokeStream). */
+export type InvokeEnd = {
+  verified?: ReceiptCheck;
+  usage?: UsageReceipt;
+  llmReceipts: LlmCallReceipt[];
+  /** Headers sent after the body (the receipts of a streamed answer). */
+  trailers: Record<string, string>;
+};
+
+/** An answer whose body is read as the agent produces it. */
+export type InvokeStream = {
+  status: number;
+  headers: Record<string, string>;
+  worker?: string;
+  /** The agent answered with a stream: its body arrives as it is produced. */
+  streamed: boolean;
+  /**
+   * The body's chunks as they arrive. If a limit or the agent cut the body, the iteration
+   * throws the typed error (e.g. LIMIT_RESPONSE_TOO_LARGE, LIMIT_WALL_TIME_EXCEEDED, AGENT_THREW).
+   */
+  body: AsyncIterable<Uint8Array>;
+  /** Reads what is left of the body, then checks its receipts (unless `verify: false`). */
+  done(): Promise<InvokeEnd>;
 };
 
 export type InvokeRequest = {
@@ -306,7 +333,30 @@ export class VeilClient {
     return { requested, effective: effectiveLimits(requested, networkMaxima(this.network)) };
   }
 
+  /** Invokes the agent and reads its whole answer (a streamed one too), receipts checked. */
   async invoke(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
+    const answer = await this.invokeStream(nameOrId, request);
+    const parts: Uint8Array[] = [];
+    for await (const chunk of answer.body) parts.push(chunk);
+    const end = await answer.done();
+    return {
+      status: answer.status,
+      headers: { ...answer.headers, ...end.trailers },
+      body: new Uint8Array(Buffer.concat(parts)),
+      ...(answer.worker || end.verified ? { worker: answer.worker ?? end.verified?.worker } : {}),
+      ...(end.verified ? { verified: end.verified } : {}),
+      ...(end.usage ? { usage: end.usage } : {}),
+      ...(end.llmReceipts.length ? { llmReceipts: end.llmReceipts } : {}),
+    };
+  }
+
+  /**
+   * Invokes the agent and hands its body on as it arrives: an agent that answers with a
+   * ReadableStream (server-sent events relaying an LLM, say) is read chunk by chunk while it
+   * still runs. `done()` then checks the receipts, which cover the whole body and come after it.
+   * With `encrypt`, the answer is sealed as a whole, so it comes as one chunk at the end.
+   */
+  async invokeStream(nameOrId: string, request: InvokeRequest): Promise<InvokeStream> {
     if (request.encrypt) return this.#invokeEncrypted(nameOrId, request);
     const nonce = request.verify === false && !request.as ? undefined : randomNonce();
     const pathAndQuery = normalizePath(request.path);
@@ -318,57 +368,78 @@ export class VeilClient {
       callerHeaders["x-veil-caller-signature"] = caller.signature;
       callerHeaders["x-veil-caller-time"] = String(caller.timestamp);
     }
-    const res = await this.#gateway(`/agents/${encodeURIComponent(nameOrId)}${pathAndQuery}`, {
-      method,
-      headers: { ...(request.headers ?? {}), ...(nonce ? { "x-veil-nonce": nonce } : {}), ...callerHeaders },
-      ...(request.body === undefined ? {} : { body: request.body }),
-    });
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    const headers: Record<string, string> = {};
-    res.headers.forEach((v, k) => {
-      headers[k] = v;
-    });
+    const { requestStreaming } = await import("./stream.ts");
+    const res = await requestStreaming(
+      `${this.gatewayUrl}/agents/${encodeURIComponent(nameOrId)}${pathAndQuery}`,
+      {
+        method,
+        headers: {
+          ...(request.headers ?? {}),
+          ...(nonce ? { "x-veil-nonce": nonce } : {}),
+          ...callerHeaders,
+        },
+        ...(request.body === undefined ? {} : { body: request.body }),
+      },
+    );
+    const headers = res.headers;
     // Errors of Veil itself (not of the agent) carry a JSON body with a code; the agent's own
     // responses, whatever their status, come back as they are.
-    if (!res.ok && !headers["x-veil-code-hash"] && headers["content-type"]?.includes("application/json")) {
+    if (
+      (res.status < 200 || res.status > 299) &&
+      !headers["x-veil-code-hash"] &&
+      headers["content-type"]?.includes("application/json")
+    ) {
+      const parts: Uint8Array[] = [];
+      for await (const c of res.chunks) parts.push(c);
       let parsed: unknown;
       try {
-        parsed = JSON.parse(new TextDecoder().decode(bytes));
+        parsed = JSON.parse(Buffer.concat(parts).toString("utf8"));
       } catch {
         parsed = undefined;
       }
       const error = (parsed as { error?: unknown } | undefined)?.error;
       if (isVeilErrorJSON(error)) throw VeilError.fromJSON(error, res.status);
+      throw new VeilError("GATEWAY_ERROR", `The gateway answered ${res.status}`, { status: res.status });
     }
-    const result: InvokeResult = {
-      status: res.status,
-      headers,
-      body: bytes,
-      ...(headers["x-veil-worker"] ? { worker: headers["x-veil-worker"] } : {}),
-    };
-    if (nonce && request.verify !== false) {
-      const { parseReceiptHeader, verifyReceipt } = await import("./receipts.ts");
-      result.verified = await verifyReceipt(
-        await this.chain(),
+    const done = async (): Promise<InvokeEnd> => {
+      const { trailers, bodyHash } = await res.ended();
+      const all = { ...headers, ...trailers };
+      if (!nonce || request.verify === false) return { llmReceipts: [], trailers };
+      const { parseReceiptHeader, verifyReceipt, verifyUsageReceipt, verifyLlmReceipts } = await import(
+        "./receipts.ts"
+      );
+      const chain = await this.chain();
+      const verified = await verifyReceipt(
+        chain,
         await this.identity(nameOrId),
-        parseReceiptHeader(headers["x-veil-receipt"]),
+        parseReceiptHeader(all["x-veil-receipt"]),
         {
           method,
           pathAndQuery,
           body: method === "GET" || method === "HEAD" ? null : toBytes(request.body),
           nonce,
         },
-        { status: res.status, body: bytes },
+        { status: res.status, bodyHash },
         this.#versions,
       );
-      const { verifyUsageReceipt } = await import("./receipts.ts");
-      result.usage = await verifyUsageReceipt(await this.chain(), headers["x-veil-usage-receipt"], {
-        agentId: BigInt(result.verified.receipt.agentId),
-        inputHash: result.verified.receipt.inputHash,
+      const usage = await verifyUsageReceipt(chain, all["x-veil-usage-receipt"], {
+        agentId: BigInt(verified.receipt.agentId),
+        inputHash: verified.receipt.inputHash,
         nonce,
       });
-    }
-    return result;
+      const llmReceipts = await verifyLlmReceipts(chain, all["x-veil-llm-receipts"], {
+        agentId: verified.receipt.agentId,
+      });
+      return { verified, usage, llmReceipts, trailers };
+    };
+    return {
+      status: res.status,
+      headers,
+      ...(headers["x-veil-worker"] ? { worker: headers["x-veil-worker"] } : {}),
+      streamed: headers["x-veil-streamed"] === "1",
+      body: res.chunks,
+      done,
+    };
   }
 
   /** Signs who calls over this exact request (see crypto/caller.ts). */
@@ -397,12 +468,19 @@ export class VeilClient {
     });
   }
 
-  /** An end-to-end encrypted invocation: the gateway and worker hosts see only ciphertext. */
-  async #invokeEncrypted(nameOrId: string, request: InvokeRequest): Promise<InvokeResult> {
+  /**
+   * An end-to-end encrypted invocation: the gateway and worker hosts see only ciphertext. A
+   * streamed answer comes sealed piece by piece (crypto/sealed-stream.ts), its receipts in the
+   * sealed end frame; any other answer is one sealed envelope.
+   */
+  async #invokeEncrypted(nameOrId: string, request: InvokeRequest): Promise<InvokeStream> {
     const identity = await this.identity(nameOrId);
     const chain = await this.chain();
-    const { sealRequest, openResponse, generateX25519 } = await import("../crypto/index.ts");
-    const { verifyReceipt } = await import("./receipts.ts");
+    const { sealRequest, openResponse, generateX25519, SealedStreamReader, responseHash } = await import(
+      "../crypto/index.ts"
+    );
+    const { verifyReceipt, verifyUsageReceipt, verifyLlmReceipts } = await import("./receipts.ts");
+    const { requestStreaming } = await import("./stream.ts");
     const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
     const pathAndQuery = normalizePath(request.path);
     const body = method === "GET" || method === "HEAD" ? null : toBytes(request.body);
@@ -415,6 +493,7 @@ export class VeilClient {
       body: Buffer.from(body ?? new Uint8Array(0)).toString("base64"),
       replyTo: Buffer.from(reply.publicKey).toString("hex"),
       nonce,
+      stream: true,
       ...(request.as
         ? {
             caller: await this.#signCaller(
@@ -428,50 +507,122 @@ export class VeilClient {
           }
         : {}),
     });
-    const res = await this.#gateway(`/v1/agents/${identity.id}/encrypted`, {
+    const res = await requestStreaming(`${this.gatewayUrl}/v1/agents/${identity.id}/encrypted`, {
       method: "POST",
       headers: { "content-type": "application/octet-stream" },
       body: envelope,
     });
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    if (!res.ok) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(new TextDecoder().decode(bytes));
-      } catch {
-        parsed = undefined;
-      }
-      throw errorFrom(parsed, res.status);
-    }
-    const answer = openResponse(reply.privateKey, identity.id, nonce, bytes) as {
+    type End = {
       status: number;
-      headers: [string, string][];
-      body: string;
       receipt: Parameters<typeof verifyReceipt>[2];
       usageReceipt?: string;
+      llmReceipts?: unknown[];
+      error?: unknown;
     };
-    const responseBody = new Uint8Array(Buffer.from(answer.body, "base64"));
-    const verified = await verifyReceipt(
-      chain,
-      identity,
-      answer.receipt,
-      { method, pathAndQuery, body, nonce },
-      { status: answer.status, body: responseBody },
-      this.#versions,
-    );
-    const { verifyUsageReceipt } = await import("./receipts.ts");
-    const usage = await verifyUsageReceipt(chain, answer.usageReceipt, {
-      agentId: identity.id,
-      inputHash: verified.receipt.inputHash,
-      nonce,
-    });
+    // The receipts are checked whatever the caller asked: an encrypted answer is always verified.
+    const verify = async (end: End, status: number, bodyHash: Hex): Promise<InvokeEnd> => {
+      const verified = await verifyReceipt(
+        chain,
+        identity,
+        end.receipt,
+        { method, pathAndQuery, body, nonce },
+        { status, bodyHash },
+        this.#versions,
+      );
+      const usage = await verifyUsageReceipt(chain, end.usageReceipt, {
+        agentId: identity.id,
+        inputHash: verified.receipt.inputHash,
+        nonce,
+      });
+      const llmReceipts = await verifyLlmReceipts(chain, end.llmReceipts, { agentId: identity.id });
+      return { verified, usage, llmReceipts, trailers: {} };
+    };
+    if (res.headers["content-type"] !== "application/vnd.veil.sealed-stream") {
+      const parts: Uint8Array[] = [];
+      for await (const c of res.chunks) parts.push(c);
+      const bytes = new Uint8Array(Buffer.concat(parts));
+      if (res.status !== 200) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(new TextDecoder().decode(bytes));
+        } catch {
+          parsed = undefined;
+        }
+        throw errorFrom(parsed, res.status);
+      }
+      const answer = openResponse(reply.privateKey, identity.id, nonce, bytes) as End & {
+        headers: [string, string][];
+        body: string;
+      };
+      const responseBody = new Uint8Array(Buffer.from(answer.body, "base64"));
+      return {
+        status: answer.status,
+        headers: Object.fromEntries(answer.headers),
+        streamed: false,
+        body: (async function* () {
+          yield responseBody;
+        })(),
+        done: () => verify(answer, answer.status, responseHash(responseBody)),
+      };
+    }
+    // A sealed stream: its head (status and headers) first, then chunks as the agent writes them.
+    const reader = new SealedStreamReader(reply.privateKey, identity.id, nonce);
+    const queue: ReturnType<typeof reader.push> = [];
+    const upstream = res.chunks;
+    while (queue.length === 0) {
+      const next = await upstream.next();
+      if (next.done) reader.finish();
+      else queue.push(...reader.push(next.value));
+    }
+    const head = queue.shift();
+    if (head?.kind !== "head")
+      throw new VeilError("SEALED_STREAM_INVALID", "The sealed answer has no head", {});
+    const hash = createHash("sha256");
+    let end: End | undefined;
+    let failure: unknown;
+    let finished = false;
+    const chunks = (async function* () {
+      try {
+        for (;;) {
+          for (let e = queue.shift(); e; e = queue.shift()) {
+            if (e.kind === "chunk") {
+              hash.update(e.bytes);
+              if (e.bytes.length > 0) yield e.bytes;
+            } else if (e.kind === "end") end = e.value as End;
+          }
+          const next = await upstream.next();
+          if (next.done) break;
+          queue.push(...reader.push(next.value));
+        }
+        reader.finish();
+        const error = (end as { error?: unknown } | undefined)?.error;
+        if (error !== undefined) throw isVeilErrorJSON(error) ? VeilError.fromJSON(error, 502) : error;
+        finished = true;
+      } catch (err) {
+        failure = err;
+        throw err;
+      } finally {
+        if (!finished && !failure) await upstream.return(undefined);
+      }
+    })();
     return {
-      status: answer.status,
-      headers: Object.fromEntries(answer.headers),
-      body: responseBody,
-      worker: verified.worker,
-      verified,
-      usage,
+      status: head.status,
+      headers: Object.fromEntries(head.headers),
+      streamed: true,
+      body: chunks,
+      done: async () => {
+        if (!finished && !failure) {
+          for await (const _ of chunks) {
+          }
+        }
+        if (failure) throw failure;
+        if (!finished || !end) {
+          throw new VeilError("STREAM_ABANDONED", "The body was not read to its end", {
+            hint: "Read the body to its end before asking for its receipts.",
+          });
+        }
+        return verify(end, head.status, `0x${hash.digest("hex")}`);
+      },
     };
   }
 

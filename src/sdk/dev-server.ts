@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { watch } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { readBody, sendError } from "../daemon/http.ts";
+import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
 import { DEFAULT_LIMITS, type SandboxLimits } from "../sandbox/types.ts";
@@ -74,7 +74,7 @@ export async function startDevServer(options: {
     }, 50);
   });
 
-  const server: Server = createServer(async (req, res) => {
+  const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, async (req, res) => {
     try {
       if ("error" in current) throw current.error;
       const method = (req.method ?? "GET").toUpperCase();
@@ -87,10 +87,32 @@ export async function startDevServer(options: {
       const body =
         method === "GET" || method === "HEAD" ? null : await readBody(req, limits.egress.maxRequestBytes);
       const url = new URL(req.url ?? "/", `https://${options.name}.agents.veil`);
-      const response = await current.sandbox.invoke({ method, url: url.href, headers, body });
-      const out: Record<string, string> = { "content-length": String(response.body.byteLength) };
+      const response = await current.sandbox.invoke({
+        method,
+        url: url.href,
+        headers,
+        body,
+        acceptStream: method !== "HEAD",
+      });
+      const out: Record<string, string> = {};
       for (const [k, v] of response.headers)
         if (k !== "content-length") out[k] = out[k] ? `${out[k]}, ${v}` : v;
+      const stream = response.stream;
+      if (stream) {
+        // Passed on as the agent produces it, as a worker does; a cut stream cuts the connection.
+        res.writeHead(response.status, out);
+        res.flushHeaders();
+        res.once("close", () => stream.cancel());
+        try {
+          for await (const chunk of stream.chunks) res.write(chunk);
+          res.end();
+        } catch (err) {
+          say(`the response stream was cut: ${(err as Error).message}`);
+          res.destroy();
+        }
+        return;
+      }
+      out["content-length"] = String(response.body.byteLength);
       res.writeHead(response.status, out);
       res.end(method === "HEAD" ? undefined : response.body);
     } catch (err) {
@@ -106,7 +128,7 @@ export async function startDevServer(options: {
         }),
       ),
     );
-    server.listen(options.port, options.host, resolve);
+    answerClientErrors(server).listen(options.port, options.host, resolve);
   });
   const url = `http://${options.host}:${(server.address() as AddressInfo).port}`;
   return {

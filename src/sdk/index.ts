@@ -1,6 +1,27 @@
-export { type AgentContext, type AgentEnv, type AgentHandler, defineAgent } from "./agent.ts";
+export {
+  type AgentCalls,
+  type AgentContext,
+  type AgentEnv,
+  type AgentHandler,
+  type AgentLlm,
+  type AgentStateStore,
+  defineAgent,
+  type LlmChatOptions,
+  type LlmChatResult,
+  type LlmChatStream,
+  type LlmDelta,
+  type LlmMessage,
+} from "./agent.ts";
 export { type BuiltAgent, buildAgent, findEntry, MAX_BUNDLE_BYTES } from "./build.ts";
-export { type AgentInfo, type DeployResult, type InvokeResult, VeilClient } from "./client.ts";
+export {
+  type AgentInfo,
+  type DeployResult,
+  type InvokeEnd,
+  type InvokeResult,
+  type InvokeStream,
+  VeilClient,
+} from "./client.ts";
+export { checkLlmReceipt, type LlmReceiptExpectations, verifyLlmReceipts } from "./receipts.ts";
 export {
   type AgentVerdict,
   formatAgentVerdict,

@@ -1,5 +1,13 @@
+import { createHash } from "node:crypto";
 import { type Hex, recoverMessageAddress } from "viem";
-import { type Receipt, receiptDigest, type UsageReceipt, usageReceiptDigest } from "../chain/certificates.ts";
+import {
+  type LlmCallReceipt,
+  llmReceiptDigest,
+  type Receipt,
+  receiptDigest,
+  type UsageReceipt,
+  usageReceiptDigest,
+} from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
 import { requestHash, responseHash } from "../crypto/invocation.ts";
 import { VeilError } from "../errors/index.ts";
@@ -33,7 +41,8 @@ export async function verifyReceipt(
   identity: VerifiedAgentIdentity,
   receipt: Receipt | undefined,
   sent: { method: string; pathAndQuery: string; body: Uint8Array | null; nonce: Hex },
-  received: { status: number; body: Uint8Array },
+  /** The response as received: its body, or (for a streamed body) the sha256 of its bytes. */
+  received: { status: number; body: Uint8Array } | { status: number; bodyHash: Hex },
   /** Code hashes already read from chain, by agent id; re-read when a receipt names a new one. */
   versionsCache?: Map<string, Set<string>>,
 ): Promise<ReceiptCheck> {
@@ -42,8 +51,8 @@ export async function verifyReceipt(
   if (receipt.nonce !== sent.nonce) throw invalid("it answers another request (nonce)");
   if (receipt.inputHash !== requestHash(sent.method, sent.pathAndQuery, sent.body))
     throw invalid("it names another input");
-  if (receipt.outputHash !== responseHash(received.body))
-    throw invalid("the body is not the one the agent signed");
+  const outputHash = "bodyHash" in received ? received.bodyHash : responseHash(received.body);
+  if (receipt.outputHash !== outputHash) throw invalid("the body is not the one the agent signed");
   if (receipt.status !== received.status) throw invalid("the status is not the one the agent signed");
   // The agent's signing key is the same in every epoch (ADR 0010); during a rotation a worker
   // may still sign under the epoch just ended while the record already names the new one.
@@ -143,4 +152,114 @@ export async function verifyUsageReceipt(
     knownWorkers.set(key, Date.now());
   }
   return r;
+}
+
+const llmInvalid = (why: string) =>
+  new VeilError("LLM_RECEIPT_INVALID", `The LLM call's receipt does not verify: ${why}`, {
+    hint: "Do not trust that this LLM call happened as the receipt says.",
+  });
+
+/** What a caller may check an LLM receipt against, besides its signature. */
+export type LlmReceiptExpectations = {
+  /** The agent that made the call. */
+  agentId?: bigint | string;
+  provider?: string;
+  baseUrl?: string;
+  model?: string;
+  /** The exact request body sent to the provider, or its sha256. */
+  request?: Uint8Array | string;
+  /** The exact response body the provider sent (the whole event stream when streamed), or its sha256. */
+  response?: Uint8Array | string;
+  /** The worker that must have signed it. */
+  worker?: Hex;
+};
+
+const sha256Of = (v: Uint8Array | string): Hex =>
+  typeof v === "string" && /^0x[0-9a-f]{64}$/i.test(v)
+    ? (v.toLowerCase() as Hex)
+    : `0x${createHash("sha256")
+        .update(typeof v === "string" ? Buffer.from(v, "utf8") : v)
+        .digest("hex")}`;
+
+/**
+ * Checks one LLM call's receipt (see sandbox/host-llm.ts) without the chain: its fields are
+ * well formed, match what the caller expects, and are signed by the worker it names under this
+ * network's domain. `verifyLlmReceipt` also checks that the worker is registered.
+ */
+export async function checkLlmReceipt(
+  receipt: unknown,
+  domain: { chainId: number; workerRegistry: Hex },
+  expected: LlmReceiptExpectations = {},
+): Promise<LlmCallReceipt> {
+  if (!receipt || typeof receipt !== "object") throw llmInvalid("there is no receipt");
+  const r = receipt as LlmCallReceipt;
+  for (const k of ["agentId", "provider", "baseUrl", "model"] as const)
+    if (typeof r[k] !== "string") throw llmInvalid(`${k} is missing`);
+  if (!/^\d{1,78}$/.test(r.agentId)) throw llmInvalid("agentId is not an id");
+  for (const k of ["requestHash", "responseHash"] as const)
+    if (typeof r[k] !== "string" || !/^0x[0-9a-f]{64}$/.test(r[k])) throw llmInvalid(`${k} is not a sha256`);
+  for (const k of ["promptTokens", "completionTokens", "at"] as const)
+    if (!Number.isSafeInteger(r[k]) || r[k] < 0) throw llmInvalid(`${k} is not a count`);
+  if (typeof r.worker !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(r.worker))
+    throw llmInvalid("worker is not an address");
+  if (expected.agentId !== undefined && r.agentId !== expected.agentId.toString())
+    throw llmInvalid("it names another agent");
+  if (expected.provider !== undefined && r.provider !== expected.provider)
+    throw llmInvalid(`it names provider ${r.provider}`);
+  if (expected.baseUrl !== undefined && r.baseUrl !== expected.baseUrl.replace(/\/+$/, ""))
+    throw llmInvalid(`it names base URL ${r.baseUrl}`);
+  if (expected.model !== undefined && r.model !== expected.model)
+    throw llmInvalid(`it names model ${r.model}`);
+  if (expected.request !== undefined && r.requestHash !== sha256Of(expected.request))
+    throw llmInvalid("it names another request");
+  if (expected.response !== undefined && r.responseHash !== sha256Of(expected.response))
+    throw llmInvalid("it names another response");
+  if (expected.worker !== undefined && r.worker.toLowerCase() !== expected.worker.toLowerCase())
+    throw llmInvalid("it names another worker");
+  let signer: Hex;
+  try {
+    signer = await recoverMessageAddress({
+      message: { raw: llmReceiptDigest({ ...domain, ...r }) },
+      signature: r.signature,
+    });
+  } catch {
+    throw llmInvalid("its signature is malformed");
+  }
+  if (signer.toLowerCase() !== r.worker.toLowerCase())
+    throw llmInvalid("it is not signed by the worker it names");
+  return r;
+}
+
+/**
+ * Checks LLM call receipts as an invocation returned them (the `x-veil-llm-receipts` header,
+ * base64 JSON, or the parsed array): each is signed by the worker it names, under this chain's
+ * WorkerRegistry, and that worker is registered. Returns them; throws LLM_RECEIPT_INVALID.
+ */
+export async function verifyLlmReceipts(
+  chain: VeilChain,
+  receipts: string | unknown[] | undefined,
+  expected: LlmReceiptExpectations = {},
+): Promise<LlmCallReceipt[]> {
+  if (receipts === undefined) return [];
+  let list: unknown;
+  if (typeof receipts === "string") {
+    try {
+      list = JSON.parse(Buffer.from(receipts, "base64").toString("utf8"));
+    } catch {
+      throw llmInvalid("the receipts are not readable");
+    }
+  } else list = receipts;
+  if (!Array.isArray(list)) throw llmInvalid("the receipts are not a list");
+  const domain = { chainId: chain.config.chainId, workerRegistry: chain.config.contracts.workerRegistry };
+  const out: LlmCallReceipt[] = [];
+  for (const item of list) {
+    const r = await checkLlmReceipt(item, domain, expected);
+    const key = r.worker.toLowerCase();
+    if ((knownWorkers.get(key) ?? 0) < Date.now() - 60_000) {
+      if (!(await chain.getWorker(r.worker))) throw llmInvalid(`${r.worker} is not a registered worker`);
+      knownWorkers.set(key, Date.now());
+    }
+    out.push(r);
+  }
+  return out;
 }

@@ -5,8 +5,14 @@ import { DEFAULT_EGRESS } from "../sandbox/egress.ts";
 import type { AgentCaller } from "../sandbox/host-agents.ts";
 import type { LlmSigner } from "../sandbox/host-llm.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
-import { type EffectiveLimits, effectiveLimits, type RuntimeLimits } from "../sandbox/limits.ts";
+import {
+  DEFAULT_AGENT_LIMITS,
+  type EffectiveLimits,
+  effectiveLimits,
+  type RuntimeLimits,
+} from "../sandbox/limits.ts";
 import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
+import { prewarmIsolate } from "../sandbox/warm-isolates.ts";
 import { DEFAULT_STATE_QUOTA, EncryptedAgentState, type StateQuota } from "../storage/agent-state.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { SqliteStateStore } from "../storage/state-store.ts";
@@ -78,6 +84,8 @@ export class AgentTable {
   }
 
   async start(): Promise<void> {
+    // The first agent deployed after start should not pay for starting V8.
+    prewarmIsolate(DEFAULT_AGENT_LIMITS.memoryMb);
     const head = await this.#opts.chain.blockNumber();
     const records = await this.#opts.chain.listAgents();
     this.#lastBlock = head;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Hex } from "viem";
 import { type Receipt, receiptDigest, type UsageReceipt } from "../chain/certificates.ts";
@@ -6,11 +7,13 @@ import {
   requestHash,
   responseHash,
   type SealedRequestBody,
+  SealedStreamWriter,
   sealResponse,
 } from "../crypto/index.ts";
-import { readBody, sendError, sendJson } from "../daemon/http.ts";
+import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError, sendJson } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
-import type { InvocationUsage } from "../sandbox/types.ts";
+import type { LlmReceipt } from "../sandbox/host-llm.ts";
+import type { InvocationUsage, SandboxStream } from "../sandbox/types.ts";
 import type { SqliteLogStore } from "../storage/log-store.ts";
 import type { Evidence } from "../tee/index.ts";
 import { type AgentCalls, CALL_HEADER } from "./agent-calls.ts";
@@ -52,9 +55,11 @@ export type WorkerServerOptions = {
  * web-standard Request for `<path>`; `/v1/agents/:idOrName` and `/v1/health` report status.
  */
 export function createWorkerServer(options: WorkerServerOptions): Server {
-  return createServer((req, res) => {
-    handle(req, res, options).catch((err) => sendError(res, err));
-  });
+  return answerClientErrors(
+    createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+      handle(req, res, options).catch((err) => sendError(res, err));
+    }),
+  );
 }
 
 async function handle(
@@ -176,40 +181,136 @@ async function handle(
     body,
     // A signed caller keeps module state of its own; unsigned callers are the public (ADR 0009).
     ...(caller ? { caller: `signer:${caller.address.toLowerCase()}` } : {}),
+    acceptStream: method !== "HEAD",
   });
   const out: Record<string, string> = {};
   for (const [k, v] of response.headers) if (!HOP_BY_HOP.has(k)) out[k] = out[k] ? `${out[k]}, ${v}` : v;
   out["x-veil-agent-id"] = state.record.id.toString();
   out["x-veil-code-hash"] = state.record.codeHash;
+  const inputHash = requestHash(method, pathAndQuery, body);
+  if (response.stream) {
+    await sendStreamed(res, response.stream, out, response.status, (end, outputHash) =>
+      endHeaders(state, options, { inputHash, nonce, status: response.status, outputHash, ...end }),
+    );
+    return;
+  }
+  Object.assign(
+    out,
+    await endHeaders(state, options, {
+      inputHash,
+      nonce,
+      status: response.status,
+      outputHash: responseHash(response.body),
+      usage: response.usage,
+      llmReceipts: response.llmReceipts ?? [],
+    }),
+  );
+  out["content-length"] = String(response.body.byteLength);
+  res.writeHead(response.status, out);
+  res.end(method === "HEAD" ? undefined : response.body);
+}
+
+/** What is known once the body has ended; a streamed response sends it as HTTP trailers. */
+const END_HEADERS = [
+  "x-veil-receipt",
+  "x-veil-usage",
+  "x-veil-usage-receipt",
+  "x-veil-llm-receipts",
+  "x-veil-error",
+];
+
+/**
+ * The receipt (the agent's signature over request and response), the usage receipt (the
+ * worker's over what the invocation used) and the LLM calls' receipts, as headers.
+ */
+async function endHeaders(
+  state: ReadyState,
+  options: WorkerServerOptions,
+  end: {
+    inputHash: Hex;
+    nonce: Hex | undefined;
+    status: number;
+    outputHash: Hex;
+    usage: InvocationUsage;
+    llmReceipts: LlmReceipt[];
+  },
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const { nonce } = end;
   // A receipt costs a secp256k1 signature (~0.7 ms of this core), so it is made when the caller
   // asks for one by sending a nonce, as the SDK and CLI do by default (docs/adr/0005).
   const receipt = nonce
     ? await signReceipt(state, options, {
-        inputHash: requestHash(method, pathAndQuery, body),
-        outputHash: responseHash(response.body),
-        status: response.status,
+        inputHash: end.inputHash,
+        outputHash: end.outputHash,
+        status: end.status,
         nonce,
       })
     : undefined;
   if (receipt) out["x-veil-receipt"] = Buffer.from(JSON.stringify(receipt)).toString("base64");
-  out["x-veil-usage"] = JSON.stringify(response.usage);
-  if (response.llmReceipts?.length) {
+  out["x-veil-usage"] = JSON.stringify(end.usage);
+  if (end.llmReceipts.length) {
     // Each LLM call the agent made, signed by this worker (provider, model, request/response hashes).
-    out["x-veil-llm-receipts"] = Buffer.from(JSON.stringify(response.llmReceipts)).toString("base64");
+    out["x-veil-llm-receipts"] = Buffer.from(JSON.stringify(end.llmReceipts)).toString("base64");
   }
   const usageReceipt = nonce
-    ? await signUsageReceipt(
-        state,
-        options,
-        receipt?.inputHash ?? requestHash(method, pathAndQuery, body),
-        nonce,
-        response.usage,
-      )
+    ? await signUsageReceipt(state, options, end.inputHash, nonce, end.usage)
     : undefined;
   if (usageReceipt) out["x-veil-usage-receipt"] = usageReceipt;
-  out["content-length"] = String(response.body.byteLength);
-  res.writeHead(response.status, out);
-  res.end(method === "HEAD" ? undefined : response.body);
+  return out;
+}
+
+/**
+ * Passes a body on as the agent produces it (chunked), then sends what is known only at its
+ * end as trailers: the receipts over the whole body and, if a limit or the agent cut it, the
+ * error (`x-veil-error`, base64 JSON of the Veil error). A caller that goes away stops the agent.
+ */
+async function sendStreamed(
+  res: ServerResponse,
+  stream: SandboxStream,
+  headers: Record<string, string>,
+  status: number,
+  end: (
+    e: { usage: InvocationUsage; llmReceipts: LlmReceipt[] },
+    outputHash: Hex,
+  ) => Promise<Record<string, string>>,
+): Promise<void> {
+  res.writeHead(status, { ...headers, "x-veil-streamed": "1", trailer: END_HEADERS.join(", ") });
+  res.flushHeaders();
+  let gone = false;
+  res.once("close", () => {
+    if (!res.writableFinished) {
+      gone = true;
+      stream.cancel();
+    }
+  });
+  const hash = createHash("sha256");
+  try {
+    for await (const chunk of stream.chunks) {
+      // The caller may have gone before the close listener was set.
+      if (gone || res.destroyed) {
+        gone = true;
+        stream.cancel();
+        break;
+      }
+      hash.update(chunk);
+      if (!res.write(chunk)) await drained(res);
+    }
+  } catch {
+    // The same error comes with `finished`, sent below as a trailer.
+  }
+  const finished = await stream.finished;
+  if (gone) return;
+  const trailers = await end(finished, `0x${hash.digest("hex")}`);
+  if (finished.error) {
+    const e =
+      finished.error instanceof VeilError
+        ? finished.error
+        : new VeilError("AGENT_CRASHED", "The agent's stream failed", { status: 502 });
+    trailers["x-veil-error"] = Buffer.from(JSON.stringify(e.toJSON())).toString("base64");
+  }
+  res.addTrailers(trailers);
+  res.end();
 }
 
 type ReadyState = Extract<AgentState, { status: "ready" }>;
@@ -357,8 +458,31 @@ async function handleEncrypted(
     // Each encrypted request is its own caller, so its plaintext never meets another's in module
     // state; a verified calling agent is one caller across its calls.
     caller: call?.caller ? `agent:${call.caller.agentId}` : null,
+    // A caller that reads sealed streams gets a streamed body piece by piece (ADR 0012).
+    acceptStream: sealed.stream === true && method !== "HEAD",
   });
   const inputHash = requestHash(method, sealed.path, body);
+  if (response.stream) {
+    await sendSealedStream(res, response.stream, {
+      writer: new SealedStreamWriter(state.record.id, sealed.nonce),
+      replyTo: Buffer.from(sealed.replyTo, "hex"),
+      status: response.status,
+      headers: response.headers,
+      agentId: state.record.id.toString(),
+      end: async (end, outputHash) => ({
+        receipt: await signReceipt(state, options, {
+          inputHash,
+          outputHash,
+          status: response.status,
+          nonce: sealed.nonce,
+        }),
+        usage: end.usage,
+        usageReceipt: await signUsageReceipt(state, options, inputHash, sealed.nonce as Hex, end.usage),
+        ...(end.llmReceipts.length ? { llmReceipts: end.llmReceipts } : {}),
+      }),
+    });
+    return;
+  }
   const receipt = await signReceipt(state, options, {
     inputHash,
     outputHash: responseHash(response.body),
@@ -382,9 +506,79 @@ async function handleEncrypted(
   res.end(answer);
 }
 
+/**
+ * A streamed answer to an encrypted request: sealed piece by piece as the agent produces it
+ * (crypto/sealed-stream.ts), the receipts and any error in the sealed end frame.
+ */
+async function sendSealedStream(
+  res: ServerResponse,
+  stream: SandboxStream,
+  o: {
+    writer: SealedStreamWriter;
+    replyTo: Uint8Array;
+    status: number;
+    headers: [string, string][];
+    agentId: string;
+    end: (e: { usage: InvocationUsage; llmReceipts: LlmReceipt[] }, outputHash: Hex) => Promise<object>;
+  },
+): Promise<void> {
+  res.writeHead(200, {
+    "content-type": "application/vnd.veil.sealed-stream",
+    "x-veil-streamed": "1",
+    "x-veil-agent-id": o.agentId,
+  });
+  res.write(o.writer.head(o.replyTo, { status: o.status, headers: o.headers }));
+  let gone = false;
+  res.once("close", () => {
+    if (!res.writableFinished) {
+      gone = true;
+      stream.cancel();
+    }
+  });
+  const hash = createHash("sha256");
+  try {
+    for await (const chunk of stream.chunks) {
+      // The caller may have gone before the close listener was set.
+      if (gone || res.destroyed) {
+        gone = true;
+        stream.cancel();
+        break;
+      }
+      hash.update(chunk);
+      if (!res.write(o.writer.chunk(chunk))) await drained(res);
+    }
+  } catch {
+    // The same error comes with `finished`, sealed into the end frame below.
+  }
+  const finished = await stream.finished;
+  if (gone) return;
+  const end = await o.end(finished, `0x${hash.digest("hex")}`);
+  const error =
+    finished.error === undefined
+      ? undefined
+      : finished.error instanceof VeilError
+        ? finished.error
+        : new VeilError("AGENT_CRASHED", "The agent's stream failed", { status: 502 });
+  res.end(o.writer.end({ ...end, ...(error ? { error: error.toJSON() } : {}) }));
+}
+
 function notServed(idOrName: string): VeilError {
   return new VeilError("AGENT_NOT_FOUND", `Agent ${idOrName} is not served by this worker`, {
     status: 404,
     hint: "Check the name with `veil inspect`, or deploy it with `veil deploy`.",
+  });
+}
+
+/** Waits until the reader has taken what was written (or has gone away). */
+function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
   });
 }

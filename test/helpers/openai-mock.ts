@@ -9,7 +9,8 @@ import type { AddressInfo } from "node:net";
 //   "error:<status>"      → an HTTP error with an OpenAI-style error body
 //   "garbage"             → a 200 whose body is not a chat completion
 //   "stream-gated"        → (streaming) sends the first chunk, then waits for release() (or a
-//                           POST /release) to send the rest
+//                           POST /release) to send the rest; each such request waits anew
+//   "stream-slow:<ms> …"  → (streaming) waits <ms> ms before each word after the first
 //   anything else         → "echo: <text>" (or, after a tool result, "tool said: <content>")
 
 export type MockRequest = {
@@ -139,8 +140,15 @@ export async function startOpenAIMock(options: { apiKey?: string } = {}): Promis
     } else {
       const words = (content ?? "").split(/(?<= )/);
       send({ content: words[0] });
-      if (text === "stream-gated" && !gateOpen) await new Promise<void>((r) => (gate = r));
-      for (const w of words.slice(1)) send({ content: w });
+      if (text === "stream-gated") {
+        if (!gateOpen) await new Promise<void>((r) => (gate = r));
+        gateOpen = false;
+      }
+      const pause = Number(/^stream-slow:(\d+)/.exec(text)?.[1] ?? 0);
+      for (const w of words.slice(1)) {
+        if (pause) await new Promise((r) => setTimeout(r, pause));
+        send({ content: w });
+      }
     }
     send({}, finish);
     res.write(

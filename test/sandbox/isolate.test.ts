@@ -270,4 +270,63 @@ describe("IsolateSandbox", () => {
     });
     sandbox.dispose();
   });
+  test("unloading lets running requests finish and refuses new ones as retryable AGENT_NOT_READY", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      code: `export default { async fetch() {
+        await new Promise((r) => setTimeout(r, 150));
+        return new Response("finished");
+      } };`,
+    });
+    const running = sandbox.invoke(get("/"));
+    await new Promise((r) => setTimeout(r, 30));
+    sandbox.dispose();
+    const refused = await expectCode(sandbox.invoke(get("/")), "AGENT_NOT_READY");
+    assert.equal(refused.retryable, true);
+    assert.equal(text((await running).body), "finished");
+  });
+
+  test("a fresh isolate from the warm pool carries nothing from the warm-up or another agent", async () => {
+    // The pool's isolates ran a built-in handler once; agents must not see any of its values.
+    const probe = `export default { fetch() {
+      return Response.json({ keys: Object.keys(globalThis).filter((k) => k.startsWith("__")), leaked: globalThis.leaked ?? null });
+    } };`;
+    const first = await IsolateSandbox.create({
+      meta,
+      code: `globalThis.leaked = "secret"; export default { fetch() { return new Response(globalThis.leaked); } };`,
+    });
+    assert.equal(text((await first.invoke(get("/"))).body), "secret");
+    first.dispose();
+    for (let i = 0; i < 3; i++) {
+      const sandbox = await IsolateSandbox.create({ meta, code: probe });
+      const seen = JSON.parse(text((await sandbox.invoke(get("/"))).body));
+      assert.deepEqual(seen, { keys: [], leaked: null });
+      sandbox.dispose();
+    }
+  });
+  test("each invocation is metered: CPU, wall time and heap, the heap growing with what the agent keeps", async () => {
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      code: `const kept = [];
+      export default { fetch(request) {
+        const n = Number(new URL(request.url).searchParams.get("n") ?? "0");
+        for (let i = 0; i < n; i++) kept.push(new Array(1000).fill(i));
+        let x = 0; for (let i = 0; i < 200000; i++) x += i;
+        return new Response(String(x));
+      } };`,
+    });
+    const first = await sandbox.invoke(get("/?n=0"));
+    assert.ok(first.usage.heapBytes > 0, "the first invocation's heap is known");
+    assert.ok(first.usage.cpuUs > 0 && first.usage.wallUs >= first.usage.cpuUs / 2);
+    await sandbox.invoke(get("/?n=4000")); // keeps ~32 MB
+    await new Promise((r) => setTimeout(r, 80)); // past the heap sampling period
+    await sandbox.invoke(get("/?n=0"));
+    await new Promise((r) => setTimeout(r, 20));
+    const later = await sandbox.invoke(get("/?n=0"));
+    assert.ok(
+      later.usage.heapBytes > first.usage.heapBytes + 16 * 1024 * 1024,
+      `heap ${later.usage.heapBytes} after keeping ~32 MB, ${first.usage.heapBytes} before`,
+    );
+    sandbox.dispose();
+  });
 });

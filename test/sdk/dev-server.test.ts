@@ -49,3 +49,32 @@ test("veil dev serves the agent, reloads on change, and shows build errors inste
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("veil dev passes a streamed body on as the agent produces it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "veil-dev-stream-"));
+  mkdirSync(join(dir, "src"));
+  // The second chunk waits for a request to /go: the first must arrive before it is sent.
+  writeFileSync(
+    join(dir, "src", "index.ts"),
+    `let go: () => void = () => {};
+const gate = new Promise<void>((r) => (go = r));
+export default { async fetch(r: Request) {
+  if (new URL(r.url).pathname === "/go") { go(); return new Response("ok"); }
+  return new Response(new ReadableStream({ async start(c) { c.enqueue("one "); await gate; c.enqueue("two"); c.close(); } }));
+} };\n`,
+  );
+  const server = await startDevServer({ dir, port: 0, host: "127.0.0.1", name: "devstream" });
+  try {
+    const res = await fetch(`${server.url}/`);
+    const reader = res.body!.getReader();
+    assert.equal(new TextDecoder().decode((await reader.read()).value), "one ");
+    assert.equal(await (await fetch(`${server.url}/go`)).text(), "ok");
+    let rest = "";
+    for (let c = await reader.read(); !c.done; c = await reader.read())
+      rest += new TextDecoder().decode(c.value);
+    assert.equal(rest, "two");
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -129,3 +129,16 @@ test("a worker's usage receipt verifies for our request; altered, misattributed 
   await refused(await make({ worker: stranger.address }, stranger), /not a registered worker/);
   await refused(await make({}, stranger), /not signed by the worker/);
 });
+
+test("a streamed body is checked by its hash: the right one verifies, another is refused", async () => {
+  const good = await receipt();
+  const check = await verifyReceipt(chain, identity, good, sent, {
+    status: 200,
+    bodyHash: responseHash(body),
+  });
+  assert.equal(check.codeHash, codeHash);
+  await assert.rejects(
+    verifyReceipt(chain, identity, good, sent, { status: 200, bodyHash: responseHash(new Uint8Array([1])) }),
+    (e: unknown) => e instanceof VeilError && e.code === "RECEIPT_INVALID" && /body/.test(e.shortMessage),
+  );
+});

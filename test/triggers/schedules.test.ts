@@ -39,7 +39,9 @@ describe("schedules", () => {
     await rejectsWith(new TriggersClient(t.as(2)).setSchedule(agentId, "* * * * *"), "NOT_AGENT_OWNER");
     assert.equal(await new TriggersClient(t.reader).scheduleOf(agentId), "");
     const asAgent = new TriggersClient(new VeilChain(t.config, { account: agentKey, pollingIntervalMs: 50 }));
-    const tick = BigInt(Math.floor(Date.now() / 60_000) * 60);
+    // An odd minute: the next test runs the "*/2" (even-minute) tick, which must still be free.
+    const minute = Math.floor(Date.now() / 60_000);
+    const tick = BigInt((minute % 2 === 1 ? minute : minute - 1) * 60);
     await rejectsWith(asAgent.claimTick(agentId, tick, agent.address), "SCHEDULE_NOT_SET");
     await new TriggersClient(t.as(1)).setSchedule(agentId, "* * * * *");
     await rejectsWith(

@@ -53,6 +53,9 @@ export default {
     const symbol = new URL(request.url).searchParams.get("symbol") ?? "ETH";
     const base = env.PRICE_API_URL ?? "https://api.coinbase.com/v2/prices";
     const res = await fetch(`${base}/${symbol}-USD/spot`);
-    return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
+    return new Response(await res.text(), {
+      status: res.status,
+      headers: { "content-type": "application/json" },
+    });
   },
 };

@@ -3,6 +3,7 @@
 // them; fetch, timers, crypto and console reach the host only through them.
 import { AbortController, AbortSignal, Event, EventTarget } from "./abort.ts";
 import { makeAgents } from "./agents.ts";
+import { sourceStream } from "./body.ts";
 import { structuredClone } from "./clone.ts";
 import { makeConsole } from "./console.ts";
 import { CryptoKey, makeCrypto } from "./crypto.ts";
@@ -15,6 +16,7 @@ import { callPhalaAgent } from "./phala.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
 import { makeState } from "./state.ts";
+import { ReadableStream, ReadableStreamDefaultController, ReadableStreamDefaultReader } from "./streams.ts";
 import { makeTimers } from "./timers.ts";
 import { URL, URLSearchParams } from "./url.ts";
 
@@ -30,6 +32,9 @@ const globals: Record<string, unknown> = {
   Headers,
   Request,
   Response,
+  ReadableStream,
+  ReadableStreamDefaultReader,
+  ReadableStreamDefaultController,
   URL,
   URLSearchParams,
   TextEncoder,
@@ -68,3 +73,5 @@ Object.defineProperty(scope, "__veilCtxAgents", {
   configurable: true,
 });
 Object.defineProperty(scope, "__veilPhala", { value: callPhalaAgent, configurable: true });
+// For the dispatcher: whether a Response's body is a stream to pass on as it is produced.
+Object.defineProperty(scope, "__veilSourceStream", { value: sourceStream, configurable: true });
