@@ -71,6 +71,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     domain: { chainId: network.chain.chainId, agentRegistry: network.chain.contracts.agentRegistry },
     maxDepth: network.runtime?.maxCallDepth ?? DEFAULT_MAX_CALL_DEPTH,
   });
+  const stateStore = new SqliteStateStore(statePath);
   const agents = new AgentTable({
     // Agents with a price are paid from the caller's prepayment in the network's FeeEscrow.
     ...(network.chain.economy?.feeEscrow ? { feeEscrow: network.chain.economy.feeEscrow } : {}),
@@ -78,7 +79,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     chain,
     blobs,
     maxima: networkMaxima(network),
-    stateStore: new SqliteStateStore(statePath),
+    stateStore,
     // What agents print goes only to their owner, sealed (see logbook.ts); never to this stderr.
     log: (agent, level, message) => logbook.add(agent.id, level, message),
     signLlm: async (fields) => {
@@ -157,7 +158,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
   }
   console.error(`provisioned by gatekeeper ${grant.gatekeeper} for epoch ${grant.epoch}`);
 
-  const keyring = new AgentKeyring({ chain, operator: operatorChain, grant });
+  const keyring = new AgentKeyring({ chain, operator: operatorChain, grant, stateStore });
   agents.setKeyring(keyring);
   await agents.start();
 
@@ -185,10 +186,10 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
         }
         if (next) {
           const ids = (await chain.listAgents()).map((a) => a.id);
-          const { rewrapped } = await keyring.rotate(next, ids);
+          const { rewrapped, resealed, reencrypted } = await keyring.rotate(next, ids);
           grant = next;
           console.error(
-            `moved to epoch ${epoch}; re-wrapped ${rewrapped} agent roots; wiped the old cluster key`,
+            `moved to epoch ${epoch}; re-wrapped ${rewrapped} agent roots, re-sealed ${resealed} secrets, re-encrypted ${reencrypted} state entries; wiped the old cluster key`,
           );
         }
       }
