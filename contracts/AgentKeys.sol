@@ -48,6 +48,9 @@ contract AgentKeys {
     error InvalidSecretName(string name);
     error SecretNotFound(uint256 id, string name);
     error SecretTooLarge(uint256 size);
+    error SecretEpochStale(uint64 given, uint64 current);
+    error SecretChanged(uint256 id, string name);
+    error BadResealSignature();
 
     uint256 public constant MAX_SECRET_BYTES = 4096;
     uint256 public constant MAX_SECRETS = 64;
@@ -97,12 +100,16 @@ contract AgentKeys {
         return _keys[id];
     }
 
-    /// @notice The owner stores a secret, encrypted on the client to the agent's key.
+    /// @notice The owner stores a secret, encrypted on the client to the agent's key and then to
+    /// the epoch's cluster signing key (ADR 0013). The ciphertext names its epoch
+    /// (0x02 ‖ uint64 epoch ‖ …), which must be the agent's record's epoch and the chain's: a
+    /// secret sealed to an ended epoch's cluster key would be readable by whoever kept that key.
     function setSecret(uint256 id, string calldata name, bytes calldata ciphertext) external {
         _onlyOwner(id);
         if (_keys[id].epoch == 0) revert AgentKeysMissing(id);
         if (!_validName(bytes(name))) revert InvalidSecretName(name);
         if (ciphertext.length == 0 || ciphertext.length > MAX_SECRET_BYTES) revert SecretTooLarge(ciphertext.length);
+        _checkSecretEpoch(id, ciphertext);
         bytes32 h = keccak256(bytes(name));
         if (_secrets[id][h].length == 0) {
             if (_secretNames[id].length >= MAX_SECRETS) revert SecretTooLarge(_secretNames[id].length);
@@ -110,6 +117,47 @@ contract AgentKeys {
         }
         _secrets[id][h] = ciphertext;
         emit SecretSet(id, name);
+    }
+
+    function secretResealDigest(uint256 id, string calldata name, bytes32 previousHash, bytes calldata ciphertext)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encode(
+                "veil.secret-reseal.v1", block.chainid, address(this), id, keccak256(bytes(name)), previousHash, keccak256(ciphertext)
+            )
+        );
+    }
+
+    /// @notice After a rotation, a worker re-seals a secret's epoch layer to the new epoch's
+    /// cluster key. The current record's cluster signer must sign the change, which names the
+    /// ciphertext it replaces, so an owner's newer write is never overwritten (SecretChanged).
+    function resealSecret(
+        uint256 id,
+        string calldata name,
+        bytes32 previousHash,
+        bytes calldata ciphertext,
+        bytes calldata signature
+    ) external {
+        bytes32 h = keccak256(bytes(name));
+        bytes storage current = _secrets[id][h];
+        if (current.length == 0) revert SecretNotFound(id, name);
+        if (keccak256(current) != previousHash) revert SecretChanged(id, name);
+        if (ciphertext.length == 0 || ciphertext.length > MAX_SECRET_BYTES) revert SecretTooLarge(ciphertext.length);
+        _checkSecretEpoch(id, ciphertext);
+        if (_recover(secretResealDigest(id, name, previousHash, ciphertext), signature) != _keys[id].clusterSigner) {
+            revert BadResealSignature();
+        }
+        _secrets[id][h] = ciphertext;
+        emit SecretSet(id, name);
+    }
+
+    function _checkSecretEpoch(uint256 id, bytes calldata ciphertext) private view {
+        uint64 current = gatekeepers.epoch();
+        uint64 given = ciphertext.length >= 9 && ciphertext[0] == 0x02 ? uint64(bytes8(ciphertext[1:9])) : 0;
+        if (given != current || _keys[id].epoch != current) revert SecretEpochStale(given, current);
     }
 
     function unsetSecret(uint256 id, string calldata name) external {

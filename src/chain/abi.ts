@@ -67,6 +67,11 @@ export const agentKeysAbi = [
     type: "error",
   },
   {
+    inputs: [],
+    name: "BadResealSignature",
+    type: "error",
+  },
+  {
     inputs: [
       {
         internalType: "string",
@@ -102,6 +107,38 @@ export const agentKeysAbi = [
       },
     ],
     name: "NotAgentOwner",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "string",
+        name: "name",
+        type: "string",
+      },
+    ],
+    name: "SecretChanged",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "given",
+        type: "uint64",
+      },
+      {
+        internalType: "uint64",
+        name: "current",
+        type: "uint64",
+      },
+    ],
+    name: "SecretEpochStale",
     type: "error",
   },
   {
@@ -418,6 +455,39 @@ export const agentKeysAbi = [
         name: "id",
         type: "uint256",
       },
+      {
+        internalType: "string",
+        name: "name",
+        type: "string",
+      },
+      {
+        internalType: "bytes32",
+        name: "previousHash",
+        type: "bytes32",
+      },
+      {
+        internalType: "bytes",
+        name: "ciphertext",
+        type: "bytes",
+      },
+      {
+        internalType: "bytes",
+        name: "signature",
+        type: "bytes",
+      },
+    ],
+    name: "resealSecret",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
     ],
     name: "secretNames",
     outputs: [
@@ -425,6 +495,40 @@ export const agentKeysAbi = [
         internalType: "string[]",
         name: "",
         type: "string[]",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        internalType: "string",
+        name: "name",
+        type: "string",
+      },
+      {
+        internalType: "bytes32",
+        name: "previousHash",
+        type: "bytes32",
+      },
+      {
+        internalType: "bytes",
+        name: "ciphertext",
+        type: "bytes",
+      },
+    ],
+    name: "secretResealDigest",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
       },
     ],
     stateMutability: "view",

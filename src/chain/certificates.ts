@@ -240,3 +240,36 @@ export function llmReceiptDigest(
     ),
   );
 }
+
+/** What a cluster signer signs to re-seal an agent's secret (AgentKeys.secretResealDigest). */
+export function secretResealDigest(args: {
+  chainId: number;
+  agentKeys: Hex;
+  id: bigint;
+  name: string;
+  previousHash: Hex;
+  ciphertext: Hex;
+}): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: "string" },
+        { type: "uint256" },
+        { type: "address" },
+        { type: "uint256" },
+        { type: "bytes32" },
+        { type: "bytes32" },
+        { type: "bytes32" },
+      ],
+      [
+        "veil.secret-reseal.v1",
+        BigInt(args.chainId),
+        args.agentKeys,
+        args.id,
+        keccak256(toBytes(args.name)),
+        args.previousHash,
+        keccak256(args.ciphertext),
+      ],
+    ),
+  );
+}

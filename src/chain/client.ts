@@ -515,6 +515,23 @@ export class VeilChain {
     return hash;
   }
 
+  /** Re-seals a secret's epoch layer after a rotation (signed by the agent's current cluster signer). */
+  async resealSecret(
+    id: bigint,
+    name: string,
+    previousHash: Hex,
+    ciphertext: Hex,
+    signature: Hex,
+  ): Promise<Hex> {
+    const { hash } = await this.write(`re-seal secret ${name} of agent ${id}`, {
+      address: this.config.contracts.agentKeys,
+      abi: agentKeysAbi,
+      functionName: "resealSecret",
+      args: [id, name, previousHash, ciphertext, signature],
+    });
+    return hash;
+  }
+
   async unsetSecret(id: bigint, name: string): Promise<Hex> {
     const { hash } = await this.write(`unset secret ${name} of agent ${id}`, {
       address: this.config.contracts.agentKeys,

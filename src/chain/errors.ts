@@ -117,6 +117,22 @@ const REVERTS: Record<string, { code: string; status: number; hint: string; retr
     status: 404,
     hint: "List the secrets with `veil secrets list NAME`.",
   },
+  SecretEpochStale: {
+    code: "SECRET_EPOCH_STALE",
+    status: 503,
+    retryable: true,
+    hint: "A key rotation is under way or the secret was sealed to an ended epoch's key; retry shortly (the client re-reads the agent's keys).",
+  },
+  SecretChanged: {
+    code: "SECRET_CHANGED",
+    status: 409,
+    hint: "The owner changed the secret meanwhile; re-read it before re-sealing.",
+  },
+  BadResealSignature: {
+    code: "SECRET_RESEAL_UNAUTHORIZED",
+    status: 403,
+    hint: "Only the agent's current cluster signer may re-seal its secrets.",
+  },
   SecretTooLarge: {
     code: "SECRET_TOO_LARGE",
     status: 413,

@@ -19,4 +19,10 @@ export {
 } from "./client.ts";
 export { DEV_ONLY_WARNING, type DevAccount, devAccounts } from "./dev-accounts.ts";
 export { chainError } from "./errors.ts";
-export { RotationClient, type RotationRecord, RotationState, rotationStateName } from "./rotation.ts";
+export {
+  RotationClient,
+  type RotationRecord,
+  RotationState,
+  rotationProposalAction,
+  rotationStateName,
+} from "./rotation.ts";

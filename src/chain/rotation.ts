@@ -1,4 +1,4 @@
-import type { Hex } from "viem";
+import { encodeFunctionData, type Hex } from "viem";
 import { gatekeeperRegistryAbi } from "./abi.ts";
 import type { VeilChain } from "./client.ts";
 import { chainError } from "./errors.ts";
@@ -24,6 +24,29 @@ export type RotationRecord = {
   destroyed: number;
   elected: Hex[];
 };
+
+/**
+ * The governance action that opens a rotation electing `elected`, or aborts the open one: what
+ * a proposal to the governor carries when the registry's owner is the timelock (production;
+ * `veil keys rotate --propose`). Shaped as economy-client's ProposalAction.
+ */
+export function rotationProposalAction(
+  gatekeeperRegistry: Hex,
+  action: { open: readonly Hex[] } | "abort",
+): { target: Hex; value: bigint; data: Hex } {
+  return {
+    target: gatekeeperRegistry,
+    value: 0n,
+    data:
+      action === "abort"
+        ? encodeFunctionData({ abi: gatekeeperRegistryAbi, functionName: "abortRotation", args: [] })
+        : encodeFunctionData({
+            abi: gatekeeperRegistryAbi,
+            functionName: "openRotation",
+            args: [action.open],
+          }),
+  };
+}
 
 /**
  * The rotation half of the GatekeeperRegistry, kept apart from VeilChain so that the registry

@@ -12,6 +12,7 @@ import {
   run,
   type SignerFlags,
 } from "./economy-common.ts";
+import { callableContracts, parseCall } from "./gov-call.ts";
 
 const TOKEN_AMOUNTS = ["stakePool.minContribution", "rewards.rewardPerSecond", "rewards.minStake"];
 const NUMBERS = ["rewards.treasuryBps", "feeEscrow.treasuryBps", "slashing.slashBps", "slashing.reporterBps"];
@@ -100,18 +101,33 @@ export function registerGovCommands(program: Command): void {
   addSignerOptions(
     gov
       .command("propose")
-      .description("propose parameter changes; prints the proposal id")
-      .requiredOption(
+      .description("propose parameter changes or calls; prints the proposal id")
+      .option(
         "--set <name=value>",
         `a change, repeatable (VEIL amounts in token units, periods in seconds, bps): ${SETTABLE.join(", ")}`,
         (v: string, prev: string[] = []) => [...prev, v],
       )
+      .option(
+        "--call <contract.function(args)>",
+        "any call the timelock may make, repeatable, e.g. 'attestationPolicy.setParameters(3600, 600, 2)' or 'gatekeeperRegistry.openRotation([0x…, 0x…])' (contracts by their network.json names)",
+        (v: string, prev: string[] = []) => [...prev, v],
+      )
       .requiredOption("--description <text>", "what the proposal does and why"),
   ).action(
-    run(async (opts: SignerFlags & { set: string[]; description: string }) => {
-      const changes = await Promise.all(opts.set.map(parseChange));
-      const { economy } = await economyClient(opts);
-      const { proposalId, hash } = await economy.proposeParameterChanges(changes, opts.description);
+    run(async (opts: SignerFlags & { set?: string[]; call?: string[]; description: string }) => {
+      if (!opts.set?.length && !opts.call?.length) {
+        throw new VeilError("BAD_ARGUMENT", "A proposal needs at least one --set or --call", {
+          hint: "e.g. --set rewards.treasuryBps=1500, or --call 'attestationPolicy.setParameters(3600, 600, 2)'.",
+        });
+      }
+      const { economy, network } = await economyClient(opts);
+      const changes = await Promise.all((opts.set ?? []).map(parseChange));
+      const contracts = callableContracts(network);
+      const actions = [
+        ...changes.map((c) => economy.encodeParameterChange(c)),
+        ...(opts.call ?? []).map((c) => parseCall(c, contracts)),
+      ];
+      const { proposalId, hash } = await economy.propose(actions, opts.description);
       await printTransaction(economy, hash);
       const settings = await economy.governorSettings();
       out([

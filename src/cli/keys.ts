@@ -22,13 +22,70 @@ function governanceKey(network: NetworkFile, explicit?: string): Hex {
   const deployer = network.devAccounts?.accounts.find((a) => a.role === "deployer-governance");
   if (!deployer) {
     throw new VeilError("NO_ACCOUNT", "No governance account to open the rotation with", {
-      hint: "Outside a dev network, the GatekeeperRegistry's owner is governance's timelock: propose openRotation through governance, or pass --private-key of the owner.",
+      hint: "Outside a dev network, the GatekeeperRegistry's owner is governance's timelock: `veil keys rotate --propose` proposes it, or pass --private-key of the owner.",
     });
   }
   return deployer.privateKey;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** --elect's addresses, else every active gatekeeper. */
+async function electedOf(
+  chain: { listGatekeepers(): Promise<{ address: Hex; active: boolean }[]> },
+  elect?: string,
+): Promise<Hex[]> {
+  if (!elect) return (await chain.listGatekeepers()).filter((g) => g.active).map((g) => g.address);
+  const list = elect.split(",").map((x) => x.trim());
+  for (const a of list) {
+    if (!/^0x[0-9a-fA-F]{40}$/.test(a)) {
+      throw new VeilError("BAD_ARGUMENT", `"${a}" is not a gatekeeper address`, {
+        hint: "List addresses as `veil keys status` shows them, separated by commas.",
+      });
+    }
+  }
+  return list as Hex[];
+}
+
+/**
+ * Where the GatekeeperRegistry's owner is governance's timelock, a rotation is opened (or an
+ * open one aborted) by a proposal: this proposes it and says what comes next.
+ */
+async function proposeThroughGovernance(
+  opts: { network?: string; elect?: string; privateKey?: string; from?: string; description?: string },
+  kind: "open" | "abort",
+): Promise<void> {
+  const { RotationClient, VeilChain, rotationProposalAction } = await import("../chain/index.ts");
+  const { economyClient } = await import("./economy-common.ts");
+  const { economy, network } = await economyClient({
+    ...(opts.network ? { network: opts.network } : {}),
+    ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
+    ...(opts.from ? { from: opts.from } : {}),
+  });
+  const chain = new VeilChain(network.chain);
+  const registry = network.chain.contracts.gatekeeperRegistry;
+  const next = (await chain.epoch()) + 1n;
+  const current = await new RotationClient(chain).current();
+  const action =
+    kind === "open"
+      ? rotationProposalAction(registry, { open: await electedOf(chain, opts.elect) })
+      : rotationProposalAction(registry, "abort");
+  const description =
+    opts.description ??
+    (kind === "open" ? `Open key rotation to epoch ${next}` : `Abort key rotation to epoch ${current.epoch}`);
+  const { proposalId } = await economy.propose([action], description);
+  const settings = await economy.governorSettings();
+  process.stdout.write(
+    `${[
+      `proposal ${proposalId}: ${description}`,
+      `  voting opens in ${settings.votingDelay}s and lasts ${settings.votingPeriod}s: veil gov vote ${proposalId} for`,
+      `  then: veil gov queue ${proposalId}; after the timelock delay: veil gov execute ${proposalId}`,
+      kind === "open"
+        ? "  once executed, the elected gatekeepers take part on their own; follow with `veil keys status`"
+        : "  once executed, the current epoch stays in force",
+    ].join("\n")}\n`,
+  );
+}
 
 export function registerKeysCommand(program: Command): void {
   const keys = program
@@ -122,6 +179,12 @@ export function registerKeysCommand(program: Command): void {
     )
     .option("--no-wait", "return once the rotation is open, without waiting for it to complete")
     .option("--timeout <seconds>", "how long to wait for completion", "120")
+    .option(
+      "--propose",
+      "propose openRotation(elected) to the governor instead of sending it (when the timelock owns the registry); prints the proposal id for `veil gov vote|queue|execute`",
+    )
+    .option("--from <account>", "with --propose: a DEV ONLY account by role that proposes (default: user)")
+    .option("--description <text>", "with --propose: the proposal's description")
     .action(
       async (opts: {
         network?: string;
@@ -129,15 +192,20 @@ export function registerKeysCommand(program: Command): void {
         privateKey?: string;
         wait: boolean;
         timeout: string;
+        propose?: boolean;
+        from?: string;
+        description?: string;
       }) => {
         try {
           const { RotationClient, RotationState, VeilChain } = await import("../chain/index.ts");
           const network = loadNetwork(opts.network);
+          if (opts.propose) {
+            await proposeThroughGovernance(opts, "open");
+            return;
+          }
           const chain = new VeilChain(network.chain, { account: governanceKey(network, opts.privateKey) });
           const rotation = new RotationClient(chain);
-          const elected = opts.elect
-            ? (opts.elect.split(",").map((s) => s.trim()) as Hex[])
-            : (await chain.listGatekeepers()).filter((g) => g.active).map((g) => g.address);
+          const elected = await electedOf(chain, opts.elect);
           await rotation.open(elected);
           const r = await rotation.current();
           progress(`opened the rotation to epoch ${r.epoch}, electing ${elected.length} gatekeeper(s)`);
@@ -174,6 +242,48 @@ export function registerKeysCommand(program: Command): void {
           }
           process.stdout.write(
             `Rotated to epoch ${r.epoch}; the keys of epoch ${r.epoch - 1n} are destroyed.\n`,
+          );
+        } catch (err) {
+          fail(err);
+        }
+      },
+    );
+
+  keys
+    .command("abort")
+    .description(
+      "abort the open key rotation (a gatekeeper crashed for good, say): the current epoch stays in force. " +
+        "On a dev network this is the DEV ONLY deployer's transaction; with --propose, a proposal to the governor.",
+    )
+    .addOption(networkOption())
+    .option(
+      "--private-key <hex>",
+      "the registry owner's key (default: $VEIL_PRIVATE_KEY, then the dev deployer)",
+    )
+    .option("--propose", "propose abortRotation() to the governor instead of sending it")
+    .option("--from <account>", "with --propose: a DEV ONLY account by role that proposes (default: user)")
+    .option("--description <text>", "with --propose: the proposal's description")
+    .action(
+      async (opts: {
+        network?: string;
+        privateKey?: string;
+        propose?: boolean;
+        from?: string;
+        description?: string;
+      }) => {
+        try {
+          if (opts.propose) {
+            await proposeThroughGovernance(opts, "abort");
+            return;
+          }
+          const { RotationClient, VeilChain } = await import("../chain/index.ts");
+          const network = loadNetwork(opts.network);
+          const chain = new VeilChain(network.chain, { account: governanceKey(network, opts.privateKey) });
+          const rotation = new RotationClient(chain);
+          const r = await rotation.current();
+          await rotation.abort();
+          process.stdout.write(
+            `Aborted the rotation to epoch ${r.epoch}; epoch ${await chain.epoch()} stays in force.\n`,
           );
         } catch (err) {
           fail(err);

@@ -2,6 +2,7 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 as sha256Hash } from "@noble/hashes/sha2.js";
 import { concatBytes, toHex, utf8 } from "./bytes.ts";
 import { open, seal, unwrap, wrap } from "./envelope.ts";
+import { openSecretEpoch, sealSecretEpoch } from "./epoch.ts";
 
 // The envelopes around an agent's root and secrets, with their labels and associated data in
 // one place, so that the worker that opens them and the client or worker that makes them cannot
@@ -47,6 +48,41 @@ export function openSecret(
 ): string {
   return new TextDecoder("utf-8", { fatal: true }).decode(
     open(agentEncryptionPrivateKey, ciphertext, { label: "secret", aad: secretAad(agentId, name) }),
+  );
+}
+
+/**
+ * A secret as the owner's client stores it on chain (ADR 0013): sealed to the agent's stable
+ * X25519 key (only the agent root opens it), then to the epoch's cluster signing key (only that
+ * epoch's cluster opens it). A rotation re-seals the outer layer; the inner one never changes.
+ */
+export function sealAgentSecret(
+  keys: { agentEncryptionKey: Uint8Array; clusterSigningPublicKey: Uint8Array; epoch: bigint },
+  agentId: bigint,
+  name: string,
+  value: string,
+): Uint8Array {
+  return sealSecretEpoch(
+    keys.clusterSigningPublicKey,
+    keys.epoch,
+    agentId,
+    name,
+    sealSecret(keys.agentEncryptionKey, agentId, name, value),
+  );
+}
+
+/** Opens both layers of a secret: the epoch's cluster signing key, then the agent's key. */
+export function openAgentSecret(
+  keys: { agentEncryptionPrivateKey: Uint8Array; clusterSigningKey: Uint8Array },
+  agentId: bigint,
+  name: string,
+  ciphertext: Uint8Array,
+): string {
+  return openSecret(
+    keys.agentEncryptionPrivateKey,
+    agentId,
+    name,
+    openSecretEpoch(keys.clusterSigningKey, agentId, name, ciphertext),
   );
 }
 

@@ -1,7 +1,9 @@
 export {
+  openAgentSecret,
   openLogBatch,
   openSecret,
   openStateValue,
+  sealAgentSecret,
   sealLogBatch,
   sealSecret,
   sealStateValue,
@@ -27,6 +29,17 @@ export {
   WRAP_OVERHEAD,
   wrap,
 } from "./envelope.ts";
+export {
+  deriveAgentEpochKey,
+  deriveEpochStateKey,
+  EPOCH_VALUE_VERSION,
+  epochOfValue,
+  openEpochState,
+  openSecretEpoch,
+  SECRET_EPOCH_OVERHEAD,
+  sealEpochState,
+  sealSecretEpoch,
+} from "./epoch.ts";
 export { keccak256, sha256, sha256Hex } from "./hash.ts";
 export {
   openRequest,

@@ -113,7 +113,17 @@ export async function takePartInRotation(p: RotationParticipant): Promise<bigint
   }
   p.service.setMasterKey(epoch, master, publicKey as Hex);
   p.store.destroy(previous);
-  if (!(await rotation.hasDestroyed(epoch, me))) await rotation.recordOldKeysDestroyed(epoch);
+  // Recording is retried: when the elected record at once, a transaction whose gas was estimated
+  // before another's landed can run out of gas (the last one also completes the rotation).
+  for (let attempt = 1; !(await rotation.hasDestroyed(epoch, me)); attempt++) {
+    try {
+      await rotation.recordOldKeysDestroyed(epoch);
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      log(`recording the destruction of epoch ${previous}'s key failed (${attempt}); retrying`);
+      await sleep(pollMs);
+    }
+  }
   log(`now on epoch ${epoch}; destroyed the master key of epoch ${previous}`);
   return epoch;
 }

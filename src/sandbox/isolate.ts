@@ -124,6 +124,8 @@ type Realm = {
   /** Outbound fetches the realm's requests in flight may still start. */
   fetchBudget: number;
   released: boolean;
+  /** Handles into the context that keep it alive until released with it. */
+  handles: { release(): void }[];
 };
 
 /**
@@ -251,18 +253,6 @@ export class IsolateSandbox implements Sandbox {
     if (caller === null) {
       const realm = this.#spare ?? this.#newRealm();
       this.#spare = undefined;
-      // Encrypted callers come in runs: make the next one's realm while this one runs.
-      realm.then(
-        () => {
-          if (!this.#spare && this.#isolate && !this.#isolate.isDisposed) {
-            this.#spare = this.#newRealm();
-            this.#spare.catch(() => {
-              this.#spare = undefined;
-            });
-          }
-        },
-        () => {},
-      );
       return realm;
     }
     let realm = this.#realms.get(caller);
@@ -292,7 +282,13 @@ export class IsolateSandbox implements Sandbox {
     let context: ivm.Context | undefined;
     try {
       context = await isolate.createContext();
-      const realm = { context, inFlight: 0, fetchBudget: 0, released: false } as Realm;
+      const realm = {
+        context,
+        inFlight: 0,
+        fetchBudget: 0,
+        released: false,
+        handles: [],
+      } as unknown as Realm;
       await context.evalClosure(
         "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6, llm: $7, agents: $8 };",
         this.#hostHooks(realm),
@@ -305,6 +301,7 @@ export class IsolateSandbox implements Sandbox {
       realm.idle = (await global.get("__veilIdle", { reference: true })) as ivm.Reference;
       realm.pull = (await global.get("__veilPull", { reference: true })) as ivm.Reference;
       realm.cancel = (await global.get("__veilCancel", { reference: true })) as ivm.Reference;
+      realm.handles.push(setAgent, realm.dispatch, realm.idle, realm.pull, realm.cancel, global);
       for (const name of ["__veilSetAgent", "__veilDispatch", "__veilIdle", "__veilPull", "__veilCancel"])
         await global.delete(name);
 
@@ -330,7 +327,9 @@ export class IsolateSandbox implements Sandbox {
           loadFailed(`it threw while loading: ${(err as Error).message}`, err)
         );
       }
+      realm.handles.push(module);
       const exported = (await module.namespace.get("default", { reference: true })) as ivm.Reference;
+      realm.handles.push(exported);
       const installed = (await setAgent.apply(undefined, [exported.derefInto()], {
         result: { copy: true },
         timeout: 1000,
@@ -358,6 +357,15 @@ export class IsolateSandbox implements Sandbox {
       .apply(undefined, [], { result: { promise: true }, timeout: this.#limits.wallTimeMs })
       .catch(() => {})
       .finally(() => {
+        // Every handle into the context goes with it: a Reference left behind keeps the whole
+        // context (globals, module) alive in the isolate's heap, until one-time realms fill it.
+        for (const h of realm.handles) {
+          try {
+            h.release();
+          } catch {
+            // Already gone with the isolate.
+          }
+        }
         try {
           realm.context.release();
         } catch {
@@ -487,7 +495,10 @@ export class IsolateSandbox implements Sandbox {
           realm.fetchBudget,
           realm.inFlight * this.#limits.egress.maxFetchesPerRequest,
         );
-        if (oneTime) this.#releaseWhenIdle(realm);
+        if (oneTime) {
+          this.#releaseWhenIdle(realm);
+          this.#makeSpare();
+        }
       });
     });
   }
@@ -517,6 +528,21 @@ export class IsolateSandbox implements Sandbox {
       `The agent's response is ${bytes} bytes, over its ${this.#limits.maxResponseBytes}`,
       { status: 502, hint: "Return a smaller body." },
     );
+  }
+
+  /**
+   * Encrypted callers come in runs: make the next one's realm once this request has answered.
+   * Not while it runs: the isolate does one thing at a time, so building a realm then would
+   * hold up the very request it runs beside (bench/keys.ts measured 1.5 ms of it).
+   */
+  #makeSpare(): void {
+    setImmediate(() => {
+      if (this.#spare || this.#disposed || !this.#isolate || this.#isolate.isDisposed) return;
+      this.#spare = this.#newRealm();
+      this.#spare.catch(() => {
+        this.#spare = undefined;
+      });
+    });
   }
 
   async #run(

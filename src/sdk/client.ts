@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { Hex } from "viem";
+import { type Hex, hexToBytes } from "viem";
 import type { LlmCallReceipt, UsageReceipt } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
@@ -288,19 +288,37 @@ export class VeilClient {
     entries: Record<string, string>,
     onProgress?: (m: string) => void,
   ): Promise<Hex[]> {
-    const identity = await this.identity(nameOrId);
+    let identity = await this.identity(nameOrId);
     const chain = await this.chain();
-    const { sealSecret } = await import("../crypto/agent-envelopes.ts");
+    const { sealAgentSecret } = await import("../crypto/agent-envelopes.ts");
+    // Sealed to the agent's key and to its epoch's cluster key (ADR 0013).
+    const sealFor = (who: VerifiedAgentIdentity, name: string, value: string): Hex =>
+      `0x${Buffer.from(
+        sealAgentSecret(
+          {
+            agentEncryptionKey: hexToBytes(who.encryptionKey),
+            clusterSigningPublicKey: hexToBytes(who.clusterSigningPublicKey),
+            epoch: who.epoch,
+          },
+          who.id,
+          name,
+          value,
+        ),
+      ).toString("hex")}`;
     const hashes: Hex[] = [];
     for (const [name, value] of Object.entries(entries)) {
-      const ciphertext = sealSecret(
-        Buffer.from(identity.encryptionKey.slice(2), "hex"),
-        identity.id,
-        name,
-        value,
+      try {
+        hashes.push(await chain.setSecret(identity.id, name, sealFor(identity, name, value)));
+      } catch (err) {
+        // The chain refuses a secret sealed to an ended epoch: re-read the keys once and reseal.
+        if (!(err instanceof VeilError) || err.code !== "SECRET_EPOCH_STALE") throw err;
+        this.#identities.delete(nameOrId);
+        identity = await this.identity(nameOrId);
+        hashes.push(await chain.setSecret(identity.id, name, sealFor(identity, name, value)));
+      }
+      onProgress?.(
+        `set ${name} (encrypted to ${identity.encryptionKey.slice(0, 18)}…, epoch ${identity.epoch})`,
       );
-      hashes.push(await chain.setSecret(identity.id, name, `0x${Buffer.from(ciphertext).toString("hex")}`));
-      onProgress?.(`set ${name} (encrypted to ${identity.encryptionKey.slice(0, 18)}…)`);
     }
     return hashes;
   }

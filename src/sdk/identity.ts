@@ -1,5 +1,5 @@
 import { secp256k1 } from "@noble/curves/secp256k1.js";
-import { type Hex, hexToBytes, recoverMessageAddress } from "viem";
+import { type Hex, hashMessage, hexToBytes, recoverMessageAddress, recoverPublicKey } from "viem";
 import { publicKeyToAddress } from "viem/accounts";
 import { agentCertDigest, clusterCertDigest } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
@@ -13,6 +13,11 @@ export type VerifiedAgentIdentity = {
   /** The agent's EVM address. */
   address: Hex;
   clusterSigner: Hex;
+  /**
+   * The cluster signer's public key (uncompressed secp256k1), recovered from the agent
+   * certificate and checked against the certified address: secrets are sealed to it (ADR 0013).
+   */
+  clusterSigningPublicKey: Hex;
   masterSigner: Hex;
   checks: string[];
 };
@@ -54,19 +59,23 @@ export async function verifyAgentIdentity(chain: VeilChain, id: bigint): Promise
   );
   if (clusterBy !== masterSigner) throw broken("the cluster certificate is not signed by the master key");
   checks.push(`cluster key ${record.clusterSigner} certified by the master key`);
-  const agentBy = await recover(
-    agentCertDigest({
-      chainId: chain.config.chainId,
-      agentRegistry: chain.config.contracts.agentRegistry,
-      id,
-      epoch: record.epoch,
-      encryptionKey: record.encryptionKey,
-      signingAddress: record.signingAddress,
-    }),
-    record.agentCert,
-  );
+  const agentDigest = agentCertDigest({
+    chainId: chain.config.chainId,
+    agentRegistry: chain.config.contracts.agentRegistry,
+    id,
+    epoch: record.epoch,
+    encryptionKey: record.encryptionKey,
+    signingAddress: record.signingAddress,
+  });
+  const agentBy = await recover(agentDigest, record.agentCert);
   if (agentBy !== record.clusterSigner)
     throw broken("the agent certificate is not signed by the cluster key");
+  const clusterSigningPublicKey = await recoverPublicKey({
+    hash: hashMessage({ raw: agentDigest }),
+    signature: record.agentCert,
+  });
+  if (publicKeyToAddress(clusterSigningPublicKey) !== record.clusterSigner)
+    throw broken("the cluster signing key does not match the certified cluster signer");
   checks.push(`agent keys certified by the cluster key`);
   return {
     id,
@@ -74,6 +83,7 @@ export async function verifyAgentIdentity(chain: VeilChain, id: bigint): Promise
     encryptionKey: record.encryptionKey,
     address: record.signingAddress,
     clusterSigner: record.clusterSigner,
+    clusterSigningPublicKey,
     masterSigner,
     checks,
   };

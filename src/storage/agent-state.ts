@@ -1,4 +1,4 @@
-import { openStateValue, sealStateValue, stateRowKey } from "../crypto/index.ts";
+import { epochOfValue, openEpochState, sealEpochState, stateRowKey } from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
 import type { SqliteStateStore } from "./state-store.ts";
 
@@ -20,19 +20,68 @@ export const DEFAULT_STATE_QUOTA: StateQuota = {
   maxValueBytes: 1024 * 1024,
 };
 
+/**
+ * The keys of one agent's state (ADR 0013). Rows are named under the stable, root-derived key,
+ * so a rotation re-encrypts values in place; values are sealed under the key of the epoch they
+ * were written in, which needs both the agent root and that epoch's cluster key.
+ */
+export type StateKeys = {
+  /** Names rows (HMAC); stable across rotations. */
+  readonly rowKey: Uint8Array;
+  /** The epoch new entries are written under, and its key. */
+  current(): { epoch: bigint; key: Uint8Array };
+  /** The key of `epoch` while this worker still holds it, else undefined. */
+  forEpoch(epoch: bigint): Uint8Array | undefined;
+};
+
+/** One fixed key (epoch 0): the dev server and tests that need no rotation. */
+export function fixedStateKeys(stateKey: Uint8Array): StateKeys {
+  return {
+    rowKey: stateKey,
+    current: () => ({ epoch: 0n, key: stateKey }),
+    forEpoch: (epoch) => (epoch === 0n ? stateKey : undefined),
+  };
+}
+
+/**
+ * Re-encrypts every entry of an agent written under epoch `from` to epoch `to`, in one
+ * transaction (a rotation, ADR 0013). Returns the entries changed and their sealed bytes.
+ */
+export function reencryptAgentState(
+  store: SqliteStateStore,
+  agentId: bigint,
+  from: { epoch: bigint; key: Uint8Array },
+  to: { epoch: bigint; key: Uint8Array },
+): { rows: number; bytes: number } {
+  let bytes = 0;
+  const rows = store.rewrite(agentId.toString(), (row, value) => {
+    if (epochOfValue(value) !== from.epoch) return undefined;
+    const next = sealEpochState(
+      to.key,
+      to.epoch,
+      agentId,
+      row,
+      openEpochState(from.key, agentId, row, value),
+    );
+    bytes += next.length;
+    return next;
+  });
+  return { rows, bytes };
+}
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /**
  * One agent's `ctx.state`: each entry's name and value sealed together under the agent's state
- * key, at a row named by an HMAC of the name. The store never sees a name or a value; an entry
+ * key of the current epoch, at a row named by an HMAC of the name. The store never sees a name or a value; an entry
  * copied to another agent's or another name's row does not open.
  */
 export class EncryptedAgentState {
   readonly #store: SqliteStateStore;
   readonly #agentId: bigint;
   readonly #agent: string;
-  readonly #key: Uint8Array;
+  readonly #keys: StateKeys;
   readonly #quota: StateQuota;
   /** Sealed bytes written so far, for metering. */
   bytesWritten = 0;
@@ -40,13 +89,13 @@ export class EncryptedAgentState {
   constructor(
     store: SqliteStateStore,
     agentId: bigint,
-    stateKey: Uint8Array,
+    keys: Uint8Array | StateKeys,
     quota: StateQuota = DEFAULT_STATE_QUOTA,
   ) {
     this.#store = store;
     this.#agentId = agentId;
     this.#agent = agentId.toString();
-    this.#key = stateKey;
+    this.#keys = keys instanceof Uint8Array ? fixedStateKeys(keys) : keys;
     this.#quota = quota;
   }
 
@@ -67,7 +116,10 @@ export class EncryptedAgentState {
     new DataView(plain.buffer).setUint16(0, nameBytes.length);
     plain.set(nameBytes, 2);
     plain.set(value, 2 + nameBytes.length);
-    const sealed = sealStateValue(this.#key, this.#agentId, row, plain);
+    // Key choice and write happen in one synchronous step, so a rotation's re-encryption pass
+    // (also synchronous) never misses an entry written under the ending epoch.
+    const { epoch, key } = this.#keys.current();
+    const sealed = sealEpochState(key, epoch, this.#agentId, row, plain);
     if (
       !this.#store.putWithin(this.#agent, row, sealed, {
         maxBytes: this.#quota.maxBytes,
@@ -104,13 +156,37 @@ export class EncryptedAgentState {
     if (enc.encode(name).length > this.#quota.maxKeyBytes) {
       throw badKey(`a state key is at most ${this.#quota.maxKeyBytes} bytes of UTF-8`);
     }
-    return stateRowKey(this.#key, name);
+    return stateRowKey(this.#keys.rowKey, name);
   }
 
   #open(row: string, sealed: Uint8Array): { name: string; value: Uint8Array } {
+    const epoch = epochOfValue(sealed);
+    const key = epoch === undefined ? undefined : this.#keys.forEpoch(epoch);
+    if (epoch !== undefined && key === undefined) {
+      const current = this.#keys.current().epoch;
+      throw epoch > current
+        ? new VeilError(
+            "STATE_EPOCH_AHEAD",
+            `A state entry was written under epoch ${epoch}; this worker is on ${current}`,
+            {
+              status: 503,
+              retryable: true,
+              hint: "A key rotation is in progress; retry shortly.",
+            },
+          )
+        : new VeilError(
+            "STATE_EPOCH_ENDED",
+            `A state entry is still under ended epoch ${epoch}, whose keys are destroyed`,
+            {
+              status: 500,
+              hint: "It was not re-encrypted during the rotation (its worker was offline); it cannot be read.",
+            },
+          );
+    }
     let plain: Uint8Array;
     try {
-      plain = openStateValue(this.#key, this.#agentId, row, sealed);
+      if (key === undefined) throw new Error("not an epoch-bound entry");
+      plain = openEpochState(key, this.#agentId, row, sealed);
     } catch (err) {
       throw new VeilError("STATE_CORRUPT", "A state entry does not open with this agent's state key", {
         cause: err,

@@ -66,6 +66,26 @@ export class SqliteStateStore {
       .immediate();
   }
 
+  /**
+   * Rewrites an agent's rows in one immediate transaction: `change` returns the new value of a
+   * row, or undefined to leave it. Used by a key rotation to re-encrypt state in place; no
+   * other writer (in this process or another on the same file) interleaves with it.
+   */
+  rewrite(agent: string, change: (row: string, value: Uint8Array) => Uint8Array | undefined): number {
+    return this.#db
+      .transaction(() => {
+        let changed = 0;
+        for (const r of this.#rows.all(agent)) {
+          const next = change(r.row, new Uint8Array(r.value));
+          if (next === undefined) continue;
+          this.#put.run(agent, r.row, Buffer.from(next), next.length);
+          changed++;
+        }
+        return changed;
+      })
+      .immediate();
+  }
+
   delete(agent: string, row: string): boolean {
     return this.#delete.run(agent, row).changes > 0;
   }

@@ -180,12 +180,17 @@ export class AgentTable {
           ...(identity ? { address: identity.address } : {}),
           secrets,
         },
-        ...(identity && this.#opts.stateStore
+        ...(identity && this.#opts.stateStore && this.#keyring
           ? {
-              state: new EncryptedAgentState(this.#opts.stateStore, record.id, identity.keys.stateKey, {
-                ...(this.#opts.stateQuota ?? DEFAULT_STATE_QUOTA),
-                maxBytes: limits.maxStateBytes,
-              }),
+              state: new EncryptedAgentState(
+                this.#opts.stateStore,
+                record.id,
+                this.#keyring.stateKeys(record.id, identity),
+                {
+                  ...(this.#opts.stateQuota ?? DEFAULT_STATE_QUOTA),
+                  maxBytes: limits.maxStateBytes,
+                },
+              ),
             }
           : {}),
         limits: {

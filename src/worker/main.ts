@@ -110,6 +110,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
       : undefined;
   // Quotas are counted at each (agent, caller)'s home worker, across the network's workers.
   const quotas = new QuotaHomes({ chain, self: identity.account, log: (m) => console.error(m) });
+  const stateStore = new SqliteStateStore(statePath);
   const agents: AgentTable = new AgentTable({
     quotas,
     // Agents with a price are paid from the caller's prepayment in the network's FeeEscrow.
@@ -119,7 +120,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     chain,
     blobs,
     maxima: networkMaxima(network),
-    stateStore: new SqliteStateStore(statePath),
+    stateStore,
     // What agents print goes only to their owner, sealed (see logbook.ts); never to this stderr.
     log: (agent, level, message) => logbook.add(agent.id, level, message),
     signLlm: async (fields) => {
@@ -207,7 +208,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
   }
   console.error(`provisioned by gatekeeper ${grant.gatekeeper} for epoch ${grant.epoch}`);
 
-  const keyring = new AgentKeyring({ chain, operator: operatorChain, grant });
+  const keyring = new AgentKeyring({ chain, operator: operatorChain, grant, stateStore });
   agents.setKeyring(keyring);
   await agents.start();
 
@@ -235,10 +236,10 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
         }
         if (next) {
           const ids = (await chain.listAgents()).map((a) => a.id);
-          const { rewrapped } = await keyring.rotate(next, ids);
+          const { rewrapped, resealed, reencrypted } = await keyring.rotate(next, ids);
           grant = next;
           console.error(
-            `moved to epoch ${epoch}; re-wrapped ${rewrapped} agent roots; wiped the old cluster key`,
+            `moved to epoch ${epoch}; re-wrapped ${rewrapped} agent roots, re-sealed ${resealed} secrets, re-encrypted ${reencrypted} state entries; wiped the old cluster key`,
           );
         }
       }

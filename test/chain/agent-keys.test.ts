@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { x25519 } from "@noble/curves/ed25519.js";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { bytesToHex, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { agentCertDigest, clusterCertDigest } from "../../src/chain/certificates.ts";
@@ -11,6 +12,7 @@ import {
   openSecret,
   randomBytes,
   sealSecret,
+  sealSecretEpoch,
 } from "../../src/crypto/index.ts";
 import { VeilError } from "../../src/errors/index.ts";
 import { masterPublicKeyHex, masterSigningAccount } from "../../src/gatekeeper/keys.ts";
@@ -122,7 +124,17 @@ describe("AgentKeys", () => {
   });
 
   test("only the owner sets or unsets secrets, with valid names and sizes", async () => {
-    const ct = bytesToHex(randomBytes(80));
+    const clusterPublic = secp256k1.getPublicKey(deriveClusterSigningKey(clusterKey), true);
+    const sealedFor = (epoch: bigint) =>
+      bytesToHex(sealSecretEpoch(clusterPublic, epoch, agentId, "API_KEY", randomBytes(80)));
+    const ct = sealedFor(1n);
+    // A secret must name the current epoch (ADR 0013): not another, and not no epoch at all.
+    await rejectsWith(t.as(1).setSecret(agentId, "API_KEY", sealedFor(2n)), "SECRET_EPOCH_STALE");
+    await rejectsWith(
+      t.as(1).setSecret(agentId, "API_KEY", bytesToHex(randomBytes(80))),
+      "SECRET_EPOCH_STALE",
+    );
+    assert.deepEqual(await t.reader.secretNames(agentId), []);
     await rejectsWith(t.as(2).setSecret(agentId, "API_KEY", ct), "NOT_AGENT_OWNER");
     await rejectsWith(t.as(1).setSecret(agentId, "bad name", ct), "SECRET_NAME_INVALID");
     await rejectsWith(t.as(1).setSecret(agentId, "1ST", ct), "SECRET_NAME_INVALID");

@@ -3,6 +3,7 @@ import { after, afterEach, before, describe, test } from "node:test";
 import { encodeFunctionData, type Hex, keccak256, toBytes, zeroAddress } from "viem";
 import {
   attestationPolicyAbi,
+  gatekeeperRegistryAbi,
   rewardsAbi,
   stakePoolAbi,
   veilGovernorAbi,
@@ -12,6 +13,7 @@ import {
 import { TeeType } from "../../src/chain/client.ts";
 import { type ParameterChange, ProposalState, parseVeil, VoteType } from "../../src/chain/economy-client.ts";
 import { DEFAULT_GOVERNANCE } from "../../src/chain/economy-deploy.ts";
+import { RotationClient, RotationState, rotationProposalAction } from "../../src/chain/rotation.ts";
 import {
   assertConserved,
   balances,
@@ -196,6 +198,43 @@ describe("Governance: proposals", () => {
     await t.increaseTime(timelockDelay + 1);
     await t.econ(0).executeProposal([allow], "Allow build 77");
     assert.equal(await t.reader.isMeasurementAllowed(TeeType.simulated, measurement), true);
+  });
+
+  test("with governRegistries, a key rotation is opened and aborted only through governance", async () => {
+    const registry = t.config.contracts.gatekeeperRegistry;
+    const gatekeeper = t.accounts[6]!.address;
+    const rotation = () => new RotationClient(t.reader).current();
+    await refused(() => new RotationClient(t.as(0)).open([gatekeeper]), "NOT_OWNER", rotation);
+    const actions = [
+      {
+        target: registry,
+        value: 0n,
+        data: encodeFunctionData({
+          abi: gatekeeperRegistryAbi,
+          functionName: "addGatekeeper",
+          args: [gatekeeper, `0x${"66".repeat(32)}`, "http://127.0.0.1:9"],
+        }),
+      },
+      rotationProposalAction(registry, { open: [gatekeeper] }),
+    ];
+    const pass = async (list: typeof actions, description: string) => {
+      const { proposalId } = await t.econ(0).propose(list, description);
+      await t.increaseTime(votingDelay + 1);
+      await t.econ(0).castVote(proposalId, VoteType.For);
+      await t.increaseTime(votingPeriod + 1);
+      await t.econ(0).queueProposal(list, description);
+      await t.increaseTime(timelockDelay + 1);
+      await t.econ(0).executeProposal(list, description);
+    };
+    await pass(actions, "Add a gatekeeper and open key rotation to epoch 1");
+    const opened = await rotation();
+    assert.equal(opened.state, RotationState.Open);
+    assert.deepEqual(opened.elected, [gatekeeper]);
+    assert.equal(await new RotationClient(t.reader).keyTrafficOpen(), false);
+    await refused(() => new RotationClient(t.as(0)).abort(), "NOT_OWNER", rotation);
+    await pass([rotationProposalAction(registry, "abort")], "Abort key rotation to epoch 1");
+    assert.equal((await rotation()).state, RotationState.Idle);
+    assert.equal(await new RotationClient(t.reader).keyTrafficOpen(), true);
   });
 
   test("the treasury is the timelock: only a proposal spends it", async () => {

@@ -3,14 +3,22 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { bytesToHex, createWalletClient, type Hex, hexToBytes, http, parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { RotationClient, RotationState, TeeType, VeilChain } from "../../src/chain/index.ts";
 import {
+  deriveAgentEpochKey,
+  deriveAgentKeys,
   deriveClusterKey,
+  deriveClusterSigningKey,
+  deriveEpochStateKey,
+  epochOfValue,
+  openAgentSecret,
+  openEpochState,
   randomBytes,
+  sealAgentSecret,
   sealContribution,
-  sealSecret,
   unwrapAgentRoot,
   utf8,
 } from "../../src/crypto/index.ts";
@@ -27,6 +35,7 @@ import {
   takePartInRotation,
 } from "../../src/gatekeeper/index.ts";
 import { createGatekeeperServer } from "../../src/gatekeeper/server.ts";
+import { verifyAgentIdentity } from "../../src/sdk/identity.ts";
 import { EncryptedAgentState } from "../../src/storage/agent-state.ts";
 import { SqliteStateStore } from "../../src/storage/state-store.ts";
 import { evidenceHash, SimulatedEnclave } from "../../src/tee/index.ts";
@@ -43,6 +52,7 @@ type Gk = {
   chain: VeilChain;
   rotation: RotationClient;
   store: MasterKeyStore;
+  storeDir: string;
   service: GatekeeperService;
 };
 
@@ -75,14 +85,45 @@ async function makeGatekeeper(): Promise<Gk> {
   await t.as(0).addGatekeeper(identity.address, identity.encryptionKeyHex, "http://placeholder");
   const chain = new VeilChain(t.config, { account: identity.account, pollingIntervalMs: 50 });
   const service = new GatekeeperService({ chain, identity, clusterId: "default" });
+  const storeDir = tmp();
   return {
     identity,
     enclave,
     chain,
     rotation: new RotationClient(chain),
-    store: new MasterKeyStore(enclave, tmp()),
+    store: new MasterKeyStore(enclave, storeDir),
+    storeDir,
     service,
   };
+}
+
+/** A gatekeeper process that crashed and started again: nothing in memory, its disk as it was. */
+function restarted(g: Gk): Gk {
+  const chain = new VeilChain(t.config, { account: g.identity.account, pollingIntervalMs: 50 });
+  return {
+    ...g,
+    chain,
+    rotation: new RotationClient(chain),
+    store: new MasterKeyStore(g.enclave, g.storeDir),
+    service: new GatekeeperService({ chain, identity: g.identity, clusterId: "default" }),
+  };
+}
+
+/** The worker asks `g` for the cluster key of the current epoch. */
+async function provisionFrom(g: Gk): Promise<ClusterKeyGrant> {
+  const server = createGatekeeperServer(g.service, () => ({}));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    return await requestClusterKey({
+      url,
+      chain: t.reader,
+      identity: worker.identity,
+      evidence: worker.evidence,
+    });
+  } finally {
+    server.close();
+  }
 }
 
 let a: Gk;
@@ -96,6 +137,8 @@ let agentId: bigint;
 let agentAddress: Hex;
 let usedRequest: unknown;
 let keyring: AgentKeyring;
+/** A copy of the epoch-2 grant, for a second worker that lags behind in the next rotation. */
+let grant2Copy: ClusterKeyGrant;
 const stateStore = new SqliteStateStore(":memory:");
 
 before(async () => {
@@ -136,18 +179,31 @@ before(async () => {
   await a.service.provision(usedRequest);
 
   agentId = (await t.as(1).registerAgent("rotating", hash32(7))).id;
-  keyring = new AgentKeyring({ chain: t.reader, operator: t.as(2), grant: grant1 });
+  keyring = new AgentKeyring({ chain: t.reader, operator: t.as(2), grant: grant1, stateStore });
   const me = await keyring.identity(agentId);
   agentAddress = me.address;
-  await t
-    .as(1)
-    .setSecret(
-      agentId,
-      "API_KEY",
-      bytesToHex(sealSecret(me.keys.encryption.publicKey, agentId, "API_KEY", "s3cret")),
-    );
-  await new EncryptedAgentState(stateStore, agentId, me.keys.stateKey).put("counter", utf8("41"));
+  await setSecretAsOwner("API_KEY", "s3cret");
+  await new EncryptedAgentState(stateStore, agentId, keyring.stateKeys(agentId, me)).put(
+    "counter",
+    utf8("41"),
+  );
 });
+
+/** What `veil secrets set` does: check the agent's certificate chain, seal on the client. */
+async function setSecretAsOwner(name: string, value: string): Promise<void> {
+  const who = await verifyAgentIdentity(t.reader, agentId);
+  const sealed = sealAgentSecret(
+    {
+      agentEncryptionKey: hexToBytes(who.encryptionKey),
+      clusterSigningPublicKey: hexToBytes(who.clusterSigningPublicKey),
+      epoch: who.epoch,
+    },
+    agentId,
+    name,
+    value,
+  );
+  await t.as(1).setSecret(agentId, name, bytesToHex(sealed));
+}
 
 after(async () => {
   stateStore.close?.();
@@ -320,9 +376,19 @@ describe("key rotation", () => {
     server.close();
     assert.equal(grant2.epoch, 2n);
 
+    grant2Copy = {
+      ...grant2,
+      clusterKey: new Uint8Array(grant2.clusterKey),
+      clusterSigningKey: new Uint8Array(grant2.clusterSigningKey),
+    };
     const before = await t.reader.getAgentKeys(agentId);
-    const { rewrapped } = await keyring.rotate(grant2, [agentId]);
-    assert.equal(rewrapped, 1);
+    // While still on epoch 1, an owner's secret sealed to the ended epoch is refused by the chain
+    // once the chain is on epoch 2 (the agent's record lags until a worker re-wraps it).
+    await assert.rejects(setSecretAsOwner("LATE", "x"), isCode("SECRET_EPOCH_STALE"));
+    const result = await keyring.rotate(grant2, [agentId]);
+    assert.equal(result.rewrapped, 1);
+    assert.equal(result.resealed, 1, "the secret's epoch layer is re-sealed to epoch 2");
+    assert.equal(result.reencrypted, 1, "the state entry is re-encrypted to epoch 2");
     assert.ok(
       grant1.clusterKey.every((x) => x === 0),
       "the worker wiped the ended cluster key",
@@ -336,10 +402,11 @@ describe("key rotation", () => {
     const me = await keyring.identity(agentId);
     assert.equal(me.address, agentAddress, "the agent's EVM address did not change");
     assert.equal(me.epoch, 2n);
+    assert.equal(epochOfValue(hexToBytes(await t.reader.getSecret(agentId, "API_KEY"))), 2n);
     const secrets = await keyring.secrets(agentId, (name, err) => assert.fail(`${name}: ${err}`));
-    assert.deepEqual(secrets, { API_KEY: "s3cret" });
-    const state = new EncryptedAgentState(stateStore, agentId, me.keys.stateKey);
-    assert.equal(new TextDecoder().decode(await state.get("counter")), "41");
+    assert.deepEqual(secrets, { API_KEY: "s3cret" }, "a secret written before the rotation reads back");
+    const state = new EncryptedAgentState(stateStore, agentId, keyring.stateKeys(agentId, me));
+    assert.equal(new TextDecoder().decode(await state.get("counter")), "41", "and so does state");
 
     // The ended epoch's cluster key opens neither the new wrapped root nor derives the new key.
     for (const epoch of [1n, 2n]) {
@@ -361,5 +428,217 @@ describe("key rotation", () => {
       assert.equal((err as VeilError).retryable, true);
       return true;
     });
+  });
+
+  test("a key of an ended epoch cannot open anything written after the rotation", async () => {
+    // Written in epoch 2: a new state entry by the agent, a new secret by its owner.
+    const me = await keyring.identity(agentId);
+    const state = new EncryptedAgentState(stateStore, agentId, keyring.stateKeys(agentId, me));
+    await state.put("fresh", utf8("written in epoch 2"));
+    await setSecretAsOwner("NEW_TOKEN", "epoch-2-secret");
+    assert.deepEqual(await keyring.secrets(agentId, (name, err) => assert.fail(`${name}: ${err}`)), {
+      API_KEY: "s3cret",
+      NEW_TOKEN: "epoch-2-secret",
+    });
+    assert.equal(new TextDecoder().decode(await state.get("fresh")), "written in epoch 2");
+
+    // Whoever kept epoch 1's cluster key and read epoch 1's wrapped root (public on chain) holds
+    // the agent root, and with it every root-derived key: the threat is real.
+    const epoch1Record = await t.reader.public.getContractEvents({
+      address: t.config.contracts.agentKeys,
+      abi: (await import("../../src/chain/abi.ts")).agentKeysAbi,
+      eventName: "AgentKeysSet",
+      args: { id: agentId },
+      fromBlock: 0n,
+    });
+    assert.ok(epoch1Record.length >= 2, "the chain's history holds the epoch-1 record");
+    const tx = await t.reader.public.getTransaction({ hash: epoch1Record[0]!.transactionHash });
+    const { decodeFunctionData } = await import("viem");
+    const { args } = decodeFunctionData({
+      abi: (await import("../../src/chain/abi.ts")).agentKeysAbi,
+      data: tx.input,
+    });
+    const oldWrapped = (args as unknown as [bigint, string, { wrappedRoot: Hex; epoch: bigint }])[2];
+    assert.equal(oldWrapped.epoch, 1n);
+    const stolenRoot = unwrapAgentRoot(oldClusterKey, hexToBytes(oldWrapped.wrappedRoot), agentId, 1n);
+    const stolen = deriveAgentKeys(stolenRoot);
+    assert.equal(
+      bytesToHex(stolen.encryption.publicKey),
+      me.keys.encryption.publicKey.reduce((h, b) => h + b.toString(16).padStart(2, "0"), "0x"),
+    );
+
+    // Every state entry now on the worker (the re-encrypted one and the new one) is refused,
+    // whichever epoch the thief tries to derive with the ended cluster key.
+    const rows = stateStore.rows(agentId.toString());
+    assert.equal(rows.length, 2);
+    for (const { row, value } of rows) {
+      assert.equal(epochOfValue(value), 2n);
+      for (const epoch of [1n, 2n]) {
+        const key = deriveEpochStateKey(
+          stolen.stateKey,
+          deriveAgentEpochKey(oldClusterKey, agentId, epoch),
+          agentId,
+          epoch,
+        );
+        assert.throws(() => openEpochState(key, agentId, row, value), isCode("ENVELOPE_OPEN_FAILED"));
+      }
+    }
+    // Every secret on chain (the re-sealed one and the new one) is refused too.
+    const oldSigning = deriveClusterSigningKey(oldClusterKey);
+    for (const name of ["API_KEY", "NEW_TOKEN"]) {
+      const sealed = hexToBytes(await t.reader.getSecret(agentId, name));
+      assert.throws(
+        () =>
+          openAgentSecret(
+            { agentEncryptionPrivateKey: stolen.encryption.privateKey, clusterSigningKey: oldSigning },
+            agentId,
+            name,
+            sealed,
+          ),
+        isCode("ENVELOPE_OPEN_FAILED"),
+      );
+    }
+    // A re-seal signed by anyone but the current cluster signer is refused, and so is one that
+    // names a ciphertext the owner has since replaced; neither changes the secret.
+    const current = await t.reader.getSecret(agentId, "API_KEY");
+    const forged = bytesToHex(
+      sealAgentSecret(
+        {
+          agentEncryptionKey: me.keys.encryption.publicKey,
+          clusterSigningPublicKey: secp256k1.getPublicKey(oldSigning, true),
+          epoch: 2n,
+        },
+        agentId,
+        "API_KEY",
+        "attacker",
+      ),
+    );
+    const { keccak256 } = await import("viem");
+    const oldSigner = privateKeyToAccount(bytesToHex(oldSigning));
+    const { secretResealDigest } = await import("../../src/chain/certificates.ts");
+    const digest = (previousHash: Hex) =>
+      secretResealDigest({
+        chainId: t.config.chainId,
+        agentKeys: t.config.contracts.agentKeys,
+        id: agentId,
+        name: "API_KEY",
+        previousHash,
+        ciphertext: forged,
+      });
+    await assert.rejects(
+      t
+        .as(3)
+        .resealSecret(
+          agentId,
+          "API_KEY",
+          keccak256(current),
+          forged,
+          await oldSigner.signMessage({ message: { raw: digest(keccak256(current)) } }),
+        ),
+      isCode("SECRET_RESEAL_UNAUTHORIZED"),
+    );
+    await assert.rejects(
+      t
+        .as(3)
+        .resealSecret(
+          agentId,
+          "API_KEY",
+          hash32(5),
+          forged,
+          await oldSigner.signMessage({ message: { raw: digest(hash32(5)) } }),
+        ),
+      isCode("SECRET_CHANGED"),
+    );
+    assert.equal(await t.reader.getSecret(agentId, "API_KEY"), current);
+  });
+
+  test("a gatekeeper crash in the middle of a rotation leaves the network able to finish or abort it cleanly", async () => {
+    const miner = setInterval(() => void rpc("evm_mine"), 100);
+    try {
+      // Finish: A contributes to epoch 3, then crashes before deriving or confirming anything.
+      await new RotationClient(t.as(0)).open([a.identity.address, b.identity.address]);
+      const recipients = [a, b].map((g) => ({
+        address: g.identity.address,
+        encryptionKey: g.identity.encryptionPublicKey,
+      }));
+      await a.rotation.contribute(
+        3n,
+        bytesToHex(sealContribution(randomBytes(32), 3n, a.identity.address, recipients)),
+      );
+      const bDone = takePartInRotation({
+        chain: b.chain,
+        identity: b.identity,
+        store: b.store,
+        service: b.service,
+        pollMs: 50,
+      });
+      // While A is down the rotation cannot complete, and workers get a retryable refusal.
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await a.rotation.current()).state, RotationState.Open);
+      await assert.rejects(provisionFrom(b), (err: unknown) => err instanceof VeilError && err.retryable);
+      // A starts again with only its disk: it recovers its share from the chain and finishes.
+      const a2 = restarted(a);
+      const [ea, eb] = await Promise.all([
+        takePartInRotation({
+          chain: a2.chain,
+          identity: a2.identity,
+          store: a2.store,
+          service: a2.service,
+          pollMs: 50,
+        }),
+        bDone,
+      ]);
+      assert.equal(ea, 3n);
+      assert.equal(eb, 3n);
+      assert.equal((await a2.rotation.current()).state, RotationState.Completed);
+      assert.deepEqual(await a2.store.load(3n), await b.store.load(3n), "both hold the same epoch-3 key");
+      assert.equal(await a2.store.load(2n), undefined, "the restarted gatekeeper destroyed epoch 2's key");
+
+      // Workers move on, with their agents' secrets and state intact.
+      const grant3 = await provisionFrom(a2);
+      assert.equal(grant3.epoch, 3n);
+      // A second worker still on epoch 2, which knew the agent before, does not load it without
+      // its secrets once they are re-sealed for epoch 3: it gets a retryable error instead.
+      const lagging = new AgentKeyring({ chain: t.reader, operator: t.as(3), grant: grant2Copy });
+      await lagging.identity(agentId);
+      const moved = await keyring.rotate(grant3, [agentId]);
+      await assert.rejects(
+        lagging.secrets(agentId, (n, e) => assert.fail(`${n}: ${e}`)),
+        (err: unknown) => isCode("AGENT_KEYS_WRONG_EPOCH")(err) && (err as VeilError).retryable,
+      );
+      assert.deepEqual([moved.rewrapped, moved.resealed, moved.reencrypted], [1, 2, 2]);
+      const me = await keyring.identity(agentId);
+      assert.equal(me.address, agentAddress);
+      const state = new EncryptedAgentState(stateStore, agentId, keyring.stateKeys(agentId, me));
+      assert.equal(new TextDecoder().decode(await state.get("counter")), "41");
+      assert.deepEqual(await keyring.secrets(agentId, (n, e) => assert.fail(`${n}: ${e}`)), {
+        API_KEY: "s3cret",
+        NEW_TOKEN: "epoch-2-secret",
+      });
+
+      // Abort: C is elected for epoch 4 and crashes for good before contributing.
+      await new RotationClient(t.as(0)).open([a.identity.address, c.identity.address]);
+      const aWaiting = takePartInRotation({
+        chain: a2.chain,
+        identity: a2.identity,
+        store: a2.store,
+        service: a2.service,
+        pollMs: 50,
+      });
+      for (;;) {
+        if ((await a2.rotation.current()).contributions === 1) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await assert.rejects(provisionFrom(a2), (err: unknown) => err instanceof VeilError && err.retryable);
+      await new RotationClient(t.as(0)).abort();
+      assert.equal(await aWaiting, undefined, "the waiting gatekeeper sees the abort and stops");
+      assert.equal(await t.reader.epoch(), 3n, "epoch 3 stays in force");
+      assert.equal(await a2.rotation.keyTrafficOpen(), true);
+      const again = await provisionFrom(a2);
+      assert.equal(again.epoch, 3n, "workers are provisioned again, on epoch 3");
+      assert.equal((await keyring.identity(agentId)).epoch, 3n);
+    } finally {
+      clearInterval(miner);
+    }
   });
 });
