@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { type Hex, recoverMessageAddress } from "viem";
+import type { Hex } from "viem";
 import {
   type LlmCallReceipt,
   llmReceiptDigest,
@@ -10,6 +10,7 @@ import {
 } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
 import { requestHash, responseHash } from "../crypto/invocation.ts";
+import { signedBy } from "../crypto/known-signers.ts";
 import { VeilError } from "../errors/index.ts";
 import type { VerifiedAgentIdentity } from "./identity.ts";
 
@@ -58,22 +59,14 @@ export async function verifyReceipt(
   // may still sign under the epoch just ended while the record already names the new one.
   const epochs = [identity.epoch.toString(), (identity.epoch - 1n).toString()];
   if (!epochs.includes(receipt.epoch)) throw invalid(`it is from key epoch ${receipt.epoch}`);
-  let signer: Hex;
-  try {
-    signer = await recoverMessageAddress({
-      message: {
-        raw: receiptDigest({
-          chainId: chain.config.chainId,
-          agentRegistry: chain.config.contracts.agentRegistry,
-          ...receipt,
-        }),
-      },
-      signature: receipt.signature,
-    });
-  } catch {
-    throw invalid("its signature is malformed");
-  }
-  if (signer !== identity.address) throw invalid("it is not signed by the agent's certified key");
+  const digest = receiptDigest({
+    chainId: chain.config.chainId,
+    agentRegistry: chain.config.contracts.agentRegistry,
+    ...receipt,
+  });
+  if (!isSignature(receipt.signature)) throw invalid("its signature is malformed");
+  if (!signedBy(identity.address, digest, receipt.signature))
+    throw invalid("it is not signed by the agent's certified key");
   const key = identity.id.toString();
   const codeHash = receipt.codeHash.toLowerCase();
   if (!versionsCache?.get(key)?.has(codeHash)) {
@@ -129,23 +122,15 @@ export async function verifyUsageReceipt(
   ] as const) {
     if (!Number.isSafeInteger(r[k]) || r[k] < 0) throw usageInvalid(`${k} is not a count`);
   }
-  let signer: Hex;
-  try {
-    signer = await recoverMessageAddress({
-      message: {
-        raw: usageReceiptDigest({
-          chainId: chain.config.chainId,
-          workerRegistry: chain.config.contracts.workerRegistry,
-          ...r,
-        }),
-      },
-      signature: r.signature,
-    });
-  } catch {
-    throw usageInvalid("its signature is malformed");
-  }
-  if (signer.toLowerCase() !== r.worker.toLowerCase())
+  if (!isSignature(r.signature)) throw usageInvalid("its signature is malformed");
+  const usageDigest = usageReceiptDigest({
+    chainId: chain.config.chainId,
+    workerRegistry: chain.config.contracts.workerRegistry,
+    ...r,
+  });
+  if (typeof r.worker !== "string" || !signedBy(r.worker, usageDigest, r.signature))
     throw usageInvalid("it is not signed by the worker it names");
+  const signer = r.worker as Hex;
   const key = signer.toLowerCase();
   if ((knownWorkers.get(key) ?? 0) < Date.now() - 60_000) {
     if (!(await chain.getWorker(signer))) throw usageInvalid(`${signer} is not a registered worker`);
@@ -216,16 +201,8 @@ export async function checkLlmReceipt(
     throw llmInvalid("it names another response");
   if (expected.worker !== undefined && r.worker.toLowerCase() !== expected.worker.toLowerCase())
     throw llmInvalid("it names another worker");
-  let signer: Hex;
-  try {
-    signer = await recoverMessageAddress({
-      message: { raw: llmReceiptDigest({ ...domain, ...r }) },
-      signature: r.signature,
-    });
-  } catch {
-    throw llmInvalid("its signature is malformed");
-  }
-  if (signer.toLowerCase() !== r.worker.toLowerCase())
+  if (!isSignature(r.signature)) throw llmInvalid("its signature is malformed");
+  if (typeof r.worker !== "string" || !signedBy(r.worker, llmReceiptDigest({ ...domain, ...r }), r.signature))
     throw llmInvalid("it is not signed by the worker it names");
   return r;
 }
@@ -262,4 +239,9 @@ export async function verifyLlmReceipts(
     out.push(r);
   }
   return out;
+}
+
+/** 65 bytes of hex (r ‖ s ‖ v): anything else cannot be a signature. */
+function isSignature(value: unknown): value is Hex {
+  return typeof value === "string" && /^0x[0-9a-fA-F]{130}$/.test(value);
 }

@@ -1,7 +1,8 @@
-import { encodeAbiParameters, type Hex, keccak256, recoverMessageAddress } from "viem";
+import { encodeAbiParameters, type Hex, keccak256 } from "viem";
 import { signQuote } from "../chain/fee-vouchers.ts";
 import type { AgentRecord } from "../chain/index.ts";
 import { requestHash } from "../crypto/index.ts";
+import { signedBy } from "../crypto/known-signers.ts";
 import { VeilError } from "../errors/index.ts";
 import type { AgentCaller, CallContext } from "../sandbox/host-agents.ts";
 import type { FeeQuote, VeilClient, VoucherHeader } from "../sdk/client.ts";
@@ -281,17 +282,10 @@ export class AgentCalls {
         "Give the call more time.",
         504,
       );
-    let signer: Hex;
-    try {
-      signer = await recoverMessageAddress({
-        message: { raw: callDigest(this.options.domain, a) },
-        signature: a.signature,
-      });
-    } catch {
+    if (typeof a.signature !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(a.signature))
       throw refuse("its signature is malformed");
-    }
     const certified = await this.options.client().identity(a.caller);
-    if (certified.address.toLowerCase() !== signer.toLowerCase())
+    if (!signedBy(certified.address, callDigest(this.options.domain, a), a.signature))
       throw refuse(`it is not signed by agent #${a.caller}'s certified key`);
     return {
       caller: { agentId: a.caller, address: certified.address },
