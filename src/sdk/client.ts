@@ -17,6 +17,22 @@ import type { AgentLogLine, LogCursor } from "./logs.ts";
 import type { ReceiptCheck } from "./receipts.ts";
 import type { AgentVerdict, VerifyAgentOptions } from "./verify-agent.ts";
 
+/**
+ * Modules of the invoke path, loaded on first use and then kept: every `import()` call goes
+ * through the module loader's resolution again (through loader hooks, a message to another
+ * thread), which showed as a tenth of an invoking process's CPU.
+ */
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let loaded: Promise<T> | undefined;
+  return () => {
+    loaded ??= load();
+    return loaded;
+  };
+}
+const receiptsModule = once(() => import("./receipts.ts"));
+const streamModule = once(() => import("./stream.ts"));
+const cryptoModule = once(() => import("../crypto/index.ts"));
+
 /** What a priced agent's worker asks a payer to sign (see chain/fee-vouchers.ts). */
 export type FeeQuote = {
   chainId: number;
@@ -500,7 +516,7 @@ export class VeilClient {
       callerHeaders["x-veil-fee-voucher"] = encodeVoucherHeader(fee.voucher);
       callerHeaders["x-veil-prefer-worker"] = fee.quote.worker;
     }
-    const { requestStreaming } = await import("./stream.ts");
+    const { requestStreaming } = await streamModule();
     const res = await requestStreaming(
       `${this.gatewayUrl}/agents/${encodeURIComponent(nameOrId)}${pathAndQuery}`,
       {
@@ -537,9 +553,8 @@ export class VeilClient {
       const { trailers, bodyHash } = await res.ended();
       const all = { ...headers, ...trailers };
       if (!nonce || request.verify === false) return { llmReceipts: [], trailers };
-      const { parseReceiptHeader, verifyReceipt, verifyUsageReceipt, verifyLlmReceipts } = await import(
-        "./receipts.ts"
-      );
+      const { parseReceiptHeader, verifyReceipt, verifyUsageReceipt, verifyLlmReceipts } =
+        await receiptsModule();
       const chain = await this.chain();
       const verified = await verifyReceipt(
         chain,
@@ -583,7 +598,7 @@ export class VeilClient {
     body: string | Uint8Array | undefined,
     nonce: Hex,
   ) {
-    const { signCaller, requestHash } = await import("../crypto/index.ts");
+    const { signCaller, requestHash } = await cryptoModule();
     const agentId = /^\d+$/.test(nameOrId)
       ? BigInt(nameOrId)
       : await (await this.chain()).agentIdOf(nameOrId);
@@ -612,11 +627,10 @@ export class VeilClient {
   ): Promise<InvokeStream> {
     const identity = await this.identity(nameOrId);
     const chain = await this.chain();
-    const { sealRequest, openResponse, generateX25519, SealedStreamReader, responseHash } = await import(
-      "../crypto/index.ts"
-    );
-    const { verifyReceipt, verifyUsageReceipt, verifyLlmReceipts } = await import("./receipts.ts");
-    const { requestStreaming } = await import("./stream.ts");
+    const { sealRequest, openResponse, generateX25519, SealedStreamReader, responseHash } =
+      await cryptoModule();
+    const { verifyReceipt, verifyUsageReceipt, verifyLlmReceipts } = await receiptsModule();
+    const { requestStreaming } = await streamModule();
     const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
     const pathAndQuery = normalizePath(request.path);
     const body = method === "GET" || method === "HEAD" ? null : toBytes(request.body);
