@@ -20,6 +20,7 @@ import {
   workerRegistryAbi,
 } from "./abi.ts";
 import { chainError } from "./errors.ts";
+import { gasWithHeadroom } from "./gas.ts";
 
 export type ContractAddresses = {
   agentRegistry: Hex;
@@ -189,16 +190,13 @@ export class VeilChain {
         ...request,
         account: wallet.account,
       } as never);
-      // Headroom over the estimate: the estimate is made against the state now, and another
-      // party's transaction mined first can send this one down a longer branch (the last of
-      // several gatekeepers to confirm also completes the rotation). Unused gas is not charged.
       const estimate = await this.public.estimateContractGas({
         ...request,
         account: wallet.account,
       } as never);
       const hash = await wallet.writeContract({
         ...(prepared as object),
-        gas: (estimate * 13n) / 10n + 60_000n,
+        gas: gasWithHeadroom(estimate),
       } as never);
       const receipt = await this.public.waitForTransactionReceipt({ hash, pollingInterval: 50 });
       if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);

@@ -35,6 +35,7 @@ import {
 import { type ChainConfig, VeilChain } from "./client.ts";
 import type { EconomyAddresses } from "./economy-deploy.ts";
 import { chainError } from "./errors.ts";
+import { gasWithHeadroom } from "./gas.ts";
 
 export type { EconomyAddresses } from "./economy-deploy.ts";
 
@@ -404,7 +405,17 @@ export class VeilEconomy {
         args,
         account: wallet.account,
       } as never);
-      const hash = await wallet.writeContract(request as never);
+      const estimate = await this.public.estimateContractGas({
+        address,
+        abi: withErrors(abi),
+        functionName,
+        args,
+        account: wallet.account,
+      } as never);
+      const hash = await wallet.writeContract({
+        ...(request as object),
+        gas: gasWithHeadroom(estimate),
+      } as never);
       const receipt = await this.public.waitForTransactionReceipt({ hash, pollingInterval: this.pollingMs });
       if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);
       return { hash, logs: receipt.logs as never };
