@@ -1,4 +1,5 @@
 import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { bytesToNumberBE } from "@noble/curves/utils.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { bytesToHex, concatBytes, hexToBytes } from "@noble/hashes/utils.js";
 
@@ -62,7 +63,7 @@ export class KnownSigners {
     const known = this.#points.get(key);
     if (!known) return this.#learn(key, parsed.sig, hash);
     const { r, s } = parsed.sig;
-    const h = Fn.create(bytesToBigInt(hash));
+    const h = Fn.create(bytesToNumberBE(hash));
     const is = Fn.inv(s);
     const R = Point.BASE.multiplyUnsafe(Fn.create(h * is)).add(known.multiplyUnsafe(Fn.create(r * is)));
     if (R.is0()) return false;
@@ -94,12 +95,13 @@ function safeHex(hex: string): Uint8Array | undefined {
   return hexToBytes(hex.slice(2));
 }
 
-function bytesToBigInt(bytes: Uint8Array): bigint {
-  return BigInt(`0x${bytesToHex(bytes) || "0"}`);
-}
-
 /** The process's remembered signers (agents' and workers' receipt keys). */
 const shared = new KnownSigners();
+
+/** 65 bytes of hex (r ‖ s ‖ v): anything else cannot be a signature. */
+export function isSignatureHex(value: unknown): value is `0x${string}` {
+  return typeof value === "string" && /^0x[0-9a-fA-F]{130}$/.test(value);
+}
 
 /** Whether `signature` over the 32-byte hex `digest` (as a personal message) is by `address`. */
 export function signedBy(address: string, digest: string, signature: string): boolean {

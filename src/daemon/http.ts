@@ -96,3 +96,17 @@ export function answerClientErrors(server: Server): Server {
   });
   return server;
 }
+
+/** Waits until the reader has taken what was written (or has gone away). */
+export function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+  });
+}

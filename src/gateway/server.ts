@@ -7,7 +7,14 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError, sendJson } from "../daemon/http.ts";
+import {
+  answerClientErrors,
+  drained,
+  MAX_HEADER_BYTES,
+  readBody,
+  sendError,
+  sendJson,
+} from "../daemon/http.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import { type RateLimit, RateLimiter } from "./rate-limit.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
@@ -351,19 +358,5 @@ function noWorker(name: string, tried: string[]): VeilError {
     retryable: true,
     context: tried,
     hint: "Check `veil inspect NAME` and that workers are running; retry in a moment.",
-  });
-}
-
-/** Waits until the reader has taken what was written (or has gone away). */
-function drained(res: ServerResponse): Promise<void> {
-  if (res.destroyed || res.writableEnded) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off("drain", done);
-      res.off("close", done);
-      resolve();
-    };
-    res.once("drain", done);
-    res.once("close", done);
   });
 }

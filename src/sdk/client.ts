@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { type Hex, hexToBytes } from "viem";
 import type { LlmCallReceipt, UsageReceipt } from "../chain/certificates.ts";
+import type { FeeQuote, VoucherHeader } from "../chain/fee-vouchers.ts";
 import type { VeilChain } from "../chain/index.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import { type NetworkFile, networkMaxima } from "../network/config.ts";
@@ -16,6 +17,8 @@ import type { VerifiedAgentIdentity } from "./identity.ts";
 import type { AgentLogLine, LogCursor } from "./logs.ts";
 import type { ReceiptCheck } from "./receipts.ts";
 import type { AgentVerdict, VerifyAgentOptions } from "./verify-agent.ts";
+
+export type { FeeQuote, VoucherHeader };
 
 /**
  * Modules of the invoke path, loaded on first use and then kept: every `import()` call goes
@@ -33,18 +36,7 @@ const receiptsModule = once(() => import("./receipts.ts"));
 const streamModule = once(() => import("./stream.ts"));
 const cryptoModule = once(() => import("../crypto/index.ts"));
 
-/** What a priced agent's worker asks a payer to sign (see chain/fee-vouchers.ts). */
-export type FeeQuote = {
-  chainId: number;
-  feeEscrow: Hex;
-  worker: Hex;
-  payer: Hex;
-  agentId: string;
-  calls: string;
-  amount: string;
-  price: string;
-};
-export type VoucherHeader = { payer: Hex; calls: string; amount: string; r: Hex; vs: Hex };
+const feeVouchersModule = once(() => import("../chain/fee-vouchers.ts"));
 
 export type DeployResult = {
   id: bigint;
@@ -438,7 +430,7 @@ export class VeilClient {
   /** The default payer with `as`: the caller's key signs vouchers for its own escrow only. */
   async #payAs(privateKey: Hex): Promise<(quote: FeeQuote) => Promise<VoucherHeader | undefined>> {
     const { privateKeyToAccount } = await import("viem/accounts");
-    const { signQuote } = await import("../chain/fee-vouchers.ts");
+    const { signQuote } = await feeVouchersModule();
     const account = privateKeyToAccount(privateKey);
     return async (quote) => {
       if (quote.payer.toLowerCase() !== account.address.toLowerCase()) return undefined;
@@ -513,7 +505,7 @@ export class VeilClient {
       callerHeaders["x-veil-caller-time"] = String(caller.timestamp);
     }
     if (fee) {
-      callerHeaders["x-veil-fee-voucher"] = encodeVoucherHeader(fee.voucher);
+      callerHeaders["x-veil-fee-voucher"] = (await feeVouchersModule()).encodeVoucher(fee.voucher);
       callerHeaders["x-veil-prefer-worker"] = fee.quote.worker;
     }
     const { requestStreaming } = await streamModule();
@@ -642,7 +634,14 @@ export class VeilClient {
       headers: [
         ...Object.entries(request.headers ?? {}),
         // The voucher travels sealed: only the worker learns who pays.
-        ...(fee ? [["x-veil-fee-voucher", encodeVoucherHeader(fee.voucher)] as [string, string]] : []),
+        ...(fee
+          ? [
+              ["x-veil-fee-voucher", (await feeVouchersModule()).encodeVoucher(fee.voucher)] as [
+                string,
+                string,
+              ],
+            ]
+          : []),
       ],
       body: Buffer.from(body ?? new Uint8Array(0)).toString("base64"),
       replyTo: Buffer.from(reply.publicKey).toString("hex"),
@@ -828,10 +827,6 @@ async function checkLoads(built: BuiltAgent, name: string): Promise<void> {
     meta: { id: "0", name, codeHash: built.hash },
   });
   sandbox.dispose();
-}
-
-function encodeVoucherHeader(v: VoucherHeader): string {
-  return Buffer.from(JSON.stringify(v)).toString("base64");
 }
 
 /** A worker's 402 FEE_VOUCHER_REQUIRED carries the voucher to sign; keep it on the error. */

@@ -10,7 +10,7 @@ import {
 } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
 import { requestHash, responseHash } from "../crypto/invocation.ts";
-import { signedBy } from "../crypto/known-signers.ts";
+import { isSignatureHex as isSignature, signedBy } from "../crypto/known-signers.ts";
 import { VeilError } from "../errors/index.ts";
 import type { VerifiedAgentIdentity } from "./identity.ts";
 
@@ -239,9 +239,4 @@ export async function verifyLlmReceipts(
     out.push(r);
   }
   return out;
-}
-
-/** 65 bytes of hex (r ‖ s ‖ v): anything else cannot be a signature. */
-function isSignature(value: unknown): value is Hex {
-  return typeof value === "string" && /^0x[0-9a-fA-F]{130}$/.test(value);
 }

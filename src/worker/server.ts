@@ -10,10 +10,17 @@ import {
   SealedStreamWriter,
   sealResponse,
 } from "../crypto/index.ts";
-import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError, sendJson } from "../daemon/http.ts";
+import {
+  answerClientErrors,
+  drained,
+  MAX_HEADER_BYTES,
+  readBody,
+  sendError,
+  sendJson,
+} from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
 import type { LlmReceipt } from "../sandbox/host-llm.ts";
-import type { InvocationUsage, SandboxStream } from "../sandbox/types.ts";
+import type { InvocationUsage, SandboxStream, SandboxStreamEnd } from "../sandbox/types.ts";
 import type { SqliteLogStore } from "../storage/log-store.ts";
 import type { Evidence } from "../tee/index.ts";
 import { type AgentCalls, CALL_HEADER } from "./agent-calls.ts";
@@ -306,6 +313,25 @@ async function sendStreamed(
 ): Promise<void> {
   res.writeHead(status, { ...headers, "x-veil-streamed": "1", trailer: END_HEADERS.join(", ") });
   res.flushHeaders();
+  const pumped = await pump(res, stream, (chunk) => chunk);
+  if (!pumped) return;
+  const trailers = await end(pumped.finished, pumped.outputHash);
+  const error = streamError(pumped.finished);
+  if (error) trailers["x-veil-error"] = Buffer.from(JSON.stringify(error.toJSON())).toString("base64");
+  res.addTrailers(trailers);
+  res.end();
+}
+
+/**
+ * Writes the agent's chunks as they come (each through `frame`), waiting for a slow reader, and
+ * hashes the plain body for the receipts. A caller that goes away cancels the agent's stream;
+ * then there is nothing more to send (undefined).
+ */
+async function pump(
+  res: ServerResponse,
+  stream: SandboxStream,
+  frame: (chunk: Uint8Array) => Uint8Array,
+): Promise<{ finished: SandboxStreamEnd; outputHash: Hex } | undefined> {
   let gone = false;
   res.once("close", () => {
     if (!res.writableFinished) {
@@ -323,23 +349,22 @@ async function sendStreamed(
         break;
       }
       hash.update(chunk);
-      if (!res.write(chunk)) await drained(res);
+      if (!res.write(frame(chunk))) await drained(res);
     }
   } catch {
-    // The same error comes with `finished`, sent below as a trailer.
+    // The same error comes with `finished`, sent at the end by the caller.
   }
   const finished = await stream.finished;
-  if (gone) return;
-  const trailers = await end(finished, `0x${hash.digest("hex")}`);
-  if (finished.error) {
-    const e =
-      finished.error instanceof VeilError
-        ? finished.error
-        : new VeilError("AGENT_CRASHED", "The agent's stream failed", { status: 502 });
-    trailers["x-veil-error"] = Buffer.from(JSON.stringify(e.toJSON())).toString("base64");
-  }
-  res.addTrailers(trailers);
-  res.end();
+  if (gone) return undefined;
+  return { finished, outputHash: `0x${hash.digest("hex")}` };
+}
+
+/** Why a stream ended early, as the Veil error the caller is told. */
+function streamError(finished: SandboxStreamEnd): VeilError | undefined {
+  if (finished.error === undefined) return undefined;
+  return finished.error instanceof VeilError
+    ? finished.error
+    : new VeilError("AGENT_CRASHED", "The agent's stream failed", { status: 502 });
 }
 
 type ReadyState = Extract<AgentState, { status: "ready" }>;
@@ -563,37 +588,10 @@ async function sendSealedStream(
     "x-veil-agent-id": o.agentId,
   });
   res.write(o.writer.head(o.replyTo, { status: o.status, headers: o.headers }));
-  let gone = false;
-  res.once("close", () => {
-    if (!res.writableFinished) {
-      gone = true;
-      stream.cancel();
-    }
-  });
-  const hash = createHash("sha256");
-  try {
-    for await (const chunk of stream.chunks) {
-      // The caller may have gone before the close listener was set.
-      if (gone || res.destroyed) {
-        gone = true;
-        stream.cancel();
-        break;
-      }
-      hash.update(chunk);
-      if (!res.write(o.writer.chunk(chunk))) await drained(res);
-    }
-  } catch {
-    // The same error comes with `finished`, sealed into the end frame below.
-  }
-  const finished = await stream.finished;
-  if (gone) return;
-  const end = await o.end(finished, `0x${hash.digest("hex")}`);
-  const error =
-    finished.error === undefined
-      ? undefined
-      : finished.error instanceof VeilError
-        ? finished.error
-        : new VeilError("AGENT_CRASHED", "The agent's stream failed", { status: 502 });
+  const pumped = await pump(res, stream, (chunk) => o.writer.chunk(chunk));
+  if (!pumped) return;
+  const end = await o.end(pumped.finished, pumped.outputHash);
+  const error = streamError(pumped.finished);
   res.end(o.writer.end({ ...end, ...(error ? { error: error.toJSON() } : {}) }));
 }
 
@@ -601,19 +599,5 @@ function notServed(idOrName: string): VeilError {
   return new VeilError("AGENT_NOT_FOUND", `Agent ${idOrName} is not served by this worker`, {
     status: 404,
     hint: "Check the name with `veil inspect`, or deploy it with `veil deploy`.",
-  });
-}
-
-/** Waits until the reader has taken what was written (or has gone away). */
-function drained(res: ServerResponse): Promise<void> {
-  if (res.destroyed || res.writableEnded) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off("drain", done);
-      res.off("close", done);
-      resolve();
-    };
-    res.once("drain", done);
-    res.once("close", done);
   });
 }
