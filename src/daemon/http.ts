@@ -1,9 +1,38 @@
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { VeilError } from "../errors/index.ts";
 
+/**
+ * What a daemon's handlers read of a request: node:http's IncomingMessage is one, a request
+ * that came over the gateway's link (link-server.ts) is another.
+ */
+export interface DaemonRequest {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly rawHeaders: string[];
+  readonly headers: IncomingHttpHeaders;
+  [Symbol.asyncIterator](): AsyncIterator<unknown>;
+}
+
+/** What a daemon's handlers do with an answer: node:http's ServerResponse, or a linked one. */
+export interface DaemonResponse {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  readonly writableFinished: boolean;
+  setHeader(name: string, value: string | number): unknown;
+  writeHead(status: number, headers?: Record<string, string | number>): unknown;
+  flushHeaders(): void;
+  write(chunk: Uint8Array | string): boolean;
+  end(chunk?: Uint8Array | string): unknown;
+  addTrailers(trailers: Record<string, string>): void;
+  destroy(): unknown;
+  once(event: "close" | "drain" | "finish", listener: () => void): unknown;
+  off(event: "close" | "drain" | "finish", listener: () => void): unknown;
+}
+
 /** Reads a request body, refusing more than `limit` bytes with BODY_TOO_LARGE (413). */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export async function readBody(req: DaemonRequest, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > limit) throw bodyTooLarge(limit);
   const chunks: Buffer[] = [];
@@ -24,7 +53,7 @@ function bodyTooLarge(limit: number): VeilError {
 }
 
 /** Parses a JSON body; malformed JSON is a 400 with BAD_JSON. */
-export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+export async function readJson(req: DaemonRequest, limit: number): Promise<unknown> {
   const body = await readBody(req, limit);
   try {
     return JSON.parse(body.toString("utf8"));
@@ -33,14 +62,14 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+export function sendJson(res: DaemonResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
   res.end(body);
 }
 
 /** Sends any error as `{ error: { code, message, hint } }`; unknown errors say nothing internal. */
-export function sendError(res: ServerResponse, err: unknown): void {
+export function sendError(res: DaemonResponse, err: unknown): void {
   const e =
     err instanceof VeilError
       ? err
@@ -98,7 +127,7 @@ export function answerClientErrors(server: Server): Server {
 }
 
 /** Waits until the reader has taken what was written (or has gone away). */
-export function drained(res: ServerResponse): Promise<void> {
+export function drained(res: DaemonResponse): Promise<void> {
   if (res.destroyed || res.writableEnded) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {

@@ -1,12 +1,4 @@
-import {
-  createServer,
-  Agent as HttpAgent,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import {
   answerClientErrors,
   drained,
@@ -15,9 +7,10 @@ import {
   sendError,
   sendJson,
 } from "../daemon/http.ts";
-import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
+import { VeilError } from "../errors/index.ts";
 import { type RateLimit, RateLimiter } from "./rate-limit.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
+import { type LinkedStream, WorkerLinks } from "./worker-link.ts";
 
 export type GatewayOptions = {
   router: Router;
@@ -33,7 +26,7 @@ export type GatewayOptions = {
 };
 
 /** What a running gateway server holds besides its options. */
-type GatewayContext = GatewayOptions & { limiter: RateLimiter | undefined };
+type GatewayContext = GatewayOptions & { limiter: RateLimiter | undefined; links: WorkerLinks };
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -54,12 +47,15 @@ export function createGatewayServer(options: GatewayOptions): Server {
   const context: GatewayContext = {
     ...options,
     limiter: options.rateLimit ? new RateLimiter(options.rateLimit) : undefined,
+    links: new WorkerLinks(options.workerTimeoutMs),
   };
-  return answerClientErrors(
+  const server = answerClientErrors(
     createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
       handle(req, res, context).catch((err) => sendError(res, err));
     }),
   );
+  server.on("close", () => context.links.close());
+  return server;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: GatewayContext): Promise<void> {
@@ -140,16 +136,17 @@ async function invoke(
   // Buffered so that the request can be sent again to another worker.
   const body =
     method === "GET" || method === "HEAD" ? undefined : await readBody(req, options.maxRequestBytes);
-  const headers: Record<string, string> = {};
+  const rawHeaders: string[] = [];
+  let prefer: string | undefined;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i]!.toLowerCase();
-    if (!HOP_BY_HOP.has(name))
-      headers[name] = headers[name] ? `${headers[name]}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1]!;
+    if (HOP_BY_HOP.has(name)) continue;
+    rawHeaders.push(name, req.rawHeaders[i + 1]!);
+    if (name === "x-veil-prefer-worker") prefer = req.rawHeaders[i + 1]!.toLowerCase();
   }
   const listed = await options.router.workers();
   if (listed.length === 0) throw noWorker(nameOrId, []);
   // A fee voucher names one worker (ADR 0006): the caller asks for it first, the rest follow.
-  const prefer = headers["x-veil-prefer-worker"]?.toLowerCase();
   const workers = prefer
     ? [
         ...listed.filter((w) => w.address.toLowerCase() === prefer),
@@ -157,18 +154,12 @@ async function invoke(
       ]
     : listed;
   const tried: string[] = [];
+  const path = `/v1/agents/${agentId}/${route}${rest}`;
   for (const worker of workers) {
-    const attempt = await forward(
-      worker,
-      `/v1/agents/${agentId}/${route}${rest}`,
-      method,
-      headers,
-      body,
-      options,
-    );
+    const attempt = await options.links.send(worker, { method, path, rawHeaders, body });
     if (attempt.kind === "unreachable") {
       options.router.markDown(worker);
-      tried.push(`${worker.url}: unreachable`);
+      tried.push(`${worker.url}: unreachable (${attempt.why})`);
       continue;
     }
     options.router.markUp(worker);
@@ -181,9 +172,7 @@ async function invoke(
       return;
     }
     const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(attempt.headers)) {
-      if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
-    }
+    for (const [k, v] of Object.entries(attempt.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
     out["x-veil-worker"] = worker.address;
     out["content-length"] = String(attempt.body.length);
     res.writeHead(attempt.status, out);
@@ -222,33 +211,26 @@ function admit(req: IncomingMessage, res: ServerResponse, options: GatewayContex
   );
 }
 
-type Attempt =
-  | { kind: "unreachable" }
-  | { kind: "retry"; code: string }
-  | { kind: "done"; status: number; headers: IncomingHttpHeaders; body: Buffer }
-  | { kind: "stream"; upstream: IncomingMessage };
-
 /**
  * Passes a streamed answer on chunk by chunk as the worker sends it, then its trailers (the
  * receipts, known only at the end). A caller that goes away closes the worker's stream, which
  * stops the agent.
  */
-async function relay(res: ServerResponse, upstream: IncomingMessage, worker: WorkerEndpoint): Promise<void> {
+async function relay(res: ServerResponse, upstream: LinkedStream, worker: WorkerEndpoint): Promise<void> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(upstream.headers)) {
-    if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
-  }
+  for (const [k, v] of Object.entries(upstream.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
   out["x-veil-worker"] = worker.address;
-  if (upstream.headers.trailer) out.trailer = String(upstream.headers.trailer);
-  res.writeHead(upstream.statusCode ?? 502, out);
+  if (upstream.headers.trailer) out.trailer = upstream.headers.trailer;
+  res.writeHead(upstream.status, out);
   res.flushHeaders();
   res.once("close", () => {
-    if (!res.writableFinished) upstream.destroy();
+    if (!res.writableFinished) upstream.cancel();
   });
   try {
     for await (const chunk of upstream) {
-      if (!res.write(chunk as Buffer)) await drained(res);
+      if (!res.write(chunk)) await drained(res);
       if (res.destroyed) return;
+      upstream.ack(chunk.length);
     }
   } catch {
     // The worker went away mid-answer: so does this one, so the caller sees it was cut.
@@ -256,100 +238,11 @@ async function relay(res: ServerResponse, upstream: IncomingMessage, worker: Wor
     return;
   }
   if (!upstream.complete) {
-    // Cut short without an error (a timeout): an orderly end here would pass for a whole body.
     res.destroy();
     return;
   }
-  const trailers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(upstream.trailers)) if (v !== undefined) trailers[k] = v;
-  res.addTrailers(trailers);
+  res.addTrailers(upstream.trailers);
   res.end();
-}
-
-/** Connections to workers are kept alive: a new TCP connection per invocation would dominate. */
-const workerAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
-
-function forward(
-  worker: WorkerEndpoint,
-  path: string,
-  method: string,
-  headers: Record<string, string>,
-  body: Buffer | undefined,
-  options: GatewayOptions,
-): Promise<Attempt> {
-  return new Promise((resolve, reject) => {
-    let connected = false;
-    const req = httpRequest(
-      `${worker.url}${path}`,
-      {
-        method,
-        headers: body ? { ...headers, "content-length": String(body.length) } : headers,
-        agent: workerAgent,
-        timeout: options.workerTimeoutMs,
-      },
-      (res) => {
-        if (res.headers["x-veil-streamed"]) {
-          // No longer retried elsewhere: the agent has started answering. The idle timeout
-          // stays: a worker silent for that long mid-stream is cut off.
-          resolve({ kind: "stream", upstream: res });
-          return;
-        }
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", reject);
-        res.on("end", () => {
-          const bytes = Buffer.concat(chunks);
-          const status = res.statusCode ?? 502;
-          if (status === 503 && String(res.headers["content-type"]).includes("application/json")) {
-            try {
-              const parsed = JSON.parse(bytes.toString("utf8")) as { error?: unknown };
-              if (isVeilErrorJSON(parsed.error) && parsed.error.retryable) {
-                resolve({ kind: "retry", code: parsed.error.code });
-                return;
-              }
-            } catch {
-              // not a Veil error: pass the answer on as it is
-            }
-          }
-          resolve({ kind: "done", status, headers: res.headers, body: bytes });
-        });
-      },
-    );
-    req.on("socket", (socket) => {
-      if (!socket.connecting) connected = true;
-      else
-        socket.once("connect", () => {
-          connected = true;
-        });
-    });
-    req.on("timeout", () => {
-      req.destroy();
-      reject(
-        new VeilError("WORKER_TIMEOUT", "The worker did not answer in time", {
-          status: 504,
-          retryable: true,
-        }),
-      );
-    });
-    req.on("error", (err: NodeJS.ErrnoException) => {
-      // Safe to send elsewhere: a request that never reached the worker, or one written to a
-      // kept-alive connection the worker had already closed (it died or restarted; Node reports
-      // ECONNRESET/EPIPE on the reused socket before any answer).
-      const staleSocket = req.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE");
-      if (!connected || staleSocket || err.code === "ECONNREFUSED" || err.code === "EHOSTUNREACH") {
-        resolve({ kind: "unreachable" });
-      } else {
-        reject(
-          new VeilError("WORKER_FAILED", "The worker dropped the request", {
-            status: 502,
-            cause: err,
-            retryable: true,
-          }),
-        );
-      }
-    });
-    req.end(body);
-  });
 }
 
 function noWorker(name: string, tried: string[]): VeilError {

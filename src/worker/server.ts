@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { Hex } from "viem";
 import { type Receipt, receiptDigest, type UsageReceipt } from "../chain/certificates.ts";
 import {
@@ -12,12 +12,15 @@ import {
 } from "../crypto/index.ts";
 import {
   answerClientErrors,
+  type DaemonRequest,
+  type DaemonResponse,
   drained,
   MAX_HEADER_BYTES,
   readBody,
   sendError,
   sendJson,
 } from "../daemon/http.ts";
+import { serveLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
 import type { LlmReceipt } from "../sandbox/host-llm.ts";
 import type { InvocationUsage, SandboxStream, SandboxStreamEnd } from "../sandbox/types.ts";
@@ -68,23 +71,21 @@ export type WorkerServerOptions = {
  * web-standard Request for `<path>`; `/v1/agents/:idOrName` and `/v1/health` report status.
  */
 export function createWorkerServer(options: WorkerServerOptions): Server {
-  return answerClientErrors(
-    createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
-      handle(req, res, options).catch((err) => {
-        // A payer asked for a voucher gets the exact one to sign (fees.ts).
-        if (err instanceof FeeQuoteError && !res.headersSent)
-          res.setHeader(QUOTE_HEADER, Buffer.from(JSON.stringify(err.quote)).toString("base64"));
-        sendError(res, err);
-      });
-    }),
-  );
+  const listener = (req: DaemonRequest, res: DaemonResponse) => {
+    handle(req, res, options).catch((err) => {
+      // A payer asked for a voucher gets the exact one to sign (fees.ts).
+      if (err instanceof FeeQuoteError && !res.headersSent)
+        res.setHeader(QUOTE_HEADER, Buffer.from(JSON.stringify(err.quote)).toString("base64"));
+      sendError(res, err);
+    });
+  };
+  const server = answerClientErrors(createServer({ maxHeaderSize: MAX_HEADER_BYTES }, listener));
+  // The gateway's requests come over its link (docs/adr/0015), to the same handler.
+  serveLinks(server, listener, { maxRequestBytes: options.maxRequestBytes + 4096 });
+  return server;
 }
 
-async function handle(
-  req: IncomingMessage,
-  res: ServerResponse,
-  options: WorkerServerOptions,
-): Promise<void> {
+async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerServerOptions): Promise<void> {
   const url = new URL(req.url ?? "/", "http://worker.invalid");
   const parts = url.pathname.split("/");
   if (url.pathname === "/v1/health") {
@@ -302,7 +303,7 @@ async function endHeaders(
  * error (`x-veil-error`, base64 JSON of the Veil error). A caller that goes away stops the agent.
  */
 async function sendStreamed(
-  res: ServerResponse,
+  res: DaemonResponse,
   stream: SandboxStream,
   headers: Record<string, string>,
   status: number,
@@ -328,7 +329,7 @@ async function sendStreamed(
  * then there is nothing more to send (undefined).
  */
 async function pump(
-  res: ServerResponse,
+  res: DaemonResponse,
   stream: SandboxStream,
   frame: (chunk: Uint8Array) => Uint8Array,
 ): Promise<{ finished: SandboxStreamEnd; outputHash: Hex } | undefined> {
@@ -431,8 +432,8 @@ const NONCE_MEMORY_MS = 10 * 60_000;
  * network stack is ciphertext.
  */
 async function handleEncrypted(
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: DaemonRequest,
+  res: DaemonResponse,
   state: ReadyState,
   options: WorkerServerOptions,
 ): Promise<void> {
@@ -571,7 +572,7 @@ async function handleEncrypted(
  * (crypto/sealed-stream.ts), the receipts and any error in the sealed end frame.
  */
 async function sendSealedStream(
-  res: ServerResponse,
+  res: DaemonResponse,
   stream: SandboxStream,
   o: {
     writer: SealedStreamWriter;

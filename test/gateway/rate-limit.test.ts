@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
+import type { DaemonRequest, DaemonResponse } from "../../src/daemon/http.ts";
+import { serveLinks } from "../../src/daemon/link-server.ts";
 import { RateLimiter } from "../../src/gateway/rate-limit.ts";
 import type { Router } from "../../src/gateway/routing.ts";
 import { createGatewayServer, type GatewayOptions } from "../../src/gateway/server.ts";
@@ -51,10 +53,12 @@ describe("gateway: rate limit per caller", () => {
   let router: Router;
 
   before(async () => {
-    worker = createServer((_req, res) => {
+    const answer = (_req: DaemonRequest, res: DaemonResponse) => {
       reachedWorker++;
       res.end("hello");
-    });
+    };
+    worker = createServer(answer);
+    serveLinks(worker, answer, { maxRequestBytes: 1 << 20 });
     await new Promise<void>((r) => worker.listen(0, "127.0.0.1", r));
     const endpoint = {
       address: "0x0000000000000000000000000000000000000001" as const,

@@ -1,0 +1,291 @@
+import { EventEmitter } from "node:events";
+import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { VeilError } from "../errors/index.ts";
+import type { DaemonRequest, DaemonResponse } from "./http.ts";
+import {
+  encodeFrame,
+  encodeHeadFrame,
+  FRAME,
+  FrameReader,
+  FrameWriter,
+  LINK_PROTOCOL,
+  LinkProtocolError,
+  splitHead,
+} from "./link-frames.ts";
+
+/** How much of a streamed answer may be on its way before the gateway says its reader took it. */
+export const LINK_STREAM_WINDOW = 256 * 1024;
+/** Requests one link may have open at once; more are answered 503 (retryable). */
+export const LINK_MAX_STREAMS = 1024;
+/** A request's head as JSON: far above the 16 KiB of raw headers the gateway accepts. */
+const MAX_HEAD_BYTES = 128 * 1024;
+
+export type LinkOptions = {
+  /** Largest request body a link frame may carry. */
+  maxRequestBytes: number;
+};
+
+type Listener = (req: DaemonRequest, res: DaemonResponse) => void;
+
+/**
+ * Lets a daemon's HTTP server also serve the gateway's link (docs/adr/0015): a client that asks
+ * for `Upgrade: veil-link/1` gets the connection switched to multiplexed frames, and each
+ * request on it goes to `listener`, the same handler the server's HTTP requests go to. Anyone
+ * may connect, as to the HTTP port: a frame that breaks the framing closes that connection only.
+ */
+export function serveLinks(server: Server, listener: Listener, options: LinkOptions): void {
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (String(req.headers.upgrade).toLowerCase() !== LINK_PROTOCOL) {
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nOnly ${LINK_PROTOCOL} upgrades are served here.\n`,
+      );
+      return;
+    }
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${LINK_PROTOCOL}\r\n\r\n`,
+    );
+    new LinkConnection(socket as Socket, listener, options).start(head);
+  });
+}
+
+/** The worker's end of one link: requests in, answers out. */
+class LinkConnection {
+  readonly #socket: Socket;
+  readonly #listener: Listener;
+  readonly #reader: FrameReader;
+  readonly #writer: FrameWriter;
+  readonly #open = new Map<number, LinkResponse>();
+
+  constructor(socket: Socket, listener: Listener, options: LinkOptions) {
+    this.#socket = socket;
+    this.#listener = listener;
+    // A request frame is its head and body; nothing else the gateway sends is larger.
+    this.#reader = new FrameReader(options.maxRequestBytes + MAX_HEAD_BYTES + 4);
+    this.#writer = new FrameWriter(socket);
+  }
+
+  start(head: Buffer): void {
+    this.#socket.setNoDelay(true);
+    this.#socket.on("data", (chunk: Buffer) => this.#read(chunk));
+    this.#socket.on("error", () => {});
+    this.#socket.on("close", () => {
+      for (const res of this.#open.values()) res.abandon();
+      this.#open.clear();
+    });
+    if (head.length) this.#read(head);
+  }
+
+  send(frame: Buffer): void {
+    this.#writer.send(frame);
+  }
+
+  done(stream: number): void {
+    this.#open.delete(stream);
+  }
+
+  #read(chunk: Buffer): void {
+    try {
+      for (const frame of this.#reader.push(chunk)) {
+        if (frame.type === FRAME.request) this.#request(frame.stream, frame.payload);
+        else if (frame.type === FRAME.window) {
+          if (frame.payload.length !== 4) throw new LinkProtocolError("A window frame carries 4 bytes");
+          this.#open.get(frame.stream)?.acknowledge(frame.payload.readUInt32BE(0));
+        } else if (frame.type === FRAME.reset) this.#open.get(frame.stream)?.abandon();
+        else throw new LinkProtocolError(`A worker is not sent frames of type ${frame.type}`);
+      }
+    } catch (err) {
+      // Past a framing error nothing lines up: this connection ends, no other is touched.
+      if (!(err instanceof LinkProtocolError)) console.error(err);
+      this.#socket.destroy();
+    }
+  }
+
+  #request(stream: number, payload: Buffer): void {
+    if (this.#open.has(stream)) throw new LinkProtocolError(`Stream ${stream} is already open`);
+    const { head, body } = splitHead(payload, MAX_HEAD_BYTES);
+    const res = new LinkResponse(this, stream);
+    this.#open.set(stream, res);
+    const request = parseRequestHead(head);
+    if (request instanceof VeilError) {
+      res.fail(request);
+      return;
+    }
+    if (this.#open.size > LINK_MAX_STREAMS) {
+      res.fail(
+        new VeilError("WORKER_BUSY", `This link has over ${LINK_MAX_STREAMS} requests open`, {
+          status: 503,
+          retryable: true,
+        }),
+      );
+      return;
+    }
+    this.#listener(new LinkRequest(request.method, request.url, request.rawHeaders, body), res);
+  }
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
+const FIELD_VALUE = /^[^\r\n\0]*$/;
+
+/** A request head as the gateway sends it, checked as an HTTP parser would check the same. */
+function parseRequestHead(head: unknown): { method: string; url: string; rawHeaders: string[] } | VeilError {
+  const bad = (why: string) =>
+    new VeilError("REQUEST_MALFORMED", `The linked request is malformed: ${why}`, { status: 400 });
+  if (typeof head !== "object" || head === null) return bad("no head");
+  const { m, u, h } = head as { m?: unknown; u?: unknown; h?: unknown };
+  if (typeof m !== "string" || !TOKEN.test(m)) return bad("method");
+  if (typeof u !== "string" || !u.startsWith("/") || u.length > 16_384 || !FIELD_VALUE.test(u))
+    return bad("path");
+  if (!Array.isArray(h) || h.length % 2 !== 0 || h.length > 2000) return bad("headers");
+  for (let i = 0; i < h.length; i += 2) {
+    if (typeof h[i] !== "string" || !TOKEN.test(h[i])) return bad("header name");
+    if (typeof h[i + 1] !== "string" || !FIELD_VALUE.test(h[i + 1])) return bad("header value");
+  }
+  return { method: m, url: u, rawHeaders: h as string[] };
+}
+
+/** A request that came over the link, shaped as much like node:http's as the handlers need. */
+class LinkRequest implements DaemonRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly rawHeaders: string[];
+  readonly #body: Buffer;
+  #headers: IncomingHttpHeaders | undefined;
+
+  constructor(method: string, url: string, rawHeaders: string[], body: Buffer) {
+    this.method = method;
+    this.url = url;
+    this.rawHeaders = rawHeaders;
+    this.#body = body;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    if (!this.#headers) {
+      const headers: Record<string, string> = {};
+      for (let i = 0; i < this.rawHeaders.length; i += 2) {
+        const name = this.rawHeaders[i]!.toLowerCase();
+        const value = this.rawHeaders[i + 1]!;
+        headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+      }
+      // The body came whole: its length is what it is, whatever a header says.
+      headers["content-length"] = String(this.#body.length);
+      this.#headers = headers;
+    }
+    return this.#headers;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    if (this.#body.length) yield this.#body;
+  }
+}
+
+/**
+ * An answer going back over the link. Until something is written it is one `response` frame
+ * (head and body together); a handler that flushes or writes before ending streams it as a
+ * head, data frames and an end frame with the trailers, never more than the window ahead of
+ * the gateway's reader.
+ */
+class LinkResponse extends EventEmitter implements DaemonResponse {
+  readonly #link: LinkConnection;
+  readonly #stream: number;
+  #status = 200;
+  readonly #headers: Record<string, string> = {};
+  #trailers: Record<string, string> = {};
+  #unacknowledged = 0;
+  #waiting = false;
+  headersSent = false;
+  destroyed = false;
+  writableEnded = false;
+  writableFinished = false;
+
+  constructor(link: LinkConnection, stream: number) {
+    super();
+    this.#link = link;
+    this.#stream = stream;
+  }
+
+  setHeader(name: string, value: string | number): this {
+    this.#headers[name.toLowerCase()] = String(value);
+    return this;
+  }
+
+  writeHead(status: number, headers?: Record<string, string | number>): this {
+    this.#status = status;
+    if (headers) for (const k in headers) this.#headers[k.toLowerCase()] = String(headers[k]);
+    return this;
+  }
+
+  flushHeaders(): void {
+    if (this.headersSent || this.destroyed) return;
+    this.headersSent = true;
+    this.#link.send(encodeHeadFrame(FRAME.head, this.#stream, { s: this.#status, h: this.#headers }));
+  }
+
+  write(chunk: Uint8Array | string): boolean {
+    if (this.destroyed || this.writableEnded) return false;
+    this.flushHeaders();
+    const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    if (bytes.byteLength === 0) return true;
+    this.#link.send(encodeFrame(FRAME.data, this.#stream, bytes));
+    this.#unacknowledged += bytes.byteLength;
+    if (this.#unacknowledged < LINK_STREAM_WINDOW) return true;
+    this.#waiting = true;
+    return false;
+  }
+
+  addTrailers(trailers: Record<string, string>): void {
+    this.#trailers = { ...this.#trailers, ...trailers };
+  }
+
+  end(chunk?: Uint8Array | string): this {
+    if (this.destroyed || this.writableEnded) return this;
+    const bytes = chunk === undefined ? undefined : typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    if (!this.headersSent) {
+      this.headersSent = true;
+      this.#link.send(
+        encodeHeadFrame(FRAME.response, this.#stream, { s: this.#status, h: this.#headers }, bytes),
+      );
+    } else {
+      if (bytes?.byteLength) this.#link.send(encodeFrame(FRAME.data, this.#stream, bytes));
+      this.#link.send(encodeHeadFrame(FRAME.end, this.#stream, this.#trailers));
+    }
+    this.writableEnded = true;
+    this.writableFinished = true;
+    this.#link.done(this.#stream);
+    this.emit("finish");
+    this.emit("close");
+    return this;
+  }
+
+  /** Breaks the answer off: the gateway cuts its caller's response, so it is not taken as whole. */
+  destroy(): this {
+    if (this.destroyed || this.writableEnded) return this;
+    this.#link.send(encodeFrame(FRAME.reset, this.#stream));
+    this.abandon();
+    return this;
+  }
+
+  /** The gateway's reader took `bytes` more of the streamed answer. */
+  acknowledge(bytes: number): void {
+    this.#unacknowledged = Math.max(0, this.#unacknowledged - bytes);
+    if (this.#waiting && this.#unacknowledged < LINK_STREAM_WINDOW) {
+      this.#waiting = false;
+      this.emit("drain");
+    }
+  }
+
+  /** The caller went away (or the link did): whatever was running for it may stop. */
+  abandon(): void {
+    if (this.destroyed || this.writableEnded) return;
+    this.destroyed = true;
+    this.#link.done(this.#stream);
+    this.emit("close");
+  }
+
+  /** Answers with a Veil error before any handler ran. */
+  fail(error: VeilError): void {
+    const body = JSON.stringify({ error: error.toJSON() });
+    this.writeHead(error.status, { "content-type": "application/json" }).end(body);
+  }
+}
