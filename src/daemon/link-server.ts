@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
+import { chmodSync, rmSync } from "node:fs";
 import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
-import type { Socket } from "node:net";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { VeilError } from "../errors/index.ts";
 import type { DaemonRequest, DaemonResponse } from "./http.ts";
@@ -21,6 +22,10 @@ export const LINK_STREAM_WINDOW = 256 * 1024;
 export const LINK_MAX_STREAMS = 1024;
 /** A request's head as JSON: far above the 16 KiB of raw headers the gateway accepts. */
 const MAX_HEAD_BYTES = 128 * 1024;
+
+/** The 101 answer's header naming a Unix socket that reaches the same daemon on this machine. */
+export const LINK_SOCKET_HEADER = "x-veil-link-socket";
+const localSockets = new WeakMap<Server, string>();
 
 export type LinkOptions = {
   /** Largest request body a link frame may carry. */
@@ -43,11 +48,31 @@ export function serveLinks(server: Server, listener: Listener, options: LinkOpti
       );
       return;
     }
+    const local = localSockets.get(server);
     socket.write(
-      `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${LINK_PROTOCOL}\r\n\r\n`,
+      `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${LINK_PROTOCOL}\r\n${local ? `${LINK_SOCKET_HEADER}: ${local}\r\n` : ""}\r\n`,
     );
     new LinkConnection(socket as Socket, listener, options).start(head);
   });
+}
+
+/**
+ * Also serves `server` on a Unix socket at `path` (owner-only), and names it in link upgrades:
+ * a gateway on the same machine moves its link there, which skips the loopback TCP stack (a
+ * write over it costs several times what it does over a Unix socket; docs/adr/0015).
+ */
+export async function listenLocalLinks(server: Server, path: string): Promise<NetServer> {
+  rmSync(path, { force: true });
+  // Connections are handed to the HTTP server as if it had accepted them itself.
+  const local = createNetServer((socket) => server.emit("connection", socket));
+  await new Promise<void>((resolve, reject) => {
+    local.once("error", reject);
+    local.listen(path, resolve);
+  });
+  chmodSync(path, 0o600);
+  localSockets.set(server, path);
+  server.once("close", () => local.close());
+  return local;
 }
 
 /** The worker's end of one link: requests in, answers out. */

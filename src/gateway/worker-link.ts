@@ -1,4 +1,5 @@
-import { request as httpRequest } from "node:http";
+import { statSync } from "node:fs";
+import { request as httpRequest, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import {
   encodeFrame,
@@ -11,6 +12,7 @@ import {
   StreamIds,
   splitHead,
 } from "../daemon/link-frames.ts";
+import { LINK_SOCKET_HEADER } from "../daemon/link-server.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { WorkerEndpoint } from "./routing.ts";
 
@@ -135,41 +137,34 @@ class WorkerLink {
     this.#writer?.send(frame);
   }
 
-  #connect(): Promise<FrameWriter | Error> {
-    return new Promise((resolve) => {
-      const req = httpRequest(`${this.#url}/v1/link`, {
-        headers: { connection: "Upgrade", upgrade: LINK_PROTOCOL },
-        timeout: this.#timeoutMs,
-      });
-      const fail = (why: string) => {
-        this.closed = true;
-        resolve(new Error(why));
-      };
-      req.on("upgrade", (_res, socket: Socket, head: Buffer) => {
-        socket.setNoDelay(true);
-        socket.setTimeout(0);
-        // Requests in flight keep the process alive through their callers' connections; an idle
-        // link by itself does not.
-        socket.unref();
-        this.#socket = socket;
-        this.#writer = new FrameWriter(socket);
-        socket.on("data", (chunk: Buffer) => this.#read(chunk));
-        socket.on("error", () => {});
-        socket.on("close", () => this.#lost());
-        if (head.length) this.#read(head);
-        resolve(this.#writer);
-      });
-      req.on("response", (res) => {
-        res.resume();
-        fail(`does not serve ${LINK_PROTOCOL} (HTTP ${res.statusCode})`);
-      });
-      req.on("timeout", () => {
-        req.destroy();
-        fail("connecting timed out");
-      });
-      req.on("error", (err: NodeJS.ErrnoException) => fail(err.code ?? err.message));
-      req.end();
-    });
+  async #connect(): Promise<FrameWriter | Error> {
+    const tcp = await upgrade({ url: this.#url }, this.#timeoutMs);
+    if (tcp instanceof Error) {
+      this.closed = true;
+      return tcp;
+    }
+    let { socket, head } = tcp;
+    // A worker on this machine offers a Unix socket: the same link without the TCP stack.
+    const local = localSocketOf(this.#url, tcp.response);
+    if (local) {
+      const moved = await upgrade({ url: "http://localhost", socketPath: local }, this.#timeoutMs);
+      if (!(moved instanceof Error)) {
+        socket.destroy();
+        ({ socket, head } = moved);
+      }
+    }
+    socket.setNoDelay?.(true);
+    socket.setTimeout(0);
+    // Requests in flight keep the process alive through their callers' connections; an idle
+    // link by itself does not.
+    socket.unref();
+    this.#socket = socket;
+    this.#writer = new FrameWriter(socket);
+    socket.on("data", (chunk: Buffer) => this.#read(chunk));
+    socket.on("error", () => {});
+    socket.on("close", () => this.#lost());
+    if (head.length) this.#read(head);
+    return this.#writer;
   }
 
   /** The connection dropped: nothing more will come for any request on it. */
@@ -234,6 +229,44 @@ class WorkerLink {
     } else {
       throw new LinkProtocolError(`Frame type ${type} out of order on stream ${id}`);
     }
+  }
+}
+
+/** Opens a connection and asks it to switch to the link. */
+function upgrade(
+  target: { url: string; socketPath?: string },
+  timeoutMs: number,
+): Promise<{ socket: Socket; head: Buffer; response: IncomingMessage } | Error> {
+  return new Promise((resolve) => {
+    const req = httpRequest(`${target.url}/v1/link`, {
+      headers: { connection: "Upgrade", upgrade: LINK_PROTOCOL },
+      timeout: timeoutMs,
+      ...(target.socketPath ? { socketPath: target.socketPath } : {}),
+    });
+    req.on("upgrade", (response, socket: Socket, head: Buffer) => resolve({ socket, head, response }));
+    req.on("response", (res) => {
+      res.resume();
+      resolve(new Error(`does not serve ${LINK_PROTOCOL} (HTTP ${res.statusCode})`));
+    });
+    req.on("timeout", () => {
+      req.destroy();
+      resolve(new Error("connecting timed out"));
+    });
+    req.on("error", (err: NodeJS.ErrnoException) => resolve(new Error(err.code ?? err.message)));
+    req.end();
+  });
+}
+
+/** The Unix socket a worker named, if it is on this machine (a loopback URL) and the socket is there. */
+function localSocketOf(url: string, response: IncomingMessage): string | undefined {
+  const path = response.headers[LINK_SOCKET_HEADER];
+  if (typeof path !== "string" || !path.startsWith("/")) return undefined;
+  const host = new URL(url).hostname;
+  if (host !== "127.0.0.1" && host !== "localhost" && host !== "[::1]") return undefined;
+  try {
+    return statSync(path).isSocket() ? path : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,12 +1,13 @@
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Hex } from "viem";
 import { llmReceiptDigest, usageReceiptDigest } from "../chain/certificates.ts";
 import { VeilEconomy } from "../chain/economy-client.ts";
 import { RotationClient, VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
+import { listenLocalLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey } from "../gatekeeper/client.ts";
 import { loadNetwork, networkMaxima } from "../network/config.ts";
@@ -174,6 +175,10 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     server.once("error", reject);
     server.listen(options.port, options.host, resolve);
   });
+  // A gateway on this machine reaches the worker over a Unix socket (ADR 0015); a path too long
+  // for one (about 107 bytes) leaves it on TCP.
+  const linkSocket = resolve(options.dataDir, "link.sock");
+  if (Buffer.byteLength(linkSocket) < 100) await listenLocalLinks(server, linkSocket);
   const url = options.publicUrl ?? `http://${options.host}:${(server.address() as AddressInfo).port}`;
   attestation = new WorkerAttestation({
     enclave,

@@ -224,7 +224,8 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
   for (const [k, v] of response.headers) if (!HOP_BY_HOP.has(k)) out[k] = out[k] ? `${out[k]}, ${v}` : v;
   out["x-veil-agent-id"] = state.record.id.toString();
   out["x-veil-code-hash"] = state.record.codeHash;
-  const inputHash = requestHash(method, pathAndQuery, body);
+  // Hashes are for receipts, made only when the caller sent a nonce (endHeaders).
+  const inputHash = nonce ? requestHash(method, pathAndQuery, body) : UNHASHED;
   if (response.stream) {
     await sendStreamed(res, response.stream, out, response.status, (end, outputHash) =>
       endHeaders(state, options, { inputHash, nonce, status: response.status, outputHash, ...end }),
@@ -237,7 +238,7 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
       inputHash,
       nonce,
       status: response.status,
-      outputHash: responseHash(response.body),
+      outputHash: nonce ? responseHash(response.body) : UNHASHED,
       usage: response.usage,
       llmReceipts: response.llmReceipts ?? [],
     }),
@@ -246,6 +247,9 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
   res.writeHead(response.status, out);
   res.end(method === "HEAD" ? undefined : response.body);
 }
+
+/** Stands for a hash no receipt will carry (an invocation without a nonce gets none). */
+const UNHASHED: Hex = "0x";
 
 /** What is known once the body has ended; a streamed response sends it as HTTP trailers. */
 const END_HEADERS = [
