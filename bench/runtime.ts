@@ -148,7 +148,7 @@ const sdkRows = [
   await sdkLatency("plain, receipt verified", { verify: true }),
   await sdkLatency("encrypted, receipt verified", { encrypt: true }),
 ];
-workerd.kill();
+workerd.kill("SIGKILL");
 plain.close();
 await net.stop();
 

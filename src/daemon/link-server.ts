@@ -95,6 +95,8 @@ class LinkConnection {
     this.#socket.setNoDelay(true);
     this.#socket.on("data", (chunk: Buffer) => this.#read(chunk));
     this.#socket.on("error", () => {});
+    // HTTP servers keep sockets half-open; a link whose gateway hung up is over.
+    this.#socket.on("end", () => this.#socket.destroy());
     this.#socket.on("close", () => {
       for (const res of this.#open.values()) res.abandon();
       this.#open.clear();

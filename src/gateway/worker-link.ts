@@ -162,6 +162,7 @@ class WorkerLink {
     this.#writer = new FrameWriter(socket);
     socket.on("data", (chunk: Buffer) => this.#read(chunk));
     socket.on("error", () => {});
+    socket.on("end", () => socket.destroy());
     socket.on("close", () => this.#lost());
     if (head.length) this.#read(head);
     return this.#writer;
