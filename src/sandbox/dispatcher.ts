@@ -123,6 +123,45 @@ export const DISPATCHER_SOURCE = `(() => {
     }
     return { ok: true, status: response.status, headers, body, llmReceipts };
   };
+  // Several requests in one crossing: the host gathers those that reach it together, since a
+  // crossing costs it more than a small handler does. Answers ready within a few turns of the
+  // microtask queue come back with the batch (null for the rest); a request still waiting on
+  // the host (a fetch, state, a timer) is collected by its seq through __veilAwait.
+  const waiting = new Map();
+  const dispatchOne = globalThis.__veilDispatch;
+  globalThis.__veilDispatchMany = (reqs, meta) => {
+    const out = reqs.map(() => null);
+    let left = reqs.length;
+    let returned = false;
+    return new Promise((resolve) => {
+      const finish = () => {
+        returned = true;
+        for (let i = 0; i < reqs.length; i++) if (out[i] === null) waiting.set(reqs[i].seq, answers[i]);
+        resolve(out);
+      };
+      const answers = reqs.map((req, i) => {
+        const p = dispatchOne(req, meta);
+        p.then((r) => {
+          if (returned) return;
+          out[i] = r;
+          if (--left === 0) finish();
+        }, () => {});
+        return p;
+      });
+      let turns = 0;
+      const tick = () => {
+        if (returned) return;
+        if (++turns >= 32) finish();
+        else Promise.resolve().then(tick);
+      };
+      Promise.resolve().then(tick);
+    });
+  };
+  globalThis.__veilAwait = (seq) => {
+    const p = waiting.get(seq);
+    waiting.delete(seq);
+    return p ?? Promise.resolve({ ok: false, kind: "threw", error: { name: "Error", message: "no such request" } });
+  };
   // Streamed response bodies in flight, by id: the host pulls each chunk, or cancels.
   const streams = new Map();
   let nextStream = 1;

@@ -100,6 +100,16 @@ async function afterBody(response: Promise<SandboxResponse>, cleanup: () => void
   return r;
 }
 
+/** A request waiting for its realm's next crossing into the isolate. */
+type Queued = {
+  request: { seq: number };
+  wallTimeMs: number;
+  resolve: (result: DispatchResult) => void;
+  reject: (err: unknown) => void;
+};
+/** Names requests inside an isolate, for collecting those a batch did not answer. */
+let nextSeq = 1;
+
 /** How often a busy agent's heap is read for its usage receipts (see #heapBytes). */
 const HEAP_SAMPLE_MS = 50;
 /** How many callers' realms one agent keeps before the least recently used is dropped. */
@@ -115,6 +125,11 @@ const PUBLIC = "public";
 type Realm = {
   context: ivm.Context;
   dispatch: ivm.Reference;
+  /** Runs several requests in one crossing; `await` collects one that was not ready with it. */
+  dispatchMany: ivm.Reference;
+  await: ivm.Reference;
+  /** Requests gathered for the next crossing (see #dispatch). */
+  queue: Queued[];
   /** Pulls the next chunk of a streamed response body, by stream id. */
   pull: ivm.Reference;
   cancel: ivm.Reference;
@@ -301,8 +316,28 @@ export class IsolateSandbox implements Sandbox {
       realm.idle = (await global.get("__veilIdle", { reference: true })) as ivm.Reference;
       realm.pull = (await global.get("__veilPull", { reference: true })) as ivm.Reference;
       realm.cancel = (await global.get("__veilCancel", { reference: true })) as ivm.Reference;
-      realm.handles.push(setAgent, realm.dispatch, realm.idle, realm.pull, realm.cancel, global);
-      for (const name of ["__veilSetAgent", "__veilDispatch", "__veilIdle", "__veilPull", "__veilCancel"])
+      realm.dispatchMany = (await global.get("__veilDispatchMany", { reference: true })) as ivm.Reference;
+      realm.await = (await global.get("__veilAwait", { reference: true })) as ivm.Reference;
+      realm.queue = [];
+      realm.handles.push(
+        setAgent,
+        realm.dispatch,
+        realm.idle,
+        realm.pull,
+        realm.cancel,
+        realm.dispatchMany,
+        realm.await,
+        global,
+      );
+      for (const name of [
+        "__veilSetAgent",
+        "__veilDispatch",
+        "__veilIdle",
+        "__veilPull",
+        "__veilCancel",
+        "__veilDispatchMany",
+        "__veilAwait",
+      ])
         await global.delete(name);
 
       let module: ivm.Module;
@@ -545,6 +580,59 @@ export class IsolateSandbox implements Sandbox {
     });
   }
 
+  /**
+   * Runs a request in its realm. Requests that reach the sandbox in the same turn of the event
+   * loop (the gateway's link delivers them a dozen at a time) cross into the isolate together:
+   * one crossing costs ~15 µs of CPU, a batch of 8 ~2.5 µs a request (ADR 0015).
+   */
+  #dispatch(realm: Realm, request: { seq: number }, wallTimeMs: number): Promise<DispatchResult> {
+    return new Promise((resolve, reject) => {
+      realm.queue.push({ request, wallTimeMs, resolve, reject });
+      // Scheduled from a promise continuation, a tick runs once the microtask queue is empty:
+      // after every request this turn has brought is queued.
+      if (realm.queue.length === 1) process.nextTick(() => this.#cross(realm));
+    });
+  }
+
+  #cross(realm: Realm): void {
+    const batch = realm.queue;
+    realm.queue = [];
+    const meta = this.#metaCopy.copyInto();
+    if (batch.length === 1) {
+      const [only] = batch as [Queued];
+      realm.dispatch
+        .apply(undefined, [new ivm.ExternalCopy(only.request).copyInto({ release: true }), meta], {
+          timeout: only.wallTimeMs,
+          result: { promise: true, copy: true },
+        })
+        .then((r) => only.resolve(r as DispatchResult), only.reject);
+      return;
+    }
+    realm.dispatchMany
+      .apply(undefined, [new ivm.ExternalCopy(batch.map((q) => q.request)).copyInto({ release: true }), meta], {
+        timeout: Math.max(...batch.map((q) => q.wallTimeMs)),
+        result: { promise: true, copy: true },
+      })
+      .then(
+        (answers) => {
+          batch.forEach((q, i) => {
+            const answer = (answers as (DispatchResult | null)[])[i];
+            if (answer) q.resolve(answer);
+            else
+              realm.await
+                .apply(undefined, [q.request.seq], {
+                  timeout: q.wallTimeMs,
+                  result: { promise: true, copy: true },
+                })
+                .then((r) => q.resolve(r as DispatchResult), q.reject);
+          });
+        },
+        (err: unknown) => {
+          for (const q of batch) q.reject(err);
+        },
+      );
+  }
+
   async #run(
     isolate: ivm.Isolate,
     realm: Realm,
@@ -598,25 +686,27 @@ export class IsolateSandbox implements Sandbox {
     });
     let result: DispatchResult;
     try {
+      const copied = {
+        seq: nextSeq++,
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body,
+        callToken,
+        caller: request.call?.caller ?? null,
+        deadline: request.call?.deadline ?? null,
+      };
       result = (await Promise.race([
-        realm.dispatch.apply(
-          undefined,
-          [
-            new ivm.ExternalCopy({
-              method: request.method,
-              url: request.url,
-              headers: request.headers,
-              body,
-              callToken,
-              caller: request.call?.caller ?? null,
-              deadline: request.call?.deadline ?? null,
-            }).copyInto({ release: true }),
-            trigger
-              ? new ivm.ExternalCopy({ ...this.#meta, trigger }).copyInto({ release: true })
-              : this.#metaCopy.copyInto(),
-          ],
-          { timeout: wallTimeMs, result: { promise: true, copy: true } },
-        ),
+        trigger
+          ? realm.dispatch.apply(
+              undefined,
+              [
+                new ivm.ExternalCopy(copied).copyInto({ release: true }),
+                new ivm.ExternalCopy({ ...this.#meta, trigger }).copyInto({ release: true }),
+              ],
+              { timeout: wallTimeMs, result: { promise: true, copy: true } },
+            )
+          : this.#dispatch(realm, copied, wallTimeMs),
         wall,
       ])) as DispatchResult;
     } catch (err) {
