@@ -609,10 +609,14 @@ export class IsolateSandbox implements Sandbox {
       return;
     }
     realm.dispatchMany
-      .apply(undefined, [new ivm.ExternalCopy(batch.map((q) => q.request)).copyInto({ release: true }), meta], {
-        timeout: Math.max(...batch.map((q) => q.wallTimeMs)),
-        result: { promise: true, copy: true },
-      })
+      .apply(
+        undefined,
+        [new ivm.ExternalCopy(batch.map((q) => q.request)).copyInto({ release: true }), meta],
+        {
+          timeout: Math.max(...batch.map((q) => q.wallTimeMs)),
+          result: { promise: true, copy: true },
+        },
+      )
       .then(
         (answers) => {
           batch.forEach((q, i) => {

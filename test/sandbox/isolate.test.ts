@@ -110,6 +110,53 @@ describe("IsolateSandbox", () => {
     sandbox.dispose();
   });
 
+  test("requests that arrive together are answered each on its own: a slow or failing one holds up none", async () => {
+    // They cross into the isolate as one batch (ADR 0015); what each gets back must not change.
+    const sandbox = await IsolateSandbox.create({
+      code: `export default { async fetch(r) {
+        const p = new URL(r.url).pathname;
+        if (p === "/slow") await new Promise((res) => setTimeout(res, 300));
+        if (p === "/throw") throw new Error("boom");
+        if (p === "/bad") return "not a response";
+        return new Response("fast " + p + " " + r.headers.get("x-n"));
+      } };`,
+      meta,
+    });
+    try {
+      const started = Date.now();
+      const at: Record<string, number> = {};
+      const run = (path: string, n: number) =>
+        sandbox.invoke({ ...get(path), headers: [["x-n", String(n)]] }).then(
+          (r) => {
+            at[`${path}#${n}`] = Date.now() - started;
+            return text(r.body);
+          },
+          (err: VeilError) => err.code,
+        );
+      const answers = await Promise.all([
+        run("/a", 1),
+        run("/slow", 2),
+        run("/throw", 3),
+        run("/b", 4),
+        run("/bad", 5),
+        ...Array.from({ length: 20 }, (_, i) => run(`/c${i}`, 10 + i)),
+      ]);
+      assert.deepEqual(answers.slice(0, 5), [
+        "fast /a 1",
+        "fast /slow 2",
+        "AGENT_THREW",
+        "fast /b 4",
+        "AGENT_BAD_RESPONSE",
+      ]);
+      for (let i = 0; i < 20; i++) assert.equal(answers[5 + i], `fast /c${i} ${10 + i}`);
+      assert.ok(at["/slow#2"]! >= 290, "the slow one waited for its timer");
+      for (const [k, ms] of Object.entries(at))
+        if (k !== "/slow#2") assert.ok(ms < 250, `${k} waited ${ms} ms`);
+    } finally {
+      sandbox.dispose();
+    }
+  });
+
   test("a handler that throws is AGENT_THREW with its message, and the next request works", async () => {
     const logs: string[] = [];
     const sandbox = await IsolateSandbox.create({
