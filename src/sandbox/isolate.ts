@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
+import { holdOpen } from "./hold-open.ts";
 import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
 import {
@@ -388,8 +389,7 @@ export class IsolateSandbox implements Sandbox {
   #releaseWhenIdle(realm: Realm): void {
     if (realm.released || realm.inFlight > 0) return;
     realm.released = true;
-    realm.idle
-      .apply(undefined, [], { result: { promise: true }, timeout: this.#limits.wallTimeMs })
+    holdOpen(realm.idle.apply(undefined, [], { result: { promise: true }, timeout: this.#limits.wallTimeMs }))
       .catch(() => {})
       .finally(() => {
         // Every handle into the context goes with it: a Reference left behind keeps the whole
@@ -573,7 +573,7 @@ export class IsolateSandbox implements Sandbox {
   #makeSpare(): void {
     setImmediate(() => {
       if (this.#spare || this.#disposed || !this.#isolate || this.#isolate.isDisposed) return;
-      this.#spare = this.#newRealm();
+      this.#spare = holdOpen(this.#newRealm());
       this.#spare.catch(() => {
         this.#spare = undefined;
       });
@@ -588,15 +588,25 @@ export class IsolateSandbox implements Sandbox {
   #dispatch(realm: Realm, request: { seq: number }, wallTimeMs: number): Promise<DispatchResult> {
     return new Promise((resolve, reject) => {
       realm.queue.push({ request, wallTimeMs, resolve, reject });
-      // Scheduled from a promise continuation, a tick runs once the microtask queue is empty:
-      // after every request this turn has brought is queued.
-      if (realm.queue.length === 1) process.nextTick(() => this.#cross(realm));
+      // At the end of this turn of the event loop: after every request it brought (from many
+      // HTTP connections, or a link's frames) is queued.
+      if (realm.queue.length === 1) setImmediate(() => this.#cross(realm));
     });
   }
 
   #cross(realm: Realm): void {
     const batch = realm.queue;
     realm.queue = [];
+    try {
+      this.#crossNow(realm, batch);
+    } catch (err) {
+      // The isolate went away since these were queued (a limit, an unload): they fail as the
+      // call itself would have.
+      for (const q of batch) q.reject(err);
+    }
+  }
+
+  #crossNow(realm: Realm, batch: Queued[]): void {
     const meta = this.#metaCopy.copyInto();
     if (batch.length === 1) {
       const [only] = batch as [Queued];
@@ -746,7 +756,9 @@ export class IsolateSandbox implements Sandbox {
     const streamId = result.stream;
     const cancelInIsolate = () => {
       if (isolate.isDisposed) return;
-      realm.cancel.apply(undefined, [streamId, "cancelled by the host"], { timeout: 1000 }).catch(() => {});
+      holdOpen(realm.cancel.apply(undefined, [streamId, "cancelled by the host"], { timeout: 1000 })).catch(
+        () => {},
+      );
     };
     let total = 0;
     let llmReceipts: LlmReceipt[] = [];
@@ -854,7 +866,7 @@ export class IsolateSandbox implements Sandbox {
     const heap = this.#heap;
     if (!heap.sampling && Date.now() - heap.at >= HEAP_SAMPLE_MS) {
       heap.sampling = true;
-      this.#readHeap(isolate).finally(() => {
+      holdOpen(this.#readHeap(isolate)).finally(() => {
         heap.sampling = false;
       });
     }

@@ -1,5 +1,6 @@
 import ivm from "isolated-vm";
 import { DISPATCHER_SOURCE } from "./dispatcher.ts";
+import { holdOpen } from "./hold-open.ts";
 import { buildPrelude } from "./prelude-bundle.ts";
 
 /**
@@ -100,7 +101,7 @@ async function make(memoryMb: number): Promise<WarmIsolate> {
 function refill(memoryMb: number): void {
   const next = new Promise<WarmIsolate>((resolve, reject) => {
     // After the current request's work: making a spare must not delay the cold start it replaces.
-    setImmediate(() => make(memoryMb).then(resolve, reject));
+    setImmediate(() => holdOpen(make(memoryMb)).then(resolve, reject));
   });
   next.catch(() => {
     if (spares.get(memoryMb) === next) spares.delete(memoryMb);
