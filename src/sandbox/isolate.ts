@@ -908,6 +908,7 @@ export class IsolateSandbox implements Sandbox {
 
   #teardown(): void {
     this.#llm.dispose();
+    this.#metaCopy.release();
     if (this.#isolate) this.#reset(this.#isolate);
     this.#warm?.then(
       (w) => {
