@@ -2,7 +2,6 @@ import { createHash, createHmac, randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
-import { holdOpen } from "./hold-open.ts";
 import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
 import {
@@ -389,7 +388,8 @@ export class IsolateSandbox implements Sandbox {
   #releaseWhenIdle(realm: Realm): void {
     if (realm.released || realm.inFlight > 0) return;
     realm.released = true;
-    holdOpen(realm.idle.apply(undefined, [], { result: { promise: true }, timeout: this.#limits.wallTimeMs }))
+    realm.idle
+      .apply(undefined, [], { result: { promise: true }, timeout: this.#limits.wallTimeMs })
       .catch(() => {})
       .finally(() => {
         // Every handle into the context goes with it: a Reference left behind keeps the whole
@@ -573,7 +573,7 @@ export class IsolateSandbox implements Sandbox {
   #makeSpare(): void {
     setImmediate(() => {
       if (this.#spare || this.#disposed || !this.#isolate || this.#isolate.isDisposed) return;
-      this.#spare = holdOpen(this.#newRealm());
+      this.#spare = this.#newRealm();
       this.#spare.catch(() => {
         this.#spare = undefined;
       });
@@ -756,9 +756,7 @@ export class IsolateSandbox implements Sandbox {
     const streamId = result.stream;
     const cancelInIsolate = () => {
       if (isolate.isDisposed) return;
-      holdOpen(realm.cancel.apply(undefined, [streamId, "cancelled by the host"], { timeout: 1000 })).catch(
-        () => {},
-      );
+      realm.cancel.apply(undefined, [streamId, "cancelled by the host"], { timeout: 1000 }).catch(() => {});
     };
     let total = 0;
     let llmReceipts: LlmReceipt[] = [];
@@ -866,7 +864,7 @@ export class IsolateSandbox implements Sandbox {
     const heap = this.#heap;
     if (!heap.sampling && Date.now() - heap.at >= HEAP_SAMPLE_MS) {
       heap.sampling = true;
-      holdOpen(this.#readHeap(isolate)).finally(() => {
+      this.#readHeap(isolate).finally(() => {
         heap.sampling = false;
       });
     }

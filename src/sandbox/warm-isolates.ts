@@ -1,6 +1,5 @@
 import ivm from "isolated-vm";
 import { DISPATCHER_SOURCE } from "./dispatcher.ts";
-import { holdOpen } from "./hold-open.ts";
 import { buildPrelude } from "./prelude-bundle.ts";
 
 /**
@@ -122,7 +121,7 @@ function newIsolate(memoryMb: number): ivm.Isolate {
 function refill(memoryMb: number): void {
   const next = new Promise<WarmIsolate>((resolve, reject) => {
     // After the current request's work: making a spare must not delay the cold start it replaces.
-    setImmediate(() => holdOpen(make(memoryMb)).then(resolve, reject));
+    setImmediate(() => make(memoryMb).then(resolve, reject));
   });
   next.catch(() => {
     if (spares.get(memoryMb) === next) spares.delete(memoryMb);
