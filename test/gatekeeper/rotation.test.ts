@@ -212,6 +212,17 @@ after(async () => {
 });
 
 describe("key rotation", () => {
+  test("workers that load a new agent at once agree on its keys: the second write is not an error", async () => {
+    // Both see no keys, both make a root; the transaction mined second reverts. Each worker
+    // must end up with the keys on chain, not fail the agent's load.
+    const id = (await t.as(1).registerAgent("raced", hash32(8))).id;
+    const a = new AgentKeyring({ chain: t.reader, operator: t.as(2), grant: grant1 });
+    const b = new AgentKeyring({ chain: t.reader, operator: t.as(3), grant: grant1 });
+    const [ka, kb] = await Promise.all([a.identity(id), b.identity(id)]);
+    assert.equal(ka.address, kb.address);
+    assert.equal((await t.reader.getAgentKeys(id)).signingAddress, ka.address);
+  });
+
   test("only governance opens a rotation, and only with active gatekeepers", async () => {
     await assert.rejects(new RotationClient(t.as(1)).open([a.identity.address]), isCode("NOT_OWNER"));
     await assert.rejects(
