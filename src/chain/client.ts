@@ -186,14 +186,9 @@ export class VeilChain {
     const wallet = this.requireWallet(action);
     try {
       // viem types requests per ABI and function; callers pass typed ABIs, this only forwards them.
-      const { request: prepared } = await this.public.simulateContract({
-        ...request,
-        account: wallet.account,
-      } as never);
-      const estimate = await this.public.estimateContractGas({
-        ...request,
-        account: wallet.account,
-      } as never);
+      const call = { ...request, account: wallet.account };
+      const { request: prepared } = await this.public.simulateContract(call as never);
+      const estimate = await this.public.estimateContractGas(call as never);
       const hash = await wallet.writeContract({
         ...(prepared as object),
         gas: gasWithHeadroom(estimate),

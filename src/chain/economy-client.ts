@@ -398,20 +398,9 @@ export class VeilEconomy {
     try {
       // Simulated first, on top of the latest block, so that a refusal decodes (against every
       // economy error) before anything is signed or sent.
-      const { request } = await this.public.simulateContract({
-        address,
-        abi: withErrors(abi),
-        functionName,
-        args,
-        account: wallet.account,
-      } as never);
-      const estimate = await this.public.estimateContractGas({
-        address,
-        abi: withErrors(abi),
-        functionName,
-        args,
-        account: wallet.account,
-      } as never);
+      const call = { address, abi: withErrors(abi), functionName, args, account: wallet.account };
+      const { request } = await this.public.simulateContract(call as never);
+      const estimate = await this.public.estimateContractGas(call as never);
       const hash = await wallet.writeContract({
         ...(request as object),
         gas: gasWithHeadroom(estimate),

@@ -218,7 +218,7 @@ class WorkerLink {
       p.stream.push(payload);
     } else if (type === FRAME.end && p.stream) {
       this.#pending.delete(id);
-      p.stream.finish(trailersOf(splitHead(payload, MAX_HEAD_BYTES).head));
+      p.stream.finish(stringRecord(splitHead(payload, MAX_HEAD_BYTES).head));
     } else if (type === FRAME.reset) {
       this.#pending.delete(id);
       const broken = new VeilError("WORKER_FAILED", "The worker broke off its answer", {
@@ -282,10 +282,6 @@ function answerHead(head: unknown): { status: number; headers: Record<string, st
   if (typeof s !== "number" || !Number.isInteger(s) || s < 100 || s > 599)
     throw new LinkProtocolError("An answer without a status");
   return { status: s, headers: stringRecord(h) };
-}
-
-function trailersOf(head: unknown): Record<string, string> {
-  return stringRecord(head);
 }
 
 function stringRecord(value: unknown): Record<string, string> {

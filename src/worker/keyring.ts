@@ -95,14 +95,9 @@ export class AgentKeyring {
     if (cached) return cached;
     let record = await this.#chain.getAgentKeys(id);
     if (record.epoch === 0n) {
-      try {
-        const create = this.#writes.then(() => this.#create(id));
-        this.#writes = create.catch(() => {});
-        await create;
-      } catch (err) {
-        // Another worker recorded the agent's keys first: use theirs.
-        if (!(err instanceof VeilError) || err.code !== "AGENT_KEYS_ALREADY_SET") throw err;
-      }
+      const create = this.#writes.then(() => this.#create(id));
+      this.#writes = create.catch(() => {});
+      await create;
       record = await this.#chain.getAgentKeys(id);
     }
     if (record.epoch !== this.#grant.epoch) {
@@ -345,8 +340,9 @@ export class AgentKeyring {
         wrappedRoot: bytesToHex(wrapAgentRoot(clusterKey, root, id, epoch)),
       });
     } catch (err) {
-      // Workers that load a new agent at once each make keys; the transaction mined second
-      // reverts. The keys on chain are the agent's, whoever made them: this worker uses those.
+      // Workers that load a new agent at once each make keys; the second write is refused
+      // (AGENT_KEYS_ALREADY_SET) or, when both were sent before either was mined, reverts. The
+      // keys on chain are the agent's, whoever made them: this worker uses those.
       if ((await this.#chain.getAgentKeys(id)).epoch !== 0n) return;
       throw err;
     }

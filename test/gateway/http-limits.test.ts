@@ -1,39 +1,22 @@
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import { after, before, describe, test } from "node:test";
-import type { DaemonRequest, DaemonResponse } from "../../src/daemon/http.ts";
-import { serveLinks } from "../../src/daemon/link-server.ts";
-import type { Router } from "../../src/gateway/routing.ts";
 import { createGatewayServer } from "../../src/gateway/server.ts";
+import { startStandInWorker } from "../helpers/stand-in-worker.ts";
 
 // The gateway in front of a stand-in worker that counts what reaches it: what the gateway
 // refuses at the HTTP level must never reach a worker.
 let worker: Server;
 let gateway: Server;
 let port: number;
-let reachedWorker = 0;
+let reachedWorker: () => number;
 
 before(async () => {
-  const answer = (_req: DaemonRequest, res: DaemonResponse) => {
-    reachedWorker++;
-    res.writeHead(200, { "content-type": "text/plain" });
-    res.end("hello");
-  };
-  worker = createServer(answer);
-  serveLinks(worker, answer, { maxRequestBytes: 1 << 20 });
-  await new Promise<void>((r) => worker.listen(0, "127.0.0.1", r));
-  const endpoint = {
-    address: "0x0000000000000000000000000000000000000001" as const,
-    url: `http://127.0.0.1:${(worker.address() as AddressInfo).port}`,
-  };
-  const router = {
-    resolveId: async () => 1n,
-    workers: async () => [endpoint],
-    markDown() {},
-    markUp() {},
-  } as unknown as Router;
-  gateway = createGatewayServer({ router, maxRequestBytes: 1024, workerTimeoutMs: 5_000 });
+  const standIn = await startStandInWorker();
+  worker = standIn.server;
+  reachedWorker = standIn.reached;
+  gateway = createGatewayServer({ router: standIn.router, maxRequestBytes: 1024, workerTimeoutMs: 5_000 });
   await new Promise<void>((r) => gateway.listen(0, "127.0.0.1", r));
   port = (gateway.address() as AddressInfo).port;
 });
@@ -63,7 +46,7 @@ function errorOf(answer: string): { status: number; code: string; hint?: string 
 
 describe("gateway: requests refused at the HTTP level", () => {
   test("oversized headers are 431 REQUEST_HEADERS_TOO_LARGE with a hint, and never reach a worker", async () => {
-    const before = reachedWorker;
+    const before = reachedWorker();
     const answer = await raw(
       `GET /agents/hello/ HTTP/1.1\r\nhost: x\r\nx-big: ${"a".repeat(20_000)}\r\n\r\n`,
     );
@@ -71,7 +54,7 @@ describe("gateway: requests refused at the HTTP level", () => {
     assert.equal(e.status, 431);
     assert.equal(e.code, "REQUEST_HEADERS_TOO_LARGE");
     assert.match(e.hint ?? "", /smaller headers/);
-    assert.equal(reachedWorker, before);
+    assert.equal(reachedWorker(), before);
   });
 
   test("many small headers adding up past the limit are refused the same way", async () => {
@@ -87,14 +70,14 @@ describe("gateway: requests refused at the HTTP level", () => {
   });
 
   test("a body over the gateway's limit is 413 BODY_TOO_LARGE and never reaches a worker", async () => {
-    const before = reachedWorker;
+    const before = reachedWorker();
     const res = await fetch(`http://127.0.0.1:${port}/agents/hello/`, {
       method: "POST",
       body: "x".repeat(2048),
     });
     assert.equal(res.status, 413);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, "BODY_TOO_LARGE");
-    assert.equal(reachedWorker, before);
+    assert.equal(reachedWorker(), before);
   });
 
   test("after all of that, the gateway still serves", async () => {

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import type { DaemonRequest, DaemonResponse } from "../../src/daemon/http.ts";
-import { serveLinks } from "../../src/daemon/link-server.ts";
 import { RateLimiter } from "../../src/gateway/rate-limit.ts";
 import type { Router } from "../../src/gateway/routing.ts";
 import { createGatewayServer, type GatewayOptions } from "../../src/gateway/server.ts";
+import { startStandInWorker } from "../helpers/stand-in-worker.ts";
 
 describe("RateLimiter", () => {
   test("a caller gets its burst at once, then the sustained rate, and waits as long as the hint says", () => {
@@ -48,28 +47,15 @@ describe("RateLimiter", () => {
 
 describe("gateway: rate limit per caller", () => {
   let worker: Server;
-  let reachedWorker = 0;
+  let reachedWorker: () => number;
   const servers: Server[] = [];
   let router: Router;
 
   before(async () => {
-    const answer = (_req: DaemonRequest, res: DaemonResponse) => {
-      reachedWorker++;
-      res.end("hello");
-    };
-    worker = createServer(answer);
-    serveLinks(worker, answer, { maxRequestBytes: 1 << 20 });
-    await new Promise<void>((r) => worker.listen(0, "127.0.0.1", r));
-    const endpoint = {
-      address: "0x0000000000000000000000000000000000000001" as const,
-      url: `http://127.0.0.1:${(worker.address() as AddressInfo).port}`,
-    };
-    router = {
-      resolveId: async () => 1n,
-      workers: async () => [endpoint],
-      markDown() {},
-      markUp() {},
-    } as unknown as Router;
+    const standIn = await startStandInWorker();
+    worker = standIn.server;
+    reachedWorker = standIn.reached;
+    router = standIn.router;
   });
   after(() => {
     for (const s of servers) s.close();
@@ -86,7 +72,7 @@ describe("gateway: rate limit per caller", () => {
   test("over the burst a caller gets 429 RATE_LIMITED with retry-after, and the worker never sees it", async () => {
     const url = await gateway({ rateLimit: { perSecond: 1, burst: 3 } });
     for (let i = 0; i < 3; i++) assert.equal((await fetch(url)).status, 200);
-    const before = reachedWorker;
+    const before = reachedWorker();
     const res = await fetch(url);
     assert.equal(res.status, 429);
     assert.equal(res.headers.get("retry-after"), "1");
@@ -94,7 +80,7 @@ describe("gateway: rate limit per caller", () => {
     assert.equal(body.error.code, "RATE_LIMITED");
     assert.equal(body.error.retryable, true);
     assert.match(body.error.hint, /retry after 1 s/);
-    assert.equal(reachedWorker, before);
+    assert.equal(reachedWorker(), before);
     await new Promise((r) => setTimeout(r, 1_050));
     assert.equal((await fetch(url)).status, 200, "served again once a token is back");
   });
