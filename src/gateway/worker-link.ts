@@ -78,6 +78,12 @@ type Pending = {
   stream?: LinkedStream;
 };
 
+/** Ends a request that will get no (more) answer: its stream breaks off, or its attempt fails. */
+function failPending(p: Pending, err: Error): void {
+  if (p.stream) p.stream.fail(err);
+  else p.reject(err);
+}
+
 class WorkerLink {
   readonly #url: string;
   readonly #timeoutMs: number;
@@ -123,8 +129,7 @@ class WorkerLink {
         status: 504,
         retryable: true,
       });
-      if (p.stream) p.stream.fail(timeout);
-      else p.reject(timeout);
+      failPending(p, timeout);
     }
   }
 
@@ -176,8 +181,7 @@ class WorkerLink {
       retryable: true,
     });
     for (const p of this.#pending.values()) {
-      if (p.stream) p.stream.fail(dropped);
-      else p.reject(dropped);
+      failPending(p, dropped);
     }
     this.#pending.clear();
   }
@@ -225,8 +229,7 @@ class WorkerLink {
         status: 502,
         retryable: true,
       });
-      if (p.stream) p.stream.fail(broken);
-      else p.reject(broken);
+      failPending(p, broken);
     } else {
       throw new LinkProtocolError(`Frame type ${type} out of order on stream ${id}`);
     }

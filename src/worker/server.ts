@@ -193,19 +193,20 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
     method === "GET" || method === "HEAD"
       ? null
       : await readBody(req, Math.min(options.maxRequestBytes, state.limits.maxRequestBytes));
+  // The caller's signature and the receipts are both over this hash: made once, when needed.
+  let hashed: Hex | undefined;
+  const hashOfRequest = () => {
+    hashed ??= requestHash(method, pathAndQuery, body);
+    return hashed;
+  };
   // Who calls (signed over this request), then the agent's policy on chain: before any code runs.
   const caller =
     signed["x-veil-caller"] !== undefined
-      ? options.agents.policies.verifyCaller(
-          state.record.id,
-          requestHash(method, pathAndQuery, body),
-          nonce,
-          {
-            address: signed["x-veil-caller"] as Hex,
-            signature: (signed["x-veil-caller-signature"] ?? "") as Hex,
-            timestamp: Number(signed["x-veil-caller-time"]),
-          },
-        )
+      ? options.agents.policies.verifyCaller(state.record.id, hashOfRequest(), nonce, {
+          address: signed["x-veil-caller"] as Hex,
+          signature: (signed["x-veil-caller-signature"] ?? "") as Hex,
+          timestamp: Number(signed["x-veil-caller-time"]),
+        })
       : undefined;
   await options.agents.policies.admit(state.record, caller, {
     ...(signed[VOUCHER_HEADER] ? { voucher: decodeVoucher(signed[VOUCHER_HEADER]) } : {}),
@@ -225,7 +226,7 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
   out["x-veil-agent-id"] = state.record.id.toString();
   out["x-veil-code-hash"] = state.record.codeHash;
   // Hashes are for receipts, made only when the caller sent a nonce (endHeaders).
-  const inputHash = nonce ? requestHash(method, pathAndQuery, body) : UNHASHED;
+  const inputHash = nonce ? hashOfRequest() : UNHASHED;
   if (response.stream) {
     await sendStreamed(res, response.stream, out, response.status, (end, outputHash) =>
       endHeaders(state, options, { inputHash, nonce, status: response.status, outputHash, ...end }),
