@@ -1,12 +1,14 @@
 // Agent runtime speed, side by side on this machine with one load generator (autocannon):
-//   (1) a hello-world agent through the Veil gateway and worker (and the worker alone),
+//   (1) a hello-world agent through the Veil gateway and worker: the gateway in the worker's
+//       process (`veil up` with one worker, `veil worker --gateway-port`; docs/adr/0016) and in
+//       its own process (`veil up` with more workers; docs/adr/0015), and the worker alone,
 //   (2) the same handler on Cloudflare's workerd, (3) a plain node:http server, same bytes.
 // Then cold starts and resident memory per idle agent.
 //
 //   node --import tsx bench/runtime.ts [seconds=5] [connections=16] [agents=1000] [wide=64]
-// Throughput is measured at `connections` and again at `wide` connections: at 16 the gateway
-// path is bound by its latency (each hop's wake-ups), not by CPU, and more connections show
-// what the same processes do when requests arrive together (docs/adr/0015).
+// Throughput is measured at `connections` and again at `wide` connections: at 16 the path
+// through a separate gateway process is bound by its latency (each hop's wake-ups), not by CPU,
+// and more connections show what the same processes do when requests arrive together.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, Agent as HttpAgent, get as httpGet } from "node:http";
@@ -15,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import autocannon from "autocannon";
+import { startDaemon } from "../src/network/processes.ts";
 import { up } from "../src/network/up.ts";
 import { IsolateSandbox } from "../src/sandbox/isolate.ts";
 import { VeilClient } from "../src/sdk/client.ts";
@@ -82,10 +85,12 @@ for (let i = 0; i < 100; i++) {
   await new Promise((r) => setTimeout(r, 100));
 }
 
-// (1) Veil: the whole network, the hello agent deployed
+// (1) Veil: the whole network with one worker (its gateway in the worker's process), the hello
+// agent deployed; and a second gateway in its own process on the same network.
 const net = await up({
   dir: join(work, ".veil"),
   workers: 1,
+  gateway: "worker",
   basePort: 0,
   host: "127.0.0.1",
   onProgress: () => {},
@@ -100,19 +105,27 @@ mkdirSync(join(agentDir, "src"), { recursive: true });
 writeFileSync(join(agentDir, "src", "index.ts"), HANDLER);
 const deployed = await client.deploy(agentDir, "hello");
 const gatewayUrl = `${net.network.gateway!.url}/agents/hello/`;
+const ownGateway = await startDaemon(
+  "gateway-own-process",
+  ["gateway", "--network", net.path, "--port", "0", "--rate-limit", "1000000000"],
+  join(work, ".veil", "logs"),
+);
+const ownGatewayUrl = `${ownGateway.ready.url}/agents/hello/`;
 const workerUrl = `${net.network.workers[0]!.url}/v1/agents/${deployed.id}/invoke/`;
 
 const rows: Row[] = [];
 rows.push(await load("node:http (baseline)", plainUrl));
 rows.push(await load("workerd", wdUrl));
 rows.push(await load("Veil worker (direct)", workerUrl));
-rows.push(await load("Veil gateway → worker", gatewayUrl));
+rows.push(await load("Veil gateway+worker", gatewayUrl));
+rows.push(await load("Veil gateway → worker", ownGatewayUrl));
 const wideRows: Row[] = [];
 for (const [name, url] of [
   ["node:http (baseline)", plainUrl],
   ["workerd", wdUrl],
   ["Veil worker (direct)", workerUrl],
-  ["Veil gateway → worker", gatewayUrl],
+  ["Veil gateway+worker", gatewayUrl],
+  ["Veil gateway → worker", ownGatewayUrl],
 ] as const)
   wideRows.push(await load(name, url, wideConnections));
 // Latency without queueing: one kept-alive connection, one request at a time, timed in µs
@@ -141,7 +154,8 @@ const seqRows = [
   await sequential("node:http (baseline)", plainUrl),
   await sequential("workerd", wdUrl),
   await sequential("Veil worker (direct)", workerUrl),
-  await sequential("Veil gateway → worker", gatewayUrl),
+  await sequential("Veil gateway+worker (one process)", gatewayUrl),
+  await sequential("Veil gateway → worker (two processes)", ownGatewayUrl),
 ];
 // Client-side latency through the SDK: plain, plain with the receipt checked, end-to-end encrypted.
 async function sdkLatency(
@@ -164,6 +178,7 @@ const sdkRows = [
   await sdkLatency("encrypted, receipt verified", { encrypt: true }),
 ];
 process.kill(-workerd.pid!, "SIGKILL");
+ownGateway.child.kill("SIGKILL");
 plain.close();
 await net.stop();
 

@@ -94,6 +94,12 @@ program
     20,
   )
   .option("--fee-interval <seconds>", "…or once any has been pending this long", parsePositive, 30)
+  .addOption(
+    new Option(
+      "--gateway <where>",
+      "run the gateway in the first worker's process or in its own (default: the worker's with one worker, its own with more)",
+    ).choices(["worker", "process"]),
+  )
   .action(
     action(
       async (opts: {
@@ -106,6 +112,7 @@ program
         host: string;
         feeClaimCalls: number;
         feeInterval: number;
+        gateway?: "worker" | "process";
       }) => {
         const { up } = await import("../network/up.ts");
         const started = Date.now();
@@ -728,6 +735,14 @@ program
   .option("--pccs-url <url>", "where hardware backends fetch collateral (default Intel's PCS)")
   .option("--configfs-tsm <dir>", "the configfs-tsm report directory (tdx)")
   .option("--dstack-endpoint <path|url>", "the dstack guest agent's socket or URL (dstack)")
+  .option(
+    "--gateway-port <port>",
+    "also serve the network's gateway from this process, on PORT (docs/adr/0016)",
+    parsePort,
+  )
+  .option("--gateway-rate-limit <perSecond>", "with --gateway-port: as `veil gateway --rate-limit`", "1000")
+  .option("--gateway-rate-burst <n>", "with --gateway-port: as `veil gateway --rate-burst`")
+  .option("--gateway-trust-forwarded-for", "with --gateway-port: as `veil gateway --trust-forwarded-for`")
   .action(
     action(
       async (
@@ -743,10 +758,16 @@ program
           feeBatch: number;
           feeClaimCalls: number;
           feeInterval: number;
+          gatewayPort?: number;
+          gatewayRateLimit: string;
+          gatewayRateBurst?: string;
+          gatewayTrustForwardedFor?: boolean;
         } & TeeFlags,
       ) => {
+        // Checked before anything starts: a bad flag is not found after registering on chain.
+        const rateLimit = parseRateLimit(opts.gatewayRateLimit, opts.gatewayRateBurst, "--gateway-");
         const { runWorker } = await import("../worker/main.ts");
-        await runWorker({
+        const worker = await runWorker({
           network: networkPath(opts.network),
           dataDir: opts.data,
           port: opts.port,
@@ -762,6 +783,23 @@ program
             intervalMs: opts.feeInterval * 1000,
           },
         });
+        let gateway: string | undefined;
+        if (opts.gatewayPort !== undefined) {
+          const { startGateway } = await import("../gateway/main.ts");
+          ({ url: gateway } = await startGateway(
+            {
+              network: networkPath(opts.network),
+              port: opts.gatewayPort,
+              host: opts.host,
+              maxRequestBytes: Number(opts.maxRequestBytes),
+              rateLimit,
+              trustForwardedFor: opts.gatewayTrustForwardedFor === true,
+            },
+            { address: worker.ready.address, listener: worker.listener },
+          ));
+        }
+        const { announceReady } = await import("../daemon/http.ts");
+        announceReady({ ...worker.ready, ...(gateway ? { gateway } : {}) });
       },
     ),
   );
@@ -794,29 +832,39 @@ program
         rateBurst?: string;
         trustForwardedFor?: boolean;
       }) => {
-        const perSecond = Number(opts.rateLimit);
-        const burst = opts.rateBurst === undefined ? Math.max(1, 2 * perSecond) : Number(opts.rateBurst);
-        if (!Number.isFinite(perSecond) || perSecond < 0 || !Number.isInteger(burst) || burst < 1) {
-          throw new VeilError(
-            "BAD_ARGUMENT",
-            "--rate-limit must be a number ≥ 0 and --rate-burst an integer ≥ 1",
-            {
-              hint: "For example: --rate-limit 200 --rate-burst 400, or --rate-limit 0 to turn limiting off.",
-            },
-          );
-        }
+        const rateLimit = parseRateLimit(opts.rateLimit, opts.rateBurst, "--");
         const { runGateway } = await import("../gateway/main.ts");
         await runGateway({
           network: networkPath(opts.network),
           port: opts.port,
           host: opts.host,
           maxRequestBytes: Number(opts.maxRequestBytes),
-          rateLimit: { perSecond, burst },
+          rateLimit,
           trustForwardedFor: opts.trustForwardedFor === true,
         });
       },
     ),
   );
+
+/** The gateway's per-caller limit from its flags (`prefix` "--" or "--gateway-"). */
+function parseRateLimit(
+  rateLimit: string,
+  rateBurst: string | undefined,
+  prefix: string,
+): { perSecond: number; burst: number } {
+  const perSecond = Number(rateLimit);
+  const burst = rateBurst === undefined ? Math.max(1, 2 * perSecond) : Number(rateBurst);
+  if (!Number.isFinite(perSecond) || perSecond < 0 || !Number.isInteger(burst) || burst < 1) {
+    throw new VeilError(
+      "BAD_ARGUMENT",
+      `${prefix}rate-limit must be a number ≥ 0 and ${prefix}rate-burst an integer ≥ 1`,
+      {
+        hint: `For example: ${prefix}rate-limit 200 ${prefix}rate-burst 400, or ${prefix}rate-limit 0 to turn limiting off.`,
+      },
+    );
+  }
+  return { perSecond, burst };
+}
 
 type TeeFlags = { tee: string; pccsUrl?: string; configfsTsm?: string; dstackEndpoint?: string };
 

@@ -32,7 +32,24 @@ export type LinkOptions = {
   maxRequestBytes: number;
 };
 
-type Listener = (req: DaemonRequest, res: DaemonResponse) => void;
+/** A daemon's request handler: node:http's, linked requests', and an in-process gateway's. */
+export type DaemonListener = (req: DaemonRequest, res: DaemonResponse) => void;
+
+/**
+ * Where the pieces of a linked answer go: frames on a link's socket (`LinkConnection`), or
+ * straight to a gateway in the same process (src/gateway/worker-link.ts).
+ */
+export interface AnswerSink {
+  /** The whole answer at once: nothing was flushed or written before `end`. */
+  whole(stream: number, status: number, headers: Record<string, string>, body: Uint8Array | undefined): void;
+  head(stream: number, status: number, headers: Record<string, string>): void;
+  data(stream: number, bytes: Uint8Array): void;
+  end(stream: number, trailers: Record<string, string>): void;
+  /** The answer broke off. */
+  reset(stream: number): void;
+  /** The stream is over, whichever way: the sink forgets it. */
+  done(stream: number): void;
+}
 
 /**
  * Lets a daemon's HTTP server also serve the gateway's link (docs/adr/0015): a client that asks
@@ -40,7 +57,7 @@ type Listener = (req: DaemonRequest, res: DaemonResponse) => void;
  * request on it goes to `listener`, the same handler the server's HTTP requests go to. Anyone
  * may connect, as to the HTTP port: a frame that breaks the framing closes that connection only.
  */
-export function serveLinks(server: Server, listener: Listener, options: LinkOptions): void {
+export function serveLinks(server: Server, listener: DaemonListener, options: LinkOptions): void {
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (String(req.headers.upgrade).toLowerCase() !== LINK_PROTOCOL) {
       socket.end(
@@ -75,15 +92,15 @@ export async function listenLocalLinks(server: Server, path: string): Promise<Ne
   return local;
 }
 
-/** The worker's end of one link: requests in, answers out. */
-class LinkConnection {
+/** The worker's end of one link: requests in, answers out as frames. */
+class LinkConnection implements AnswerSink {
   readonly #socket: Socket;
-  readonly #listener: Listener;
+  readonly #listener: DaemonListener;
   readonly #reader: FrameReader;
   readonly #writer: FrameWriter;
   readonly #open = new Map<number, LinkResponse>();
 
-  constructor(socket: Socket, listener: Listener, options: LinkOptions) {
+  constructor(socket: Socket, listener: DaemonListener, options: LinkOptions) {
     this.#socket = socket;
     this.#listener = listener;
     // A request frame is its head and body; nothing else the gateway sends is larger.
@@ -104,8 +121,24 @@ class LinkConnection {
     if (head.length) this.#read(head);
   }
 
-  send(frame: Buffer): void {
-    this.#writer.send(frame);
+  whole(stream: number, status: number, headers: Record<string, string>, body: Uint8Array | undefined): void {
+    this.#writer.send(encodeHeadFrame(FRAME.response, stream, { s: status, h: headers }, body));
+  }
+
+  head(stream: number, status: number, headers: Record<string, string>): void {
+    this.#writer.send(encodeHeadFrame(FRAME.head, stream, { s: status, h: headers }));
+  }
+
+  data(stream: number, bytes: Uint8Array): void {
+    this.#writer.send(encodeFrame(FRAME.data, stream, bytes));
+  }
+
+  end(stream: number, trailers: Record<string, string>): void {
+    this.#writer.send(encodeHeadFrame(FRAME.end, stream, trailers));
+  }
+
+  reset(stream: number): void {
+    this.#writer.send(encodeFrame(FRAME.reset, stream));
   }
 
   done(stream: number): void {
@@ -172,8 +205,8 @@ function parseRequestHead(head: unknown): { method: string; url: string; rawHead
   return { method: m, url: u, rawHeaders: h as string[] };
 }
 
-/** A request that came over the link, shaped as much like node:http's as the handlers need. */
-class LinkRequest implements DaemonRequest {
+/** A request that came over a link, shaped as much like node:http's as the handlers need. */
+export class LinkRequest implements DaemonRequest {
   readonly method: string;
   readonly url: string;
   readonly rawHeaders: string[];
@@ -208,13 +241,12 @@ class LinkRequest implements DaemonRequest {
 }
 
 /**
- * An answer going back over the link. Until something is written it is one `response` frame
- * (head and body together); a handler that flushes or writes before ending streams it as a
- * head, data frames and an end frame with the trailers, never more than the window ahead of
- * the gateway's reader.
+ * An answer going back over a link. Until something is written it is one whole answer (head and
+ * body together); a handler that flushes or writes before ending streams it as a head, data and
+ * an end with the trailers, never more than the window ahead of the gateway's reader.
  */
-class LinkResponse extends EventEmitter implements DaemonResponse {
-  readonly #link: LinkConnection;
+export class LinkResponse extends EventEmitter implements DaemonResponse {
+  readonly #sink: AnswerSink;
   readonly #stream: number;
   #status = 200;
   readonly #headers: Record<string, string> = {};
@@ -226,9 +258,9 @@ class LinkResponse extends EventEmitter implements DaemonResponse {
   writableEnded = false;
   writableFinished = false;
 
-  constructor(link: LinkConnection, stream: number) {
+  constructor(sink: AnswerSink, stream: number) {
     super();
-    this.#link = link;
+    this.#sink = sink;
     this.#stream = stream;
   }
 
@@ -246,7 +278,7 @@ class LinkResponse extends EventEmitter implements DaemonResponse {
   flushHeaders(): void {
     if (this.headersSent || this.destroyed) return;
     this.headersSent = true;
-    this.#link.send(encodeHeadFrame(FRAME.head, this.#stream, { s: this.#status, h: this.#headers }));
+    this.#sink.head(this.#stream, this.#status, this.#headers);
   }
 
   write(chunk: Uint8Array | string): boolean {
@@ -254,7 +286,7 @@ class LinkResponse extends EventEmitter implements DaemonResponse {
     this.flushHeaders();
     const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
     if (bytes.byteLength === 0) return true;
-    this.#link.send(encodeFrame(FRAME.data, this.#stream, bytes));
+    this.#sink.data(this.#stream, bytes);
     this.#unacknowledged += bytes.byteLength;
     if (this.#unacknowledged < LINK_STREAM_WINDOW) return true;
     this.#waiting = true;
@@ -268,18 +300,17 @@ class LinkResponse extends EventEmitter implements DaemonResponse {
   end(chunk?: Uint8Array | string): this {
     if (this.destroyed || this.writableEnded) return this;
     const bytes = chunk === undefined ? undefined : typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-    if (!this.headersSent) {
-      this.headersSent = true;
-      this.#link.send(
-        encodeHeadFrame(FRAME.response, this.#stream, { s: this.#status, h: this.#headers }, bytes),
-      );
-    } else {
-      if (bytes?.byteLength) this.#link.send(encodeFrame(FRAME.data, this.#stream, bytes));
-      this.#link.send(encodeHeadFrame(FRAME.end, this.#stream, this.#trailers));
-    }
+    // Ended before the sink hears of it: a sink that answers synchronously sees a finished stream.
     this.writableEnded = true;
     this.writableFinished = true;
-    this.#link.done(this.#stream);
+    this.#sink.done(this.#stream);
+    if (!this.headersSent) {
+      this.headersSent = true;
+      this.#sink.whole(this.#stream, this.#status, this.#headers, bytes);
+    } else {
+      if (bytes?.byteLength) this.#sink.data(this.#stream, bytes);
+      this.#sink.end(this.#stream, this.#trailers);
+    }
     this.emit("finish");
     this.emit("close");
     return this;
@@ -288,7 +319,7 @@ class LinkResponse extends EventEmitter implements DaemonResponse {
   /** Breaks the answer off: the gateway cuts its caller's response, so it is not taken as whole. */
   destroy(): this {
     if (this.destroyed || this.writableEnded) return this;
-    this.#link.send(encodeFrame(FRAME.reset, this.#stream));
+    this.#sink.reset(this.#stream);
     this.abandon();
     return this;
   }
@@ -306,7 +337,7 @@ class LinkResponse extends EventEmitter implements DaemonResponse {
   abandon(): void {
     if (this.destroyed || this.writableEnded) return;
     this.destroyed = true;
-    this.#link.done(this.#stream);
+    this.#sink.done(this.#stream);
     this.emit("close");
   }
 

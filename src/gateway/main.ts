@@ -5,6 +5,7 @@ import { loadNetwork } from "../network/config.ts";
 import type { RateLimit } from "./rate-limit.ts";
 import { Router } from "./routing.ts";
 import { createGatewayServer } from "./server.ts";
+import type { LocalWorker } from "./worker-link.ts";
 
 export type GatewayDaemonOptions = {
   network: string;
@@ -17,6 +18,18 @@ export type GatewayDaemonOptions = {
 
 /** Runs the gateway until the process ends. */
 export async function runGateway(options: GatewayDaemonOptions): Promise<void> {
+  const { url } = await startGateway(options);
+  announceReady({ role: "gateway", url });
+}
+
+/**
+ * Starts the gateway's server and resolves with its URL once it listens. With `localWorker`,
+ * the gateway shares that worker's process (`veil worker --gateway-port`, docs/adr/0016).
+ */
+export async function startGateway(
+  options: GatewayDaemonOptions,
+  localWorker?: LocalWorker,
+): Promise<{ url: string }> {
   const network = loadNetwork(options.network);
   const router = new Router(new VeilChain(network.chain));
   const server = createGatewayServer({
@@ -25,12 +38,15 @@ export async function runGateway(options: GatewayDaemonOptions): Promise<void> {
     workerTimeoutMs: 30_000,
     rateLimit: options.rateLimit,
     trustForwardedFor: options.trustForwardedFor,
+    ...(localWorker ? { localWorker } : {}),
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, resolve);
   });
   const url = `http://${options.host}:${(server.address() as AddressInfo).port}`;
-  console.error(`gateway listening on ${url}`);
-  announceReady({ role: "gateway", url });
+  console.error(
+    `gateway listening on ${url}${localWorker ? ` (in worker ${localWorker.address}'s process)` : ""}`,
+  );
+  return { url };
 }

@@ -10,7 +10,7 @@ import {
 import { VeilError } from "../errors/index.ts";
 import { type RateLimit, RateLimiter } from "./rate-limit.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
-import { type LinkedStream, WorkerLinks } from "./worker-link.ts";
+import { type LinkedStream, type LocalWorker, WorkerLinks } from "./worker-link.ts";
 
 export type GatewayOptions = {
   router: Router;
@@ -23,6 +23,8 @@ export type GatewayOptions = {
    * sets it, since anyone else can write any address there.
    */
   trustForwardedFor?: boolean;
+  /** A worker in this process, reached by calls instead of a connection (docs/adr/0016). */
+  localWorker?: LocalWorker;
 };
 
 /** What a running gateway server holds besides its options. */
@@ -47,7 +49,7 @@ export function createGatewayServer(options: GatewayOptions): Server {
   const context: GatewayContext = {
     ...options,
     limiter: options.rateLimit ? new RateLimiter(options.rateLimit) : undefined,
-    links: new WorkerLinks(options.workerTimeoutMs),
+    links: new WorkerLinks(options.workerTimeoutMs, options.localWorker),
   };
   const server = answerClientErrors(
     createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {

@@ -12,7 +12,13 @@ import {
   StreamIds,
   splitHead,
 } from "../daemon/link-frames.ts";
-import { LINK_SOCKET_HEADER } from "../daemon/link-server.ts";
+import {
+  type AnswerSink,
+  type DaemonListener,
+  LINK_SOCKET_HEADER,
+  LinkRequest,
+  LinkResponse,
+} from "../daemon/link-server.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { WorkerEndpoint } from "./routing.ts";
 
@@ -30,24 +36,32 @@ export type Attempt =
 const MAX_ANSWER_FRAME = 64 * 1024 * 1024;
 const MAX_HEAD_BYTES = 1024 * 1024;
 
+/** The worker in the gateway's own process, when they share one (`veil worker --gateway-port`). */
+export type LocalWorker = { address: string; listener: DaemonListener };
+
 /**
  * The gateway's links to its workers (docs/adr/0015): one connection to each, opened on first
  * use by an HTTP upgrade on the worker's own endpoint and opened again after it drops, every
- * request in flight a stream on it.
+ * request in flight a stream on it. A worker in the gateway's own process is linked by calls
+ * instead of frames (docs/adr/0016).
  */
 export class WorkerLinks {
   readonly #links = new Map<string, WorkerLink>();
   readonly #timeoutMs: number;
   readonly #sweep: NodeJS.Timeout;
+  readonly #local: { address: string; link: LocalLink } | undefined;
 
-  constructor(timeoutMs: number) {
+  constructor(timeoutMs: number, local?: LocalWorker) {
     this.#timeoutMs = timeoutMs;
+    if (local)
+      this.#local = { address: local.address.toLowerCase(), link: new LocalLink(local.listener, timeoutMs) };
     // One timer for every request in flight instead of one each: a worker silent on a request
     // for the timeout (no answer, or no piece of a streamed one) is given up on.
     this.#sweep = setInterval(
       () => {
         const now = Date.now();
         for (const link of this.#links.values()) link.expire(now);
+        this.#local?.link.expire(now);
       },
       Math.max(50, Math.min(1_000, timeoutMs / 4)),
     );
@@ -55,6 +69,8 @@ export class WorkerLinks {
   }
 
   send(worker: WorkerEndpoint, request: LinkedRequest): Promise<Attempt> {
+    if (this.#local && worker.address.toLowerCase() === this.#local.address)
+      return this.#local.link.send(request);
     let link = this.#links.get(worker.url);
     if (!link || link.closed) {
       link = new WorkerLink(worker.url, this.#timeoutMs);
@@ -67,6 +83,7 @@ export class WorkerLinks {
     clearInterval(this.#sweep);
     for (const link of this.#links.values()) link.close();
     this.#links.clear();
+    this.#local?.link.close();
   }
 }
 
@@ -78,17 +95,136 @@ type Pending = {
   stream?: LinkedStream;
 };
 
+/** How a stream's reader talks back to the worker: it took bytes, or it left. */
+type StreamControl = { ack: (id: number, bytes: number) => void; cancel: (id: number) => void };
+
+/**
+ * The gateway's side of the requests in flight on one link, whatever carries them: each gets
+ * its answer whole, or as a stream, or an error when the worker breaks off, drops or is silent
+ * past the time-out.
+ */
+class Answers {
+  readonly #pending = new Map<number, Pending>();
+  readonly #ids = new StreamIds();
+  readonly #timeoutMs: number;
+  readonly #control: StreamControl;
+
+  constructor(timeoutMs: number, control: StreamControl) {
+    this.#timeoutMs = timeoutMs;
+    this.#control = control;
+  }
+
+  /** A new request's stream id and the promise of how it went. */
+  open(): { id: number; attempt: Promise<Attempt> } {
+    const id = this.#ids.next((n) => this.#pending.has(n));
+    const attempt = new Promise<Attempt>((resolve, reject) => {
+      this.#pending.set(id, { deadline: Date.now() + this.#timeoutMs, resolve, reject });
+    });
+    return { id, attempt };
+  }
+
+  /** The pending request `id`, its time-out pushed back: the worker is making progress. */
+  #progress(id: number): Pending | undefined {
+    const p = this.#pending.get(id);
+    // Pieces for a stream given up on (timed out, or its caller left) are dropped.
+    if (p) p.deadline = Date.now() + this.#timeoutMs;
+    return p;
+  }
+
+  /** False when `id` is already streaming: a worker sending pieces out of order. (So are the others.) */
+  whole(id: number, status: number, headers: Record<string, string>, body: Buffer): boolean {
+    const p = this.#pending.get(id);
+    if (!p) return true;
+    if (p.stream) return false;
+    this.#pending.delete(id);
+    p.resolve(retryableRefusal(status, headers, body) ?? { kind: "done", status, headers, body });
+    return true;
+  }
+
+  head(id: number, status: number, headers: Record<string, string>): boolean {
+    const p = this.#progress(id);
+    if (!p) return true;
+    if (p.stream) return false;
+    const stream = new LinkedStream(status, headers, {
+      ack: (bytes) => {
+        // A reader taking the answer is progress too: the worker may be waiting for it.
+        p.deadline = Date.now() + this.#timeoutMs;
+        this.#control.ack(id, bytes);
+      },
+      cancel: () => {
+        if (this.#pending.delete(id)) this.#control.cancel(id);
+      },
+    });
+    p.stream = stream;
+    p.resolve({ kind: "stream", upstream: stream });
+    return true;
+  }
+
+  data(id: number, bytes: Buffer): boolean {
+    const p = this.#progress(id);
+    if (!p) return true;
+    if (!p.stream) return false;
+    p.stream.push(bytes);
+    return true;
+  }
+
+  end(id: number, trailers: Record<string, string>): boolean {
+    const p = this.#pending.get(id);
+    if (!p) return true;
+    if (!p.stream) return false;
+    this.#pending.delete(id);
+    p.stream.finish(trailers);
+    return true;
+  }
+
+  reset(id: number): void {
+    const p = this.#pending.get(id);
+    if (!p) return;
+    this.#pending.delete(id);
+    failPending(
+      p,
+      new VeilError("WORKER_FAILED", "The worker broke off its answer", { status: 502, retryable: true }),
+    );
+  }
+
+  /** Gives up on requests the worker has been silent on for the time-out; `cancel` tells the worker. */
+  expire(now: number): void {
+    for (const [id, p] of this.#pending) {
+      if (p.deadline > now) continue;
+      this.#pending.delete(id);
+      this.#control.cancel(id);
+      failPending(
+        p,
+        new VeilError("WORKER_TIMEOUT", "The worker did not answer in time", {
+          status: 504,
+          retryable: true,
+        }),
+      );
+    }
+  }
+
+  /** The link went away: nothing more will come for any request on it. */
+  lost(): void {
+    const dropped = new VeilError("WORKER_FAILED", "The worker dropped the request", {
+      status: 502,
+      retryable: true,
+    });
+    for (const p of this.#pending.values()) failPending(p, dropped);
+    this.#pending.clear();
+  }
+}
+
 /** Ends a request that will get no (more) answer: its stream breaks off, or its attempt fails. */
 function failPending(p: Pending, err: Error): void {
   if (p.stream) p.stream.fail(err);
   else p.reject(err);
 }
 
+/** A link over a connection: requests out as frames, answers in as frames. */
 class WorkerLink {
   readonly #url: string;
   readonly #timeoutMs: number;
-  readonly #pending = new Map<number, Pending>();
-  readonly #ids = new StreamIds();
+  readonly #answers: Answers;
   readonly #reader = new FrameReader(MAX_ANSWER_FRAME);
   #connecting: Promise<FrameWriter | Error>;
   #socket: Socket | undefined;
@@ -98,6 +234,10 @@ class WorkerLink {
   constructor(url: string, timeoutMs: number) {
     this.#url = url;
     this.#timeoutMs = timeoutMs;
+    this.#answers = new Answers(timeoutMs, {
+      ack: (id, bytes) => this.#write(encodeWindow(id, bytes)),
+      cancel: (id) => this.#write(encodeFrame(FRAME.reset, id)),
+    });
     this.#connecting = this.#connect();
   }
 
@@ -105,32 +245,20 @@ class WorkerLink {
     const writer = await this.#connecting;
     if (writer instanceof Error) return { kind: "unreachable", why: writer.message };
     if (this.closed) return { kind: "unreachable", why: "link closed" };
-    const id = this.#ids.next((n) => this.#pending.has(n));
-    return new Promise<Attempt>((resolve, reject) => {
-      this.#pending.set(id, { deadline: Date.now() + this.#timeoutMs, resolve, reject });
-      writer.send(
-        encodeHeadFrame(
-          FRAME.request,
-          id,
-          { m: request.method, u: request.path, h: request.rawHeaders },
-          request.body,
-        ),
-      );
-    });
+    const { id, attempt } = this.#answers.open();
+    writer.send(
+      encodeHeadFrame(
+        FRAME.request,
+        id,
+        { m: request.method, u: request.path, h: request.rawHeaders },
+        request.body,
+      ),
+    );
+    return attempt;
   }
 
-  /** Gives up on requests the worker has been silent on for the timeout. */
   expire(now: number): void {
-    for (const [id, p] of this.#pending) {
-      if (p.deadline > now) continue;
-      this.#pending.delete(id);
-      this.#write(encodeFrame(FRAME.reset, id));
-      const timeout = new VeilError("WORKER_TIMEOUT", "The worker did not answer in time", {
-        status: 504,
-        retryable: true,
-      });
-      failPending(p, timeout);
-    }
+    this.#answers.expire(now);
   }
 
   close(): void {
@@ -168,22 +296,12 @@ class WorkerLink {
     socket.on("data", (chunk: Buffer) => this.#read(chunk));
     socket.on("error", () => {});
     socket.on("end", () => socket.destroy());
-    socket.on("close", () => this.#lost());
+    socket.on("close", () => {
+      this.closed = true;
+      this.#answers.lost();
+    });
     if (head.length) this.#read(head);
     return this.#writer;
-  }
-
-  /** The connection dropped: nothing more will come for any request on it. */
-  #lost(): void {
-    this.closed = true;
-    const dropped = new VeilError("WORKER_FAILED", "The worker dropped the request", {
-      status: 502,
-      retryable: true,
-    });
-    for (const p of this.#pending.values()) {
-      failPending(p, dropped);
-    }
-    this.#pending.clear();
   }
 
   #read(chunk: Buffer): void {
@@ -196,44 +314,98 @@ class WorkerLink {
   }
 
   #frame(type: number, id: number, payload: Buffer): void {
-    const p = this.#pending.get(id);
-    // Frames for a stream given up on (timed out, or its caller left) are dropped.
-    if (!p) return;
-    p.deadline = Date.now() + this.#timeoutMs;
+    const answers = this.#answers;
     if (type === FRAME.response) {
-      this.#pending.delete(id);
       const { head, body } = splitHead(payload, MAX_HEAD_BYTES);
       const { status, headers } = answerHead(head);
-      p.resolve(retryableRefusal(status, headers, body) ?? { kind: "done", status, headers, body });
-    } else if (type === FRAME.head && !p.stream) {
+      if (!answers.whole(id, status, headers, body)) throw outOfOrder(type, id);
+    } else if (type === FRAME.head) {
       const { status, headers } = answerHead(splitHead(payload, MAX_HEAD_BYTES).head);
-      p.stream = new LinkedStream(status, headers, {
-        ack: (bytes) => {
-          // A reader taking the answer is progress too: the worker may be waiting for it.
-          p.deadline = Date.now() + this.#timeoutMs;
-          this.#write(encodeWindow(id, bytes));
-        },
-        cancel: () => {
-          if (this.#pending.delete(id)) this.#write(encodeFrame(FRAME.reset, id));
-        },
-      });
-      p.resolve({ kind: "stream", upstream: p.stream });
-    } else if (type === FRAME.data && p.stream) {
-      p.stream.push(payload);
-    } else if (type === FRAME.end && p.stream) {
-      this.#pending.delete(id);
-      p.stream.finish(stringRecord(splitHead(payload, MAX_HEAD_BYTES).head));
+      if (!answers.head(id, status, headers)) throw outOfOrder(type, id);
+    } else if (type === FRAME.data) {
+      if (!answers.data(id, payload)) throw outOfOrder(type, id);
+    } else if (type === FRAME.end) {
+      if (!answers.end(id, stringRecord(splitHead(payload, MAX_HEAD_BYTES).head))) throw outOfOrder(type, id);
     } else if (type === FRAME.reset) {
-      this.#pending.delete(id);
-      const broken = new VeilError("WORKER_FAILED", "The worker broke off its answer", {
-        status: 502,
-        retryable: true,
-      });
-      failPending(p, broken);
+      answers.reset(id);
     } else {
-      throw new LinkProtocolError(`Frame type ${type} out of order on stream ${id}`);
+      throw outOfOrder(type, id);
     }
   }
+}
+
+function outOfOrder(type: number, id: number): LinkProtocolError {
+  return new LinkProtocolError(`Frame type ${type} out of order on stream ${id}`);
+}
+
+/**
+ * A link to the worker in the gateway's own process: each request goes to the worker's handler
+ * as a call, and its answer comes back through the same `Answers` as a linked one's would, with
+ * the same window, reset and time-out; no frames, no copies, no syscalls.
+ */
+class LocalLink implements AnswerSink {
+  readonly #listener: DaemonListener;
+  readonly #answers: Answers;
+  readonly #open = new Map<number, LinkResponse>();
+
+  constructor(listener: DaemonListener, timeoutMs: number) {
+    this.#listener = listener;
+    this.#answers = new Answers(timeoutMs, {
+      ack: (id, bytes) => this.#open.get(id)?.acknowledge(bytes),
+      cancel: (id) => this.#open.get(id)?.abandon(),
+    });
+  }
+
+  send(request: LinkedRequest): Promise<Attempt> {
+    const { id, attempt } = this.#answers.open();
+    const res = new LinkResponse(this, id);
+    this.#open.set(id, res);
+    this.#listener(
+      new LinkRequest(request.method, request.path, request.rawHeaders, request.body ?? EMPTY),
+      res,
+    );
+    return attempt;
+  }
+
+  expire(now: number): void {
+    this.#answers.expire(now);
+  }
+
+  close(): void {
+    for (const res of this.#open.values()) res.abandon();
+    this.#answers.lost();
+  }
+
+  whole(id: number, status: number, headers: Record<string, string>, body: Uint8Array | undefined): void {
+    this.#answers.whole(id, status, headers, asBuffer(body));
+  }
+
+  head(id: number, status: number, headers: Record<string, string>): void {
+    this.#answers.head(id, status, headers);
+  }
+
+  data(id: number, bytes: Uint8Array): void {
+    this.#answers.data(id, asBuffer(bytes));
+  }
+
+  end(id: number, trailers: Record<string, string>): void {
+    this.#answers.end(id, trailers);
+  }
+
+  reset(id: number): void {
+    this.#answers.reset(id);
+  }
+
+  done(id: number): void {
+    this.#open.delete(id);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function asBuffer(bytes: Uint8Array | undefined): Buffer {
+  if (!bytes) return EMPTY;
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Opens a connection and asks it to switch to the link. */

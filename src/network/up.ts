@@ -26,6 +26,13 @@ export type UpOptions = {
   onProgress: (message: string) => void;
   /** The gateway's per-caller rate limit, requests per second (0 = off); the gateway's default when absent. */
   gatewayRateLimit?: number;
+  /**
+   * Where the gateway runs: in the first worker's process ("worker": no hop between them, ADR
+   * 0016) or in its own ("process": it outlives any worker). Default: the worker's when there is
+   * one worker (a gateway without its only worker can only refuse), its own with more, so that
+   * one worker dying does not take the network's entry with it.
+   */
+  gateway?: "worker" | "process";
 };
 
 export type RunningNetwork = { network: NetworkFile; path: string; daemons: Daemon[]; stop(): Promise<void> };
@@ -34,7 +41,8 @@ const port = (base: number, offset: number) => (base === 0 ? 0 : base + offset);
 
 /**
  * Starts a whole Veil network on this machine: the embedded chain (or uses --rpc), the
- * contracts, one gatekeeper, N workers and a gateway, each in its own process, and writes
+ * contracts, one gatekeeper, N workers and a gateway, each in its own process (the gateway in
+ * the worker's with one worker; `gateway`), and writes
  * network.json for clients. Roles of the development accounts: 0 deploys and governs, 1 is the
  * default user, 2… operate the workers.
  */
@@ -175,6 +183,8 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
       if (i === 1) await waitForMasterKey(governance);
     }
 
+    const gatewayIn = options.gateway ?? (options.workers === 1 ? "worker" : "process");
+    const rateLimit = options.gatewayRateLimit !== undefined ? String(options.gatewayRateLimit) : undefined;
     progress(`starting ${options.workers} workers…`);
     const workers = await Promise.all(
       Array.from({ length: options.workers }, (_, i) =>
@@ -198,6 +208,13 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
             join(dir, "state.sqlite"),
             ...(options.feeClaimCalls ? ["--fee-claim-calls", String(options.feeClaimCalls)] : []),
             ...(options.feeInterval ? ["--fee-interval", String(options.feeInterval)] : []),
+            ...(gatewayIn === "worker" && i === 0
+              ? [
+                  "--gateway-port",
+                  String(port(options.basePort, 1)),
+                  ...(rateLimit !== undefined ? ["--gateway-rate-limit", rateLimit] : []),
+                ]
+              : []),
           ],
           logDir,
         ),
@@ -214,23 +231,28 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
       progress(`worker ${w.ready.address} at ${w.ready.url}`);
     }
 
-    progress("starting the gateway…");
-    const gw = await startDaemon(
-      "gateway",
-      [
+    if (gatewayIn === "worker") {
+      network.gateway = { url: String(workers[0]!.ready.gateway) };
+      progress(`gateway at ${network.gateway.url}, in worker ${workers[0]!.ready.address}'s process`);
+    } else {
+      progress("starting the gateway…");
+      const gw = await startDaemon(
         "gateway",
-        "--network",
-        path,
-        "--port",
-        String(port(options.basePort, 1)),
-        "--host",
-        options.host,
-        ...(options.gatewayRateLimit !== undefined ? ["--rate-limit", String(options.gatewayRateLimit)] : []),
-      ],
-      logDir,
-    );
-    daemons.push(gw);
-    network.gateway = { url: String(gw.ready.url) };
+        [
+          "gateway",
+          "--network",
+          path,
+          "--port",
+          String(port(options.basePort, 1)),
+          "--host",
+          options.host,
+          ...(rateLimit !== undefined ? ["--rate-limit", rateLimit] : []),
+        ],
+        logDir,
+      );
+      daemons.push(gw);
+      network.gateway = { url: String(gw.ready.url) };
+    }
     saveNetwork(path, network);
     return { network, path, daemons, stop };
   } catch (err) {

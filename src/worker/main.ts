@@ -5,9 +5,8 @@ import type { Hex } from "viem";
 import { llmReceiptDigest, usageReceiptDigest } from "../chain/certificates.ts";
 import { VeilEconomy } from "../chain/economy-client.ts";
 import { RotationClient, VeilChain } from "../chain/index.ts";
-import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
-import { listenLocalLinks } from "../daemon/link-server.ts";
+import { type DaemonListener, listenLocalLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey } from "../gatekeeper/client.ts";
 import { loadNetwork, networkMaxima } from "../network/config.ts";
@@ -24,7 +23,7 @@ import { startHeartbeats } from "./heartbeat.ts";
 import { AgentKeyring } from "./keyring.ts";
 import { LogBook } from "./logbook.ts";
 import { QuotaHomes } from "./quota-home.ts";
-import { createWorkerServer } from "./server.ts";
+import { createWorkerServer, type WorkerServerOptions, workerListener } from "./server.ts";
 import { FeeSettlement } from "./settlement.ts";
 import { startTriggers } from "./triggers.ts";
 
@@ -47,10 +46,19 @@ export type WorkerDaemonOptions = {
   fees?: { batchSize?: number; claimAtCalls?: number; intervalMs?: number };
 };
 
+/** A worker that serves: what it announces, and its handler for a gateway in its process. */
+export type RunningWorker = {
+  ready: { role: "worker"; address: Hex; url: string; operator: Hex };
+  listener: DaemonListener;
+};
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs a worker (pRuntime) until the process ends. */
-export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
+/**
+ * Starts a worker (pRuntime) and resolves once it serves, provisioned and following the chain;
+ * it runs until the process ends. The caller announces it (`announceReady`).
+ */
+export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWorker> {
   const network = loadNetwork(options.network);
   mkdirSync(options.dataDir, { recursive: true });
   const enclave = createEnclave({ ...options.enclave, dataDir: options.dataDir, component: "worker" });
@@ -138,7 +146,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
       return { ...unsigned, signature };
     },
   });
-  const server = createWorkerServer({
+  const serverOptions: WorkerServerOptions = {
     agents,
     isReady: () => grant !== undefined,
     info: () => ({ address: identity.address, epoch: grant?.epoch.toString() }),
@@ -170,7 +178,9 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
           }),
         }
       : {}),
-  });
+  };
+  const listener = workerListener(serverOptions);
+  const server = createWorkerServer(serverOptions, listener);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, resolve);
@@ -268,5 +278,8 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<void> {
     self: identity.address,
     log: (m) => console.error(m),
   });
-  announceReady({ role: "worker", address: identity.address, url, operator: operatorChain.account });
+  return {
+    ready: { role: "worker", address: identity.address, url, operator: operatorChain.account },
+    listener,
+  };
 }

@@ -20,7 +20,7 @@ import {
   sendError,
   sendJson,
 } from "../daemon/http.ts";
-import { serveLinks } from "../daemon/link-server.ts";
+import { type DaemonListener, serveLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
 import type { LlmReceipt } from "../sandbox/host-llm.ts";
 import type { InvocationUsage, SandboxStream, SandboxStreamEnd } from "../sandbox/types.ts";
@@ -70,8 +70,22 @@ export type WorkerServerOptions = {
  * The worker's HTTP face. `/v1/agents/:idOrName/invoke/<path>` runs the agent with a
  * web-standard Request for `<path>`; `/v1/agents/:idOrName` and `/v1/health` report status.
  */
-export function createWorkerServer(options: WorkerServerOptions): Server {
-  const listener = (req: DaemonRequest, res: DaemonResponse) => {
+export function createWorkerServer(
+  options: WorkerServerOptions,
+  listener: DaemonListener = workerListener(options),
+): Server {
+  const server = answerClientErrors(createServer({ maxHeaderSize: MAX_HEADER_BYTES }, listener));
+  // The gateway's requests come over its link (docs/adr/0015), to the same handler.
+  serveLinks(server, listener, { maxRequestBytes: options.maxRequestBytes + 4096 });
+  return server;
+}
+
+/**
+ * The worker's request handler, the one its HTTP server and links call; a gateway in the
+ * worker's process calls it directly (docs/adr/0016).
+ */
+export function workerListener(options: WorkerServerOptions): DaemonListener {
+  return (req, res) => {
     handle(req, res, options).catch((err) => {
       // A payer asked for a voucher gets the exact one to sign (fees.ts).
       if (err instanceof FeeQuoteError && !res.headersSent)
@@ -79,10 +93,6 @@ export function createWorkerServer(options: WorkerServerOptions): Server {
       sendError(res, err);
     });
   };
-  const server = answerClientErrors(createServer({ maxHeaderSize: MAX_HEADER_BYTES }, listener));
-  // The gateway's requests come over its link (docs/adr/0015), to the same handler.
-  serveLinks(server, listener, { maxRequestBytes: options.maxRequestBytes + 4096 });
-  return server;
 }
 
 async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerServerOptions): Promise<void> {

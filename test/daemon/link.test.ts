@@ -346,3 +346,98 @@ describe("link: the gateway's end", () => {
     local.close();
   });
 });
+
+describe("link: a worker in the gateway's process (docs/adr/0016)", () => {
+  // Its URL on chain reaches nothing: whatever answers came by a call, not a connection.
+  const self = { address: "0xAbC0000000000000000000000000000000000005" as const, url: "http://127.0.0.1:1" };
+
+  /** The stand-in handler, with what became of each response it was given. */
+  function watched() {
+    const responses: DaemonResponse[] = [];
+    const listener = (req: DaemonRequest, res: DaemonResponse) => {
+      responses.push(res);
+      handler(req, res);
+    };
+    return { listener, responses };
+  }
+
+  test("a request reaches the worker's handler as it would over the link, by a call", async () => {
+    const { listener } = watched();
+    const links = new WorkerLinks(5_000, { address: self.address.toLowerCase(), listener });
+    const a = await links.send(self, {
+      method: "POST",
+      path: "/echo?x=1",
+      rawHeaders: ["x-test", "yes"],
+      body: Buffer.from("payload"),
+    });
+    assert.equal(a.kind, "done");
+    const done = a as Extract<Attempt, { kind: "done" }>;
+    assert.equal(done.status, 200);
+    assert.deepEqual(JSON.parse(done.body.toString()), {
+      method: "POST",
+      url: "/echo?x=1",
+      headers: ["x-test", "yes"],
+      body: "payload",
+    });
+    // Another worker is still reached over the network: this one is not there.
+    const other = await links.send(
+      { address: "0x06", url: "http://127.0.0.1:1" },
+      { method: "GET", path: "/echo", rawHeaders: [], body: undefined },
+    );
+    assert.equal(other.kind, "unreachable");
+    links.close();
+  });
+
+  test("a streamed answer keeps to the window, arrives whole with trailers, and a reader that leaves stops it", async () => {
+    const { listener, responses } = watched();
+    const links = new WorkerLinks(5_000, { address: self.address, listener });
+    const request = { method: "GET", path: "/stream", rawHeaders: [], body: undefined };
+    const a = (await links.send(self, request)) as Extract<Attempt, { kind: "stream" }>;
+    assert.equal(a.kind, "stream");
+    // Nobody reads yet: the handler is held at the window (one piece of 64 KiB may pass it).
+    await new Promise((r) => setTimeout(r, 100));
+    let queued = 0;
+    const reader = a.upstream[Symbol.asyncIterator]();
+    let waiting = reader.next();
+    for (;;) {
+      const next = await Promise.race([waiting, new Promise<null>((r) => setTimeout(() => r(null), 20))]);
+      if (next === null || next.done) break;
+      queued += (next.value as Buffer).length;
+      waiting = reader.next();
+    }
+    assert.ok(queued <= LINK_STREAM_WINDOW + 64 * 1024, `${queued} bytes ahead of the reader`);
+    assert.ok(queued < 16 * 64 * 1024, "the handler did not write everything unread");
+    // Taking them lets the rest come, then the trailers.
+    a.upstream.ack(queued);
+    let rest = 0;
+    for (;;) {
+      const next = await waiting;
+      waiting = reader.next();
+      if (next.done) break;
+      rest += (next.value as Buffer).length;
+      a.upstream.ack((next.value as Buffer).length);
+    }
+    assert.equal(queued + rest, 16 * 64 * 1024);
+    assert.equal(a.upstream.complete, true);
+    assert.deepEqual(a.upstream.trailers, { "x-done": "yes" });
+
+    const b = (await links.send(self, request)) as Extract<Attempt, { kind: "stream" }>;
+    b.upstream.cancel();
+    const second = responses[1]!;
+    assert.equal(second.destroyed, true, "the worker's response was abandoned");
+    links.close();
+  });
+
+  test("a worker silent past the timeout: 504 WORKER_TIMEOUT, its response abandoned; closing fails what is in flight", async () => {
+    const { listener, responses } = watched();
+    const links = new WorkerLinks(200, { address: self.address, listener });
+    const request = { method: "GET", path: "/hang", rawHeaders: [], body: undefined };
+    await assert.rejects(links.send(self, request), { code: "WORKER_TIMEOUT", status: 504 });
+    assert.equal(responses[0]!.destroyed, true);
+
+    const pending = links.send(self, request);
+    links.close();
+    await assert.rejects(pending, { code: "WORKER_FAILED", status: 502 });
+    assert.equal(responses[1]!.destroyed, true);
+  });
+});
