@@ -5,7 +5,7 @@
 //   (2) the same handler on Cloudflare's workerd, (3) a plain node:http server, same bytes.
 // Then cold starts and resident memory per idle agent.
 //
-//   node --import tsx bench/runtime.ts [seconds=5] [connections=16] [agents=1000] [wide=64]
+//   node --import tsx bench/runtime.ts [seconds=3] [connections=16] [agents=1000] [wide=64] [rounds=3]
 // Throughput is measured at `connections` and again at `wide` connections: at 16 the path
 // through a separate gateway process is bound by its latency (each hop's wake-ups), not by CPU,
 // and more connections show what the same processes do when requests arrive together.
@@ -22,10 +22,11 @@ import { up } from "../src/network/up.ts";
 import { IsolateSandbox } from "../src/sandbox/isolate.ts";
 import { VeilClient } from "../src/sdk/client.ts";
 
-const seconds = Number(process.argv[2] ?? 5);
+const seconds = Number(process.argv[2] ?? 3);
 const connections = Number(process.argv[3] ?? 16);
 const agentCount = Number(process.argv[4] ?? 1000);
 const wideConnections = Number(process.argv[5] ?? 64);
+const rounds = Number(process.argv[6] ?? 3);
 const work = mkdtempSync(join(tmpdir(), "veil-bench-runtime-"));
 const HANDLER = `export default { fetch() { return new Response("Hello, world!"); } };`;
 
@@ -113,21 +114,26 @@ const ownGateway = await startDaemon(
 const ownGatewayUrl = `${ownGateway.ready.url}/agents/hello/`;
 const workerUrl = `${net.network.workers[0]!.url}/v1/agents/${deployed.id}/invoke/`;
 
-const rows: Row[] = [];
-rows.push(await load("node:http (baseline)", plainUrl));
-rows.push(await load("workerd", wdUrl));
-rows.push(await load("Veil worker (direct)", workerUrl));
-rows.push(await load("Veil gateway+worker", gatewayUrl));
-rows.push(await load("Veil gateway → worker", ownGatewayUrl));
-const wideRows: Row[] = [];
-for (const [name, url] of [
+const targets = [
   ["node:http (baseline)", plainUrl],
   ["workerd", wdUrl],
   ["Veil worker (direct)", workerUrl],
   ["Veil gateway+worker", gatewayUrl],
   ["Veil gateway → worker", ownGatewayUrl],
-] as const)
-  wideRows.push(await load(name, url, wideConnections));
+] as const;
+/**
+ * Each target `rounds` times, the targets taking turns, and the median round of each: on a
+ * shared 2-core machine throughput drifts by ±15% over a minute, and taking turns spreads the
+ * drift over every target instead of landing on whichever ran at the wrong moment.
+ */
+async function loadAll(conns: number): Promise<Row[]> {
+  const runs: Row[][] = targets.map(() => []);
+  for (let round = 0; round < rounds; round++)
+    for (const [i, [name, url]] of targets.entries()) runs[i]!.push(await load(name, url, conns));
+  return runs.map((r) => r.sort((a, b) => a.rps - b.rps)[Math.floor(r.length / 2)]!);
+}
+const rows = await loadAll(connections);
+const wideRows = await loadAll(wideConnections);
 // Latency without queueing: one kept-alive connection, one request at a time, timed in µs
 // (autocannon's histogram is in whole milliseconds, too coarse for a sub-millisecond overhead).
 const keepAlive = new HttpAgent({ keepAlive: true, maxSockets: 1 });
@@ -187,7 +193,9 @@ for (const [table, conns] of [
   [wideRows, wideConnections],
 ] as const) {
   const [base, wd] = [table[0]!, table[1]!];
-  console.log(`\nthroughput and latency: ${conns} connections, ${seconds}s each, one autocannon`);
+  console.log(
+    `\nthroughput and latency: ${conns} connections, median of ${rounds} rounds of ${seconds}s, targets taking turns, one autocannon`,
+  );
   console.log("name                      req/s    p50 ms  p99 ms  errors  vs workerd  p50 over node:http");
   for (const r of table) {
     console.log(
