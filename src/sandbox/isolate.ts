@@ -100,6 +100,55 @@ async function afterBody(response: Promise<SandboxResponse>, cleanup: () => void
   return r;
 }
 
+/**
+ * A request's limits while it runs: its wall-clock deadline, and the CPU its isolate may spend
+ * from when it began (an isolate's CPU time is shared by the agent's concurrent requests: a
+ * request is cut when the isolate has run more than the limit since it began).
+ */
+type Watched = {
+  isolate: ivm.Isolate;
+  deadline: number;
+  cpuStart: bigint;
+  cpuLimitNs: bigint;
+  fail: (err: Error) => void;
+};
+const watched = new Set<Watched>();
+let limitSweep: NodeJS.Timeout | undefined;
+/** How often running requests are checked against their limits. */
+const LIMIT_SWEEP_MS = 10;
+
+/**
+ * Watches a request's limits until the returned function is called. One timer checks every
+ * running request in the process (two timers per request cost more than a hello-world handler
+ * on the main thread); it stops when it finds none. Asynchronous code (a loop of awaits) is
+ * caught by the CPU check, a synchronous loop by it or the wall deadline, within 10 ms; the
+ * isolate's own timeout on each call is a second wall.
+ */
+function watchLimits(w: Watched): () => void {
+  watched.add(w);
+  limitSweep ??= setInterval(() => {
+    if (watched.size === 0) {
+      clearInterval(limitSweep);
+      limitSweep = undefined;
+      return;
+    }
+    const now = Date.now();
+    for (const x of watched) {
+      if (x.deadline <= now) {
+        watched.delete(x);
+        x.fail(new Error("Script execution timed out."));
+      } else if (!x.isolate.isDisposed && x.isolate.cpuTime - x.cpuStart > x.cpuLimitNs) {
+        watched.delete(x);
+        x.fail(new Error("CPU time limit exceeded"));
+        x.isolate.dispose();
+      }
+    }
+  }, LIMIT_SWEEP_MS);
+  return () => {
+    watched.delete(w);
+  };
+}
+
 /** A request waiting for its realm's next crossing into the isolate. */
 type Queued = {
   request: { seq: number };
@@ -666,27 +715,16 @@ export class IsolateSandbox implements Sandbox {
     const stateAtStart = this.#state?.bytesWritten ?? 0;
     const promptAtStart = this.#llm.promptTokens;
     const completionAtStart = this.#llm.completionTokens;
-    let timer: NodeJS.Timeout | undefined;
-    let cpuWatch: NodeJS.Timeout | undefined;
     // The limits hold until the body has ended, for a streamed body too.
-    const stopWatching = () => {
-      clearTimeout(timer);
-      clearInterval(cpuWatch);
-    };
+    let stopWatching!: () => void;
     const wall = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("Script execution timed out.")), wallTimeMs);
-      // CPU time is the isolate's, shared by the agent's concurrent requests: a request is cut
-      // when the isolate has run more than the limit since it began. Asynchronous code (a loop
-      // of awaits) is caught by this watch; a synchronous loop by the watch or the wall timeout.
-      const cpuStart = isolate.cpuTime;
-      const cpuLimitNs = BigInt(this.#limits.cpuTimeMs) * 1_000_000n;
-      cpuWatch = setInterval(() => {
-        if (isolate.isDisposed) return;
-        if (isolate.cpuTime - cpuStart > cpuLimitNs) {
-          reject(new Error("CPU time limit exceeded"));
-          isolate.dispose();
-        }
-      }, 10);
+      stopWatching = watchLimits({
+        isolate,
+        deadline: Date.now() + wallTimeMs,
+        cpuStart: cpuAtStart,
+        cpuLimitNs: BigInt(this.#limits.cpuTimeMs) * 1_000_000n,
+        fail: reject,
+      });
     });
     wall.catch(() => {});
     const usage = (): InvocationUsage => ({
