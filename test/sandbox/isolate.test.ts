@@ -203,6 +203,36 @@ describe("IsolateSandbox", () => {
     sandbox.dispose();
   });
 
+  test("requests that hang end each at its own deadline, while the others around them answer", async () => {
+    // One timer watches every running request's limits (isolate.ts `watchLimits`): requests
+    // that end in any order must each keep their own deadline.
+    const sandbox = await IsolateSandbox.create({
+      meta,
+      limits: { wallTimeMs: 2_000 },
+      code: `export default { fetch(r) { return new URL(r.url).pathname === "/hang" ? new Promise(() => {}) : new Response("ok"); } };`,
+    });
+    const started = Date.now();
+    const deadlines = [900, 300, 600];
+    const hung = deadlines.map((ms) =>
+      sandbox.invoke({ ...get("/hang"), call: { chain: [], deadline: Date.now() + ms } }).then(
+        () => Number.NaN,
+        (err: unknown) => {
+          assert.ok(err instanceof VeilError && err.code === "LIMIT_WALL_TIME_EXCEEDED", String(err));
+          return Date.now() - started;
+        },
+      ),
+    );
+    const answered = await Promise.all(Array.from({ length: 20 }, () => sandbox.invoke(get("/"))));
+    assert.deepEqual(new Set(answered.map((r) => text(r.body))), new Set(["ok"]));
+    const ended = await Promise.all(hung);
+    deadlines.forEach((ms, i) => {
+      assert.ok(ended[i]! >= ms - 5 && ended[i]! < ms + 400, `deadline ${ms} ms ended at ${ended[i]} ms`);
+    });
+    // Each waited for its own: the 300 ms one did not hold the 900 ms one's end, nor the reverse.
+    assert.ok(ended[1]! < ended[2]! && ended[2]! < ended[0]!);
+    sandbox.dispose();
+  });
+
   test("a memory bomb is LIMIT_MEMORY_EXCEEDED, and the agent serves again afterwards", async () => {
     const sandbox = await IsolateSandbox.create({
       meta,
