@@ -672,6 +672,16 @@ export class IsolateSandbox implements Sandbox {
     return limit ?? new VeilError("AGENT_CRASHED", "The agent's sandbox failed", { status: 502, cause: err });
   }
 
+  /** A wall time cut short by a calling agent's deadline is that deadline's error, not the agent's limit. */
+  #pastDeadline(err: VeilError, wallTimeMs: number): VeilError {
+    if (err.code !== "LIMIT_WALL_TIME_EXCEEDED" || wallTimeMs >= this.#limits.wallTimeMs) return err;
+    return new VeilError(
+      "CALL_DEADLINE_EXCEEDED",
+      `The call ran past the calling agent's deadline (${Math.round(wallTimeMs)} ms from its start)`,
+      { status: 504, hint: "The caller gave this call too little time; give it a later deadline." },
+    );
+  }
+
   #agentFailed(kind: "threw" | "bad-response", error: { name: string; message: string; stack?: string }) {
     this.#log("error", error.stack ?? `${error.name}: ${error.message}`);
     return new VeilError(
@@ -837,7 +847,7 @@ export class IsolateSandbox implements Sandbox {
       ])) as DispatchResult;
     } catch (err) {
       stopWatching();
-      throw this.#failure(err, isolate);
+      throw this.#pastDeadline(this.#failure(err, isolate), wallTimeMs);
     }
     if (!result.ok) {
       stopWatching();
@@ -886,9 +896,9 @@ export class IsolateSandbox implements Sandbox {
           // The agent is waiting (on its source, or on a slow reader), not running away: stop
           // this stream and keep the isolate for the agent's other requests.
           cancelInIsolate();
-          throw limit;
+          throw this.#pastDeadline(limit, wallTimeMs);
         }
-        throw this.#failure(err, isolate);
+        throw this.#pastDeadline(this.#failure(err, isolate), wallTimeMs);
       }
       if (r.done) {
         if (r.error) throw this.#agentFailed("threw", r.error);

@@ -217,7 +217,7 @@ describe("IsolateSandbox", () => {
       sandbox.invoke({ ...get("/hang"), call: { chain: [], deadline: Date.now() + ms } }).then(
         () => Number.NaN,
         (err: unknown) => {
-          assert.ok(err instanceof VeilError && err.code === "LIMIT_WALL_TIME_EXCEEDED", String(err));
+          assert.ok(err instanceof VeilError && err.code === "CALL_DEADLINE_EXCEEDED", String(err));
           return Date.now() - started;
         },
       ),
