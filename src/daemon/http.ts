@@ -31,6 +31,9 @@ export interface DaemonResponse {
   off(event: "close" | "drain" | "finish", listener: () => void): unknown;
 }
 
+/** A daemon's request handler, whichever way the request came: HTTP, a link, or a call in-process. */
+export type DaemonListener = (req: DaemonRequest, res: DaemonResponse) => void;
+
 /** Reads a request body, refusing more than `limit` bytes with BODY_TOO_LARGE (413). */
 export async function readBody(req: DaemonRequest, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);

@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { VeilError } from "../errors/index.ts";
-import type { DaemonRequest, DaemonResponse } from "./http.ts";
+import type { DaemonListener, DaemonRequest, DaemonResponse } from "./http.ts";
 import {
   encodeFrame,
   encodeHeadFrame,
@@ -31,9 +31,6 @@ export type LinkOptions = {
   /** Largest request body a link frame may carry. */
   maxRequestBytes: number;
 };
-
-/** A daemon's request handler: node:http's, linked requests', and an in-process gateway's. */
-export type DaemonListener = (req: DaemonRequest, res: DaemonResponse) => void;
 
 /**
  * Where the pieces of a linked answer go: frames on a link's socket (`LinkConnection`), or

@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
+import type { DaemonListener } from "../daemon/http.ts";
 import {
   encodeFrame,
   encodeHeadFrame,
@@ -12,13 +13,7 @@ import {
   StreamIds,
   splitHead,
 } from "../daemon/link-frames.ts";
-import {
-  type AnswerSink,
-  type DaemonListener,
-  LINK_SOCKET_HEADER,
-  LinkRequest,
-  LinkResponse,
-} from "../daemon/link-server.ts";
+import { type AnswerSink, LINK_SOCKET_HEADER, LinkRequest, LinkResponse } from "../daemon/link-server.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { WorkerEndpoint } from "./routing.ts";
 
@@ -131,7 +126,11 @@ class Answers {
     return p;
   }
 
-  /** False when `id` is already streaming: a worker sending pieces out of order. (So are the others.) */
+  /**
+   * The pieces of an answer. Each returns false for a piece out of order (a whole answer or a
+   * head for a request already streaming, data or an end for one that is not); pieces for a
+   * request no longer pending are dropped.
+   */
   whole(id: number, status: number, headers: Record<string, string>, body: Buffer): boolean {
     const p = this.#pending.get(id);
     if (!p) return true;

@@ -169,18 +169,21 @@ function sweepLimits(): void {
     return;
   }
   const now = Date.now();
-  const running = new Map<ivm.Isolate, boolean>();
-  const isRunning = (isolate: ivm.Isolate): boolean => {
-    let r = running.get(isolate);
-    if (r === undefined) {
+  // Each isolate read once a sweep, however many of its requests are watched.
+  const looks = new Map<ivm.Isolate, { cpu: bigint; busy: boolean }>();
+  const look = (isolate: ivm.Isolate) => {
+    let seen = looks.get(isolate);
+    if (!seen) {
       const cpu = isolate.cpuTime;
       const before = lastCpu.get(isolate);
       lastCpu.set(isolate, { cpu, at: now });
       // Busy for at least half the time since the last look: code is running, not waiting.
-      r = before !== undefined && now > before.at && Number(cpu - before.cpu) / 1e6 >= (now - before.at) / 2;
-      running.set(isolate, r);
+      const busy =
+        before !== undefined && now > before.at && Number(cpu - before.cpu) / 1e6 >= (now - before.at) / 2;
+      seen = { cpu, busy };
+      looks.set(isolate, seen);
     }
-    return r;
+    return seen;
   };
   for (let i = watched.length - 1; i >= 0; i--) {
     const x = watched[i]!;
@@ -188,7 +191,7 @@ function sweepLimits(): void {
       if (x.lingering) unwatch(x);
       continue;
     }
-    const busy = isRunning(x.isolate);
+    const { cpu, busy } = look(x.isolate);
     if (x.lingering) {
       if (busy) {
         unwatch(x);
@@ -200,7 +203,7 @@ function sweepLimits(): void {
       if (busy) x.isolate.dispose();
       // Code that began just now shows as running at the next looks.
       else watch({ ...x, lingering: true, deadline: now + LINGER_MS, fail: () => {} });
-    } else if (x.isolate.cpuTime - x.cpuStart > x.cpuLimitNs) {
+    } else if (cpu - x.cpuStart > x.cpuLimitNs) {
       unwatch(x);
       x.fail(new Error("CPU time limit exceeded"));
       x.isolate.dispose();
@@ -661,25 +664,24 @@ export class IsolateSandbox implements Sandbox {
     });
   }
 
-  /** What a limit or a broken sandbox becomes; a runaway agent's isolate is thrown away. */
-  #failure(err: unknown, isolate: ivm.Isolate): VeilError {
+  /**
+   * What a limit or a broken sandbox becomes; a runaway agent's isolate is thrown away. A request
+   * past its wall time while the isolate was waiting (on the host, a timer) fails alone: the
+   * isolate goes when it was running code then (`sweepLimits` disposed it) or broke another limit.
+   * A wall time `wallTimeMs` cut short by a calling agent's deadline is that deadline's error.
+   */
+  #failure(err: unknown, isolate: ivm.Isolate, wallTimeMs: number): VeilError {
     if (err instanceof VeilError) return err;
     const limit = limitError(err, this.#limits);
-    // A request past its wall time while the isolate was waiting (on the host, a timer) fails
-    // alone; the isolate goes when it was running code then (`sweepLimits` disposed it) or
-    // broke another limit.
     if (isolate.isDisposed || (limit && limit.code !== "LIMIT_WALL_TIME_EXCEEDED")) this.#reset(isolate);
+    if (limit?.code === "LIMIT_WALL_TIME_EXCEEDED" && wallTimeMs < this.#limits.wallTimeMs) {
+      return new VeilError(
+        "CALL_DEADLINE_EXCEEDED",
+        `The call ran past the calling agent's deadline (${Math.round(wallTimeMs)} ms from its start)`,
+        { status: 504, hint: "The caller gave this call too little time; give it a later deadline." },
+      );
+    }
     return limit ?? new VeilError("AGENT_CRASHED", "The agent's sandbox failed", { status: 502, cause: err });
-  }
-
-  /** A wall time cut short by a calling agent's deadline is that deadline's error, not the agent's limit. */
-  #pastDeadline(err: VeilError, wallTimeMs: number): VeilError {
-    if (err.code !== "LIMIT_WALL_TIME_EXCEEDED" || wallTimeMs >= this.#limits.wallTimeMs) return err;
-    return new VeilError(
-      "CALL_DEADLINE_EXCEEDED",
-      `The call ran past the calling agent's deadline (${Math.round(wallTimeMs)} ms from its start)`,
-      { status: 504, hint: "The caller gave this call too little time; give it a later deadline." },
-    );
   }
 
   #agentFailed(kind: "threw" | "bad-response", error: { name: string; message: string; stack?: string }) {
@@ -847,7 +849,7 @@ export class IsolateSandbox implements Sandbox {
       ])) as DispatchResult;
     } catch (err) {
       stopWatching();
-      throw this.#pastDeadline(this.#failure(err, isolate), wallTimeMs);
+      throw this.#failure(err, isolate, wallTimeMs);
     }
     if (!result.ok) {
       stopWatching();
@@ -891,14 +893,10 @@ export class IsolateSandbox implements Sandbox {
           wall,
         ])) as PullResult;
       } catch (err) {
-        const limit = limitError(err, this.#limits);
-        if (limit?.code === "LIMIT_WALL_TIME_EXCEEDED" && !isolate.isDisposed) {
-          // The agent is waiting (on its source, or on a slow reader), not running away: stop
-          // this stream and keep the isolate for the agent's other requests.
-          cancelInIsolate();
-          throw this.#pastDeadline(limit, wallTimeMs);
-        }
-        throw this.#pastDeadline(this.#failure(err, isolate), wallTimeMs);
+        // Past the wall time with the isolate kept, the agent was waiting (on its source, or on a
+        // slow reader), not running away: this stream stops, the agent's other requests go on.
+        cancelInIsolate();
+        throw this.#failure(err, isolate, wallTimeMs);
       }
       if (r.done) {
         if (r.error) throw this.#agentFailed("threw", r.error);

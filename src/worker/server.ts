@@ -12,6 +12,7 @@ import {
 } from "../crypto/index.ts";
 import {
   answerClientErrors,
+  type DaemonListener,
   type DaemonRequest,
   type DaemonResponse,
   drained,
@@ -20,7 +21,7 @@ import {
   sendError,
   sendJson,
 } from "../daemon/http.ts";
-import { type DaemonListener, serveLinks } from "../daemon/link-server.ts";
+import { serveLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
 import type { LlmReceipt } from "../sandbox/host-llm.ts";
 import type { InvocationUsage, SandboxStream, SandboxStreamEnd } from "../sandbox/types.ts";
