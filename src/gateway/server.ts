@@ -1,12 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import {
-  answerClientErrors,
-  drained,
-  MAX_HEADER_BYTES,
-  readBody,
-  sendError,
-  sendJson,
-} from "../daemon/http.ts";
+import type { Server } from "node:net";
+import { drained, MAX_HEADER_BYTES, readBody, sendError, sendJson } from "../daemon/http.ts";
+import { createHttp1Server, type Http1Request, type Http1Response } from "../daemon/http1-server.ts";
 import { VeilError } from "../errors/index.ts";
 import { type RateLimit, RateLimiter } from "./rate-limit.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
@@ -51,16 +45,19 @@ export function createGatewayServer(options: GatewayOptions): Server {
     limiter: options.rateLimit ? new RateLimiter(options.rateLimit) : undefined,
     links: new WorkerLinks(options.workerTimeoutMs, options.localWorker),
   };
-  const server = answerClientErrors(
-    createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+  // Not node:http: its per-request stream machinery cost more than the gateway's own work
+  // (docs/adr/0017). The parser is the same llhttp.
+  const server = createHttp1Server(
+    (req, res) => {
       handle(req, res, context).catch((err) => sendError(res, err));
-    }),
+    },
+    { maxHeaderBytes: MAX_HEADER_BYTES },
   );
   server.on("close", () => context.links.close());
   return server;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: GatewayContext): Promise<void> {
+async function handle(req: Http1Request, res: Http1Response, options: GatewayContext): Promise<void> {
   const url = new URL(req.url ?? "/", "http://gateway.invalid");
   const parts = url.pathname.split("/");
   if (url.pathname === "/v1/health") {
@@ -100,7 +97,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Gatewa
   });
 }
 
-async function describe(nameOrId: string, res: ServerResponse, options: GatewayOptions): Promise<void> {
+async function describe(nameOrId: string, res: Http1Response, options: GatewayOptions): Promise<void> {
   const agent = await options.router.resolve(nameOrId);
   const workers = await options.router.workers();
   const served = await Promise.all(
@@ -126,8 +123,8 @@ async function describe(nameOrId: string, res: ServerResponse, options: GatewayO
 }
 
 async function invoke(
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: Http1Request,
+  res: Http1Response,
   nameOrId: string,
   rest: string,
   options: GatewayContext,
@@ -185,7 +182,7 @@ async function invoke(
 }
 
 /** The caller's address, for its rate limit. */
-function callerKey(req: IncomingMessage, options: GatewayOptions): string {
+function callerKey(req: Http1Request, options: GatewayOptions): string {
   if (options.trustForwardedFor) {
     const forwarded = req.headers["x-forwarded-for"];
     const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
@@ -195,7 +192,7 @@ function callerKey(req: IncomingMessage, options: GatewayOptions): string {
 }
 
 /** Refuses a caller over its rate before anything is read or sent to a worker. */
-function admit(req: IncomingMessage, res: ServerResponse, options: GatewayContext): void {
+function admit(req: Http1Request, res: Http1Response, options: GatewayContext): void {
   const limiter = options.limiter;
   if (!limiter?.enabled) return;
   const decision = limiter.take(callerKey(req, options));
@@ -218,7 +215,7 @@ function admit(req: IncomingMessage, res: ServerResponse, options: GatewayContex
  * receipts, known only at the end). A caller that goes away closes the worker's stream, which
  * stops the agent.
  */
-async function relay(res: ServerResponse, upstream: LinkedStream, worker: WorkerEndpoint): Promise<void> {
+async function relay(res: Http1Response, upstream: LinkedStream, worker: WorkerEndpoint): Promise<void> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(upstream.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
   out["x-veil-worker"] = worker.address;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
-import { type AddressInfo, connect } from "node:net";
+import { type AddressInfo, connect, type Server as NetServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { createGatewayServer } from "../../src/gateway/server.ts";
 import { startStandInWorker } from "../helpers/stand-in-worker.ts";
@@ -8,7 +8,7 @@ import { startStandInWorker } from "../helpers/stand-in-worker.ts";
 // The gateway in front of a stand-in worker that counts what reaches it: what the gateway
 // refuses at the HTTP level must never reach a worker.
 let worker: Server;
-let gateway: Server;
+let gateway: NetServer;
 let port: number;
 let reachedWorker: () => number;
 

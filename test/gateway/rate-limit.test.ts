@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server as NetServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { RateLimiter } from "../../src/gateway/rate-limit.ts";
 import type { Router } from "../../src/gateway/routing.ts";
@@ -48,7 +48,7 @@ describe("RateLimiter", () => {
 describe("gateway: rate limit per caller", () => {
   let worker: Server;
   let reachedWorker: () => number;
-  const servers: Server[] = [];
+  const servers: NetServer[] = [];
   let router: Router;
 
   before(async () => {
