@@ -34,6 +34,28 @@ export interface DaemonResponse {
 /** A daemon's request handler, whichever way the request came: HTTP, a link, or a call in-process. */
 export type DaemonListener = (req: DaemonRequest, res: DaemonResponse) => void;
 
+/**
+ * Targets the WHATWG URL parser would leave as they are: not scheme-relative (`//host`), no dot
+ * segments (nor any segment starting with a dot), no percent escapes in the path, nothing it
+ * would percent-encode.
+ */
+const PLAIN_TARGET =
+  /^\/(?!\/)(?!.*\/\.)[A-Za-z0-9\-._~!$&'()*+,;=:@/]*(?:\?[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*)?$/;
+
+/**
+ * A request target's path and query (`?…`, or "" for none), as `new URL(target, base)` gives
+ * them; plain targets skip building a URL, which costs more than a request's routing.
+ */
+export function splitTarget(target: string): { pathname: string; search: string } {
+  if (PLAIN_TARGET.test(target)) {
+    const q = target.indexOf("?");
+    if (q < 0) return { pathname: target, search: "" };
+    return { pathname: target.slice(0, q), search: q === target.length - 1 ? "" : target.slice(q) };
+  }
+  const url = new URL(target, "http://target.invalid");
+  return { pathname: url.pathname, search: url.search };
+}
+
 /** Reads a request body, refusing more than `limit` bytes with BODY_TOO_LARGE (413). */
 export async function readBody(req: DaemonRequest, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);

@@ -1,5 +1,5 @@
 import type { Server } from "node:net";
-import { drained, MAX_HEADER_BYTES, readBody, sendError, sendJson } from "../daemon/http.ts";
+import { drained, MAX_HEADER_BYTES, readBody, sendError, sendJson, splitTarget } from "../daemon/http.ts";
 import { createHttp1Server, type Http1Request, type Http1Response } from "../daemon/http1-server.ts";
 import { VeilError } from "../errors/index.ts";
 import { type RateLimit, RateLimiter } from "./rate-limit.ts";
@@ -58,7 +58,7 @@ export function createGatewayServer(options: GatewayOptions): Server {
 }
 
 async function handle(req: Http1Request, res: Http1Response, options: GatewayContext): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://gateway.invalid");
+  const url = splitTarget(req.url);
   const parts = url.pathname.split("/");
   if (url.pathname === "/v1/health") {
     sendJson(res, 200, { ok: true, workers: await options.router.workers() });
@@ -170,11 +170,11 @@ async function invoke(
       await relay(res, attempt.upstream, worker);
       return;
     }
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(attempt.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
-    out["x-veil-worker"] = worker.address;
-    out["content-length"] = String(attempt.body.length);
-    res.writeHead(attempt.status, out);
+    const headers = attempt.headers;
+    for (const k in headers) if (!HOP_BY_HOP.has(k)) res.setHeader(k, headers[k]!);
+    res.setHeader("x-veil-worker", worker.address);
+    res.setHeader("content-length", attempt.body.length);
+    res.writeHead(attempt.status);
     res.end(method === "HEAD" ? undefined : attempt.body);
     return;
   }

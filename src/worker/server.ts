@@ -20,6 +20,7 @@ import {
   readBody,
   sendError,
   sendJson,
+  splitTarget,
 } from "../daemon/http.ts";
 import { serveLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
@@ -97,7 +98,7 @@ export function workerListener(options: WorkerServerOptions): DaemonListener {
 }
 
 async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerServerOptions): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://worker.invalid");
+  const url = splitTarget(req.url ?? "/");
   const parts = url.pathname.split("/");
   if (url.pathname === "/v1/health") {
     sendJson(res, 200, { ready: options.isReady(), ...options.info(), agents: options.agents.list() });
@@ -150,8 +151,9 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
   }
   if (parts[4] === "logs" && parts.length === 5 && req.method === "GET") {
     if (!state) throw notServed(idOrName);
-    const after = Number(url.searchParams.get("after") ?? "0");
-    const limit = Number(url.searchParams.get("limit") ?? "500");
+    const query = new URLSearchParams(url.search);
+    const after = Number(query.get("after") ?? "0");
+    const limit = Number(query.get("limit") ?? "500");
     if (
       !Number.isSafeInteger(after) ||
       after < 0 ||
