@@ -224,6 +224,13 @@ class Connection {
     keepAlive: boolean,
   ): number {
     this.#headersDone = true;
+    if (this.#closing) {
+      // Past the pipelining bound, in the rest of the same read: not served, not kept.
+      this.#partialHeaders = [];
+      this.#partialUrl = "";
+      this.#reading = undefined;
+      return 0;
+    }
     const rawHeaders = headers ?? this.#partialHeaders;
     const target = url ?? this.#partialUrl;
     this.#partialHeaders = [];

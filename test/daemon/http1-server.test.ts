@@ -246,6 +246,24 @@ describe("http1 server: hostile clients", () => {
     assert.equal(closed, true);
   });
 
+  test("a flood of pipelined requests is served up to the bound, in order, and the connection closes", async () => {
+    let served = 0;
+    const port = await serve((req, res) => {
+      served++;
+      setTimeout(() => res.end(req.url), 20);
+    });
+    const { text, closed } = await exchange(
+      port,
+      Array.from({ length: 100 }, (_, i) => `GET /${i} HTTP/1.1\r\n\r\n`).join(""),
+    );
+    assert.equal(served, 32);
+    assert.deepEqual(
+      answers(text).map((a) => a.body),
+      Array.from({ length: 32 }, (_, i) => `/${i}`),
+    );
+    assert.equal(closed, true);
+  });
+
   test("a handler cannot be made to write CR/LF into a header", async () => {
     let refused: unknown;
     const port = await serve((_req, res) => {
