@@ -56,6 +56,17 @@ export function splitTarget(target: string): { pathname: string; search: string 
   return { pathname: url.pathname, search: url.search };
 }
 
+/** `rawHeaders` (name, value, …) by lower-case name, repeated ones joined with ", ". */
+export function headersFromRaw(rawHeaders: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  return headers;
+}
+
 /** Reads a request body, refusing more than `limit` bytes with BODY_TOO_LARGE (413). */
 export async function readBody(req: DaemonRequest, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);

@@ -3,7 +3,7 @@ import { type IncomingHttpHeaders, STATUS_CODES } from "node:http";
 import { createRequire } from "node:module";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { VeilError } from "../errors/index.ts";
-import type { DaemonRequest, DaemonResponse } from "./http.ts";
+import { type DaemonRequest, type DaemonResponse, headersFromRaw } from "./http.ts";
 
 /**
  * A lean HTTP/1.1 server for the gateway's public face (docs/adr/0017). Requests are parsed by
@@ -411,15 +411,7 @@ export class Http1Request implements DaemonRequest {
 
   /** Lower-case names; repeated headers joined with ", " (llhttp refuses repeated lengths). */
   get headers(): IncomingHttpHeaders {
-    if (!this.#headers) {
-      const headers: Record<string, string> = {};
-      for (let i = 0; i < this.rawHeaders.length; i += 2) {
-        const name = this.rawHeaders[i]!.toLowerCase();
-        const value = this.rawHeaders[i + 1]!;
-        headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-      }
-      this.#headers = headers;
-    }
+    this.#headers ??= headersFromRaw(this.rawHeaders);
     return this.#headers;
   }
 

@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { VeilError } from "../errors/index.ts";
-import type { DaemonListener, DaemonRequest, DaemonResponse } from "./http.ts";
+import { type DaemonListener, type DaemonRequest, type DaemonResponse, headersFromRaw } from "./http.ts";
 import {
   encodeFrame,
   encodeHeadFrame,
@@ -219,12 +219,7 @@ export class LinkRequest implements DaemonRequest {
 
   get headers(): IncomingHttpHeaders {
     if (!this.#headers) {
-      const headers: Record<string, string> = {};
-      for (let i = 0; i < this.rawHeaders.length; i += 2) {
-        const name = this.rawHeaders[i]!.toLowerCase();
-        const value = this.rawHeaders[i + 1]!;
-        headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-      }
+      const headers = headersFromRaw(this.rawHeaders);
       // The body came whole: its length is what it is, whatever a header says.
       headers["content-length"] = String(this.#body.length);
       this.#headers = headers;
