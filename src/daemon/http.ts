@@ -129,6 +129,25 @@ export function announceReady(info: Record<string, unknown>): void {
 export const MAX_HEADER_BYTES = 16 * 1024;
 
 /**
+ * What a client is told when llhttp refuses its bytes (`code` is the parser's, e.g.
+ * HPE_HEADER_OVERFLOW): 431 REQUEST_HEADERS_TOO_LARGE for oversized headers, else 400
+ * REQUEST_MALFORMED.
+ */
+export function parseRefusal(code: string | undefined, maxHeaderBytes: number): VeilError {
+  if (code === "HPE_HEADER_OVERFLOW") {
+    return new VeilError(
+      "REQUEST_HEADERS_TOO_LARGE",
+      `The request headers are larger than ${maxHeaderBytes} bytes`,
+      { status: 431, hint: "Send fewer or smaller headers; put large data in the body." },
+    );
+  }
+  return new VeilError("REQUEST_MALFORMED", "The request is not valid HTTP/1.1", {
+    status: 400,
+    hint: "Check the request line, header syntax and body framing.",
+  });
+}
+
+/**
  * Answers requests Node's HTTP parser refuses with a typed Veil error instead of a bare status
  * line, so a client learns what to fix: oversized headers are 431 REQUEST_HEADERS_TOO_LARGE,
  * anything else unparseable 400 REQUEST_MALFORMED. The connection is closed after the answer.
@@ -139,20 +158,7 @@ export function answerClientErrors(server: Server): Server {
       socket.destroy();
       return;
     }
-    const e =
-      err.code === "HPE_HEADER_OVERFLOW"
-        ? new VeilError(
-            "REQUEST_HEADERS_TOO_LARGE",
-            `The request headers are larger than ${MAX_HEADER_BYTES} bytes`,
-            {
-              status: 431,
-              hint: "Send fewer or smaller headers; put large data in the body.",
-            },
-          )
-        : new VeilError("REQUEST_MALFORMED", "The request is not valid HTTP/1.1", {
-            status: 400,
-            hint: "Check the request line and header syntax.",
-          });
+    const e = parseRefusal(err.code, MAX_HEADER_BYTES);
     const body = JSON.stringify({ error: e.toJSON() });
     const reason = e.status === 431 ? "Request Header Fields Too Large" : "Bad Request";
     socket.end(

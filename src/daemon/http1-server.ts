@@ -3,7 +3,7 @@ import { type IncomingHttpHeaders, STATUS_CODES } from "node:http";
 import { createRequire } from "node:module";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { VeilError } from "../errors/index.ts";
-import { type DaemonRequest, type DaemonResponse, headersFromRaw } from "./http.ts";
+import { type DaemonRequest, type DaemonResponse, headersFromRaw, parseRefusal } from "./http.ts";
 
 /**
  * A lean HTTP/1.1 server for the gateway's public face (docs/adr/0017). Requests are parsed by
@@ -236,17 +236,25 @@ class Connection {
     this.#partialHeaders = [];
     this.#partialUrl = "";
     this.#setDeadline("request", this.#messageStart + this.#limits.requestTimeoutMs);
-    const method = METHODS[methodIndex] ?? "UNKNOWN";
-    const request = new Http1Request(this, method, target, rawHeaders, major === 1 && minor === 0);
+    const method = METHODS[methodIndex];
+    const request = new Http1Request(
+      this,
+      method ?? "UNKNOWN",
+      target,
+      rawHeaders,
+      major === 1 && minor === 0,
+    );
     const response = new Http1Response(this, request, keepAlive && !upgrade);
     this.#reading = request;
     this.#answers.push(response);
     // Upgrades are not served: the request is answered as a plain one and the connection closes.
     if (!keepAlive || upgrade) this.#closing = true;
     if (this.#answers.length >= this.#limits.maxPipelined) this.#closing = true;
-    if (METHODS[methodIndex] === undefined || method === "CONNECT") {
+    if (method === undefined || method === "CONNECT") {
       request.end();
-      response.refuse(new VeilError("METHOD_NOT_SUPPORTED", `${method} is not served here`, { status: 501 }));
+      response.refuse(
+        new VeilError("METHOD_NOT_SUPPORTED", `${request.method} is not served here`, { status: 501 }),
+      );
       return 0;
     }
     const expect = request.headers.expect;
@@ -284,21 +292,15 @@ class Connection {
       if (this.#answers.length === 0) this.socket.end();
       return;
     }
+    this.#refuse(parseRefusal(error.code, this.#limits.maxHeaderBytes));
+  }
+
+  /** The server's own answer to what it could not take as a request; the connection then closes. */
+  #refuse(error: VeilError): void {
     this.#closing = true;
-    const refusal =
-      error.code === "HPE_HEADER_OVERFLOW"
-        ? new VeilError(
-            "REQUEST_HEADERS_TOO_LARGE",
-            `The request headers are larger than ${this.#limits.maxHeaderBytes} bytes`,
-            { status: 431, hint: "Send fewer or smaller headers; put large data in the body." },
-          )
-        : new VeilError("REQUEST_MALFORMED", "The request is not valid HTTP/1.1", {
-            status: 400,
-            hint: "Check the request line, header syntax and body framing.",
-          });
     const response = new Http1Response(this, undefined, false);
     this.#answers.push(response);
-    response.refuse(refusal);
+    response.refuse(error);
   }
 
   /** Writes for `answer` if it is the one whose turn it is; says whether it was. */
@@ -359,11 +361,8 @@ class Connection {
     }
     this.#reading?.fail();
     this.#reading = undefined;
-    this.#closing = true;
-    const response = new Http1Response(this, undefined, false);
-    this.#answers.push(response);
-    response.refuse(
-      new VeilError("REQUEST_TIMEOUT", `The request did not arrive within its time`, {
+    this.#refuse(
+      new VeilError("REQUEST_TIMEOUT", "The request did not arrive within its time", {
         status: 408,
         hint: "Send the whole request promptly.",
       }),
@@ -525,10 +524,6 @@ export class Http1Response extends EventEmitter implements DaemonResponse {
     return this.#keepAlive;
   }
 
-  get statusCode(): number {
-    return this.#status;
-  }
-
   setHeader(name: string, value: string | number): this {
     const v = String(value);
     checkHeader(name, v);
@@ -574,10 +569,9 @@ export class Http1Response extends EventEmitter implements DaemonResponse {
     if (this.destroyed || this.writableEnded) return this;
     const bytes = chunk === undefined ? undefined : typeof chunk === "string" ? Buffer.from(chunk) : chunk;
     if (!this.headersSent) {
-      // One whole message: head and body in one write.
-      const bodiless = this.#status === 204 || this.#status === 304;
-      // The length is what is sent; a HEAD answer keeps the one its handler gave, if any.
-      if (bodiless) delete this.#headers["content-length"];
+      // One whole message: head and body in one write. The length is what is sent; a HEAD
+      // answer keeps the one its handler gave, if any.
+      if (this.#bodiless()) delete this.#headers["content-length"];
       else if (!this.#head || bytes !== undefined || this.#headers["content-length"] === undefined)
         this.#headers["content-length"] = String(bytes?.byteLength ?? 0);
       this.headersSent = true;
@@ -639,21 +633,25 @@ export class Http1Response extends EventEmitter implements DaemonResponse {
     else this.emit("drain");
   }
 
-  /** HEAD, 204 and 304 answers have no body, whatever the handler writes. */
+  /** 204 and 304 answers have no body and no length. */
+  #bodiless(): boolean {
+    return this.#status === 204 || this.#status === 304;
+  }
+
+  /** HEAD answers have no body either, whatever the handler writes (but keep a length). */
   #noBody(): boolean {
-    return this.#head || this.#status === 204 || this.#status === 304;
+    return this.#head || this.#bodiless();
   }
 
   #startStream(): string {
     this.headersSent = true;
-    const bodiless = this.#status === 204 || this.#status === 304;
     const declared = this.#headers["content-length"];
     if (declared !== undefined) {
       this.#declared = Number(declared);
       if (!Number.isSafeInteger(this.#declared) || this.#declared < 0) {
         throw new TypeError(`Invalid content-length ${JSON.stringify(declared)}`);
       }
-    } else if (!bodiless) {
+    } else if (!this.#bodiless()) {
       if (this.#http10) this.#keepAlive = false;
       else {
         this.#chunked = true;
