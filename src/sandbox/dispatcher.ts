@@ -100,8 +100,16 @@ export const DISPATCHER_SOURCE = `(() => {
     if (!(response instanceof Response)) {
       return { ok: false, kind: "bad-response", error: { name: "TypeError", message: "fetch() must return a Response, got " + (response === null ? "null" : typeof response) } };
     }
+    // A subclass's getters may say anything, or throw: what they say is checked on the host.
     const headers = [];
-    response.headers.forEach((v, k) => headers.push([k, v]));
+    let status;
+    try {
+      status = response.status;
+      if (typeof status !== "number") status = String(status);
+      response.headers.forEach((v, k) => headers.push([String(k), String(v)]));
+    } catch (e) {
+      return { ok: false, kind: "bad-response", error: errorInfo(e) };
+    }
     const source = sourceStream(response);
     if (source) {
       // A body the agent produces as it goes: the host pulls it chunk by chunk (__veilPull).
@@ -113,7 +121,7 @@ export const DISPATCHER_SOURCE = `(() => {
       }
       const id = nextStream++;
       streams.set(id, { reader, llmReceipts });
-      return { ok: true, status: response.status, headers, stream: id };
+      return { ok: true, status, headers, stream: id };
     }
     let body;
     try {
@@ -121,7 +129,7 @@ export const DISPATCHER_SOURCE = `(() => {
     } catch (e) {
       return { ok: false, kind: "threw", error: errorInfo(e) };
     }
-    return { ok: true, status: response.status, headers, body, llmReceipts };
+    return { ok: true, status, headers, body, llmReceipts };
   };
   // Several requests in one crossing: the host gathers those that reach it together, since a
   // crossing costs it more than a small handler does. Answers ready within a few turns of the

@@ -1,9 +1,11 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
+import { BackgroundBudget } from "./background.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
 import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
+import { checkedAnswer } from "./response-check.ts";
 import {
   type AgentMeta,
   type AgentStateBackend,
@@ -224,6 +226,8 @@ let nextSeq = 1;
 const HEAP_SAMPLE_MS = 50;
 /** How many callers' realms one agent keeps before the least recently used is dropped. */
 const MAX_REALMS = 16;
+/** Host timers one agent may have pending, across its realms (each realm's prelude allows 1000). */
+const MAX_HOST_TIMERS = 4096;
 /** The partition of callers who do not say who they are. */
 const PUBLIC = "public";
 
@@ -284,6 +288,8 @@ export class IsolateSandbox implements Sandbox {
   readonly #agentCaller: AgentCaller | undefined;
   #inFlight = 0;
   #disposed = false;
+  /** CPU the isolate may spend with no request in flight (timers, waitUntil; background.ts). */
+  readonly #background: BackgroundBudget;
   #heap: { isolate: ivm.Isolate | undefined; bytes: number; at: number; sampling: boolean } = {
     isolate: undefined,
     bytes: 0,
@@ -314,6 +320,16 @@ export class IsolateSandbox implements Sandbox {
     this.#limits = limits;
     this.#log = log;
     this.#egress = new Egress(limits.egress);
+    this.#background = new BackgroundBudget({
+      capacityMs: limits.cpuTimeMs,
+      onExhausted: (isolate, usedMs) => {
+        this.#log(
+          "error",
+          `LIMIT_BACKGROUND_CPU_EXCEEDED: work after the response (timers, ctx.waitUntil, promises) used ${Math.round(usedMs)} ms of CPU, over the ${limits.cpuTimeMs} ms a minute the agent may spend with no request in flight; its isolate was stopped and starts again on the next request`,
+        );
+        this.#reset(isolate);
+      },
+    });
     this.#llm = new LlmHost({
       agentId: meta.id,
       secrets: meta.secrets ?? {},
@@ -412,6 +428,16 @@ export class IsolateSandbox implements Sandbox {
 
   async #newRealm(): Promise<Realm> {
     const { isolate, realmScript } = await this.#ensureIsolate();
+    // Making a realm is the host's work (a spare is made with nothing in flight): not background.
+    this.#background.begin(isolate);
+    try {
+      return await this.#loadRealm(isolate, realmScript);
+    } finally {
+      this.#background.end(isolate);
+    }
+  }
+
+  async #loadRealm(isolate: ivm.Isolate, realmScript: ivm.Script): Promise<Realm> {
     let context: ivm.Context | undefined;
     try {
       context = await isolate.createContext();
@@ -423,7 +449,7 @@ export class IsolateSandbox implements Sandbox {
         handles: [],
       } as unknown as Realm;
       await context.evalClosure(
-        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6, llm: $7, agents: $8 };",
+        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6, llm: $7, agents: $8, cancelSleep: $9, memoryMb: $10 };",
         this.#hostHooks(realm),
         { timeout: 1000 },
       );
@@ -542,6 +568,19 @@ export class IsolateSandbox implements Sandbox {
   #hostHooks(realm: Realm): unknown[] {
     const log = this.#log;
     const timers = this.#timers;
+    // What the host hands the isolate with no request in flight runs on the background budget.
+    const wake = () => this.#background.wake(this.#isolate);
+    const waking =
+      <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        try {
+          return await f(...args);
+        } finally {
+          wake();
+        }
+      };
+    // This realm's sleeps by the prelude's timer id, so clearTimeout clears them here too.
+    const sleeping = new Map<unknown, { t: NodeJS.Timeout; resolve: (fired: boolean) => void }>();
     const egress = this.#egress;
     const maxFetches = this.#limits.egress.maxFetchesPerRequest;
     const buffer = (b: Buffer): ArrayBuffer =>
@@ -568,47 +607,65 @@ export class IsolateSandbox implements Sandbox {
       new ivm.Callback((alg: unknown, key: unknown, data: unknown) =>
         buffer(createHmac(hash(alg), bytes(key)).update(bytes(data)).digest()),
       ),
-      new ivm.Reference(
-        (ms: unknown) =>
-          new Promise<void>((resolve) => {
-            const t = setTimeout(
-              () => {
-                timers.delete(t);
-                resolve();
-              },
-              Math.min(Math.max(0, Number(ms) || 0), 86_400_000),
-            );
-            timers.add(t);
-          }),
-      ),
-      new ivm.Reference(async (req: unknown) => {
-        if (realm.fetchBudget <= 0) {
-          return new ivm.ExternalCopy({
-            ok: false,
-            code: "EGRESS_TOO_MANY_FETCHES",
-            message: `fetch: more than ${maxFetches} outbound requests in one invocation`,
-          }).copyInto({ release: true });
+      new ivm.Reference((ms: unknown, id: unknown) => {
+        if (timers.size >= MAX_HOST_TIMERS) {
+          return Promise.reject(new RangeError(`More than ${MAX_HOST_TIMERS} timers pending in the agent`));
         }
-        realm.fetchBudget--;
-        const r = req as EgressRequest;
-        const headers = Array.isArray(r?.headers)
-          ? r.headers
-              .filter((h) => Array.isArray(h) && h.length === 2)
-              .map(([k, v]) => [String(k), String(v)] as [string, string])
-          : [];
-        const answer = await egress.fetch({
-          url: String(r?.url),
-          method: typeof r?.method === "string" ? r.method : "GET",
-          headers,
-          body: r?.body instanceof ArrayBuffer ? r.body : null,
+        return new Promise<boolean>((resolve) => {
+          const t = setTimeout(
+            () => {
+              timers.delete(t);
+              sleeping.delete(id);
+              wake();
+              resolve(true);
+            },
+            Math.min(Math.max(0, Number(ms) || 0), 86_400_000),
+          );
+          timers.add(t);
+          if (typeof id === "number") sleeping.set(id, { t, resolve });
         });
-        return new ivm.ExternalCopy(answer).copyInto({ release: true });
       }),
-      this.#state ? new ivm.Reference(stateHook(this.#state)) : undefined,
-      new ivm.Reference(async (op: unknown, arg: unknown) =>
-        new ivm.ExternalCopy(await this.#llm.call(op, arg)).copyInto({ release: true }),
+      new ivm.Reference(
+        waking(async (req: unknown) => {
+          if (realm.fetchBudget <= 0) {
+            return new ivm.ExternalCopy({
+              ok: false,
+              code: "EGRESS_TOO_MANY_FETCHES",
+              message: `fetch: more than ${maxFetches} outbound requests in one invocation`,
+            }).copyInto({ release: true });
+          }
+          realm.fetchBudget--;
+          const r = req as EgressRequest;
+          const headers = Array.isArray(r?.headers)
+            ? r.headers
+                .filter((h) => Array.isArray(h) && h.length === 2)
+                .map(([k, v]) => [String(k), String(v)] as [string, string])
+            : [];
+          const answer = await egress.fetch({
+            url: String(r?.url),
+            method: typeof r?.method === "string" ? r.method : "GET",
+            headers,
+            body: r?.body instanceof ArrayBuffer ? r.body : null,
+          });
+          return new ivm.ExternalCopy(answer).copyInto({ release: true });
+        }),
       ),
-      new ivm.Reference(agentsHook(this.#agentCaller, this.#calls)),
+      this.#state ? new ivm.Reference(waking(stateHook(this.#state))) : undefined,
+      new ivm.Reference(
+        waking(async (op: unknown, arg: unknown) =>
+          new ivm.ExternalCopy(await this.#llm.call(op, arg)).copyInto({ release: true }),
+        ),
+      ),
+      new ivm.Reference(waking(agentsHook(this.#agentCaller, this.#calls))),
+      new ivm.Callback((id: unknown) => {
+        const s = sleeping.get(id);
+        if (!s) return;
+        sleeping.delete(id);
+        clearTimeout(s.t);
+        timers.delete(s.t);
+        s.resolve(false);
+      }),
+      this.#limits.memoryMb,
     ];
   }
 
@@ -643,13 +700,26 @@ export class IsolateSandbox implements Sandbox {
     });
   }
 
-  #invoke(request: SandboxRequest, callToken: string, trigger?: SandboxTrigger): Promise<SandboxResponse> {
+  #invoke(
+    request: SandboxRequest,
+    callToken: string,
+    trigger?: SandboxTrigger,
+    again = false,
+  ): Promise<SandboxResponse> {
     const oneTime = request.caller === null;
     return this.#realmFor(oneTime ? null : (request.caller ?? PUBLIC)).then((realm) => {
-      const isolate = this.#isolate!;
+      const isolate = this.#isolate;
+      if (!isolate || isolate.isDisposed) {
+        // The isolate was thrown away between finding the realm and running in it (its
+        // background work ran out of budget): this request gets the next isolate.
+        if (again) throw new VeilError("AGENT_CRASHED", "The agent's sandbox failed", { status: 502 });
+        return this.#invoke(request, callToken, trigger, true);
+      }
       realm.inFlight++;
       realm.fetchBudget += this.#limits.egress.maxFetchesPerRequest;
+      this.#background.begin(isolate);
       return afterBody(this.#run(isolate, realm, request, callToken, trigger), () => {
+        this.#background.end(isolate);
         realm.inFlight--;
         // A request's unspent fetches do not carry over to the next one.
         realm.fetchBudget = Math.min(
@@ -691,7 +761,10 @@ export class IsolateSandbox implements Sandbox {
       kind === "bad-response"
         ? `The agent's fetch handler did not return a Response: ${error.message}`
         : `The agent threw: ${error.name}: ${error.message}`,
-      { status: 500, hint: "See `veil logs` for the stack, fix the agent and deploy again." },
+      {
+        status: kind === "bad-response" ? 502 : 500,
+        hint: "See `veil logs` for the stack, fix the agent and deploy again.",
+      },
     );
   }
 
@@ -865,13 +938,24 @@ export class IsolateSandbox implements Sandbox {
       }
       throw this.#agentFailed(result.kind, result.error);
     }
+    let answer: { status: number; headers: [string, string][] };
+    try {
+      answer = checkedAnswer(result.status, result.headers);
+    } catch (err) {
+      stopWatching();
+      if (result.stream !== undefined && !isolate.isDisposed) {
+        realm.cancel.apply(undefined, [result.stream, "bad response"], { timeout: 1000 }).catch(() => {});
+      }
+      this.#log("error", (err as VeilError).message);
+      throw err;
+    }
     if (result.stream === undefined) {
       stopWatching();
       const bytes = result.body ?? new ArrayBuffer(0);
       if (bytes.byteLength > this.#limits.maxResponseBytes) throw this.#tooLarge(bytes.byteLength);
       return {
-        status: result.status,
-        headers: result.headers,
+        status: answer.status,
+        headers: answer.headers,
         body: new Uint8Array(bytes),
         usage: usage(),
         llmReceipts: Array.isArray(result.llmReceipts) ? result.llmReceipts : [],
@@ -919,8 +1003,8 @@ export class IsolateSandbox implements Sandbox {
         stopWatching();
       }
       return {
-        status: result.status,
-        headers: result.headers,
+        status: answer.status,
+        headers: answer.headers,
         body: new Uint8Array(Buffer.concat(parts)),
         usage: usage(),
         llmReceipts,
@@ -953,8 +1037,8 @@ export class IsolateSandbox implements Sandbox {
       }
     }
     return {
-      status: result.status,
-      headers: result.headers,
+      status: answer.status,
+      headers: answer.headers,
       body: new Uint8Array(0),
       usage: usage(),
       stream: {

@@ -14,7 +14,12 @@ export type HostHooks = {
   random?: (n: number) => ArrayBuffer;
   digest?: (algorithm: string, data: ArrayBuffer) => ArrayBuffer;
   hmac?: (hash: string, key: ArrayBuffer, data: ArrayBuffer) => ArrayBuffer;
+  /** Resolves after `ms`; `id` names the timer for cancelSleep. */
   sleep?: HostReference;
+  /** Clears a sleep on the host (so a cleared timer holds nothing there) and settles it. */
+  cancelSleep?: (id: number) => void;
+  /** The agent's memory limit, which bounds its WebAssembly memories (prelude/wasm.ts). */
+  memoryMb?: number;
   fetch?: HostReference;
   state?: HostReference;
   llm?: HostReference;

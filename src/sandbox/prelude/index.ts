@@ -19,11 +19,13 @@ import { makeState } from "./state.ts";
 import { ReadableStream, ReadableStreamDefaultController, ReadableStreamDefaultReader } from "./streams.ts";
 import { makeTimers } from "./timers.ts";
 import { URL, URLSearchParams } from "./url.ts";
+import { makeWebAssembly } from "./wasm.ts";
 
 const scope = globalThis as unknown as Record<string, unknown> & { __veilHost?: HostHooks };
 const host: HostHooks = scope.__veilHost ?? {};
 delete scope.__veilHost;
 
+const agentConsole = makeConsole(host.log);
 const globals: Record<string, unknown> = {
   AbortController,
   AbortSignal,
@@ -43,11 +45,16 @@ const globals: Record<string, unknown> = {
   atob,
   btoa,
   structuredClone,
-  console: makeConsole(host.log),
+  console: agentConsole,
   crypto: makeCrypto(host),
   CryptoKey,
   fetch: makeFetch(host.fetch),
-  ...makeTimers(host.sleep),
+  // A timer callback's uncaught error goes to the owner's logs, as in a browser's console.
+  ...makeTimers(host.sleep, host.cancelSleep, (err) => agentConsole.error?.("Uncaught (in a timer)", err)),
+  WebAssembly: makeWebAssembly(
+    scope.WebAssembly as Parameters<typeof makeWebAssembly>[0],
+    host.memoryMb ?? 128,
+  ),
 };
 if (typeof scope.queueMicrotask !== "function") {
   globals.queueMicrotask = (cb: () => void) => {

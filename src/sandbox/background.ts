@@ -1,0 +1,148 @@
+import type ivm from "isolated-vm";
+
+/**
+ * The CPU an agent's isolate may spend while none of its requests is in flight: timers,
+ * `ctx.waitUntil` work and promises still running after the response (docs/adr/0018). Before
+ * this, the limit watch stopped at the response, so `setTimeout(() => { for (;;) {} }, 50)` ran
+ * on one core for ever, unwatched, and slowed every other agent on the worker.
+ *
+ * Each agent has a bucket of background CPU: full, it holds the agent's CPU limit; it refills
+ * at that much a minute. CPU the isolate spends with nothing in flight comes out of it; when it
+ * is empty the isolate is thrown away (the owner's log says why). CPU spent while a request is
+ * in flight is that request's, under its own limit, as before. The bucket belongs to the agent,
+ * not to the isolate: a new isolate after a reset starts with what is left, so an agent cannot
+ * buy a full bucket by getting itself reset.
+ */
+export class BackgroundBudget {
+  readonly #capacityMs: number;
+  readonly #refillPerMs: number;
+  readonly #exhausted: (isolate: ivm.Isolate, usedMs: number) => void;
+  #tokensMs: number;
+  #refilledAt = Date.now();
+  #inFlight = 0;
+  #isolate: ivm.Isolate | undefined;
+  #lastCpu = 0n;
+  /** CPU taken from the bucket since it was last full, for the owner's log. */
+  #usedMs = 0;
+  #idleSweeps = 0;
+  /** Where it is in `watching`, while it is there. */
+  slot: number | undefined;
+
+  constructor(options: {
+    capacityMs: number;
+    refillMsPerMinute?: number;
+    onExhausted: (isolate: ivm.Isolate, usedMs: number) => void;
+  }) {
+    this.#capacityMs = options.capacityMs;
+    this.#tokensMs = options.capacityMs;
+    this.#refillPerMs = (options.refillMsPerMinute ?? options.capacityMs) / 60_000;
+    this.#exhausted = options.onExhausted;
+  }
+
+  /** What is left in the bucket now, in ms of CPU. */
+  get remainingMs(): number {
+    this.#refill();
+    return this.#tokensMs;
+  }
+
+  /** A request starts in `isolate`: what ran there with nothing in flight until now is charged. */
+  begin(isolate: ivm.Isolate): void {
+    if (this.#inFlight === 0) {
+      this.#chargeSince(isolate);
+      unwatch(this);
+    }
+    this.#inFlight++;
+  }
+
+  /** A request ended: from now, until the next one begins, the isolate's CPU is background. */
+  end(isolate: ivm.Isolate): void {
+    this.#inFlight = Math.max(0, this.#inFlight - 1);
+    if (this.#inFlight === 0) this.#start(isolate);
+  }
+
+  /** The host is about to hand the isolate something to run (a timer, a host call's answer). */
+  wake(isolate: ivm.Isolate | undefined): void {
+    if (!isolate || this.#inFlight > 0 || this.slot !== undefined) return;
+    this.#start(isolate);
+  }
+
+  #start(isolate: ivm.Isolate): void {
+    if (isolate.isDisposed) return;
+    this.#isolate = isolate;
+    this.#lastCpu = isolate.cpuTime;
+    this.#idleSweeps = 0;
+    watch(this);
+  }
+
+  #refill(): void {
+    const now = Date.now();
+    this.#tokensMs = Math.min(
+      this.#capacityMs,
+      this.#tokensMs + (now - this.#refilledAt) * this.#refillPerMs,
+    );
+    if (this.#tokensMs >= this.#capacityMs) this.#usedMs = 0;
+    this.#refilledAt = now;
+  }
+
+  /** Takes what `isolate` ran since the last look out of the bucket; false once it is empty. */
+  #chargeSince(isolate: ivm.Isolate): boolean {
+    if (isolate !== this.#isolate || isolate.isDisposed) return true;
+    const cpu = isolate.cpuTime;
+    const ranMs = Number(cpu - this.#lastCpu) / 1e6;
+    this.#lastCpu = cpu;
+    this.#idleSweeps = ranMs > 0 ? 0 : this.#idleSweeps + 1;
+    if (ranMs <= 0) return true;
+    this.#refill();
+    this.#tokensMs -= ranMs;
+    this.#usedMs += ranMs;
+    if (this.#tokensMs > 0) return true;
+    this.#tokensMs = 0;
+    this.#exhausted(isolate, this.#usedMs);
+    return false;
+  }
+
+  /** One look from the sweep; false when this isolate need not be watched any more. */
+  sweep(): boolean {
+    const isolate = this.#isolate;
+    if (!isolate || isolate.isDisposed || this.#inFlight > 0) return false;
+    if (!this.#chargeSince(isolate)) return false;
+    // Idle for three looks in a row: nothing runs until the host hands it something (wake).
+    return this.#idleSweeps < 3;
+  }
+}
+
+const watching: BackgroundBudget[] = [];
+let sweeper: NodeJS.Timeout | undefined;
+/** How often isolates with nothing in flight are looked at. */
+const SWEEP_MS = 10;
+
+function watch(b: BackgroundBudget): void {
+  if (b.slot !== undefined) return;
+  b.slot = watching.length;
+  watching.push(b);
+  sweeper ??= setInterval(sweepAll, SWEEP_MS);
+  // A worker with only idle agents must still be able to exit.
+  sweeper.unref();
+}
+
+function unwatch(b: BackgroundBudget): void {
+  const slot = b.slot;
+  if (slot === undefined) return;
+  b.slot = undefined;
+  const last = watching.pop()!;
+  if (last !== b) {
+    watching[slot] = last;
+    last.slot = slot;
+  }
+}
+
+function sweepAll(): void {
+  for (let i = watching.length - 1; i >= 0; i--) {
+    const b = watching[i]!;
+    if (!b.sweep()) unwatch(b);
+  }
+  if (watching.length === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
