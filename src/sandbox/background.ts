@@ -60,10 +60,15 @@ export class BackgroundBudget {
     if (this.#inFlight === 0) this.#start(isolate);
   }
 
-  /** The host is about to hand the isolate something to run (a timer, a host call's answer). */
-  wake(isolate: ivm.Isolate | undefined): void {
-    if (!isolate || this.#inFlight > 0 || this.slot !== undefined) return;
-    this.#start(isolate);
+  /**
+   * The host is about to hand the isolate something to run (a timer, a host call's answer).
+   * With nothing in flight, the host's own work for it comes out of the bucket too, so a loop
+   * of tiny timers cannot keep the host busy while its isolate seems idle.
+   */
+  wake(isolate: ivm.Isolate | undefined, hostCostMs = HOST_WAKE_COST_MS): void {
+    if (!isolate || this.#inFlight > 0) return;
+    if (this.slot === undefined) this.#start(isolate);
+    if (isolate === this.#isolate && !this.#take(hostCostMs)) unwatch(this);
   }
 
   #start(isolate: ivm.Isolate): void {
@@ -92,9 +97,15 @@ export class BackgroundBudget {
     this.#lastCpu = cpu;
     this.#idleSweeps = ranMs > 0 ? 0 : this.#idleSweeps + 1;
     if (ranMs <= 0) return true;
+    return this.#take(ranMs);
+  }
+
+  #take(ms: number): boolean {
+    const isolate = this.#isolate;
+    if (!isolate || isolate.isDisposed) return true;
     this.#refill();
-    this.#tokensMs -= ranMs;
-    this.#usedMs += ranMs;
+    this.#tokensMs -= ms;
+    this.#usedMs += ms;
     if (this.#tokensMs > 0) return true;
     this.#tokensMs = 0;
     this.#exhausted(isolate, this.#usedMs);
@@ -110,6 +121,9 @@ export class BackgroundBudget {
     return this.#idleSweeps < 3;
   }
 }
+
+/** What the host's side of one wake costs (a timer or an answer handed in), in ms of budget. */
+const HOST_WAKE_COST_MS = 0.1;
 
 const watching: BackgroundBudget[] = [];
 let sweeper: NodeJS.Timeout | undefined;

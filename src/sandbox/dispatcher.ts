@@ -6,6 +6,7 @@
  * settles when the realm's `ctx.waitUntil` work has.
  */
 export const DISPATCHER_SOURCE = `(() => {
+  "use strict";
   let agent;
   let phala = false;
   const state = globalThis.__veilCtxState;

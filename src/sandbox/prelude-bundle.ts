@@ -19,6 +19,10 @@ export function buildPrelude(): Promise<string> {
       target: "es2022",
       minify: true,
       legalComments: "none",
+      // Strict code hides its frames' functions and receivers from an agent's
+      // Error.prepareStackTrace (CallSite getFunction/getThis), so none of the prelude's
+      // internals can be fished out of a stack trace.
+      banner: { js: '"use strict";' },
     })
     .then((r) => {
       const out = r.outputFiles[0];

@@ -4,26 +4,53 @@ export class TextEncoder {
   get encoding(): string {
     return "utf-8";
   }
+  /**
+   * Two passes, the length first, so a big string costs its bytes once (an array of numbers
+   * grown as it went took ~10 bytes a character: a 7 MiB answer broke a 64 MiB limit).
+   */
   encode(input = ""): Uint8Array {
     const s = String(input);
-    const out: number[] = [];
+    let n = 0;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) n += 1;
+      else if (c < 0x800) n += 2;
+      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && isLow(s.charCodeAt(i + 1))) {
+        n += 4;
+        i++;
+      } else n += 3;
+    }
+    const out = new Uint8Array(n);
+    let o = 0;
     for (let i = 0; i < s.length; i++) {
       let c = s.charCodeAt(i);
-      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-        const d = s.charCodeAt(i + 1);
-        if (d >= 0xdc00 && d <= 0xdfff) {
-          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-          i++;
-        } else c = 0xfffd;
+      if (c < 0x80) {
+        out[o++] = c;
+        continue;
+      }
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && isLow(s.charCodeAt(i + 1))) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(i + 1) - 0xdc00);
+        i++;
       } else if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
-      if (c < 0x80) out.push(c);
-      else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-      else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-      else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+      if (c < 0x800) {
+        out[o++] = 0xc0 | (c >> 6);
+        out[o++] = 0x80 | (c & 63);
+      } else if (c < 0x10000) {
+        out[o++] = 0xe0 | (c >> 12);
+        out[o++] = 0x80 | ((c >> 6) & 63);
+        out[o++] = 0x80 | (c & 63);
+      } else {
+        out[o++] = 0xf0 | (c >> 18);
+        out[o++] = 0x80 | ((c >> 12) & 63);
+        out[o++] = 0x80 | ((c >> 6) & 63);
+        out[o++] = 0x80 | (c & 63);
+      }
     }
-    return new Uint8Array(out);
+    return out;
   }
 }
+
+const isLow = (d: number) => d >= 0xdc00 && d <= 0xdfff;
 
 export class TextDecoder {
   readonly #fatal: boolean;

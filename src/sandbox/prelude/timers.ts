@@ -9,7 +9,15 @@ import { callHost, type HostReference } from "./host.ts";
 const MAX_TIMERS = 10_000;
 const MAX_DELAY_MS = 24 * 60 * 60 * 1000;
 
-type Timer = { cb: (...a: unknown[]) => void; args: unknown[]; interval: number | undefined };
+type Timer = {
+  cb: (...a: unknown[]) => void;
+  args: unknown[];
+  interval: number | undefined;
+  nesting: number;
+};
+/** As in browsers (HTML's timer nesting level): past 5 nested timers, none is due sooner than 4 ms. */
+const NESTING_CLAMP = 5;
+const CLAMPED_MS = 4;
 /** A place in the heap: a timer id due at `at`; `seq` keeps timers due together in order. */
 type Slot = { at: number; seq: number; id: number };
 
@@ -62,6 +70,8 @@ export function makeTimers(
   let armedToken = 0;
   let armedAt = Number.POSITIVE_INFINITY;
   let nextToken = 1;
+  /** The nesting level of the timer whose callback runs now (0: none runs). */
+  let running = 0;
 
   const earliest = (): Slot | undefined => {
     while (heap.length > 0 && slotOf.get(heap[0]!.id) !== heap[0]) pop(heap);
@@ -110,11 +120,17 @@ export function makeTimers(
       const t = live.get(id);
       if (!t) continue;
       if (t.interval === undefined) live.delete(id);
-      else place(id, now + t.interval);
+      else {
+        t.nesting++;
+        place(id, now + (t.nesting > NESTING_CLAMP ? Math.max(CLAMPED_MS, t.interval) : t.interval));
+      }
+      running = t.nesting;
       try {
         t.cb(...t.args);
       } catch (err) {
         onError(err);
+      } finally {
+        running = 0;
       }
     }
     arm();
@@ -136,8 +152,10 @@ export function makeTimers(
     if (!sleep) throw new Error("timers are not available");
     if (live.size >= MAX_TIMERS) throw new RangeError(`More than ${MAX_TIMERS} timers pending`);
     const id = nextId++;
-    const delay = Math.min(Math.max(interval ? 1 : 0, Number(ms) || 0), MAX_DELAY_MS);
-    live.set(id, { cb: cb as Timer["cb"], args, interval: interval ? delay : undefined });
+    const nesting = running + 1;
+    const asked = Math.min(Math.max(interval ? 1 : 0, Number(ms) || 0), MAX_DELAY_MS);
+    const delay = nesting > NESTING_CLAMP ? Math.max(CLAMPED_MS, asked) : asked;
+    live.set(id, { cb: cb as Timer["cb"], args, interval: interval ? asked : undefined, nesting });
     place(id, Date.now() + delay);
     arm();
     return id;
