@@ -10,7 +10,15 @@ import { registerEscrowCommands } from "./escrow.ts";
 import { registerGovCommands } from "./gov.ts";
 import { agentsIn, describeTemplates, initAgent, listTemplates } from "./init.ts";
 import { registerKeysCommand } from "./keys.ts";
-import { fail, parseCount, parseLimit, parsePort, parsePositive, progress } from "./output.ts";
+import {
+  collectAddress,
+  fail,
+  parseCount,
+  parseLimit,
+  parsePort,
+  parsePositive,
+  progress,
+} from "./output.ts";
 import { registerPoolCommands } from "./pool.ts";
 import { registerTriggersCommands } from "./triggers.ts";
 import { registerVaultCommands } from "./vault.ts";
@@ -743,6 +751,12 @@ program
   .option("--gateway-rate-limit <perSecond>", "with --gateway-port: as `veil gateway --rate-limit`", "1000")
   .option("--gateway-rate-burst <n>", "with --gateway-port: as `veil gateway --rate-burst`")
   .option("--gateway-trust-forwarded-for", "with --gateway-port: as `veil gateway --trust-forwarded-for`")
+  .option("--gateway-link-key <file>", "with --gateway-port: as `veil gateway --link-key`")
+  .option(
+    "--link-peer <address>",
+    "a gateway (its link-key address) that may open the gateway link to this worker; repeatable (the network file's gateway is always one)",
+    collectAddress,
+  )
   .action(
     action(
       async (
@@ -762,6 +776,8 @@ program
           gatewayRateLimit: string;
           gatewayRateBurst?: string;
           gatewayTrustForwardedFor?: boolean;
+          gatewayLinkKey?: string;
+          linkPeer?: string[];
         } & TeeFlags,
       ) => {
         // Checked before anything starts: a bad flag is not found after registering on chain.
@@ -782,6 +798,7 @@ program
             claimAtCalls: opts.feeClaimCalls,
             intervalMs: opts.feeInterval * 1000,
           },
+          ...(opts.linkPeer ? { linkPeers: opts.linkPeer } : {}),
         });
         let gateway: string | undefined;
         if (opts.gatewayPort !== undefined) {
@@ -794,6 +811,7 @@ program
               maxRequestBytes: Number(opts.maxRequestBytes),
               rateLimit,
               trustForwardedFor: opts.gatewayTrustForwardedFor === true,
+              ...(opts.gatewayLinkKey ? { linkKeyFile: opts.gatewayLinkKey } : {}),
             },
             { address: worker.ready.address, listener: worker.listener },
           ));
@@ -821,6 +839,10 @@ program
     "--trust-forwarded-for",
     "take the caller's address from x-forwarded-for (only behind a proxy that sets it)",
   )
+  .option(
+    "--link-key <file>",
+    "the key that signs this gateway's links to workers, made there on first use (default: gateway-link.key beside the network file); workers list its address with --link-peer",
+  )
   .action(
     action(
       async (opts: {
@@ -831,6 +853,7 @@ program
         rateLimit: string;
         rateBurst?: string;
         trustForwardedFor?: boolean;
+        linkKey?: string;
       }) => {
         const rateLimit = parseRateLimit(opts.rateLimit, opts.rateBurst, "--");
         const { runGateway } = await import("../gateway/main.ts");
@@ -841,6 +864,7 @@ program
           maxRequestBytes: Number(opts.maxRequestBytes),
           rateLimit,
           trustForwardedFor: opts.trustForwardedFor === true,
+          ...(opts.linkKey ? { linkKeyFile: opts.linkKey } : {}),
         });
       },
     ),

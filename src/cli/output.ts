@@ -38,6 +38,16 @@ export function parseCount(value: string): number {
   return n;
 }
 
+/** One more EVM address for a repeatable option (`--link-peer A --link-peer B`). */
+export function collectAddress(value: string, previous: string[] = []): string[] {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not an address`, {
+      hint: "Give a 0x-prefixed 20-byte address, e.g. the one `veil gateway` prints as its link key.",
+    });
+  }
+  return [...previous, value];
+}
+
 /** A positive whole number (sizes, thresholds, seconds). */
 export function parsePositive(value: string): number {
   const n = Number(value);

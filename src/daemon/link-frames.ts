@@ -153,6 +153,11 @@ export class FrameWriter {
     this.#socket = socket;
   }
 
+  /** Bytes written or queued that the peer has not taken yet. */
+  get buffered(): number {
+    return this.#queued + this.#socket.writableLength;
+  }
+
   send(frame: Buffer): void {
     this.#queue.push(frame);
     this.#queued += frame.length;

@@ -5,10 +5,12 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { Duplex } from "node:stream";
 import { VeilError } from "../errors/index.ts";
 import { type DaemonListener, type DaemonRequest, type DaemonResponse, headersFromRaw } from "./http.ts";
+import type { LinkAuthenticator } from "./link-auth.ts";
 import {
   encodeFrame,
   encodeHeadFrame,
   FRAME,
+  type Frame,
   FrameReader,
   FrameWriter,
   LINK_PROTOCOL,
@@ -18,8 +20,12 @@ import {
 
 /** How much of a streamed answer may be on its way before the gateway says its reader took it. */
 export const LINK_STREAM_WINDOW = 256 * 1024;
-/** Requests one link may have open at once; more are answered 503 (retryable). */
-export const LINK_MAX_STREAMS = 1024;
+/**
+ * Requests one link may have open at once; more are answered 503 (retryable, so the gateway
+ * tries another worker). With LINK_BUFFER_BYTES, this bounds what a link's peer can make the
+ * worker hold: the answers of this many requests, plus that buffer.
+ */
+export const LINK_MAX_STREAMS = 256;
 /** A request's head as JSON: far above the 16 KiB of raw headers the gateway accepts. */
 const MAX_HEAD_BYTES = 128 * 1024;
 
@@ -27,9 +33,16 @@ const MAX_HEAD_BYTES = 128 * 1024;
 export const LINK_SOCKET_HEADER = "x-veil-link-socket";
 const localSockets = new WeakMap<Server, string>();
 
+/** Links one gateway may have open to a worker at once (a gateway opens one; it reopens after a drop). */
+export const LINK_MAX_PER_PEER = 8;
+/** Answer bytes a link may have waiting for its gateway to read before the worker stops reading requests. */
+export const LINK_BUFFER_BYTES = 16 * 1024 * 1024;
+
 export type LinkOptions = {
   /** Largest request body a link frame may carry. */
   maxRequestBytes: number;
+  /** Who may open a link: the gateways this worker takes links from (link-auth.ts). */
+  authenticator: LinkAuthenticator;
 };
 
 /**
@@ -49,25 +62,64 @@ export interface AnswerSink {
 }
 
 /**
- * Lets a daemon's HTTP server also serve the gateway's link (docs/adr/0015): a client that asks
- * for `Upgrade: veil-link/1` gets the connection switched to multiplexed frames, and each
- * request on it goes to `listener`, the same handler the server's HTTP requests go to. Anyone
- * may connect, as to the HTTP port: a frame that breaks the framing closes that connection only.
+ * Lets a daemon's HTTP server also serve the gateway's link (docs/adr/0015): a gateway that asks
+ * for `Upgrade: veil-link/1`, signed with a link key the worker takes links from (docs/adr/0018),
+ * gets the connection switched to multiplexed frames, and each request on it goes to `listener`,
+ * the same handler the server's HTTP requests go to. Anyone else is refused (401) and may call
+ * the worker over plain HTTP; a frame that breaks the framing closes that connection only.
  */
 export function serveLinks(server: Server, listener: DaemonListener, options: LinkOptions): void {
+  const open = new Map<string, number>();
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => {});
     if (String(req.headers.upgrade).toLowerCase() !== LINK_PROTOCOL) {
       socket.end(
         `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nOnly ${LINK_PROTOCOL} upgrades are served here.\n`,
       );
       return;
     }
-    const local = localSockets.get(server);
-    socket.write(
-      `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${LINK_PROTOCOL}\r\n${local ? `${LINK_SOCKET_HEADER}: ${local}\r\n` : ""}\r\n`,
-    );
-    new LinkConnection(socket as Socket, listener, options).start(head);
+    void options.authenticator.check(req.headers).then((who) => {
+      if (socket.destroyed) return;
+      if (who instanceof VeilError) {
+        refuseUpgrade(socket, who);
+        return;
+      }
+      const count = open.get(who.gateway) ?? 0;
+      if (count >= LINK_MAX_PER_PEER) {
+        refuseUpgrade(
+          socket,
+          new VeilError(
+            "LINK_TOO_MANY",
+            `Gateway ${who.gateway} already has ${count} links open to this worker`,
+            {
+              status: 429,
+              retryable: true,
+              hint: "A gateway needs one link per worker; close the others.",
+            },
+          ),
+        );
+        return;
+      }
+      open.set(who.gateway, count + 1);
+      socket.once("close", () => {
+        const left = (open.get(who.gateway) ?? 1) - 1;
+        if (left > 0) open.set(who.gateway, left);
+        else open.delete(who.gateway);
+      });
+      const local = localSockets.get(server);
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${LINK_PROTOCOL}\r\n${local ? `${LINK_SOCKET_HEADER}: ${local}\r\n` : ""}\r\n`,
+      );
+      new LinkConnection(socket as Socket, listener, options).start(head);
+    });
   });
+}
+
+function refuseUpgrade(socket: Duplex, error: VeilError): void {
+  const body = JSON.stringify({ error: error.toJSON() });
+  socket.end(
+    `HTTP/1.1 ${error.status} ${error.status === 429 ? "Too Many Requests" : "Unauthorized"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 /**
@@ -96,6 +148,10 @@ class LinkConnection implements AnswerSink {
   readonly #reader: FrameReader;
   readonly #writer: FrameWriter;
   readonly #open = new Map<number, LinkResponse>();
+  /** Not reading requests until the gateway takes the answers waiting for it. */
+  #paused = false;
+  /** Frames read but not yet handled: what came in the same chunk as a pause. */
+  #backlog: Frame[] = [];
 
   constructor(socket: Socket, listener: DaemonListener, options: LinkOptions) {
     this.#socket = socket;
@@ -119,23 +175,45 @@ class LinkConnection implements AnswerSink {
   }
 
   whole(stream: number, status: number, headers: Record<string, string>, body: Uint8Array | undefined): void {
-    this.#writer.send(encodeHeadFrame(FRAME.response, stream, { s: status, h: headers }, body));
+    this.#send(encodeHeadFrame(FRAME.response, stream, { s: status, h: headers }, body));
   }
 
   head(stream: number, status: number, headers: Record<string, string>): void {
-    this.#writer.send(encodeHeadFrame(FRAME.head, stream, { s: status, h: headers }));
+    this.#send(encodeHeadFrame(FRAME.head, stream, { s: status, h: headers }));
   }
 
   data(stream: number, bytes: Uint8Array): void {
-    this.#writer.send(encodeFrame(FRAME.data, stream, bytes));
+    this.#send(encodeFrame(FRAME.data, stream, bytes));
   }
 
   end(stream: number, trailers: Record<string, string>): void {
-    this.#writer.send(encodeHeadFrame(FRAME.end, stream, trailers));
+    this.#send(encodeHeadFrame(FRAME.end, stream, trailers));
   }
 
   reset(stream: number): void {
-    this.#writer.send(encodeFrame(FRAME.reset, stream));
+    this.#send(encodeFrame(FRAME.reset, stream));
+  }
+
+  /**
+   * Sends a frame; past LINK_BUFFER_BYTES of answers the gateway has not taken, no more requests
+   * are read from it until its socket drains. A peer that sends and never reads holds at most
+   * that, plus the answers of requests already running, never an unbounded queue.
+   */
+  #send(frame: Buffer): void {
+    this.#writer.send(frame);
+    if (this.#paused || this.#writer.buffered <= LINK_BUFFER_BYTES) return;
+    this.#paused = true;
+    this.#socket.pause();
+    const resume = () => {
+      if (this.#writer.buffered > LINK_BUFFER_BYTES && !this.#socket.destroyed) {
+        this.#socket.once("drain", resume);
+        return;
+      }
+      this.#paused = false;
+      this.#handleBacklog();
+    };
+    // The frames go out at the end of this turn; the socket says when the peer took them.
+    setImmediate(() => this.#socket.once("drain", resume));
   }
 
   done(stream: number): void {
@@ -144,7 +222,22 @@ class LinkConnection implements AnswerSink {
 
   #read(chunk: Buffer): void {
     try {
-      for (const frame of this.#reader.push(chunk)) {
+      this.#backlog.push(...this.#reader.push(chunk));
+    } catch (err) {
+      this.#broken(err);
+      return;
+    }
+    this.#handleBacklog();
+  }
+
+  /**
+   * Handles what was read, until the link is paused (its peer is behind on answers): the rest
+   * waits, unread, and so does the socket.
+   */
+  #handleBacklog(): void {
+    try {
+      while (this.#backlog.length > 0 && !this.#paused) {
+        const frame = this.#backlog.shift()!;
         if (frame.type === FRAME.request) this.#request(frame.stream, frame.payload);
         else if (frame.type === FRAME.window) {
           if (frame.payload.length !== 4) throw new LinkProtocolError("A window frame carries 4 bytes");
@@ -153,10 +246,18 @@ class LinkConnection implements AnswerSink {
         else throw new LinkProtocolError(`A worker is not sent frames of type ${frame.type}`);
       }
     } catch (err) {
-      // Past a framing error nothing lines up: this connection ends, no other is touched.
-      if (!(err instanceof LinkProtocolError)) console.error(err);
-      this.#socket.destroy();
+      this.#broken(err);
+      return;
     }
+    if (this.#backlog.length > 0) this.#socket.pause();
+    else if (!this.#paused) this.#socket.resume();
+  }
+
+  #broken(err: unknown): void {
+    // Past a framing error nothing lines up: this connection ends, no other is touched.
+    if (!(err instanceof LinkProtocolError)) console.error(err);
+    this.#backlog = [];
+    this.#socket.destroy();
   }
 
   #request(stream: number, payload: Buffer): void {

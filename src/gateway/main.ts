@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
+import { defaultLinkKeyFile, loadOrCreateLinkKey } from "../daemon/link-auth.ts";
 import { loadNetwork } from "../network/config.ts";
 import type { RateLimit } from "./rate-limit.ts";
 import { Router } from "./routing.ts";
@@ -14,6 +15,8 @@ export type GatewayDaemonOptions = {
   maxRequestBytes: number;
   rateLimit: RateLimit;
   trustForwardedFor: boolean;
+  /** The file of the key that signs this gateway's links to workers (made on first use). */
+  linkKeyFile?: string;
 };
 
 /** Runs the gateway until the process ends. */
@@ -31,6 +34,7 @@ export async function startGateway(
   localWorker?: LocalWorker,
 ): Promise<{ url: string }> {
   const network = loadNetwork(options.network);
+  const link = loadOrCreateLinkKey(options.linkKeyFile ?? defaultLinkKeyFile(options.network));
   const router = new Router(new VeilChain(network.chain));
   const server = createGatewayServer({
     router,
@@ -39,6 +43,7 @@ export async function startGateway(
     rateLimit: options.rateLimit,
     trustForwardedFor: options.trustForwardedFor,
     ...(localWorker ? { localWorker } : {}),
+    linkKey: link.key,
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -46,7 +51,7 @@ export async function startGateway(
   });
   const url = `http://${options.host}:${(server.address() as AddressInfo).port}`;
   console.error(
-    `gateway listening on ${url}${localWorker ? ` (in worker ${localWorker.address}'s process)` : ""}`,
+    `gateway listening on ${url}${localWorker ? ` (in worker ${localWorker.address}'s process)` : ""}; links signed by ${link.address}`,
   );
   return { url };
 }

@@ -1,4 +1,5 @@
 import type { Server } from "node:net";
+import type { Hex } from "viem";
 import { drained, MAX_HEADER_BYTES, readBody, sendError, sendJson, splitTarget } from "../daemon/http.ts";
 import { createHttp1Server, type Http1Request, type Http1Response } from "../daemon/http1-server.ts";
 import { VeilError } from "../errors/index.ts";
@@ -19,6 +20,8 @@ export type GatewayOptions = {
   trustForwardedFor?: boolean;
   /** A worker in this process, reached by calls instead of a connection (docs/adr/0016). */
   localWorker?: LocalWorker;
+  /** Signs the links this gateway opens to workers (docs/adr/0018). */
+  linkKey?: Hex;
 };
 
 /** What a running gateway server holds besides its options. */
@@ -43,7 +46,7 @@ export function createGatewayServer(options: GatewayOptions): Server {
   const context: GatewayContext = {
     ...options,
     limiter: options.rateLimit ? new RateLimiter(options.rateLimit) : undefined,
-    links: new WorkerLinks(options.workerTimeoutMs, options.localWorker),
+    links: new WorkerLinks(options.workerTimeoutMs, options.localWorker, options.linkKey),
   };
   // Not node:http: its per-request stream machinery cost more than the gateway's own work
   // (docs/adr/0017). The parser is the same llhttp.

@@ -1,7 +1,9 @@
 import { statSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
+import type { Hex } from "viem";
 import type { DaemonListener } from "../daemon/http.ts";
+import { linkAuthHeaders } from "../daemon/link-auth.ts";
 import {
   encodeFrame,
   encodeHeadFrame,
@@ -45,9 +47,15 @@ export class WorkerLinks {
   readonly #timeoutMs: number;
   readonly #sweep: NodeJS.Timeout;
   readonly #local: { address: string; link: LocalLink } | undefined;
+  readonly #linkKey: Hex | undefined;
 
-  constructor(timeoutMs: number, local?: LocalWorker) {
+  /**
+   * `linkKey` signs each link this gateway opens (docs/adr/0018): workers take links only from
+   * the gateways they list. Without it, no worker takes a link from this gateway.
+   */
+  constructor(timeoutMs: number, local?: LocalWorker, linkKey?: Hex) {
     this.#timeoutMs = timeoutMs;
+    this.#linkKey = linkKey;
     if (local)
       this.#local = { address: local.address.toLowerCase(), link: new LocalLink(local.listener, timeoutMs) };
     // One timer for every request in flight instead of one each: a worker silent on a request
@@ -68,7 +76,7 @@ export class WorkerLinks {
       return this.#local.link.send(request);
     let link = this.#links.get(worker.url);
     if (!link || link.closed) {
-      link = new WorkerLink(worker.url, this.#timeoutMs);
+      link = new WorkerLink(worker, this.#timeoutMs, this.#linkKey);
       this.#links.set(worker.url, link);
     }
     return link.send(request);
@@ -222,6 +230,8 @@ function failPending(p: Pending, err: Error): void {
 /** A link over a connection: requests out as frames, answers in as frames. */
 class WorkerLink {
   readonly #url: string;
+  readonly #worker: string;
+  readonly #linkKey: Hex | undefined;
   readonly #timeoutMs: number;
   readonly #answers: Answers;
   readonly #reader = new FrameReader(MAX_ANSWER_FRAME);
@@ -230,8 +240,10 @@ class WorkerLink {
   #writer: FrameWriter | undefined;
   closed = false;
 
-  constructor(url: string, timeoutMs: number) {
-    this.#url = url;
+  constructor(worker: WorkerEndpoint, timeoutMs: number, linkKey: Hex | undefined) {
+    this.#url = worker.url;
+    this.#worker = worker.address;
+    this.#linkKey = linkKey;
     this.#timeoutMs = timeoutMs;
     this.#answers = new Answers(timeoutMs, {
       ack: (id, bytes) => this.#write(encodeWindow(id, bytes)),
@@ -269,8 +281,13 @@ class WorkerLink {
     this.#writer?.send(frame);
   }
 
+  /** A fresh signature for each upgrade: the worker takes each nonce once. */
+  async #auth(): Promise<Record<string, string>> {
+    return this.#linkKey ? linkAuthHeaders(this.#linkKey, this.#worker) : {};
+  }
+
   async #connect(): Promise<FrameWriter | Error> {
-    const tcp = await upgrade({ url: this.#url }, this.#timeoutMs);
+    const tcp = await upgrade({ url: this.#url }, this.#timeoutMs, await this.#auth());
     if (tcp instanceof Error) {
       this.closed = true;
       return tcp;
@@ -279,7 +296,11 @@ class WorkerLink {
     // A worker on this machine offers a Unix socket: the same link without the TCP stack.
     const local = localSocketOf(this.#url, tcp.response);
     if (local) {
-      const moved = await upgrade({ url: "http://localhost", socketPath: local }, this.#timeoutMs);
+      const moved = await upgrade(
+        { url: "http://localhost", socketPath: local },
+        this.#timeoutMs,
+        await this.#auth(),
+      );
       if (!(moved instanceof Error)) {
         socket.destroy();
         ({ socket, head } = moved);
@@ -411,17 +432,24 @@ function asBuffer(bytes: Uint8Array | undefined): Buffer {
 function upgrade(
   target: { url: string; socketPath?: string },
   timeoutMs: number,
+  auth: Record<string, string>,
 ): Promise<{ socket: Socket; head: Buffer; response: IncomingMessage } | Error> {
   return new Promise((resolve) => {
     const req = httpRequest(`${target.url}/v1/link`, {
-      headers: { connection: "Upgrade", upgrade: LINK_PROTOCOL },
+      headers: { ...auth, connection: "Upgrade", upgrade: LINK_PROTOCOL },
       timeout: timeoutMs,
       ...(target.socketPath ? { socketPath: target.socketPath } : {}),
     });
     req.on("upgrade", (response, socket: Socket, head: Buffer) => resolve({ socket, head, response }));
     req.on("response", (res) => {
       res.resume();
-      resolve(new Error(`does not serve ${LINK_PROTOCOL} (HTTP ${res.statusCode})`));
+      resolve(
+        new Error(
+          res.statusCode === 401
+            ? `does not take ${LINK_PROTOCOL} from this gateway (LINK_UNAUTHENTICATED: list the gateway's link address on the worker with --link-peer)`
+            : `does not serve ${LINK_PROTOCOL} (HTTP ${res.statusCode})`,
+        ),
+      );
     });
     req.on("timeout", () => {
       req.destroy();

@@ -16,7 +16,8 @@ export type NetworkFile = {
     governance: { votingDelaySeconds: number; votingPeriodSeconds: number; timelockDelaySeconds: number };
     challenge: { target: Hex; window: number };
   };
-  gateway?: { url: string };
+  /** The gateway, and the address of its link key (workers take links from it; docs/adr/0018). */
+  gateway?: { url: string; linkAddress?: Hex };
   gatekeepers: { address: Hex; url: string; pid?: number }[];
   workers: { address: Hex; url: string; operator: Hex; pid?: number }[];
   blobStore: { kind: "fs"; path: string };
@@ -87,6 +88,9 @@ export function loadNetwork(explicit?: string): NetworkFile {
     (typeof n.gateway?.url !== "string" || !/^https?:\/\//.test(n.gateway.url))
   ) {
     throw malformed(path, "gateway.url must be an http(s) URL");
+  }
+  if (n.gateway?.linkAddress !== undefined && !isHex(n.gateway.linkAddress, 20)) {
+    throw malformed(path, "gateway.linkAddress must be a 20-byte address");
   }
   if (n.blobStore?.kind !== "fs" || typeof n.blobStore.path !== "string") {
     throw malformed(path, 'blobStore must be { "kind": "fs", "path": "…" }');

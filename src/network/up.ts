@@ -4,6 +4,7 @@ import { createWalletClient, defineChain, type Hex, http, parseEther } from "vie
 import { privateKeyToAccount } from "viem/accounts";
 import { deployContracts } from "../chain/deploy.ts";
 import { DEV_ONLY_WARNING, devAccounts, TeeType, VeilChain } from "../chain/index.ts";
+import { defaultLinkKeyFile, loadOrCreateLinkKey } from "../daemon/link-auth.ts";
 import { VeilError } from "../errors/index.ts";
 import { DEFAULT_NETWORK_MAXIMA } from "../sandbox/limits.ts";
 import { buildMeasurement, printInsecureBanner } from "../tee/index.ts";
@@ -184,6 +185,10 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
     }
 
     const gatewayIn = options.gateway ?? (options.workers === 1 ? "worker" : "process");
+    // The gateway's link key is made before the workers start, so each can be told whose links
+    // to take (docs/adr/0018); the gateway finds the same file beside the network file.
+    const linkKeyFile = defaultLinkKeyFile(path);
+    const gatewayLink = loadOrCreateLinkKey(linkKeyFile);
     const rateLimit = options.gatewayRateLimit !== undefined ? String(options.gatewayRateLimit) : undefined;
     progress(`starting ${options.workers} workers…`);
     const workers = await Promise.all(
@@ -206,12 +211,16 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
             // whichever worker serves it (SQLite in WAL mode takes writers from several processes).
             "--state-db",
             join(dir, "state.sqlite"),
+            "--link-peer",
+            gatewayLink.address,
             ...(options.feeClaimCalls ? ["--fee-claim-calls", String(options.feeClaimCalls)] : []),
             ...(options.feeInterval ? ["--fee-interval", String(options.feeInterval)] : []),
             ...(gatewayIn === "worker" && i === 0
               ? [
                   "--gateway-port",
                   String(port(options.basePort, 1)),
+                  "--gateway-link-key",
+                  linkKeyFile,
                   ...(rateLimit !== undefined ? ["--gateway-rate-limit", rateLimit] : []),
                 ]
               : []),
@@ -232,7 +241,7 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
     }
 
     if (gatewayIn === "worker") {
-      network.gateway = { url: String(workers[0]!.ready.gateway) };
+      network.gateway = { url: String(workers[0]!.ready.gateway), linkAddress: gatewayLink.address };
       progress(`gateway at ${network.gateway.url}, in worker ${workers[0]!.ready.address}'s process`);
     } else {
       progress("starting the gateway…");
@@ -246,12 +255,14 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
           String(port(options.basePort, 1)),
           "--host",
           options.host,
+          "--link-key",
+          linkKeyFile,
           ...(rateLimit !== undefined ? ["--rate-limit", rateLimit] : []),
         ],
         logDir,
       );
       daemons.push(gw);
-      network.gateway = { url: String(gw.ready.url) };
+      network.gateway = { url: String(gw.ready.url), linkAddress: gatewayLink.address };
     }
     saveNetwork(path, network);
     return { network, path, daemons, stop };

@@ -45,6 +45,8 @@ export type WorkerDaemonOptions = {
   rotationPollMs?: number;
   /** When fees are claimed from FeeEscrow (see settlement.ts for the defaults). */
   fees?: { batchSize?: number; claimAtCalls?: number; intervalMs?: number };
+  /** Gateways (link-key addresses) that may open the link, besides the network file's gateway. */
+  linkPeers?: readonly string[];
 };
 
 /** A worker that serves: what it announces, and its handler for a gateway in its process. */
@@ -171,6 +173,10 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
     logs: logStore,
     calls,
     quotas,
+    linkPeers: [
+      ...(options.linkPeers ?? []),
+      ...(network.gateway?.linkAddress ? [network.gateway.linkAddress] : []),
+    ],
     ...(feeLedger
       ? {
           fees: () => ({

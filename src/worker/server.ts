@@ -22,6 +22,7 @@ import {
   sendJson,
   splitTarget,
 } from "../daemon/http.ts";
+import { LinkAuthenticator } from "../daemon/link-auth.ts";
 import { serveLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
 import type { LlmReceipt } from "../sandbox/host-llm.ts";
@@ -64,6 +65,8 @@ export type WorkerServerOptions = {
   calls?: AgentCalls;
   /** Quota counts this worker holds as the home of (agent, caller) pairs (POST /v1/quota). */
   quotas?: QuotaHomes;
+  /** Gateways that may open the link to this worker (their link-key addresses; docs/adr/0018). */
+  linkPeers?: readonly string[];
   /** This worker's fees: pending and claimed (GET /v1/fees, for `veil worker status`). */
   fees?: () => FeeStats & { lastSettlement?: Record<string, unknown> };
 };
@@ -78,7 +81,10 @@ export function createWorkerServer(
 ): Server {
   const server = answerClientErrors(createServer({ maxHeaderSize: MAX_HEADER_BYTES }, listener));
   // The gateway's requests come over its link (docs/adr/0015), to the same handler.
-  serveLinks(server, listener, { maxRequestBytes: options.maxRequestBytes + 4096 });
+  serveLinks(server, listener, {
+    maxRequestBytes: options.maxRequestBytes + 4096,
+    authenticator: new LinkAuthenticator(options.receipts?.worker ?? "", options.linkPeers ?? []),
+  });
   return server;
 }
 

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { DaemonRequest, DaemonResponse } from "../../src/daemon/http.ts";
+import { linkAuthHeaders } from "../../src/daemon/link-auth.ts";
 import {
   encodeFrame,
   encodeHeadFrame,
@@ -22,6 +23,7 @@ import {
   serveLinks,
 } from "../../src/daemon/link-server.ts";
 import { type Attempt, WorkerLinks } from "../../src/gateway/worker-link.ts";
+import { TEST_GATEWAY_KEY, testLinkPeers } from "../helpers/link-keys.ts";
 
 // The gateway↔worker link (docs/adr/0015) from both ends, and from a hostile client's: anyone
 // can reach a worker's port and ask for the link.
@@ -101,7 +103,7 @@ let server: Server;
 let url: string;
 before(async () => {
   server = createServer(handler);
-  serveLinks(server, handler, { maxRequestBytes: 1 << 20 });
+  serveLinks(server, handler, { maxRequestBytes: 1 << 20, authenticator: testLinkPeers("0x01") });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -109,8 +111,11 @@ after(() => server.close());
 
 /** A raw link client: the upgrade, then frames in and out by hand. */
 async function rawLink(): Promise<{ socket: Socket; frames: Frame[]; closed: Promise<void> }> {
+  const auth = await linkAuthHeaders(TEST_GATEWAY_KEY, "0x01");
   const { socket, head } = await new Promise<{ socket: Socket; head: Buffer }>((resolve, reject) => {
-    const req = httpRequest(`${url}/v1/link`, { headers: { connection: "Upgrade", upgrade: "veil-link/1" } });
+    const req = httpRequest(`${url}/v1/link`, {
+      headers: { ...auth, connection: "Upgrade", upgrade: "veil-link/1" },
+    });
     req.on("upgrade", (_res, socket: Socket, head: Buffer) => resolve({ socket, head }));
     req.on("response", (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
     req.on("error", reject);
@@ -139,7 +144,7 @@ function answerOf(frame: Frame): { status: number; body: string } {
 
 describe("link: the worker's end", () => {
   test("requests on one connection are answered by stream id, in any order", async () => {
-    const links = new WorkerLinks(5_000);
+    const links = new WorkerLinks(5_000, undefined, TEST_GATEWAY_KEY);
     const endpoint = { address: "0x01" as const, url };
     const answers = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
@@ -265,7 +270,7 @@ describe("link: the worker's end", () => {
 
 describe("link: the gateway's end", () => {
   test("a streamed answer arrives whole with its trailers", async () => {
-    const links = new WorkerLinks(5_000);
+    const links = new WorkerLinks(5_000, undefined, TEST_GATEWAY_KEY);
     const a = await links.send(
       { address: "0x01", url },
       { method: "GET", path: "/stream", rawHeaders: [], body: undefined },
@@ -284,7 +289,7 @@ describe("link: the gateway's end", () => {
   });
 
   test("a worker that is not there is unreachable; one that does not speak the link too", async () => {
-    const links = new WorkerLinks(2_000);
+    const links = new WorkerLinks(2_000, undefined, TEST_GATEWAY_KEY);
     const plain = createServer((_req, res) => res.end("plain HTTP"));
     await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
     const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
@@ -299,7 +304,7 @@ describe("link: the gateway's end", () => {
   });
 
   test("a worker silent past the timeout: 504 WORKER_TIMEOUT; one that dies mid-request: 502 WORKER_FAILED", async () => {
-    const links = new WorkerLinks(200);
+    const links = new WorkerLinks(200, undefined, TEST_GATEWAY_KEY);
     const request = { method: "GET", path: "/hang", rawHeaders: [], body: undefined };
     await assert.rejects(links.send({ address: "0x01", url }, request), {
       code: "WORKER_TIMEOUT",
@@ -308,11 +313,11 @@ describe("link: the gateway's end", () => {
     links.close();
 
     const doomed = createServer(handler);
-    serveLinks(doomed, handler, { maxRequestBytes: 1024 });
+    serveLinks(doomed, handler, { maxRequestBytes: 1024, authenticator: testLinkPeers("0x03") });
     const sockets: Socket[] = [];
     doomed.on("connection", (s: Socket) => sockets.push(s));
     await new Promise<void>((r) => doomed.listen(0, "127.0.0.1", r));
-    const slow = new WorkerLinks(10_000);
+    const slow = new WorkerLinks(10_000, undefined, TEST_GATEWAY_KEY);
     const pending = slow.send(
       { address: "0x03", url: `http://127.0.0.1:${(doomed.address() as AddressInfo).port}` },
       request,
@@ -327,14 +332,14 @@ describe("link: the gateway's end", () => {
 
   test("a worker on this machine is reached over its owner-only Unix socket", async () => {
     const local = createServer(handler);
-    serveLinks(local, handler, { maxRequestBytes: 1024 });
+    serveLinks(local, handler, { maxRequestBytes: 1024, authenticator: testLinkPeers("0x04") });
     await new Promise<void>((r) => local.listen(0, "127.0.0.1", r));
     const path = join(tmpdir(), `veil-link-test-${process.pid}.sock`);
     const unix = await listenLocalLinks(local, path);
     assert.equal(statSync(path).mode & 0o777, 0o600);
     let unixConnections = 0;
     unix.on("connection", () => unixConnections++);
-    const links = new WorkerLinks(5_000);
+    const links = new WorkerLinks(5_000, undefined, TEST_GATEWAY_KEY);
     const a = await links.send(
       { address: "0x04", url: `http://127.0.0.1:${(local.address() as AddressInfo).port}` },
       { method: "GET", path: "/echo", rawHeaders: [], body: undefined },
@@ -363,7 +368,7 @@ describe("link: a worker in the gateway's process (docs/adr/0016)", () => {
 
   test("a request reaches the worker's handler as it would over the link, by a call", async () => {
     const { listener } = watched();
-    const links = new WorkerLinks(5_000, { address: self.address.toLowerCase(), listener });
+    const links = new WorkerLinks(5_000, { address: self.address.toLowerCase(), listener }, TEST_GATEWAY_KEY);
     const a = await links.send(self, {
       method: "POST",
       path: "/echo?x=1",
@@ -390,7 +395,7 @@ describe("link: a worker in the gateway's process (docs/adr/0016)", () => {
 
   test("a streamed answer keeps to the window, arrives whole with trailers, and a reader that leaves stops it", async () => {
     const { listener, responses } = watched();
-    const links = new WorkerLinks(5_000, { address: self.address, listener });
+    const links = new WorkerLinks(5_000, { address: self.address, listener }, TEST_GATEWAY_KEY);
     const request = { method: "GET", path: "/stream", rawHeaders: [], body: undefined };
     const a = (await links.send(self, request)) as Extract<Attempt, { kind: "stream" }>;
     assert.equal(a.kind, "stream");
@@ -430,7 +435,7 @@ describe("link: a worker in the gateway's process (docs/adr/0016)", () => {
 
   test("a worker silent past the timeout: 504 WORKER_TIMEOUT, its response abandoned; closing fails what is in flight", async () => {
     const { listener, responses } = watched();
-    const links = new WorkerLinks(200, { address: self.address, listener });
+    const links = new WorkerLinks(200, { address: self.address, listener }, TEST_GATEWAY_KEY);
     const request = { method: "GET", path: "/hang", rawHeaders: [], body: undefined };
     await assert.rejects(links.send(self, request), { code: "WORKER_TIMEOUT", status: 504 });
     assert.equal(responses[0]!.destroyed, true);

@@ -16,7 +16,12 @@ before(async () => {
   const standIn = await startStandInWorker();
   worker = standIn.server;
   reachedWorker = standIn.reached;
-  gateway = createGatewayServer({ router: standIn.router, maxRequestBytes: 1024, workerTimeoutMs: 5_000 });
+  gateway = createGatewayServer({
+    router: standIn.router,
+    maxRequestBytes: 1024,
+    workerTimeoutMs: 5_000,
+    linkKey: standIn.linkKey,
+  });
   await new Promise<void>((r) => gateway.listen(0, "127.0.0.1", r));
   port = (gateway.address() as AddressInfo).port;
 });

@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { RateLimiter } from "../../src/gateway/rate-limit.ts";
 import type { Router } from "../../src/gateway/routing.ts";
 import { createGatewayServer, type GatewayOptions } from "../../src/gateway/server.ts";
+import { TEST_GATEWAY_KEY } from "../helpers/link-keys.ts";
 import { startStandInWorker } from "../helpers/stand-in-worker.ts";
 
 describe("RateLimiter", () => {
@@ -63,7 +64,13 @@ describe("gateway: rate limit per caller", () => {
   });
 
   async function gateway(extra: Partial<GatewayOptions>): Promise<string> {
-    const server = createGatewayServer({ router, maxRequestBytes: 1024, workerTimeoutMs: 5_000, ...extra });
+    const server = createGatewayServer({
+      router,
+      maxRequestBytes: 1024,
+      workerTimeoutMs: 5_000,
+      linkKey: TEST_GATEWAY_KEY,
+      ...extra,
+    });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     servers.push(server);
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}/agents/hello/`;

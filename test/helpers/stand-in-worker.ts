@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { DaemonRequest, DaemonResponse } from "../../src/daemon/http.ts";
 import { serveLinks } from "../../src/daemon/link-server.ts";
 import type { Router } from "../../src/gateway/routing.ts";
+import { TEST_GATEWAY_KEY, testLinkPeers } from "./link-keys.ts";
 
 /**
  * A worker stand-in for gateway tests: it answers every request, over HTTP or the gateway's
@@ -12,6 +13,8 @@ export async function startStandInWorker(): Promise<{
   server: Server;
   router: Router;
   reached: () => number;
+  /** The key the gateway in front of it signs its links with. */
+  linkKey: typeof TEST_GATEWAY_KEY;
 }> {
   let reached = 0;
   const answer = (_req: DaemonRequest, res: DaemonResponse) => {
@@ -20,10 +23,11 @@ export async function startStandInWorker(): Promise<{
     res.end("hello");
   };
   const server = createServer(answer);
-  serveLinks(server, answer, { maxRequestBytes: 1 << 20 });
+  const address = "0x0000000000000000000000000000000000000001" as const;
+  serveLinks(server, answer, { maxRequestBytes: 1 << 20, authenticator: testLinkPeers(address) });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const endpoint = {
-    address: "0x0000000000000000000000000000000000000001" as const,
+    address,
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
   };
   const router = {
@@ -32,5 +36,5 @@ export async function startStandInWorker(): Promise<{
     markDown() {},
     markUp() {},
   } as unknown as Router;
-  return { server, router, reached: () => reached };
+  return { server, router, reached: () => reached, linkKey: TEST_GATEWAY_KEY };
 }
