@@ -226,8 +226,10 @@ let nextSeq = 1;
 const HEAP_SAMPLE_MS = 50;
 /** How many callers' realms one agent keeps before the least recently used is dropped. */
 const MAX_REALMS = 16;
-/** Host timers one agent may have pending, across its realms (each realm's prelude allows 1000). */
+/** Host timers one agent may have pending, across its realms (each realm holds one or a few). */
 const MAX_HOST_TIMERS = 4096;
+/** Host calls (state, fetch, llm, agents) one agent may have waiting at once. */
+const MAX_PENDING_HOST_CALLS = 1024;
 /** The partition of callers who do not say who they are. */
 const PUBLIC = "public";
 
@@ -287,6 +289,8 @@ export class IsolateSandbox implements Sandbox {
   readonly #calls = new CallContexts();
   readonly #agentCaller: AgentCaller | undefined;
   #inFlight = 0;
+  /** Host calls made and not yet answered (see MAX_PENDING_HOST_CALLS). */
+  #hostCalls = 0;
   #disposed = false;
   /** CPU the isolate may spend with no request in flight (timers, waitUntil; background.ts). */
   readonly #background: BackgroundBudget;
@@ -570,12 +574,19 @@ export class IsolateSandbox implements Sandbox {
     const timers = this.#timers;
     // What the host hands the isolate with no request in flight runs on the background budget.
     const wake = () => this.#background.wake(this.#isolate);
+    // Calls the agent has made and not yet had answered (state, fetch, llm, agents): each holds
+    // host memory until it settles, so a loop that never awaits them is refused past the cap.
+    // Refused with an answer, never a rejection: a host promise that rejects before isolated-vm
+    // takes it is an unhandled rejection, which ends a Node process.
     const waking =
       <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
-      async (...args: A): Promise<R> => {
+      async (...args: A): Promise<R | unknown> => {
+        if (this.#hostCalls >= MAX_PENDING_HOST_CALLS) return tooManyHostCalls();
+        this.#hostCalls++;
         try {
           return await f(...args);
         } finally {
+          this.#hostCalls--;
           wake();
         }
       };
@@ -608,9 +619,8 @@ export class IsolateSandbox implements Sandbox {
         buffer(createHmac(hash(alg), bytes(key)).update(bytes(data)).digest()),
       ),
       new ivm.Reference((ms: unknown, id: unknown) => {
-        if (timers.size >= MAX_HOST_TIMERS) {
-          return Promise.reject(new RangeError(`More than ${MAX_HOST_TIMERS} timers pending in the agent`));
-        }
+        // Answered "not fired" (the prelude drops the timer), never a rejection (see `waking`).
+        if (timers.size >= MAX_HOST_TIMERS) return Promise.resolve(false);
         return new Promise<boolean>((resolve) => {
           const t = setTimeout(
             () => {
@@ -1074,9 +1084,10 @@ export class IsolateSandbox implements Sandbox {
 
   async #readHeap(isolate: ivm.Isolate): Promise<void> {
     try {
-      const { used_heap_size } = await isolate.getHeapStatistics();
+      const { used_heap_size, externally_allocated_size } = await isolate.getHeapStatistics();
       if (this.#heap.isolate !== isolate) this.#heap = { isolate, bytes: 0, at: 0, sampling: false };
-      this.#heap.bytes = used_heap_size;
+      // Array buffers and wasm memories' reserves count too: they are the agent's as much as its heap.
+      this.#heap.bytes = used_heap_size + externally_allocated_size;
       this.#heap.at = Date.now();
     } catch {
       // The isolate went away; the next one is read when it loads.
@@ -1117,6 +1128,15 @@ export class IsolateSandbox implements Sandbox {
     );
     this.#warm = undefined;
   }
+}
+
+/** The answer to a host call past MAX_PENDING_HOST_CALLS, in the shape every host call fails in. */
+function tooManyHostCalls(): unknown {
+  return new ivm.ExternalCopy({
+    ok: false,
+    code: "LIMIT_HOST_CALLS_EXCEEDED",
+    message: `The agent has ${MAX_PENDING_HOST_CALLS} host calls (state, fetch, llm, agents) waiting; await some first`,
+  }).copyInto({ release: true });
 }
 
 /** The host side of ctx.state: checks what the agent sends and answers plain data. */

@@ -26,7 +26,31 @@ export type HostHooks = {
   agents?: HostReference;
 };
 
+/**
+ * Host calls this realm may have waiting at once. Each holds ~4 KB of isolated-vm's native
+ * memory until answered, outside any limit, and a loop of 60,000 never awaited crashed the
+ * worker's process: so the cap is kept here, where the call is made, before it crosses.
+ */
+export const MAX_PENDING_HOST_CALLS = 512;
+let pending = 0;
+
 /** Calls an async host function and gets a copied result back. */
 export function callHost(ref: HostReference, args: unknown[]): Promise<unknown> {
-  return ref.apply(undefined, args, { arguments: { copy: true }, result: { promise: true, copy: true } });
+  if (pending >= MAX_PENDING_HOST_CALLS) {
+    return Promise.reject(
+      new RangeError(
+        `${MAX_PENDING_HOST_CALLS} host calls (state, fetch, llm, agents, timers) are already waiting; await some first`,
+      ),
+    );
+  }
+  pending++;
+  const settled = () => {
+    pending--;
+  };
+  const call = ref.apply(undefined, args, {
+    arguments: { copy: true },
+    result: { promise: true, copy: true },
+  });
+  call.then(settled, settled);
+  return call;
 }

@@ -1,0 +1,152 @@
+// Floods from inside an agent: host calls never awaited, promises by the million, an endless
+// await loop, recursion without end, strings doubled until they break, and more requests at
+// once than the agent may run. Each ends in a typed error or a refusal the agent sees, and the
+// bystander keeps its answers.
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import { IsolateSandbox } from "../../../src/sandbox/isolate.ts";
+import type { AgentStateBackend } from "../../../src/sandbox/types.ts";
+import { assertBystanderUnharmed, attacker, codeOf, req, rssMb, text, withBystander } from "./harness.ts";
+
+/** A state store that answers slowly: calls the agent does not await pile up on the host. */
+function slowState(): AgentStateBackend & { most: number } {
+  let now = 0;
+  const store = {
+    /** The most calls the store had waiting at once. */
+    most: 0,
+    async get() {
+      now++;
+      store.most = Math.max(store.most, now);
+      await new Promise((r) => setTimeout(r, 200));
+      now--;
+      return undefined;
+    },
+    async put() {},
+    async delete() {
+      return false;
+    },
+    async list() {
+      return [];
+    },
+  };
+  return store;
+}
+
+describe("hostile agents: floods", () => {
+  const open: { dispose(): void }[] = [];
+  after(() => {
+    for (const s of open) s.dispose();
+  });
+
+  test("host calls never awaited are refused past the cap; the host holds a bounded number", async () => {
+    // 60,000 of them crashed the worker's process (isolated-vm's native memory per waiting call).
+    const state = slowState();
+    const sandbox = await IsolateSandbox.create({
+      meta: { id: "66", name: "attacker", codeHash: `0x${"66".repeat(32)}` },
+      code: `export default { async fetch(request, env, ctx) {
+        let refused = 0, message = "";
+        const all = [];
+        for (let i = 0; i < Number(new URL(request.url).searchParams.get("n") ?? 20000); i++) all.push(ctx.state.get("k").catch((e) => { refused++; message = e.message; }));
+        await Promise.all(all);
+        return Response.json({ refused, message });
+      } };`,
+      state,
+      limits: { memoryMb: 64, cpuTimeMs: 2_000 },
+    });
+    open.push(sandbox);
+    const before = rssMb();
+    const { result, bystander } = await withBystander(async () =>
+      JSON.parse(text((await sandbox.invoke(req("/"))).body)),
+    );
+    assert.ok(state.most <= 512, `${state.most} state calls were waiting in the store at once`);
+    assert.ok(result.refused >= 20000 - 4 * 512, `${result.refused} refused`);
+    assert.match(result.message, /512 host calls .* already waiting; await some first/);
+    assert.ok(rssMb() - before < 64, `RSS grew ${(rssMb() - before).toFixed(0)} MiB`);
+    assertBystanderUnharmed(bystander);
+  });
+
+  const limited: [string, string, RegExp][] = [
+    [
+      "a million pending promises",
+      `const a = []; for (let i = 0; i < 1e7; i++) a.push(new Promise(() => {}));`,
+      /^LIMIT_(CPU|MEMORY)_EXCEEDED$/,
+    ],
+    ["for (;;) await null", `for (;;) await null;`, /^LIMIT_CPU_EXCEEDED$/],
+    [
+      "a fork of microtasks",
+      `const s = () => { Promise.resolve().then(s); Promise.resolve().then(s); }; s(); await new Promise(() => {});`,
+      /^LIMIT_(CPU|MEMORY)_EXCEEDED$/,
+    ],
+    [
+      "an array grown without end",
+      `const a = []; for (;;) a.push(new Array(1e5).fill(1));`,
+      /^LIMIT_MEMORY_EXCEEDED$/,
+    ],
+    [
+      "array buffers kept without end",
+      `const a = []; for (;;) a.push(new ArrayBuffer(1 << 20));`,
+      /^LIMIT_MEMORY_EXCEEDED$|^AGENT_THREW$/,
+    ],
+  ];
+  for (const [what, code, expected] of limited) {
+    test(`${what}: a typed limit error; the agent serves the next call`, async () => {
+      const { sandbox } = await attacker(`export default { async fetch(request) {
+          if (new URL(request.url).pathname === "/attack") { ${code} }
+          return new Response("quiet");
+        } };`);
+      open.push(sandbox);
+      const before = rssMb();
+      const { result: err, bystander } = await withBystander(() => codeOf(sandbox.invoke(req("/attack"))));
+      assert.match(err.code, expected);
+      assert.ok(rssMb() - before < 64 + 64, `RSS grew ${(rssMb() - before).toFixed(0)} MiB`);
+      assert.equal(text((await sandbox.invoke(req("/"))).body), "quiet");
+      assertBystanderUnharmed(bystander);
+    });
+  }
+
+  test("recursion without end and strings doubled without end are errors the agent can catch", async () => {
+    const { sandbox } = await attacker(`export default { async fetch() {
+        const out = {};
+        const f = (n) => f(n + 1) + 1;
+        try { f(0); } catch (e) { out.recursion = e.name; }
+        let s = "x";
+        try { for (;;) s += s; } catch (e) { out.string = e.name; }
+        return Response.json(out);
+      } };`);
+    open.push(sandbox);
+    assert.deepEqual(JSON.parse(text((await sandbox.invoke(req("/"))).body)), {
+      recursion: "RangeError",
+      string: "RangeError",
+    });
+  });
+
+  test("a 7 MiB string answer fits an 8 MiB response limit in a 64 MiB agent", async () => {
+    const { sandbox } = await attacker(
+      `export default { fetch() { return new Response("x".repeat(7 * 1024 * 1024)); } };`,
+    );
+    open.push(sandbox);
+    const res = await sandbox.invoke(req("/"));
+    assert.equal(res.body.byteLength, 7 * 1024 * 1024);
+  });
+
+  test("more requests at once than the agent may run: the rest are 429 LIMIT_CONCURRENCY_EXCEEDED, at once", async () => {
+    const { sandbox } = await attacker(
+      `export default { async fetch() { await new Promise((r) => setTimeout(r, 200)); return new Response("ran"); } };`,
+      { maxConcurrent: 8 },
+    );
+    open.push(sandbox);
+    const { result, bystander } = await withBystander(async () =>
+      Promise.all(
+        Array.from({ length: 200 }, () =>
+          sandbox.invoke(req("/")).then(
+            (r) => text(r.body),
+            (e) => e.code as string,
+          ),
+        ),
+      ),
+    );
+    assert.equal(result.filter((r) => r === "ran").length, 8);
+    assert.equal(result.filter((r) => r === "LIMIT_CONCURRENCY_EXCEEDED").length, 192);
+    assertBystanderUnharmed(bystander);
+  });
+});
