@@ -6,6 +6,7 @@ import { Egress, type EgressRequest } from "./egress.ts";
 import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
 import { checkedAnswer } from "./response-check.ts";
+import { RunawayThrottle } from "./throttle.ts";
 import {
   type AgentMeta,
   type AgentStateBackend,
@@ -294,6 +295,10 @@ export class IsolateSandbox implements Sandbox {
   #disposed = false;
   /** CPU the isolate may spend with no request in flight (timers, waitUntil; background.ts). */
   readonly #background: BackgroundBudget;
+  /** Holds the agent back after its limits stop it again and again (throttle.ts). */
+  readonly #throttle = new RunawayThrottle();
+  /** The last isolate a limit stopped: one stop is one strike, however many requests it failed. */
+  #struck: ivm.Isolate | undefined;
   #heap: { isolate: ivm.Isolate | undefined; bytes: number; at: number; sampling: boolean } = {
     isolate: undefined,
     bytes: 0,
@@ -331,6 +336,7 @@ export class IsolateSandbox implements Sandbox {
           "error",
           `LIMIT_BACKGROUND_CPU_EXCEEDED: work after the response (timers, ctx.waitUntil, promises) used ${Math.round(usedMs)} ms of CPU, over the ${limits.cpuTimeMs} ms a minute the agent may spend with no request in flight; its isolate was stopped and starts again on the next request`,
         );
+        this.#strike(isolate, "LIMIT_BACKGROUND_CPU_EXCEEDED");
         this.#reset(isolate);
       },
     });
@@ -687,6 +693,18 @@ export class IsolateSandbox implements Sandbox {
         hint: "Retry in a moment.",
       });
     }
+    const held = this.#throttle.remainingMs();
+    if (held > 0) {
+      throw new VeilError(
+        "AGENT_THROTTLED",
+        `Agent ${this.#meta.name} was stopped by its limits ${this.#throttle.strikes} time(s) in a row (last: ${this.#throttle.lastReason}); it runs again in ${held} ms`,
+        {
+          status: 503,
+          retryable: true,
+          hint: "See `veil logs` for what stopped it; fix the agent, or deploy it with higher limits.",
+        },
+      );
+    }
     if (this.#inFlight >= this.#limits.maxConcurrent) {
       throw new VeilError(
         "LIMIT_CONCURRENCY_EXCEEDED",
@@ -753,7 +771,10 @@ export class IsolateSandbox implements Sandbox {
   #failure(err: unknown, isolate: ivm.Isolate, wallTimeMs: number): VeilError {
     if (err instanceof VeilError) return err;
     const limit = limitError(err, this.#limits);
-    if (isolate.isDisposed || (limit && limit.code !== "LIMIT_WALL_TIME_EXCEEDED")) this.#reset(isolate);
+    if (isolate.isDisposed || (limit && limit.code !== "LIMIT_WALL_TIME_EXCEEDED")) {
+      if (!this.#disposed) this.#strike(isolate, limit?.code ?? "AGENT_CRASHED");
+      this.#reset(isolate);
+    }
     if (limit?.code === "LIMIT_WALL_TIME_EXCEEDED" && wallTimeMs < this.#limits.wallTimeMs) {
       return new VeilError(
         "CALL_DEADLINE_EXCEEDED",
@@ -1091,6 +1112,19 @@ export class IsolateSandbox implements Sandbox {
       this.#heap.at = Date.now();
     } catch {
       // The isolate went away; the next one is read when it loads.
+    }
+  }
+
+  /** A limit stopped `isolate`: one strike for the agent, whatever number of requests it failed. */
+  #strike(isolate: ivm.Isolate, reason: string): void {
+    if (this.#struck === isolate) return;
+    this.#struck = isolate;
+    const pause = this.#throttle.strike(reason);
+    if (this.#throttle.strikes > 1) {
+      this.#log(
+        "error",
+        `AGENT_THROTTLED: stopped by ${reason} ${this.#throttle.strikes} times in a row; held back ${pause} ms`,
+      );
     }
   }
 

@@ -1,0 +1,152 @@
+// The noisy-neighbour figure (issue 15): a bystander agent's latency under steady load, alone and
+// while attacker agents in the same process (as on one worker) run each attack of the hostile
+// suite without pause. Prints p50/p99 side by side with the ratio to the bystander alone, the
+// process's peak RSS against its bound (agents × their memory limit + the process before any
+// agent), and the CPU the process used.
+//
+//   npm run bench:noisy-neighbour                 # 4 s a scenario, 3 attackers
+//   npm run bench:noisy-neighbour -- 8 3          # seconds, attackers
+import { IsolateSandbox } from "../src/sandbox/isolate.ts";
+import type { SandboxLimits } from "../src/sandbox/types.ts";
+
+const seconds = Number(process.argv[2] ?? 4);
+const attackers = Number(process.argv[3] ?? 3);
+const CONNECTIONS = 4;
+const MEMORY_MB = 128;
+
+const wasmGrow = `const kept = []; export default { async fetch() {
+  const m = new WebAssembly.Memory({ initial: 1, maximum: 65536 }); kept.push(m); m.grow(4095);
+  new Uint8Array(m.buffer).fill(1); return new Response("grew"); } };`;
+
+/** Each attack: an agent's code and the path its requests take. */
+const ATTACKS: Record<string, string> = {
+  "wasm memory grown past the limit": wasmGrow,
+  "a loop in a timer after the answer": `export default { fetch() { setTimeout(() => { for (;;) {} }, 50); return new Response("ok"); } };`,
+  "timer churn (30,000 set and clear)": `export default { fetch() { for (let i = 0; i < 30000; i++) clearTimeout(setTimeout(() => {}, 86400000)); return new Response("ok"); } };`,
+  "a status of 999": `class R extends Response { get status() { return 999; } } export default { fetch() { return new R("x"); } };`,
+  "a synchronous loop in the handler": `export default { fetch() { for (;;) {} } };`,
+  "memory grown without end": `export default { fetch() { const a = []; for (;;) a.push(new Array(1e5).fill(1)); } };`,
+  "a fork of promises": `export default { async fetch() { const s = () => { Promise.resolve().then(s); Promise.resolve().then(s); }; s(); await new Promise(() => {}); } };`,
+  "host calls never awaited": `export default { async fetch(r, env, ctx) { for (let i = 0; i < 100000; i++) ctx.state.get("k").catch(() => {}); return new Response("ok"); } };`,
+  "an endless streamed body": `export default { fetch() { return new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(65536)); } })); } };`,
+};
+
+const state = {
+  async get() {
+    await new Promise((r) => setTimeout(r, 50));
+    return undefined;
+  },
+  async put() {},
+  async delete() {
+    return false;
+  },
+  async list() {
+    return [];
+  },
+};
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
+}
+
+const limits: Partial<SandboxLimits> = { memoryMb: MEMORY_MB };
+
+async function scenario(name: string, code: string | undefined) {
+  const bystander = await IsolateSandbox.create({
+    meta: { id: "1", name: "bystander", codeHash: `0x${"01".repeat(32)}` },
+    code: `export default { async fetch(request) { const b = await request.text(); return Response.json({ n: b.length }); } };`,
+    limits,
+  });
+  const noisy = code
+    ? await Promise.all(
+        Array.from({ length: attackers }, (_, i) =>
+          IsolateSandbox.create({
+            meta: { id: String(100 + i), name: `attacker-${i}`, codeHash: `0x${"66".repeat(32)}` },
+            code,
+            limits,
+            state,
+          }),
+        ),
+      )
+    : [];
+  let stop = false;
+  const latencies: number[] = [];
+  let failed = 0;
+  let attackErrors = 0;
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 20);
+  const cpu = process.cpuUsage();
+  const load = async () => {
+    while (!stop) {
+      const t = performance.now();
+      try {
+        await bystander.invoke({
+          method: "POST",
+          url: "https://bystander.agents.veil/",
+          headers: [],
+          body: new TextEncoder().encode("hello"),
+        });
+        latencies.push(performance.now() - t);
+      } catch {
+        failed++;
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  };
+  const attack = async (sb: IsolateSandbox) => {
+    while (!stop) {
+      try {
+        const r = await sb.invoke({
+          method: "GET",
+          url: "https://attacker.agents.veil/",
+          headers: [],
+          body: null,
+          acceptStream: true,
+        });
+        if (r.stream) for await (const _ of r.stream.chunks) if (stop) break;
+      } catch {
+        attackErrors++;
+      }
+    }
+  };
+  const running = [...Array.from({ length: CONNECTIONS }, load), ...noisy.map(attack)];
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  stop = true;
+  await Promise.all(running);
+  clearInterval(sampler);
+  const used = process.cpuUsage(cpu);
+  for (const s of [bystander, ...noisy]) s.dispose();
+  latencies.sort((a, b) => a - b);
+  return {
+    name,
+    answered: latencies.length,
+    failed,
+    attackErrors,
+    p50: pct(latencies, 50),
+    p99: pct(latencies, 99),
+    peakRssMb: peakRss / 1048576,
+    cpuShare: (used.user + used.system) / 1000 / (seconds * 1000),
+  };
+}
+
+const before = process.memoryUsage().rss / 1048576;
+console.log(
+  `noisy neighbour: bystander at ${CONNECTIONS} connections, ${attackers} attacker agents of ${MEMORY_MB} MiB each, ${seconds} s a scenario`,
+);
+const rows = [await scenario("alone", undefined)];
+for (const [name, code] of Object.entries(ATTACKS)) rows.push(await scenario(name, code));
+const alone = rows[0]!;
+const bound = before + (attackers + 1) * MEMORY_MB;
+console.log(
+  `${"scenario".padEnd(40)} ${"answered".padStart(8)} ${"failed".padStart(6)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"p99×".padStart(5)} ${"peak RSS".padStart(9)} ${"cpu".padStart(5)}`,
+);
+for (const r of rows) {
+  console.log(
+    `${r.name.padEnd(40)} ${String(r.answered).padStart(8)} ${String(r.failed).padStart(6)} ${r.p50.toFixed(2).padStart(7)} ${r.p99.toFixed(2).padStart(7)} ${(r.p99 / alone.p99).toFixed(2).padStart(5)} ${`${r.peakRssMb.toFixed(0)} MB`.padStart(9)} ${`${(r.cpuShare * 100).toFixed(0)}%`.padStart(5)}`,
+  );
+}
+console.log(
+  `RSS bound: ${before.toFixed(0)} MB before any agent + ${attackers + 1} agents × ${MEMORY_MB} MiB = ${bound.toFixed(0)} MB; worst peak ${Math.max(...rows.map((r) => r.peakRssMb)).toFixed(0)} MB`,
+);
