@@ -19,6 +19,11 @@ export type EgressPolicy = {
   maxConcurrent: number;
   /** Outbound requests one invocation may start (counted per caller's realm; see the sandbox). */
   maxFetchesPerRequest: number;
+  /**
+   * Bytes of answers being received that the host may hold for the agent at once, across its
+   * fetches in flight (docs/adr/0018); the sandbox sets it to half the agent's memory limit.
+   */
+  maxBufferedBytes?: number;
 };
 
 export const DEFAULT_EGRESS: EgressPolicy = {
@@ -142,6 +147,8 @@ function outboundHeaders(from: [string, string][], body: Buffer | undefined): Re
  */
 export class Egress {
   #inFlight = 0;
+  /** Bytes of answers received and not yet handed to the agent, across fetches in flight. */
+  #buffered = 0;
   /** Bytes sent and received so far (bodies), for metering. */
   bytes = 0;
 
@@ -307,7 +314,7 @@ export class Egress {
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     return new Promise((resolve) => {
       let settled = false;
-      const done = (r: EgressResponse) => {
+      let done = (r: EgressResponse) => {
         if (!settled) {
           settled = true;
           resolve(r);
@@ -319,9 +326,30 @@ export class Egress {
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
           let size = 0;
+          let held = 0;
+          const release = () => {
+            this.#buffered -= held;
+            held = 0;
+          };
+          const finish = done;
+          done = (r: EgressResponse) => {
+            release();
+            finish(r);
+          };
           res.on("data", (chunk: Buffer) => {
             size += chunk.length;
-            if (size > this.policy.maxResponseBytes) {
+            held += chunk.length;
+            this.#buffered += chunk.length;
+            const cap = this.policy.maxBufferedBytes;
+            if (cap !== undefined && this.#buffered > cap) {
+              request.destroy();
+              done(
+                refuse(
+                  "EGRESS_BUFFER_FULL",
+                  `fetch: the agent's answers in flight hold over ${Math.round(cap / 1048576)} MiB; fetch fewer at once`,
+                ),
+              );
+            } else if (size > this.policy.maxResponseBytes) {
               request.destroy();
               done(
                 refuse(

@@ -328,7 +328,14 @@ export class IsolateSandbox implements Sandbox {
     this.#metaCopy = new ivm.ExternalCopy(this.#meta);
     this.#limits = limits;
     this.#log = log;
-    this.#egress = new Egress(limits.egress);
+    // What the host buffers of the agent's fetches in flight counts against its memory too.
+    this.#egress = new Egress({
+      ...limits.egress,
+      maxBufferedBytes: Math.min(
+        limits.egress.maxBufferedBytes ?? Number.POSITIVE_INFINITY,
+        (limits.memoryMb * 1024 * 1024) / 2,
+      ),
+    });
     this.#background = new BackgroundBudget({
       capacityMs: limits.cpuTimeMs,
       onExhausted: (isolate, usedMs) => {

@@ -3,6 +3,8 @@
 // once than the agent may run. Each ends in a typed error or a refusal the agent sees, and the
 // bystander keeps its answers.
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, describe, test } from "node:test";
 import { IsolateSandbox } from "../../../src/sandbox/isolate.ts";
 import type { AgentStateBackend } from "../../../src/sandbox/types.ts";
@@ -63,6 +65,53 @@ describe("hostile agents: floods", () => {
     assert.match(result.message, /512 host calls .* already waiting; await some first/);
     assert.ok(rssMb() - before < 64, `RSS grew ${(rssMb() - before).toFixed(0)} MiB`);
     assertBystanderUnharmed(bystander);
+  });
+
+  test("fetches in flight cannot make the host hold more of their answers than half the agent's memory", async () => {
+    // Answers of 6 MiB, sent slowly, so that many are being received at once.
+    const upstream = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      const piece = Buffer.alloc(512 * 1024, 1);
+      let sent = 0;
+      const more = () => {
+        if (sent === 12) return res.end();
+        sent++;
+        res.write(piece);
+        setTimeout(more, 20);
+      };
+      more();
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    const port = (upstream.address() as AddressInfo).port;
+    const { sandbox } = await attacker(
+      `export default { async fetch() {
+        const results = await Promise.all(Array.from({ length: 12 }, () =>
+          fetch("http://127.0.0.1:${port}/").then(async (r) => (await r.arrayBuffer()).byteLength, (e) => e.message)));
+        return Response.json(results);
+      } };`,
+      {
+        memoryMb: 32,
+        wallTimeMs: 10_000,
+        egress: {
+          allowHosts: [`127.0.0.1:${port}`],
+          maxRequestBytes: 1 << 20,
+          maxResponseBytes: 8 << 20,
+          timeoutMs: 5_000,
+          maxConcurrent: 16,
+          maxFetchesPerRequest: 50,
+        },
+      },
+    );
+    open.push(sandbox);
+    const results: (number | string)[] = JSON.parse(text((await sandbox.invoke(req("/"))).body));
+    upstream.close();
+    const whole = results.filter((r) => r === 6 * 1024 * 1024).length;
+    const refused = results.filter(
+      (r) => typeof r === "string" && /hold over 16 MiB; fetch fewer at once/.test(r),
+    );
+    assert.equal(whole + refused.length, 12, JSON.stringify(results));
+    assert.ok(refused.length >= 1, "some answers were refused once 16 MiB were held");
+    assert.ok(whole <= 3, `${whole} answers of 6 MiB were received whole at once`);
   });
 
   const limited: [string, string, RegExp][] = [
