@@ -12,6 +12,7 @@ import { agentsIn, describeTemplates, initAgent, listTemplates } from "./init.ts
 import { registerKeysCommand } from "./keys.ts";
 import {
   collectAddress,
+  collectHostPort,
   fail,
   parseCount,
   parseLimit,
@@ -102,6 +103,11 @@ program
     20,
   )
   .option("--fee-interval <seconds>", "…or once any has been pending this long", parsePositive, 30)
+  .option(
+    "--allow-private-egress <host[:port]>",
+    "let agents reach this private or loopback destination (as each worker's --allow-private-egress); repeatable",
+    collectHostPort,
+  )
   .addOption(
     new Option(
       "--gateway <where>",
@@ -121,6 +127,7 @@ program
         feeClaimCalls: number;
         feeInterval: number;
         gateway?: "worker" | "process";
+        allowPrivateEgress?: string[];
       }) => {
         const { up } = await import("../network/up.ts");
         const started = Date.now();
@@ -753,6 +760,11 @@ program
   .option("--gateway-trust-forwarded-for", "with --gateway-port: as `veil gateway --trust-forwarded-for`")
   .option("--gateway-link-key <file>", "with --gateway-port: as `veil gateway --link-key`")
   .option(
+    "--allow-private-egress <host[:port]>",
+    "let agents reach this private, loopback or link-local destination (if they list it too); repeatable; none by default",
+    collectHostPort,
+  )
+  .option(
     "--link-peer <address>",
     "a gateway (its link-key address) that may open the gateway link to this worker; repeatable (the network file's gateway is always one)",
     collectAddress,
@@ -778,6 +790,7 @@ program
           gatewayTrustForwardedFor?: boolean;
           gatewayLinkKey?: string;
           linkPeer?: string[];
+          allowPrivateEgress?: string[];
         } & TeeFlags,
       ) => {
         // Checked before anything starts: a bad flag is not found after registering on chain.
@@ -799,6 +812,7 @@ program
             intervalMs: opts.feeInterval * 1000,
           },
           ...(opts.linkPeer ? { linkPeers: opts.linkPeer } : {}),
+          ...(opts.allowPrivateEgress ? { allowPrivateEgress: opts.allowPrivateEgress } : {}),
         });
         let gateway: string | undefined;
         if (opts.gatewayPort !== undefined) {

@@ -48,6 +48,16 @@ export function collectAddress(value: string, previous: string[] = []): string[]
   return [...previous, value];
 }
 
+/** One more `host` or `host:port` for a repeatable option (`--allow-private-egress`). */
+export function collectHostPort(value: string, previous: string[] = []): string[] {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(value)) {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a host or host:port`, {
+      hint: "Give a host (any port) or host:port, e.g. 127.0.0.1:11434 for a model server on this machine.",
+    });
+  }
+  return [...previous, value];
+}
+
 /** A positive whole number (sizes, thresholds, seconds). */
 export function parsePositive(value: string): number {
   const n = Number(value);

@@ -23,6 +23,8 @@ export type UpOptions = {
   host: string;
   /** When workers claim their fees (dev defaults: 20 calls or 30 s; the worker's own: 100, 300 s). */
   feeClaimCalls?: number;
+  /** Private destinations the workers let agents reach (`veil worker --allow-private-egress`). */
+  allowPrivateEgress?: string[];
   feeInterval?: number;
   onProgress: (message: string) => void;
   /** The gateway's per-caller rate limit, requests per second (0 = off); the gateway's default when absent. */
@@ -214,6 +216,7 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
             "--link-peer",
             gatewayLink.address,
             ...(options.feeClaimCalls ? ["--fee-claim-calls", String(options.feeClaimCalls)] : []),
+            ...(options.allowPrivateEgress ?? []).flatMap((h) => ["--allow-private-egress", h]),
             ...(options.feeInterval ? ["--fee-interval", String(options.feeInterval)] : []),
             ...(gatewayIn === "worker" && i === 0
               ? [

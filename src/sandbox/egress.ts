@@ -9,9 +9,18 @@ export type EgressPolicy = {
   /**
    * Hosts the agent may reach: "*" for any public host, "example.com", "*.example.com", or an
    * exact host:port. Loopback, private and link-local addresses are refused unless their host is
-   * listed explicitly (never through "*").
+   * listed explicitly (never through "*"), and, where `privateAllowed` is set, the operator
+   * allows them too.
    */
   allowHosts: string[];
+  /**
+   * The private, loopback and link-local destinations the worker's operator lets agents reach
+   * ("host" or "host:port"; `veil worker --allow-private-egress`). An agent owner alone never
+   * can: listing `127.0.0.1:PORT` reached the gatekeeper's and other workers' APIs, and would reach
+   * cloud metadata. A worker always sets it (empty: none); unset (`veil dev`, tests of the
+   * sandbox alone), an agent's explicit entry is enough.
+   */
+  privateAllowed?: string[];
   maxRequestBytes: number;
   maxResponseBytes: number;
   timeoutMs: number;
@@ -281,8 +290,9 @@ export class Egress {
         family = isIP(host);
       } else {
         const all = await dnsLookup(host, { all: true });
-        if (!explicit && all.some((a) => isPrivateAddress(a.address))) {
-          return refuse("EGRESS_PRIVATE_ADDRESS", `fetch: ${host} resolves to a private or loopback address`);
+        const inside = all.find((a) => isPrivateAddress(a.address));
+        if (inside && !this.#privateOk(explicit, host, hostPort, inside.address, url)) {
+          return this.#privateRefusal(host, hostPort, explicit, "resolves to a private or loopback address");
         }
         address = all[0]!.address;
         family = all[0]!.family;
@@ -290,13 +300,42 @@ export class Egress {
     } catch {
       return refuse("EGRESS_DNS_FAILED", `fetch: ${host} could not be resolved`);
     }
-    if (!explicit && isPrivateAddress(address)) {
-      return refuse("EGRESS_PRIVATE_ADDRESS", `fetch: ${host} is a private or loopback address`);
+    if (isPrivateAddress(address) && !this.#privateOk(explicit, host, hostPort, address, url)) {
+      return this.#privateRefusal(host, hostPort, explicit, "is a private or loopback address");
     }
     if (this.#inFlight >= this.policy.maxConcurrent) {
       return refuse("EGRESS_TOO_MANY", `fetch: more than ${this.policy.maxConcurrent} requests in flight`);
     }
     return { url, address, family };
+  }
+
+  /** A private destination needs the agent's explicit entry and, on a worker, its operator's. */
+  #privateOk(explicit: boolean, host: string, hostPort: string, address: string, url: URL): boolean {
+    if (!explicit) return false;
+    const allowed = this.policy.privateAllowed;
+    if (allowed === undefined) return true;
+    const port = url.port || (url.protocol === "https:" ? "443" : "80");
+    return allowed.some((a) => {
+      const entry = a
+        .trim()
+        .toLowerCase()
+        .replace(/^\[|\](?=:|$)/g, "");
+      return entry === host || entry === hostPort || entry === address || entry === `${address}:${port}`;
+    });
+  }
+
+  #privateRefusal(
+    host: string,
+    hostPort: string,
+    explicit: boolean,
+    what: string,
+  ): Extract<EgressResponse, { ok: false }> {
+    return refuse(
+      "EGRESS_PRIVATE_ADDRESS",
+      explicit
+        ? `fetch: ${host} ${what}; only this worker's operator can allow it (veil worker --allow-private-egress ${hostPort})`
+        : `fetch: ${host} ${what}`,
+    );
   }
 
   #send(url: URL, req: EgressRequest, address: string, family: number): Promise<EgressResponse> {

@@ -55,6 +55,8 @@ export type AgentTableOptions = {
   fees?: FeeCollector;
   /** Counts quotas across workers (quota-home.ts). */
   quotas?: QuotaHomes;
+  /** Private destinations this worker's operator lets agents reach (none when absent). */
+  allowPrivateEgress?: readonly string[];
 };
 
 /** Retry loading a failed agent (a bundle not yet in the store, say) after this long. */
@@ -199,7 +201,11 @@ export class AgentTable {
           wallTimeMs: limits.wallTimeMs,
           maxResponseBytes: limits.maxResponseBytes,
           maxConcurrent: limits.maxConcurrent,
-          egress: { ...DEFAULT_EGRESS, allowHosts: limits.egressHosts },
+          egress: {
+            ...DEFAULT_EGRESS,
+            allowHosts: limits.egressHosts,
+            privateAllowed: [...(this.#opts.allowPrivateEgress ?? [])],
+          },
           ...this.#opts.limits,
         },
         log: (level, message) => this.#opts.log(record, level, message),

@@ -47,6 +47,8 @@ export type WorkerDaemonOptions = {
   fees?: { batchSize?: number; claimAtCalls?: number; intervalMs?: number };
   /** Gateways (link-key addresses) that may open the link, besides the network file's gateway. */
   linkPeers?: readonly string[];
+  /** Private destinations ("host" or "host:port") agents on this worker may reach (none by default). */
+  allowPrivateEgress?: readonly string[];
 };
 
 /** A worker that serves: what it announces, and its handler for a gateway in its process. */
@@ -125,6 +127,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
   const stateStore = new SqliteStateStore(statePath);
   const agents: AgentTable = new AgentTable({
     quotas,
+    allowPrivateEgress: options.allowPrivateEgress ?? [],
     // Agents with a price are paid from the caller's prepayment in the network's FeeEscrow.
     ...(network.chain.economy?.feeEscrow ? { feeEscrow: network.chain.economy.feeEscrow } : {}),
     ...(fees ? { fees } : {}),

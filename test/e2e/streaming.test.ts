@@ -42,7 +42,8 @@ describe("streamed answers through the gateway", { timeout: 400_000 }, () => {
 
   before(async () => {
     mock = await startOpenAIMock({ apiKey: KEY });
-    network = await startNetwork(dir);
+    // The model server is on loopback: the workers' operator must allow it (docs/adr/0018).
+    network = await startNetwork(dir, ["--allow-private-egress", new URL(mock.url).host]);
     client = new VeilClient(readNetwork(dir) as unknown as ConstructorParameters<typeof VeilClient>[0]);
     const host = new URL(mock.url).host;
     mkdirSync(join(work, "flood", "src"), { recursive: true });

@@ -41,7 +41,8 @@ describe("triggers on a live network", { timeout: 300_000 }, () => {
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    network = await startNetwork(dir);
+    // The price server is on loopback: the workers' operator must allow it (docs/adr/0018).
+    network = await startNetwork(dir, ["--allow-private-egress", new URL(hook).host]);
   });
   after(async () => {
     if (network) await stopNetwork(network.child);
