@@ -124,20 +124,23 @@ export class AgentTable {
       const events = await this.#opts.chain.agentEvents(this.#lastBlock + 1n, head);
       for (const e of events) this.policies.invalidate(e.id);
       const touched = new Set(events.filter((e) => e.kind !== "limits").map((e) => e.id));
-      // Secrets changed: the agent restarts with its new env.
+      // Secrets changed: the agent restarts with its new env. So do limits that changed, whatever
+      // else changed in the same poll: a re-deploy of the same code with new limits lands a version
+      // and a limits event together, and skipping the reload (same code hash) left the old
+      // limits, a wider egress list among them, in force.
       const keyed = await this.#opts.chain.agentKeyEvents(this.#lastBlock + 1n, head);
-      const forced = new Set<bigint>();
-      // So do limits that changed.
-      for (const id of [...keyed, ...events.filter((e) => e.kind === "limits").map((e) => e.id)]) {
-        if (!touched.has(id)) forced.add(id);
-      }
-      for (const id of forced) {
+      const reload = new Set<bigint>([
+        ...keyed,
+        ...events.filter((e) => e.kind === "limits").map((e) => e.id),
+      ]);
+      for (const id of reload) {
+        if (touched.has(id)) continue;
         const state = this.#agents.get(id.toString());
         if (state) await this.#apply(state.record, true);
       }
       for (const id of touched) {
         // Re-read the agent rather than trust event order: the chain's current state wins.
-        await this.#apply(await this.#opts.chain.getAgent(id));
+        await this.#apply(await this.#opts.chain.getAgent(id), reload.has(id));
       }
       this.#lastBlock = head;
     }
