@@ -257,6 +257,10 @@ contract AgentRegistry {
         if (newOwner == msg.sender) revert SameOwner(id, newOwner);
         emit AgentOwnershipTransferred(id, _agents[id].owner, newOwner);
         _agents[id].owner = newOwner;
+        // What the agent prints from now on is the new owner's: the old owner's log key goes, and
+        // workers seal nothing until the new owner sets one (their next deploy does).
+        delete _logKeys[id];
+        emit LogKeyChanged(id, bytes32(0));
     }
 
     /// @notice The owner sets the agent's runtime limits; workers reload it with them.

@@ -38,6 +38,20 @@ describe("AgentRegistry ownership", () => {
     await rejectsWith(t.as(1).unpauseAgent(id), "NOT_AGENT_OWNER");
   });
 
+  test("a transfer clears the log key: the old owner's key seals nothing the agent prints afterwards", async () => {
+    const id = await agent();
+    const oldOwnersKey = `0x${"5a".repeat(32)}` as const;
+    await t.as(1).setLogKey(id, oldOwnersKey);
+    assert.equal(await t.reader.getLogKey(id), oldOwnersKey);
+    await t.as(1).transferAgentOwnership(id, t.accounts[2]!.address);
+    // Workers drop output with no log key; the new owner's next deploy sets theirs.
+    assert.equal(await t.reader.getLogKey(id), `0x${"00".repeat(32)}`);
+    await rejectsWith(t.as(1).setLogKey(id, oldOwnersKey), "NOT_AGENT_OWNER");
+    const newOwnersKey = `0x${"6b".repeat(32)}` as const;
+    await t.as(2).setLogKey(id, newOwnersKey);
+    assert.equal(await t.reader.getLogKey(id), newOwnersKey);
+  });
+
   test("refuses a transfer by someone else", async () => {
     const id = await agent();
     await refused(
