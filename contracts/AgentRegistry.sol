@@ -236,6 +236,8 @@ contract AgentRegistry {
     /// @notice Whether `caller` passes the agent's access mode now (pause, price and quota aside).
     function canCall(uint256 id, address caller) external view returns (bool) {
         if (_agents[id].owner == address(0)) revert AgentNotFound(id);
+        // The owner may always call its own agent (an allowlist that forgot it locked it out).
+        if (caller == _agents[id].owner) return true;
         Policy storage p = _policies[id];
         if (p.access == Access.Public) return true;
         if (p.access == Access.Allowlist) return _allowed[id][caller];

@@ -202,6 +202,18 @@ describe("AgentRegistry access modes", () => {
     assert.equal(await t.reader.canCallAgent(id, t.accounts[4]!.address), false);
   });
 
+  test("the owner may always call its own agent, in every mode, and a new owner at once after a transfer", async () => {
+    const id = await agent();
+    const owner = t.accounts[1]!.address;
+    await t.as(1).setAgentAccess(id, "allowlist", zeroAddress, 0n);
+    assert.equal(await t.reader.canCallAgent(id, owner), true, "not on its own allowlist, still allowed");
+    await t.as(1).setAgentAccess(id, "tokenHolders", t.economy.token, parseUnits("1000000000", 18));
+    assert.equal(await t.reader.canCallAgent(id, owner), true, "holding too few tokens, still allowed");
+    await t.as(1).transferAgentOwnership(id, t.accounts[8]!.address);
+    assert.equal(await t.reader.canCallAgent(id, owner), false, "the old owner is a caller like any other");
+    assert.equal(await t.reader.canCallAgent(id, t.accounts[8]!.address), true);
+  });
+
   test("token-holder mode admits holders of at least the minimum balance", async () => {
     const id = await agent();
     const min = parseUnits("10", 18);
