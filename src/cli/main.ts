@@ -529,6 +529,12 @@ program
         };
         let { lines, cursor } = await veil.logs(agent);
         print(lines);
+        if (lines.length === 0 && !opts.json) {
+          // Silence would read as "broken"; say what there is and what to do.
+          progress(
+            `no log lines for ${agent} yet: what it prints (console.*) and the errors it throws appear here, sealed to its owner${opts.follow ? "; waiting for new lines…" : " (--follow waits for them)"}`,
+          );
+        }
         while (opts.follow) {
           await new Promise((r) => setTimeout(r, 1_000));
           ({ lines, cursor } = await veil.logs(agent, cursor));

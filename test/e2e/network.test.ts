@@ -182,6 +182,11 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
       "export default { fetch(r: Request) { const n = new URL(r.url).searchParams.get('n'); console.log('marker-7f3a says', n); console.error(new Error('oops-' + n)); return new Response('ok'); } };\n",
     );
     assert.equal((await veil(["deploy", dirG, "--name", "chatty"], { env })).code, 0);
+    // Nothing printed yet: the owner is told so, not left with silence.
+    const none = await veil(["logs", "chatty"], { env });
+    assert.equal(none.code, 0);
+    assert.equal(none.stdout, "");
+    assert.match(none.stderr, /no log lines for chatty yet: .*--follow waits for them/);
     assert.equal((await veil(["invoke", "chatty", "--path", "/?n=1"], { env })).code, 0);
     let out = "";
     for (let i = 0; i < 20 && !/marker-7f3a says 1/.test(out); i++) {
