@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
 import { dirname, join } from "node:path";
 import { type Hex, isAddress, isHex, recoverMessageAddress } from "viem";
@@ -71,10 +71,6 @@ export class LinkAuthenticator {
     this.#peers = new Set(peers.map((p) => p.toLowerCase()));
   }
 
-  get peers(): string[] {
-    return [...this.#peers];
-  }
-
   /** The gateway the request is signed by, or why it is refused. */
   async check(headers: IncomingHttpHeaders, now = Date.now()): Promise<{ gateway: string } | VeilError> {
     const one = (name: string) => {
@@ -112,9 +108,10 @@ export class LinkAuthenticator {
     return { gateway: gateway.toLowerCase() };
   }
 
+  /** A nonce past its window can never be taken again (its time is refused), so it is forgotten. */
   #forget(now: number): void {
     if (this.#seen.size < 1024) return;
-    for (const [n, until] of this.#seen) if (until < now - LINK_AUTH_WINDOW_MS) this.#seen.delete(n);
+    for (const [n, until] of this.#seen) if (until < now) this.#seen.delete(n);
   }
 }
 
@@ -135,7 +132,6 @@ export function loadOrCreateLinkKey(file: string): { key: Hex; address: Hex } {
     key = generatePrivateKey();
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, `${key}\n`, { mode: 0o600 });
-    chmodSync(file, 0o600);
   }
   return { key: key as Hex, address: privateKeyToAccount(key as Hex).address };
 }

@@ -150,8 +150,9 @@ class LinkConnection implements AnswerSink {
   readonly #open = new Map<number, LinkResponse>();
   /** Not reading requests until the gateway takes the answers waiting for it. */
   #paused = false;
-  /** Frames read but not yet handled: what came in the same chunk as a pause. */
+  /** Frames read, handled up to `#next`: the rest came in the same chunk as a pause. */
   #backlog: Frame[] = [];
+  #next = 0;
 
   constructor(socket: Socket, listener: DaemonListener, options: LinkOptions) {
     this.#socket = socket;
@@ -222,7 +223,11 @@ class LinkConnection implements AnswerSink {
 
   #read(chunk: Buffer): void {
     try {
-      this.#backlog.push(...this.#reader.push(chunk));
+      const frames = this.#reader.push(chunk);
+      // Nothing waits, as whenever the link is not paused: the chunk's frames are the backlog.
+      this.#backlog =
+        this.#next === this.#backlog.length ? frames : this.#backlog.slice(this.#next).concat(frames);
+      this.#next = 0;
     } catch (err) {
       this.#broken(err);
       return;
@@ -236,8 +241,8 @@ class LinkConnection implements AnswerSink {
    */
   #handleBacklog(): void {
     try {
-      while (this.#backlog.length > 0 && !this.#paused) {
-        const frame = this.#backlog.shift()!;
+      while (this.#next < this.#backlog.length && !this.#paused) {
+        const frame = this.#backlog[this.#next++]!;
         if (frame.type === FRAME.request) this.#request(frame.stream, frame.payload);
         else if (frame.type === FRAME.window) {
           if (frame.payload.length !== 4) throw new LinkProtocolError("A window frame carries 4 bytes");
@@ -249,14 +254,15 @@ class LinkConnection implements AnswerSink {
       this.#broken(err);
       return;
     }
-    if (this.#backlog.length > 0) this.#socket.pause();
-    else if (!this.#paused) this.#socket.resume();
+    if (this.#next < this.#backlog.length) this.#socket.pause();
+    else if (!this.#paused && this.#socket.isPaused()) this.#socket.resume();
   }
 
   #broken(err: unknown): void {
     // Past a framing error nothing lines up: this connection ends, no other is touched.
     if (!(err instanceof LinkProtocolError)) console.error(err);
     this.#backlog = [];
+    this.#next = 0;
     this.#socket.destroy();
   }
 

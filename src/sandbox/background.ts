@@ -1,4 +1,5 @@
 import type ivm from "isolated-vm";
+import { SlotList } from "./slot-list.ts";
 
 /**
  * The CPU an agent's isolate may spend while none of its requests is in flight: timers,
@@ -28,21 +29,12 @@ export class BackgroundBudget {
   /** Where it is in `watching`, while it is there. */
   slot: number | undefined;
 
-  constructor(options: {
-    capacityMs: number;
-    refillMsPerMinute?: number;
-    onExhausted: (isolate: ivm.Isolate, usedMs: number) => void;
-  }) {
+  constructor(options: { capacityMs: number; onExhausted: (isolate: ivm.Isolate, usedMs: number) => void }) {
     this.#capacityMs = options.capacityMs;
     this.#tokensMs = options.capacityMs;
-    this.#refillPerMs = (options.refillMsPerMinute ?? options.capacityMs) / 60_000;
+    // Refilled at a full bucket a minute.
+    this.#refillPerMs = options.capacityMs / 60_000;
     this.#exhausted = options.onExhausted;
-  }
-
-  /** What is left in the bucket now, in ms of CPU. */
-  get remainingMs(): number {
-    this.#refill();
-    return this.#tokensMs;
   }
 
   /** A request starts in `isolate`: what ran there with nothing in flight until now is charged. */
@@ -125,34 +117,27 @@ export class BackgroundBudget {
 /** What the host's side of one wake costs (a timer or an answer handed in), in ms of budget. */
 const HOST_WAKE_COST_MS = 0.1;
 
-const watching: BackgroundBudget[] = [];
+const watching = new SlotList<BackgroundBudget>();
 let sweeper: NodeJS.Timeout | undefined;
 /** How often isolates with nothing in flight are looked at. */
 const SWEEP_MS = 10;
 
 function watch(b: BackgroundBudget): void {
-  if (b.slot !== undefined) return;
-  b.slot = watching.length;
-  watching.push(b);
-  sweeper ??= setInterval(sweepAll, SWEEP_MS);
-  // A worker with only idle agents must still be able to exit.
-  sweeper.unref();
+  watching.add(b);
+  if (!sweeper) {
+    sweeper = setInterval(sweepAll, SWEEP_MS);
+    // A worker with only idle agents must still be able to exit.
+    sweeper.unref();
+  }
 }
 
 function unwatch(b: BackgroundBudget): void {
-  const slot = b.slot;
-  if (slot === undefined) return;
-  b.slot = undefined;
-  const last = watching.pop()!;
-  if (last !== b) {
-    watching[slot] = last;
-    last.slot = slot;
-  }
+  watching.remove(b);
 }
 
 function sweepAll(): void {
   for (let i = watching.length - 1; i >= 0; i--) {
-    const b = watching[i]!;
+    const b = watching.items[i]!;
     if (!b.sweep()) unwatch(b);
   }
   if (watching.length === 0) {

@@ -353,7 +353,11 @@ export class Egress {
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     return new Promise((resolve) => {
       let settled = false;
-      let done = (r: EgressResponse) => {
+      /** Bytes of this answer received so far, counted in the agent's `#buffered` until it ends. */
+      let held = 0;
+      const done = (r: EgressResponse) => {
+        this.#buffered -= held;
+        held = 0;
         if (!settled) {
           settled = true;
           resolve(r);
@@ -364,19 +368,8 @@ export class Egress {
         { method: req.method, headers, lookup: pinned, timeout: this.policy.timeoutMs },
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
-          let size = 0;
-          let held = 0;
-          const release = () => {
-            this.#buffered -= held;
-            held = 0;
-          };
-          const finish = done;
-          done = (r: EgressResponse) => {
-            release();
-            finish(r);
-          };
           res.on("data", (chunk: Buffer) => {
-            size += chunk.length;
+            if (settled) return;
             held += chunk.length;
             this.#buffered += chunk.length;
             const cap = this.policy.maxBufferedBytes;
@@ -388,7 +381,7 @@ export class Egress {
                   `fetch: the agent's answers in flight hold over ${Math.round(cap / 1048576)} MiB; fetch fewer at once`,
                 ),
               );
-            } else if (size > this.policy.maxResponseBytes) {
+            } else if (held > this.policy.maxResponseBytes) {
               request.destroy();
               done(
                 refuse(

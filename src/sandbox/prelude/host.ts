@@ -33,16 +33,15 @@ export type HostHooks = {
  */
 export const MAX_PENDING_HOST_CALLS = 512;
 let pending = 0;
+// One refusal for every call past the cap: a loop of them must not also pay for a stack trace
+// each (20,000 cost the agent most of its CPU limit on a loaded machine).
+const tooMany = new RangeError(
+  `${MAX_PENDING_HOST_CALLS} host calls (state, fetch, llm, agents, timers) are already waiting; await some first`,
+);
 
 /** Calls an async host function and gets a copied result back. */
 export function callHost(ref: HostReference, args: unknown[]): Promise<unknown> {
-  if (pending >= MAX_PENDING_HOST_CALLS) {
-    return Promise.reject(
-      new RangeError(
-        `${MAX_PENDING_HOST_CALLS} host calls (state, fetch, llm, agents, timers) are already waiting; await some first`,
-      ),
-    );
-  }
+  if (pending >= MAX_PENDING_HOST_CALLS) return Promise.reject(tooMany);
   pending++;
   const settled = () => {
     pending--;

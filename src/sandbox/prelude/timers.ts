@@ -14,6 +14,8 @@ type Timer = {
   args: unknown[];
   interval: number | undefined;
   nesting: number;
+  /** Its current place in the heap (a stale place of a cleared or re-placed timer is skipped). */
+  slot?: Slot | undefined;
 };
 /** As in browsers (HTML's timer nesting level): past 5 nested timers, none is due sooner than 4 ms. */
 const NESTING_CLAMP = 5;
@@ -62,8 +64,6 @@ export function makeTimers(
   const live = new Map<number, Timer>();
   /** Due times; a cleared timer's slot stays until it comes up (or the heap is rebuilt). */
   let heap: Slot[] = [];
-  /** Where each live timer's current slot is, to tell a stale slot from the live one. */
-  const slotOf = new Map<number, Slot>();
   let nextId = 1;
   let seq = 0;
   /** The host sleep waited on now: its token and when it ends (Infinity: none). */
@@ -74,7 +74,7 @@ export function makeTimers(
   let running = 0;
 
   const earliest = (): Slot | undefined => {
-    while (heap.length > 0 && slotOf.get(heap[0]!.id) !== heap[0]) pop(heap);
+    while (heap.length > 0 && live.get(heap[0]!.id)?.slot !== heap[0]) pop(heap);
     return heap[0];
   };
 
@@ -113,7 +113,7 @@ export function makeTimers(
     const due: number[] = [];
     for (let s = earliest(); s && s.at <= now; s = earliest()) {
       pop(heap);
-      slotOf.delete(s.id);
+      live.get(s.id)!.slot = undefined;
       due.push(s.id);
     }
     for (const id of due) {
@@ -122,7 +122,7 @@ export function makeTimers(
       if (t.interval === undefined) live.delete(id);
       else {
         t.nesting++;
-        place(id, now + (t.nesting > NESTING_CLAMP ? Math.max(CLAMPED_MS, t.interval) : t.interval));
+        place(t, id, now + (t.nesting > NESTING_CLAMP ? Math.max(CLAMPED_MS, t.interval) : t.interval));
       }
       running = t.nesting;
       try {
@@ -136,14 +136,13 @@ export function makeTimers(
     arm();
   };
 
-  const place = (id: number, at: number) => {
-    const s = { at, seq: seq++, id };
-    slotOf.set(id, s);
-    push(heap, s);
+  const place = (t: Timer, id: number, at: number) => {
+    t.slot = { at, seq: seq++, id };
+    push(heap, t.slot);
     // Churn of set and clear leaves stale slots: rebuild before they outnumber the live ones.
-    if (heap.length > 2 * slotOf.size + 64) {
+    if (heap.length > 2 * live.size + 64) {
       heap = [];
-      for (const slot of slotOf.values()) push(heap, slot);
+      for (const timer of live.values()) if (timer.slot) push(heap, timer.slot);
     }
   };
 
@@ -155,15 +154,15 @@ export function makeTimers(
     const nesting = running + 1;
     const asked = Math.min(Math.max(interval ? 1 : 0, Number(ms) || 0), MAX_DELAY_MS);
     const delay = nesting > NESTING_CLAMP ? Math.max(CLAMPED_MS, asked) : asked;
-    live.set(id, { cb: cb as Timer["cb"], args, interval: interval ? asked : undefined, nesting });
-    place(id, Date.now() + delay);
+    const timer: Timer = { cb: cb as Timer["cb"], args, interval: interval ? asked : undefined, nesting };
+    live.set(id, timer);
+    place(timer, id, Date.now() + delay);
     arm();
     return id;
   };
   const clear = (id: unknown) => {
     const n = Number(id);
     if (!live.delete(n)) return;
-    slotOf.delete(n);
     // The host sleep stays armed (one per realm, harmless when it finds nothing due): dropping
     // it here would make a loop of set-and-clear a host call each time again.
     if (live.size === 0) heap = [];

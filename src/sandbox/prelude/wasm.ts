@@ -131,7 +131,10 @@ export function makeWebAssembly(native: Native | undefined, memoryMb: number): o
   const NativeMemory = native.Memory;
   const nativeGrow = NativeMemory.prototype.grow;
   const reserves = new WeakMap<object, ArrayBuffer>();
-  const ownPages = new WeakMap<object, number>();
+  /** Each module made here: the pages its own memories may reach, reserved per instance. */
+  const modulePages = new WeakMap<object, number>();
+  /** Each memory made here: its (bounded) maximum in pages. */
+  const memoryPages = new WeakMap<object, number>();
 
   const reserve = (pages: number, what: string): ArrayBuffer | undefined => {
     if (pages === 0) return undefined;
@@ -150,7 +153,7 @@ export function makeWebAssembly(native: Native | undefined, memoryMb: number): o
     const { memories, section } = layout(bytes);
     if (!section || memories.length === 0) return { bytes, pages: 0 };
     let pages = 0;
-    const entries: number[] = [...encodeLeb(memories.length)];
+    const body: number[] = [...encodeLeb(memories.length)];
     for (const m of memories) {
       const capped = Math.min(m.max ?? capPages, capPages);
       if (m.min > capped) {
@@ -159,18 +162,14 @@ export function makeWebAssembly(native: Native | undefined, memoryMb: number): o
         );
       }
       pages += capped;
-      entries.push(0x01, ...encodeLeb(m.min), ...encodeLeb(capped));
+      body.push(0x01, ...encodeLeb(m.min), ...encodeLeb(capped));
     }
-    const body = [...entries];
-    const out = new Uint8Array(
-      bytes.length - (section.end - section.start) + 1 + encodeLeb(body.length).length + body.length,
-    );
+    // The memory section again, its limits bounded; the rest of the module as it was.
+    const head = [5, ...encodeLeb(body.length), ...body];
+    const out = new Uint8Array(bytes.length - (section.end - section.start) + head.length);
     out.set(bytes.subarray(0, section.start), 0);
-    let i = section.start;
-    out[i++] = 5;
-    for (const b of encodeLeb(body.length)) out[i++] = b;
-    for (const b of body) out[i++] = b;
-    out.set(bytes.subarray(section.end), i);
+    out.set(head, section.start);
+    out.set(bytes.subarray(section.end), section.start + head.length);
     return { bytes: out, pages };
   };
 
@@ -178,12 +177,12 @@ export function makeWebAssembly(native: Native | undefined, memoryMb: number): o
     if (!new.target) throw new TypeError("WebAssembly.Module must be called with new");
     const { bytes, pages } = bounded(source);
     const module = new NativeModule(bytes);
-    ownPages.set(module, pages);
+    modulePages.set(module, pages);
     return module;
   }
   function Instance(this: unknown, module: unknown, imports?: unknown) {
     if (!new.target) throw new TypeError("WebAssembly.Instance must be called with new");
-    const pages = typeof module === "object" && module !== null ? ownPages.get(module) : undefined;
+    const pages = typeof module === "object" && module !== null ? modulePages.get(module) : undefined;
     if (pages === undefined)
       throw new TypeError("WebAssembly.Instance: the first argument must be a WebAssembly.Module");
     const held = reserve(pages, "the module's memory");
@@ -216,7 +215,7 @@ export function makeWebAssembly(native: Native | undefined, memoryMb: number): o
     const held = reserve(maximum, "a memory");
     const memory = new NativeMemory({ initial, maximum });
     if (held) reserves.set(memory, held);
-    ownPages.set(memory, maximum);
+    memoryPages.set(memory, maximum);
     return memory;
   }
   // The engine's constructors stay out of reach: agent code must not find them through a
@@ -238,7 +237,7 @@ export function makeWebAssembly(native: Native | undefined, memoryMb: number): o
   }
   Object.defineProperty(NativeMemory.prototype, "grow", {
     value: function grow(this: WasmMemory, delta: number) {
-      const max = ownPages.get(this);
+      const max = memoryPages.get(this);
       const now = this.buffer.byteLength / PAGE;
       if (max !== undefined && now + Number(delta) > max) {
         throw new RangeError(
@@ -260,12 +259,7 @@ export function makeWebAssembly(native: Native | undefined, memoryMb: number): o
     new Promise((resolve) => resolve(new NewModule(source)));
   const instantiate = (source: unknown, imports?: unknown): Promise<unknown> =>
     new Promise((resolve) => {
-      if (
-        source !== null &&
-        typeof source === "object" &&
-        ownPages.has(source) &&
-        !(source instanceof NativeMemory)
-      ) {
+      if (source !== null && typeof source === "object" && modulePages.has(source)) {
         resolve(new NewInstance(source, imports));
         return;
       }

@@ -7,7 +7,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, describe, test } from "node:test";
 import { IsolateSandbox } from "../../../src/sandbox/isolate.ts";
-import type { AgentStateBackend } from "../../../src/sandbox/types.ts";
+import type { AgentStateBackend, SandboxLimits } from "../../../src/sandbox/types.ts";
 import { assertBystanderUnharmed, attacker, codeOf, req, rssMb, text, withBystander } from "./harness.ts";
 
 /** A state store that answers slowly: calls the agent does not await pile up on the host. */
@@ -114,7 +114,9 @@ describe("hostile agents: floods", () => {
     assert.ok(whole <= 3, `${whole} answers of 6 MiB were received whole at once`);
   });
 
-  const limited: [string, string, RegExp][] = [
+  // Memory attacks get CPU enough to meet their memory limit first, on a loaded machine too.
+  const roomy = { cpuTimeMs: 2_000, wallTimeMs: 5_000 };
+  const limited: [string, string, RegExp, Partial<SandboxLimits>?][] = [
     [
       "a million pending promises",
       `const a = []; for (let i = 0; i < 1e7; i++) a.push(new Promise(() => {}));`,
@@ -130,19 +132,24 @@ describe("hostile agents: floods", () => {
       "an array grown without end",
       `const a = []; for (;;) a.push(new Array(1e5).fill(1));`,
       /^LIMIT_MEMORY_EXCEEDED$/,
+      roomy,
     ],
     [
       "array buffers kept without end",
       `const a = []; for (;;) a.push(new ArrayBuffer(1 << 20));`,
       /^LIMIT_MEMORY_EXCEEDED$|^AGENT_THREW$/,
+      roomy,
     ],
   ];
-  for (const [what, code, expected] of limited) {
+  for (const [what, code, expected, limits] of limited) {
     test(`${what}: a typed limit error; the agent serves the next call`, async () => {
-      const { sandbox } = await attacker(`export default { async fetch(request) {
+      const { sandbox } = await attacker(
+        `export default { async fetch(request) {
           if (new URL(request.url).pathname === "/attack") { ${code} }
           return new Response("quiet");
-        } };`);
+        } };`,
+        limits,
+      );
       open.push(sandbox);
       const before = rssMb();
       const { result: err, bystander } = await withBystander(() => codeOf(sandbox.invoke(req("/attack"))));
@@ -172,6 +179,7 @@ describe("hostile agents: floods", () => {
   test("a 7 MiB string answer fits an 8 MiB response limit in a 64 MiB agent", async () => {
     const { sandbox } = await attacker(
       `export default { fetch() { return new Response("x".repeat(7 * 1024 * 1024)); } };`,
+      roomy,
     );
     open.push(sandbox);
     const res = await sandbox.invoke(req("/"));

@@ -11,6 +11,9 @@ function leb(n: number): number[] {
   return out;
 }
 
+/** "\0asm", version 1. */
+const HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
 function section(id: number, body: number[]): number[] {
   return [id, ...leb(body.length), ...body];
 }
@@ -27,14 +30,7 @@ function name(s: string): number[] {
 export function memoryModule(min: number, max?: number): number[] {
   const limits = max === undefined ? [0x00, ...leb(min)] : [0x01, ...leb(min), ...leb(max)];
   return [
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
+    ...HEADER,
     ...section(1, [0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f]),
     ...section(3, [0x01, 0x00]),
     ...section(5, [0x01, ...limits]),
@@ -45,14 +41,7 @@ export function memoryModule(min: number, max?: number): number[] {
 
 /** `add(a, b) -> a + b`, no memory. */
 export const ADD_MODULE = [
-  0x00,
-  0x61,
-  0x73,
-  0x6d,
-  0x01,
-  0x00,
-  0x00,
-  0x00,
+  ...HEADER,
   ...section(1, [0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f]),
   ...section(3, [0x01, 0x00]),
   ...section(7, [0x01, ...name("add"), 0x00, 0x00]),
