@@ -4,6 +4,7 @@ module.exports = {
   networks: {
     hardhat: {
       chainId: 31337,
+      ...(process.env.VEIL_CHAIN_GENESIS_DATE ? { initialDate: process.env.VEIL_CHAIN_GENESIS_DATE } : {}),
       mining: { auto: true, interval: 0 },
       accounts: { mnemonic: "test test test test test test test test test test test junk", count: 20 },
       allowUnlimitedContractSize: false,

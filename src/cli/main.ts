@@ -4,6 +4,7 @@ import { Command, Option } from "commander";
 import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
+import { watchSupervisor } from "../network/processes.ts";
 import type { InvokeEnd, VeilClient as VeilClientType } from "../sdk/client.ts";
 import { registerAgentCommands, resolveKey } from "./agent.ts";
 import { registerEscrowCommands } from "./escrow.ts";
@@ -24,6 +25,9 @@ import { registerPoolCommands } from "./pool.ts";
 import { registerTriggersCommands } from "./triggers.ts";
 import { registerVaultCommands } from "./vault.ts";
 import { registerWorkerOps } from "./worker-ops.ts";
+
+// A daemon `veil up` started stops with it, even when it is killed outright.
+watchSupervisor();
 
 const program = new Command();
 program
@@ -114,9 +118,13 @@ program
       "run the gateway in the first worker's process or in its own (default: the worker's with one worker, its own with more)",
     ).choices(["worker", "process"]),
   )
+  .option("--fresh", "start a new network, deleting the one in --dir (asks first; --yes does not)")
+  .option("--yes", "with --fresh: do not ask")
   .action(
     action(
       async (opts: {
+        fresh?: boolean;
+        yes?: boolean;
         dir: string;
         rpc?: string;
         deployerKey?: Hex;
@@ -129,13 +137,15 @@ program
         gateway?: "worker" | "process";
         allowPrivateEgress?: string[];
       }) => {
-        const { up } = await import("../network/up.ts");
+        const { up, resumableNetwork } = await import("../network/up.ts");
+        const { yes, ...upOptions } = opts;
+        if (opts.fresh && !yes && resumableNetwork(opts.dir)) await confirmFresh(opts.dir);
         const started = Date.now();
-        const running = await up({ ...opts, onProgress: progress });
+        const running = await up({ ...upOptions, onProgress: progress });
         const n = running.network;
         const lines = [
           "",
-          `Veil network is up (${((Date.now() - started) / 1000).toFixed(1)}s) — INSECURE simulated TEE, for development only`,
+          `Veil network is ${running.resumed ? `resumed at block ${running.resumed.block}` : "up"} (${((Date.now() - started) / 1000).toFixed(1)}s) — INSECURE simulated TEE, for development only`,
           `  gateway      ${n.gateway?.url}`,
           `  chain        ${n.chain.rpcUrl} (chain id ${n.chain.chainId}${n.chain.embedded ? ", embedded" : ""})`,
           ...n.gatekeepers.map((g) => `  gatekeeper   ${g.url}  ${g.address}`),
@@ -149,15 +159,10 @@ program
           "",
           "In another shell:  npx veil init hello-agent && npx veil deploy ./hello-agent --name hello",
           '                   npx veil invoke hello --path /greet --data \'{"name":"Ada"}\'',
-          "Press Ctrl-C to stop.",
+          "Press Ctrl-C (or run `npx veil down`) to stop; `npm start` again resumes this network.",
           "",
         ];
         process.stdout.write(lines.join("\n"));
-        for (const d of running.daemons) {
-          d.child.once("exit", (code, signal) => {
-            if (!stopping) progress(`${d.name} exited (${signal ?? `code ${code}`}); see ${d.logFile}`);
-          });
-        }
         let stopping = false;
         const shutdown = async () => {
           if (stopping) return;
@@ -170,6 +175,37 @@ program
         process.on("SIGTERM", shutdown);
       },
     ),
+  );
+
+/** Asks on the terminal before --fresh deletes a network; refuses without a terminal. */
+async function confirmFresh(dir: string): Promise<void> {
+  if (!process.stdin.isTTY) {
+    throw new VeilError("CONFIRMATION_NEEDED", `--fresh would delete the network in ${dir}`, {
+      hint: "Add --yes to confirm (its chain, agents, keys, stake and state are then gone).",
+    });
+  }
+  const { createInterface } = await import("node:readline/promises");
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(
+    `This deletes the network in ${dir}: its chain, agents, keys, secrets, stake and state. Type "yes" to go on: `,
+  );
+  rl.close();
+  if (answer.trim().toLowerCase() !== "yes") {
+    throw new VeilError("CANCELLED", "Nothing was deleted", { hint: "Run `veil up` to resume the network." });
+  }
+}
+
+program
+  .command("down")
+  .description("stop the network that `veil up` runs from --dir (from another shell)")
+  .option("--dir <dir>", "the network's directory", ".veil")
+  .option("--timeout <seconds>", "how long to wait for it to stop", parsePositive, 30)
+  .action(
+    action(async (opts: { dir: string; timeout: number }) => {
+      const { down } = await import("../network/down.ts");
+      const outcome = await down(opts.dir, opts.timeout * 1000, progress);
+      process.stdout.write(`${outcome}\n`);
+    }),
   );
 
 // ── agents ──────────────────────────────────────────────────────────────────────────────────
@@ -692,13 +728,38 @@ program
   .description("run the embedded EVM chain (JSON-RPC over HTTP and WebSocket)")
   .option("--port <port>", "port", parsePort, 8545)
   .option("--host <host>", "interface", "127.0.0.1")
+  .option(
+    "--data <dir>",
+    "keep the chain in this directory (a journal replayed at start); without it, the chain lives in memory",
+  )
   .action(
-    action(async (opts: { port: number; host: string }) => {
+    action(async (opts: { port: number; host: string; data?: string }) => {
       const { startEmbeddedChain } = await import("../chain/embedded.ts");
       const { announceReady } = await import("../daemon/http.ts");
-      const chain = await startEmbeddedChain({ port: opts.port, host: opts.host });
+      const chain = await startEmbeddedChain({
+        port: opts.port,
+        host: opts.host,
+        ...(opts.data ? { dataDir: opts.data } : {}),
+        onProgress: progress,
+      });
+      if (chain.resumed && chain.resumed.entries > 0) {
+        progress(
+          `resumed the chain from ${opts.data}: block ${chain.resumed.block}, ${chain.resumed.entries} journal entries replayed in ${(chain.resumed.ms / 1000).toFixed(1)}s`,
+        );
+      }
       console.error(`embedded chain listening on ${chain.url}`);
-      announceReady({ role: "chain", url: chain.url, chainId: chain.chainId });
+      announceReady({
+        role: "chain",
+        url: chain.url,
+        chainId: chain.chainId,
+        ...(chain.resumed ? { block: chain.resumed.block } : {}),
+      });
+      const stop = async () => {
+        await chain.close();
+        process.exit(0);
+      };
+      process.once("SIGTERM", stop);
+      process.once("SIGINT", stop);
     }),
   );
 

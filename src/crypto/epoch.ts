@@ -76,12 +76,60 @@ export function deriveEpochStateKey(
   );
 }
 
-/** The epoch a version-2 value names, or undefined for anything else. */
+/** A state entry that also carries its write version (docs/adr/0019). */
+export const VERSIONED_VALUE_VERSION = 0x03;
+
+/** The epoch a version-2 or -3 value names, or undefined for anything else. */
 export function epochOfValue(value: Uint8Array): bigint | undefined {
-  if (!(value instanceof Uint8Array) || value.length < 1 + EPOCH_BYTES || value[0] !== EPOCH_VALUE_VERSION) {
+  if (
+    !(value instanceof Uint8Array) ||
+    value.length < 1 + EPOCH_BYTES ||
+    (value[0] !== EPOCH_VALUE_VERSION && value[0] !== VERSIONED_VALUE_VERSION)
+  ) {
     return undefined;
   }
   return new DataView(value.buffer, value.byteOffset + 1, EPOCH_BYTES).getBigUint64(0);
+}
+
+/**
+ * The write version a version-3 value claims (checked when it is opened: it is in the AAD), 0 for
+ * a version-2 value, undefined for anything else.
+ */
+export function versionOfValue(value: Uint8Array): bigint | undefined {
+  if (!(value instanceof Uint8Array) || value.length < 1) return undefined;
+  if (value[0] === EPOCH_VALUE_VERSION) return value.length >= 1 + EPOCH_BYTES ? 0n : undefined;
+  if (value[0] !== VERSIONED_VALUE_VERSION || value.length < 1 + 2 * EPOCH_BYTES) return undefined;
+  return new DataView(value.buffer, value.byteOffset + 1 + EPOCH_BYTES, EPOCH_BYTES).getBigUint64(0);
+}
+
+const versionedAad = (agentId: bigint, row: string, epoch: bigint, version: bigint) =>
+  utf8(`state-v|${agentId}|${row}|${epoch}|${version}`);
+
+/**
+ * A state entry of `epoch` at write `version`:
+ * 0x03 ‖ u64be(epoch) ‖ u64be(version) ‖ wrap(epoch state key, aad = agent, row, epoch, version).
+ * An older ciphertext of the same row carries an older version, which the agent's state head
+ * no longer counts (src/storage/state-versions.ts).
+ */
+export function sealVersionedState(
+  epochStateKey: Uint8Array,
+  epoch: bigint,
+  version: bigint,
+  agentId: bigint,
+  row: string,
+  plaintext: Uint8Array,
+  options: { random?: (n: number) => Uint8Array } = {},
+): Uint8Array {
+  return concatBytes(
+    Uint8Array.of(VERSIONED_VALUE_VERSION),
+    u64be(epoch),
+    u64be(version),
+    wrap(epochStateKey, plaintext, {
+      label: LABELS.epochState,
+      aad: versionedAad(agentId, row, epoch, version),
+      ...(options.random ? { random: options.random } : {}),
+    }),
+  );
 }
 
 const stateAad = (agentId: bigint, row: string, epoch: bigint) => utf8(`state|${agentId}|${row}|${epoch}`);
@@ -114,6 +162,14 @@ export function openEpochState(
 ): Uint8Array {
   const epoch = epochOfValue(sealed);
   if (epoch === undefined) throw malformed("not a version-2 state entry");
+  if (sealed[0] === VERSIONED_VALUE_VERSION) {
+    const version = versionOfValue(sealed);
+    if (version === undefined) throw malformed("a version-3 state entry cut short");
+    return unwrap(epochStateKey, sealed.subarray(1 + 2 * EPOCH_BYTES), {
+      label: LABELS.epochState,
+      aad: versionedAad(agentId, row, epoch, version),
+    });
+  }
   return unwrap(epochStateKey, sealed.subarray(1 + EPOCH_BYTES), {
     label: LABELS.epochState,
     aad: stateAad(agentId, row, epoch),

@@ -11,7 +11,7 @@ export {
   unwrapAgentRoot,
   wrapAgentRoot,
 } from "./agent-envelopes.ts";
-export { concatBytes, equalBytes, fromHex, randomBytes, toHex, utf8 } from "./bytes.ts";
+export { concatBytes, equalBytes, fromHex, randomBytes, toHex, u64be, utf8 } from "./bytes.ts";
 export {
   CALLER_SIGNATURE_WINDOW_S,
   type CallerClaim,
@@ -39,6 +39,8 @@ export {
   SECRET_EPOCH_OVERHEAD,
   sealEpochState,
   sealSecretEpoch,
+  sealVersionedState,
+  versionOfValue,
 } from "./epoch.ts";
 export { keccak256, sha256, sha256Hex } from "./hash.ts";
 export {
@@ -82,3 +84,4 @@ export {
   verifyDigest,
   x25519PublicKey,
 } from "./sign.ts";
+export { stateDigestTerm, stateHeadMac } from "./state-head.ts";

@@ -24,9 +24,11 @@ export function startDaemon(
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${name}.log`);
   const log = createWriteStream(logFile, { flags: "a" });
+  // stdin stays open and unused: when the supervisor dies, even by kill -9, it closes, and the
+  // daemon stops (see watchSupervisor) instead of living on without one.
   const child = spawn(process.execPath, [veilBin, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, VEIL_DAEMON_NAME: name },
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, VEIL_DAEMON_NAME: name, VEIL_SUPERVISED: "1" },
   });
   const tail: string[] = [];
   const remember = (line: string) => {
@@ -75,4 +77,105 @@ export function startDaemon(
       );
     });
   });
+}
+
+/** In a daemon started by a Supervisor: stop (as on SIGTERM) when the supervisor is gone. */
+export function watchSupervisor(): void {
+  if (process.env.VEIL_SUPERVISED !== "1") return;
+  process.stdin.on("error", () => undefined);
+  process.stdin.on("close", () => process.kill(process.pid, "SIGTERM"));
+  process.stdin.on("end", () => process.kill(process.pid, "SIGTERM"));
+  process.stdin.resume();
+}
+
+type Spec = { name: string; args: string[]; restarts: number; startedAt: number };
+
+/**
+ * Starts daemons and, once `supervise` is called, starts again any that exits on its own, with
+ * backoff (0.5 s doubling to 30 s; back to 0.5 s after a minute up). `stop` ends them in
+ * reverse order of start.
+ */
+export class Supervisor {
+  readonly daemons: Daemon[] = [];
+  readonly #specs = new Map<string, Spec>();
+  readonly #logDir: string;
+  readonly #progress: (message: string) => void;
+  #stopping = false;
+  #onRestart: ((name: string, pid: number | undefined) => void) | undefined;
+  readonly #timers = new Set<NodeJS.Timeout>();
+
+  constructor(logDir: string, progress: (message: string) => void) {
+    this.#logDir = logDir;
+    this.#progress = progress;
+  }
+
+  async start(name: string, args: string[]): Promise<Daemon> {
+    const daemon = await startDaemon(name, args, this.#logDir);
+    this.#specs.set(name, { name, args, restarts: 0, startedAt: Date.now() });
+    this.daemons.push(daemon);
+    this.#watch(daemon);
+    return daemon;
+  }
+
+  /** From now on, restart daemons that exit. */
+  supervise(onRestart: (name: string, pid: number | undefined) => void): void {
+    this.#onRestart = onRestart;
+    for (const d of this.daemons)
+      if (d.child.exitCode !== null || d.child.signalCode !== null) this.#restartLater(d);
+  }
+
+  #watch(daemon: Daemon): void {
+    daemon.child.once("exit", (code, signal) => {
+      if (this.#stopping) return;
+      this.#progress(`${daemon.name} exited (${signal ?? `code ${code}`}); see ${daemon.logFile}`);
+      if (this.#onRestart) this.#restartLater(daemon);
+    });
+  }
+
+  #restartLater(daemon: Daemon): void {
+    const spec = this.#specs.get(daemon.name)!;
+    if (Date.now() - spec.startedAt > 60_000) spec.restarts = 0;
+    const delay = Math.min(30_000, 500 * 2 ** spec.restarts);
+    spec.restarts++;
+    this.#progress(`restarting ${daemon.name} in ${(delay / 1000).toFixed(1)}s`);
+    const timer = setTimeout(async () => {
+      this.#timers.delete(timer);
+      if (this.#stopping) return;
+      try {
+        const next = await startDaemon(spec.name, spec.args, this.#logDir);
+        if (this.#stopping) {
+          next.child.kill("SIGTERM");
+          return;
+        }
+        spec.startedAt = Date.now();
+        this.daemons[this.daemons.indexOf(daemon)] = next;
+        this.#watch(next);
+        this.#progress(`${spec.name} is back (process ${next.child.pid})`);
+        this.#onRestart?.(spec.name, next.child.pid);
+      } catch (err) {
+        this.#progress(`${spec.name} did not start again: ${(err as Error).message.split("\n")[0]}`);
+        this.#restartLater(daemon);
+      }
+    }, delay);
+    this.#timers.add(timer);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const t of this.#timers) clearTimeout(t);
+    for (const d of [...this.daemons].reverse()) {
+      if (d.child.exitCode !== null || d.child.signalCode !== null) continue;
+      d.child.kill("SIGTERM");
+      await new Promise((r) => {
+        const t = setTimeout(() => {
+          d.child.kill("SIGKILL");
+          r(undefined);
+        }, 5000);
+        d.child.once("exit", () => {
+          clearTimeout(t);
+          r(undefined);
+        });
+      });
+    }
+  }
 }

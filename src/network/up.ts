@@ -3,14 +3,16 @@ import { join, resolve } from "node:path";
 import { createWalletClient, defineChain, type Hex, http, parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { deployContracts } from "../chain/deploy.ts";
+import { chainJournalFile } from "../chain/embedded.ts";
 import { DEV_ONLY_WARNING, devAccounts, TeeType, VeilChain } from "../chain/index.ts";
 import { defaultLinkKeyFile, loadOrCreateLinkKey } from "../daemon/link-auth.ts";
 import { VeilError } from "../errors/index.ts";
 import { DEFAULT_NETWORK_MAXIMA } from "../sandbox/limits.ts";
+import { holdDataDir } from "../storage/data-dir-lock.ts";
 import { buildMeasurement, printInsecureBanner } from "../tee/index.ts";
-import { type NetworkFile, saveNetwork } from "./config.ts";
+import { loadNetwork, type NetworkFile, saveNetwork } from "./config.ts";
 import { deployDevEconomy } from "./economy.ts";
-import { type Daemon, startDaemon } from "./processes.ts";
+import { type Daemon, Supervisor } from "./processes.ts";
 
 export type UpOptions = {
   dir: string;
@@ -36,9 +38,40 @@ export type UpOptions = {
    * one worker dying does not take the network's entry with it.
    */
   gateway?: "worker" | "process";
+  /**
+   * Start a new network even when `dir` holds one (its chain, agents, keys and state are
+   * deleted). Without it an existing network resumes; the CLI asks before passing it.
+   */
+  fresh?: boolean;
 };
 
-export type RunningNetwork = { network: NetworkFile; path: string; daemons: Daemon[]; stop(): Promise<void> };
+export type RunningNetwork = {
+  network: NetworkFile;
+  path: string;
+  /** The daemons now running (a restarted one replaces its entry). */
+  daemons: Daemon[];
+  /** Set when an existing network resumed: the chain's block at start. */
+  resumed?: { block: number };
+  stop(): Promise<void>;
+};
+
+/** What `veil up` keeps for a network in its directory; `--fresh` deletes exactly these. */
+const NETWORK_FILES = [
+  "chain",
+  "workers",
+  "gatekeepers",
+  "logs",
+  "network.json",
+  "state.sqlite",
+  "state.sqlite-wal",
+  "state.sqlite-shm",
+  "gateway-link.key",
+];
+
+/** Whether `dir` holds a network that `veil up` would resume (for the CLI's confirmation). */
+export function resumableNetwork(dir: string): boolean {
+  return existsSync(join(resolve(dir), "network.json"));
+}
 
 const port = (base: number, offset: number) => (base === 0 ? 0 : base + offset);
 
@@ -53,44 +86,46 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
   const dir = resolve(options.dir);
   const progress = options.onProgress;
   printInsecureBanner("this network (veil up)");
-  // The embedded chain starts empty, so state from an earlier run would only disagree with it.
-  for (const stale of ["workers", "gatekeepers", "logs", "network.json"]) {
-    rmSync(join(dir, stale), { recursive: true, force: true });
-  }
   mkdirSync(dir, { recursive: true });
+  // One `veil up` per directory: two would share the chain's and the workers' files.
+  const releaseDir = holdDataDir(dir, "veil-up");
+  const path = join(dir, "network.json");
+  const chainDir = join(dir, "chain");
+  const previous = options.fresh ? undefined : previousNetwork(dir, path, chainDir, options, progress);
+  if (!previous) {
+    for (const file of NETWORK_FILES) rmSync(join(dir, file), { recursive: true, force: true });
+  }
   const logDir = join(dir, "logs");
-  const daemons: Daemon[] = [];
+  const supervisor = new Supervisor(logDir, progress);
+  const daemons = supervisor.daemons;
   const stop = async () => {
-    for (const d of [...daemons].reverse()) {
-      if (d.child.exitCode === null && d.child.signalCode === null) {
-        d.child.kill("SIGTERM");
-        await new Promise((r) => {
-          const t = setTimeout(() => {
-            d.child.kill("SIGKILL");
-            r(undefined);
-          }, 3000);
-          d.child.once("exit", () => {
-            clearTimeout(t);
-            r(undefined);
-          });
-        });
-      }
-    }
+    await supervisor.stop();
+    releaseDir();
   };
+  // On resume every daemon takes the port it had: the chain holds the gatekeepers' URLs.
+  const portOf = (url: string | undefined, fallback: number) =>
+    url ? Number(new URL(url).port) || fallback : fallback;
 
   try {
     const accounts = devAccounts(10);
     const deployer = options.deployerKey ?? accounts[0]!.privateKey;
     let rpcUrl = options.rpc;
+    let resumedBlock: number | undefined;
     if (!rpcUrl) {
-      progress("starting the embedded chain…");
-      const chainDaemon = await startDaemon(
-        "chain",
-        ["chain", "--port", String(port(options.basePort, 0)), "--host", options.host],
-        logDir,
+      progress(
+        previous ? "starting the embedded chain (replaying its journal)…" : "starting the embedded chain…",
       );
-      daemons.push(chainDaemon);
+      const chainDaemon = await supervisor.start("chain", [
+        "chain",
+        "--port",
+        String(portOf(previous?.chain.rpcUrl, port(options.basePort, 0))),
+        "--host",
+        options.host,
+        "--data",
+        chainDir,
+      ]);
       rpcUrl = String(chainDaemon.ready.url);
+      if (typeof chainDaemon.ready.block === "number") resumedBlock = chainDaemon.ready.block;
     }
     progress(`chain at ${rpcUrl}`);
     const chainId = await new VeilChain({
@@ -106,49 +141,16 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
         });
       });
 
-    const contracts = await deployContracts({ rpcUrl, chainId, deployerKey: deployer, onProgress: progress });
+    const network = previous
+      ? await resumeNetwork(previous, { rpcUrl, chainId, dir, path, deployer, progress, block: resumedBlock })
+      : await newNetwork({ rpcUrl, chainId, dir, deployer, accounts, embedded: !options.rpc, progress });
+    const { contracts } = network.chain;
     const governance = new VeilChain({ rpcUrl, chainId, contracts }, { account: deployer });
-    const measurement = buildMeasurement();
-    // The development policy allows this build on the simulated TEE; production policy must not.
-    await governance.allowMeasurement(TeeType.simulated, measurement);
-    progress(`contracts deployed; policy allows simulated build ${measurement.slice(0, 18)}…`);
-    const economyStarted = Date.now();
-    const { economy, info: economyInfo } = await deployDevEconomy({
-      rpcUrl,
-      chainId,
-      deployerKey: deployer,
-      registries: contracts,
-      accounts,
-      onProgress: progress,
-    });
-    progress(`economy deployed in ${((Date.now() - economyStarted) / 1000).toFixed(1)}s`);
-    if (!options.rpc) {
-      // Heartbeat challenges come from block hashes: the embedded chain mines one block a second
-      // (besides one per transaction) so that challenges arise on an idle dev network too.
-      await governance.public.request({ method: "evm_setIntervalMining" as never, params: [1000] as never });
-    }
-
-    const path = join(dir, "network.json");
-    const network: NetworkFile = {
-      version: 1,
-      name: "veil-dev",
-      chain: { rpcUrl, chainId, contracts, embedded: !options.rpc, economy },
-      economy: economyInfo,
-      gatekeepers: [],
-      workers: [],
-      blobStore: { kind: "fs", path: join(dir, "blobs") },
-      tee: { backend: "simulated", insecure: true, measurement },
-      runtime: { maxima: DEFAULT_NETWORK_MAXIMA },
-      devAccounts: {
-        warning: DEV_ONLY_WARNING,
-        accounts: accounts.map((a, i) => ({
-          role: i === 0 ? "deployer-governance" : i === 1 ? "user" : `operator-${i - 1}`,
-          ...a,
-        })),
-      },
-    };
+    const previousGatekeepers = previous?.gatekeepers ?? [];
+    const previousWorkers = previous?.workers ?? [];
+    network.gatekeepers = [];
+    network.workers = [];
     saveNetwork(path, network);
-
     // The first gatekeeper makes the master key; the others join, receiving it from a sitting
     // one once governance has added them and their attestation checks out.
     const gatekeepers = options.gatekeepers ?? 1;
@@ -159,25 +161,22 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
       progress(
         i === 1 ? "starting the gatekeeper…" : `starting gatekeeper ${i} (it joins through the first)…`,
       );
-      const gk = await startDaemon(
-        `gatekeeper-${i}`,
-        [
-          "gatekeeper",
-          "--network",
-          path,
-          "--data",
-          join(dir, "gatekeepers", String(i)),
-          "--port",
-          String(port(options.basePort, i === 1 ? 2 : 3 + i)),
-          "--host",
-          options.host,
-        ],
-        logDir,
-      );
-      daemons.push(gk);
+      const gk = await supervisor.start(`gatekeeper-${i}`, [
+        "gatekeeper",
+        "--network",
+        path,
+        "--data",
+        join(dir, "gatekeepers", String(i)),
+        "--port",
+        String(portOf(previousGatekeepers[i - 1]?.url, port(options.basePort, i === 1 ? 2 : 3 + i))),
+        "--host",
+        options.host,
+      ]);
       const gkAddress = gk.ready.address as Hex;
-      await fund(rpcUrl, chainId, deployer, gkAddress);
-      await governance.addGatekeeper(gkAddress, gk.ready.encryptionKey as Hex, String(gk.ready.url));
+      if (!(await governance.isGatekeeper(gkAddress))) {
+        await fund(rpcUrl, chainId, deployer, gkAddress);
+        await governance.addGatekeeper(gkAddress, gk.ready.encryptionKey as Hex, String(gk.ready.url));
+      }
       network.gatekeepers.push({
         address: gkAddress,
         url: String(gk.ready.url),
@@ -195,44 +194,39 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
     progress(`starting ${options.workers} workers…`);
     const workers = await Promise.all(
       Array.from({ length: options.workers }, (_, i) =>
-        startDaemon(
-          `worker-${i + 1}`,
-          [
-            "worker",
-            "--network",
-            path,
-            "--data",
-            join(dir, "workers", String(i + 1)),
-            "--port",
-            String(port(options.basePort, 10 + i)),
-            "--host",
-            options.host,
-            "--operator-key",
-            accounts[2 + (i % 8)]!.privateKey,
-            // One state file for the workers of this machine: an agent sees one ctx.state
-            // whichever worker serves it (SQLite in WAL mode takes writers from several processes).
-            "--state-db",
-            join(dir, "state.sqlite"),
-            "--link-peer",
-            gatewayLink.address,
-            ...(options.feeClaimCalls ? ["--fee-claim-calls", String(options.feeClaimCalls)] : []),
-            ...(options.allowPrivateEgress ?? []).flatMap((h) => ["--allow-private-egress", h]),
-            ...(options.feeInterval ? ["--fee-interval", String(options.feeInterval)] : []),
-            ...(gatewayIn === "worker" && i === 0
-              ? [
-                  "--gateway-port",
-                  String(port(options.basePort, 1)),
-                  "--gateway-link-key",
-                  linkKeyFile,
-                  ...(rateLimit !== undefined ? ["--gateway-rate-limit", rateLimit] : []),
-                ]
-              : []),
-          ],
-          logDir,
-        ),
+        supervisor.start(`worker-${i + 1}`, [
+          "worker",
+          "--network",
+          path,
+          "--data",
+          join(dir, "workers", String(i + 1)),
+          "--port",
+          String(portOf(previousWorkers[i]?.url, port(options.basePort, 10 + i))),
+          "--host",
+          options.host,
+          "--operator-key",
+          accounts[2 + (i % 8)]!.privateKey,
+          // One state file for the workers of this machine: an agent sees one ctx.state
+          // whichever worker serves it (SQLite in WAL mode takes writers from several processes).
+          "--state-db",
+          join(dir, "state.sqlite"),
+          "--link-peer",
+          gatewayLink.address,
+          ...(options.feeClaimCalls ? ["--fee-claim-calls", String(options.feeClaimCalls)] : []),
+          ...(options.allowPrivateEgress ?? []).flatMap((h) => ["--allow-private-egress", h]),
+          ...(options.feeInterval ? ["--fee-interval", String(options.feeInterval)] : []),
+          ...(gatewayIn === "worker" && i === 0
+            ? [
+                "--gateway-port",
+                String(portOf(previous?.gateway?.url, port(options.basePort, 1))),
+                "--gateway-link-key",
+                linkKeyFile,
+                ...(rateLimit !== undefined ? ["--gateway-rate-limit", rateLimit] : []),
+              ]
+            : []),
+        ]),
       ),
     );
-    daemons.push(...workers);
     for (const w of workers) {
       network.workers.push({
         address: w.ready.address as Hex,
@@ -248,27 +242,39 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
       progress(`gateway at ${network.gateway.url}, in worker ${workers[0]!.ready.address}'s process`);
     } else {
       progress("starting the gateway…");
-      const gw = await startDaemon(
+      const gw = await supervisor.start("gateway", [
         "gateway",
-        [
-          "gateway",
-          "--network",
-          path,
-          "--port",
-          String(port(options.basePort, 1)),
-          "--host",
-          options.host,
-          "--link-key",
-          linkKeyFile,
-          ...(rateLimit !== undefined ? ["--rate-limit", rateLimit] : []),
-        ],
-        logDir,
-      );
-      daemons.push(gw);
+        "--network",
+        path,
+        "--port",
+        String(portOf(previous?.gateway?.url, port(options.basePort, 1))),
+        "--host",
+        options.host,
+        "--link-key",
+        linkKeyFile,
+        ...(rateLimit !== undefined ? ["--rate-limit", rateLimit] : []),
+      ]);
       network.gateway = { url: String(gw.ready.url), linkAddress: gatewayLink.address };
     }
     saveNetwork(path, network);
-    return { network, path, daemons, stop };
+    // From here on a daemon that dies is started again with the same arguments (and picks up
+    // from its data directory); the network file follows its new process id.
+    supervisor.supervise((name: string, pid: number | undefined) => {
+      const entry =
+        network.workers.find((_, i) => name === `worker-${i + 1}`) ??
+        network.gatekeepers.find((_, i) => name === `gatekeeper-${i + 1}`);
+      if (entry) {
+        entry.pid = pid;
+        saveNetwork(path, network);
+      }
+    });
+    return {
+      network,
+      path,
+      daemons,
+      ...(previous ? { resumed: { block: resumedBlock ?? 0 } } : {}),
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
@@ -297,6 +303,154 @@ async function fund(rpcUrl: string, chainId: number, from: Hex, to: Hex): Promis
 
 export function networkExists(dir: string): boolean {
   return existsSync(join(resolve(dir), "network.json"));
+}
+
+/**
+ * The network `dir` holds, if it can resume: its network file, and (for the embedded chain)
+ * the chain's journal. A file that cannot be read is an error naming it, never a fresh start.
+ */
+function previousNetwork(
+  dir: string,
+  path: string,
+  chainDir: string,
+  options: UpOptions,
+  progress: (m: string) => void,
+): NetworkFile | undefined {
+  const hasJournal = existsSync(chainJournalFile(chainDir));
+  if (!existsSync(path)) {
+    if (hasJournal) {
+      throw new VeilError("NETWORK_FILE_MISSING", `${dir} holds a chain but no network.json`, {
+        hint: `Restore ${path} from a backup, or start a new network with \`veil up --fresh\` (deletes the old one).`,
+      });
+    }
+    return undefined;
+  }
+  let previous: NetworkFile;
+  try {
+    previous = loadNetwork(path);
+  } catch (err) {
+    if (err instanceof VeilError) {
+      throw new VeilError(err.code, err.shortMessage, {
+        cause: err,
+        hint: `Restore ${path} from a backup, or start a new network with \`veil up --fresh\` (deletes the old one).`,
+      });
+    }
+    throw err;
+  }
+  if (previous.chain.embedded !== !options.rpc || (options.rpc && previous.chain.rpcUrl !== options.rpc)) {
+    throw new VeilError(
+      "NETWORK_CHAIN_CHANGED",
+      `${path} is a network on ${previous.chain.embedded ? "the embedded chain" : previous.chain.rpcUrl}, not on ${options.rpc ?? "the embedded chain"}`,
+      {
+        hint: "Run `veil up` with the same chain as before, use another --dir, or pass --fresh to replace it.",
+      },
+    );
+  }
+  if (previous.chain.embedded && !hasJournal) {
+    // Written before the embedded chain was kept on disk: that chain is gone, so is the network.
+    progress(`${path} is from a network whose chain was not kept (an earlier Veil); starting a new one`);
+    return undefined;
+  }
+  return previous;
+}
+
+type NewNetworkOptions = {
+  rpcUrl: string;
+  chainId: number;
+  dir: string;
+  deployer: Hex;
+  accounts: ReturnType<typeof devAccounts>;
+  embedded: boolean;
+  progress: (m: string) => void;
+};
+
+/** Deploys the contracts and the dev economy, and allows this build on the simulated TEE. */
+async function newNetwork(o: NewNetworkOptions): Promise<NetworkFile> {
+  const { rpcUrl, chainId, deployer, progress } = o;
+  const contracts = await deployContracts({ rpcUrl, chainId, deployerKey: deployer, onProgress: progress });
+  const governance = new VeilChain({ rpcUrl, chainId, contracts }, { account: deployer });
+  const measurement = buildMeasurement();
+  // The development policy allows this build on the simulated TEE; production policy must not.
+  await governance.allowMeasurement(TeeType.simulated, measurement);
+  progress(`contracts deployed; policy allows simulated build ${measurement.slice(0, 18)}…`);
+  const economyStarted = Date.now();
+  const { economy, info: economyInfo } = await deployDevEconomy({
+    rpcUrl,
+    chainId,
+    deployerKey: deployer,
+    registries: contracts,
+    accounts: o.accounts,
+    onProgress: progress,
+  });
+  progress(`economy deployed in ${((Date.now() - economyStarted) / 1000).toFixed(1)}s`);
+  if (o.embedded) {
+    // Heartbeat challenges come from block hashes: the embedded chain mines one block a second
+    // (besides one per transaction) so that challenges arise on an idle dev network too.
+    await governance.public.request({ method: "evm_setIntervalMining" as never, params: [1000] as never });
+  }
+  return {
+    version: 1,
+    name: "veil-dev",
+    chain: { rpcUrl, chainId, contracts, embedded: o.embedded, economy },
+    economy: economyInfo,
+    gatekeepers: [],
+    workers: [],
+    blobStore: { kind: "fs", path: join(o.dir, "blobs") },
+    tee: { backend: "simulated", insecure: true, measurement },
+    runtime: { maxima: DEFAULT_NETWORK_MAXIMA },
+    devAccounts: {
+      warning: DEV_ONLY_WARNING,
+      accounts: o.accounts.map((a, i) => ({
+        role: i === 0 ? "deployer-governance" : i === 1 ? "user" : `operator-${i - 1}`,
+        ...a,
+      })),
+    },
+  };
+}
+
+/**
+ * Checks the chain still holds the network's contracts, and allows this build on the simulated
+ * TEE if the source changed since (the dev network's governance would).
+ */
+async function resumeNetwork(
+  previous: NetworkFile,
+  o: {
+    rpcUrl: string;
+    chainId: number;
+    dir: string;
+    path: string;
+    deployer: Hex;
+    block: number | undefined;
+    progress: (m: string) => void;
+  },
+): Promise<NetworkFile> {
+  const { contracts } = previous.chain;
+  const governance = new VeilChain(
+    { rpcUrl: o.rpcUrl, chainId: o.chainId, contracts },
+    { account: o.deployer },
+  );
+  const code = await governance.public.getCode({ address: contracts.agentRegistry });
+  if (o.chainId !== previous.chain.chainId || !code || code === "0x") {
+    throw new VeilError(
+      "NETWORK_CHAIN_MISMATCH",
+      `The chain at ${o.rpcUrl} does not hold the network in ${o.path} (no AgentRegistry at ${contracts.agentRegistry})`,
+      { hint: "Start it on the chain it was made on, or start a new network with `veil up --fresh`." },
+    );
+  }
+  const block = o.block ?? Number(await governance.public.getBlockNumber());
+  o.progress(`resuming network ${previous.name} from ${o.dir}, block ${block}`);
+  const measurement = buildMeasurement();
+  if (!(await governance.isMeasurementAllowed(TeeType.simulated, measurement))) {
+    await governance.allowMeasurement(TeeType.simulated, measurement);
+    o.progress(
+      `the source changed since: policy now also allows simulated build ${measurement.slice(0, 18)}…`,
+    );
+  }
+  return {
+    ...previous,
+    chain: { ...previous.chain, rpcUrl: o.rpcUrl },
+    tee: { ...previous.tee, measurement },
+  };
 }
 
 /** Until the first gatekeeper has published the master key of the current epoch. */

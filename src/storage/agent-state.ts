@@ -1,6 +1,14 @@
-import { epochOfValue, openEpochState, sealEpochState, stateRowKey } from "../crypto/index.ts";
+import {
+  epochOfValue,
+  openEpochState,
+  sealEpochState,
+  sealVersionedState,
+  stateRowKey,
+  versionOfValue,
+} from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
 import type { SqliteStateStore } from "./state-store.ts";
+import { rollbackDetected } from "./state-versions.ts";
 
 export type StateQuota = {
   /** Sealed bytes an agent may keep in all. */
@@ -56,13 +64,13 @@ export function reencryptAgentState(
   let bytes = 0;
   const rows = store.rewrite(agentId.toString(), (row, value) => {
     if (epochOfValue(value) !== from.epoch) return undefined;
-    const next = sealEpochState(
-      to.key,
-      to.epoch,
-      agentId,
-      row,
-      openEpochState(from.key, agentId, row, value),
-    );
+    const plain = openEpochState(from.key, agentId, row, value);
+    // The entry keeps its write version: the agent's head counts it as it was.
+    const version = versionOfValue(value) ?? 0n;
+    const next =
+      version > 0n
+        ? sealVersionedState(to.key, to.epoch, version, agentId, row, plain)
+        : sealEpochState(to.key, to.epoch, agentId, row, plain);
     bytes += next.length;
     return next;
   });
@@ -101,9 +109,23 @@ export class EncryptedAgentState {
 
   async get(name: string): Promise<Uint8Array | undefined> {
     const row = this.#row(name);
-    const sealed = this.#store.get(this.#agent, row);
-    if (!sealed) return undefined;
-    return this.#open(row, sealed).value;
+    // Read, then check against the verified head; a writer elsewhere may land in between, so a
+    // mismatch is read once more before it counts as a rollback.
+    for (let attempt = 0; ; attempt++) {
+      const sealed = this.#store.get(this.#agent, row);
+      const known = this.#store.versions.verified(this.#store, this.#agentId, this.#keys.rowKey);
+      const expected = known.versions.get(row);
+      const version = sealed ? versionOfValue(sealed) : undefined;
+      if (expected === version) return sealed ? this.#open(row, sealed).value : undefined;
+      if (attempt > 0) {
+        throw rollbackDetected(
+          this.#agent,
+          sealed
+            ? `an entry is at write ${version}, its head counts write ${expected ?? "none"}`
+            : `an entry its head counts (write ${expected}) is missing`,
+        );
+      }
+    }
   }
 
   async put(name: string, value: Uint8Array): Promise<void> {
@@ -118,14 +140,11 @@ export class EncryptedAgentState {
     plain.set(value, 2 + nameBytes.length);
     // Key choice and write happen in one synchronous step, so a rotation's re-encryption pass
     // (also synchronous) never misses an entry written under the ending epoch.
-    const { epoch, key } = this.#keys.current();
-    const sealed = sealEpochState(key, epoch, this.#agentId, row, plain);
-    if (
-      !this.#store.putWithin(this.#agent, row, sealed, {
-        maxBytes: this.#quota.maxBytes,
-        maxRows: this.#quota.maxKeys,
-      })
-    ) {
+    const written = this.#writeVersioned(row, (version) => {
+      const { epoch, key } = this.#keys.current();
+      return sealVersionedState(key, epoch, version, this.#agentId, row, plain);
+    });
+    if (!written) {
       throw limit(
         `The agent's state would exceed its quota of ${this.#quota.maxBytes} bytes or ${this.#quota.maxKeys} keys`,
       );
@@ -133,12 +152,52 @@ export class EncryptedAgentState {
   }
 
   async delete(name: string): Promise<boolean> {
-    return this.#store.delete(this.#agent, this.#row(name));
+    const row = this.#row(name);
+    const known = this.#store.versions.verified(this.#store, this.#agentId, this.#keys.rowKey);
+    if (!known.versions.has(row)) return false;
+    this.#writeVersioned(row, undefined);
+    return true;
+  }
+
+  /**
+   * Writes a row (sealed by `seal` at the version given) or deletes it, with the agent's next
+   * head, retrying when another writer moved the head first. False when over the quota.
+   */
+  #writeVersioned(row: string, seal: ((version: bigint) => Uint8Array) | undefined): boolean {
+    const { versions } = this.#store;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const known = versions.verified(this.#store, this.#agentId, this.#keys.rowKey);
+      const next = versions.nextHead(known, this.#agentId, this.#keys.rowKey, row, seal === undefined);
+      const sealed = seal?.(next.version);
+      const outcome = this.#store.writeVersioned(
+        this.#agent,
+        row,
+        sealed,
+        { expected: known.head, next: next.bytes },
+        { maxBytes: this.#quota.maxBytes, maxRows: this.#quota.maxKeys },
+      );
+      if (outcome === "over-quota") return false;
+      if (outcome === "written") {
+        versions.wrote(this.#agentId, known, row, next, seal === undefined);
+        // Metered in the usage receipt (it was never counted before).
+        this.bytesWritten += sealed?.length ?? 0;
+        return true;
+      }
+    }
+    throw new VeilError("STATE_BUSY", "The agent's state kept changing under this write", {
+      status: 503,
+      retryable: true,
+      hint: "Many writers at once; retry.",
+    });
   }
 
   async list(prefix: string, limit: number): Promise<string[]> {
     const names: string[] = [];
+    const known = this.#store.versions.verified(this.#store, this.#agentId, this.#keys.rowKey);
     for (const { row, value } of this.#store.rows(this.#agent)) {
+      if (known.versions.get(row) !== versionOfValue(value)) {
+        throw rollbackDetected(this.#agent, "an entry is not at the write its head counts");
+      }
       const { name } = this.#open(row, value);
       if (name.startsWith(prefix)) names.push(name);
     }

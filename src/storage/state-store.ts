@@ -1,6 +1,10 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { type StateAnchor, StateVersions } from "./state-versions.ts";
+
+/** What a versioned write did: written, refused by the quota, or the head moved under it. */
+export type VersionedWrite = "written" | "over-quota" | "head-moved";
 
 /**
  * Agents' state rows in SQLite: (agent, row key) → sealed bytes. It holds only ciphertext and
@@ -14,8 +18,13 @@ export class SqliteStateStore {
   readonly #delete: Database.Statement<[string, string]>;
   readonly #rows: Database.Statement<[string], { row: string; value: Buffer }>;
   readonly #usage: Database.Statement<[string], { bytes: number | null; count: number }>;
+  readonly #head: Database.Statement<[string], { head: Buffer }>;
+  readonly #putHead: Database.Statement<[string, Buffer]>;
+  /** What this process has verified of each agent's rows (shared by all its agents' states). */
+  readonly versions: StateVersions;
 
-  constructor(path: string) {
+  constructor(path: string, options: { anchor?: StateAnchor } = {}) {
+    this.versions = new StateVersions(options.anchor);
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.#db = new Database(path);
     this.#db.pragma("journal_mode = WAL");
@@ -27,6 +36,16 @@ export class SqliteStateStore {
       size INTEGER NOT NULL,
       PRIMARY KEY (agent, row)
     ) WITHOUT ROWID`);
+    // Each agent's head: its write counter and the digest of its rows' versions, MAC'd by the
+    // agent's key (src/storage/state-versions.ts). Written in the same transaction as the row.
+    this.#db.exec(`CREATE TABLE IF NOT EXISTS agent_heads (
+      agent TEXT NOT NULL PRIMARY KEY,
+      head BLOB NOT NULL
+    ) WITHOUT ROWID`);
+    this.#head = this.#db.prepare("SELECT head FROM agent_heads WHERE agent = ?");
+    this.#putHead = this.#db.prepare(
+      "INSERT INTO agent_heads (agent, head) VALUES (?, ?) ON CONFLICT (agent) DO UPDATE SET head = excluded.head",
+    );
     this.#get = this.#db.prepare("SELECT value FROM agent_state WHERE agent = ? AND row = ?");
     this.#put = this.#db.prepare(
       "INSERT INTO agent_state (agent, row, value, size) VALUES (?, ?, ?, ?) ON CONFLICT (agent, row) DO UPDATE SET value = excluded.value, size = excluded.size",
@@ -82,6 +101,47 @@ export class SqliteStateStore {
           changed++;
         }
         return changed;
+      })
+      .immediate();
+  }
+
+  head(agent: string): Uint8Array | undefined {
+    const r = this.#head.get(agent);
+    return r ? new Uint8Array(r.head) : undefined;
+  }
+
+  /**
+   * Writes (or, with `value` undefined, deletes) a row and the agent's new head in one
+   * transaction, if the head is still `expected`: another writer that moved it first makes
+   * this one re-read and try again.
+   */
+  writeVersioned(
+    agent: string,
+    row: string,
+    value: Uint8Array | undefined,
+    head: { expected: Uint8Array | undefined; next: Uint8Array },
+    quota: { maxBytes: number; maxRows: number },
+  ): VersionedWrite {
+    return this.#db
+      .transaction((): VersionedWrite => {
+        const current = this.#head.get(agent)?.head;
+        const same =
+          current === undefined
+            ? head.expected === undefined
+            : head.expected !== undefined && Buffer.compare(current, head.expected) === 0;
+        if (!same) return "head-moved";
+        if (value === undefined) {
+          this.#delete.run(agent, row);
+        } else {
+          const usage = this.#usage.get(agent) ?? { bytes: 0, count: 0 };
+          const existing = this.#get.get(agent, row);
+          const bytes = (usage.bytes ?? 0) - (existing ? existing.value.length : 0) + value.length;
+          const count = usage.count + (existing ? 0 : 1);
+          if (bytes > quota.maxBytes || count > quota.maxRows) return "over-quota";
+          this.#put.run(agent, row, Buffer.from(value), value.length);
+        }
+        this.#putHead.run(agent, Buffer.from(head.next));
+        return "written";
       })
       .immediate();
   }

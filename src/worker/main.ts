@@ -5,6 +5,7 @@ import type { Hex } from "viem";
 import { llmReceiptDigest, usageReceiptDigest } from "../chain/certificates.ts";
 import { VeilEconomy } from "../chain/economy-client.ts";
 import { RotationClient, VeilChain } from "../chain/index.ts";
+import { hkdf, utf8 } from "../crypto/index.ts";
 import type { DaemonListener } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
 import { listenLocalLinks } from "../daemon/link-server.ts";
@@ -15,6 +16,7 @@ import { VeilClient } from "../sdk/client.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import { SqliteLogStore } from "../storage/log-store.ts";
 import { SqliteStateStore } from "../storage/state-store.ts";
+import { FileStateAnchor } from "../storage/state-versions.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
 import { AgentCalls, DEFAULT_MAX_CALL_DEPTH } from "./agent-calls.ts";
 import { AgentTable } from "./agents.ts";
@@ -124,7 +126,13 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
       : undefined;
   // Quotas are counted at each (agent, caller)'s home worker, across the network's workers.
   const quotas = new QuotaHomes({ chain, self: identity.account, log: (m) => console.error(m) });
-  const stateStore = new SqliteStateStore(statePath);
+  // The highest state head this worker has seen per agent, outside the state store and MAC'd
+  // with a key from its sealed identity: a store put back to an older copy is refused
+  // (STATE_ROLLBACK_DETECTED) even after a restart.
+  const anchorKey = hkdf(identity.encryptionPrivateKey(), undefined, utf8("veil/v1/worker/state-anchor"), 32);
+  const stateStore = new SqliteStateStore(statePath, {
+    anchor: new FileStateAnchor(join(options.dataDir, "state-anchor.json"), anchorKey),
+  });
   const agents: AgentTable = new AgentTable({
     quotas,
     allowPrivateEgress: options.allowPrivateEgress ?? [],

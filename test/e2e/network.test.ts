@@ -64,7 +64,7 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
     assert.equal(seen.size, 2, "both workers served the counter");
   });
 
-  test("when a worker dies, invocations go to the other one", async () => {
+  test("when a worker dies, invocations go to the other one until veil up has restarted it", async () => {
     const n = readNetwork(dir);
     // Warm both workers first, so the gateway holds kept-alive connections to the one that dies.
     for (let i = 0; i < 4; i++)
@@ -78,9 +78,17 @@ describe("a Veil network on one machine", { timeout: 300_000 }, () => {
       assert.equal(invoke.code, 0, invoke.stderr);
       assert.deepEqual(JSON.parse(invoke.stdout), { message: `Hello, Run ${i}!` });
     }
-    const inspect = await veil(["inspect", "hello", "--json"], { env });
-    const info = JSON.parse(inspect.stdout) as { workers: { address: string; status: string }[] };
-    assert.equal(info.workers.find((w) => w.address === victim.address)?.status, "unreachable");
+    // The supervisor starts it again: the same worker (its sealed identity), in a new process.
+    let status = "";
+    for (let i = 0; i < 120 && status !== "ready"; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const inspect = await veil(["inspect", "hello", "--json"], { env });
+      const info = JSON.parse(inspect.stdout) as { workers: { address: string; status: string }[] };
+      status = info.workers.find((w) => w.address === victim.address)?.status ?? "";
+    }
+    assert.equal(status, "ready");
+    const back = readNetwork(dir).workers.find((w) => w.address === victim.address);
+    assert.ok(back && back.pid !== victim.pid, "it runs in a new process");
   });
 
   test("the agent has certified keys: an EVM address checked up to the master key on chain", async () => {

@@ -52,7 +52,7 @@ export async function startNetwork(
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`veil up exited early:\n${output}`);
-    if (output.includes("Veil network is up")) return { child, output: () => output };
+    if (/Veil network is (up|resumed)/.test(output)) return { child, output: () => output };
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill("SIGKILL");

@@ -107,19 +107,24 @@ describe("ctx.state", () => {
     const s = new SqliteStateStore(dbPath);
     try {
       const thief = new EncryptedAgentState(s, 1n, randomBytes(32));
-      assert.equal(await thief.get("config"), undefined, "another key does not even find the row");
+      // Another key cannot even vouch for the agent's head, so it reads nothing at all.
+      await assert.rejects(
+        thief.get("config"),
+        (e: unknown) => e instanceof VeilError && e.code === "STATE_CORRUPT",
+      );
       await assert.rejects(
         thief.list("", 10),
         (e: unknown) => e instanceof VeilError && e.code === "STATE_CORRUPT",
       );
-      // Copy agent 1's row into agent 2's table under agent 2's row name: it does not open there.
+      // Copy agent 1's row into agent 2's table under agent 2's row name: agent 2's head does
+      // not count it, so it is refused before it is even opened.
       const [row] = s.rows("1");
       const target = new EncryptedAgentState(s, 2n, keyB);
       assert.ok(row);
       s.putWithin("2", row.row, row.value, { maxBytes: 1e9, maxRows: 1e9 });
       await assert.rejects(
         target.list("", 10),
-        (e: unknown) => e instanceof VeilError && e.code === "STATE_CORRUPT",
+        (e: unknown) => e instanceof VeilError && e.code === "STATE_ROLLBACK_DETECTED",
       );
     } finally {
       s.close();

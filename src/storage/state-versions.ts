@@ -1,0 +1,216 @@
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { equalBytes, stateDigestTerm, stateHeadMac, u64be, versionOfValue } from "../crypto/index.ts";
+import { VeilError } from "../errors/index.ts";
+
+/**
+ * Rollback protection for agents' state (docs/adr/0019). The store is hostile: it may hand back
+ * an older ciphertext of a row, drop a row, or be restored whole from an older copy. So every
+ * entry carries the write version it was sealed at (in its AAD), and each agent has a head in
+ * the store: a counter that every write raises and a digest of the (row, version) pairs, MAC'd
+ * with the agent's row key. A reader checks the rows against the head, and the head against
+ * the highest counter this worker has seen, which it keeps outside the store (the anchor).
+ */
+export type StateAnchor = {
+  /** The highest head counter seen for `agent`, if any. */
+  get(agent: string): bigint | undefined;
+  /** Records that `agent`'s head reached `counter` (never lowers it). */
+  raise(agent: string, counter: bigint): void;
+};
+
+export type StateHead = { counter: bigint; digest: bigint; mac: Uint8Array };
+
+const HEAD_BYTES = 8 + 32 + 32;
+export const DIGEST_MODULUS = 1n << 256n;
+
+export function encodeHead(head: StateHead): Uint8Array {
+  const out = new Uint8Array(HEAD_BYTES);
+  out.set(u64be(head.counter), 0);
+  out.set(Buffer.from(head.digest.toString(16).padStart(64, "0"), "hex"), 8);
+  out.set(head.mac, 40);
+  return out;
+}
+
+function decodeHead(bytes: Uint8Array): StateHead | undefined {
+  if (bytes.length !== HEAD_BYTES) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return {
+    counter: view.getBigUint64(0),
+    digest: BigInt(`0x${Buffer.from(bytes.subarray(8, 40)).toString("hex")}`),
+    mac: bytes.slice(40),
+  };
+}
+
+export const rollbackDetected = (agent: string, what: string) =>
+  new VeilError("STATE_ROLLBACK_DETECTED", `Agent ${agent}'s state store went back: ${what}`, {
+    status: 500,
+    hint: "The state store was restored from an older copy or altered; the worker refuses it rather than serve old state. Restore the latest copy of the store.",
+  });
+
+/** One agent's rows as this worker last verified them against the head. */
+export type VerifiedRows = {
+  head: Uint8Array | undefined;
+  counter: bigint;
+  digest: bigint;
+  versions: Map<string, bigint>;
+};
+
+type HeadSource = {
+  head(agent: string): Uint8Array | undefined;
+  rows(agent: string): { row: string; value: Uint8Array }[];
+};
+
+export class StateVersions {
+  readonly #known = new Map<string, VerifiedRows>();
+  readonly #anchor: StateAnchor | undefined;
+
+  constructor(anchor?: StateAnchor) {
+    this.#anchor = anchor;
+  }
+
+  /**
+   * The agent's rows, verified against its head: from memory while the head is the one last
+   * verified, else re-read (another worker wrote, or this process just started).
+   */
+  verified(store: HeadSource, agentId: bigint, rowKey: Uint8Array): VerifiedRows {
+    const agent = agentId.toString();
+    const bytes = store.head(agent);
+    const known = this.#known.get(agent);
+    if (
+      known &&
+      (bytes === undefined ? known.head === undefined : known.head && equalBytes(bytes, known.head))
+    ) {
+      return known;
+    }
+    const floor = known?.counter ?? this.#anchor?.get(agent) ?? 0n;
+    let counter = 0n;
+    let digest = 0n;
+    if (bytes === undefined) {
+      if (floor > 0n) throw rollbackDetected(agent, `its head is gone (this worker saw write ${floor})`);
+    } else {
+      const head = decodeHead(bytes);
+      if (!head || !equalBytes(head.mac, stateHeadMac(rowKey, agentId, head.counter, head.digest))) {
+        throw new VeilError("STATE_CORRUPT", `Agent ${agent}'s state head is not one its key made`, {
+          status: 500,
+          hint: "The storage was altered; restore it from a copy.",
+        });
+      }
+      if (head.counter < floor) {
+        throw rollbackDetected(agent, `its head is at write ${head.counter}, this worker saw write ${floor}`);
+      }
+      counter = head.counter;
+      digest = head.digest;
+    }
+    const versions = new Map<string, bigint>();
+    let sum = 0n;
+    for (const { row, value } of store.rows(agent)) {
+      const version = versionOfValue(value);
+      if (version === undefined || version > counter) {
+        throw rollbackDetected(agent, `a row claims write ${version ?? "?"}, past the head's ${counter}`);
+      }
+      versions.set(row, version);
+      sum = (sum + stateDigestTerm(rowKey, row, version)) % DIGEST_MODULUS;
+    }
+    if (sum !== digest) {
+      throw rollbackDetected(
+        agent,
+        "its rows are not the ones its head counts (an entry was replaced by an older one, removed or added)",
+      );
+    }
+    const next: VerifiedRows = { head: bytes, counter, digest, versions };
+    this.#known.set(agent, next);
+    if (counter > 0n) this.#anchor?.raise(agent, counter);
+    return next;
+  }
+
+  /** The head after writing `row` at the next version (or deleting it, `remove`). */
+  nextHead(
+    known: VerifiedRows,
+    agentId: bigint,
+    rowKey: Uint8Array,
+    row: string,
+    remove: boolean,
+  ): { version: bigint; digest: bigint; bytes: Uint8Array } {
+    const version = known.counter + 1n;
+    const old = known.versions.get(row);
+    let digest = known.digest;
+    if (old !== undefined)
+      digest = (digest - stateDigestTerm(rowKey, row, old) + DIGEST_MODULUS) % DIGEST_MODULUS;
+    if (!remove) digest = (digest + stateDigestTerm(rowKey, row, version)) % DIGEST_MODULUS;
+    const mac = stateHeadMac(rowKey, agentId, version, digest);
+    return { version, digest, bytes: encodeHead({ counter: version, digest, mac }) };
+  }
+
+  /** Takes a write this worker made as verified, without re-reading. */
+  wrote(
+    agentId: bigint,
+    known: VerifiedRows,
+    row: string,
+    next: { version: bigint; digest: bigint; bytes: Uint8Array },
+    remove: boolean,
+  ): void {
+    const versions = new Map(known.versions);
+    if (remove) versions.delete(row);
+    else versions.set(row, next.version);
+    const agent = agentId.toString();
+    this.#known.set(agent, { head: next.bytes, counter: next.version, digest: next.digest, versions });
+    this.#anchor?.raise(agent, next.version);
+  }
+}
+
+/**
+ * The anchor in a file of the worker's data directory, MAC'd with a key only its TEE holds
+ * (derived from its sealed identity). A restore of the state store alone is caught across
+ * restarts; restoring the worker's data directory with it needs the counter anchored off the
+ * host as well (docs/adr/0019, not built yet).
+ */
+export class FileStateAnchor implements StateAnchor {
+  readonly #path: string;
+  readonly #key: Uint8Array;
+  readonly #counters = new Map<string, bigint>();
+
+  constructor(path: string, macKey: Uint8Array) {
+    this.#path = path;
+    this.#key = macKey;
+    if (!existsSync(path)) return;
+    const text = readFileSync(path, "utf8");
+    let parsed: { counters: Record<string, string>; mac: string };
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch {
+      throw this.#corrupt("not JSON");
+    }
+    if (!parsed.counters || parsed.mac !== this.#mac(parsed.counters))
+      throw this.#corrupt("its MAC does not match");
+    for (const [agent, counter] of Object.entries(parsed.counters))
+      this.#counters.set(agent, BigInt(counter));
+  }
+
+  get(agent: string): bigint | undefined {
+    return this.#counters.get(agent);
+  }
+
+  raise(agent: string, counter: bigint): void {
+    if ((this.#counters.get(agent) ?? 0n) >= counter) return;
+    this.#counters.set(agent, counter);
+    const counters = Object.fromEntries([...this.#counters].map(([a, c]) => [a, c.toString()]));
+    const tmp = `${this.#path}.tmp-${process.pid}`;
+    const fd = openSync(tmp, "w");
+    writeSync(fd, JSON.stringify({ counters, mac: this.#mac(counters) }));
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, this.#path);
+  }
+
+  #mac(counters: Record<string, string>): string {
+    const canonical = JSON.stringify(Object.entries(counters).sort(([a], [b]) => (a < b ? -1 : 1)));
+    return Buffer.from(hmac(sha256, this.#key, new TextEncoder().encode(canonical))).toString("hex");
+  }
+
+  #corrupt(problem: string): VeilError {
+    return new VeilError("STATE_ANCHOR_CORRUPT", `The state anchor ${this.#path} is damaged: ${problem}`, {
+      hint: "It was altered or cut short. Without it the worker cannot tell old state from new: restore it, or remove it to trust the state store as it is.",
+    });
+  }
+}
