@@ -72,7 +72,7 @@ async function measure(url: string) {
   await Promise.all(hashes.map((hash) => pub.waitForTransactionReceipt({ hash, pollingInterval: 5 })));
   const pipelined = (N / (performance.now() - t)) * 1000;
   // Event latency: a second client polling for new blocks every 100 ms, as daemons do.
-  const watcher = createPublicClient({ chain, transport: http(url) });
+  const watcher = createPublicClient({ chain, transport: http(url), cacheTime: 0 });
   const latencies: number[] = [];
   for (let i = 0; i < 30; i++) {
     const from = await watcher.getBlockNumber();
