@@ -136,6 +136,41 @@ describe("veil up resumes the network in its directory", { timeout: 420_000 }, (
     );
   });
 
+  test("the chain killed alone is restarted by veil up and the network goes on from its block", async () => {
+    assert.ok(network);
+    const chainPid = () => Number.parseInt(readFileSync(join(dir, "chain", "chain.pid"), "utf8"), 10);
+    const victim = chainPid();
+    const count = await countUntilServed();
+    process.kill(victim, "SIGKILL");
+    const currentPid = () => {
+      try {
+        return chainPid();
+      } catch {
+        return victim; // between the old file's removal and the new one
+      }
+    };
+    for (let i = 0; i < 120 && (currentPid() === victim || !/chain is back/.test(network.output())); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.match(network.output(), /restarting chain/);
+    assert.match(network.output(), /chain is back/);
+    let next: number | { status: number } = { status: 0 };
+    for (let i = 0; i < 120 && typeof next !== "number"; i++) {
+      next = await increment();
+      if (typeof next !== "number") await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(next, count + 1, "the agent's state went on from where it was");
+    // A transaction after the restart lands, and the daemons follow it (a new agent is served).
+    await ok(["secrets", "set", "counter", "TOKEN=after-chain-restart"]);
+    let body = { token: "" };
+    for (let i = 0; i < 100 && body.token !== "after-chain-restart"; i++) {
+      const res = await fetch(`${gateway()}/agents/counter/`, { method: "POST" });
+      if (res.status === 200) body = (await res.json()) as typeof body;
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(body.token, "after-chain-restart");
+  });
+
   test("veil down stops it from another shell; --fresh without --yes refuses", async () => {
     assert.ok(network);
     const down = await veil(["down", "--dir", dir], { env });
