@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { VeilError } from "../errors/index.ts";
 import { holdDataDir } from "../storage/data-dir-lock.ts";
-import { ChainJournal } from "./journal.ts";
+import { ChainJournal, type JournalEntry } from "./journal.ts";
 import { type Eip1193Provider, JournaledProvider } from "./journaled-provider.ts";
 
 const require = createRequire(import.meta.url);
@@ -41,7 +41,7 @@ export async function startEmbeddedChain(options: {
 }): Promise<EmbeddedChain> {
   process.env.HARDHAT_CONFIG = join(dirname(fileURLToPath(import.meta.url)), "hardhat.config.cjs");
   let journal: ChainJournal | undefined;
-  let entries: Parameters<typeof JournaledProvider.resume>[2] = [];
+  let entries: JournalEntry[] = [];
   let release: (() => void) | undefined;
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });

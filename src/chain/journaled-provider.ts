@@ -35,7 +35,7 @@ const WRITES = new Set([
 const CLOCK = new Set(["evm_increaseTime", "evm_setNextBlockTimestamp"]);
 
 /** Would fork history away from the journal; a persistent chain cannot go back. */
-const REFUSED = new Set(["evm_snapshot", "evm_revert", "hardhat_reset", "hardhat_setLoggingEnabled"]);
+const REFUSED = new Set(["evm_snapshot", "evm_revert", "hardhat_reset"]);
 
 type Block = { number: number; time: number; hash: string };
 
@@ -51,7 +51,6 @@ export class JournaledProvider implements Eip1193Provider {
   readonly #journal: ChainJournal;
   #head: Block = { number: 0, time: 0, hash: "" };
   readonly #lock = new ReadWriteLock();
-  #intervalMs = 0;
   #timer: NodeJS.Timeout | undefined;
   #lastBlockAt = Date.now();
 
@@ -71,7 +70,7 @@ export class JournaledProvider implements Eip1193Provider {
     onProgress?: (done: number, total: number) => void,
   ): Promise<JournaledProvider> {
     const p = new JournaledProvider(inner, journal);
-    p.#head = await p.#latest();
+    p.#head = await p.#block("latest");
     let interval = 0;
     let offset: number | undefined;
     for (let i = 0; i < entries.length; i++) {
@@ -83,7 +82,7 @@ export class JournaledProvider implements Eip1193Provider {
       if (e.b) await inner.request({ method: "evm_setNextBlockTimestamp", params: [e.b.time] });
       await inner.request({ method: e.m, params: e.p }).catch(() => undefined);
       if (e.b) {
-        const head = await p.#latest();
+        const head = await p.#block("latest");
         if (head.number !== e.b.to || head.hash !== e.b.hash) {
           throw new VeilError(
             "CHAIN_REPLAY_DIVERGED",
@@ -124,15 +123,15 @@ export class JournaledProvider implements Eip1193Provider {
       );
     }
     if (method === "evm_setIntervalMining") {
-      return this.#exclusive(async () => {
+      return this.#lock.exclusive(async () => {
         const ms = Number(params[0] ?? 0);
         this.#journal.append({ m: method, p: [ms] });
         this.#setInterval(ms);
         return true;
       });
     }
-    if (WRITES.has(method)) return this.#exclusive(() => this.#write(method, params));
-    if (CLOCK.has(method)) return this.#exclusive(() => this.#inner.request({ method, params }));
+    if (WRITES.has(method)) return this.#lock.exclusive(() => this.#write(method, params));
+    if (CLOCK.has(method)) return this.#lock.exclusive(() => this.#inner.request({ method, params }));
     // Reads run alongside each other but never beside a write: none sees a block before it is
     // on disk.
     return this.#lock.shared(() => this.#inner.request({ method, params }));
@@ -153,10 +152,6 @@ export class JournaledProvider implements Eip1193Provider {
     this.#timer = undefined;
   }
 
-  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.#lock.exclusive(fn);
-  }
-
   async #write(method: string, params: unknown[]): Promise<unknown> {
     const before = this.#head.number;
     let result: unknown;
@@ -168,7 +163,7 @@ export class JournaledProvider implements Eip1193Provider {
     }
     // A reverted transaction fails the request but is mined all the same: what counts is
     // whether the chain moved.
-    const head = await this.#latest();
+    const head = await this.#block("latest");
     const entry: JournalEntry = { m: method, p: params };
     if (head.number !== before) {
       const first = head.number === before + 1 ? head : await this.#block(before + 1);
@@ -185,23 +180,18 @@ export class JournaledProvider implements Eip1193Provider {
   #setInterval(ms: number): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#intervalMs = ms;
     if (!(ms > 0)) return;
     // Mines when no block came for a whole interval, as Hardhat's interval mining would, but
     // through the journal.
     this.#timer = setInterval(
       () => {
-        if (Date.now() - this.#lastBlockAt < this.#intervalMs) return;
+        if (Date.now() - this.#lastBlockAt < ms) return;
         this.#lastBlockAt = Date.now();
-        void this.#exclusive(() => this.#write("evm_mine", [])).catch(() => undefined);
+        void this.#lock.exclusive(() => this.#write("evm_mine", [])).catch(() => undefined);
       },
       Math.max(50, Math.floor(ms / 4)),
     );
     this.#timer.unref();
-  }
-
-  async #latest(): Promise<Block> {
-    return this.#block("latest");
   }
 
   async #block(tag: number | "latest"): Promise<Block> {

@@ -137,9 +137,9 @@ program
         gateway?: "worker" | "process";
         allowPrivateEgress?: string[];
       }) => {
-        const { up, resumableNetwork } = await import("../network/up.ts");
+        const { up, networkExists } = await import("../network/up.ts");
         const { yes, ...upOptions } = opts;
-        if (opts.fresh && !yes && resumableNetwork(opts.dir)) await confirmFresh(opts.dir);
+        if (opts.fresh && !yes && networkExists(opts.dir)) await confirmFresh(opts.dir);
         const started = Date.now();
         const running = await up({ ...upOptions, onProgress: progress });
         const n = running.network;

@@ -120,13 +120,29 @@ export function sealVersionedState(
   plaintext: Uint8Array,
   options: { random?: (n: number) => Uint8Array } = {},
 ): Uint8Array {
+  const header = concatBytes(Uint8Array.of(VERSIONED_VALUE_VERSION), u64be(epoch), u64be(version));
+  return sealStateEntry(
+    header,
+    epochStateKey,
+    versionedAad(agentId, row, epoch, version),
+    plaintext,
+    options,
+  );
+}
+
+/** header ‖ wrap(key, aad): the one shape of both state entry formats. */
+function sealStateEntry(
+  header: Uint8Array,
+  epochStateKey: Uint8Array,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+  options: { random?: (n: number) => Uint8Array },
+): Uint8Array {
   return concatBytes(
-    Uint8Array.of(VERSIONED_VALUE_VERSION),
-    u64be(epoch),
-    u64be(version),
+    header,
     wrap(epochStateKey, plaintext, {
       label: LABELS.epochState,
-      aad: versionedAad(agentId, row, epoch, version),
+      aad,
       ...(options.random ? { random: options.random } : {}),
     }),
   );
@@ -143,15 +159,8 @@ export function sealEpochState(
   plaintext: Uint8Array,
   options: { random?: (n: number) => Uint8Array } = {},
 ): Uint8Array {
-  return concatBytes(
-    Uint8Array.of(EPOCH_VALUE_VERSION),
-    u64be(epoch),
-    wrap(epochStateKey, plaintext, {
-      label: LABELS.epochState,
-      aad: stateAad(agentId, row, epoch),
-      ...(options.random ? { random: options.random } : {}),
-    }),
-  );
+  const header = concatBytes(Uint8Array.of(EPOCH_VALUE_VERSION), u64be(epoch));
+  return sealStateEntry(header, epochStateKey, stateAad(agentId, row, epoch), plaintext, options);
 }
 
 export function openEpochState(
@@ -162,17 +171,13 @@ export function openEpochState(
 ): Uint8Array {
   const epoch = epochOfValue(sealed);
   if (epoch === undefined) throw malformed("not a version-2 state entry");
-  if (sealed[0] === VERSIONED_VALUE_VERSION) {
-    const version = versionOfValue(sealed);
-    if (version === undefined) throw malformed("a version-3 state entry cut short");
-    return unwrap(epochStateKey, sealed.subarray(1 + 2 * EPOCH_BYTES), {
-      label: LABELS.epochState,
-      aad: versionedAad(agentId, row, epoch, version),
-    });
+  const version = sealed[0] === VERSIONED_VALUE_VERSION ? versionOfValue(sealed) : undefined;
+  if (sealed[0] === VERSIONED_VALUE_VERSION && version === undefined) {
+    throw malformed("a version-3 state entry cut short");
   }
-  return unwrap(epochStateKey, sealed.subarray(1 + EPOCH_BYTES), {
+  return unwrap(epochStateKey, sealed.subarray(1 + (version === undefined ? 1 : 2) * EPOCH_BYTES), {
     label: LABELS.epochState,
-    aad: stateAad(agentId, row, epoch),
+    aad: version === undefined ? stateAad(agentId, row, epoch) : versionedAad(agentId, row, epoch, version),
   });
 }
 

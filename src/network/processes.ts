@@ -83,8 +83,8 @@ export function startDaemon(
 export function watchSupervisor(): void {
   if (process.env.VEIL_SUPERVISED !== "1") return;
   process.stdin.on("error", () => undefined);
-  process.stdin.on("close", () => process.kill(process.pid, "SIGTERM"));
-  process.stdin.on("end", () => process.kill(process.pid, "SIGTERM"));
+  // "close" follows both the end of the pipe and an error on it.
+  process.stdin.once("close", () => process.kill(process.pid, "SIGTERM"));
   process.stdin.resume();
 }
 

@@ -68,11 +68,6 @@ const NETWORK_FILES = [
   "gateway-link.key",
 ];
 
-/** Whether `dir` holds a network that `veil up` would resume (for the CLI's confirmation). */
-export function resumableNetwork(dir: string): boolean {
-  return existsSync(join(resolve(dir), "network.json"));
-}
-
 const port = (base: number, offset: number) => (base === 0 ? 0 : base + offset);
 
 /**
@@ -91,10 +86,6 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
   const releaseDir = holdDataDir(dir, "veil-up");
   const path = join(dir, "network.json");
   const chainDir = join(dir, "chain");
-  const previous = options.fresh ? undefined : previousNetwork(dir, path, chainDir, options, progress);
-  if (!previous) {
-    for (const file of NETWORK_FILES) rmSync(join(dir, file), { recursive: true, force: true });
-  }
   const logDir = join(dir, "logs");
   const supervisor = new Supervisor(logDir, progress);
   const daemons = supervisor.daemons;
@@ -107,6 +98,10 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
     url ? Number(new URL(url).port) || fallback : fallback;
 
   try {
+    const previous = options.fresh ? undefined : previousNetwork(dir, path, chainDir, options, progress);
+    if (!previous) {
+      for (const file of NETWORK_FILES) rmSync(join(dir, file), { recursive: true, force: true });
+    }
     const accounts = devAccounts(10);
     const deployer = options.deployerKey ?? accounts[0]!.privateKey;
     let rpcUrl = options.rpc;
@@ -142,7 +137,15 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
       });
 
     const network = previous
-      ? await resumeNetwork(previous, { rpcUrl, chainId, dir, path, deployer, progress, block: resumedBlock })
+      ? await resumeNetwork(previous, {
+          rpcUrl,
+          chainId,
+          dir: options.dir,
+          path,
+          deployer,
+          progress,
+          block: resumedBlock,
+        })
       : await newNetwork({ rpcUrl, chainId, dir, deployer, accounts, embedded: !options.rpc, progress });
     const { contracts } = network.chain;
     const governance = new VeilChain({ rpcUrl, chainId, contracts }, { account: deployer });

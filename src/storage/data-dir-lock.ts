@@ -2,7 +2,8 @@ import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { VeilError } from "../errors/index.ts";
 
-const alive = (pid: number) => {
+/** Whether process `pid` runs (one of another user counts). */
+export const processAlive = (pid: number) => {
   try {
     process.kill(pid, 0);
     return true;
@@ -10,6 +11,17 @@ const alive = (pid: number) => {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 };
+
+/** The process that holds `<dir>/<role>.pid`, if the file names one that still runs. */
+export function holderOf(dir: string, role: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number.parseInt(readFileSync(join(dir, `${role}.pid`), "utf8"), 10);
+  } catch {
+    return undefined;
+  }
+  return Number.isSafeInteger(pid) && processAlive(pid) ? pid : undefined;
+}
 
 /**
  * Claims a data directory for this process (`<dir>/<role>.pid`): two daemons writing one
@@ -34,8 +46,8 @@ export function holdDataDir(dir: string, role: string): () => void {
       return release;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const pid = Number.parseInt(readFileSync(file, "utf8"), 10);
-      if (Number.isSafeInteger(pid) && pid !== process.pid && alive(pid)) {
+      const pid = holderOf(dir, role);
+      if (pid !== undefined && pid !== process.pid) {
         throw new VeilError("DATA_DIR_IN_USE", `${dir} is in use by another ${role} (process ${pid})`, {
           hint: `Stop that process first (\`veil down\`, or kill ${pid}), or give this one another data directory.`,
         });

@@ -22,9 +22,9 @@ export type StateAnchor = {
 export type StateHead = { counter: bigint; digest: bigint; mac: Uint8Array };
 
 const HEAD_BYTES = 8 + 32 + 32;
-export const DIGEST_MODULUS = 1n << 256n;
+const DIGEST_MODULUS = 1n << 256n;
 
-export function encodeHead(head: StateHead): Uint8Array {
+function encodeHead(head: StateHead): Uint8Array {
   const out = new Uint8Array(HEAD_BYTES);
   out.set(u64be(head.counter), 0);
   out.set(Buffer.from(head.digest.toString(16).padStart(64, "0"), "hex"), 8);
