@@ -63,29 +63,6 @@ export class SqliteStateStore {
   }
 
   /**
-   * Writes a row if the agent's total stays within `maxBytes` and `maxRows`; the check and the
-   * write are one transaction, so concurrent writers cannot overshoot the quota together.
-   */
-  putWithin(
-    agent: string,
-    row: string,
-    value: Uint8Array,
-    quota: { maxBytes: number; maxRows: number },
-  ): boolean {
-    return this.#db
-      .transaction(() => {
-        const usage = this.#usage.get(agent) ?? { bytes: 0, count: 0 };
-        const existing = this.#get.get(agent, row);
-        const bytes = (usage.bytes ?? 0) - (existing ? existing.value.length : 0) + value.length;
-        const count = usage.count + (existing ? 0 : 1);
-        if (bytes > quota.maxBytes || count > quota.maxRows) return false;
-        this.#put.run(agent, row, Buffer.from(value), value.length);
-        return true;
-      })
-      .immediate();
-  }
-
-  /**
    * Rewrites an agent's rows in one immediate transaction: `change` returns the new value of a
    * row, or undefined to leave it. Used by a key rotation to re-encrypt state in place; no
    * other writer (in this process or another on the same file) interleaves with it.
@@ -144,10 +121,6 @@ export class SqliteStateStore {
         return "written";
       })
       .immediate();
-  }
-
-  delete(agent: string, row: string): boolean {
-    return this.#delete.run(agent, row).changes > 0;
   }
 
   rows(agent: string): { row: string; value: Uint8Array }[] {

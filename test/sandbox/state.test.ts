@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import Database from "better-sqlite3";
 import { VeilError } from "../../src/errors/index.ts";
 import { IsolateSandbox } from "../../src/sandbox/isolate.ts";
 import { EncryptedAgentState } from "../../src/storage/agent-state.ts";
@@ -121,7 +122,11 @@ describe("ctx.state", () => {
       const [row] = s.rows("1");
       const target = new EncryptedAgentState(s, 2n, keyB);
       assert.ok(row);
-      s.putWithin("2", row.row, row.value, { maxBytes: 1e9, maxRows: 1e9 });
+      const host = new Database(dbPath);
+      host
+        .prepare("INSERT INTO agent_state (agent, row, value, size) VALUES ('2', ?, ?, ?)")
+        .run(row.row, Buffer.from(row.value), row.value.length);
+      host.close();
       await assert.rejects(
         target.list("", 10),
         (e: unknown) => e instanceof VeilError && e.code === "STATE_ROLLBACK_DETECTED",
