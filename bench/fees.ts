@@ -14,18 +14,24 @@ import { privateKeyToAccount } from "viem/accounts";
 import { type FeeQuote, signQuote } from "../src/chain/fee-vouchers.ts";
 import { randomBytes, requestHash, signCaller, toHex } from "../src/crypto/index.ts";
 import { FsBlobStore } from "../src/storage/blob-store.ts";
+import { FileStateAnchor } from "../src/storage/state-versions.ts";
 import { AgentTable } from "../src/worker/agents.ts";
 import { encodeVoucher, FeeCollector, FeeLedger } from "../src/worker/fees.ts";
 import { createWorkerServer } from "../src/worker/server.ts";
 import { FeeSettlement } from "../src/worker/settlement.ts";
 import { startEconomyChain, workerKey } from "../test/helpers/economy.ts";
 
+const LEDGER_KEY = randomBytes(32);
 const CALLS = Number(process.env.CALLS ?? 200);
 const t = await startEconomyChain();
 const worker = await t.registerWorker(2, workerKey(1));
 const dir = mkdtempSync(join(tmpdir(), "veil-bench-fees-"));
 const blobs = new FsBlobStore(dir);
-const ledger = new FeeLedger(join(dir, "fees.sqlite"), worker);
+const ledger = new FeeLedger(join(dir, "fees.sqlite"), worker, {
+  key: LEDGER_KEY,
+  // As a worker keeps it: the ledger's head counter anchored outside the file (one fsync a call).
+  anchor: new FileStateAnchor(join(dir, "state-anchor.json"), LEDGER_KEY),
+});
 const table = new AgentTable({
   chain: t.reader,
   blobs,

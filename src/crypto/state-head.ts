@@ -15,19 +15,14 @@ export function stateDigestTerm(rowKey: Uint8Array, row: string, version: bigint
   );
 }
 
-/** The MAC that makes a head the agent's own: only a holder of the row key can write one. */
-export function stateHeadMac(
-  rowKey: Uint8Array,
-  agentId: bigint,
-  counter: bigint,
-  digest: bigint,
-): Uint8Array {
+/** The MAC that makes a head its owner's (an agent id): only a holder of the row key can write one. */
+export function stateHeadMac(rowKey: Uint8Array, owner: string, counter: bigint, digest: bigint): Uint8Array {
   return hmac(
     sha256,
     rowKey,
     concatBytes(
       utf8("veil/v1/state/head/"),
-      lengthPrefixed(agentId.toString()),
+      lengthPrefixed(owner),
       u64be(counter),
       utf8(digest.toString(16).padStart(64, "0")),
     ),

@@ -98,6 +98,11 @@ export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<v
   }
   epoch = await chain.epoch();
   const store = new MasterKeyStore(enclave, options.dataDir);
+  for (const ended of store.destroyEndedEpochs(epoch)) {
+    console.error(
+      `destroyed the sealed master key of epoch ${ended}, which the chain has ended (left by a crash mid-rotation, or a copy put back)`,
+    );
+  }
   let master = await store.load(epoch);
   const onChain = await chain.masterPublicKey(epoch);
   if (onChain === "0x" || onChain === undefined) {

@@ -113,7 +113,7 @@ export class EncryptedAgentState {
     // mismatch is read once more before it counts as a rollback.
     for (let attempt = 0; ; attempt++) {
       const sealed = this.#store.get(this.#agent, row);
-      const known = this.#store.versions.verified(this.#store, this.#agentId, this.#keys.rowKey);
+      const known = this.#store.versions.verified(this.#store, this.#agent, this.#keys.rowKey);
       const expected = known.versions.get(row);
       const version = sealed ? versionOfValue(sealed) : undefined;
       if (expected === version) return sealed ? this.#open(row, sealed).value : undefined;
@@ -153,7 +153,7 @@ export class EncryptedAgentState {
 
   async delete(name: string): Promise<boolean> {
     const row = this.#row(name);
-    const known = this.#store.versions.verified(this.#store, this.#agentId, this.#keys.rowKey);
+    const known = this.#store.versions.verified(this.#store, this.#agent, this.#keys.rowKey);
     if (!known.versions.has(row)) return false;
     this.#writeVersioned(row, undefined);
     return true;
@@ -166,8 +166,8 @@ export class EncryptedAgentState {
   #writeVersioned(row: string, seal: ((version: bigint) => Uint8Array) | undefined): boolean {
     const { versions } = this.#store;
     for (let attempt = 0; attempt < 100; attempt++) {
-      const known = versions.verified(this.#store, this.#agentId, this.#keys.rowKey);
-      const next = versions.nextHead(known, this.#agentId, this.#keys.rowKey, row, seal === undefined);
+      const known = versions.verified(this.#store, this.#agent, this.#keys.rowKey);
+      const next = versions.nextHead(known, this.#agent, this.#keys.rowKey, row, seal === undefined);
       const sealed = seal?.(next.version);
       const outcome = this.#store.writeVersioned(
         this.#agent,
@@ -178,7 +178,7 @@ export class EncryptedAgentState {
       );
       if (outcome === "over-quota") return false;
       if (outcome === "written") {
-        versions.wrote(this.#agentId, known, row, next, seal === undefined);
+        versions.wrote(this.#agent, known, row, next, seal === undefined);
         // Metered in the usage receipt (it was never counted before).
         this.bytesWritten += sealed?.length ?? 0;
         return true;
@@ -193,7 +193,7 @@ export class EncryptedAgentState {
 
   async list(prefix: string, limit: number): Promise<string[]> {
     const names: string[] = [];
-    const known = this.#store.versions.verified(this.#store, this.#agentId, this.#keys.rowKey);
+    const known = this.#store.versions.verified(this.#store, this.#agent, this.#keys.rowKey);
     for (const { row, value } of this.#store.rows(this.#agent)) {
       if (known.versions.get(row) !== versionOfValue(value)) {
         throw rollbackDetected(this.#agent, "an entry is not at the write its head counts");

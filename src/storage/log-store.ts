@@ -1,6 +1,5 @@
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openSqliteFile } from "./sqlite-file.ts";
 
 export type SealedLogEntry = { seq: number; at: number; worker: string; sealed: Uint8Array };
 
@@ -20,19 +19,20 @@ export class SqliteLogStore {
   #appends = 0;
 
   constructor(path: string, options: { keepPerAgent?: number } = {}) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.#keep = options.keepPerAgent ?? 10_000;
-    this.#db = new Database(path);
-    this.#db.pragma("journal_mode = WAL");
-    this.#db.pragma("busy_timeout = 5000");
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS agent_logs (
+    this.#db = openSqliteFile(
+      path,
+      { what: "the log store", ifRemoved: "agents' past log lines are gone" },
+      (db) =>
+        db.exec(`CREATE TABLE IF NOT EXISTS agent_logs (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       agent TEXT NOT NULL,
       at INTEGER NOT NULL,
       worker TEXT NOT NULL,
       sealed BLOB NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS agent_logs_by_agent ON agent_logs (agent, seq);`);
+    CREATE INDEX IF NOT EXISTS agent_logs_by_agent ON agent_logs (agent, seq);`),
+    );
     this.#append = this.#db.prepare("INSERT INTO agent_logs (agent, at, worker, sealed) VALUES (?, ?, ?, ?)");
     this.#after = this.#db.prepare(
       "SELECT seq, at, worker, sealed FROM agent_logs WHERE agent = ? AND seq > ? ORDER BY seq LIMIT ?",

@@ -1,7 +1,7 @@
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import Database from "better-sqlite3";
-import { type StateAnchor, StateVersions } from "./state-versions.ts";
+import type Database from "better-sqlite3";
+import { versionOfValue } from "../crypto/index.ts";
+import { openSqliteFile } from "./sqlite-file.ts";
+import { type HeadSource, type StateAnchor, StateVersions } from "./state-versions.ts";
 
 /** What a versioned write did: written, refused by the quota, or the head moved under it. */
 export type VersionedWrite = "written" | "over-quota" | "head-moved";
@@ -11,7 +11,7 @@ export type VersionedWrite = "written" | "over-quota" | "head-moved";
  * HMAC'd row keys (see src/worker/agent-state.ts); the file may be shared by the workers of
  * one machine (WAL mode, busy timeout), so that an agent sees one state whichever serves it.
  */
-export class SqliteStateStore {
+export class SqliteStateStore implements HeadSource {
   readonly #db: Database.Database;
   readonly #get: Database.Statement<[string, string], { value: Buffer }>;
   readonly #put: Database.Statement<[string, string, Buffer, number]>;
@@ -25,23 +25,24 @@ export class SqliteStateStore {
 
   constructor(path: string, options: { anchor?: StateAnchor } = {}) {
     this.versions = new StateVersions(options.anchor);
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.#db = new Database(path);
-    this.#db.pragma("journal_mode = WAL");
-    this.#db.pragma("busy_timeout = 5000");
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS agent_state (
+    this.#db = openSqliteFile(
+      path,
+      { what: "the state store", ifRemoved: "every agent served from it loses its ctx.state" },
+      (db) =>
+        db.exec(`CREATE TABLE IF NOT EXISTS agent_state (
       agent TEXT NOT NULL,
       row TEXT NOT NULL,
       value BLOB NOT NULL,
       size INTEGER NOT NULL,
       PRIMARY KEY (agent, row)
-    ) WITHOUT ROWID`);
-    // Each agent's head: its write counter and the digest of its rows' versions, MAC'd by the
-    // agent's key (src/storage/state-versions.ts). Written in the same transaction as the row.
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS agent_heads (
+    ) WITHOUT ROWID;
+    -- Each agent's head: its write counter and the digest of its rows' versions, MAC'd by the
+    -- agent's key (src/storage/state-versions.ts). Written in the same transaction as the row.
+    CREATE TABLE IF NOT EXISTS agent_heads (
       agent TEXT NOT NULL PRIMARY KEY,
       head BLOB NOT NULL
-    ) WITHOUT ROWID`);
+    ) WITHOUT ROWID`),
+    );
     this.#head = this.#db.prepare("SELECT head FROM agent_heads WHERE agent = ?");
     this.#putHead = this.#db.prepare(
       "INSERT INTO agent_heads (agent, head) VALUES (?, ?) ON CONFLICT (agent) DO UPDATE SET head = excluded.head",
@@ -121,6 +122,10 @@ export class SqliteStateStore {
         return "written";
       })
       .immediate();
+  }
+
+  rowVersions(agent: string): { row: string; version: bigint | undefined }[] {
+    return this.#rows.all(agent).map((r) => ({ row: r.row, version: versionOfValue(r.value) }));
   }
 
   rows(agent: string): { row: string; value: Uint8Array }[] {

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { equalBytes, stateDigestTerm, stateHeadMac, u64be, versionOfValue } from "../crypto/index.ts";
+import { equalBytes, stateDigestTerm, stateHeadMac, u64be } from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
 
 /**
@@ -42,10 +42,21 @@ function decodeHead(bytes: Uint8Array): StateHead | undefined {
   };
 }
 
-export const rollbackDetected = (agent: string, what: string) =>
-  new VeilError("STATE_ROLLBACK_DETECTED", `Agent ${agent}'s state store went back: ${what}`, {
+/**
+ * Whose head a head is: an agent's state (its id) or another store kept the same way, such as
+ * a worker's fee ledger (`fees:ADDRESS`). The owner is MAC'd into the head and keys the anchor.
+ */
+const describeOwner = (owner: string) =>
+  /^\d+$/.test(owner)
+    ? `Agent ${owner}'s state store`
+    : owner.startsWith("fees:")
+      ? `Worker ${owner.slice(5)}'s fee ledger`
+      : owner;
+
+export const rollbackDetected = (owner: string, what: string) =>
+  new VeilError("STATE_ROLLBACK_DETECTED", `${describeOwner(owner)} went back: ${what}`, {
     status: 500,
-    hint: "The state store was restored from an older copy or altered; the worker refuses it rather than serve old state. Restore the latest copy of the store.",
+    hint: "The store was restored from an older copy or altered; the worker refuses it rather than serve old state. Restore the latest copy of the store.",
   });
 
 /** One agent's rows as this worker last verified them against the head. */
@@ -56,9 +67,10 @@ export type VerifiedRows = {
   versions: Map<string, bigint>;
 };
 
-type HeadSource = {
-  head(agent: string): Uint8Array | undefined;
-  rows(agent: string): { row: string; value: Uint8Array }[];
+/** A store kept under heads: the head bytes of an owner, and each of its rows' write version. */
+export type HeadSource = {
+  head(owner: string): Uint8Array | undefined;
+  rowVersions(owner: string): { row: string; version: bigint | undefined }[];
 };
 
 export class StateVersions {
@@ -73,8 +85,7 @@ export class StateVersions {
    * The agent's rows, verified against its head: from memory while the head is the one last
    * verified, else re-read (another worker wrote, or this process just started).
    */
-  verified(store: HeadSource, agentId: bigint, rowKey: Uint8Array): VerifiedRows {
-    const agent = agentId.toString();
+  verified(store: HeadSource, agent: string, rowKey: Uint8Array): VerifiedRows {
     const bytes = store.head(agent);
     const known = this.#known.get(agent);
     if (
@@ -90,8 +101,8 @@ export class StateVersions {
       if (floor > 0n) throw rollbackDetected(agent, `its head is gone (this worker saw write ${floor})`);
     } else {
       const head = decodeHead(bytes);
-      if (!head || !equalBytes(head.mac, stateHeadMac(rowKey, agentId, head.counter, head.digest))) {
-        throw new VeilError("STATE_CORRUPT", `Agent ${agent}'s state head is not one its key made`, {
+      if (!head || !equalBytes(head.mac, stateHeadMac(rowKey, agent, head.counter, head.digest))) {
+        throw new VeilError("STATE_CORRUPT", `${describeOwner(agent)}'s head is not one its key made`, {
           status: 500,
           hint: "The storage was altered; restore it from a copy.",
         });
@@ -104,8 +115,7 @@ export class StateVersions {
     }
     const versions = new Map<string, bigint>();
     let sum = 0n;
-    for (const { row, value } of store.rows(agent)) {
-      const version = versionOfValue(value);
+    for (const { row, version } of store.rowVersions(agent)) {
       if (version === undefined || version > counter) {
         throw rollbackDetected(agent, `a row claims write ${version ?? "?"}, past the head's ${counter}`);
       }
@@ -127,7 +137,7 @@ export class StateVersions {
   /** The head after writing `row` at the next version (or deleting it, `remove`). */
   nextHead(
     known: VerifiedRows,
-    agentId: bigint,
+    owner: string,
     rowKey: Uint8Array,
     row: string,
     remove: boolean,
@@ -138,13 +148,13 @@ export class StateVersions {
     if (old !== undefined)
       digest = (digest - stateDigestTerm(rowKey, row, old) + DIGEST_MODULUS) % DIGEST_MODULUS;
     if (!remove) digest = (digest + stateDigestTerm(rowKey, row, version)) % DIGEST_MODULUS;
-    const mac = stateHeadMac(rowKey, agentId, version, digest);
+    const mac = stateHeadMac(rowKey, owner, version, digest);
     return { version, digest, bytes: encodeHead({ counter: version, digest, mac }) };
   }
 
   /** Takes a write this worker made as verified, without re-reading. */
   wrote(
-    agentId: bigint,
+    agent: string,
     known: VerifiedRows,
     row: string,
     next: { version: bigint; digest: bigint; bytes: Uint8Array },
@@ -153,7 +163,6 @@ export class StateVersions {
     const versions = new Map(known.versions);
     if (remove) versions.delete(row);
     else versions.set(row, next.version);
-    const agent = agentId.toString();
     this.#known.set(agent, { head: next.bytes, counter: next.version, digest: next.digest, versions });
     this.#anchor?.raise(agent, next.version);
   }

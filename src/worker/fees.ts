@@ -1,14 +1,29 @@
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
-import Database from "better-sqlite3";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import type Database from "better-sqlite3";
 import type { Hex, LocalAccount } from "viem";
 import { feeEscrowAbi } from "../chain/abi.ts";
 import { type Voucher, voucherDigest } from "../chain/economy-client.ts";
 import { badVoucher, type FeeQuote, signQuote, type VoucherHeader } from "../chain/fee-vouchers.ts";
 import type { VeilChain } from "../chain/index.ts";
-import { concatBytes, ethAddressFromPublicKey, fromHex, keccak256, utf8 } from "../crypto/index.ts";
+import {
+  concatBytes,
+  equalBytes,
+  ethAddressFromPublicKey,
+  fromHex,
+  keccak256,
+  utf8,
+} from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
+import { openSqliteFile } from "../storage/sqlite-file.ts";
+import {
+  type HeadSource,
+  rollbackDetected,
+  type StateAnchor,
+  StateVersions,
+  type VerifiedRows,
+} from "../storage/state-versions.ts";
 
 // Fees for paid invocations (ADR 0006, "Fees"). Each paid call carries the payer's cumulative
 // voucher for the channel (payer, this worker, agent): "N calls, X tokens in total". The worker
@@ -59,7 +74,12 @@ type Row = {
   claimed_amount: string;
   dropped: number;
   shortfall: number;
+  version: string | null;
+  mac: Buffer | null;
 };
+
+/** The fields of a channel row a write sets (the key, version and MAC are the ledger's). */
+type Fields = Omit<Row, "payer" | "agent" | "version" | "mac">;
 
 export type StoredVoucher = Voucher & { claimedAmount: bigint; shortfall: boolean };
 
@@ -73,24 +93,47 @@ export type FeeStats = {
   dropped: number;
 };
 
+export type FeeLedgerOptions = {
+  /**
+   * The key this worker's TEE MACs its ledger with (derived from its sealed identity): rows and
+   * the ledger's head are checked against it, so the host can neither edit a channel nor put an
+   * older copy of one back.
+   */
+  key: Uint8Array;
+  /** Where the head's counter is kept outside the ledger (the worker's state anchor). */
+  anchor?: StateAnchor;
+};
+
+const channelRow = (payer: string, agent: string) => `${payer}:${agent}`;
+
 /**
  * The latest voucher of each (payer, agent) channel this worker serves, and what the chain has
  * paid of it. One SQLite table keyed by worker too, since the state file may be shared by the
  * workers of one machine.
+ *
+ * The host holds the file and may play it back: a ledger restored from an older copy would have
+ * the worker quote channels from calls long paid for, and claim from stale records. So it is kept
+ * like agents' state (docs/adr/0019): each row carries its write version and a MAC, the worker's
+ * head (counter + keyed digest of the rows' versions) is written with each row, and the counter
+ * is anchored outside the file. A replayed, removed or edited row, or an older copy of the whole
+ * file, is `STATE_ROLLBACK_DETECTED` (or `STATE_CORRUPT` for an edit), never a fresh start.
  */
-export class FeeLedger {
+export class FeeLedger implements HeadSource {
   readonly #db: Database.Database;
   readonly worker: string;
+  readonly #owner: string;
+  readonly #key: Uint8Array;
+  readonly #versions: StateVersions;
 
-  constructor(path: string, worker: Hex) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.#db = new Database(path);
-    this.#db.pragma("journal_mode = WAL");
-    this.#db.pragma("busy_timeout = 5000");
-    // WAL with NORMAL sync: no fsync per call. A power cut may lose the last calls' vouchers
-    // (their fees), never pay one twice: the chain's channel record is what claims go by.
-    this.#db.pragma("synchronous = NORMAL");
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS fee_channels (
+  constructor(path: string, worker: Hex, options: FeeLedgerOptions) {
+    this.#db = openSqliteFile(
+      path,
+      {
+        what: "the fee ledger",
+        ifRemoved: "vouchers not yet claimed from FeeEscrow are lost to this operator",
+      },
+      (db) =>
+        db.exec(`CREATE TABLE IF NOT EXISTS fee_channels (
       worker TEXT NOT NULL,
       payer TEXT NOT NULL,
       agent TEXT NOT NULL,
@@ -103,8 +146,29 @@ export class FeeLedger {
       dropped INTEGER NOT NULL DEFAULT 0,
       shortfall INTEGER NOT NULL DEFAULT 0,
       PRIMARY KEY (worker, payer, agent)
+    ) WITHOUT ROWID`),
+    );
+    // WAL with NORMAL sync: no fsync per call, yet a commit survives a crash of the process
+    // (kill -9); a power cut may lose the last calls' vouchers (their fees), never pay one
+    // twice: the chain's channel record is what claims go by.
+    this.#db.pragma("synchronous = NORMAL");
+    // Added by the rollback protection: a ledger written before it gains the columns here.
+    const columns = new Set(
+      (this.#db.prepare("PRAGMA table_info(fee_channels)").all() as { name: string }[]).map((c) => c.name),
+    );
+    if (!columns.has("version")) this.#db.exec("ALTER TABLE fee_channels ADD COLUMN version TEXT");
+    if (!columns.has("mac")) this.#db.exec("ALTER TABLE fee_channels ADD COLUMN mac BLOB");
+    this.#db.exec(`CREATE TABLE IF NOT EXISTS fee_heads (
+      worker TEXT NOT NULL PRIMARY KEY,
+      head BLOB NOT NULL
     ) WITHOUT ROWID`);
     this.worker = worker.toLowerCase();
+    this.#owner = `fees:${this.worker}`;
+    this.#key = options.key;
+    this.#versions = new StateVersions(options.anchor);
+    this.#adoptUnversioned();
+    // Checked once in full at open: a ledger played back fails here, before any call is taken.
+    this.#verified();
   }
 
   readonly #statements = new Map<string, Database.Statement>();
@@ -118,12 +182,151 @@ export class FeeLedger {
     return st;
   }
 
+  // HeadSource: what StateVersions checks the head against.
+  head(): Uint8Array | undefined {
+    const r = this.#stmt("SELECT head FROM fee_heads WHERE worker = ?").get(this.worker) as
+      | { head: Buffer }
+      | undefined;
+    return r ? new Uint8Array(r.head) : undefined;
+  }
+
+  rowVersions(): { row: string; version: bigint | undefined }[] {
+    const rows = this.#stmt("SELECT payer, agent, version FROM fee_channels WHERE worker = ?").all(
+      this.worker,
+    ) as { payer: string; agent: string; version: string | null }[];
+    return rows.map((r) => ({
+      row: channelRow(r.payer, r.agent),
+      version: r.version === null ? undefined : BigInt(r.version),
+    }));
+  }
+
+  #verified(): VerifiedRows {
+    return this.#versions.verified(this, this.#owner, this.#key);
+  }
+
+  #mac(payer: string, agent: string, f: Fields, version: bigint): Buffer {
+    const fields = [
+      this.worker,
+      payer,
+      agent,
+      f.calls,
+      f.amount,
+      f.r,
+      f.vs,
+      f.claimed_calls,
+      f.claimed_amount,
+      f.dropped,
+      f.shortfall,
+      version.toString(),
+    ];
+    return Buffer.from(hmac(sha256, this.#key, utf8(`veil/v1/fees/row/${JSON.stringify(fields)}`)));
+  }
+
+  /** A row as read, checked: its MAC, and that it is the version the head counts. */
+  #check(r: Row, known = this.#verified()): Row {
+    const row = channelRow(r.payer, r.agent);
+    const expected = known.versions.get(row);
+    if (r.version === null || r.mac === null || BigInt(r.version) !== expected) {
+      throw rollbackDetected(
+        this.#owner,
+        `channel ${row} is at write ${r.version ?? "none"}, its head counts write ${expected ?? "none"}`,
+      );
+    }
+    if (!equalBytes(r.mac, this.#mac(r.payer, r.agent, r, expected))) {
+      throw new VeilError(
+        "STATE_CORRUPT",
+        `Worker ${this.worker}'s fee ledger has an altered channel ${row}`,
+        {
+          status: 500,
+          hint: "The fee ledger file was edited outside the worker; restore it from a copy.",
+        },
+      );
+    }
+    return r;
+  }
+
+  #rows(): Row[] {
+    const known = this.#verified();
+    const rows = this.#stmt("SELECT * FROM fee_channels WHERE worker = ?").all(this.worker) as Row[];
+    // A row the head counts but the read did not return was removed.
+    if (rows.length !== known.versions.size) {
+      throw rollbackDetected(
+        this.#owner,
+        `it has ${rows.length} channels, its head counts ${known.versions.size}`,
+      );
+    }
+    return rows.map((r) => this.#check(r, known));
+  }
+
   #row(payer: Hex, agentId: bigint): Row | undefined {
-    return this.#stmt("SELECT * FROM fee_channels WHERE worker = ? AND payer = ? AND agent = ?").get(
+    const r = this.#stmt("SELECT * FROM fee_channels WHERE worker = ? AND payer = ? AND agent = ?").get(
       this.worker,
       payer.toLowerCase(),
       agentId.toString(),
     ) as Row | undefined;
+    if (r) return this.#check(r);
+    const expected = this.#verified().versions.get(channelRow(payer.toLowerCase(), agentId.toString()));
+    if (expected !== undefined)
+      throw rollbackDetected(this.#owner, `a channel its head counts (write ${expected}) is missing`);
+    return undefined;
+  }
+
+  /**
+   * Changes one channel in one transaction with the ledger's next head: `change` gets the row
+   * as it is (checked) and returns its new fields, or undefined to leave it. True if written.
+   */
+  #write(payer: Hex, agentId: bigint, change: (current: Row | undefined) => Fields | undefined): boolean {
+    const p = payer.toLowerCase();
+    const a = agentId.toString();
+    let wrote: { known: VerifiedRows; next: ReturnType<StateVersions["nextHead"]> } | undefined;
+    this.#db
+      .transaction(() => {
+        const known = this.#verified();
+        const fields = change(this.#row(payer, agentId));
+        if (!fields) return;
+        const next = this.#versions.nextHead(known, this.#owner, this.#key, channelRow(p, a), false);
+        this.#stmt(
+          `INSERT INTO fee_channels (worker, payer, agent, calls, amount, r, vs, claimed_calls, claimed_amount, dropped, shortfall, version, mac)
+           VALUES (@worker, @payer, @agent, @calls, @amount, @r, @vs, @claimed_calls, @claimed_amount, @dropped, @shortfall, @version, @mac)
+           ON CONFLICT (worker, payer, agent) DO UPDATE SET calls = excluded.calls, amount = excluded.amount, r = excluded.r,
+             vs = excluded.vs, claimed_calls = excluded.claimed_calls, claimed_amount = excluded.claimed_amount,
+             dropped = excluded.dropped, shortfall = excluded.shortfall, version = excluded.version, mac = excluded.mac`,
+        ).run({
+          ...fields,
+          worker: this.worker,
+          payer: p,
+          agent: a,
+          version: next.version.toString(),
+          mac: this.#mac(p, a, fields, next.version),
+        });
+        this.#stmt(
+          "INSERT INTO fee_heads (worker, head) VALUES (?, ?) ON CONFLICT (worker) DO UPDATE SET head = excluded.head",
+        ).run(this.worker, Buffer.from(next.bytes));
+        wrote = { known, next };
+      })
+      .immediate();
+    if (!wrote) return false;
+    this.#versions.wrote(this.#owner, wrote.known, channelRow(p, a), wrote.next, false);
+    return true;
+  }
+
+  /**
+   * A ledger from before rows were versioned, with no head yet and nothing anchored: its rows
+   * are taken as they are, once (there is nothing older to tell them from), and versioned.
+   */
+  #adoptUnversioned(): void {
+    const unversioned = this.#stmt("SELECT * FROM fee_channels WHERE worker = ? AND version IS NULL").all(
+      this.worker,
+    ) as Row[];
+    if (unversioned.length === 0 || this.head() !== undefined) return;
+    // Removed and written again through the normal write path, against an empty head, in one
+    // transaction so that a crash halfway leaves the old ledger as it was.
+    this.#db
+      .transaction(() => {
+        this.#stmt("DELETE FROM fee_channels WHERE worker = ? AND version IS NULL").run(this.worker);
+        for (const r of unversioned) this.#write(r.payer as Hex, BigInt(r.agent), () => fieldsOf(r));
+      })
+      .immediate();
   }
 
   /** The channel's latest accepted state, if this worker has one. */
@@ -136,16 +339,19 @@ export class FeeLedger {
 
   /** Starts a channel this worker has no row for at what the chain already paid of it. */
   open(payer: Hex, agentId: bigint, paid: { calls: bigint; amount: bigint }): void {
-    this.#stmt(
-      "INSERT OR IGNORE INTO fee_channels (worker, payer, agent, calls, amount, claimed_calls, claimed_amount) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    ).run(
-      this.worker,
-      payer.toLowerCase(),
-      agentId.toString(),
-      paid.calls.toString(),
-      paid.amount.toString(),
-      paid.calls.toString(),
-      paid.amount.toString(),
+    this.#write(payer, agentId, (current) =>
+      current
+        ? undefined
+        : {
+            calls: paid.calls.toString(),
+            amount: paid.amount.toString(),
+            r: null,
+            vs: null,
+            claimed_calls: paid.calls.toString(),
+            claimed_amount: paid.amount.toString(),
+            dropped: 0,
+            shortfall: 0,
+          },
     );
   }
 
@@ -154,29 +360,17 @@ export class FeeLedger {
    * of two concurrent calls signing the same next voucher, one wins). False if it moved.
    */
   accept(v: Voucher, previous: { calls: bigint; amount: bigint }): boolean {
-    const res = this.#stmt(
-      "UPDATE fee_channels SET calls = ?, amount = ?, r = ?, vs = ? WHERE worker = ? AND payer = ? AND agent = ? AND calls = ? AND amount = ?",
-    ).run(
-      v.calls.toString(),
-      v.amount.toString(),
-      v.r,
-      v.vs,
-      this.worker,
-      v.payer.toLowerCase(),
-      v.agentId.toString(),
-      previous.calls.toString(),
-      previous.amount.toString(),
+    return this.#write(v.payer, v.agentId, (current) =>
+      current && current.calls === previous.calls.toString() && current.amount === previous.amount.toString()
+        ? { ...fieldsOf(current), calls: v.calls.toString(), amount: v.amount.toString(), r: v.r, vs: v.vs }
+        : undefined,
     );
-    return res.changes === 1;
   }
 
   /** Channels whose latest voucher is not fully paid, oldest payers first, at most `limit`. */
   pending(limit: number): StoredVoucher[] {
-    const rows = this.#stmt("SELECT * FROM fee_channels WHERE worker = ? AND r IS NOT NULL").all(
-      this.worker,
-    ) as Row[];
-    return rows
-      .filter((r) => BigInt(r.amount) > BigInt(r.claimed_amount))
+    return this.#rows()
+      .filter((r) => r.r !== null && BigInt(r.amount) > BigInt(r.claimed_amount))
       .slice(0, limit)
       .map((r) => ({
         payer: r.payer as Hex,
@@ -195,40 +389,44 @@ export class FeeLedger {
    * the payer's escrow ran short; the rest stays pending for after a top-up.
    */
   markPaid(v: Voucher, paid: { calls: bigint; amount: bigint }): void {
-    this.#stmt(
-      "UPDATE fee_channels SET claimed_calls = ?, claimed_amount = ?, shortfall = ? WHERE worker = ? AND payer = ? AND agent = ?",
-    ).run(
-      paid.calls.toString(),
-      paid.amount.toString(),
-      paid.amount < v.amount ? 1 : 0,
-      this.worker,
-      v.payer.toLowerCase(),
-      v.agentId.toString(),
+    this.#write(v.payer, v.agentId, (current) =>
+      current
+        ? {
+            ...fieldsOf(current),
+            claimed_calls: paid.calls.toString(),
+            claimed_amount: paid.amount.toString(),
+            shortfall: paid.amount < v.amount ? 1 : 0,
+          }
+        : undefined,
     );
   }
 
   /** The chain refused `v` as already paid: it is never submitted again. */
   drop(v: Voucher, paid: { calls: bigint; amount: bigint }): void {
-    this.#stmt(
-      "UPDATE fee_channels SET claimed_calls = ?, claimed_amount = ?, dropped = dropped + 1, shortfall = 0 WHERE worker = ? AND payer = ? AND agent = ?",
-    ).run(
-      larger(paid.calls, v.calls).toString(),
-      larger(paid.amount, v.amount).toString(),
-      this.worker,
-      v.payer.toLowerCase(),
-      v.agentId.toString(),
+    this.#write(v.payer, v.agentId, (current) =>
+      current
+        ? {
+            ...fieldsOf(current),
+            claimed_calls: larger(paid.calls, v.calls).toString(),
+            claimed_amount: larger(paid.amount, v.amount).toString(),
+            dropped: current.dropped + 1,
+            shortfall: 0,
+          }
+        : undefined,
     );
   }
 
   /** For tests and recovery: forget that a channel was paid (as a crash before marking would). */
   forgetPaid(payer: Hex, agentId: bigint, to: { calls: bigint; amount: bigint }): void {
-    this.#stmt(
-      "UPDATE fee_channels SET claimed_calls = ?, claimed_amount = ? WHERE worker = ? AND payer = ? AND agent = ?",
-    ).run(to.calls.toString(), to.amount.toString(), this.worker, payer.toLowerCase(), agentId.toString());
+    this.#write(payer, agentId, (current) =>
+      current
+        ? { ...fieldsOf(current), claimed_calls: to.calls.toString(), claimed_amount: to.amount.toString() }
+        : undefined,
+    );
   }
 
   stats(): FeeStats {
-    const rows = this.#stmt("SELECT * FROM fee_channels WHERE worker = ?").all(this.worker) as Row[];
+    const rows = this.#rows();
     const s: FeeStats = {
       channels: rows.length,
       pendingCalls: 0n,
@@ -273,6 +471,19 @@ export function recoverVoucherSigner(digest: Hex, v: VoucherHeader): Hex {
   } catch {
     throw badVoucher("its signature does not recover");
   }
+}
+
+function fieldsOf(r: Row): Fields {
+  return {
+    calls: r.calls,
+    amount: r.amount,
+    r: r.r,
+    vs: r.vs,
+    claimed_calls: r.claimed_calls,
+    claimed_amount: r.claimed_amount,
+    dropped: r.dropped,
+    shortfall: r.shortfall,
+  };
 }
 
 /** Math.max does not take bigints. */

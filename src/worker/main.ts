@@ -97,10 +97,18 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
     priceOf: async (id): Promise<bigint> => (await agents.policies.policy(id)).price,
     ...(network.chain.economy?.feeEscrow ? { feeEscrow: network.chain.economy.feeEscrow } : {}),
   });
+  // The highest head this worker has seen of each store it keeps under heads (agents' state,
+  // its fee ledger), outside those stores and MAC'd with a key from its sealed identity: a store
+  // put back to an older copy is refused (STATE_ROLLBACK_DETECTED) even after a restart.
+  const anchorKey = hkdf(identity.encryptionPrivateKey(), undefined, utf8("veil/v1/worker/state-anchor"), 32);
+  const anchor = new FileStateAnchor(join(options.dataDir, "state-anchor.json"), anchorKey);
   // Paid calls' vouchers, kept in this worker's own data directory and claimed in batches.
   const economyAddresses = network.chain.economy;
   const feeLedger = economyAddresses
-    ? new FeeLedger(join(options.dataDir, "fees.sqlite"), identity.address)
+    ? new FeeLedger(join(options.dataDir, "fees.sqlite"), identity.address, {
+        key: hkdf(identity.encryptionPrivateKey(), undefined, utf8("veil/v1/worker/fee-ledger"), 32),
+        anchor,
+      })
     : undefined;
   const fees =
     economyAddresses && feeLedger
@@ -126,13 +134,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
       : undefined;
   // Quotas are counted at each (agent, caller)'s home worker, across the network's workers.
   const quotas = new QuotaHomes({ chain, self: identity.account, log: (m) => console.error(m) });
-  // The highest state head this worker has seen per agent, outside the state store and MAC'd
-  // with a key from its sealed identity: a store put back to an older copy is refused
-  // (STATE_ROLLBACK_DETECTED) even after a restart.
-  const anchorKey = hkdf(identity.encryptionPrivateKey(), undefined, utf8("veil/v1/worker/state-anchor"), 32);
-  const stateStore = new SqliteStateStore(statePath, {
-    anchor: new FileStateAnchor(join(options.dataDir, "state-anchor.json"), anchorKey),
-  });
+  const stateStore = new SqliteStateStore(statePath, { anchor });
   const agents: AgentTable = new AgentTable({
     quotas,
     allowPrivateEgress: options.allowPrivateEgress ?? [],

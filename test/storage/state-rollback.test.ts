@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -128,7 +128,7 @@ describe("state rollback protection", () => {
     const store = open();
     await new EncryptedAgentState(store, 6n, key).put("x", enc(1));
     store.close();
-    const { writeFileSync, readFileSync } = await import("node:fs");
+    const { readFileSync } = await import("node:fs");
     const anchor = JSON.parse(readFileSync(`${path}.anchor.json`, "utf8"));
     anchor.counters["6"] = "0";
     writeFileSync(`${path}.anchor.json`, JSON.stringify(anchor));
@@ -137,5 +137,23 @@ describe("state rollback protection", () => {
       assert.match(err.message, /anchor\.json/);
       return true;
     });
+  });
+
+  test("a state store cut short or overwritten is an error that names the file, never an empty store", async () => {
+    const { path, open } = fresh();
+    const store = open();
+    const state = new EncryptedAgentState(store, 7n, key);
+    for (let i = 0; i < 300; i++) await state.put(`k${i}`, new Uint8Array(200));
+    store.close();
+    truncateSync(path, 8192);
+    const named = (err: Error & { code?: string }) => {
+      assert.equal(err.code, "STORE_CORRUPT");
+      assert.ok(err.message.includes(path), err.message);
+      assert.match(err.message, /state store/);
+      return true;
+    };
+    assert.throws(open, named);
+    writeFileSync(path, "these bytes are no database ".repeat(40));
+    assert.throws(open, named);
   });
 });

@@ -34,6 +34,7 @@ let ledger: FeeLedger;
 let worker: Hex;
 let seq = 0;
 const OPERATOR = 2;
+const LEDGER_KEY = randomBytes(32);
 
 const CODE = `export default { async fetch(request) { return new Response("ran " + new URL(request.url).pathname); } };`;
 
@@ -42,7 +43,7 @@ before(async () => {
   worker = await t.registerWorker(OPERATOR, workerKey(1));
   dir = mkdtempSync(join(tmpdir(), "veil-fees-"));
   blobs = new FsBlobStore(dir);
-  ledger = new FeeLedger(join(dir, "fees.sqlite"), worker);
+  ledger = new FeeLedger(join(dir, "fees.sqlite"), worker, { key: LEDGER_KEY });
   table = new AgentTable({
     chain: t.reader,
     blobs,
@@ -308,7 +309,7 @@ describe("workers are paid for priced calls", () => {
     await t.fund(4, parseUnits("1", 18));
     await t.econ(4).depositEscrow(parseUnits("1", 18));
     await paidCalls(id, 4, 3);
-    const reopened = new FeeLedger(join(dir, "fees.sqlite"), worker);
+    const reopened = new FeeLedger(join(dir, "fees.sqlite"), worker, { key: LEDGER_KEY });
     try {
       assert.equal(reopened.channel(t.accounts[4]!.address, id)?.calls, 3n);
       const r = await new FeeSettlement({ ledger: reopened, economy: t.econ(OPERATOR), worker }).settle();
