@@ -17,7 +17,7 @@ export type NetworkFile = {
     challenge: { target: Hex; window: number };
   };
   /** The gateway, and the address of its link key (workers take links from it; docs/adr/0018). */
-  gateway?: { url: string; linkAddress?: Hex };
+  gateway?: { url: string; linkAddress?: Hex; pid?: number };
   gatekeepers: { address: Hex; url: string; pid?: number }[];
   workers: { address: Hex; url: string; operator: Hex; pid?: number }[];
   blobStore: { kind: "fs"; path: string };

@@ -88,6 +88,18 @@ export function watchSupervisor(): void {
   process.stdin.resume();
 }
 
+/** `args` with each of `flags` given as 0 replaced by the port of the URL the daemon announced. */
+export function pinPorts(args: string[], flags: Record<string, unknown>): string[] {
+  const out = [...args];
+  for (const [flag, url] of Object.entries(flags)) {
+    const at = out.indexOf(flag);
+    if (at < 0 || out[at + 1] !== "0" || typeof url !== "string") continue;
+    const port = new URL(url).port;
+    if (port) out[at + 1] = port;
+  }
+  return out;
+}
+
 type Spec = { name: string; args: string[]; restarts: number; startedAt: number };
 
 /**
@@ -111,7 +123,13 @@ export class Supervisor {
 
   async start(name: string, args: string[]): Promise<Daemon> {
     const daemon = await startDaemon(name, args, this.#logDir);
-    this.#specs.set(name, { name, args, restarts: 0, startedAt: Date.now() });
+    // A daemon started on port 0 comes back on the port it got: its URL is on chain and in the
+    // network file, and peers (workers dialling a gatekeeper, callers a gateway) go by it.
+    const restartArgs = pinPorts(args, {
+      "--port": daemon.ready.url,
+      "--gateway-port": daemon.ready.gateway,
+    });
+    this.#specs.set(name, { name, args: restartArgs, restarts: 0, startedAt: Date.now() });
     this.daemons.push(daemon);
     this.#watch(daemon);
     return daemon;

@@ -257,7 +257,11 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
         linkKeyFile,
         ...(rateLimit !== undefined ? ["--rate-limit", rateLimit] : []),
       ]);
-      network.gateway = { url: String(gw.ready.url), linkAddress: gatewayLink.address };
+      network.gateway = {
+        url: String(gw.ready.url),
+        linkAddress: gatewayLink.address,
+        ...(gw.child.pid ? { pid: gw.child.pid } : {}),
+      };
     }
     saveNetwork(path, network);
     // From here on a daemon that dies is started again with the same arguments (and picks up
@@ -265,7 +269,8 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
     supervisor.supervise((name: string, pid: number | undefined) => {
       const entry =
         network.workers.find((_, i) => name === `worker-${i + 1}`) ??
-        network.gatekeepers.find((_, i) => name === `gatekeeper-${i + 1}`);
+        network.gatekeepers.find((_, i) => name === `gatekeeper-${i + 1}`) ??
+        (name === "gateway" ? network.gateway : undefined);
       if (entry) {
         entry.pid = pid;
         saveNetwork(path, network);
