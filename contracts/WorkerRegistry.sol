@@ -6,12 +6,20 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {AttestationPolicy} from "./AttestationPolicy.sol";
 
+/// What the worker registry needs of the gatekeeper set: who may record a verification.
+interface IGatekeeperSet {
+    function isGatekeeper(address account) external view returns (bool);
+}
+
 /// @title WorkerRegistry
 /// @notice Workers (pRuntime nodes): the operator who runs each, its identity keys, the hash of
 /// its attestation evidence and its status. A worker is identified by the address of its
 /// TEE-held signing key; the operator registers it with a signature from that key, so nobody
-/// can register a worker key they do not control. Gatekeepers check the evidence itself
-/// (whose hash is here) before they hand the worker any key.
+/// can register a worker key they do not control. What the operator registers is a claim: a
+/// worker has standing (`isAttested`: routable, a quota home, eligible for rewards) only once a
+/// gatekeeper has checked the evidence itself against the policy and recorded that here
+/// (`recordVerification`), and only while that verification is younger than the policy's
+/// maximum evidence age (docs/adr/0020).
 contract WorkerRegistry is Ownable {
     enum Status {
         None,
@@ -35,16 +43,21 @@ contract WorkerRegistry is Ownable {
         string endpoint; // where the worker serves HTTP
         Status status;
         uint64 registeredAt;
-        uint64 attestedAt;
+        uint64 attestedAt; // when the operator last submitted evidence
+        bytes32 verifiedEvidenceHash; // the last evidence a gatekeeper verified
+        uint64 verifiedAt; // when that evidence was submitted (0: never verified, or the keys or build changed since)
+        address verifiedBy; // which gatekeeper
     }
 
     AttestationPolicy public immutable policy;
+    IGatekeeperSet public immutable gatekeepers;
 
     mapping(address worker => Worker) private _workers;
     address[] private _list;
 
     event WorkerRegistered(address indexed worker, address indexed operator, bytes32 evidenceHash, string endpoint);
     event WorkerStatusChanged(address indexed worker, Status status, string reason);
+    event WorkerVerified(address indexed worker, address indexed gatekeeper, bytes32 evidenceHash);
 
     error WorkerNotFound(address worker);
     error NotWorkerOperator(address worker, address caller);
@@ -55,9 +68,12 @@ contract WorkerRegistry is Ownable {
     error WorkerStillValid(address worker);
     error BadConfidence(uint8 confidence);
     error ConfidenceBelowMinimum(uint8 confidence, uint8 minimum);
+    error NotGatekeeper(address caller);
+    error EvidenceNotCurrent(address worker, bytes32 evidenceHash, bytes32 registered);
 
-    constructor(address initialOwner, AttestationPolicy policy_) Ownable(initialOwner) {
+    constructor(address initialOwner, AttestationPolicy policy_, IGatekeeperSet gatekeepers_) Ownable(initialOwner) {
         policy = policy_;
+        gatekeepers = gatekeepers_;
     }
 
     /// @notice The digest the worker's identity key signs (EIP-191) to consent to registration.
@@ -115,6 +131,16 @@ contract WorkerRegistry is Ownable {
             w.operator = msg.sender;
             w.registeredAt = uint64(block.timestamp);
         }
+        // A verification vouches for a key, a build and a TCB level; fresh evidence of the same
+        // (a periodic re-attestation) keeps the standing until it ages out or is verified again.
+        if (
+            w.encryptionKey != encryptionKey || w.teeType != teeType || w.measurement != measurement
+                || w.confidence != confidence
+        ) {
+            w.verifiedAt = 0;
+            w.verifiedEvidenceHash = bytes32(0);
+            w.verifiedBy = address(0);
+        }
         w.encryptionKey = encryptionKey;
         w.teeType = teeType;
         w.measurement = measurement;
@@ -127,6 +153,23 @@ contract WorkerRegistry is Ownable {
         emit WorkerStatusChanged(worker, Status.Active, "registered");
     }
 
+    /// @notice A gatekeeper records that it verified the worker's current evidence: the quote
+    /// and its collateral, bound to the worker's registered keys, within the policy, proving the
+    /// measurement and confidence level registered. Renews the worker's standing.
+    function recordVerification(address worker, bytes32 evidenceHash) external {
+        if (!gatekeepers.isGatekeeper(msg.sender)) revert NotGatekeeper(msg.sender);
+        Worker storage w = _workers[worker];
+        if (w.operator == address(0)) revert WorkerNotFound(worker);
+        if (w.status == Status.Evicted) revert WorkerEvicted(worker);
+        if (w.evidenceHash != evidenceHash) revert EvidenceNotCurrent(worker, evidenceHash, w.evidenceHash);
+        w.verifiedEvidenceHash = evidenceHash;
+        // The standing ages from when the evidence was submitted, not from when it was checked:
+        // verifying the same old evidence again must not make it young.
+        w.verifiedAt = w.attestedAt;
+        w.verifiedBy = msg.sender;
+        emit WorkerVerified(worker, msg.sender, evidenceHash);
+    }
+
     /// @notice The operator takes its worker out of service.
     function stop(address worker) external {
         Worker storage w = _workers[worker];
@@ -137,10 +180,12 @@ contract WorkerRegistry is Ownable {
         emit WorkerStatusChanged(worker, Status.Stopped, "stopped by operator");
     }
 
-    /// @notice Anyone may mark a worker whose evidence is older than the policy allows.
+    /// @notice Anyone may mark a worker whose evidence is older than the policy allows: both the
+    /// last verification and the last evidence submitted (a worker waiting for its first
+    /// verification cannot be expired under it).
     function expire(address worker) external {
         Worker storage w = _activeWorker(worker);
-        if (block.timestamp <= w.attestedAt + policy.maxEvidenceAge()) revert WorkerStillValid(worker);
+        if (_fresh(w) || block.timestamp <= w.attestedAt + policy.maxEvidenceAge()) revert WorkerStillValid(worker);
         _setStatus(worker, w, Status.Expired, "attestation evidence expired");
     }
 
@@ -158,12 +203,25 @@ contract WorkerRegistry is Ownable {
         _setStatus(worker, w, Status.TcbBelowMinimum, "TCB confidence below the policy's minimum");
     }
 
-    /// @notice True while the worker is active and within every part of the current policy:
-    /// what gatekeepers, the gateway and rewards rely on.
+    /// @notice True while the worker is active, a gatekeeper's verification of its evidence is
+    /// younger than the policy's maximum age, and it is within every other part of the current
+    /// policy: what the gateway, quota homes, rewards and callers' verifiers rely on.
     function isAttested(address worker) public view returns (bool) {
+        Worker storage w = _workers[worker];
+        return w.status == Status.Active && _fresh(w) && w.confidence <= policy.minConfidence()
+            && policy.isAllowed(w.teeType, w.measurement);
+    }
+
+    /// @notice True while the worker is active and within policy on its operator's word alone,
+    /// before any gatekeeper verified it: what a gatekeeper requires before it verifies.
+    function isRegisteredWithinPolicy(address worker) external view returns (bool) {
         Worker storage w = _workers[worker];
         return w.status == Status.Active && block.timestamp <= w.attestedAt + policy.maxEvidenceAge()
             && w.confidence <= policy.minConfidence() && policy.isAllowed(w.teeType, w.measurement);
+    }
+
+    function _fresh(Worker storage w) private view returns (bool) {
+        return w.verifiedAt != 0 && block.timestamp <= w.verifiedAt + policy.maxEvidenceAge();
     }
 
     function operatorOf(address worker) external view returns (address) {

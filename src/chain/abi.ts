@@ -13222,6 +13222,11 @@ export const workerRegistryAbi = [
         name: "policy_",
         type: "address",
       },
+      {
+        internalType: "contract IGatekeeperSet",
+        name: "gatekeepers_",
+        type: "address",
+      },
     ],
     stateMutability: "nonpayable",
     type: "constructor",
@@ -13272,6 +13277,27 @@ export const workerRegistryAbi = [
   {
     inputs: [
       {
+        internalType: "address",
+        name: "worker",
+        type: "address",
+      },
+      {
+        internalType: "bytes32",
+        name: "evidenceHash",
+        type: "bytes32",
+      },
+      {
+        internalType: "bytes32",
+        name: "registered",
+        type: "bytes32",
+      },
+    ],
+    name: "EvidenceNotCurrent",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
         internalType: "uint8",
         name: "teeType",
         type: "uint8",
@@ -13283,6 +13309,17 @@ export const workerRegistryAbi = [
       },
     ],
     name: "MeasurementNotAllowed",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "caller",
+        type: "address",
+      },
+    ],
+    name: "NotGatekeeper",
     type: "error",
   },
   {
@@ -13432,6 +13469,31 @@ export const workerRegistryAbi = [
     type: "event",
   },
   {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "address",
+        name: "worker",
+        type: "address",
+      },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "gatekeeper",
+        type: "address",
+      },
+      {
+        indexed: false,
+        internalType: "bytes32",
+        name: "evidenceHash",
+        type: "bytes32",
+      },
+    ],
+    name: "WorkerVerified",
+    type: "event",
+  },
+  {
     inputs: [
       {
         internalType: "address",
@@ -13479,6 +13541,19 @@ export const workerRegistryAbi = [
     name: "expire",
     outputs: [],
     stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "gatekeepers",
+    outputs: [
+      {
+        internalType: "contract IGatekeeperSet",
+        name: "",
+        type: "address",
+      },
+    ],
+    stateMutability: "view",
     type: "function",
   },
   {
@@ -13543,6 +13618,21 @@ export const workerRegistryAbi = [
             name: "attestedAt",
             type: "uint64",
           },
+          {
+            internalType: "bytes32",
+            name: "verifiedEvidenceHash",
+            type: "bytes32",
+          },
+          {
+            internalType: "uint64",
+            name: "verifiedAt",
+            type: "uint64",
+          },
+          {
+            internalType: "address",
+            name: "verifiedBy",
+            type: "address",
+          },
         ],
         internalType: "struct WorkerRegistry.Worker",
         name: "",
@@ -13561,6 +13651,25 @@ export const workerRegistryAbi = [
       },
     ],
     name: "isAttested",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "worker",
+        type: "address",
+      },
+    ],
+    name: "isRegisteredWithinPolicy",
     outputs: [
       {
         internalType: "bool",
@@ -13640,6 +13749,24 @@ export const workerRegistryAbi = [
       },
     ],
     stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "worker",
+        type: "address",
+      },
+      {
+        internalType: "bytes32",
+        name: "evidenceHash",
+        type: "bytes32",
+      },
+    ],
+    name: "recordVerification",
+    outputs: [],
+    stateMutability: "nonpayable",
     type: "function",
   },
   {

@@ -76,7 +76,12 @@ export type WorkerRecord = {
   endpoint: string;
   status: number;
   registeredAt: bigint;
+  /** When the operator last submitted evidence (a claim until a gatekeeper verifies it). */
   attestedAt: bigint;
+  /** The last evidence a gatekeeper verified, when, and which gatekeeper (0 / zero: never). */
+  verifiedEvidenceHash: Hex;
+  verifiedAt: bigint;
+  verifiedBy: Hex;
 };
 
 /** An agent's certified keys as AgentKeys.sol holds them (epoch 0: none yet). */
@@ -673,7 +678,39 @@ export class VeilChain {
     return hash;
   }
 
-  /** Whether the worker is active and within every part of the current policy, as of the head block. */
+  /**
+   * Records that this client's account, a gatekeeper, verified the worker's current evidence
+   * (docs/adr/0020): from then on the worker has standing, until the verification ages out.
+   */
+  async recordWorkerVerification(worker: Hex, evidenceHash: Hex): Promise<Hex> {
+    const { hash } = await this.write(`record the verification of worker ${worker}`, {
+      address: this.config.contracts.workerRegistry,
+      abi: workerRegistryAbi,
+      functionName: "recordVerification",
+      args: [worker, evidenceHash],
+    });
+    return hash;
+  }
+
+  /**
+   * Whether the worker is active and within the policy on its operator's word alone (before a
+   * gatekeeper verified it): what a gatekeeper requires before it verifies the evidence.
+   */
+  async isWorkerRegisteredWithinPolicy(worker: Hex): Promise<boolean> {
+    return this.read(`read the registration of ${worker}`, () =>
+      this.public.readContract({
+        address: this.config.contracts.workerRegistry,
+        abi: workerRegistryAbi,
+        functionName: "isRegisteredWithinPolicy",
+        args: [worker],
+      }),
+    );
+  }
+
+  /**
+   * Whether the worker has standing as of the head block: active, verified by a gatekeeper within
+   * the policy's maximum evidence age, and within every other part of the current policy.
+   */
   async isWorkerAttested(worker: Hex): Promise<boolean> {
     return this.read(`read the attestation standing of ${worker}`, () =>
       this.public.readContract({

@@ -41,17 +41,12 @@ function findImport(path: string): { contents: string } | { error: string } {
   }
 }
 
-/** Compiled outputs already read in this process, by cache key. */
-const memory = new Map<string, CompiledContracts>();
-
 /**
- * Compiles every contract in contracts/ with solc-js (offline: the compiler is the npm
- * package), caching the output by a hash of the sources and the compiler version so that a
- * network starts in a second after the first time.
+ * What solc is given, and a key naming it: a hash of the compiler's version and every source.
+ * Two builds with the same key deploy the same contracts (network.json keeps it as
+ * `chain.contractsBuild`, so a network is not resumed on contracts it was not made with).
  */
-export function compileContracts(
-  options: { onProgress?: (message: string) => void } = {},
-): CompiledContracts {
+function compileInput(): { key: string; sources: Record<string, { content: string }>; inputJson: string } {
   // The compiler's version comes from its package.json: loading solc itself (its WebAssembly)
   // takes about half a second, which a cache hit does not need.
   const solcVersion = (require("solc/package.json") as { version: string }).version;
@@ -76,6 +71,26 @@ export function compileContracts(
     )
     .digest("hex")
     .slice(0, 16);
+  return { key, sources, inputJson };
+}
+
+/** The key of this checkout's contracts (see compileInput). */
+export function contractsBuildKey(): string {
+  return compileInput().key;
+}
+
+/** Compiled outputs already read in this process, by cache key. */
+const memory = new Map<string, CompiledContracts>();
+
+/**
+ * Compiles every contract in contracts/ with solc-js (offline: the compiler is the npm
+ * package), caching the output by a hash of the sources and the compiler version so that a
+ * network starts in a second after the first time.
+ */
+export function compileContracts(
+  options: { onProgress?: (message: string) => void } = {},
+): CompiledContracts {
+  const { key, sources, inputJson } = compileInput();
   const cacheFile = join(cacheDir, `contracts-${key}.json`);
   const memo = memory.get(key);
   if (memo) return memo;

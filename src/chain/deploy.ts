@@ -41,8 +41,13 @@ export async function deployContracts(options: {
   };
 
   const attestationPolicy = await deploy("AttestationPolicy", [account.address]);
-  const workerRegistry = await deploy("WorkerRegistry", [account.address, attestationPolicy]);
   const gatekeeperRegistry = await deploy("GatekeeperRegistry", [account.address]);
+  // Only the gatekeepers may record that they verified a worker's evidence.
+  const workerRegistry = await deploy("WorkerRegistry", [
+    account.address,
+    attestationPolicy,
+    gatekeeperRegistry,
+  ]);
   const agentRegistry = await deploy("AgentRegistry", []);
   const agentKeys = await deploy("AgentKeys", [agentRegistry, gatekeeperRegistry]);
   const agentTriggers = await deploy("AgentTriggers", [agentRegistry, agentKeys]);

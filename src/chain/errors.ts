@@ -61,6 +61,11 @@ const REVERTS: Record<string, { code: string; status: number; hint: string; retr
     status: 403,
     hint: "This build is not in the attestation policy; governance must allow its measurement.",
   },
+  EvidenceNotCurrent: {
+    code: "ATTESTATION_MISMATCH",
+    status: 409,
+    hint: "The worker re-registered with other evidence since; verify the evidence now on chain.",
+  },
   WorkerStillValid: {
     code: "WORKER_STILL_VALID",
     status: 409,

@@ -8,6 +8,7 @@ import type { NodeIdentity } from "../daemon/identity.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { Evidence } from "../tee/index.ts";
 import {
+  type AttestResponse,
   CLUSTER_KEY_LABEL,
   clusterKeyAad,
   evidenceDigest,
@@ -81,6 +82,20 @@ export async function signProvisionRequest(
     nonce,
     signature: await identity.account.signMessage({ message: { raw: digest } }),
   };
+}
+
+/**
+ * Asks the gatekeeper at `url` to verify this worker's evidence now on chain and record that it
+ * did (docs/adr/0020). Nothing in the answer is trusted: the worker's standing is the chain's.
+ */
+export async function requestVerification(options: {
+  url: string;
+  chain: VeilChain;
+  identity: NodeIdentity;
+  evidence: Evidence;
+}): Promise<AttestResponse> {
+  const request = await signProvisionRequest(options.chain, options.identity, options.evidence);
+  return (await callGatekeeper(options.url, "/v1/attest", request)) as AttestResponse;
 }
 
 /**

@@ -1,4 +1,9 @@
-export { type ClusterKeyGrant, requestClusterKey, signProvisionRequest } from "./client.ts";
+export {
+  type ClusterKeyGrant,
+  requestClusterKey,
+  requestVerification,
+  signProvisionRequest,
+} from "./client.ts";
 export { requestMasterKey, signJoinRequest } from "./join.ts";
 export { MasterKeyStore, masterPublicKeyHex, masterSigningAccount } from "./keys.ts";
 export { recordLapsedWorkers } from "./policy-watch.ts";

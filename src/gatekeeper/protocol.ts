@@ -37,6 +37,18 @@ export type ProvisionResponse = {
   signature: Hex; // the gatekeeper's EIP-191 signature over responseDigest
 };
 
+/**
+ * The answer to `POST /v1/attest` (the same signed request as provisioning): the evidence the
+ * gatekeeper verified, and whether this call recorded it on chain (false: it already was).
+ * Nothing in it is trusted: the worker's standing is what the chain says.
+ */
+export type AttestResponse = {
+  worker: Hex;
+  evidenceHash: Hex;
+  verifiedBy: Hex;
+  recorded: boolean;
+};
+
 export function evidenceDigest(bytes: Uint8Array): Hex {
   return `0x${createHash("sha256").update(bytes).digest("hex")}`;
 }

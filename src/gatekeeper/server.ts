@@ -3,7 +3,7 @@ import { answerClientErrors, MAX_HEADER_BYTES, readJson, sendError, sendJson } f
 import { VeilError } from "../errors/index.ts";
 import type { GatekeeperService } from "./service.ts";
 
-/** The gatekeeper's HTTP face: POST /v1/provision, POST /v1/join and GET /v1/health. */
+/** The gatekeeper's HTTP face: POST /v1/provision, POST /v1/attest, POST /v1/join and GET /v1/health. */
 export function createGatekeeperServer(
   service: GatekeeperService,
   info: () => Record<string, unknown>,
@@ -14,6 +14,9 @@ export function createGatekeeperServer(
       if (req.method === "POST" && path === "/v1/provision") {
         const body = await readJson(req, 128 * 1024);
         sendJson(res, 200, await service.provision(body));
+      } else if (req.method === "POST" && path === "/v1/attest") {
+        const body = await readJson(req, 128 * 1024);
+        sendJson(res, 200, await service.attest(body));
       } else if (req.method === "POST" && path === "/v1/join") {
         const body = await readJson(req, 128 * 1024);
         sendJson(res, 200, await service.join(body));

@@ -1,7 +1,13 @@
 import { bytesToHex, type Hex, hexToBytes, isAddress, isHex, recoverMessageAddress } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { clusterCertDigest } from "../chain/certificates.ts";
-import { RotationClient, type VeilChain, WorkerStatus, workerStatusName } from "../chain/index.ts";
+import {
+  RotationClient,
+  type VeilChain,
+  type WorkerRecord,
+  WorkerStatus,
+  workerStatusName,
+} from "../chain/index.ts";
 import { deriveClusterKey, deriveClusterSigningKey, seal } from "../crypto/index.ts";
 import type { NodeIdentity } from "../daemon/identity.ts";
 import { identityReportData } from "../daemon/identity.ts";
@@ -9,6 +15,7 @@ import { VeilError } from "../errors/index.ts";
 import { evaluateEvidence, TEE_TYPE_IDS, type TeeKind } from "../tee/index.ts";
 import { masterSigningAccount } from "./keys.ts";
 import {
+  type AttestResponse,
   CLUSTER_KEY_LABEL,
   clusterKeyAad,
   evidenceDigest,
@@ -229,10 +236,30 @@ export class GatekeeperService {
     return this.#master;
   }
 
-  async provision(input: unknown): Promise<ProvisionResponse> {
-    const master = this.#requireMaster();
+  /**
+   * Verifies a worker's evidence and records that on chain, which gives the worker standing
+   * (routable, a quota home, eligible for rewards; docs/adr/0020). Workers ask after each
+   * re-attestation; no key is handed out, so this goes on while a rotation is open.
+   */
+  async attest(input: unknown): Promise<AttestResponse> {
     const request = parseRequest(input);
-    await this.#requireKeyTraffic(master);
+    const { worker, recorded } = await this.#verifyWorker(request);
+    return {
+      worker: request.worker,
+      evidenceHash: worker.evidenceHash,
+      verifiedBy: this.#identity.address,
+      recorded,
+    };
+  }
+
+  /**
+   * Every check a worker's request must pass, in order: signed by the worker key it names, fresh
+   * and used once; registered, active, with this evidence on chain and within the policy on its
+   * claims; and the evidence itself verified, bound to the registered keys, proving the
+   * registered measurement and confidence. Then the verification is recorded on chain (once per
+   * evidence) and the nonce remembered.
+   */
+  async #verifyWorker(request: ProvisionRequest): Promise<{ worker: WorkerRecord; recorded: boolean }> {
     const evidenceBytes = Buffer.from(request.evidence.bytes, "base64");
     const evidenceHash = evidenceDigest(evidenceBytes);
     const blockNumber = BigInt(request.blockNumber);
@@ -254,7 +281,7 @@ export class GatekeeperService {
       request.nonce,
     );
 
-    // 3. The worker must be registered, active, and attested by the evidence on chain.
+    // 3. The worker must be registered, active, and have registered this evidence.
     const worker = await this.#chain.getWorker(request.worker);
     if (!worker) {
       throw refuse(
@@ -286,15 +313,16 @@ export class GatekeeperService {
         "Re-register the worker.",
       );
     }
-    // On chain: active, evidence younger than the policy's maximum age, measurement and
-    // confidence still within policy (governance may have tightened it since registration).
-    if (!(await this.#chain.isWorkerAttested(request.worker))) {
+    // On chain, on the operator's claims: evidence younger than the policy's maximum age,
+    // measurement and confidence within policy (governance may have tightened it since).
+    if (!(await this.#chain.isWorkerRegisteredWithinPolicy(request.worker))) {
       throw refuse(
         "ATTESTATION_LAPSED",
         `Worker ${request.worker} is no longer within the attestation policy`,
         "Its evidence expired or the policy changed; the worker must re-attest (it does so every re-attestation period).",
       );
     }
+    // 4. The evidence itself: what the claims above are worth.
     const verdict = await evaluateEvidence({ tee: request.evidence.tee, bytes: evidenceBytes }, this.#chain, {
       expectedReportData: identityReportData(request.worker, hexToBytes(worker.encryptionKey)),
     });
@@ -312,8 +340,27 @@ export class GatekeeperService {
         "Re-register the worker with the confidence level its evidence proves.",
       );
     }
-
     this.#remember(nonceKey, blockNumber, head);
+
+    // 5. On chain: this evidence, as submitted at `attestedAt`, is verified. Once per submission;
+    // a worker asking again for keys with the same evidence (after a restart) needs no second
+    // transaction.
+    let recorded = false;
+    if (
+      worker.verifiedEvidenceHash.toLowerCase() !== evidenceHash.toLowerCase() ||
+      worker.verifiedAt < worker.attestedAt
+    ) {
+      await this.#chain.recordWorkerVerification(request.worker, evidenceHash);
+      recorded = true;
+    }
+    return { worker, recorded };
+  }
+
+  async provision(input: unknown): Promise<ProvisionResponse> {
+    const master = this.#requireMaster();
+    const request = parseRequest(input);
+    await this.#requireKeyTraffic(master);
+    const { worker } = await this.#verifyWorker(request);
 
     const clusterKey = deriveClusterKey(master.key, this.#clusterId, master.epoch);
     const sealed = seal(hexToBytes(worker.encryptionKey), clusterKey, {

@@ -10,7 +10,8 @@ import { DEFAULT_NETWORK_MAXIMA, NUMERIC_LIMITS, type RuntimeLimits } from "../s
 export type NetworkFile = {
   version: 1;
   name: string;
-  chain: ChainConfig & { embedded: boolean; economy?: EconomyAddresses };
+  /** `contractsBuild`: the key of the contracts' sources the network was deployed from. */
+  chain: ChainConfig & { embedded: boolean; economy?: EconomyAddresses; contractsBuild?: string };
   /** The economy's dev settings (governance timings, challenge), when `veil up` deployed it. */
   economy?: {
     governance: { votingDelaySeconds: number; votingPeriodSeconds: number; timelockDelaySeconds: number };

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createWalletClient, defineChain, type Hex, http, parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { contractsBuildKey } from "../chain/compile.ts";
 import { deployContracts } from "../chain/deploy.ts";
 import { chainJournalFile } from "../chain/embedded.ts";
 import { DEV_ONLY_WARNING, devAccounts, TeeType, VeilChain } from "../chain/index.ts";
@@ -399,7 +400,7 @@ async function newNetwork(o: NewNetworkOptions): Promise<NetworkFile> {
   return {
     version: 1,
     name: "veil-dev",
-    chain: { rpcUrl, chainId, contracts, embedded: o.embedded, economy },
+    chain: { rpcUrl, chainId, contracts, embedded: o.embedded, economy, contractsBuild: contractsBuildKey() },
     economy: economyInfo,
     gatekeepers: [],
     workers: [],
@@ -443,6 +444,18 @@ async function resumeNetwork(
       "NETWORK_CHAIN_MISMATCH",
       `The chain at ${o.rpcUrl} does not hold the network in ${o.path} (no AgentRegistry at ${contracts.agentRegistry})`,
       { hint: "Start it on the chain it was made on, or start a new network with `veil up --fresh`." },
+    );
+  }
+  // This checkout's code speaks to the contracts of this checkout: a network deployed from other
+  // contract sources would fail later, call by call, in ways that say nothing of the cause.
+  const build = contractsBuildKey();
+  if (previous.chain.contractsBuild !== build) {
+    throw new VeilError(
+      "NETWORK_CONTRACTS_CHANGED",
+      `The network in ${o.dir} was deployed from other contract sources (${previous.chain.contractsBuild ?? "an earlier Veil"}) than this checkout's (${build})`,
+      {
+        hint: "Start a new network with `veil up --fresh` (deletes the old one), or run the Veil version it was made with.",
+      },
     );
   }
   const block = o.block ?? Number(await governance.public.getBlockNumber());

@@ -12,6 +12,11 @@ export type WorkerAttestationOptions = {
   operatorChain: VeilChain;
   endpoint: string;
   log: (message: string) => void;
+  /**
+   * Has a gatekeeper verify the evidence just registered and record that on chain: until then
+   * the registration is the operator's claim and gives no standing (docs/adr/0020).
+   */
+  verify?: (evidence: Evidence) => Promise<void>;
 };
 
 /**
@@ -26,6 +31,8 @@ export class WorkerAttestation {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #attestedAt = 0;
+  /** Set when the evidence on chain is not yet verified by a gatekeeper (retried every tick). */
+  #unverified = false;
 
   constructor(options: WorkerAttestationOptions) {
     this.#o = options;
@@ -57,7 +64,13 @@ export class WorkerAttestation {
     await operatorChain.registerWorker({ ...registration, signature });
     this.#current = evidence;
     this.#attestedAt = Date.now();
+    this.#unverified = this.#o.verify !== undefined;
     return evidence;
+  }
+
+  /** A gatekeeper verified `evidence` another way (provisioning does): no need to ask again. */
+  markVerified(evidence: Evidence): void {
+    if (evidence === this.#current) this.#unverified = false;
   }
 
   /**
@@ -74,6 +87,12 @@ export class WorkerAttestation {
         if (Date.now() - this.#attestedAt >= periodMs) {
           await this.attestAndRegister();
           this.#o.log("re-attested and refreshed the evidence on chain");
+        }
+        const evidence = this.#current;
+        if (this.#unverified && evidence && this.#o.verify) {
+          await this.#o.verify(evidence);
+          this.#unverified = false;
+          this.#o.log("a gatekeeper verified the new evidence on chain");
         }
         wait = Math.min(pollMs, periodMs);
       } catch (err) {

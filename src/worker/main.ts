@@ -10,7 +10,7 @@ import type { DaemonListener } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
 import { listenLocalLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
-import { type ClusterKeyGrant, requestClusterKey } from "../gatekeeper/client.ts";
+import { type ClusterKeyGrant, requestClusterKey, requestVerification } from "../gatekeeper/client.ts";
 import { loadNetwork, networkMaxima } from "../network/config.ts";
 import { VeilClient } from "../sdk/client.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
@@ -217,6 +217,20 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
     operatorChain,
     endpoint: url,
     log: (m) => console.error(m),
+    // After each re-attestation, any gatekeeper verifies the new evidence and records it on
+    // chain (the first time, provisioning does).
+    verify: async (evidence) => {
+      let last: unknown = new Error("no gatekeeper is listed on chain");
+      for (const g of (await chain.listGatekeepers()).filter((x) => x.active)) {
+        try {
+          await requestVerification({ url: g.endpoint, chain, identity, evidence });
+          return;
+        } catch (err) {
+          last = err;
+        }
+      }
+      throw last;
+    },
   });
   console.error(`worker ${identity.address} listening on ${url}`);
 
@@ -241,6 +255,8 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
       await sleep(250);
     }
   }
+  // Provisioning verified the evidence and recorded it on chain: the worker has standing.
+  attestation.markVerified(evidence);
   console.error(`provisioned by gatekeeper ${grant.gatekeeper} for epoch ${grant.epoch}`);
 
   const keyring = new AgentKeyring({ chain, operator: operatorChain, grant, stateStore });

@@ -4,7 +4,13 @@ import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { TeeType, WorkerStatus } from "../../src/chain/index.ts";
 import { VeilError } from "../../src/errors/index.ts";
-import { hash32, signedWorkerRegistration, startTestChain, type TestChain } from "../helpers/chain.ts";
+import {
+  hash32,
+  recordVerified,
+  signedWorkerRegistration,
+  startTestChain,
+  type TestChain,
+} from "../helpers/chain.ts";
 
 let t: TestChain;
 const measurement = hash32(0x4d);
@@ -31,7 +37,19 @@ async function freshWorker(confidence = 1): Promise<Hex> {
   await t
     .as(2)
     .registerWorker(await signedWorkerRegistration(t, { operator: 2, workerKey, measurement, confidence }));
-  return privateKeyToAccount(workerKey).address;
+  const worker = privateKeyToAccount(workerKey).address;
+  await recordVerified(t, worker);
+  return worker;
+}
+
+/** `reg` with other fields, signed again by the worker key (as a worker with new keys would). */
+async function resigned(
+  workerKey: Hex,
+  reg: Awaited<ReturnType<typeof signedWorkerRegistration>>,
+): Promise<{ encryptionKey: Hex; signature: Hex }> {
+  const digest = await t.reader.workerRegistrationDigest({ operator: t.accounts[2]!.address, ...reg });
+  const signature = await privateKeyToAccount(workerKey).signMessage({ message: { raw: digest } });
+  return { encryptionKey: reg.encryptionKey, signature };
 }
 
 const status = async (worker: Hex) => (await t.reader.getWorker(worker))?.status;
@@ -100,10 +118,17 @@ describe("worker standing under the policy", () => {
     const reg = () => signedWorkerRegistration(t, { operator: 2, workerKey, measurement });
     await t.as(2).registerWorker(await reg());
     const worker = privateKeyToAccount(workerKey).address;
+    await recordVerified(t, worker);
     await t.increaseTime(86_400 + 10);
     await t.as(7).expireWorker(worker);
     await t.as(2).registerWorker(await reg());
     assert.equal(await status(worker), WorkerStatus.Active);
+    assert.equal(
+      await t.reader.isWorkerAttested(worker),
+      false,
+      "the fresh evidence is a claim until verified",
+    );
+    await recordVerified(t, worker);
     assert.equal(await t.reader.isWorkerAttested(worker), true);
   });
 
@@ -115,6 +140,7 @@ describe("worker standing under the policy", () => {
       .as(2)
       .registerWorker(await signedWorkerRegistration(t, { operator: 2, workerKey, measurement: other }));
     const worker = privateKeyToAccount(workerKey).address;
+    await recordVerified(t, worker);
     await rejectsWith(t.as(7).markMeasurementRevoked(worker), "WORKER_STILL_VALID");
     await t.as(0).revokeMeasurement(TeeType.simulated, other);
     assert.equal(await t.reader.isWorkerAttested(worker), false);
@@ -134,6 +160,34 @@ describe("worker standing under the policy", () => {
     } finally {
       await t.as(0).setPolicyParameters({ maxEvidenceAge: 86_400, reattestPeriod: 3_600, minConfidence: 5 });
     }
+  });
+
+  test("an operator's registration alone gives no standing; only a gatekeeper's verification does (attack)", async () => {
+    // The attack of issue 18: register a worker whose "evidence" is a hash of nothing.
+    const workerKey: Hex = `0x${"7a".repeat(32)}`;
+    const worker = privateKeyToAccount(workerKey).address;
+    await t.as(2).registerWorker(await signedWorkerRegistration(t, { operator: 2, workerKey, measurement }));
+    assert.equal(await status(worker), WorkerStatus.Active);
+    assert.equal(await t.reader.isWorkerAttested(worker), false, "not routable, no quota home, no rewards");
+    // Neither the operator nor anyone else outside the gatekeeper set can vouch for it.
+    const evidence = (await t.reader.getWorker(worker))!.evidenceHash;
+    await rejectsWith(t.as(2).recordWorkerVerification(worker, evidence), "NOT_GATEKEEPER");
+    await rejectsWith(t.as(7).recordWorkerVerification(worker, evidence), "NOT_GATEKEEPER");
+    assert.equal(await t.reader.isWorkerAttested(worker), false);
+    // A gatekeeper vouches only for the evidence now on chain.
+    await recordVerified(t, worker);
+    await rejectsWith(t.as(0).recordWorkerVerification(worker, hash32(0x01)), "ATTESTATION_MISMATCH");
+    const record = (await t.reader.getWorker(worker))!;
+    assert.equal(record.verifiedBy, t.accounts[0]!.address);
+    assert.equal(record.verifiedAt, record.attestedAt);
+    assert.equal(await t.reader.isWorkerAttested(worker), true);
+    // New keys are a new claim: the standing goes until a gatekeeper verifies again.
+    const rekeyed = await signedWorkerRegistration(t, { operator: 2, workerKey, measurement });
+    await t.as(2).registerWorker({
+      ...rekeyed,
+      ...(await resigned(workerKey, { ...rekeyed, encryptionKey: hash32(0xef) })),
+    });
+    assert.equal(await t.reader.isWorkerAttested(worker), false, "other keys, no standing");
   });
 
   test("an unknown worker is WORKER_NOT_FOUND for every mark", async () => {

@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { readNetwork, startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
 
 // The whole flow of the README, as separate processes: `veil up`, then the CLI against it.
-describe("a Veil network on one machine", { timeout: 300_000 }, () => {
+describe("a Veil network on one machine", { timeout: 600_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), "veil-e2e-"));
   const dir = join(work, ".veil");
   const env = { VEIL_NETWORK: join(dir, "network.json") };

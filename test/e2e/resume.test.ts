@@ -186,6 +186,26 @@ describe("veil up resumes the network in its directory", { timeout: 420_000 }, (
     network = undefined;
   });
 
+  test("a network deployed from other contract sources is not resumed: a clear error, nothing deleted", async () => {
+    const path = join(dir, "network.json");
+    const original = readFileSync(path, "utf8");
+    const file = JSON.parse(original) as { chain: { contractsBuild?: string } };
+    writeFileSync(
+      path,
+      JSON.stringify({ ...file, chain: { ...file.chain, contractsBuild: "0123456789abcdef" } }),
+    );
+    try {
+      const up = await veil(["up", "--dir", dir, "--base-port", "0"], { env });
+      assert.equal(up.code, 1);
+      assert.match(up.stderr, /NETWORK_CONTRACTS_CHANGED/);
+      assert.match(up.stderr, /0123456789abcdef/);
+      assert.match(up.stderr, /--fresh/);
+      assert.ok(existsSync(join(dir, "chain")), "nothing was deleted");
+    } finally {
+      writeFileSync(path, original);
+    }
+  });
+
   function pidsOfDaemons(): number[] {
     const n = readNetwork(dir) as ReturnType<typeof readNetwork> & { gatekeepers: { pid?: number }[] };
     const chainPid = Number.parseInt(readFileSync(join(dir, "chain", "chain.pid"), "utf8"), 10);

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { bytesToHex, type Hex, hexToBytes } from "viem";
-import { TeeType, type VeilChain, WorkerStatus } from "../../src/chain/index.ts";
+import { TeeType, VeilChain, WorkerStatus } from "../../src/chain/index.ts";
 import { deriveClusterKey, open } from "../../src/crypto/index.ts";
 import { NodeIdentity } from "../../src/daemon/identity.ts";
 import { VeilError } from "../../src/errors/index.ts";
@@ -22,6 +22,7 @@ import {
   recordLapsedWorkers,
   requestClusterKey,
   requestMasterKey,
+  requestVerification,
   signJoinRequest,
   signProvisionRequest,
 } from "../../src/gatekeeper/index.ts";
@@ -78,6 +79,9 @@ async function refused(input: unknown, code: string): Promise<void> {
   });
 }
 
+/** Sends a node 1 ETH for gas (gatekeepers send transactions from their identity). */
+let fund: (to: Hex) => Promise<void>;
+
 before(async () => {
   t = await startTestChain();
   const governance = t.as(0);
@@ -96,12 +100,16 @@ before(async () => {
     chain: null,
   });
   await t.reader.public.waitForTransactionReceipt({ hash: fundTx });
+  fund = async (to) => {
+    const hash = await wallet.sendTransaction({ to, value: parseEther("1"), chain: null });
+    await t.reader.public.waitForTransactionReceipt({ hash });
+  };
   await governance.addGatekeeper(
     gkNode.identity.address,
     gkNode.identity.encryptionKeyHex,
     "http://placeholder",
   );
-  const gkChain = new (await import("../../src/chain/index.ts")).VeilChain(t.config, {
+  const gkChain = new VeilChain(t.config, {
     account: gkNode.identity.account,
   });
   master = await new MasterKeyStore(gkNode.enclave, tmp()).create(1n);
@@ -136,6 +144,59 @@ describe("provisioning a worker with the cluster key", () => {
     });
     assert.equal(grant.epoch, 1n);
     assert.deepEqual(grant.clusterKey, deriveClusterKey(master, "default", 1n));
+  });
+
+  test("standing on chain comes from the gatekeeper's verification, not the operator's registration", async () => {
+    const node = await makeNode();
+    await register(node, t.as(2));
+    assert.equal(await t.reader.isWorkerAttested(node.identity.address), false, "a claim only");
+    await requestClusterKey({
+      url: gatekeeperUrl,
+      chain: t.reader,
+      identity: node.identity,
+      evidence: node.evidence,
+    });
+    const verified = await t.reader.getWorker(node.identity.address);
+    assert.equal(verified?.verifiedEvidenceHash, evidenceHash(node.evidence));
+    assert.equal(verified?.verifiedBy, (await t.reader.listGatekeepers())[0]?.address);
+    assert.equal(await t.reader.isWorkerAttested(node.identity.address), true);
+
+    // Re-attestation: fresh evidence keeps the standing of the last verification until it ages
+    // out; /v1/attest verifies the new evidence (no key handed out) and renews it from then.
+    await t.increaseTime(3_600);
+    const fresh = await node.enclave.attest(node.identity.reportData());
+    await register(node, t.as(2), fresh);
+    assert.equal(await t.reader.isWorkerAttested(node.identity.address), true);
+    const answer = await requestVerification({
+      url: gatekeeperUrl,
+      chain: t.reader,
+      identity: node.identity,
+      evidence: fresh,
+    });
+    assert.equal(answer.recorded, true);
+    const renewed = await t.reader.getWorker(node.identity.address);
+    assert.equal(renewed?.verifiedAt, renewed?.attestedAt);
+    assert.ok((renewed?.verifiedAt ?? 0n) > (verified?.verifiedAt ?? 0n));
+    // Asking again for the same evidence records nothing more.
+    const again = await requestVerification({
+      url: gatekeeperUrl,
+      chain: t.reader,
+      identity: node.identity,
+      evidence: fresh,
+    });
+    assert.equal(again.recorded, false);
+  });
+
+  test("a worker with made-up evidence gets no standing from /v1/attest either (attack)", async () => {
+    const liar = await makeNode();
+    const other = await liar.enclave.attest(new Uint8Array(32).fill(7)); // not bound to its keys
+    await register(liar, t.as(2), other);
+    await assert.rejects(
+      requestVerification({ url: gatekeeperUrl, chain: t.reader, identity: liar.identity, evidence: other }),
+      (err: unknown) => err instanceof VeilError && err.code === "ATTESTATION_REPORT_DATA_MISMATCH",
+    );
+    assert.equal(await t.reader.isWorkerAttested(liar.identity.address), false);
+    assert.equal((await t.reader.getWorker(liar.identity.address))?.verifiedAt, 0n);
   });
 
   test("a party without the worker's key cannot open the grant", async () => {
@@ -324,7 +385,12 @@ describe("a joining gatekeeper receives the master key from a sitting one", () =
     assert.equal(got.epoch, 1n);
     assert.deepEqual(got.masterKey, master);
     // The second gatekeeper serves a worker: same cluster key as the first would give.
-    const second = new GatekeeperService({ chain: t.reader, identity: node.identity, clusterId: "default" });
+    await fund(node.identity.address);
+    const second = new GatekeeperService({
+      chain: new VeilChain(t.config, { account: node.identity.account }),
+      identity: node.identity,
+      clusterId: "default",
+    });
     second.setMasterKey(got.epoch, got.masterKey, masterPublicKeyHex(got.masterKey));
     const worker = await makeNode();
     await register(worker, t.as(2));

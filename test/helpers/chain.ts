@@ -79,3 +79,18 @@ export async function signedWorkerRegistration(
   });
   return { ...reg, signature };
 }
+
+/**
+ * Plays a gatekeeper that verified `worker`'s evidence now on chain (docs/adr/0020): account 0
+ * joins the gatekeeper set once and records it. Tests of the economy use it where a real
+ * gatekeeper would have checked the quote; the gatekeeper's own tests check the real path.
+ */
+export async function recordVerified(t: TestChain, worker: Hex): Promise<void> {
+  const governance = t.as(0);
+  if (!(await t.reader.isGatekeeper(t.accounts[0]!.address))) {
+    await governance.addGatekeeper(t.accounts[0]!.address, hash32(0x0a), "http://127.0.0.1:9");
+  }
+  const record = await t.reader.getWorker(worker);
+  if (!record) throw new Error(`worker ${worker} is not registered`);
+  await governance.recordWorkerVerification(worker, record.evidenceHash);
+}

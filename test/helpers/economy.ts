@@ -9,7 +9,7 @@ import {
   type GovernanceSettings,
 } from "../../src/chain/economy-deploy.ts";
 import { VeilError } from "../../src/errors/index.ts";
-import { hash32, signedWorkerRegistration, startTestChain, type TestChain } from "./chain.ts";
+import { hash32, recordVerified, signedWorkerRegistration, startTestChain, type TestChain } from "./chain.ts";
 
 export const MEASUREMENT = hash32(0x4d);
 
@@ -97,7 +97,9 @@ export async function startEconomyChain(
         confidence,
       });
       await t.as(operator).registerWorker(reg);
-      return privateKeyToAccount(workerKey).address;
+      const address = privateKeyToAccount(workerKey).address;
+      await recordVerified(t, address);
+      return address;
     },
     fund: async (i, amount) => {
       await econ(0).transfer(t.accounts[i]!.address, amount);

@@ -12,7 +12,7 @@ import { FsBlobStore } from "../../src/storage/blob-store.ts";
 import { AgentTable } from "../../src/worker/agents.ts";
 import { QuotaHomes } from "../../src/worker/quota-home.ts";
 import { createWorkerServer } from "../../src/worker/server.ts";
-import { signedWorkerRegistration } from "../helpers/chain.ts";
+import { recordVerified, signedWorkerRegistration } from "../helpers/chain.ts";
 import { type EconomyTestChain, MEASUREMENT, startEconomyChain, workerKey } from "../helpers/economy.ts";
 
 // Quotas across workers: two real workers (agent tables, sandboxes, HTTP servers) registered on
@@ -56,6 +56,7 @@ before(async () => {
       endpoint: url,
     });
     await t.as(1 + n).registerWorker(reg);
+    await recordVerified(t, self.address);
     workers.push({ table, server, url, homes, address: self.address });
   }
 });

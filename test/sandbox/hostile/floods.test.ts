@@ -91,6 +91,8 @@ describe("hostile agents: floods", () => {
       } };`,
       {
         memoryMb: 32,
+        // What is under test is the memory held; copying 72 MiB in costs CPU on a loaded machine.
+        cpuTimeMs: 2_000,
         wallTimeMs: 10_000,
         egress: {
           allowHosts: [`127.0.0.1:${port}`],
