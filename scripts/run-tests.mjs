@@ -24,9 +24,19 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(" ")}`);
   process.exit(1);
 }
+// --test-force-exit: a test file whose tests have all ended exits even if a failed test left a
+// server or socket open; otherwise one forgotten handle hangs the whole run until CI's limit.
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=2", ...files],
+  [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-force-exit",
+    "--test-reporter=spec",
+    "--test-concurrency=2",
+    ...files,
+  ],
   { stdio: "inherit", env: { ...process.env, NODE_ENV: "test" } },
 );
 process.exit(result.status ?? 1);

@@ -82,6 +82,13 @@ describe("hostile agents: floods", () => {
       more();
     });
     await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    // Closed whatever happens: a server left listening keeps the test file's process alive.
+    open.push({
+      dispose: () => {
+        upstream.closeAllConnections();
+        upstream.close();
+      },
+    });
     const port = (upstream.address() as AddressInfo).port;
     const { sandbox } = await attacker(
       `export default { async fetch() {
@@ -106,7 +113,6 @@ describe("hostile agents: floods", () => {
     );
     open.push(sandbox);
     const results: (number | string)[] = JSON.parse(text((await sandbox.invoke(req("/"))).body));
-    upstream.close();
     const whole = results.filter((r) => r === 6 * 1024 * 1024).length;
     const refused = results.filter(
       (r) => typeof r === "string" && /hold over 16 MiB; fetch fewer at once/.test(r),
