@@ -249,6 +249,7 @@ const encrypted = (oneTimeRealm: boolean, times: number[]) => async () => {
     body: Buffer.from(body).toString("base64"),
     replyTo: Buffer.from(reply.publicKey).toString("hex"),
     nonce,
+    timestamp: Math.floor(Date.now() / 1000),
   });
   let client = performance.now() - t;
   t = performance.now();

@@ -26,6 +26,11 @@ export type SealedRequestBody = {
   replyTo: string;
   nonce: `0x${string}`;
   /**
+   * Unix seconds when the caller made the request: workers run it only within a few minutes of
+   * their clock, and its nonce only once across the agent's workers (docs/adr/0020).
+   */
+  timestamp: number;
+  /**
    * The caller reads a sealed stream (sealed-stream.ts): a streamed answer may come piece by
    * piece; without it, the answer is one sealed envelope.
    */

@@ -646,6 +646,7 @@ export class VeilClient {
       body: Buffer.from(body ?? new Uint8Array(0)).toString("base64"),
       replyTo: Buffer.from(reply.publicKey).toString("hex"),
       nonce,
+      timestamp: Math.floor(Date.now() / 1000),
       stream: true,
       ...(request.as
         ? {

@@ -20,6 +20,7 @@ import type { FeeCollector } from "./fees.ts";
 import type { AgentIdentity, AgentKeyring } from "./keyring.ts";
 import { PolicyGate } from "./policy.ts";
 import type { QuotaHomes } from "./quota-home.ts";
+import type { ReplayGuard } from "./replay-guard.ts";
 
 export type AgentState =
   | { status: "loading"; record: AgentRecord }
@@ -57,6 +58,8 @@ export type AgentTableOptions = {
   quotas?: QuotaHomes;
   /** Private destinations this worker's operator lets agents reach (none when absent). */
   allowPrivateEgress?: readonly string[];
+  /** The replay guard over the nonce space this worker shares with the others (replay-guard.ts). */
+  replay?: ReplayGuard;
 };
 
 /** Retry loading a failed agent (a bundle not yet in the store, say) after this long. */
@@ -85,6 +88,7 @@ export class AgentTable {
       ...(options.feeEscrow ? { feeEscrow: options.feeEscrow } : {}),
       ...(options.fees ? { fees: options.fees } : {}),
       ...(options.quotas ? { quotas: options.quotas } : {}),
+      ...(options.replay ? { replay: options.replay } : {}),
     });
   }
 

@@ -15,6 +15,7 @@ import { loadNetwork, networkMaxima } from "../network/config.ts";
 import { VeilClient } from "../sdk/client.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import { SqliteLogStore } from "../storage/log-store.ts";
+import { SqliteNonceSpace } from "../storage/nonce-space.ts";
 import { SqliteStateStore } from "../storage/state-store.ts";
 import { FileStateAnchor } from "../storage/state-versions.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
@@ -26,6 +27,7 @@ import { startHeartbeats } from "./heartbeat.ts";
 import { AgentKeyring } from "./keyring.ts";
 import { LogBook } from "./logbook.ts";
 import { QuotaHomes } from "./quota-home.ts";
+import { ReplayGuard } from "./replay-guard.ts";
 import { createWorkerServer, type WorkerServerOptions, workerListener } from "./server.ts";
 import { FeeSettlement } from "./settlement.ts";
 import { startTriggers } from "./triggers.ts";
@@ -135,8 +137,12 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
   // Quotas are counted at each (agent, caller)'s home worker, across the network's workers.
   const quotas = new QuotaHomes({ chain, self: identity.account, log: (m) => console.error(m) });
   const stateStore = new SqliteStateStore(statePath, { anchor });
+  // Nonces of signed and sealed requests live beside the state the agent's workers share, so a
+  // request one of them saw runs nowhere else, nor here again after a restart (ADR 0020).
+  const replay = new ReplayGuard(new SqliteNonceSpace(statePath));
   const agents: AgentTable = new AgentTable({
     quotas,
+    replay,
     allowPrivateEgress: options.allowPrivateEgress ?? [],
     // Agents with a price are paid from the caller's prepayment in the network's FeeEscrow.
     ...(network.chain.economy?.feeEscrow ? { feeEscrow: network.chain.economy.feeEscrow } : {}),

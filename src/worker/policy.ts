@@ -2,10 +2,11 @@ import type { Hex, LocalAccount } from "viem";
 import { feeEscrowAbi } from "../chain/abi.ts";
 import type { Voucher } from "../chain/economy-client.ts";
 import { AgentAccess, type AgentPolicy, type AgentRecord, type VeilChain } from "../chain/index.ts";
-import { CALLER_SIGNATURE_WINDOW_S, type SignedCaller, verifyCaller } from "../crypto/index.ts";
+import { type SignedCaller, verifyCaller } from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
 import type { FeeCollector, VoucherHeader } from "./fees.ts";
 import type { QuotaTake } from "./quota-home.ts";
+import { ReplayGuard } from "./replay-guard.ts";
 
 /**
  * What the AgentRegistry says about calling an agent, enforced by this worker before the sandbox
@@ -35,6 +36,8 @@ export type PolicyGateOptions = {
   fees?: FeeCollector;
   /** Counts quotas across workers (quota-home.ts); without it each worker counts alone. */
   quotas?: { take(t: QuotaTake): Promise<boolean> };
+  /** Refuses replayed signed and sealed requests across the agent's workers (replay-guard.ts). */
+  replay?: ReplayGuard;
   tokenCacheMs?: number;
   now?: () => number;
 };
@@ -60,11 +63,12 @@ export class PolicyGate {
   readonly #access = new Map<string, { ok: boolean; at: number; tokenMode: boolean }>();
   readonly #quota = new Map<string, { window: number; calls: number }>();
   readonly #sponsored = new Map<string, { window: number; spent: bigint }>();
-  /** (caller, nonce) pairs seen while their signatures are fresh: a replay is refused. */
-  readonly #seen = new Map<string, number>();
+  /** Signed requests' nonces, claimed where every worker of the agent looks (ADR 0020). */
+  readonly replay: ReplayGuard;
 
   constructor(options: PolicyGateOptions) {
     this.#opts = options;
+    this.replay = options.replay ?? new ReplayGuard(undefined, () => this.#now());
   }
 
   #now(): number {
@@ -93,16 +97,12 @@ export class PolicyGate {
       caller,
       Math.floor(now / 1000),
     );
-    for (const [k, at] of this.#seen)
-      if (now - at > 2 * CALLER_SIGNATURE_WINDOW_S * 1000) this.#seen.delete(k);
-    const key = `${address.toLowerCase()}:${nonce.toLowerCase()}`;
-    if (this.#seen.has(key)) {
-      throw new VeilError("REQUEST_REPLAYED", "This signed request was already answered", {
-        status: 409,
-        hint: "Sign each request with a fresh nonce (the SDK does).",
-      });
-    }
-    this.#seen.set(key, now);
+    this.replay.admit(
+      `signed:${agentId}:${address.toLowerCase()}`,
+      nonce,
+      caller.timestamp,
+      "signed request",
+    );
     return { address };
   }
 

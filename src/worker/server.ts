@@ -447,8 +447,6 @@ async function signReceipt(
 }
 
 /** Nonces of encrypted requests seen lately: a replayed request is refused. */
-const seenNonces = new Map<string, number>();
-const NONCE_MEMORY_MS = 10 * 60_000;
 
 /**
  * An end-to-end encrypted invocation: the body is a request sealed to the agent's key; the
@@ -491,15 +489,14 @@ async function handleEncrypted(
   ) {
     throw new VeilError("ENVELOPE_MALFORMED", "The encrypted request is missing fields", { status: 400 });
   }
-  const now = Date.now();
-  for (const [n, at] of seenNonces) if (now - at > NONCE_MEMORY_MS) seenNonces.delete(n);
-  if (seenNonces.has(sealed.nonce)) {
-    throw new VeilError("REQUEST_REPLAYED", "This encrypted request was already answered", {
-      status: 409,
-      hint: "Send each request with a fresh nonce (the SDK does).",
-    });
-  }
-  seenNonces.set(sealed.nonce, now);
+  // The time and nonce are inside the envelope: only this agent's workers read them, and a
+  // request any of them answered runs nowhere again (ADR 0020).
+  options.agents.policies.replay.admit(
+    `sealed:${state.record.id}`,
+    sealed.nonce,
+    sealed.timestamp,
+    "encrypted request",
+  );
   const method = sealed.method.toUpperCase();
   const body = method === "GET" || method === "HEAD" ? null : Buffer.from(sealed.body, "base64");
   const sent = sealed.headers.filter(
