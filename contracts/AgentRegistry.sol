@@ -2,12 +2,15 @@
 pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 /// @title AgentRegistry
 /// @notice Agents by stable id: owner, unique name, the list of code versions (content hashes
 /// of built bundles) and the version that runs. Workers follow its events; the gateway resolves
-/// names through it. The id never changes when the code does.
-contract AgentRegistry {
+/// names through it. The id never changes when the code does. Its owner (governance) sets only
+/// the network's rules for agents (the delay before a price increase takes effect), never an
+/// agent's own settings.
+contract AgentRegistry is Ownable {
     struct Agent {
         address owner;
         string name;
@@ -52,7 +55,16 @@ contract AgentRegistry {
         /// Non-zero: the owner sponsors calls (the owner's escrow pays) up to this many token
         /// base units per `quotaPeriod` (a day when no period is set); zero: callers pay.
         uint256 spendingCap;
+        /// A price increase waits `priceIncreaseDelay`: this price applies from `pendingPriceAt`
+        /// (unix seconds; 0: nothing pending). `policyOf` already returns it as `price` once due.
+        uint256 pendingPrice;
+        uint64 pendingPriceAt;
     }
+
+    /// @notice How long (seconds) a price increase waits before it applies, so that callers see it
+    /// coming (decreases apply at once). Set by governance; at most MAX_PRICE_INCREASE_DELAY.
+    uint64 public priceIncreaseDelay;
+    uint64 public constant MAX_PRICE_INCREASE_DELAY = 30 days;
 
     uint256 public constant MAX_NAME_LENGTH = 64;
     uint256 public constant MAX_ALLOWLIST_BATCH = 256;
@@ -83,6 +95,8 @@ contract AgentRegistry {
     event AccessChanged(uint256 indexed id, Access access, address token, uint256 minBalance);
     event CallerAllowed(uint256 indexed id, address indexed caller, bool allowed);
     event PriceChanged(uint256 indexed id, uint256 price);
+    event PriceIncreaseScheduled(uint256 indexed id, uint256 price, uint64 effectiveAt);
+    event PriceIncreaseDelayChanged(uint64 delay);
     event QuotaChanged(uint256 indexed id, uint32 calls, uint32 period);
     event SpendingCapChanged(uint256 indexed id, uint256 cap);
 
@@ -103,6 +117,22 @@ contract AgentRegistry {
     error VersionOutOfRange(uint256 id, uint32 version, uint256 count);
     error ZeroAddress();
     error EgressListTooLong(uint256 length);
+    error PriceIncreaseDelayTooLong(uint64 delay, uint64 maximum);
+
+    constructor(address initialOwner, uint64 priceIncreaseDelay_) Ownable(initialOwner) {
+        _setPriceIncreaseDelay(priceIncreaseDelay_);
+    }
+
+    /// @notice Governance sets how long price increases wait (0: they apply at once).
+    function setPriceIncreaseDelay(uint64 delay) external onlyOwner {
+        _setPriceIncreaseDelay(delay);
+    }
+
+    function _setPriceIncreaseDelay(uint64 delay) private {
+        if (delay > MAX_PRICE_INCREASE_DELAY) revert PriceIncreaseDelayTooLong(delay, MAX_PRICE_INCREASE_DELAY);
+        priceIncreaseDelay = delay;
+        emit PriceIncreaseDelayChanged(delay);
+    }
 
     modifier onlyAgentOwner(uint256 id) {
         if (_agents[id].owner == address(0)) revert AgentNotFound(id);
@@ -204,10 +234,23 @@ contract AgentRegistry {
         }
     }
 
-    /// @notice Price per call in VeilToken base units (0: free).
+    /// @notice Price per call in VeilToken base units (0: free). A decrease applies at once (and
+    /// cancels an increase still pending); an increase applies `priceIncreaseDelay` seconds later,
+    /// so a caller is never charged a price it could not have seen.
     function setPrice(uint256 id, uint256 price) external onlyAgentOwner(id) {
-        _policies[id].price = price;
-        emit PriceChanged(id, price);
+        Policy storage p = _policies[id];
+        if (p.pendingPriceAt != 0 && block.timestamp >= p.pendingPriceAt) p.price = p.pendingPrice;
+        if (price <= p.price || priceIncreaseDelay == 0) {
+            p.price = price;
+            p.pendingPrice = 0;
+            p.pendingPriceAt = 0;
+            emit PriceChanged(id, price);
+        } else {
+            uint64 at = uint64(block.timestamp) + priceIncreaseDelay;
+            p.pendingPrice = price;
+            p.pendingPriceAt = at;
+            emit PriceIncreaseScheduled(id, price, at);
+        }
     }
 
     /// @notice Per-caller quota: `calls` per `period` seconds; both zero to lift it.
@@ -224,9 +267,15 @@ contract AgentRegistry {
         emit SpendingCapChanged(id, cap);
     }
 
-    function policyOf(uint256 id) external view returns (Policy memory) {
+    /// @notice The agent's policy as it applies now: a price increase that is due is its price.
+    function policyOf(uint256 id) external view returns (Policy memory p) {
         if (_agents[id].owner == address(0)) revert AgentNotFound(id);
-        return _policies[id];
+        p = _policies[id];
+        if (p.pendingPriceAt != 0 && block.timestamp >= p.pendingPriceAt) {
+            p.price = p.pendingPrice;
+            p.pendingPrice = 0;
+            p.pendingPriceAt = 0;
+        }
     }
 
     function isAllowed(uint256 id, address caller) external view returns (bool) {

@@ -641,6 +641,22 @@ export const agentRegistryAbi = [
   {
     inputs: [
       {
+        internalType: "address",
+        name: "initialOwner",
+        type: "address",
+      },
+      {
+        internalType: "uint64",
+        name: "priceIncreaseDelay_",
+        type: "uint64",
+      },
+    ],
+    stateMutability: "nonpayable",
+    type: "constructor",
+  },
+  {
+    inputs: [
+      {
         internalType: "uint256",
         name: "id",
         type: "uint256",
@@ -803,6 +819,44 @@ export const agentRegistryAbi = [
       },
     ],
     name: "NotPaused",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "owner",
+        type: "address",
+      },
+    ],
+    name: "OwnableInvalidOwner",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "account",
+        type: "address",
+      },
+    ],
+    name: "OwnableUnauthorizedAccount",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "delay",
+        type: "uint64",
+      },
+      {
+        internalType: "uint64",
+        name: "maximum",
+        type: "uint64",
+      },
+    ],
+    name: "PriceIncreaseDelayTooLong",
     type: "error",
   },
   {
@@ -1031,6 +1085,25 @@ export const agentRegistryAbi = [
     inputs: [
       {
         indexed: true,
+        internalType: "address",
+        name: "previousOwner",
+        type: "address",
+      },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "newOwner",
+        type: "address",
+      },
+    ],
+    name: "OwnershipTransferred",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
         internalType: "uint256",
         name: "id",
         type: "uint256",
@@ -1043,6 +1116,44 @@ export const agentRegistryAbi = [
       },
     ],
     name: "PriceChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: false,
+        internalType: "uint64",
+        name: "delay",
+        type: "uint64",
+      },
+    ],
+    name: "PriceIncreaseDelayChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint256",
+        name: "id",
+        type: "uint256",
+      },
+      {
+        indexed: false,
+        internalType: "uint256",
+        name: "price",
+        type: "uint256",
+      },
+      {
+        indexed: false,
+        internalType: "uint64",
+        name: "effectiveAt",
+        type: "uint64",
+      },
+    ],
+    name: "PriceIncreaseScheduled",
     type: "event",
   },
   {
@@ -1198,6 +1309,19 @@ export const agentRegistryAbi = [
         internalType: "uint256",
         name: "",
         type: "uint256",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "MAX_PRICE_INCREASE_DELAY",
+    outputs: [
+      {
+        internalType: "uint64",
+        name: "",
+        type: "uint64",
       },
     ],
     stateMutability: "view",
@@ -1498,6 +1622,19 @@ export const agentRegistryAbi = [
     type: "function",
   },
   {
+    inputs: [],
+    name: "owner",
+    outputs: [
+      {
+        internalType: "address",
+        name: "",
+        type: "address",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
     inputs: [
       {
         internalType: "uint256",
@@ -1562,10 +1699,33 @@ export const agentRegistryAbi = [
             name: "spendingCap",
             type: "uint256",
           },
+          {
+            internalType: "uint256",
+            name: "pendingPrice",
+            type: "uint256",
+          },
+          {
+            internalType: "uint64",
+            name: "pendingPriceAt",
+            type: "uint64",
+          },
         ],
         internalType: "struct AgentRegistry.Policy",
-        name: "",
+        name: "p",
         type: "tuple",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "priceIncreaseDelay",
+    outputs: [
+      {
+        internalType: "uint64",
+        name: "",
+        type: "uint64",
       },
     ],
     stateMutability: "view",
@@ -1609,6 +1769,13 @@ export const agentRegistryAbi = [
       },
     ],
     name: "removeVersion",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "renounceOwnership",
     outputs: [],
     stateMutability: "nonpayable",
     type: "function",
@@ -1763,6 +1930,19 @@ export const agentRegistryAbi = [
   {
     inputs: [
       {
+        internalType: "uint64",
+        name: "delay",
+        type: "uint64",
+      },
+    ],
+    name: "setPriceIncreaseDelay",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
         internalType: "uint256",
         name: "id",
         type: "uint256",
@@ -1815,6 +1995,19 @@ export const agentRegistryAbi = [
       },
     ],
     name: "transferAgentOwnership",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "newOwner",
+        type: "address",
+      },
+    ],
+    name: "transferOwnership",
     outputs: [],
     stateMutability: "nonpayable",
     type: "function",

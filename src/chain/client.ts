@@ -123,6 +123,9 @@ export type AgentPolicy = {
   quotaCalls: number;
   quotaPeriod: number;
   spendingCap: bigint;
+  /** A price increase that applies from `pendingPriceAt` (unix seconds; 0n: none pending). */
+  pendingPrice: bigint;
+  pendingPriceAt: bigint;
 };
 
 /** An agent's runtime limits as its owner set them on chain; 0 (or "") means the network default. */
@@ -423,6 +426,28 @@ export class VeilChain {
     return this.#agentWrite(`set the price of agent ${id}`, "setPrice", [id, price]);
   }
 
+  /** Seconds a price increase waits before it applies (ADR 0020); governance sets it. */
+  async priceIncreaseDelay(): Promise<number> {
+    const delay = await this.read("read the price increase delay", () =>
+      this.public.readContract({
+        address: this.config.contracts.agentRegistry,
+        abi: agentRegistryAbi,
+        functionName: "priceIncreaseDelay",
+      }),
+    );
+    return Number(delay);
+  }
+
+  async setPriceIncreaseDelay(seconds: number): Promise<Hex> {
+    const { hash } = await this.write("set the price increase delay", {
+      address: this.config.contracts.agentRegistry,
+      abi: agentRegistryAbi,
+      functionName: "setPriceIncreaseDelay",
+      args: [BigInt(seconds)],
+    });
+    return hash;
+  }
+
   setAgentQuota(id: bigint, calls: number, periodSeconds: number): Promise<Hex> {
     return this.#agentWrite(`set the quota of agent ${id}`, "setQuota", [id, calls, periodSeconds]);
   }
@@ -460,6 +485,7 @@ export class VeilChain {
         log.eventName === "AccessChanged" ||
         log.eventName === "CallerAllowed" ||
         log.eventName === "PriceChanged" ||
+        log.eventName === "PriceIncreaseScheduled" ||
         log.eventName === "QuotaChanged" ||
         log.eventName === "SpendingCapChanged" ||
         log.eventName === "AgentOwnershipTransferred"

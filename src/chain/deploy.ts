@@ -8,11 +8,16 @@ import { chainError } from "./errors.ts";
  * Deploys Veil's contracts with `deployerKey` as their owner (governance on a development
  * network). Returns their addresses once every deployment has a receipt.
  */
+/** A day: long enough for a caller to see a price increase coming and stop calling. */
+export const DEFAULT_PRICE_INCREASE_DELAY_S = 86_400;
+
 export async function deployContracts(options: {
   rpcUrl: string;
   chainId: number;
   deployerKey: Hex;
   onProgress?: (message: string) => void;
+  /** Seconds a price increase waits before it applies (default a day; ADR 0020). */
+  priceIncreaseDelaySeconds?: number;
 }): Promise<ContractAddresses> {
   const compiled = compileContracts(options.onProgress ? { onProgress: options.onProgress } : {});
   const chain = defineChain({
@@ -48,7 +53,10 @@ export async function deployContracts(options: {
     attestationPolicy,
     gatekeeperRegistry,
   ]);
-  const agentRegistry = await deploy("AgentRegistry", []);
+  const agentRegistry = await deploy("AgentRegistry", [
+    account.address,
+    BigInt(options.priceIncreaseDelaySeconds ?? DEFAULT_PRICE_INCREASE_DELAY_S),
+  ]);
   const agentKeys = await deploy("AgentKeys", [agentRegistry, gatekeeperRegistry]);
   const agentTriggers = await deploy("AgentTriggers", [agentRegistry, agentKeys]);
   return { agentRegistry, agentKeys, workerRegistry, gatekeeperRegistry, attestationPolicy, agentTriggers };

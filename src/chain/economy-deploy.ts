@@ -56,7 +56,7 @@ export type EconomyDeployOptions = {
   deployerKey: Hex;
   /** The registries deployed by deployContracts; the economy reads the worker registry. */
   registries: Pick<ContractAddresses, "workerRegistry"> &
-    Partial<Pick<ContractAddresses, "attestationPolicy" | "gatekeeperRegistry">>;
+    Partial<Pick<ContractAddresses, "attestationPolicy" | "gatekeeperRegistry" | "agentRegistry">>;
   /**
    * Also hand the registries the deployer owns (attestation policy, worker and gatekeeper
    * registries: measurement allowlists, evictions, the gatekeeper set) to the same owner as the
@@ -179,13 +179,17 @@ export async function deployEconomy(options: EconomyDeployOptions): Promise<Econ
     await call(name, address, "transferOwnership", [owner]);
   }
   if (options.governRegistries) {
-    const { workerRegistry: wr, attestationPolicy, gatekeeperRegistry } = options.registries;
+    const { workerRegistry: wr, attestationPolicy, gatekeeperRegistry, agentRegistry } = options.registries;
     for (const [name, address] of [
+      ["AgentRegistry", agentRegistry],
       ["WorkerRegistry", wr],
       ["AttestationPolicy", attestationPolicy],
       ["GatekeeperRegistry", gatekeeperRegistry],
     ] as const) {
-      if (!address) throw new Error(`governRegistries: the ${name} address is missing`);
+      if (!address) {
+        if (name === "AgentRegistry") continue; // a caller that keeps the agent registry itself
+        throw new Error(`governRegistries: the ${name} address is missing`);
+      }
       await call(name, address, "transferOwnership", [owner]);
     }
   }

@@ -154,6 +154,11 @@ const REVERTS: Record<string, { code: string; status: number; hint: string; retr
     hint: "Only the contract's owner (governance) may do this.",
   },
   NotWorkerOperator: { code: "NOT_WORKER_OPERATOR", status: 403, hint: "Use the worker's operator account." },
+  PriceIncreaseDelayTooLong: {
+    code: "PRICE_DELAY_INVALID",
+    status: 400,
+    hint: "A price increase may wait at most 30 days.",
+  },
   NotGatekeeper: {
     code: "NOT_GATEKEEPER",
     status: 403,

@@ -61,7 +61,7 @@ async function agentId(chain: VeilChain, nameOrId: string): Promise<bigint> {
   return id;
 }
 
-function amount(value: string, what: string): bigint {
+export function amount(value: string, what: string): bigint {
   try {
     const n = parseUnits(value, DECIMALS);
     if (n < 0n) throw new Error("negative");
@@ -202,12 +202,26 @@ export function registerAgentCommands(program: Command): void {
         const id = await agentId(chain, name);
         if (price === undefined && opts.cap === undefined) {
           const p = await chain.getAgentPolicy(id);
-          process.stdout.write(`price ${tokens(p.price)} per call; owner's cap ${tokens(p.spendingCap)}\n`);
+          const pending =
+            p.pendingPriceAt > 0n
+              ? `; rising to ${tokens(p.pendingPrice)} at ${new Date(Number(p.pendingPriceAt) * 1000).toISOString()}`
+              : "";
+          process.stdout.write(
+            `price ${tokens(p.price)} per call${pending}; owner's cap ${tokens(p.spendingCap)}\n`,
+          );
           return;
         }
         if (price !== undefined) {
           const n = amount(price, "the price");
-          sent(await chain.setAgentPrice(id, n), `price: ${tokens(n)} per call`);
+          const hash = await chain.setAgentPrice(id, n);
+          // An increase waits the network's delay so that callers see it coming (ADR 0020).
+          const p = await chain.getAgentPolicy(id);
+          sent(
+            hash,
+            p.pendingPriceAt > 0n && p.pendingPrice === n
+              ? `price: ${tokens(n)} per call from ${new Date(Number(p.pendingPriceAt) * 1000).toISOString()} (increases wait ${await chain.priceIncreaseDelay()} s; until then ${tokens(p.price)})`
+              : `price: ${tokens(n)} per call`,
+          );
         }
         if (opts.cap !== undefined) {
           const n = amount(opts.cap, "--cap");

@@ -6,7 +6,7 @@ import { VeilError } from "../errors/index.ts";
 import { loadNetwork, networkPath } from "../network/config.ts";
 import { watchSupervisor } from "../network/processes.ts";
 import type { InvokeEnd, VeilClient as VeilClientType } from "../sdk/client.ts";
-import { registerAgentCommands, resolveKey } from "./agent.ts";
+import { amount, registerAgentCommands, resolveKey } from "./agent.ts";
 import { registerEscrowCommands } from "./escrow.ts";
 import { registerGovCommands } from "./gov.ts";
 import { agentsIn, describeTemplates, initAgent, listTemplates } from "./init.ts";
@@ -374,6 +374,10 @@ program
     "--as <caller>",
     "sign the request as this caller (a dev account's role, env:VAR holding a key, or 0x-hex): needed by agents with an allowlist, token gate, quota or price",
   )
+  .option(
+    "--max-price <veil>",
+    "the most this call may cost, in VEIL (default with --as: the price the chain shows now, which is printed)",
+  )
   .addOption(networkOption())
   .action(
     action(
@@ -389,9 +393,29 @@ program
           network?: string;
           encrypt?: boolean;
           verify: boolean;
+          maxPrice?: string;
         },
       ) => {
         const network = loadNetwork(opts.network);
+        const veil = await client(network);
+        // A paying caller sees the price before anything is signed, and never pays more than it
+        // saw (or allowed with --max-price), whatever the owner does meanwhile (ADR 0020).
+        let maxPrice = opts.maxPrice === undefined ? undefined : amount(opts.maxPrice, "--max-price");
+        if (opts.as) {
+          const { formatUnits } = await import("viem");
+          const price = await veil.priceOf(agent);
+          if (price.price > 0n && !price.sponsored) {
+            progress(
+              `${agent} costs ${formatUnits(price.price, 18)} VEIL a call, paid from your FeeEscrow prepayment${maxPrice === undefined ? "" : ` (at most ${formatUnits(maxPrice, 18)} VEIL)`}`,
+            );
+          }
+          if (price.pending && !price.sponsored) {
+            progress(
+              `its owner raised the price: ${formatUnits(price.pending.price, 18)} VEIL a call from ${new Date(price.pending.at * 1000).toISOString()}`,
+            );
+          }
+          maxPrice ??= price.price;
+        }
         const headers: Record<string, string> = {};
         for (const h of opts.header ?? []) {
           const i = h.indexOf(":");
@@ -412,7 +436,7 @@ program
             headers["content-type"] = isJson ? "application/json" : "application/octet-stream";
           }
         }
-        const answer = await (await client(network)).invokeStream(agent, {
+        const answer = await veil.invokeStream(agent, {
           path: opts.path,
           ...(opts.method ? { method: opts.method.toUpperCase() } : {}),
           headers,
@@ -420,6 +444,7 @@ program
           encrypt: Boolean(opts.encrypt),
           verify: opts.verify,
           ...(opts.as ? { as: resolveKey(network, opts.as) } : {}),
+          ...(maxPrice === undefined ? {} : { maxPrice }),
         });
         const printHead = (extra: Record<string, string> = {}) => {
           if (!opts.include) return;

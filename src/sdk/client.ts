@@ -108,6 +108,22 @@ export type InvokeRequest = {
   pay?: (quote: FeeQuote) => Promise<VoucherHeader | undefined>;
   /** Whose fee channel this is, when `pay` is given (the SDK remembers one per agent and payer). */
   payerTag?: string;
+  /**
+   * The most this call may cost, in VeilToken base units: a worker's quote above it is refused
+   * with `PRICE_ABOVE_MAXIMUM` before any voucher is signed (ADR 0020). Unset: the price the
+   * chain shows now, whatever it is.
+   */
+  maxPrice?: bigint;
+};
+
+/** What a call to an agent costs, and an increase its owner scheduled (ADR 0020). */
+export type AgentPrice = {
+  /** VeilToken base units per call, now. */
+  price: bigint;
+  /** A higher price and when it applies (unix seconds), if one is scheduled. */
+  pending?: { price: bigint; at: number };
+  /** Whether the owner pays for callers' calls (a sponsored agent; callers pay nothing). */
+  sponsored: boolean;
 };
 
 export type AgentInfo = {
@@ -127,6 +143,24 @@ export type AgentInfo = {
 export const MAX_UNPAID_CALLS = 1000n;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** VeilToken base units as VEIL (18 decimals), for messages. */
+function veilUnits(units: bigint): string {
+  const whole = units / 10n ** 18n;
+  const fraction = (units % 10n ** 18n).toString().padStart(18, "0").replace(/0+$/, "");
+  return fraction ? `${whole}.${fraction}` : whole.toString();
+}
+
+function priceAboveMaximum(agent: string, price: bigint, max: bigint): VeilError {
+  return new VeilError(
+    "PRICE_ABOVE_MAXIMUM",
+    `A call to ${agent} costs ${veilUnits(price)} VEIL, more than the ${veilUnits(max)} VEIL you allowed`,
+    {
+      status: 402,
+      hint: "Nothing was signed or paid. If you accept the price, call again with a higher --max-price (maxPrice in the SDK).",
+    },
+  );
+}
 
 /** The client side of Veil: deploy, invoke and inspect agents on one network. */
 export class VeilClient {
@@ -263,6 +297,27 @@ export class VeilClient {
       context: (last?.workers ?? []).map((w) => `${w.url}: ${w.status}`),
       hint: "The agent is registered; check the workers' logs in .veil/logs/ and `veil inspect NAME`.",
     });
+  }
+
+  /**
+   * What a call to the agent costs now, and any increase its owner has scheduled: increases
+   * wait the network's delay (ADR 0020), so a caller can see one coming.
+   *
+   * @example
+   * const { price, pending } = await veil.priceOf("hello");
+   * await veil.invoke("hello", { path: "/greet", as: callerKey, maxPrice: price });
+   * if (pending) console.log(`rises to ${pending.price} at ${new Date(pending.at * 1000)}`);
+   */
+  async priceOf(nameOrId: string): Promise<AgentPrice> {
+    const chain = await this.chain();
+    const policy = await chain.getAgentPolicy(await this.#resolveId(chain, nameOrId));
+    return {
+      price: policy.price,
+      ...(policy.pendingPriceAt > 0n
+        ? { pending: { price: policy.pendingPrice, at: Number(policy.pendingPriceAt) } }
+        : {}),
+      sponsored: policy.spendingCap > 0n,
+    };
   }
 
   /** The agent's certified keys, checked up to the master key on chain (see identity.ts). */
@@ -403,6 +458,9 @@ export class VeilClient {
     const tag = `${nameOrId}:${request.payerTag ?? (request.as ? (await import("viem/accounts")).privateKeyToAccount(request.as).address : "")}`;
     let quote: FeeQuote | undefined = this.#channels.get(tag);
     for (let attempt = 0; ; attempt++) {
+      if (quote && request.maxPrice !== undefined && BigInt(quote.price) > request.maxPrice) {
+        throw priceAboveMaximum(nameOrId, BigInt(quote.price), request.maxPrice);
+      }
       const voucher = quote ? await pay(quote) : undefined;
       try {
         const result = await this.#invokeStreamOnce(
@@ -472,7 +530,9 @@ export class VeilClient {
       quote.feeEscrow.toLowerCase() !== escrow.toLowerCase()
     )
       throw refuse(`it names chain ${quote.chainId} and escrow ${quote.feeEscrow}`);
-    if (BigInt(quote.price) !== policy.price)
+    // Above the chain's price is a worker overcharging; below it is a worker that has not yet
+    // seen an increase take effect, which costs the caller nothing.
+    if (BigInt(quote.price) > policy.price)
       throw refuse(`quoted price ${quote.price}, on chain ${policy.price}`);
     const { feeEscrowAbi } = await import("../chain/abi.ts");
     const paid = await chain.public.readContract({

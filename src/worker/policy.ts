@@ -60,6 +60,12 @@ const DAY_S = 86_400;
 export class PolicyGate {
   readonly #opts: PolicyGateOptions;
   readonly #policies = new Map<string, Promise<Cached>>();
+  /**
+   * When a cached policy's scheduled price increase becomes due (ms), and when it was read: a
+   * due increase comes with no registry event, so the policy is read again then (at most once a
+   * second until the chain's clock agrees).
+   */
+  readonly #due = new Map<string, { at: number; readAt: number }>();
   readonly #access = new Map<string, { ok: boolean; at: number; tokenMode: boolean }>();
   readonly #quota = new Map<string, { window: number; calls: number }>();
   readonly #sponsored = new Map<string, { window: number; spent: bigint }>();
@@ -110,14 +116,32 @@ export class PolicyGate {
   invalidate(id: bigint): void {
     const key = id.toString();
     this.#policies.delete(key);
+    this.#due.delete(key);
     for (const k of this.#access.keys()) if (k.startsWith(`${key}:`)) this.#access.delete(k);
   }
 
   #load(id: bigint): Promise<Cached> {
     const key = id.toString();
     let entry = this.#policies.get(key);
+    const due = this.#due.get(key);
+    if (entry && due) {
+      const now = this.#now();
+      if (now >= due.at && now - due.readAt >= 1_000) {
+        this.#due.delete(key);
+        entry = undefined;
+      }
+    }
     if (!entry) {
-      entry = this.#opts.chain.getAgentPolicy(id).then((policy) => ({ policy, removed: new Map() }));
+      const readAt = this.#now();
+      entry = this.#opts.chain.getAgentPolicy(id).then(async (policy) => {
+        if (policy.pendingPriceAt > 0n) {
+          // Due by the chain's clock, which may run apart from ours: count from its head block.
+          const head = await this.#opts.chain.public.getBlock({ blockTag: "latest" });
+          const inMs = Number(policy.pendingPriceAt - head.timestamp) * 1000;
+          this.#due.set(key, { at: readAt + Math.max(0, inMs), readAt });
+        }
+        return { policy, removed: new Map() };
+      });
       entry.catch(() => this.#policies.delete(key));
       this.#policies.set(key, entry);
     }

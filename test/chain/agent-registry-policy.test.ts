@@ -307,6 +307,59 @@ describe("AgentRegistry price, quota and spending cap", () => {
   });
 });
 
+describe("AgentRegistry price increases wait the network's delay (ADR 0020)", () => {
+  // The attack of issue 18: a caller pays 0.01 a call; the owner sets 9.5 and the caller's next
+  // call pays 9.5 without being told. An increase now applies only after governance's delay.
+  before(async () => {
+    await t.as(0).setPriceIncreaseDelay(3_600);
+  });
+  after(async () => {
+    await t.as(0).setPriceIncreaseDelay(0);
+  });
+
+  test("an increase is scheduled, not applied; it applies once the delay has passed", async () => {
+    const id = await agent();
+    await t.as(1).setAgentPrice(id, parseUnits("0.01", 18));
+    let p = await policy(id);
+    assert.equal(p.price, 0n, "from free, too, an increase waits");
+    assert.equal(p.pendingPrice, parseUnits("0.01", 18));
+    await t.increaseTime(3_600);
+    p = await policy(id);
+    assert.equal(p.price, parseUnits("0.01", 18));
+    assert.equal(p.pendingPriceAt, 0n);
+
+    await t.as(1).setAgentPrice(id, parseUnits("9.5", 18));
+    p = await policy(id);
+    assert.equal(p.price, parseUnits("0.01", 18), "callers still pay 0.01");
+    assert.equal(p.pendingPrice, parseUnits("9.5", 18));
+    const now = (await t.reader.public.getBlock()).timestamp;
+    assert.ok(p.pendingPriceAt >= now + 3_599n && p.pendingPriceAt <= now + 3_600n);
+    await t.increaseTime(1_800);
+    assert.equal((await policy(id)).price, parseUnits("0.01", 18), "not before its time");
+    await t.increaseTime(1_800);
+    assert.equal((await policy(id)).price, parseUnits("9.5", 18));
+  });
+
+  test("a decrease applies at once and cancels an increase still pending", async () => {
+    const id = await agent();
+    await t.as(1).setAgentPrice(id, 100n);
+    await t.increaseTime(3_600);
+    await t.as(1).setAgentPrice(id, 1_000n);
+    await t.as(1).setAgentPrice(id, 50n);
+    const p = await policy(id);
+    assert.equal(p.price, 50n);
+    assert.equal(p.pendingPriceAt, 0n);
+    await t.increaseTime(3_600);
+    assert.equal((await policy(id)).price, 50n, "the cancelled increase never applies");
+  });
+
+  test("only governance sets the delay, within 30 days", async () => {
+    await rejectsWith(t.as(1).setPriceIncreaseDelay(0), "NOT_OWNER");
+    await rejectsWith(t.as(0).setPriceIncreaseDelay(31 * 86_400), "PRICE_DELAY_INVALID");
+    assert.equal(await t.reader.priceIncreaseDelay(), 3_600);
+  });
+});
+
 describe("AgentRegistry events", () => {
   test("every policy change and removal is an event workers can follow", async () => {
     const id = await agent(2);

@@ -48,6 +48,14 @@ describe("fees on a dev network", { timeout: 400_000 }, () => {
     }
     const priced = await run(["agent", "price", "tool", "0.5"]);
     assert.equal(priced.code, 0, priced.stderr);
+    // An increase waits the dev network's 5 s (ADR 0020); the CLI says when it applies.
+    assert.match(
+      priced.stdout,
+      /price: 0\.5 VEIL per call from .* \(increases wait 5 s; until then 0 VEIL\)/,
+    );
+    for (let i = 0; i < 60 && /rising/.test((await run(["agent", "price", "tool"])).stdout); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
   });
   after(async () => {
     if (network) await stopNetwork(network.child);
@@ -168,5 +176,30 @@ describe("fees on a dev network", { timeout: 400_000 }, () => {
       "the planner's calls were claimed from its owner's escrow",
     );
     assert.equal((await reader.escrowAccount(owner)).balance, parseUnits("4", 18));
+  });
+
+  test("an owner's price increase: callers see it coming, and never pay more than they allow (attack)", async () => {
+    // Issue 18: price 0.5 → the owner sets 9.5 → the caller's next identical call paid 9.5.
+    const raised = await run(["agent", "price", "tool", "9.5"]);
+    assert.equal(raised.code, 0, raised.stderr);
+    assert.match(raised.stdout, /9\.5 VEIL per call from .*increases wait 5 s; until then 0\.5 VEIL/);
+    assert.match(
+      (await run(["agent", "price", "tool"])).stdout,
+      /price 0\.5 VEIL per call; rising to 9\.5 VEIL at/,
+    );
+    for (let i = 0; i < 60 && /rising/.test((await run(["agent", "price", "tool"])).stdout); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const refused = await run(["invoke", "tool", "--path", "/z", "--as", "operator-3", "--max-price", "0.5"]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /PRICE_ABOVE_MAXIMUM/);
+    assert.match(refused.stderr, /costs 9\.5 VEIL, more than the 0\.5 VEIL you allowed/);
+    const status = await run(["worker", "status", "--from", "operator-1"]);
+    assert.match(status.stdout, /fees pending\s+0 VEIL for 0 calls/, "nothing was signed or owed");
+    // Without --max-price the caller is told the price before paying it.
+    assert.equal((await run(["escrow", "deposit", "10", "--from", "operator-3"])).code, 0);
+    const told = await run(["invoke", "tool", "--path", "/z", "--as", "operator-3"]);
+    assert.equal(told.code, 0, told.stderr);
+    assert.match(told.stderr, /tool costs 9\.5 VEIL a call/);
   });
 });

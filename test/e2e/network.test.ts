@@ -282,7 +282,7 @@ describe("a Veil network on one machine", { timeout: 600_000 }, () => {
     assert.notEqual(spin?.code, 0);
     assert.match(spin?.stderr ?? "", /LIMIT_CPU_EXCEEDED/);
     const ok = await veil(["invoke", "spinner"], { env });
-    assert.equal(ok.stdout.trim(), "ok", "the agent serves again after the cut");
+    assert.equal(ok.stdout.trim(), "ok", `the agent serves again after the cut: ${ok.stderr}`);
     const over = await veil(["deploy", dirL, "--name", "spinner-2", "--memory-mb", "100000"], { env });
     assert.notEqual(over.code, 0);
     assert.match(over.stderr, /LIMITS_OVER_NETWORK_MAXIMUM/);

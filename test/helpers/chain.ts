@@ -23,6 +23,8 @@ export async function startTestChain(): Promise<TestChain> {
     rpcUrl: embedded.url,
     chainId: embedded.chainId,
     deployerKey: accounts[0]!.privateKey,
+    // Tests that price an agent call it at once; the delay's own tests set one (ADR 0020).
+    priceIncreaseDelaySeconds: 0,
   });
   const config: ChainConfig = { rpcUrl: embedded.url, chainId: embedded.chainId, contracts };
   return {

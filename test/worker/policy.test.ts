@@ -236,6 +236,33 @@ describe("worker enforcement of the agent policy", () => {
     assert.equal((await call(id, { as: 7 })).status, 200);
   });
 
+  test("a price increase is charged only once its delay has passed, with no event to tell the worker", async () => {
+    const id = await deploy();
+    await t.as(0).setPriceIncreaseDelay(2);
+    try {
+      await t.as(1).setAgentPrice(id, parseUnits("0.25", 18));
+      await settle();
+      // Scheduled: callers without escrow are still served, for free.
+      assert.equal((await call(id, { as: 8 })).status, 200);
+      assert.equal((await table.policies.policy(id)).price, 0n);
+      // Due: the worker reads the policy again by itself and charges the new price.
+      let status = 200;
+      for (let i = 0; i < 60 && status === 200; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        await t.mine(1); // the chain reads time from its latest block (a live chain mines on)
+        status = (await call(id, { as: 8 })).status;
+      }
+      assert.equal(
+        status,
+        402,
+        `refused once the price applies (chain ${(await t.reader.getAgentPolicy(id)).price}, worker ${(await table.policies.policy(id)).price}, now ${Date.now()})`,
+      );
+      assert.equal((await table.policies.policy(id)).price, parseUnits("0.25", 18));
+    } finally {
+      await t.as(0).setPriceIncreaseDelay(0);
+    }
+  });
+
   test("a sponsored agent stops at the owner's spending cap", async () => {
     const id = await deploy();
     const price = parseUnits("1", 18);
