@@ -59,6 +59,7 @@ const measure = async (name: string, hash: Promise<Hex> | Hex) => {
 
 // ── setup: two workers of account 2, a pool, delegators ────────────────────────────────────
 const measurement: Hex = `0x${"4d".repeat(32)}`;
+await chain(0).setSimulatedAllowed(true); // a local dev chain (ADR 0020)
 await chain(0).allowMeasurement(TeeType.simulated, measurement);
 const workerKeys: Hex[] = [`0x${"a1".repeat(32)}`, `0x${"a2".repeat(32)}`];
 const workers: Hex[] = [];

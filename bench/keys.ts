@@ -82,6 +82,7 @@ await reader.public.waitForTransactionReceipt({
   hash: await wallet.sendTransaction({ to: gkIdentity.address, value: parseEther("10"), chain: null }),
 });
 await as(0).addGatekeeper(gkIdentity.address, gkIdentity.encryptionKeyHex, "http://placeholder");
+await as(0).setSimulatedAllowed(true); // a local dev chain (ADR 0020)
 await as(0).allowMeasurement(TeeType.simulated, await gkEnclave.measurement());
 const gkChain = new VeilChain(config, { account: gkIdentity.account, pollingIntervalMs: 20 });
 const gkStore = new MasterKeyStore(gkEnclave, dir("gk-store"));

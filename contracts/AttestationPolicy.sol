@@ -16,6 +16,11 @@ contract AttestationPolicy is Ownable {
     mapping(uint8 teeType => mapping(bytes32 measurement => bool)) private _allowed;
     mapping(bytes32 advisoryHash => bool) private _allowedAdvisories;
 
+    /// Whether simulated evidence counts at all. Its signing key is public (it is a development
+    /// backend), so with this on, anyone who can reach the chain can get keys: only a local
+    /// development network turns it on, or governance explicitly (docs/adr/0020).
+    bool public simulatedAllowed;
+
     /// Evidence older than this (seconds) no longer counts: gatekeepers refuse keys, the gateway
     /// stops routing, and anyone may mark the worker expired on chain.
     uint64 public maxEvidenceAge = 1 days;
@@ -28,14 +33,23 @@ contract AttestationPolicy is Ownable {
     event MeasurementRevoked(uint8 indexed teeType, bytes32 indexed measurement);
     event ParametersChanged(uint64 maxEvidenceAge, uint64 reattestPeriod, uint8 minConfidence);
     event AdvisoryAllowed(string advisoryId, bool allowed);
+    event SimulatedAllowedChanged(bool allowed);
 
     error UnknownTeeType(uint8 teeType);
     error BadParameters(uint64 maxEvidenceAge, uint64 reattestPeriod, uint8 minConfidence);
+    error SimulatedNotAllowed();
 
     constructor(address initialOwner) Ownable(initialOwner) {}
 
+    /// @notice Lets simulated evidence count (INSECURE: its key is public), or stops it counting.
+    function setSimulatedAllowed(bool allowed) external onlyOwner {
+        simulatedAllowed = allowed;
+        emit SimulatedAllowedChanged(allowed);
+    }
+
     function allowMeasurement(uint8 teeType, bytes32 measurement) external onlyOwner {
         _checkType(teeType);
+        if (teeType == TEE_SIMULATED && !simulatedAllowed) revert SimulatedNotAllowed();
         _allowed[teeType][measurement] = true;
         emit MeasurementAllowed(teeType, measurement);
     }
@@ -47,6 +61,7 @@ contract AttestationPolicy is Ownable {
     }
 
     function isAllowed(uint8 teeType, bytes32 measurement) external view returns (bool) {
+        if (teeType == TEE_SIMULATED && !simulatedAllowed) return false;
         return _allowed[teeType][measurement];
     }
 

@@ -2755,6 +2755,11 @@ export const attestationPolicyAbi = [
     type: "error",
   },
   {
+    inputs: [],
+    name: "SimulatedNotAllowed",
+    type: "error",
+  },
+  {
     inputs: [
       {
         internalType: "uint8",
@@ -2864,6 +2869,19 @@ export const attestationPolicyAbi = [
       },
     ],
     name: "ParametersChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: false,
+        internalType: "bool",
+        name: "allowed",
+        type: "bool",
+      },
+    ],
+    name: "SimulatedAllowedChanged",
     type: "event",
   },
   {
@@ -3082,6 +3100,32 @@ export const attestationPolicyAbi = [
     name: "setParameters",
     outputs: [],
     stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bool",
+        name: "allowed",
+        type: "bool",
+      },
+    ],
+    name: "setSimulatedAllowed",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "simulatedAllowed",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
     type: "function",
   },
   {

@@ -865,6 +865,30 @@ export class VeilChain {
     );
   }
 
+  /**
+   * Whether simulated evidence counts on this network at all (ADR 0020): only a local dev network
+   * turns it on, since the simulated platform's key is public.
+   */
+  async isSimulatedAllowed(): Promise<boolean> {
+    return this.read("read the attestation policy", () =>
+      this.public.readContract({
+        address: this.config.contracts.attestationPolicy,
+        abi: attestationPolicyAbi,
+        functionName: "simulatedAllowed",
+      }),
+    );
+  }
+
+  async setSimulatedAllowed(allowed: boolean): Promise<Hex> {
+    const { hash } = await this.write(allowed ? "allow simulated evidence" : "refuse simulated evidence", {
+      address: this.config.contracts.attestationPolicy,
+      abi: attestationPolicyAbi,
+      functionName: "setSimulatedAllowed",
+      args: [allowed],
+    });
+    return hash;
+  }
+
   async allowMeasurement(teeType: number, measurement: Hex): Promise<Hex> {
     const { hash } = await this.write("allow a measurement", {
       address: this.config.contracts.attestationPolicy,

@@ -154,6 +154,11 @@ const REVERTS: Record<string, { code: string; status: number; hint: string; retr
     hint: "Only the contract's owner (governance) may do this.",
   },
   NotWorkerOperator: { code: "NOT_WORKER_OPERATOR", status: 403, hint: "Use the worker's operator account." },
+  SimulatedNotAllowed: {
+    code: "ATTESTATION_SIMULATED_NOT_ALLOWED",
+    status: 403,
+    hint: "This network does not accept simulated evidence (its key is public). Only a local dev network, or governance explicitly (`setSimulatedAllowed`), turns it on.",
+  },
   PriceIncreaseDelayTooLong: {
     code: "PRICE_DELAY_INVALID",
     status: 400,

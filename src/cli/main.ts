@@ -86,6 +86,10 @@ program
   .option("--dir <dir>", "where the network keeps its files (network.json, logs, data)", ".veil")
   .option("--rpc <url>", "use this JSON-RPC chain instead of the embedded one")
   .option("--deployer-key <hex>", "with --rpc: the key that deploys and governs the contracts")
+  .option(
+    "--allow-simulated",
+    "with --rpc: let that chain accept the simulated TEE (INSECURE: anyone who can reach the chain can get keys)",
+  )
   .option("--workers <n>", "how many workers", parseCount, 2)
   .option(
     "--gatekeepers <n>",
@@ -128,6 +132,7 @@ program
         dir: string;
         rpc?: string;
         deployerKey?: Hex;
+        allowSimulated?: boolean;
         workers: number;
         gatekeepers: number;
         basePort: number;

@@ -44,6 +44,12 @@ export type UpOptions = {
    * deleted). Without it an existing network resumes; the CLI asks before passing it.
    */
   fresh?: boolean;
+  /**
+   * With `rpc`: let the chain's attestation policy accept simulated evidence, which this
+   * network's nodes run on. INSECURE: the simulated key is public, so anyone who can reach the
+   * chain can then get keys. A local (embedded) network always allows it (ADR 0020).
+   */
+  allowSimulated?: boolean;
 };
 
 export type RunningNetwork = {
@@ -81,6 +87,15 @@ const port = (base: number, offset: number) => (base === 0 ? 0 : base + offset);
 export async function up(options: UpOptions): Promise<RunningNetwork> {
   const dir = resolve(options.dir);
   const progress = options.onProgress;
+  if (options.rpc && !options.allowSimulated) {
+    throw new VeilError(
+      "NETWORK_SIMULATED_NOT_ALLOWED",
+      `veil up runs its gatekeepers and workers on the simulated TEE, which a chain at ${options.rpc} must not accept on its own`,
+      {
+        hint: "The simulated backend's key is public: on a chain others can reach, anyone could get this network's keys. For a test chain of your own, pass --allow-simulated; otherwise run nodes with `veil worker --tee tdx` / `veil gatekeeper --tee tdx`.",
+      },
+    );
+  }
   printInsecureBanner("this network (veil up)");
   mkdirSync(dir, { recursive: true });
   // One `veil up` per directory: two would share the chain's and the workers' files.
@@ -391,6 +406,9 @@ async function newNetwork(o: NewNetworkOptions): Promise<NetworkFile> {
   const governance = new VeilChain({ rpcUrl, chainId, contracts }, { account: deployer });
   const measurement = buildMeasurement();
   // The development policy allows this build on the simulated TEE; production policy must not.
+  // A local (embedded) chain, or an --rpc chain whose owner said --allow-simulated: up() refuses
+  // any other before it gets here.
+  await governance.setSimulatedAllowed(true);
   await governance.allowMeasurement(TeeType.simulated, measurement);
   progress(`contracts deployed; policy allows simulated build ${measurement.slice(0, 18)}…`);
   const economyStarted = Date.now();

@@ -5,6 +5,8 @@ import { type VerifiedEvidence, verifyEvidence } from "./verify.ts";
 
 /** What evidence is judged against: the on-chain attestation policy (VeilChain provides it). */
 export type AttestationPolicyView = {
+  /** Whether simulated evidence counts at all on this network (its signing key is public). */
+  isSimulatedAllowed(): Promise<boolean>;
   isMeasurementAllowed(teeType: number, measurement: `0x${string}`): Promise<boolean>;
   isAdvisoryAllowed(advisoryId: string): Promise<boolean>;
   policyParameters(): Promise<{ maxEvidenceAge: number; reattestPeriod: number; minConfidence: number }>;
@@ -29,6 +31,16 @@ export async function evaluateEvidence(
   options: { expectedReportData: Uint8Array; now?: number },
 ): Promise<PolicyVerdict> {
   const params = await policy.policyParameters();
+  if (evidence.tee === "simulated" && !(await policy.isSimulatedAllowed())) {
+    throw new VeilError(
+      "ATTESTATION_SIMULATED_NOT_ALLOWED",
+      "This network's attestation policy does not accept simulated evidence",
+      {
+        status: 403,
+        hint: "Simulated evidence is signed with a public key: anyone could forge it. Run the node on real TEE hardware (--tee tdx or dstack); only a local dev network, or governance explicitly, allows the simulated backend.",
+      },
+    );
+  }
   const verified = verifyEvidence(evidence, {
     expectedReportData: options.expectedReportData,
     maxAgeSeconds: params.maxEvidenceAge,

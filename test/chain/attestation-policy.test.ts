@@ -86,6 +86,34 @@ describe("AttestationPolicy parameters", () => {
   });
 });
 
+describe("simulated evidence (ADR 0020)", () => {
+  test("counts only while governance allows it; a chain deployed fresh does not (attack)", async () => {
+    // A fresh deployment, as on an --rpc chain: nothing simulated is accepted or can be allowed.
+    const { deployContracts } = await import("../../src/chain/deploy.ts");
+    const { VeilChain } = await import("../../src/chain/index.ts");
+    const contracts = await deployContracts({
+      rpcUrl: t.config.rpcUrl,
+      chainId: t.config.chainId,
+      deployerKey: t.accounts[0]!.privateKey,
+    });
+    const fresh = new VeilChain({ ...t.config, contracts }, { account: t.accounts[0]!.privateKey });
+    assert.equal(await fresh.isSimulatedAllowed(), false);
+    await rejectsWith(
+      fresh.allowMeasurement(TeeType.simulated, measurement),
+      "ATTESTATION_SIMULATED_NOT_ALLOWED",
+    );
+    const stranger = new VeilChain({ ...t.config, contracts }, { account: t.accounts[3]!.privateKey });
+    await rejectsWith(stranger.setSimulatedAllowed(true), "NOT_OWNER");
+
+    // Where it was allowed, turning it off takes every simulated measurement's standing at once.
+    await fresh.setSimulatedAllowed(true);
+    await fresh.allowMeasurement(TeeType.simulated, measurement);
+    assert.equal(await fresh.isMeasurementAllowed(TeeType.simulated, measurement), true);
+    await fresh.setSimulatedAllowed(false);
+    assert.equal(await fresh.isMeasurementAllowed(TeeType.simulated, measurement), false);
+  });
+});
+
 describe("worker standing under the policy", () => {
   test("a registration with a confidence level out of range or worse than the minimum is refused", async () => {
     const workerKey: Hex = `0x${"77".repeat(32)}`;

@@ -31,4 +31,15 @@ describe("daemon flags", () => {
     assert.match(worker.stderr, /--gateway-rate-burst an integer ≥ 1/);
     assert.equal(existsSync(data), false, "the worker made nothing");
   });
+
+  test("veil up on a chain others can reach refuses the simulated TEE unless told so (attack)", async () => {
+    // Issue 18: every `veil up` network accepted simulated evidence, whose key is public; on an
+    // --rpc testnet an unrelated account got the cluster key and read another owner's secret.
+    const dir = join(mkdtempSync(join(tmpdir(), "veil-rpc-")), ".veil");
+    const up = await veil(["up", "--rpc", "http://127.0.0.1:1", "--dir", dir]);
+    assert.notEqual(up.code, 0);
+    assert.match(up.stderr, /NETWORK_SIMULATED_NOT_ALLOWED/);
+    assert.match(up.stderr, /--allow-simulated/);
+    assert.equal(existsSync(dir), false, "nothing was made");
+  });
 });

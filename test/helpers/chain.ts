@@ -27,6 +27,8 @@ export async function startTestChain(): Promise<TestChain> {
     priceIncreaseDelaySeconds: 0,
   });
   const config: ChainConfig = { rpcUrl: embedded.url, chainId: embedded.chainId, contracts };
+  // A test chain is a local dev chain: its nodes run on the simulated TEE (ADR 0020).
+  await new VeilChain(config, { account: accounts[0]!.privateKey }).setSimulatedAllowed(true);
   return {
     embedded,
     config,

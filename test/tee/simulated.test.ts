@@ -105,3 +105,21 @@ test("sealed data opens only in the same enclave and under the same label", asyn
     (e: unknown) => e instanceof VeilError && e.code === "UNSEAL_FAILED",
   );
 });
+
+test("simulated evidence is refused by a policy that does not allow it, even for an allowed measurement", async () => {
+  const { evaluateEvidence } = await import("../../src/tee/index.ts");
+  const enclave = new SimulatedEnclave({ dataDir: dir(), component: "test" });
+  const evidence = await enclave.attest(reportData);
+  const policy = (simulatedAllowed: boolean) => ({
+    isSimulatedAllowed: async () => simulatedAllowed,
+    isMeasurementAllowed: async () => true,
+    isAdvisoryAllowed: async () => false,
+    policyParameters: async () => ({ maxEvidenceAge: 60, reattestPeriod: 30, minConfidence: 5 }),
+  });
+  await assert.rejects(
+    evaluateEvidence(evidence, policy(false), { expectedReportData: reportData }),
+    (err: unknown) => err instanceof VeilError && err.code === "ATTESTATION_SIMULATED_NOT_ALLOWED",
+  );
+  const verdict = await evaluateEvidence(evidence, policy(true), { expectedReportData: reportData });
+  assert.equal(verdict.measurement, buildMeasurement());
+});
