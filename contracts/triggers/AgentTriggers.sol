@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {AgentKeys} from "../AgentKeys.sol";
 import {AgentRegistry} from "../AgentRegistry.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 /// @notice What a consumer contract implements to receive an agent's answer (AgentConsumer.sol).
 interface IAgentResponseReceiver {
@@ -17,7 +18,10 @@ interface IAgentResponseReceiver {
 ///    return the fee to the consumer.
 ///  - schedules: an agent's owner sets a cron expression; the worker that runs a tick claims it
 ///    here first, signed by the agent's key, so each (agent, tick) runs exactly once.
-contract AgentTriggers {
+///  A request must pay at least `requiredFee()`: the gas of an answer and its callback at
+///  today's base fee, and never less than governance's `minRequestFee`, so that requesters,
+///  not operators, pay for the work they ask for (docs/adr/0020).
+contract AgentTriggers is Ownable {
     enum Status {
         None,
         Pending,
@@ -40,6 +44,11 @@ contract AgentTriggers {
     uint256 public constant MAX_CRON_LENGTH = 128;
     /// Gas the consumer's callback may use; a failing callback does not undo the answer.
     uint256 public constant CALLBACK_GAS = 500_000;
+    /// Gas of an answer besides the callback: the transaction, the checks, the fee's transfer.
+    uint256 public constant FULFILL_GAS_OVERHEAD = 150_000;
+
+    /// The least a request pays (wei), whatever the base fee; set by governance.
+    uint256 public minRequestFee;
 
     AgentRegistry public immutable agents;
     AgentKeys public immutable keys;
@@ -61,6 +70,7 @@ contract AgentTriggers {
     event RequestRefunded(uint256 indexed requestId, address indexed consumer, uint256 fee);
     event ScheduleSet(uint256 indexed agentId, string cron);
     event TickClaimed(uint256 indexed agentId, uint64 indexed tick, address worker);
+    event MinRequestFeeChanged(uint256 fee);
 
     error RequestNotFound(uint256 requestId);
     error RequestNotPending(uint256 requestId, Status status);
@@ -77,10 +87,28 @@ contract AgentTriggers {
     error TickInFuture(uint64 tick);
     error NoSchedule(uint256 agentId);
     error RefundFailed(uint256 requestId);
+    error FeeTooLow(uint256 fee, uint256 required);
 
-    constructor(AgentRegistry agents_, AgentKeys keys_) {
+    constructor(AgentRegistry agents_, AgentKeys keys_, address initialOwner, uint256 minRequestFee_)
+        Ownable(initialOwner)
+    {
         agents = agents_;
         keys = keys_;
+        minRequestFee = minRequestFee_;
+        emit MinRequestFeeChanged(minRequestFee_);
+    }
+
+    /// @notice Governance sets the least a request pays, whatever the base fee.
+    function setMinRequestFee(uint256 fee) external onlyOwner {
+        minRequestFee = fee;
+        emit MinRequestFeeChanged(fee);
+    }
+
+    /// @notice What a request must pay now: an answer's gas with its callback at the current base
+    /// fee, or `minRequestFee`, whichever is more.
+    function requiredFee() public view returns (uint256) {
+        uint256 gasCost = (CALLBACK_GAS + FULFILL_GAS_OVERHEAD) * block.basefee;
+        return gasCost > minRequestFee ? gasCost : minRequestFee;
     }
 
     // ── requests ─────────────────────────────────────────────────────────────────────────────
@@ -95,6 +123,8 @@ contract AgentTriggers {
         _ownerOf(agentId); // reverts AgentNotFound
         if (payload.length > MAX_PAYLOAD_BYTES) revert PayloadTooLarge(payload.length);
         if (deadlineBlock <= block.number) revert BadDeadline(deadlineBlock);
+        uint256 required = requiredFee();
+        if (msg.value < required) revert FeeTooLow(msg.value, required);
         requestId = ++_requestCount;
         _requests[requestId] = Request({
             consumer: msg.sender,

@@ -11,6 +11,12 @@ import { chainError } from "./errors.ts";
 /** A day: long enough for a caller to see a price increase coming and stop calling. */
 export const DEFAULT_PRICE_INCREASE_DELAY_S = 86_400;
 
+/**
+ * The least an on-chain request pays (wei): an answer with its 500k-gas callback (650k gas) at
+ * 1 gwei. The contract also follows the base fee when it is higher (ADR 0020).
+ */
+export const DEFAULT_MIN_REQUEST_FEE_WEI = 650_000n * 1_000_000_000n;
+
 export async function deployContracts(options: {
   rpcUrl: string;
   chainId: number;
@@ -58,6 +64,11 @@ export async function deployContracts(options: {
     BigInt(options.priceIncreaseDelaySeconds ?? DEFAULT_PRICE_INCREASE_DELAY_S),
   ]);
   const agentKeys = await deploy("AgentKeys", [agentRegistry, gatekeeperRegistry]);
-  const agentTriggers = await deploy("AgentTriggers", [agentRegistry, agentKeys]);
+  const agentTriggers = await deploy("AgentTriggers", [
+    agentRegistry,
+    agentKeys,
+    account.address,
+    DEFAULT_MIN_REQUEST_FEE_WEI,
+  ]);
   return { agentRegistry, agentKeys, workerRegistry, gatekeeperRegistry, attestationPolicy, agentTriggers };
 }

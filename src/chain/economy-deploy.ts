@@ -56,7 +56,9 @@ export type EconomyDeployOptions = {
   deployerKey: Hex;
   /** The registries deployed by deployContracts; the economy reads the worker registry. */
   registries: Pick<ContractAddresses, "workerRegistry"> &
-    Partial<Pick<ContractAddresses, "attestationPolicy" | "gatekeeperRegistry" | "agentRegistry">>;
+    Partial<
+      Pick<ContractAddresses, "attestationPolicy" | "gatekeeperRegistry" | "agentRegistry" | "agentTriggers">
+    >;
   /**
    * Also hand the registries the deployer owns (attestation policy, worker and gatekeeper
    * registries: measurement allowlists, evictions, the gatekeeper set) to the same owner as the
@@ -179,15 +181,22 @@ export async function deployEconomy(options: EconomyDeployOptions): Promise<Econ
     await call(name, address, "transferOwnership", [owner]);
   }
   if (options.governRegistries) {
-    const { workerRegistry: wr, attestationPolicy, gatekeeperRegistry, agentRegistry } = options.registries;
+    const {
+      workerRegistry: wr,
+      attestationPolicy,
+      gatekeeperRegistry,
+      agentRegistry,
+      agentTriggers,
+    } = options.registries;
     for (const [name, address] of [
       ["AgentRegistry", agentRegistry],
+      ["AgentTriggers", agentTriggers],
       ["WorkerRegistry", wr],
       ["AttestationPolicy", attestationPolicy],
       ["GatekeeperRegistry", gatekeeperRegistry],
     ] as const) {
       if (!address) {
-        if (name === "AgentRegistry") continue; // a caller that keeps the agent registry itself
+        if (name === "AgentRegistry" || name === "AgentTriggers") continue; // kept by the caller
         throw new Error(`governRegistries: the ${name} address is missing`);
       }
       await call(name, address, "transferOwnership", [owner]);

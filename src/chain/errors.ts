@@ -154,6 +154,11 @@ const REVERTS: Record<string, { code: string; status: number; hint: string; retr
     hint: "Only the contract's owner (governance) may do this.",
   },
   NotWorkerOperator: { code: "NOT_WORKER_OPERATOR", status: 403, hint: "Use the worker's operator account." },
+  FeeTooLow: {
+    code: "TRIGGER_FEE_TOO_LOW",
+    status: 402,
+    hint: "Pay at least AgentTriggers.requiredFee() with the request: the gas of the agent's answer and its callback, which the operator would otherwise pay.",
+  },
   SimulatedNotAllowed: {
     code: "ATTESTATION_SIMULATED_NOT_ALLOWED",
     status: 403,

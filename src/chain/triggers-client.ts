@@ -68,6 +68,24 @@ export class TriggersClient {
 
   // ── requests ─────────────────────────────────────────────────────────────────────────────
 
+  /**
+   * What a request must pay now (wei): its answer's and callback's gas at the current base fee,
+   * or governance's minimum, whichever is more (ADR 0020).
+   */
+  async requiredFee(): Promise<bigint> {
+    return this.#read<bigint>("read the required request fee", "requiredFee", []);
+  }
+
+  /** How many requests were ever filed (request ids run from 1 to this). */
+  async requestCount(): Promise<bigint> {
+    return this.#read<bigint>("read the request count", "requestCount", []);
+  }
+
+  /** Governance sets the least a request pays (wei). */
+  async setMinRequestFee(fee: bigint): Promise<Hex> {
+    return (await this.#write("set the minimum request fee", "setMinRequestFee", [fee])).hash;
+  }
+
   /** Files a request from this account (an EOA consumer; contracts use AgentConsumer.sol). */
   async request(agentId: bigint, payload: Hex, deadlineBlock: bigint, fee = 0n): Promise<bigint> {
     const { hash, logs } = await this.#write(

@@ -142,6 +142,23 @@ describe("requests from contracts (AgentTriggers + AgentConsumer)", () => {
     await rejectsWith(asStranger.refund(id), "TRIGGER_REQUEST_SETTLED");
   });
 
+  test("a request that does not pay for its answer's gas is refused; governance sets the floor (attack)", async () => {
+    // Issue 18: ten requests with fee 0 were all answered; the operators paid 0.02 ETH of gas.
+    const head = await t.reader.blockNumber();
+    const required = await asStranger.requiredFee();
+    assert.ok(required >= 650_000n * 1_000_000_000n, `${required} wei covers a 650k-gas answer at 1 gwei`);
+    const count = await asOwner.requestCount();
+    await rejectsWith(asStranger.request(agentId, "0x", head + 10n), "TRIGGER_FEE_TOO_LOW");
+    await rejectsWith(asStranger.request(agentId, "0x", head + 10n, required - 1n), "TRIGGER_FEE_TOO_LOW");
+    assert.equal(await asOwner.requestCount(), count, "nothing was filed");
+    await asStranger.request(agentId, "0x", head + 10n, required);
+    // Only governance moves the floor.
+    await rejectsWith(asStranger.setMinRequestFee(0n), "NOT_OWNER");
+    await new TriggersClient(t.as(0)).setMinRequestFee(required * 2n);
+    assert.equal(await asStranger.requiredFee(), required * 2n);
+    await new TriggersClient(t.as(0)).setMinRequestFee(required);
+  });
+
   test("bad requests are refused: unknown agent, past deadline, unknown request", async () => {
     const head = await t.reader.blockNumber();
     await rejectsWith(asStranger.request(999n, "0x", head + 10n), "AGENT_NOT_FOUND");
