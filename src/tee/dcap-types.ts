@@ -25,7 +25,25 @@ export type DcapCollateral = {
   qe_identity_issuer_chain: string;
   qe_identity: string;
   qe_identity_signature: string | number[];
+  /**
+   * The PCK certificate chain, when the collateral's source attached it (dcap-qvl's
+   * get_collateral does). Veil verifies only quotes that carry their own chain (certification
+   * type 5); a collateral chain must then be that same chain (docs/adr/0020).
+   */
+  pck_certificate_chain?: string | null;
 };
+
+/** A collateral whose attached PCK chain is not the quote's own: the same refusal from both verifiers. */
+export function pckChainMismatch(): VeilError {
+  return new VeilError(
+    "ATTESTATION_COLLATERAL_INVALID",
+    "The collateral's pck_certificate_chain is not the PCK certificate chain the quote carries",
+    {
+      status: 400,
+      hint: "Leave pck_certificate_chain out (the quote's own chain is used), or attach exactly the quote's chain.",
+    },
+  );
+}
 
 export type SgxMeasurements = { mrEnclave: string; mrSigner: string; isvProdId: number; isvSvn: number };
 export type TdxMeasurements = {
@@ -90,6 +108,9 @@ export function parseCollateral(input: unknown): DcapCollateral {
       (Array.isArray(v) && v.every((b) => Number.isInteger(b) && b >= 0 && b <= 255));
     if (!ok) throw bad(`${f} must be hex or a byte array`);
   }
+  const chain = c.pck_certificate_chain;
+  if (chain !== undefined && chain !== null && typeof chain !== "string")
+    throw bad("pck_certificate_chain must be a PEM string");
   return c as DcapCollateral;
 }
 

@@ -4,6 +4,7 @@ import {
   type DcapCollateral,
   type DcapVerified,
   parseCollateral,
+  pckChainMismatch,
   type SgxMeasurements,
   type TcbStatus,
   type TdxMeasurements,
@@ -19,6 +20,7 @@ import {
   parseCrl,
   parsePckExtension,
   pemChain,
+  sameCertificateChain,
   toHex,
   type X509Error,
 } from "./x509.ts";
@@ -529,6 +531,12 @@ function core(
   crypto: DcapCrypto,
 ): { quote: ParsedQuote; status: TcbStatus; advisoryIds: string[] } {
   const quote = parseQuote(quoteBytes);
+  // An attached chain must be the quote's own (dcap-qvl would use it instead; ADR 0020).
+  if (c.pck_certificate_chain) {
+    let own = "";
+    for (let i = 0; i < quote.certData.length; i++) own += String.fromCharCode(quote.certData[i]!);
+    if (!sameCertificateChain(c.pck_certificate_chain, own)) throw pckChainMismatch();
+  }
   const entry = remember(collateralCache, collateralKey(crypto, c), () => newCollateralEntry(c));
 
   // TCB info first (its window, then the CRLs it is checked against), as dcap-qvl orders them.

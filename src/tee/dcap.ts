@@ -1,9 +1,16 @@
 import { createRequire } from "node:module";
 import { VeilError } from "../errors/index.ts";
 import { parsePemChain, verifyCollateralCrls } from "./collateral-crl.ts";
-import { type DcapCollateral, type DcapVerified, parseCollateral, type TcbStatus } from "./dcap-types.ts";
+import {
+  type DcapCollateral,
+  type DcapVerified,
+  parseCollateral,
+  pckChainMismatch,
+  type TcbStatus,
+} from "./dcap-types.ts";
 import { verifyQuoteWithVeil } from "./dcap-verifier.ts";
 import { checkQuoteStructure } from "./quote-structure.ts";
+import { sameCertificateChain } from "./x509.ts";
 
 export {
   confidenceLevel,
@@ -99,6 +106,13 @@ export function verifyDcapQuoteWithQvl(
     });
   }
   const { pckChainPem } = checkQuoteStructure(quote);
+  // dcap-qvl prefers a chain attached to the collateral over the quote's; Veil takes only the
+  // quote's own, so an attached chain must be that one (as verifyQuoteWithVeil checks).
+  if (
+    collateral.pck_certificate_chain &&
+    !sameCertificateChain(collateral.pck_certificate_chain, pckChainPem)
+  )
+    throw pckChainMismatch();
   const now = options.now ?? Math.floor(Date.now() / 1000);
   let result: ReturnType<Qvl["verify"]>;
   try {

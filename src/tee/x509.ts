@@ -301,6 +301,20 @@ export function pemChain(text: string): { ders: Uint8Array[]; canonical: boolean
   return { ders, canonical: ders.length > 0 && canonical === text };
 }
 
+/** Whether two PEM chains hold the same certificates in the same order (trailing NULs aside). */
+export function sameCertificateChain(a: string, b: string): boolean {
+  const x = pemChain(a.replace(/\0+$/, "")).ders;
+  const y = pemChain(b.replace(/\0+$/, "")).ders;
+  if (x.length === 0 || x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) {
+    const p = x[i]!;
+    const q = y[i]!;
+    if (p.length !== q.length) return false;
+    for (let j = 0; j < p.length; j++) if (p[j] !== q[j]) return false;
+  }
+  return true;
+}
+
 function base64Decode(s: string): Uint8Array {
   let bin: string;
   try {

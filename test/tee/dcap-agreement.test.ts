@@ -7,6 +7,7 @@ import { verifyDcapQuoteWithQvl } from "../../src/tee/dcap.ts";
 import { nobleCrypto } from "../../src/tee/dcap-crypto.ts";
 import type { DcapVerified } from "../../src/tee/dcap-types.ts";
 import { clearDcapCaches, verifyQuoteWithVeil } from "../../src/tee/dcap-verifier.ts";
+import { checkQuoteStructure } from "../../src/tee/quote-structure.ts";
 import { repoRoot } from "../helpers/cli.ts";
 
 // Veil's own DCAP verifier against the reference (@phala/dcap-qvl plus the checks Veil added on
@@ -94,5 +95,34 @@ describe("Veil's DCAP verifier agrees with dcap-qvl", {
       ok: false,
       code: "ATTESTATION_EXPIRED",
     });
+  });
+
+  test("a PCK chain attached to the collateral: the quote's own passes both, any other is refused by both", () => {
+    // dcap-qvl prefers a collateral's pck_certificate_chain to the quote's; Veil's verifier ignored
+    // the field (issue 18). Now both take it only when it is the quote's own chain (ADR 0020).
+    for (const kind of ["sgx", "tdx"] as const) {
+      const { quote, collateral } = load(kind);
+      const own = checkQuoteStructure(quote).pckChainPem.replace(/\0+$/, "");
+      assert.equal(agree(quote, { ...collateral, pck_certificate_chain: own }, inWindow, "own").ok, true);
+      assert.equal(agree(quote, { ...collateral, pck_certificate_chain: null }, inWindow, "null").ok, true);
+      const other = checkQuoteStructure(load(kind === "sgx" ? "tdx" : "sgx").quote).pckChainPem.replace(
+        /\0+$/,
+        "",
+      );
+      const certs = own.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g) ?? [];
+      assert.ok(certs.length >= 2);
+      for (const [what, chain] of [
+        ["the other platform's chain", other],
+        ["the chain without its leaf", certs.slice(1).join("")],
+        ["the chain in another order", [...certs].reverse().join("")],
+        ["not PEM at all", "not a chain"],
+      ] as const) {
+        assert.deepEqual(
+          agree(quote, { ...collateral, pck_certificate_chain: chain }, inWindow, what),
+          { ok: false, code: "ATTESTATION_COLLATERAL_INVALID" },
+          what,
+        );
+      }
+    }
   });
 });
