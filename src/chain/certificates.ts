@@ -1,4 +1,4 @@
-import { encodeAbiParameters, type Hex, keccak256, toBytes } from "viem";
+import { concat, encodeAbiParameters, type Hex, keccak256, toBytes } from "viem";
 
 /**
  * The digests of Veil's key certificates, computed exactly as AgentKeys.sol computes them, so a
@@ -137,8 +137,22 @@ export type UsageReceipt = {
   /** Tokens of the agent's LLM calls for this invocation (each call also has its own receipt). */
   llmPromptTokens: number;
   llmCompletionTokens: number;
+  /**
+   * The LLM call receipts this invocation produced, by `llmReceiptsHash`: they belong to this
+   * invocation and worker, and no other call's can be attached in their place (ADR 0020).
+   */
+  llmReceipts: Hex;
   signature: Hex;
 };
+
+/**
+ * Names an invocation's LLM call receipts, in order: keccak256 over their signatures (each
+ * signature covers the whole receipt); the zero hash when there are none.
+ */
+export function llmReceiptsHash(receipts: readonly { signature: Hex }[]): Hex {
+  if (receipts.length === 0) return `0x${"00".repeat(32)}`;
+  return keccak256(concat(receipts.map((r) => r.signature)));
+}
 
 export function usageReceiptDigest(
   args: { chainId: number; workerRegistry: Hex } & Omit<UsageReceipt, "signature">,
@@ -161,9 +175,10 @@ export function usageReceiptDigest(
         { type: "uint64" },
         { type: "uint64" },
         { type: "uint64" },
+        { type: "bytes32" },
       ],
       [
-        "veil.usage.v2",
+        "veil.usage.v3",
         BigInt(args.chainId),
         args.workerRegistry,
         args.worker,
@@ -178,6 +193,7 @@ export function usageReceiptDigest(
         BigInt(args.stateBytes),
         BigInt(args.llmPromptTokens),
         BigInt(args.llmCompletionTokens),
+        args.llmReceipts,
       ],
     ),
   );

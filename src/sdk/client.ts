@@ -621,13 +621,18 @@ export class VeilClient {
         { status: res.status, bodyHash },
         this.#versions,
       );
+      // The usage receipt names the serving worker and the LLM receipts that came with the answer;
+      // each LLM receipt must then be that worker's (ADR 0020).
       const usage = await verifyUsageReceipt(chain, all["x-veil-usage-receipt"], {
         agentId: BigInt(verified.receipt.agentId),
         inputHash: verified.receipt.inputHash,
         nonce,
+        worker: verified.worker,
+        ...(all["x-veil-llm-receipts"] ? { llmReceipts: all["x-veil-llm-receipts"] } : {}),
       });
       const llmReceipts = await verifyLlmReceipts(chain, all["x-veil-llm-receipts"], {
         agentId: verified.receipt.agentId,
+        worker: usage.worker,
       });
       return { verified, usage, llmReceipts, trailers };
     };
@@ -750,8 +755,13 @@ export class VeilClient {
         agentId: identity.id,
         inputHash: verified.receipt.inputHash,
         nonce,
+        worker: verified.worker,
+        ...(end.llmReceipts ? { llmReceipts: end.llmReceipts } : {}),
       });
-      const llmReceipts = await verifyLlmReceipts(chain, end.llmReceipts, { agentId: identity.id });
+      const llmReceipts = await verifyLlmReceipts(chain, end.llmReceipts, {
+        agentId: identity.id,
+        worker: usage.worker,
+      });
       return { verified, usage, llmReceipts, trailers: {} };
     };
     if (res.headers["content-type"] !== "application/vnd.veil.sealed-stream") {

@@ -3,6 +3,7 @@ import type { Hex } from "viem";
 import {
   type LlmCallReceipt,
   llmReceiptDigest,
+  llmReceiptsHash,
   type Receipt,
   receiptDigest,
   type UsageReceipt,
@@ -89,17 +90,44 @@ const usageInvalid = (why: string) =>
     hint: "Do not pay for or settle this invocation on the strength of this receipt.",
   });
 
-/** Workers whose registration was already read, so that checking a receipt costs no chain read. */
-const knownWorkers = new Map<string, number>();
+/**
+ * Workers whose standing was already read (when), so that checking receipts costs no chain read
+ * for a minute.
+ */
+const workersInStanding = new Map<string, number>();
+
+/**
+ * The worker a receipt names must have standing on chain (ADR 0020): active and its evidence
+ * verified by a gatekeeper, not merely registered by its operator.
+ */
+async function requireStanding(
+  chain: VeilChain,
+  worker: Hex,
+  refuse: (why: string) => VeilError,
+): Promise<void> {
+  const key = worker.toLowerCase();
+  if ((workersInStanding.get(key) ?? 0) >= Date.now() - 60_000) return;
+  if (!(await chain.isWorkerAttested(worker))) throw refuse(`${worker} is not a worker in standing on chain`);
+  workersInStanding.set(key, Date.now());
+}
 
 /**
  * Checks a worker's usage receipt for an invocation we made: it names our agent, request and
- * nonce, and is signed by the key of the worker it names, which the WorkerRegistry lists.
+ * nonce, the worker that served it (when known) and exactly the LLM call receipts that came with
+ * the answer; it is signed by the key of the worker it names, which has standing on chain.
  */
 export async function verifyUsageReceipt(
   chain: VeilChain,
   header: string | undefined,
-  expected: { agentId: bigint; inputHash: Hex; nonce: Hex },
+  expected: {
+    agentId: bigint;
+    inputHash: Hex;
+    nonce: Hex;
+    /** The worker the invocation's receipt names: only it may have metered the call. */
+    worker?: Hex;
+    /** The LLM call receipts that came with the answer (as `verifyLlmReceipts` takes them). */
+    llmReceipts?: string | unknown[];
+  },
 ): Promise<UsageReceipt> {
   if (!header) throw usageInvalid("the response carries none");
   let r: UsageReceipt;
@@ -122,6 +150,8 @@ export async function verifyUsageReceipt(
   ] as const) {
     if (!Number.isSafeInteger(r[k]) || r[k] < 0) throw usageInvalid(`${k} is not a count`);
   }
+  if (typeof r.llmReceipts !== "string" || !/^0x[0-9a-f]{64}$/.test(r.llmReceipts))
+    throw usageInvalid("it names no LLM receipts");
   if (!isSignature(r.signature)) throw usageInvalid("its signature is malformed");
   const usageDigest = usageReceiptDigest({
     chainId: chain.config.chainId,
@@ -130,12 +160,17 @@ export async function verifyUsageReceipt(
   });
   if (typeof r.worker !== "string" || !signedBy(r.worker, usageDigest, r.signature))
     throw usageInvalid("it is not signed by the worker it names");
-  const signer = r.worker as Hex;
-  const key = signer.toLowerCase();
-  if ((knownWorkers.get(key) ?? 0) < Date.now() - 60_000) {
-    if (!(await chain.getWorker(signer))) throw usageInvalid(`${signer} is not a registered worker`);
-    knownWorkers.set(key, Date.now());
-  }
+  if (expected.worker !== undefined && r.worker.toLowerCase() !== expected.worker.toLowerCase())
+    throw usageInvalid(`it names worker ${r.worker}, not ${expected.worker}, which served the call`);
+  const attached = parseLlmReceiptList(expected.llmReceipts);
+  const signatures = attached.map((item) => (item as { signature?: unknown } | null)?.signature);
+  if (!signatures.every((sig): sig is Hex => typeof sig === "string" && isSignature(sig as Hex)))
+    throw usageInvalid("the LLM call receipts that came with the answer are malformed");
+  if (llmReceiptsHash(signatures.map((signature) => ({ signature }))) !== r.llmReceipts)
+    throw usageInvalid(
+      "the LLM call receipts that came with the answer are not the ones this invocation made",
+    );
+  await requireStanding(chain, r.worker as Hex, usageInvalid);
   return r;
 }
 
@@ -217,6 +252,19 @@ export async function verifyLlmReceipts(
   receipts: string | unknown[] | undefined,
   expected: LlmReceiptExpectations = {},
 ): Promise<LlmCallReceipt[]> {
+  const list = parseLlmReceiptList(receipts);
+  const domain = { chainId: chain.config.chainId, workerRegistry: chain.config.contracts.workerRegistry };
+  const out: LlmCallReceipt[] = [];
+  for (const item of list) {
+    const r = await checkLlmReceipt(item, domain, expected);
+    await requireStanding(chain, r.worker as Hex, llmInvalid);
+    out.push(r);
+  }
+  return out;
+}
+
+/** LLM call receipts as an answer carries them: base64 JSON of a list, or the list. */
+function parseLlmReceiptList(receipts: string | unknown[] | undefined): unknown[] {
   if (receipts === undefined) return [];
   let list: unknown;
   if (typeof receipts === "string") {
@@ -227,16 +275,5 @@ export async function verifyLlmReceipts(
     }
   } else list = receipts;
   if (!Array.isArray(list)) throw llmInvalid("the receipts are not a list");
-  const domain = { chainId: chain.config.chainId, workerRegistry: chain.config.contracts.workerRegistry };
-  const out: LlmCallReceipt[] = [];
-  for (const item of list) {
-    const r = await checkLlmReceipt(item, domain, expected);
-    const key = r.worker.toLowerCase();
-    if ((knownWorkers.get(key) ?? 0) < Date.now() - 60_000) {
-      if (!(await chain.getWorker(r.worker))) throw llmInvalid(`${r.worker} is not a registered worker`);
-      knownWorkers.set(key, Date.now());
-    }
-    out.push(r);
-  }
-  return out;
+  return list;
 }

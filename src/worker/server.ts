@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { Hex } from "viem";
-import { type Receipt, receiptDigest, type UsageReceipt } from "../chain/certificates.ts";
+import { llmReceiptsHash, type Receipt, receiptDigest, type UsageReceipt } from "../chain/certificates.ts";
 import {
   openRequest,
   requestHash,
@@ -315,7 +315,7 @@ async function endHeaders(
     out["x-veil-llm-receipts"] = Buffer.from(JSON.stringify(end.llmReceipts)).toString("base64");
   }
   const usageReceipt = nonce
-    ? await signUsageReceipt(state, options, end.inputHash, nonce, end.usage)
+    ? await signUsageReceipt(state, options, end.inputHash, nonce, end.usage, end.llmReceipts)
     : undefined;
   if (usageReceipt) out["x-veil-usage-receipt"] = usageReceipt;
   return out;
@@ -404,6 +404,7 @@ async function signUsageReceipt(
   inputHash: Hex,
   nonce: Hex,
   usage: InvocationUsage,
+  llmReceipts: readonly LlmReceipt[] | undefined,
 ): Promise<string | undefined> {
   if (!options.signUsage || !options.receipts) return undefined;
   const unsigned = {
@@ -413,6 +414,8 @@ async function signUsageReceipt(
     nonce,
     worker: options.receipts.worker,
     ...usage,
+    // The invocation's LLM receipts are named here, so they cannot be swapped for another call's.
+    llmReceipts: llmReceiptsHash(llmReceipts ?? []),
   };
   return Buffer.from(JSON.stringify({ ...unsigned, signature: await options.signUsage(unsigned) })).toString(
     "base64",
@@ -559,7 +562,14 @@ async function handleEncrypted(
           nonce: sealed.nonce,
         }),
         usage: end.usage,
-        usageReceipt: await signUsageReceipt(state, options, inputHash, sealed.nonce as Hex, end.usage),
+        usageReceipt: await signUsageReceipt(
+          state,
+          options,
+          inputHash,
+          sealed.nonce as Hex,
+          end.usage,
+          end.llmReceipts,
+        ),
         ...(end.llmReceipts.length ? { llmReceipts: end.llmReceipts } : {}),
       }),
     });
@@ -577,7 +587,14 @@ async function handleEncrypted(
     body: Buffer.from(response.body).toString("base64"),
     receipt,
     usage: response.usage,
-    usageReceipt: await signUsageReceipt(state, options, inputHash, sealed.nonce as Hex, response.usage),
+    usageReceipt: await signUsageReceipt(
+      state,
+      options,
+      inputHash,
+      sealed.nonce as Hex,
+      response.usage,
+      response.llmReceipts,
+    ),
     ...(response.llmReceipts?.length ? { llmReceipts: response.llmReceipts } : {}),
   });
   res.writeHead(200, {

@@ -20,6 +20,7 @@ const registered = new Set([worker.address.toLowerCase()]);
 const chain = {
   config: { chainId: domain.chainId, contracts: { workerRegistry: domain.workerRegistry } },
   getWorker: async (a: Hex) => (registered.has(a.toLowerCase()) ? { address: a } : undefined),
+  isWorkerAttested: async (a: Hex) => registered.has(a.toLowerCase()),
 } as unknown as VeilChain;
 
 const signWith =
@@ -107,7 +108,7 @@ describe("LLM call receipts", () => {
     assert.match(await refused(checkLlmReceipt(real, { ...domain, chainId: 1 })), /not signed/);
   });
 
-  test("a receipt for another call, agent or model, or from an unregistered worker, is refused", async () => {
+  test("a receipt for another call, agent, model or worker, or from a worker without standing, is refused", async () => {
     assert.match(await refused(checkLlmReceipt(real, domain, { agentId: 6n })), /another agent/);
     assert.match(await refused(checkLlmReceipt(real, domain, { model: "m2" })), /model/);
     assert.match(await refused(checkLlmReceipt(real, domain, { request: "{}" })), /another request/);
@@ -119,10 +120,15 @@ describe("LLM call receipts", () => {
     // Signed by a key that is not the worker it names.
     const forged = await signWith(stranger, worker.address)({ ...real });
     assert.match(await refused(checkLlmReceipt(forged, domain)), /not signed by the worker/);
-    // Correctly signed, but by a worker the registry does not list.
+    // Correctly signed, but by a worker without standing on chain (ADR 0020).
     const unlisted = await signWith(stranger)({ ...real });
     assert.equal((await checkLlmReceipt(unlisted, domain)).worker, stranger.address);
-    assert.match(await refused(verifyLlmReceipts(chain, [unlisted])), /not a registered worker/);
+    assert.match(await refused(verifyLlmReceipts(chain, [unlisted])), /not a worker in standing/);
+    // A genuine receipt from a worker in standing, but not the one that served this call.
+    assert.match(
+      await refused(verifyLlmReceipts(chain, [real], { worker: stranger.address })),
+      /another worker/,
+    );
     assert.match(await refused(verifyLlmReceipts(chain, "%%%")), /not readable/);
     assert.match(await refused(verifyLlmReceipts(chain, [{ ...real, at: 1 }])), /not signed/);
   });

@@ -80,13 +80,14 @@ test("a changed body, status, request, nonce, signer, agent or code is refused",
 });
 
 test("a worker's usage receipt verifies for our request; altered, misattributed or unregistered ones are refused", async () => {
-  const { usageReceiptDigest } = await import("../../src/chain/certificates.ts");
+  const { llmReceiptsHash, usageReceiptDigest } = await import("../../src/chain/certificates.ts");
   const { verifyUsageReceipt } = await import("../../src/sdk/receipts.ts");
   const worker = privateKeyToAccount(`0x${"41".repeat(32)}`);
   const registry: Hex = `0x${"cc".repeat(20)}`;
   const usageChain = {
     config: { chainId: 31337, contracts: { workerRegistry: registry } },
     getWorker: async (a: Hex) => (a === worker.address ? { address: a } : undefined),
+    isWorkerAttested: async (a: Hex) => a === worker.address,
   } as unknown as VeilChain;
   const inputHash = requestHash(sent.method, sent.pathAndQuery, sent.body);
   const make = async (overrides: Record<string, unknown> = {}, signer = worker) => {
@@ -103,6 +104,7 @@ test("a worker's usage receipt verifies for our request; altered, misattributed 
       stateBytes: 64,
       llmPromptTokens: 0,
       llmCompletionTokens: 0,
+      llmReceipts: llmReceiptsHash([]),
       ...overrides,
     };
     const signature = await signer.signMessage({
@@ -126,8 +128,32 @@ test("a worker's usage receipt verifies for our request; altered, misattributed 
   await refused(await make({ nonce: `0x${"22".repeat(32)}` }), /another request/);
   await refused(await make({ agentId: "10" }), /another agent/);
   const stranger = privateKeyToAccount(`0x${"42".repeat(32)}`);
-  await refused(await make({ worker: stranger.address }, stranger), /not a registered worker/);
+  await refused(await make({ worker: stranger.address }, stranger), /not a worker in standing/);
   await refused(await make({}, stranger), /not signed by the worker/);
+
+  // Issue 18: receipts bound to their invocation and serving worker (ADR 0020).
+  await assert.rejects(
+    verifyUsageReceipt(usageChain, await make(), { ...expected, worker: stranger.address }),
+    (e: unknown) => e instanceof VeilError && /not .*which served the call/.test(e.message),
+  );
+  const sig = (n: number) => `0x${n.toString(16).padStart(2, "0").repeat(64)}1b` as Hex;
+  const theirs = [{ signature: sig(1) }];
+  const withLlm = await make({ llmReceipts: llmReceiptsHash(theirs) });
+  assert.equal(
+    (await verifyUsageReceipt(usageChain, withLlm, { ...expected, llmReceipts: theirs })).cpuUs,
+    1200,
+  );
+  for (const [what, attached] of [
+    ["an earlier call's receipt in their place", [{ signature: sig(2) }]],
+    ["one more receipt", [...theirs, { signature: sig(2) }]],
+    ["none at all", []],
+  ] as const) {
+    await assert.rejects(
+      verifyUsageReceipt(usageChain, withLlm, { ...expected, llmReceipts: [...attached] }),
+      (e: unknown) => e instanceof VeilError && /not the ones this invocation made/.test(e.message),
+      what,
+    );
+  }
 });
 
 test("a streamed body is checked by its hash: the right one verifies, another is refused", async () => {
