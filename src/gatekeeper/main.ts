@@ -1,11 +1,13 @@
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { RotationClient, VeilChain, workerStatusName } from "../chain/index.ts";
+import { hkdf, utf8 } from "../crypto/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork } from "../network/config.ts";
 import { createEnclave, type Enclave, type EnclaveChoice } from "../tee/index.ts";
+import { AnchorBook, AnchorService } from "./anchors.ts";
 import { requestMasterKey } from "./join.ts";
 import { MasterKeyStore, masterPublicKeyHex, masterSigningAccount } from "./keys.ts";
 import { recordLapsedWorkers } from "./policy-watch.ts";
@@ -71,10 +73,23 @@ export async function runGatekeeper(options: GatekeeperDaemonOptions): Promise<v
     clusterId: options.clusterId,
   });
   let epoch: bigint | undefined;
-  const server = createGatekeeperServer(service, () => ({
-    address: identity.address,
-    epoch: epoch?.toString(),
-  }));
+  // Workers' state counters, held off their hosts (anchors.ts); MAC'd with a key from our identity.
+  const anchors = new AnchorService({
+    chain,
+    identity,
+    book: new AnchorBook(
+      options.dataDir,
+      hkdf(identity.encryptionPrivateKey(), undefined, utf8("veil/v1/gatekeeper/worker-anchors"), 32),
+    ),
+  });
+  const server = createGatekeeperServer(
+    service,
+    () => ({
+      address: identity.address,
+      epoch: epoch?.toString(),
+    }),
+    anchors,
+  );
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, resolve);

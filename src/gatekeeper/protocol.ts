@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { encodeAbiParameters, type Hex, keccak256 } from "viem";
+import { encodeAbiParameters, type Hex, keccak256, toBytes } from "viem";
 import type { TeeKind } from "../tee/index.ts";
 
 /**
@@ -221,3 +221,53 @@ export function joinResponseDigest(args: {
 export function masterKeyAad(gatekeeper: Hex, epoch: bigint): Uint8Array {
   return new TextEncoder().encode(`${gatekeeper.toLowerCase()}|${epoch}`);
 }
+
+// ── workers' state counters, anchored at the gatekeepers (anchors.ts, worker/anchoring.ts) ──
+
+/** Owner (an agent's state, a fee ledger) → its highest head counter, in decimal. */
+export type AnchorCounters = Record<string, string>;
+
+/** How far a signed anchor message's time may be from the gatekeeper's clock (seconds). */
+export const ANCHOR_WINDOW_S = 60;
+
+/** What a worker signs to anchor its counters, and a gatekeeper to vouch for the ones it holds. */
+export function anchorDigest(args: {
+  chainId: number;
+  kind: "put" | "get" | "held";
+  worker: Hex;
+  counters: AnchorCounters;
+  at: number;
+}): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: "string" },
+        { type: "uint256" },
+        { type: "string" },
+        { type: "address" },
+        { type: "bytes32" },
+        { type: "uint64" },
+      ],
+      [
+        "veil.state-anchor.v1",
+        BigInt(args.chainId),
+        args.kind,
+        args.worker,
+        keccak256(toBytes(canonicalCounters(args.counters))),
+        BigInt(args.at),
+      ],
+    ),
+  );
+}
+
+export const canonicalCounters = (counters: AnchorCounters): string =>
+  JSON.stringify(Object.entries(counters).sort(([a], [b]) => (a < b ? -1 : 1)));
+
+export type AnchorMessage = { worker: Hex; counters: AnchorCounters; at: number; signature: Hex };
+export type HeldAnchor = {
+  worker: Hex;
+  counters: AnchorCounters;
+  at: number;
+  gatekeeper: Hex;
+  signature: Hex;
+};

@@ -171,13 +171,14 @@ export class StateVersions {
 /**
  * The anchor in a file of the worker's data directory, MAC'd with a key only its TEE holds
  * (derived from its sealed identity). A restore of the state store alone is caught across
- * restarts; restoring the worker's data directory with it needs the counter anchored off the
- * host as well (docs/adr/0019, not built yet).
+ * restarts; against a restore of the worker's data directory with it, the worker also anchors
+ * these counters at the gatekeepers and takes theirs back at start (src/worker/anchoring.ts).
  */
 export class FileStateAnchor implements StateAnchor {
   readonly #path: string;
   readonly #key: Uint8Array;
   readonly #counters = new Map<string, bigint>();
+  #changes = 0;
 
   constructor(path: string, macKey: Uint8Array) {
     this.#path = path;
@@ -201,9 +202,32 @@ export class FileStateAnchor implements StateAnchor {
   }
 
   raise(agent: string, counter: bigint): void {
-    if ((this.#counters.get(agent) ?? 0n) >= counter) return;
-    this.#counters.set(agent, counter);
-    const counters = Object.fromEntries([...this.#counters].map(([a, c]) => [a, c.toString()]));
+    this.merge({ [agent]: counter.toString() });
+  }
+
+  /** Every counter, as decimal strings (what the worker anchors at the gatekeepers too). */
+  snapshot(): Record<string, string> {
+    return Object.fromEntries([...this.#counters].map(([a, c]) => [a, c.toString()]));
+  }
+
+  /** How many times a counter was raised: a cheap way to tell whether there is news to anchor. */
+  get changes(): number {
+    return this.#changes;
+  }
+
+  /** Raises each counter to the one given where that is higher (one write for all). */
+  merge(given: Record<string, string>): void {
+    let raised = false;
+    for (const [agent, value] of Object.entries(given)) {
+      if (!/^\d{1,20}$/.test(value)) continue;
+      const counter = BigInt(value);
+      if ((this.#counters.get(agent) ?? 0n) >= counter) continue;
+      this.#counters.set(agent, counter);
+      raised = true;
+    }
+    if (!raised) return;
+    this.#changes++;
+    const counters = this.snapshot();
     const tmp = `${this.#path}.tmp-${process.pid}`;
     const fd = openSync(tmp, "w");
     writeSync(fd, JSON.stringify({ counters, mac: this.#mac(counters) }));

@@ -21,6 +21,7 @@ import { FileStateAnchor } from "../storage/state-versions.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
 import { AgentCalls, DEFAULT_MAX_CALL_DEPTH } from "./agent-calls.ts";
 import { AgentTable } from "./agents.ts";
+import { GatekeeperAnchoring } from "./anchoring.ts";
 import { WorkerAttestation } from "./attestation.ts";
 import { FeeCollector, FeeLedger } from "./fees.ts";
 import { startHeartbeats } from "./heartbeat.ts";
@@ -104,6 +105,10 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
   // put back to an older copy is refused (STATE_ROLLBACK_DETECTED) even after a restart.
   const anchorKey = hkdf(identity.encryptionPrivateKey(), undefined, utf8("veil/v1/worker/state-anchor"), 32);
   const anchor = new FileStateAnchor(join(options.dataDir, "state-anchor.json"), anchorKey);
+  // The same counters are held at the gatekeepers, off this host (ADR 0020): take theirs back
+  // before any store is read, so a host that restored this directory with the stores is caught.
+  const anchoring = new GatekeeperAnchoring({ chain, identity, anchor, log: (m) => console.error(m) });
+  await restoreAnchors(anchoring, chain);
   // Paid calls' vouchers, kept in this worker's own data directory and claimed in batches.
   const economyAddresses = network.chain.economy;
   const feeLedger = economyAddresses
@@ -307,6 +312,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
   };
   void followRotations();
   settlement?.start();
+  anchoring.start();
   startHeartbeats({
     network,
     worker: identity.account,
@@ -324,4 +330,20 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
     ready: { role: "worker", address: identity.address, url, operator: operatorChain.account },
     listener,
   };
+}
+
+/**
+ * Takes back the counters the gatekeepers hold for this worker; waits a while for a listed one
+ * to answer (on resume they start alongside), then goes on with its own anchor and says so.
+ */
+async function restoreAnchors(anchoring: GatekeeperAnchoring, chain: VeilChain): Promise<void> {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const listed = (await chain.listGatekeepers()).filter((g) => g.active).length;
+    if (listed === 0) return; // a new network: nothing anchored anywhere yet
+    if ((await anchoring.restore()) > 0) return;
+    await sleep(250);
+  }
+  console.error(
+    "anchors: no gatekeeper answered; going on with this host's own anchor (a restore of this host would go unseen)",
+  );
 }
