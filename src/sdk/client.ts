@@ -530,9 +530,7 @@ export class VeilClient {
       quote.feeEscrow.toLowerCase() !== escrow.toLowerCase()
     )
       throw refuse(`it names chain ${quote.chainId} and escrow ${quote.feeEscrow}`);
-    // Above the chain's price is a worker overcharging; below it is a worker that has not yet
-    // seen an increase take effect, which costs the caller nothing.
-    if (BigInt(quote.price) > policy.price)
+    if (BigInt(quote.price) !== policy.price)
       throw refuse(`quoted price ${quote.price}, on chain ${policy.price}`);
     const { feeEscrowAbi } = await import("../chain/abi.ts");
     const paid = await chain.public.readContract({
