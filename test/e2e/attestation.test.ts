@@ -116,9 +116,14 @@ describe("attestation on a live network", { timeout: 300_000 }, () => {
       return ws.every((w) => w?.status === WorkerStatus.MeasurementRevoked) ? true : undefined;
     });
     // The gateway reads the worker set at most a second old: within moments nothing is routed.
+    // Meanwhile an answer that still comes from a revoked worker is refused by the caller, whose
+    // receipt check requires the worker's standing (ADR 0020); it is never taken as good.
     const r = await until("the gateway to stop routing", async () => {
       const res = await veil(["invoke", "hello", "--path", "/greet"], { env });
-      return res.code !== 0 ? res : undefined;
+      if (res.code === 0) assert.fail(`an answer from a revoked worker was accepted: ${res.stdout}`);
+      if (!/No worker could serve/.test(res.stderr))
+        assert.match(res.stderr, /USAGE_RECEIPT_INVALID.*not a worker in standing/);
+      return /No worker could serve/.test(res.stderr) ? res : undefined;
     });
     assert.match(r.stderr, /No worker could serve/);
     const v = await veil(["verify", "hello"], { env });
