@@ -183,10 +183,6 @@ describe("fees on a dev network", { timeout: 400_000 }, () => {
     const raised = await run(["agent", "price", "tool", "9.5"]);
     assert.equal(raised.code, 0, raised.stderr);
     assert.match(raised.stdout, /9\.5 VEIL per call from .*increases wait 5 s; until then 0\.5 VEIL/);
-    assert.match(
-      (await run(["agent", "price", "tool"])).stdout,
-      /price 0\.5 VEIL per call; rising to 9\.5 VEIL at/,
-    );
     for (let i = 0; i < 60 && /rising/.test((await run(["agent", "price", "tool"])).stdout); i++) {
       await new Promise((r) => setTimeout(r, 250));
     }

@@ -12,18 +12,20 @@ type NetworkJson = {
 };
 
 // Several gatekeepers: the second joins through the first, and then serves alone.
-describe("a network with two gatekeepers", { timeout: 240_000 }, () => {
+describe("a network with two gatekeepers", { timeout: 360_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), "veil-gk-"));
   const dir = join(work, ".veil");
   const env = { VEIL_NETWORK: join(dir, "network.json") };
   let network: Awaited<ReturnType<typeof startNetwork>>;
   let extra: ChildProcess | undefined;
+  let frozen: number | undefined;
 
   before(async () => {
     network = await startNetwork(dir, ["--gatekeepers", "2", "--workers", "1"]);
   });
   after(async () => {
     extra?.kill("SIGKILL");
+    if (frozen) process.kill(frozen, "SIGCONT");
     if (network) await stopNetwork(network.child);
     rmSync(work, { recursive: true, force: true });
   });
@@ -37,7 +39,10 @@ describe("a network with two gatekeepers", { timeout: 240_000 }, () => {
       readFileSync(join(dir, "logs", "gatekeeper-2.log"), "utf8"),
       /received the master key of epoch 1/,
     );
-    process.kill(first.pid, "SIGKILL");
+    // Frozen rather than killed: veil up's supervisor would start a killed one again at once.
+    // A frozen gatekeeper takes connections and never answers, the worse case for a worker.
+    process.kill(first.pid, "SIGSTOP");
+    frozen = first.pid;
     const operator = n.devAccounts.accounts.find((a) => a.role === "operator-6")!.privateKey;
     extra = spawn(
       process.execPath,
@@ -62,7 +67,7 @@ describe("a network with two gatekeepers", { timeout: 240_000 }, () => {
     extra.stdout?.on("data", (c: Buffer) => {
       log += c.toString();
     });
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 150_000; // each call to the frozen one waits out its 15 s timeout
     while (!/provisioned by gatekeeper/.test(log) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 200));
     assert.match(log, new RegExp(`provisioned by gatekeeper ${second.address}`, "i"));
