@@ -276,6 +276,8 @@ export class IsolateSandbox implements Sandbox {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #egress: Egress;
   readonly #state: AgentStateBackend | undefined;
+  /** The last time the state store refused a read as rolled back or altered. */
+  #integrity: { error: VeilError; at: number } | undefined;
   readonly #llm: LlmHost;
   readonly #calls = new CallContexts();
   readonly #agentCaller: AgentCaller | undefined;
@@ -663,7 +665,15 @@ export class IsolateSandbox implements Sandbox {
           return new ivm.ExternalCopy(answer).copyInto({ release: true });
         }),
       ),
-      this.#state ? new ivm.Reference(waking(stateHook(this.#state))) : undefined,
+      this.#state
+        ? new ivm.Reference(
+            waking(
+              stateHook(this.#state, (error) => {
+                this.#integrity = { error, at: Date.now() };
+              }),
+            ),
+          )
+        : undefined,
       new ivm.Reference(
         waking(async (op: unknown, arg: unknown) =>
           new ivm.ExternalCopy(await this.#llm.call(op, arg)).copyInto({ release: true }),
@@ -784,6 +794,17 @@ export class IsolateSandbox implements Sandbox {
 
   #agentFailed(kind: "threw" | "bad-response", error: { name: string; message: string; stack?: string }) {
     this.#log("error", error.stack ?? `${error.name}: ${error.message}`);
+    // The state store refused a read as rolled back or altered (seen here, on the host, not
+    // claimed by the agent) and the agent let it through: the caller gets the store's own code.
+    const integrity = this.#integrity;
+    if (kind === "threw" && integrity && Date.now() - integrity.at < INTEGRITY_WINDOW_MS) {
+      return new VeilError(integrity.error.code, integrity.error.shortMessage, {
+        status: 500,
+        hint:
+          integrity.error.hint ??
+          "The worker's storage was altered or put back; its operator must restore it.",
+      });
+    }
     return new VeilError(
       kind === "bad-response" ? "AGENT_BAD_RESPONSE" : "AGENT_THREW",
       kind === "bad-response"
@@ -1170,8 +1191,13 @@ function tooManyHostCalls(): unknown {
   }).copyInto({ release: true });
 }
 
+/** The store's own refusals: the host saw them, so an agent that does not catch one is not blamed. */
+const INTEGRITY_CODES = new Set(["STATE_ROLLBACK_DETECTED", "STATE_CORRUPT"]);
+/** How long after the store refused a read an uncaught agent error is taken to be that refusal. */
+const INTEGRITY_WINDOW_MS = 5_000;
+
 /** The host side of ctx.state: checks what the agent sends and answers plain data. */
-function stateHook(state: AgentStateBackend) {
+function stateHook(state: AgentStateBackend, onIntegrity: (error: VeilError) => void) {
   return async (op: unknown, key: unknown, arg: unknown) => {
     try {
       if (typeof key !== "string") throw new VeilError("STATE_KEY_INVALID", "A state key is a string", {});
@@ -1196,6 +1222,7 @@ function stateHook(state: AgentStateBackend) {
         err instanceof VeilError
           ? err
           : new VeilError("STATE_FAILED", "The state store failed", { cause: err });
+      if (INTEGRITY_CODES.has(e.code)) onIntegrity(e);
       return new ivm.ExternalCopy({ ok: false, code: e.code, message: e.shortMessage }).copyInto({
         release: true,
       });

@@ -64,5 +64,10 @@ describe("a worker host restored to an older copy is caught by the gatekeepers' 
     assert.notEqual(after.text, JSON.stringify({ n: 4 }), "the state was served from the past");
     assert.notEqual(after.status, 200);
     assert.match(after.text, /state store went back: its head is at write 3, this worker saw write 6/);
+    // The agent did not catch the refusal; the caller still gets the store's own code.
+    assert.equal(
+      (JSON.parse(after.text) as { error: { code: string } }).error.code,
+      "STATE_ROLLBACK_DETECTED",
+    );
   });
 });

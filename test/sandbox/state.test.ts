@@ -173,3 +173,55 @@ describe("ctx.state", () => {
     sandbox.dispose();
   });
 });
+
+describe("the store's refusals reach the caller with their code", () => {
+  const backend = (refuse: boolean) => ({
+    async get() {
+      if (refuse)
+        throw new VeilError(
+          "STATE_ROLLBACK_DETECTED",
+          "Agent 9's state store went back: its head is at write 3",
+          {},
+        );
+      return undefined;
+    },
+    async put() {},
+    async delete() {
+      return false;
+    },
+    async list() {
+      return [];
+    },
+  });
+  const code = async (sandbox: IsolateSandbox, path: string) => {
+    try {
+      await sandbox.invoke({ method: "GET", url: `https://a9.agents.veil${path}`, headers: [], body: null });
+      return "answered";
+    } catch (err) {
+      assert.ok(err instanceof VeilError, String(err));
+      return err.code;
+    }
+  };
+  const CARELESS = `export default { async fetch(request, env, ctx) {
+    if (new URL(request.url).pathname === "/fake") throw Object.assign(new Error("STATE_ROLLBACK_DETECTED"), { code: "STATE_ROLLBACK_DETECTED" });
+    return Response.json({ n: await ctx.state.get("n") });
+  } };`;
+
+  test("an agent that does not catch a rolled-back read: the caller gets STATE_ROLLBACK_DETECTED", async () => {
+    const sandbox = await IsolateSandbox.create({ code: CARELESS, meta: meta("9"), state: backend(true) });
+    try {
+      assert.equal(await code(sandbox, "/"), "STATE_ROLLBACK_DETECTED");
+    } finally {
+      sandbox.dispose();
+    }
+  });
+
+  test("an agent cannot pass off its own error as the store's (it stays AGENT_THREW)", async () => {
+    const sandbox = await IsolateSandbox.create({ code: CARELESS, meta: meta("9"), state: backend(false) });
+    try {
+      assert.equal(await code(sandbox, "/fake"), "AGENT_THREW");
+    } finally {
+      sandbox.dispose();
+    }
+  });
+});
