@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -6,6 +6,7 @@ import { type Hex, isAddress, isHex, recoverMessageAddress } from "viem";
 import type { VeilChain } from "../chain/index.ts";
 import type { NodeIdentity } from "../daemon/identity.ts";
 import { VeilError } from "../errors/index.ts";
+import { writeFileDurably } from "../storage/durable-file.ts";
 import {
   ANCHOR_WINDOW_S,
   type AnchorCounters,
@@ -63,12 +64,7 @@ export class AnchorBook {
     if (!raised) return;
     this.#workers.set(key, held);
     const workers = Object.fromEntries(this.#workers);
-    const tmp = `${this.#path}.tmp-${process.pid}`;
-    const fd = openSync(tmp, "w");
-    writeSync(fd, JSON.stringify({ workers, mac: this.#mac(workers) }));
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, this.#path);
+    writeFileDurably(this.#path, JSON.stringify({ workers, mac: this.#mac(workers) }));
   }
 
   #mac(workers: Record<string, AnchorCounters>): string {

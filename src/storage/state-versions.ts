@@ -1,8 +1,9 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { equalBytes, stateDigestTerm, stateHeadMac, u64be } from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
+import { writeFileDurably } from "./durable-file.ts";
 
 /**
  * Rollback protection for agents' state (docs/adr/0019). The store is hostile: it may hand back
@@ -228,12 +229,7 @@ export class FileStateAnchor implements StateAnchor {
     if (!raised) return;
     this.#changes++;
     const counters = this.snapshot();
-    const tmp = `${this.#path}.tmp-${process.pid}`;
-    const fd = openSync(tmp, "w");
-    writeSync(fd, JSON.stringify({ counters, mac: this.#mac(counters) }));
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, this.#path);
+    writeFileDurably(this.#path, JSON.stringify({ counters, mac: this.#mac(counters) }));
   }
 
   #mac(counters: Record<string, string>): string {

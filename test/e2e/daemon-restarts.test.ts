@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { NetworkFile } from "../../src/network/config.ts";
-import { startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
+import { startNetwork, stopNetwork, veil, writeCounterAgent } from "../helpers/cli.ts";
 
 // Each daemon killed alone with SIGKILL under load (issue 20): veil up's supervisor starts it
 // again, it picks up from its data directory, and nothing a client was answered 2xx for is lost.
@@ -77,11 +77,7 @@ describe("daemons killed alone under load come back", { timeout: 420_000 }, () =
   test("gatekeeper, worker and gateway each killed alone: the counter loses no answered call", async () => {
     network = await startNetwork(dir, ["--workers", "2"]);
     const counter = join(work, "counter");
-    mkdirSync(join(counter, "src"), { recursive: true });
-    writeFileSync(
-      join(counter, "src", "index.ts"),
-      "export default { async fetch(_r: Request, _e: unknown, ctx: { state: { get(k: string): Promise<unknown>; put(k: string, v: unknown): Promise<void> } }) { const n = ((await ctx.state.get('n')) as number | undefined ?? 0) + 1; await ctx.state.put('n', n); return Response.json({ n }); } };\n",
-    );
+    writeCounterAgent(counter);
     const deployed = await veil(["deploy", counter, "--name", "counter"], { env });
     assert.equal(deployed.code, 0, deployed.stderr);
     for (let i = 0; i < 200 && (await increment()) === undefined; i++) await sleep(250);

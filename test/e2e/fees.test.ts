@@ -30,6 +30,12 @@ describe("fees on a dev network", { timeout: 400_000 }, () => {
   let network: Awaited<ReturnType<typeof startNetwork>>;
   let file: NetworkFile;
   let reader: VeilEconomy;
+  /** Until a scheduled price increase of `agent` applies (ADR 0020: 5 s on a dev network). */
+  const untilPriceApplies = async (agent: string) => {
+    for (let i = 0; i < 60 && /rising/.test((await run(["agent", "price", agent])).stdout); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
   const key = (role: string): Hex => file.devAccounts!.accounts.find((a) => a.role === role)!.privateKey;
   const address = (role: string): Hex => file.devAccounts!.accounts.find((a) => a.role === role)!.address;
 
@@ -53,9 +59,7 @@ describe("fees on a dev network", { timeout: 400_000 }, () => {
       priced.stdout,
       /price: 0\.5 VEIL per call from .* \(increases wait 5 s; until then 0 VEIL\)/,
     );
-    for (let i = 0; i < 60 && /rising/.test((await run(["agent", "price", "tool"])).stdout); i++) {
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await untilPriceApplies("tool");
   });
   after(async () => {
     if (network) await stopNetwork(network.child);
@@ -183,9 +187,7 @@ describe("fees on a dev network", { timeout: 400_000 }, () => {
     const raised = await run(["agent", "price", "tool", "9.5"]);
     assert.equal(raised.code, 0, raised.stderr);
     assert.match(raised.stdout, /9\.5 VEIL per call from .*increases wait 5 s; until then 0\.5 VEIL/);
-    for (let i = 0; i < 60 && /rising/.test((await run(["agent", "price", "tool"])).stdout); i++) {
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await untilPriceApplies("tool");
     const refused = await run(["invoke", "tool", "--path", "/z", "--as", "operator-3", "--max-price", "0.5"]);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /PRICE_ABOVE_MAXIMUM/);

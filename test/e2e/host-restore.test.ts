@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { readNetwork, startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
+import { readNetwork, startNetwork, stopNetwork, veil, writeCounterAgent } from "../helpers/cli.ts";
 
 // Issue 20, from the host's side: the worker's host puts back an older copy of everything it
 // holds (the worker's data directory, its sealed anchor file included, and the state store), so
@@ -35,11 +35,7 @@ describe("a worker host restored to an older copy is caught by the gatekeepers' 
   test("write 3, copy the host, write 3 more, put the copy back: the agent's state is refused", async () => {
     network = await startNetwork(dir, ["--workers", "1"]);
     const counter = join(work, "counter");
-    mkdirSync(join(counter, "src"), { recursive: true });
-    writeFileSync(
-      join(counter, "src", "index.ts"),
-      "export default { async fetch(_r: Request, _e: unknown, ctx: { state: { get(k: string): Promise<unknown>; put(k: string, v: unknown): Promise<void> } }) { const n = ((await ctx.state.get('n')) as number | undefined ?? 0) + 1; await ctx.state.put('n', n); return Response.json({ n }); } };\n",
-    );
+    writeCounterAgent(counter);
     const deployed = await veil(["deploy", counter, "--name", "counter"], { env });
     assert.equal(deployed.code, 0, deployed.stderr);
     for (let i = 1; i <= 3; i++) assert.equal((await increment()).text, JSON.stringify({ n: i }));

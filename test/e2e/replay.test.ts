@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -7,7 +7,7 @@ import type { Hex } from "viem";
 import { randomBytes, requestHash, sealRequest, signCaller, toHex } from "../../src/crypto/index.ts";
 import { loadNetwork } from "../../src/network/config.ts";
 import { VeilClient } from "../../src/sdk/index.ts";
-import { startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
+import { startNetwork, stopNetwork, veil, writeCounterAgent } from "../helpers/cli.ts";
 
 // Issue 18, attack 2, from the attacker's side: a worker (or anyone on the path) that saw a
 // signed or end-to-end encrypted request sends the same bytes to another worker of the agent,
@@ -25,11 +25,7 @@ describe("a request runs once across the agent's workers", { timeout: 300_000 },
   before(async () => {
     network = await startNetwork(dir, ["--workers", "2"]);
     const counter = join(work, "counter");
-    mkdirSync(join(counter, "src"), { recursive: true });
-    writeFileSync(
-      join(counter, "src", "index.ts"),
-      "export default { async fetch(_r: Request, _e: unknown, ctx: { state: { get(k: string): Promise<unknown>; put(k: string, v: unknown): Promise<void> } }) { const n = ((await ctx.state.get('n')) as number | undefined ?? 0) + 1; await ctx.state.put('n', n); return Response.json({ n }); } };\n",
-    );
+    writeCounterAgent(counter);
     const deployed = await veil(["deploy", counter, "--name", "counter"], { env });
     assert.equal(deployed.code, 0, deployed.stderr);
     const file = loadNetwork(env.VEIL_NETWORK);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -82,4 +82,13 @@ export function readNetwork(dir: string): {
   const path = join(dir, "network.json");
   if (!existsSync(path)) throw new Error(`no ${path}`);
   return JSON.parse(readFileSync(path, "utf8"));
+}
+
+/** Writes an agent project at `dir` that counts its calls in ctx.state and answers { n }. */
+export function writeCounterAgent(dir: string): void {
+  mkdirSync(join(dir, "src"), { recursive: true });
+  writeFileSync(
+    join(dir, "src", "index.ts"),
+    "export default { async fetch(_r: Request, _e: unknown, ctx: { state: { get(k: string): Promise<unknown>; put(k: string, v: unknown): Promise<void> } }) { const n = ((await ctx.state.get('n')) as number | undefined ?? 0) + 1; await ctx.state.put('n', n); return Response.json({ n }); } };\n",
+  );
 }
