@@ -24,7 +24,6 @@ export type AnchoringOptions = {
 export class GatekeeperAnchoring {
   readonly #o: AnchoringOptions;
   #sentChanges = -1;
-  #timer: NodeJS.Timeout | undefined;
 
   constructor(options: AnchoringOptions) {
     this.#o = options;
@@ -118,14 +117,8 @@ export class GatekeeperAnchoring {
       } catch (err) {
         this.#o.log(`anchors: ${(err as Error).message.split("\n")[0]}`);
       }
-      this.#timer = setTimeout(tick, this.#o.intervalMs ?? 1_000);
-      this.#timer.unref();
+      setTimeout(tick, this.#o.intervalMs ?? 1_000).unref();
     };
-    this.#timer = setTimeout(tick, this.#o.intervalMs ?? 1_000);
-    this.#timer.unref();
-  }
-
-  stop(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    setTimeout(tick, this.#o.intervalMs ?? 1_000).unref();
   }
 }
