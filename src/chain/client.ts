@@ -187,6 +187,9 @@ export class VeilChain {
    * Simulates (so a revert is decoded before anything is sent), sends, and waits for the
    * receipt; a transaction that reverts on chain is an error too.
    */
+  /** The last send of this client's account, which the next one waits for (see write). */
+  #sends: Promise<unknown> = Promise.resolve();
+
   async write(
     action: string,
     request: { address: Hex; abi: readonly unknown[]; functionName: string; args: readonly unknown[] },
@@ -195,12 +198,16 @@ export class VeilChain {
     try {
       // viem types requests per ABI and function; callers pass typed ABIs, this only forwards them.
       const call = { ...request, account: wallet.account };
-      const { request: prepared } = await this.public.simulateContract(call as never);
-      const estimate = await this.public.estimateContractGas(call as never);
-      const hash = await wallet.writeContract({
-        ...(prepared as object),
-        gas: gasWithHeadroom(estimate),
-      } as never);
+      // One send at a time per client: two writes racing from one account would both be given
+      // the account's next nonce (a gatekeeper recording two workers' verifications at once did).
+      // Receipts are awaited outside, so writes still overlap on chain.
+      const sent = this.#sends.then(async () => {
+        const { request: prepared } = await this.public.simulateContract(call as never);
+        const estimate = await this.public.estimateContractGas(call as never);
+        return wallet.writeContract({ ...(prepared as object), gas: gasWithHeadroom(estimate) } as never);
+      });
+      this.#sends = sent.catch(() => undefined);
+      const hash = await sent;
       const receipt = await this.public.waitForTransactionReceipt({ hash, pollingInterval: 50 });
       if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);
       return { hash, logs: receipt.logs as never };

@@ -199,6 +199,22 @@ describe("provisioning a worker with the cluster key", () => {
     assert.equal((await t.reader.getWorker(liar.identity.address))?.verifiedAt, 0n);
   });
 
+  test("two workers provisioned at once both get their verification recorded (one account, two sends)", async () => {
+    const nodes = [await makeNode(), await makeNode()];
+    for (const n of nodes) await register(n, t.as(2));
+    await Promise.all(
+      nodes.map((n) =>
+        requestClusterKey({
+          url: gatekeeperUrl,
+          chain: t.reader,
+          identity: n.identity,
+          evidence: n.evidence,
+        }),
+      ),
+    );
+    for (const n of nodes) assert.equal(await t.reader.isWorkerAttested(n.identity.address), true);
+  });
+
   test("a party without the worker's key cannot open the grant", async () => {
     const node = await makeNode();
     await register(node, t.as(2));
