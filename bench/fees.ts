@@ -68,6 +68,7 @@ async function call(id: bigint, as: number, voucher?: string): Promise<Response>
   const timestamp = Math.floor(Date.now() / 1000);
   const signed = signCaller(t.accounts[as]!.privateKey, {
     chainId: t.config.chainId,
+    agentRegistry: t.config.contracts.agentRegistry,
     agentId: id,
     requestHash: requestHash("GET", "/", null),
     nonce,

@@ -75,7 +75,7 @@ for (const wk of workerKeys) {
     endpoint: "http://127.0.0.1:1",
   };
   const digest = await chain(2).workerRegistrationDigest({ operator: accounts[2]!.address, ...reg });
-  const signature = await privateKeyToAccount(wk).signMessage({ message: { raw: digest } });
+  const signature = await privateKeyToAccount(wk).sign({ hash: digest });
   await chain(2).registerWorker({ ...reg, signature });
   workers.push(worker);
 }
@@ -139,7 +139,7 @@ await advance(7 * 24 * 3600 + 1);
     endpoint: "http://127.0.0.1:1",
   };
   const digest = await chain(2).workerRegistrationDigest({ operator: accounts[2]!.address, ...reg });
-  const signature = await privateKeyToAccount(workerKeys[0]!).signMessage({ message: { raw: digest } });
+  const signature = await privateKeyToAccount(workerKeys[0]!).sign({ hash: digest });
   await chain(2).registerWorker({ ...reg, signature });
 }
 await measure("StakePool.reclaim (fills the queue)", econ(5).reclaim(w2));

@@ -111,7 +111,7 @@ const reg = {
 const digest = await reader.workerRegistrationDigest({ operator: as(2).account, ...reg });
 await as(2).registerWorker({
   ...reg,
-  signature: await wIdentity.account.signMessage({ message: { raw: digest } }),
+  signature: await wIdentity.account.sign({ hash: digest }),
 });
 const registerMs = ms(t0);
 t0 = performance.now();

@@ -3,8 +3,9 @@ pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {AttestationPolicy} from "./AttestationPolicy.sol";
+import {VeilTypedData} from "./VeilTypedData.sol";
 
 /// What the worker registry needs of the gatekeeper set: who may record a verification.
 interface IGatekeeperSet {
@@ -20,7 +21,7 @@ interface IGatekeeperSet {
 /// gatekeeper has checked the evidence itself against the policy and recorded that here
 /// (`recordVerification`), and only while that verification is younger than the policy's
 /// maximum evidence age (docs/adr/0020).
-contract WorkerRegistry is Ownable {
+contract WorkerRegistry is Ownable, EIP712 {
     enum Status {
         None,
         Active,
@@ -71,12 +72,17 @@ contract WorkerRegistry is Ownable {
     error NotGatekeeper(address caller);
     error EvidenceNotCurrent(address worker, bytes32 evidenceHash, bytes32 registered);
 
-    constructor(address initialOwner, AttestationPolicy policy_, IGatekeeperSet gatekeepers_) Ownable(initialOwner) {
+    constructor(address initialOwner, AttestationPolicy policy_, IGatekeeperSet gatekeepers_)
+        Ownable(initialOwner)
+        EIP712(VeilTypedData.NAME, VeilTypedData.VERSION)
+    {
         policy = policy_;
         gatekeepers = gatekeepers_;
     }
 
-    /// @notice The digest the worker's identity key signs (EIP-191) to consent to registration.
+    /// @notice The digest the worker's identity key signs to consent to registration: EIP-712
+    /// typed data `WorkerRegistration(operator, worker, encryptionKey, teeType, measurement,
+    /// evidenceHash, confidence, endpoint)` under the "Veil" domain of this contract.
     function registrationDigest(
         address operator,
         address worker,
@@ -87,19 +93,19 @@ contract WorkerRegistry is Ownable {
         uint8 confidence,
         string calldata endpoint
     ) public view returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                "veil.worker.register.v2",
-                block.chainid,
-                address(this),
-                operator,
-                worker,
-                encryptionKey,
-                teeType,
-                measurement,
-                evidenceHash,
-                confidence,
-                keccak256(bytes(endpoint))
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    VeilTypedData.WORKER_REGISTRATION_TYPEHASH,
+                    operator,
+                    worker,
+                    encryptionKey,
+                    teeType,
+                    measurement,
+                    evidenceHash,
+                    confidence,
+                    keccak256(bytes(endpoint))
+                )
             )
         );
     }
@@ -123,7 +129,7 @@ contract WorkerRegistry is Ownable {
         if (w.operator != address(0) && w.operator != msg.sender) revert NotWorkerOperator(worker, msg.sender);
         if (!policy.isAllowed(teeType, measurement)) revert MeasurementNotAllowed(teeType, measurement);
         bytes32 digest = registrationDigest(msg.sender, worker, encryptionKey, teeType, measurement, evidenceHash, confidence, endpoint);
-        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(MessageHashUtils.toEthSignedMessageHash(digest), signature);
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
         if (err != ECDSA.RecoverError.NoError || signer != worker) revert BadWorkerSignature(worker);
 
         if (w.operator == address(0)) {

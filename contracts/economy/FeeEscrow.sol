@@ -5,11 +5,12 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IStakePool} from "./interfaces/IStakePool.sol";
 import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
+import {VeilTypedData} from "../VeilTypedData.sol";
 
 /// @title FeeEscrow
 /// @notice Fees per call. Payers (callers, or agent owners sponsoring calls to their agents)
@@ -23,11 +24,11 @@ import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
 /// for one agent or any. Withdrawals wait `withdrawDelay` seconds, during which workers may still
 /// claim against the balance. Of every claim, `treasuryBps` goes to the treasury; the rest to the
 /// worker's stake pool as a reward, or to its operator if it has no pool.
-contract FeeEscrow is Ownable {
+contract FeeEscrow is Ownable, EIP712 {
     using SafeERC20 for IERC20;
 
     /// A payer's signed, cumulative promise for one (payer, worker, agent) channel. The signature
-    /// is EIP-2098 compact (r, vs) over the EIP-191 message of `voucherDigest`.
+    /// is EIP-2098 compact (r, vs) over `voucherDigest`, the EIP-712 digest of a Veil `Voucher`.
     struct Voucher {
         address payer;
         uint256 agentId;
@@ -87,6 +88,7 @@ contract FeeEscrow is Ownable {
 
     constructor(IERC20 token_, IWorkerRegistry workerRegistry_, address treasury_, address initialOwner)
         Ownable(initialOwner)
+        EIP712(VeilTypedData.NAME, VeilTypedData.VERSION)
     {
         token = token_;
         workerRegistry = workerRegistry_;
@@ -172,7 +174,7 @@ contract FeeEscrow is Ownable {
     function _redeem(address worker, Voucher calldata v) private returns (uint256 paid) {
         bytes32 digest = voucherDigest(v.payer, worker, v.agentId, v.calls, v.amount);
         (address signer, ECDSA.RecoverError err,) =
-            ECDSA.tryRecover(MessageHashUtils.toEthSignedMessageHash(digest), v.r, v.vs);
+            ECDSA.tryRecover(digest, v.r, v.vs);
         if (err != ECDSA.RecoverError.NoError) revert BadVoucherSignature(v.payer, address(0));
         if (signer != v.payer) {
             uint256 scope = _signers[v.payer][signer];
@@ -223,14 +225,16 @@ contract FeeEscrow is Ownable {
 
     // ── views ───────────────────────────────────────────────────────────────────────────────
 
-    /// @notice The digest a payer (or its signer) signs, EIP-191, for a cumulative voucher.
+    /// @notice The digest a payer (or its signer) signs for a cumulative voucher: EIP-712 typed
+    /// data `Voucher(payer, worker, agentId, calls, amount)` under the "Veil" domain of this
+    /// contract, so a wallet shows what it promises.
     function voucherDigest(address payer, address worker, uint256 agentId, uint64 calls, uint192 amount)
         public
         view
         returns (bytes32)
     {
-        return keccak256(
-            abi.encode("veil.fee-voucher.v1", block.chainid, address(this), payer, worker, agentId, calls, amount)
+        return _hashTypedDataV4(
+            keccak256(abi.encode(VeilTypedData.VOUCHER_TYPEHASH, payer, worker, agentId, calls, amount))
         );
     }
 

@@ -10,6 +10,8 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IRewards} from "./interfaces/IRewards.sol";
 import {IStakePool} from "./interfaces/IStakePool.sol";
 import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {VeilTypedData} from "../VeilTypedData.sol";
 
 /// @title Slashing
 /// @notice Punishes provable faults, each proven by evidence checked here, each punished once:
@@ -23,10 +25,10 @@ import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
 /// The pool the worker is bound to loses `slashBps` of its stake (see StakePool.slash); the
 /// reporter gets `reporterBps` of that (unless it is the worker's operator or pool owner), the
 /// treasury the rest; the worker's session ends without its pending rewards.
-contract Slashing is Ownable {
+contract Slashing is Ownable, EIP712 {
     using SafeERC20 for IERC20;
 
-    /// What a worker's key signs (EIP-191 over `receiptDigest`) for each response it serves.
+    /// What a worker's key signs (EIP-712 typed data `WorkerReceipt`, see `receiptDigest`) for a response.
     struct WorkerReceipt {
         uint256 agentId;
         bytes32 requestId;
@@ -81,7 +83,7 @@ contract Slashing is Ownable {
         IRewards rewards_,
         address treasury_,
         address initialOwner
-    ) Ownable(initialOwner) {
+    ) Ownable(initialOwner) EIP712(VeilTypedData.NAME, VeilTypedData.VERSION) {
         token = token_;
         workerRegistry = workerRegistry_;
         stakePool = stakePool_;
@@ -97,8 +99,8 @@ contract Slashing is Ownable {
         if (a.agentId != b.agentId || a.requestId != b.requestId || a.outputHash == b.outputHash) {
             revert ReceiptsNotConflicting();
         }
-        if (!_signedBy(worker, receiptDigest(worker, a), a.signature)) revert BadReceiptSignature(worker);
-        if (!_signedBy(worker, receiptDigest(worker, b), b.signature)) revert BadReceiptSignature(worker);
+        if (!_typedSignedBy(worker, receiptDigest(worker, a), a.signature)) revert BadReceiptSignature(worker);
+        if (!_typedSignedBy(worker, receiptDigest(worker, b), b.signature)) revert BadReceiptSignature(worker);
         bytes32 faultId = keccak256(abi.encode(Fault.Equivocation, worker, a.agentId, a.requestId));
         return _slash(worker, faultId, Fault.Equivocation);
     }
@@ -150,23 +152,24 @@ contract Slashing is Ownable {
 
     // ── views ───────────────────────────────────────────────────────────────────────────────
 
-    /// @notice The digest a worker's key signs (EIP-191) for a receipt.
+    /// @notice The digest a worker's key signs for a receipt: EIP-712 typed data `WorkerReceipt`
+    /// under the "Veil" domain of this contract.
     function receiptDigest(address worker, WorkerReceipt calldata r) public view returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                "veil.worker-receipt.v1",
-                block.chainid,
-                address(workerRegistry),
-                worker,
-                r.agentId,
-                r.requestId,
-                r.inputHash,
-                r.outputHash
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    VeilTypedData.WORKER_RECEIPT_TYPEHASH, worker, r.agentId, r.requestId, r.inputHash, r.outputHash
+                )
             )
         );
     }
 
     // ── internals ───────────────────────────────────────────────────────────────────────────
+
+    function _typedSignedBy(address worker, bytes32 digest, bytes calldata signature) private pure returns (bool) {
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
+        return err == ECDSA.RecoverError.NoError && signer == worker;
+    }
 
     function _signedBy(address worker, bytes32 digest, bytes calldata signature) private pure returns (bool) {
         (address signer, ECDSA.RecoverError err,) =

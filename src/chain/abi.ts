@@ -3394,6 +3394,11 @@ export const feeEscrowAbi = [
     type: "error",
   },
   {
+    inputs: [],
+    name: "InvalidShortString",
+    type: "error",
+  },
+  {
     inputs: [
       {
         internalType: "address",
@@ -3451,6 +3456,17 @@ export const feeEscrowAbi = [
       },
     ],
     name: "SafeERC20FailedOperation",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "string",
+        name: "str",
+        type: "string",
+      },
+    ],
+    name: "StringTooLong",
     type: "error",
   },
   {
@@ -3615,6 +3631,12 @@ export const feeEscrowAbi = [
       },
     ],
     name: "Deposited",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [],
+    name: "EIP712DomainChanged",
     type: "event",
   },
   {
@@ -3906,6 +3928,49 @@ export const feeEscrowAbi = [
     name: "deposit",
     outputs: [],
     stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "eip712Domain",
+    outputs: [
+      {
+        internalType: "bytes1",
+        name: "fields",
+        type: "bytes1",
+      },
+      {
+        internalType: "string",
+        name: "name",
+        type: "string",
+      },
+      {
+        internalType: "string",
+        name: "version",
+        type: "string",
+      },
+      {
+        internalType: "uint256",
+        name: "chainId",
+        type: "uint256",
+      },
+      {
+        internalType: "address",
+        name: "verifyingContract",
+        type: "address",
+      },
+      {
+        internalType: "bytes32",
+        name: "salt",
+        type: "bytes32",
+      },
+      {
+        internalType: "uint256[]",
+        name: "extensions",
+        type: "uint256[]",
+      },
+    ],
+    stateMutability: "view",
     type: "function",
   },
   {
@@ -6844,6 +6909,11 @@ export const slashingAbi = [
     type: "error",
   },
   {
+    inputs: [],
+    name: "InvalidShortString",
+    type: "error",
+  },
+  {
     inputs: [
       {
         internalType: "address",
@@ -6879,6 +6949,17 @@ export const slashingAbi = [
       },
     ],
     name: "SafeERC20FailedOperation",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "string",
+        name: "str",
+        type: "string",
+      },
+    ],
+    name: "StringTooLong",
     type: "error",
   },
   {
@@ -6920,6 +7001,12 @@ export const slashingAbi = [
       },
     ],
     name: "ContractChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [],
+    name: "EIP712DomainChanged",
     type: "event",
   },
   {
@@ -7011,6 +7098,49 @@ export const slashingAbi = [
         internalType: "uint16",
         name: "",
         type: "uint16",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "eip712Domain",
+    outputs: [
+      {
+        internalType: "bytes1",
+        name: "fields",
+        type: "bytes1",
+      },
+      {
+        internalType: "string",
+        name: "name",
+        type: "string",
+      },
+      {
+        internalType: "string",
+        name: "version",
+        type: "string",
+      },
+      {
+        internalType: "uint256",
+        name: "chainId",
+        type: "uint256",
+      },
+      {
+        internalType: "address",
+        name: "verifyingContract",
+        type: "address",
+      },
+      {
+        internalType: "bytes32",
+        name: "salt",
+        type: "bytes32",
+      },
+      {
+        internalType: "uint256[]",
+        name: "extensions",
+        type: "uint256[]",
       },
     ],
     stateMutability: "view",
@@ -13611,6 +13741,8 @@ export const veilTokenAbi = [
   },
 ] as const;
 
+export const veilTypedDataAbi = [] as const;
+
 export const workerRegistryAbi = [
   {
     inputs: [
@@ -13698,6 +13830,11 @@ export const workerRegistryAbi = [
     type: "error",
   },
   {
+    inputs: [],
+    name: "InvalidShortString",
+    type: "error",
+  },
+  {
     inputs: [
       {
         internalType: "uint8",
@@ -13765,6 +13902,17 @@ export const workerRegistryAbi = [
   {
     inputs: [
       {
+        internalType: "string",
+        name: "str",
+        type: "string",
+      },
+    ],
+    name: "StringTooLong",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
         internalType: "address",
         name: "worker",
         type: "address",
@@ -13794,6 +13942,12 @@ export const workerRegistryAbi = [
     ],
     name: "WorkerStillValid",
     type: "error",
+  },
+  {
+    anonymous: false,
+    inputs: [],
+    name: "EIP712DomainChanged",
+    type: "event",
   },
   {
     anonymous: false,
@@ -13909,6 +14063,49 @@ export const workerRegistryAbi = [
         internalType: "uint8",
         name: "",
         type: "uint8",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "eip712Domain",
+    outputs: [
+      {
+        internalType: "bytes1",
+        name: "fields",
+        type: "bytes1",
+      },
+      {
+        internalType: "string",
+        name: "name",
+        type: "string",
+      },
+      {
+        internalType: "string",
+        name: "version",
+        type: "string",
+      },
+      {
+        internalType: "uint256",
+        name: "chainId",
+        type: "uint256",
+      },
+      {
+        internalType: "address",
+        name: "verifyingContract",
+        type: "address",
+      },
+      {
+        internalType: "bytes32",
+        name: "salt",
+        type: "bytes32",
+      },
+      {
+        internalType: "uint256[]",
+        name: "extensions",
+        type: "uint256[]",
       },
     ],
     stateMutability: "view",

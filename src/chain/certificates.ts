@@ -1,4 +1,5 @@
 import { concat, encodeAbiParameters, type Hex, keccak256, toBytes } from "viem";
+import { typedDataDigestHex } from "../crypto/typed-data.ts";
 
 /**
  * The digests of Veil's key certificates, computed exactly as AgentKeys.sol computes them, so a
@@ -67,9 +68,12 @@ export function agentCertDigest(args: {
 }
 
 /**
- * The receipt an agent signs for every response: which agent, which code, what came in, what
- * went out, on which worker, in which key epoch, for which nonce. Signed (EIP-191) by the
- * agent's own certified key, so a caller checks it up to the master key on chain.
+ * The receipt an agent signs for every response with a nonce (EIP-712 `Receipt`, see
+ * src/crypto/typed-data.ts): which agent and code, what came in and went out, on which worker,
+ * in which key epoch, for which nonce — and what the invocation used there, metered by that
+ * worker, with the LLM call receipts it made. One signature, by the agent's own certified key, so
+ * a caller checks it up to the master key on chain, and the worker it names must have standing
+ * (ADR 0021: this replaced a second, worker-signed usage receipt).
  */
 export type Receipt = {
   agentId: string;
@@ -80,55 +84,6 @@ export type Receipt = {
   worker: Hex;
   epoch: string;
   nonce: Hex;
-  signature: Hex;
-};
-
-export function receiptDigest(
-  args: { chainId: number; agentRegistry: Hex } & Omit<Receipt, "signature">,
-): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [
-        { type: "string" },
-        { type: "uint256" },
-        { type: "address" },
-        { type: "uint256" },
-        { type: "bytes32" },
-        { type: "bytes32" },
-        { type: "bytes32" },
-        { type: "uint16" },
-        { type: "address" },
-        { type: "uint64" },
-        { type: "bytes32" },
-      ],
-      [
-        "veil.receipt.v1",
-        BigInt(args.chainId),
-        args.agentRegistry,
-        BigInt(args.agentId),
-        args.codeHash,
-        args.inputHash,
-        args.outputHash,
-        args.status,
-        args.worker,
-        BigInt(args.epoch),
-        args.nonce,
-      ],
-    ),
-  );
-}
-
-/**
- * What a worker signs for an invocation it metered: the agent, code and request (by hash and
- * the caller's nonce), and the resources used. Signed (EIP-191) by the worker's identity key,
- * whose address the WorkerRegistry lists; fee settlement and disputes start from these.
- */
-export type UsageReceipt = {
-  agentId: string;
-  codeHash: Hex;
-  inputHash: Hex;
-  nonce: Hex;
-  worker: Hex;
   cpuUs: number;
   wallUs: number;
   heapBytes: number;
@@ -145,6 +100,27 @@ export type UsageReceipt = {
   signature: Hex;
 };
 
+/** What a receipt says the invocation used (the part a fee claim or a dispute starts from). */
+export type ReceiptUsage = Pick<
+  Receipt,
+  | "cpuUs"
+  | "wallUs"
+  | "heapBytes"
+  | "egressBytes"
+  | "stateBytes"
+  | "llmPromptTokens"
+  | "llmCompletionTokens"
+  | "worker"
+  | "llmReceipts"
+>;
+
+export function receiptDigest(
+  args: { chainId: number; agentRegistry: Hex } & Omit<Receipt, "signature">,
+): Hex {
+  const { chainId, agentRegistry, ...message } = args;
+  return typedDataDigestHex({ chainId, verifyingContract: agentRegistry }, "Receipt", message);
+}
+
 /**
  * Names an invocation's LLM call receipts, in order: keccak256 over their signatures (each
  * signature covers the whole receipt); the zero hash when there are none.
@@ -154,55 +130,10 @@ export function llmReceiptsHash(receipts: readonly { signature: Hex }[]): Hex {
   return keccak256(concat(receipts.map((r) => r.signature)));
 }
 
-export function usageReceiptDigest(
-  args: { chainId: number; workerRegistry: Hex } & Omit<UsageReceipt, "signature">,
-): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [
-        { type: "string" },
-        { type: "uint256" },
-        { type: "address" },
-        { type: "address" },
-        { type: "uint256" },
-        { type: "bytes32" },
-        { type: "bytes32" },
-        { type: "bytes32" },
-        { type: "uint64" },
-        { type: "uint64" },
-        { type: "uint64" },
-        { type: "uint64" },
-        { type: "uint64" },
-        { type: "uint64" },
-        { type: "uint64" },
-        { type: "bytes32" },
-      ],
-      [
-        "veil.usage.v3",
-        BigInt(args.chainId),
-        args.workerRegistry,
-        args.worker,
-        BigInt(args.agentId),
-        args.codeHash,
-        args.inputHash,
-        args.nonce,
-        BigInt(args.cpuUs),
-        BigInt(args.wallUs),
-        BigInt(args.heapBytes),
-        BigInt(args.egressBytes),
-        BigInt(args.stateBytes),
-        BigInt(args.llmPromptTokens),
-        BigInt(args.llmCompletionTokens),
-        args.llmReceipts,
-      ],
-    ),
-  );
-}
-
 /**
- * What a worker signs for one LLM call an agent made through ctx.llm: who asked (the agent),
- * whom (provider name and base URL), which model, and the exact bytes sent and received (by
- * hash), with the tokens the provider reported. Signed (EIP-191) by the worker's identity key.
+ * What a worker signs for one LLM call an agent made through ctx.llm (EIP-712 `LlmReceipt`): who
+ * asked (the agent), whom (provider name and base URL), which model, and the exact bytes sent and
+ * received (by hash), with the tokens the provider reported. Signed by the worker's identity key.
  */
 export type LlmCallReceipt = {
   agentId: string;
@@ -221,40 +152,8 @@ export type LlmCallReceipt = {
 export function llmReceiptDigest(
   args: { chainId: number; workerRegistry: Hex } & Omit<LlmCallReceipt, "signature">,
 ): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [
-        { type: "string" },
-        { type: "uint256" },
-        { type: "address" },
-        { type: "address" },
-        { type: "uint256" },
-        { type: "string" },
-        { type: "string" },
-        { type: "string" },
-        { type: "bytes32" },
-        { type: "bytes32" },
-        { type: "uint64" },
-        { type: "uint64" },
-        { type: "uint64" },
-      ],
-      [
-        "veil.llm.v1",
-        BigInt(args.chainId),
-        args.workerRegistry,
-        args.worker,
-        BigInt(args.agentId),
-        args.provider,
-        args.baseUrl,
-        args.model,
-        args.requestHash,
-        args.responseHash,
-        BigInt(args.promptTokens),
-        BigInt(args.completionTokens),
-        BigInt(args.at),
-      ],
-    ),
-  );
+  const { chainId, workerRegistry, ...message } = args;
+  return typedDataDigestHex({ chainId, verifyingContract: workerRegistry }, "LlmReceipt", message);
 }
 
 /** What a cluster signer signs to re-seal an agent's secret (AgentKeys.secretResealDigest). */

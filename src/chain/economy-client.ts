@@ -21,6 +21,7 @@ import {
   type WalletClient,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { typedDataDigestHex } from "../crypto/typed-data.ts";
 import {
   feeEscrowAbi,
   rewardsAbi,
@@ -36,6 +37,7 @@ import { type ChainConfig, VeilChain } from "./client.ts";
 import type { EconomyAddresses } from "./economy-deploy.ts";
 import { chainError } from "./errors.ts";
 import { gasWithHeadroom } from "./gas.ts";
+import { signTyped } from "./typed-signing.ts";
 
 export type { EconomyAddresses } from "./economy-deploy.ts";
 
@@ -232,7 +234,7 @@ export function heartbeatDigest(args: {
   );
 }
 
-/** FeeEscrow.voucherDigest: what a payer (or its signer) signs (EIP-191) for a cumulative voucher. */
+/** FeeEscrow.voucherDigest: the EIP-712 digest of the `Voucher` a payer (or its signer) signs. */
 export function voucherDigest(args: {
   chainId: number;
   feeEscrow: Hex;
@@ -242,66 +244,32 @@ export function voucherDigest(args: {
   calls: bigint;
   amount: bigint;
 }): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [
-        { type: "string" },
-        { type: "uint256" },
-        { type: "address" },
-        { type: "address" },
-        { type: "address" },
-        { type: "uint256" },
-        { type: "uint64" },
-        { type: "uint192" },
-      ],
-      [
-        "veil.fee-voucher.v1",
-        BigInt(args.chainId),
-        args.feeEscrow,
-        args.payer,
-        args.worker,
-        args.agentId,
-        args.calls,
-        args.amount,
-      ],
-    ),
-  );
+  return typedDataDigestHex({ chainId: args.chainId, verifyingContract: args.feeEscrow }, "Voucher", {
+    payer: args.payer,
+    worker: args.worker,
+    agentId: args.agentId,
+    calls: args.calls,
+    amount: args.amount,
+  });
 }
 
-/** Slashing.receiptDigest: what a worker's key signs (EIP-191) for each response it serves. */
+/** Slashing.receiptDigest: the EIP-712 digest of the `WorkerReceipt` a worker's key signs. */
 export function workerReceiptDigest(args: {
   chainId: number;
-  workerRegistry: Hex;
+  slashing: Hex;
   worker: Hex;
   agentId: bigint;
   requestId: Hex;
   inputHash: Hex;
   outputHash: Hex;
 }): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [
-        { type: "string" },
-        { type: "uint256" },
-        { type: "address" },
-        { type: "address" },
-        { type: "uint256" },
-        { type: "bytes32" },
-        { type: "bytes32" },
-        { type: "bytes32" },
-      ],
-      [
-        "veil.worker-receipt.v1",
-        BigInt(args.chainId),
-        args.workerRegistry,
-        args.worker,
-        args.agentId,
-        args.requestId,
-        args.inputHash,
-        args.outputHash,
-      ],
-    ),
-  );
+  return typedDataDigestHex({ chainId: args.chainId, verifyingContract: args.slashing }, "WorkerReceipt", {
+    worker: args.worker,
+    agentId: args.agentId,
+    requestId: args.requestId,
+    inputHash: args.inputHash,
+    outputHash: args.outputHash,
+  });
 }
 
 /** Whether `blockHash` challenges `worker` under `target` (Rewards.isChallenged, off chain). */
@@ -1168,12 +1136,12 @@ export class VeilEconomy {
     args: { payer: Hex; worker: Hex; agentId: bigint; calls: bigint; amount: bigint },
   ): Promise<Voucher> {
     const account = asAccount(signer);
-    const digest = voucherDigest({
-      chainId: this.config.chainId,
-      feeEscrow: this.addresses.feeEscrow,
-      ...args,
-    });
-    const signature = await account.signMessage({ message: { raw: digest } });
+    const signature = await signTyped(
+      account,
+      { chainId: this.config.chainId, verifyingContract: this.addresses.feeEscrow },
+      "Voucher",
+      args,
+    );
     const { r, yParityAndS } = signatureToCompactSignature(parseSignature(signature));
     return {
       payer: args.payer,
@@ -1205,13 +1173,13 @@ export class VeilEconomy {
     receipt: Omit<WorkerReceipt, "signature">,
   ): Promise<WorkerReceipt> {
     const worker = asAccount(workerKey);
-    const digest = workerReceiptDigest({
-      chainId: this.config.chainId,
-      workerRegistry: this.config.contracts.workerRegistry,
-      worker: worker.address,
-      ...receipt,
-    });
-    return { ...receipt, signature: await worker.signMessage({ message: { raw: digest } }) };
+    const signature = await signTyped(
+      worker,
+      { chainId: this.config.chainId, verifyingContract: this.addresses.slashing },
+      "WorkerReceipt",
+      { worker: worker.address, ...receipt },
+    );
+    return { ...receipt, signature };
   }
 
   async reportEquivocation(worker: Hex, a: WorkerReceipt, b: WorkerReceipt): Promise<Hex> {

@@ -1,6 +1,6 @@
 import { type Hex, type LocalAccount, parseSignature, signatureToCompactSignature } from "viem";
 import { VeilError } from "../errors/index.ts";
-import { voucherDigest } from "./economy-client.ts";
+import { signTyped } from "./typed-signing.ts";
 
 // The fee voucher protocol between payers and workers (ADR 0006; the worker side is
 // src/worker/fees.ts): shared by the SDK, which signs, and workers, which check and claim.
@@ -50,16 +50,19 @@ export function decodeVoucher(header: string): VoucherHeader {
 
 /** Signs the voucher a quote asks for, as `signer` (the payer, or a key it authorized). */
 export async function signQuote(signer: LocalAccount, quote: FeeQuote): Promise<VoucherHeader> {
-  const digest = voucherDigest({
-    chainId: quote.chainId,
-    feeEscrow: quote.feeEscrow,
-    payer: quote.payer,
-    worker: quote.worker,
-    agentId: BigInt(quote.agentId),
-    calls: BigInt(quote.calls),
-    amount: BigInt(quote.amount),
-  });
-  const signature = await signer.signMessage({ message: { raw: digest } });
+  // EIP-712 typed data: a wallet asked to sign shows payer, worker, agent, calls and amount.
+  const signature = await signTyped(
+    signer,
+    { chainId: quote.chainId, verifyingContract: quote.feeEscrow },
+    "Voucher",
+    {
+      payer: quote.payer,
+      worker: quote.worker,
+      agentId: BigInt(quote.agentId),
+      calls: BigInt(quote.calls),
+      amount: BigInt(quote.amount),
+    },
+  );
   const { r, yParityAndS } = signatureToCompactSignature(parseSignature(signature));
   return { payer: quote.payer, calls: quote.calls, amount: quote.amount, r, vs: yParityAndS };
 }

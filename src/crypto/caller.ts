@@ -1,21 +1,22 @@
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { VeilError } from "../errors/index.ts";
-import { concatBytes, fromHex, toHex, utf8 } from "./bytes.ts";
-import { keccak256 } from "./hash.ts";
+import { concatBytes, fromHex, toHex } from "./bytes.ts";
 import { ethAddressFromPublicKey, signDigest } from "./sign.ts";
+import { typedDataDigest } from "./typed-data.ts";
 
 // Signed callers: a caller proves which address makes a call, so that workers can apply an
-// agent's access mode, per-caller quota and price. The caller signs, EIP-191 style (what any
-// Ethereum wallet's personal_sign produces over 32 raw bytes), the keccak of:
+// agent's access mode, per-caller quota and price. The caller signs EIP-712 typed data (a
+// `Call`: agent, request hash, nonce, time; typed-data.ts) under the "Veil" domain of this
+// chain's AgentRegistry, so a wallet asked to sign shows which agent and when.
 //
-//   "veil-call-v1" \n chainId \n agentId \n requestHash \n nonce \n timestamp
-//
-// where requestHash (invocation.ts) covers the method, the path with its query and the body.
-// The nonce makes each signature single-use (workers remember it while the timestamp is fresh);
-// the timestamp bounds how long a signature is worth replaying at all.
+// requestHash (invocation.ts) covers the method, the path with its query and the body. The nonce
+// makes each signature single-use across the agent's workers (ADR 0020); the timestamp bounds how
+// long a signature is worth replaying at all.
 
 export type CallerClaim = {
   chainId: number;
+  /** The AgentRegistry: the signature's verifying contract. */
+  agentRegistry: `0x${string}`;
   agentId: bigint;
   requestHash: `0x${string}`;
   nonce: `0x${string}`;
@@ -28,23 +29,19 @@ export type SignedCaller = { address: `0x${string}`; signature: `0x${string}`; t
 /** How far a signature's timestamp may be from the worker's clock, either way. */
 export const CALLER_SIGNATURE_WINDOW_S = 300;
 
-/** The 32 bytes a caller signs (as an EIP-191 personal message). */
-export function callerPayload(claim: CallerClaim): Uint8Array {
-  return keccak256(
-    utf8(
-      `veil-call-v1\n${claim.chainId}\n${claim.agentId}\n${claim.requestHash}\n${claim.nonce}\n${claim.timestamp}`,
-    ),
-  );
-}
-
-/** EIP-191 version 0x45 over 32 bytes: what viem's signMessage({ message: { raw } }) signs. */
-function personalDigest(payload: Uint8Array): Uint8Array {
-  return keccak256(concatBytes(utf8("\x19Ethereum Signed Message:\n32"), payload));
+/** The 32 bytes a caller signs: the EIP-712 digest of its `Call`. */
+export function callerDigest(claim: CallerClaim): Uint8Array {
+  return typedDataDigest({ chainId: claim.chainId, verifyingContract: claim.agentRegistry }, "Call", {
+    agentId: claim.agentId,
+    requestHash: claim.requestHash,
+    nonce: claim.nonce,
+    timestamp: claim.timestamp,
+  });
 }
 
 export function signCaller(privateKey: `0x${string}`, claim: CallerClaim): SignedCaller {
   const key = fromHex(privateKey.slice(2));
-  const signature = signDigest(key, personalDigest(callerPayload(claim)));
+  const signature = signDigest(key, callerDigest(claim));
   return {
     address: ethAddressFromPublicKey(secp256k1.getPublicKey(key, true)),
     signature: `0x${toHex(signature)}`,
@@ -83,7 +80,7 @@ export function verifyCaller(claim: CallerClaim, caller: SignedCaller, nowSecond
   try {
     const pub = secp256k1.recoverPublicKey(
       concatBytes(Uint8Array.of(v - 27), sig.subarray(0, 64)),
-      personalDigest(callerPayload({ ...claim, timestamp: caller.timestamp })),
+      callerDigest({ ...claim, timestamp: caller.timestamp }),
       { prehash: false },
     );
     recovered = ethAddressFromPublicKey(pub);

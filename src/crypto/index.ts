@@ -15,7 +15,7 @@ export { concatBytes, equalBytes, fromHex, randomBytes, toHex, u64be, utf8 } fro
 export {
   CALLER_SIGNATURE_WINDOW_S,
   type CallerClaim,
-  callerPayload,
+  callerDigest,
   type SignedCaller,
   signCaller,
   verifyCaller,

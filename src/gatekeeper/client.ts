@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { bytesToHex, type Hex, recoverMessageAddress } from "viem";
+import { bytesToHex, type Hex, recoverAddress, recoverMessageAddress } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { clusterCertDigest } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
@@ -80,7 +80,7 @@ export async function signProvisionRequest(
     evidence: { tee: evidence.tee, bytes: Buffer.from(evidence.bytes).toString("base64") },
     blockNumber: blockNumber.toString(),
     nonce,
-    signature: await identity.account.signMessage({ message: { raw: digest } }),
+    signature: await identity.account.sign({ hash: digest }),
   };
 }
 
@@ -114,18 +114,17 @@ export async function requestClusterKey(options: {
   const grant = body as ProvisionResponse;
   const sealed = Buffer.from(grant.sealedClusterKey ?? "", "base64");
   const epoch = BigInt(grant.epoch);
-  const signer = await recoverMessageAddress({
-    message: {
-      raw: responseDigest({
-        chainId: chain.config.chainId,
-        worker: identity.address,
-        requestNonce: request.nonce,
-        epoch,
-        clusterId: grant.clusterId,
-        sealedClusterKey: sealed,
-        masterPublicKey: grant.masterPublicKey,
-      }),
-    },
+  const signer = await recoverAddress({
+    hash: responseDigest({
+      chainId: chain.config.chainId,
+      registry: chain.config.contracts.gatekeeperRegistry,
+      worker: identity.address,
+      requestNonce: request.nonce,
+      epoch,
+      clusterId: grant.clusterId,
+      sealedClusterKey: sealed,
+      masterPublicKey: grant.masterPublicKey,
+    }),
     signature: grant.signature,
   });
   if (!(await chain.isGatekeeper(signer))) {

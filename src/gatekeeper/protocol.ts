@@ -1,18 +1,17 @@
 import { createHash } from "node:crypto";
 import { encodeAbiParameters, type Hex, keccak256, toBytes } from "viem";
+import { typedDataDigestHex } from "../crypto/typed-data.ts";
 import type { TeeKind } from "../tee/index.ts";
 
 /**
  * The provisioning protocol between a worker and a gatekeeper, shared by both sides.
  *
- * The worker signs (EIP-191, with its identity key) a digest over the chain, the gatekeeper
- * registry, its own address, the hash of its evidence, a recent block number and a random
- * nonce. The block number bounds how long a request stays valid; the nonce makes each one
+ * The worker signs (EIP-712 typed data `ProvisionRequest`, with its identity key, under the
+ * gatekeeper registry's domain) its own address, the hash of its evidence, a recent block number
+ * and a random nonce. The block number bounds how long a request stays valid; the nonce makes each one
  * single-use; the chain id and registry address stop a request for one network being replayed
  * on another.
  */
-export const PROVISION_DOMAIN = "veil.provision.v1";
-export const RESPONSE_DOMAIN = "veil.provision.response.v1";
 /** How many blocks old a provisioning request may be. */
 export const PROVISION_MAX_BLOCK_AGE = 20n;
 
@@ -34,7 +33,7 @@ export type ProvisionResponse = {
   /** The cluster's signing address and the master key's certificate of it (see AgentKeys.sol). */
   clusterSigner: Hex;
   clusterCert: Hex;
-  signature: Hex; // the gatekeeper's EIP-191 signature over responseDigest
+  signature: Hex; // the gatekeeper's EIP-712 signature over responseDigest
 };
 
 /**
@@ -53,6 +52,7 @@ export function evidenceDigest(bytes: Uint8Array): Hex {
   return `0x${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
+/** The EIP-712 digest of a `ProvisionRequest` under the GatekeeperRegistry's domain. */
 export function provisionDigest(args: {
   chainId: number;
   registry: Hex;
@@ -61,33 +61,21 @@ export function provisionDigest(args: {
   blockNumber: bigint;
   nonce: Hex;
 }): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [
-        { type: "string" },
-        { type: "uint256" },
-        { type: "address" },
-        { type: "address" },
-        { type: "bytes32" },
-        { type: "uint256" },
-        { type: "bytes16" },
-      ],
-      [
-        PROVISION_DOMAIN,
-        BigInt(args.chainId),
-        args.registry,
-        args.worker,
-        args.evidenceHash,
-        args.blockNumber,
-        args.nonce,
-      ],
-    ),
-  );
+  return typedDataDigestHex({ chainId: args.chainId, verifyingContract: args.registry }, "ProvisionRequest", {
+    worker: args.worker,
+    evidenceHash: args.evidenceHash,
+    blockNumber: args.blockNumber,
+    nonce: args.nonce,
+  });
 }
 
-/** Binds the response to the request it answers (by the request's nonce) and to the sealed key. */
+/**
+ * The EIP-712 digest of a `ProvisionResponse`: binds the answer to the request it answers (by the
+ * request's nonce) and to the sealed key.
+ */
 export function responseDigest(args: {
   chainId: number;
+  registry: Hex;
   worker: Hex;
   requestNonce: Hex;
   epoch: bigint;
@@ -95,29 +83,17 @@ export function responseDigest(args: {
   sealedClusterKey: Uint8Array;
   masterPublicKey: Hex;
 }): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [
-        { type: "string" },
-        { type: "uint256" },
-        { type: "address" },
-        { type: "bytes16" },
-        { type: "uint64" },
-        { type: "string" },
-        { type: "bytes32" },
-        { type: "bytes" },
-      ],
-      [
-        RESPONSE_DOMAIN,
-        BigInt(args.chainId),
-        args.worker,
-        args.requestNonce,
-        args.epoch,
-        args.clusterId,
-        keccak256(args.sealedClusterKey),
-        args.masterPublicKey,
-      ],
-    ),
+  return typedDataDigestHex(
+    { chainId: args.chainId, verifyingContract: args.registry },
+    "ProvisionResponse",
+    {
+      worker: args.worker,
+      requestNonce: args.requestNonce,
+      epoch: args.epoch,
+      clusterId: args.clusterId,
+      sealedClusterKeyHash: keccak256(args.sealedClusterKey),
+      masterPublicKey: args.masterPublicKey,
+    },
   );
 }
 

@@ -1,4 +1,12 @@
-import { bytesToHex, type Hex, hexToBytes, isAddress, isHex, recoverMessageAddress } from "viem";
+import {
+  bytesToHex,
+  type Hex,
+  hexToBytes,
+  isAddress,
+  isHex,
+  recoverAddress,
+  recoverMessageAddress,
+} from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { clusterCertDigest } from "../chain/certificates.ts";
 import {
@@ -114,10 +122,14 @@ export class GatekeeperService {
     claimed: Hex,
     blockNumber: bigint,
     nonce: Hex,
+    /** EIP-712 typed data (provisioning) is signed as it is; a join request as a personal message. */
+    typed: boolean,
   ): Promise<{ nonceKey: string; head: bigint }> {
     let signer: Hex;
     try {
-      signer = await recoverMessageAddress({ message: { raw: digest }, signature });
+      signer = typed
+        ? await recoverAddress({ hash: digest, signature })
+        : await recoverMessageAddress({ message: { raw: digest }, signature });
     } catch {
       throw refuse(
         "PROVISION_SIGNATURE_INVALID",
@@ -185,6 +197,7 @@ export class GatekeeperService {
       request.gatekeeper,
       blockNumber,
       request.nonce,
+      false,
     );
     const record = (await this.#chain.listGatekeepers()).find(
       (g) => g.active && g.address.toLowerCase() === request.gatekeeper.toLowerCase(),
@@ -279,6 +292,7 @@ export class GatekeeperService {
       request.worker,
       blockNumber,
       request.nonce,
+      true,
     );
 
     // 3. The worker must be registered, active, and have registered this evidence.
@@ -367,18 +381,17 @@ export class GatekeeperService {
       label: CLUSTER_KEY_LABEL,
       aad: clusterKeyAad(request.worker, this.#clusterId, master.epoch),
     });
-    const signature = await this.#identity.account.signMessage({
-      message: {
-        raw: responseDigest({
-          chainId: this.#chain.config.chainId,
-          worker: request.worker,
-          requestNonce: request.nonce,
-          epoch: master.epoch,
-          clusterId: this.#clusterId,
-          sealedClusterKey: sealed,
-          masterPublicKey: master.publicKey,
-        }),
-      },
+    const signature = await this.#identity.account.sign({
+      hash: responseDigest({
+        chainId: this.#chain.config.chainId,
+        registry: this.#chain.config.contracts.gatekeeperRegistry,
+        worker: request.worker,
+        requestNonce: request.nonce,
+        epoch: master.epoch,
+        clusterId: this.#clusterId,
+        sealedClusterKey: sealed,
+        masterPublicKey: master.publicKey,
+      }),
     });
     const clusterSigner = privateKeyToAccount(bytesToHex(deriveClusterSigningKey(clusterKey))).address;
     const clusterCert = await masterSigningAccount(master.key).signMessage({

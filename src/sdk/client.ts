@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { type Hex, hexToBytes } from "viem";
-import type { LlmCallReceipt, UsageReceipt } from "../chain/certificates.ts";
+import type { LlmCallReceipt, ReceiptUsage } from "../chain/certificates.ts";
 import type { FeeQuote, VoucherHeader } from "../chain/fee-vouchers.ts";
 import type { VeilChain } from "../chain/index.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
@@ -56,8 +56,8 @@ export type InvokeResult = {
   worker?: string;
   /** Set when the receipt was checked (`verify`, and always with `encrypt`). */
   verified?: ReceiptCheck;
-  /** What the invocation used, as the worker metered and signed it (checked with `verify`). */
-  usage?: UsageReceipt;
+  /** What the invocation used on the worker that served it, as its receipt signs it (checked with `verify`). */
+  usage?: ReceiptUsage;
   /** The signed receipts of the LLM calls the agent made for it (checked with `verify`). */
   llmReceipts?: LlmCallReceipt[];
 };
@@ -65,7 +65,7 @@ export type InvokeResult = {
 /** What is known once a streamed answer has ended (see VeilClient.invokeStream). */
 export type InvokeEnd = {
   verified?: ReceiptCheck;
-  usage?: UsageReceipt;
+  usage?: ReceiptUsage;
   llmReceipts: LlmCallReceipt[];
   /** Headers sent after the body (the receipts of a streamed answer). */
   trailers: Record<string, string>;
@@ -603,8 +603,7 @@ export class VeilClient {
       const { trailers, bodyHash } = await res.ended();
       const all = { ...headers, ...trailers };
       if (!nonce || request.verify === false) return { llmReceipts: [], trailers };
-      const { parseReceiptHeader, verifyReceipt, verifyUsageReceipt, verifyLlmReceipts } =
-        await receiptsModule();
+      const { parseReceiptHeader, verifyReceipt, verifyLlmReceipts } = await receiptsModule();
       const chain = await this.chain();
       const verified = await verifyReceipt(
         chain,
@@ -616,23 +615,16 @@ export class VeilClient {
           body: method === "GET" || method === "HEAD" ? null : toBytes(request.body),
           nonce,
         },
-        { status: res.status, bodyHash },
+        { status: res.status, bodyHash, llmReceipts: all["x-veil-llm-receipts"] },
         this.#versions,
       );
-      // The usage receipt names the serving worker and the LLM receipts that came with the answer;
+      // The receipt names the serving worker and the LLM receipts that came with the answer;
       // each LLM receipt must then be that worker's (ADR 0020).
-      const usage = await verifyUsageReceipt(chain, all["x-veil-usage-receipt"], {
-        agentId: BigInt(verified.receipt.agentId),
-        inputHash: verified.receipt.inputHash,
-        nonce,
-        worker: verified.worker,
-        ...(all["x-veil-llm-receipts"] ? { llmReceipts: all["x-veil-llm-receipts"] } : {}),
-      });
       const llmReceipts = await verifyLlmReceipts(chain, all["x-veil-llm-receipts"], {
         agentId: verified.receipt.agentId,
-        worker: usage.worker,
+        worker: verified.worker,
       });
-      return { verified, usage, llmReceipts, trailers };
+      return { verified, usage: verified.usage, llmReceipts, trailers };
     };
     return {
       status: res.status,
@@ -659,6 +651,7 @@ export class VeilClient {
       : await (await this.chain()).agentIdOf(nameOrId);
     return signCaller(privateKey, {
       chainId: this.network.chain.chainId,
+      agentRegistry: this.network.chain.contracts.agentRegistry,
       agentId,
       requestHash: requestHash(
         method,
@@ -684,7 +677,7 @@ export class VeilClient {
     const chain = await this.chain();
     const { sealRequest, openResponse, generateX25519, SealedStreamReader, responseHash } =
       await cryptoModule();
-    const { verifyReceipt, verifyUsageReceipt, verifyLlmReceipts } = await receiptsModule();
+    const { verifyReceipt, verifyLlmReceipts } = await receiptsModule();
     const { requestStreaming } = await streamModule();
     const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
     const pathAndQuery = normalizePath(request.path);
@@ -735,7 +728,6 @@ export class VeilClient {
     type End = {
       status: number;
       receipt: Parameters<typeof verifyReceipt>[2];
-      usageReceipt?: string;
       llmReceipts?: unknown[];
       error?: unknown;
     };
@@ -746,21 +738,14 @@ export class VeilClient {
         identity,
         end.receipt,
         { method, pathAndQuery, body, nonce },
-        { status, bodyHash },
+        { status, bodyHash, llmReceipts: end.llmReceipts },
         this.#versions,
       );
-      const usage = await verifyUsageReceipt(chain, end.usageReceipt, {
-        agentId: identity.id,
-        inputHash: verified.receipt.inputHash,
-        nonce,
-        worker: verified.worker,
-        ...(end.llmReceipts ? { llmReceipts: end.llmReceipts } : {}),
-      });
       const llmReceipts = await verifyLlmReceipts(chain, end.llmReceipts, {
         agentId: identity.id,
-        worker: usage.worker,
+        worker: verified.worker,
       });
-      return { verified, usage, llmReceipts, trailers: {} };
+      return { verified, usage: verified.usage, llmReceipts, trailers: {} };
     };
     if (res.headers["content-type"] !== "application/vnd.veil.sealed-stream") {
       const parts: Uint8Array[] = [];

@@ -5,9 +5,8 @@ import {
   llmReceiptDigest,
   llmReceiptsHash,
   type Receipt,
+  type ReceiptUsage,
   receiptDigest,
-  type UsageReceipt,
-  usageReceiptDigest,
 } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
 import { requestHash, responseHash } from "../crypto/invocation.ts";
@@ -15,7 +14,14 @@ import { isSignatureHex as isSignature, signedBy } from "../crypto/known-signers
 import { VeilError } from "../errors/index.ts";
 import type { VerifiedAgentIdentity } from "./identity.ts";
 
-export type ReceiptCheck = { receipt: Receipt; codeHash: Hex; worker: Hex };
+export type ReceiptCheck = {
+  receipt: Receipt;
+  codeHash: Hex;
+  /** The worker that served the call and metered it (it has standing on chain). */
+  worker: Hex;
+  /** What the invocation used there, as the receipt signs it. */
+  usage: ReceiptUsage;
+};
 
 const invalid = (why: string) =>
   new VeilError("RECEIPT_INVALID", `The response's receipt does not verify: ${why}`, {
@@ -32,11 +38,22 @@ export function parseReceiptHeader(value: string | undefined): Receipt | undefin
   }
 }
 
+const USAGE_COUNTS = [
+  "cpuUs",
+  "wallUs",
+  "heapBytes",
+  "egressBytes",
+  "stateBytes",
+  "llmPromptTokens",
+  "llmCompletionTokens",
+] as const;
+
 /**
- * Checks that a response is what the agent's code answered to exactly this request: the
- * receipt names this request (hash and nonce) and this response (hash and status), a code hash
- * the chain lists for the agent, and it is signed by the agent's key, itself certified up to the
- * master key on chain (`identity`).
+ * Checks that a response is what the agent's code answered to exactly this request, on a worker
+ * in standing, and what it used there: the receipt names this request (hash and nonce) and this
+ * response (hash and status), a code hash the chain lists for the agent, the serving worker, the
+ * resources used and exactly the LLM call receipts that came with the answer; it is one EIP-712
+ * signature by the agent's key, itself certified up to the master key on chain (`identity`).
  */
 export async function verifyReceipt(
   chain: VeilChain,
@@ -44,7 +61,11 @@ export async function verifyReceipt(
   receipt: Receipt | undefined,
   sent: { method: string; pathAndQuery: string; body: Uint8Array | null; nonce: Hex },
   /** The response as received: its body, or (for a streamed body) the sha256 of its bytes. */
-  received: { status: number; body: Uint8Array } | { status: number; bodyHash: Hex },
+  received: {
+    status: number;
+    /** The LLM call receipts that came with the answer (as `verifyLlmReceipts` takes them). */
+    llmReceipts?: string | unknown[] | undefined;
+  } & ({ body: Uint8Array } | { bodyHash: Hex }),
   /** Code hashes already read from chain, by agent id; re-read when a receipt names a new one. */
   versionsCache?: Map<string, Set<string>>,
 ): Promise<ReceiptCheck> {
@@ -60,14 +81,31 @@ export async function verifyReceipt(
   // may still sign under the epoch just ended while the record already names the new one.
   const epochs = [identity.epoch.toString(), (identity.epoch - 1n).toString()];
   if (!epochs.includes(receipt.epoch)) throw invalid(`it is from key epoch ${receipt.epoch}`);
-  const digest = receiptDigest({
-    chainId: chain.config.chainId,
-    agentRegistry: chain.config.contracts.agentRegistry,
-    ...receipt,
-  });
+  for (const k of USAGE_COUNTS)
+    if (!Number.isSafeInteger(receipt[k]) || receipt[k] < 0) throw invalid(`${k} is not a count`);
+  if (typeof receipt.worker !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(receipt.worker))
+    throw invalid("it names no worker");
+  if (typeof receipt.llmReceipts !== "string" || !/^0x[0-9a-f]{64}$/.test(receipt.llmReceipts))
+    throw invalid("it names no LLM receipts");
   if (!isSignature(receipt.signature)) throw invalid("its signature is malformed");
+  let digest: Hex;
+  try {
+    digest = receiptDigest({
+      chainId: chain.config.chainId,
+      agentRegistry: chain.config.contracts.agentRegistry,
+      ...receipt,
+    });
+  } catch {
+    throw invalid("its fields are not of their types");
+  }
   if (!signedBy(identity.address, digest, receipt.signature))
     throw invalid("it is not signed by the agent's certified key");
+  const attached = parseLlmReceiptList(received.llmReceipts);
+  const signatures = attached.map((item) => (item as { signature?: unknown } | null)?.signature);
+  if (!signatures.every((sig): sig is Hex => typeof sig === "string" && isSignature(sig as Hex)))
+    throw invalid("the LLM call receipts that came with the answer are malformed");
+  if (llmReceiptsHash(signatures.map((signature) => ({ signature }))) !== receipt.llmReceipts)
+    throw invalid("the LLM call receipts that came with the answer are not the ones this invocation made");
   const key = identity.id.toString();
   const codeHash = receipt.codeHash.toLowerCase();
   if (!versionsCache?.get(key)?.has(codeHash)) {
@@ -82,13 +120,27 @@ export async function verifyReceipt(
       throw invalid(`code ${receipt.codeHash} is not a version of the agent on chain`);
     }
   }
-  return { receipt, codeHash: receipt.codeHash, worker: receipt.worker };
+  // The agent's key lives only on attested workers, but the one it names must still have
+  // standing now: a worker that lost it serves nothing a caller should trust (ADR 0020).
+  await requireStanding(chain, receipt.worker, invalid);
+  const { cpuUs, wallUs, heapBytes, egressBytes, stateBytes, llmPromptTokens, llmCompletionTokens } = receipt;
+  return {
+    receipt,
+    codeHash: receipt.codeHash,
+    worker: receipt.worker,
+    usage: {
+      worker: receipt.worker,
+      cpuUs,
+      wallUs,
+      heapBytes,
+      egressBytes,
+      stateBytes,
+      llmPromptTokens,
+      llmCompletionTokens,
+      llmReceipts: receipt.llmReceipts,
+    },
+  };
 }
-
-const usageInvalid = (why: string) =>
-  new VeilError("USAGE_RECEIPT_INVALID", `The usage receipt does not verify: ${why}`, {
-    hint: "Do not pay for or settle this invocation on the strength of this receipt.",
-  });
 
 /**
  * Workers whose standing was already read (when), so that checking receipts costs no chain read
@@ -109,69 +161,6 @@ async function requireStanding(
   if ((workersInStanding.get(key) ?? 0) >= Date.now() - 60_000) return;
   if (!(await chain.isWorkerAttested(worker))) throw refuse(`${worker} is not a worker in standing on chain`);
   workersInStanding.set(key, Date.now());
-}
-
-/**
- * Checks a worker's usage receipt for an invocation we made: it names our agent, request and
- * nonce, the worker that served it (when known) and exactly the LLM call receipts that came with
- * the answer; it is signed by the key of the worker it names, which has standing on chain.
- */
-export async function verifyUsageReceipt(
-  chain: VeilChain,
-  header: string | undefined,
-  expected: {
-    agentId: bigint;
-    inputHash: Hex;
-    nonce: Hex;
-    /** The worker the invocation's receipt names: only it may have metered the call. */
-    worker?: Hex;
-    /** The LLM call receipts that came with the answer (as `verifyLlmReceipts` takes them). */
-    llmReceipts?: string | unknown[];
-  },
-): Promise<UsageReceipt> {
-  if (!header) throw usageInvalid("the response carries none");
-  let r: UsageReceipt;
-  try {
-    r = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as UsageReceipt;
-  } catch {
-    throw usageInvalid("it is not readable");
-  }
-  if (r.agentId !== expected.agentId.toString()) throw usageInvalid("it names another agent");
-  if (r.nonce !== expected.nonce || r.inputHash !== expected.inputHash)
-    throw usageInvalid("it names another request");
-  for (const k of [
-    "cpuUs",
-    "wallUs",
-    "heapBytes",
-    "egressBytes",
-    "stateBytes",
-    "llmPromptTokens",
-    "llmCompletionTokens",
-  ] as const) {
-    if (!Number.isSafeInteger(r[k]) || r[k] < 0) throw usageInvalid(`${k} is not a count`);
-  }
-  if (typeof r.llmReceipts !== "string" || !/^0x[0-9a-f]{64}$/.test(r.llmReceipts))
-    throw usageInvalid("it names no LLM receipts");
-  if (!isSignature(r.signature)) throw usageInvalid("its signature is malformed");
-  const usageDigest = usageReceiptDigest({
-    chainId: chain.config.chainId,
-    workerRegistry: chain.config.contracts.workerRegistry,
-    ...r,
-  });
-  if (typeof r.worker !== "string" || !signedBy(r.worker, usageDigest, r.signature))
-    throw usageInvalid("it is not signed by the worker it names");
-  if (expected.worker !== undefined && r.worker.toLowerCase() !== expected.worker.toLowerCase())
-    throw usageInvalid(`it names worker ${r.worker}, not ${expected.worker}, which served the call`);
-  const attached = parseLlmReceiptList(expected.llmReceipts);
-  const signatures = attached.map((item) => (item as { signature?: unknown } | null)?.signature);
-  if (!signatures.every((sig): sig is Hex => typeof sig === "string" && isSignature(sig as Hex)))
-    throw usageInvalid("the LLM call receipts that came with the answer are malformed");
-  if (llmReceiptsHash(signatures.map((signature) => ({ signature }))) !== r.llmReceipts)
-    throw usageInvalid(
-      "the LLM call receipts that came with the answer are not the ones this invocation made",
-    );
-  await requireStanding(chain, r.worker as Hex, usageInvalid);
-  return r;
 }
 
 const llmInvalid = (why: string) =>
@@ -237,8 +226,13 @@ export async function checkLlmReceipt(
   if (expected.worker !== undefined && r.worker.toLowerCase() !== expected.worker.toLowerCase())
     throw llmInvalid("it names another worker");
   if (!isSignature(r.signature)) throw llmInvalid("its signature is malformed");
-  if (typeof r.worker !== "string" || !signedBy(r.worker, llmReceiptDigest({ ...domain, ...r }), r.signature))
-    throw llmInvalid("it is not signed by the worker it names");
+  let digest: Hex;
+  try {
+    digest = llmReceiptDigest({ ...domain, ...r });
+  } catch {
+    throw llmInvalid("its fields are not of their types");
+  }
+  if (!signedBy(r.worker, digest, r.signature)) throw llmInvalid("it is not signed by the worker it names");
   return r;
 }
 

@@ -2,7 +2,7 @@ import { encodeAbiParameters, type Hex, keccak256 } from "viem";
 import { signQuote } from "../chain/fee-vouchers.ts";
 import type { AgentRecord } from "../chain/index.ts";
 import { requestHash } from "../crypto/index.ts";
-import { isSignatureHex, signedBy } from "../crypto/known-signers.ts";
+import { isSignatureHex, personalSignedBy } from "../crypto/known-signers.ts";
 import { VeilError } from "../errors/index.ts";
 import type { AgentCaller, CallContext } from "../sandbox/host-agents.ts";
 import type { FeeQuote, VeilClient, VoucherHeader } from "../sdk/client.ts";
@@ -284,7 +284,7 @@ export class AgentCalls {
       );
     if (!isSignatureHex(a.signature)) throw refuse("its signature is malformed");
     const certified = await this.options.client().identity(a.caller);
-    if (!signedBy(certified.address, callDigest(this.options.domain, a), a.signature))
+    if (!personalSignedBy(certified.address, callDigest(this.options.domain, a), a.signature))
       throw refuse(`it is not signed by agent #${a.caller}'s certified key`);
     return {
       caller: { agentId: a.caller, address: certified.address },

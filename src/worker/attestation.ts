@@ -60,7 +60,7 @@ export class WorkerAttestation {
       operator: operatorChain.account as Hex,
       ...registration,
     });
-    const signature = await identity.account.signMessage({ message: { raw: digest } });
+    const signature = await identity.account.sign({ hash: digest });
     await operatorChain.registerWorker({ ...registration, signature });
     this.#current = evidence;
     this.#attestedAt = Date.now();

@@ -7,14 +7,7 @@ import { feeEscrowAbi } from "../chain/abi.ts";
 import { type Voucher, voucherDigest } from "../chain/economy-client.ts";
 import { badVoucher, type FeeQuote, signQuote, type VoucherHeader } from "../chain/fee-vouchers.ts";
 import type { VeilChain } from "../chain/index.ts";
-import {
-  concatBytes,
-  equalBytes,
-  ethAddressFromPublicKey,
-  fromHex,
-  keccak256,
-  utf8,
-} from "../crypto/index.ts";
+import { concatBytes, equalBytes, ethAddressFromPublicKey, fromHex, utf8 } from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
 import { openSqliteFile } from "../storage/sqlite-file.ts";
 import {
@@ -465,9 +458,11 @@ export function recoverVoucherSigner(digest: Hex, v: VoucherHeader): Hex {
     fromHex(v.r.slice(2)),
     fromHex(s.toString(16).padStart(64, "0")),
   );
-  const message = keccak256(concatBytes(utf8("\x19Ethereum Signed Message:\n32"), fromHex(digest.slice(2))));
+  // The digest is EIP-712 typed data (a `Voucher`): signed as it is, with no message prefix.
   try {
-    return ethAddressFromPublicKey(secp256k1.recoverPublicKey(sig, message, { prehash: false }));
+    return ethAddressFromPublicKey(
+      secp256k1.recoverPublicKey(sig, fromHex(digest.slice(2)), { prehash: false }),
+    );
   } catch {
     throw badVoucher("its signature does not recover");
   }

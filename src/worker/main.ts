@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import type { Hex } from "viem";
-import { llmReceiptDigest, usageReceiptDigest } from "../chain/certificates.ts";
+import { llmReceiptDigest } from "../chain/certificates.ts";
 import { VeilEconomy } from "../chain/economy-client.ts";
 import { RotationClient, VeilChain } from "../chain/index.ts";
 import { hkdf, utf8 } from "../crypto/index.ts";
@@ -161,14 +161,12 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
     log: (agent, level, message) => logbook.add(agent.id, level, message),
     signLlm: async (fields) => {
       const unsigned = { ...fields, worker: identity.address };
-      const signature = await identity.account.signMessage({
-        message: {
-          raw: llmReceiptDigest({
-            chainId: network.chain.chainId,
-            workerRegistry: network.chain.contracts.workerRegistry,
-            ...unsigned,
-          }),
-        },
+      const signature = await identity.account.sign({
+        hash: llmReceiptDigest({
+          chainId: network.chain.chainId,
+          workerRegistry: network.chain.contracts.workerRegistry,
+          ...unsigned,
+        }),
       });
       return { ...unsigned, signature };
     },
@@ -184,16 +182,6 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
       worker: identity.address,
     },
     attestation: () => attestation?.current(),
-    signUsage: (receipt) =>
-      identity.account.signMessage({
-        message: {
-          raw: usageReceiptDigest({
-            chainId: network.chain.chainId,
-            workerRegistry: network.chain.contracts.workerRegistry,
-            ...receipt,
-          }),
-        },
-      }),
     logs: logStore,
     calls,
     quotas,

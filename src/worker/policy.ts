@@ -99,7 +99,14 @@ export class PolicyGate {
     }
     const now = this.#now();
     const address = verifyCaller(
-      { chainId: this.#opts.chain.config.chainId, agentId, requestHash, nonce, timestamp: caller.timestamp },
+      {
+        chainId: this.#opts.chain.config.chainId,
+        agentRegistry: this.#opts.chain.config.contracts.agentRegistry,
+        agentId,
+        requestHash,
+        nonce,
+        timestamp: caller.timestamp,
+      },
       caller,
       Math.floor(now / 1000),
     );

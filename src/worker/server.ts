@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { Hex } from "viem";
-import { llmReceiptsHash, type Receipt, receiptDigest, type UsageReceipt } from "../chain/certificates.ts";
+import { llmReceiptsHash, type Receipt, receiptDigest } from "../chain/certificates.ts";
 import {
   openRequest,
   requestHash,
@@ -55,8 +55,6 @@ export type WorkerServerOptions = {
   maxRequestBytes: number;
   /** What receipts name besides the agent: the chain, the registry, and this worker. */
   receipts?: { chainId: number; agentRegistry: Hex; worker: Hex };
-  /** Signs usage receipts with this worker's identity key (see chain/certificates.ts). */
-  signUsage?: (receipt: Omit<UsageReceipt, "signature">) => Promise<Hex>;
   /** Agents' sealed log batches (only their owners can open them; anyone may fetch them). */
   logs?: SqliteLogStore;
   /** This worker's current attestation evidence, for callers who verify it (`veil verify`). */
@@ -272,17 +270,11 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
 const UNHASHED: Hex = "0x";
 
 /** What is known once the body has ended; a streamed response sends it as HTTP trailers. */
-const END_HEADERS = [
-  "x-veil-receipt",
-  "x-veil-usage",
-  "x-veil-usage-receipt",
-  "x-veil-llm-receipts",
-  "x-veil-error",
-];
+const END_HEADERS = ["x-veil-receipt", "x-veil-usage", "x-veil-llm-receipts", "x-veil-error"];
 
 /**
- * The receipt (the agent's signature over request and response), the usage receipt (the
- * worker's over what the invocation used) and the LLM calls' receipts, as headers.
+ * The receipt (the agent's signature over request, response, this worker and what the
+ * invocation used here; chain/certificates.ts) and the LLM calls' receipts, as headers.
  */
 async function endHeaders(
   state: ReadyState,
@@ -298,7 +290,7 @@ async function endHeaders(
 ): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const { nonce } = end;
-  // A receipt costs a secp256k1 signature (~0.7 ms of this core), so it is made when the caller
+  // A receipt costs a secp256k1 signature (~0.4 ms of this core), so it is made when the caller
   // asks for one by sending a nonce, as the SDK and CLI do by default (docs/adr/0005).
   const receipt = nonce
     ? await signReceipt(state, options, {
@@ -306,6 +298,8 @@ async function endHeaders(
         outputHash: end.outputHash,
         status: end.status,
         nonce,
+        usage: end.usage,
+        llmReceipts: end.llmReceipts,
       })
     : undefined;
   if (receipt) out["x-veil-receipt"] = Buffer.from(JSON.stringify(receipt)).toString("base64");
@@ -314,10 +308,6 @@ async function endHeaders(
     // Each LLM call the agent made, signed by this worker (provider, model, request/response hashes).
     out["x-veil-llm-receipts"] = Buffer.from(JSON.stringify(end.llmReceipts)).toString("base64");
   }
-  const usageReceipt = nonce
-    ? await signUsageReceipt(state, options, end.inputHash, nonce, end.usage, end.llmReceipts)
-    : undefined;
-  if (usageReceipt) out["x-veil-usage-receipt"] = usageReceipt;
   return out;
 }
 
@@ -395,56 +385,42 @@ function streamError(finished: SandboxStreamEnd): VeilError | undefined {
 type ReadyState = Extract<AgentState, { status: "ready" }>;
 
 /**
- * What the invocation used, metered and signed by this worker: what a fee claim or a dispute
- * starts from. Base64 JSON, as the `x-veil-usage-receipt` header and the sealed answer carry it.
+ * The agent signs what it did, where, and what it used there (one EIP-712 `Receipt`; ADR 0021);
+ * without keys (no keyring yet) there is no receipt.
  */
-async function signUsageReceipt(
-  state: ReadyState,
-  options: WorkerServerOptions,
-  inputHash: Hex,
-  nonce: Hex,
-  usage: InvocationUsage,
-  llmReceipts: readonly LlmReceipt[] | undefined,
-): Promise<string | undefined> {
-  if (!options.signUsage || !options.receipts) return undefined;
-  const unsigned = {
-    agentId: state.record.id.toString(),
-    codeHash: state.record.codeHash,
-    inputHash,
-    nonce,
-    worker: options.receipts.worker,
-    ...usage,
-    // The invocation's LLM receipts are named here, so they cannot be swapped for another call's.
-    llmReceipts: llmReceiptsHash(llmReceipts ?? []),
-  };
-  return Buffer.from(JSON.stringify({ ...unsigned, signature: await options.signUsage(unsigned) })).toString(
-    "base64",
-  );
-}
-
-/** The agent signs what it did; without keys (no keyring yet) there is no receipt. */
 async function signReceipt(
   state: ReadyState,
   options: WorkerServerOptions,
-  fields: Pick<Receipt, "inputHash" | "outputHash" | "status" | "nonce">,
+  fields: Pick<Receipt, "inputHash" | "outputHash" | "status" | "nonce"> & {
+    usage: InvocationUsage;
+    llmReceipts: readonly LlmReceipt[] | undefined;
+  },
 ): Promise<Receipt | undefined> {
   const identity = state.identity;
   if (!identity || !options.receipts) return undefined;
+  const { usage, llmReceipts, ...invocation } = fields;
   const unsigned = {
     agentId: state.record.id.toString(),
     codeHash: state.record.codeHash,
     worker: options.receipts.worker,
     epoch: identity.epoch.toString(),
-    ...fields,
+    ...invocation,
+    cpuUs: usage.cpuUs,
+    wallUs: usage.wallUs,
+    heapBytes: usage.heapBytes,
+    egressBytes: usage.egressBytes,
+    stateBytes: usage.stateBytes,
+    llmPromptTokens: usage.llmPromptTokens,
+    llmCompletionTokens: usage.llmCompletionTokens,
+    // The invocation's LLM receipts are named here, so they cannot be swapped for another call's.
+    llmReceipts: llmReceiptsHash(llmReceipts ?? []),
   };
-  const signature = await identity.account.signMessage({
-    message: {
-      raw: receiptDigest({
-        chainId: options.receipts.chainId,
-        agentRegistry: options.receipts.agentRegistry,
-        ...unsigned,
-      }),
-    },
+  const signature = await identity.account.sign({
+    hash: receiptDigest({
+      chainId: options.receipts.chainId,
+      agentRegistry: options.receipts.agentRegistry,
+      ...unsigned,
+    }),
   });
   return { ...unsigned, signature };
 }
@@ -560,16 +536,10 @@ async function handleEncrypted(
           outputHash,
           status: response.status,
           nonce: sealed.nonce,
+          usage: end.usage,
+          llmReceipts: end.llmReceipts,
         }),
         usage: end.usage,
-        usageReceipt: await signUsageReceipt(
-          state,
-          options,
-          inputHash,
-          sealed.nonce as Hex,
-          end.usage,
-          end.llmReceipts,
-        ),
         ...(end.llmReceipts.length ? { llmReceipts: end.llmReceipts } : {}),
       }),
     });
@@ -580,6 +550,8 @@ async function handleEncrypted(
     outputHash: responseHash(response.body),
     status: response.status,
     nonce: sealed.nonce,
+    usage: response.usage,
+    llmReceipts: response.llmReceipts,
   });
   const answer = sealResponse(Buffer.from(sealed.replyTo, "hex"), state.record.id, sealed.nonce, {
     status: response.status,
@@ -587,14 +559,6 @@ async function handleEncrypted(
     body: Buffer.from(response.body).toString("base64"),
     receipt,
     usage: response.usage,
-    usageReceipt: await signUsageReceipt(
-      state,
-      options,
-      inputHash,
-      sealed.nonce as Hex,
-      response.usage,
-      response.llmReceipts,
-    ),
     ...(response.llmReceipts?.length ? { llmReceipts: response.llmReceipts } : {}),
   });
   res.writeHead(200, {

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import * as abis from "../../src/chain/abi.ts";
 import { compileContracts } from "../../src/chain/compile.ts";
+import { TYPED_DATA_SOL, typedDataSolidity } from "../../src/chain/typed-data-sol.ts";
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
 test("src/chain/abi.ts matches the compiled contracts (run `npm run contracts:abi` if not)", () => {
   const compiled = compileContracts();
@@ -12,4 +18,9 @@ test("src/chain/abi.ts matches the compiled contracts (run `npm run contracts:ab
     assert.ok(generated, `abi.ts has no ${key}`);
     assert.deepEqual(JSON.parse(JSON.stringify(generated)), contract.abi, `${key} is stale`);
   }
+});
+
+test("contracts/VeilTypedData.sol is the typed data src/crypto/typed-data.ts defines (run `npm run contracts:types` if not)", () => {
+  const onDisk = readFileSync(join(repoRoot, TYPED_DATA_SOL), "utf8");
+  assert.equal(onDisk, typedDataSolidity());
 });

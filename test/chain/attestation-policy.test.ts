@@ -48,7 +48,7 @@ async function resigned(
   reg: Awaited<ReturnType<typeof signedWorkerRegistration>>,
 ): Promise<{ encryptionKey: Hex; signature: Hex }> {
   const digest = await t.reader.workerRegistrationDigest({ operator: t.accounts[2]!.address, ...reg });
-  const signature = await privateKeyToAccount(workerKey).signMessage({ message: { raw: digest } });
+  const signature = await privateKeyToAccount(workerKey).sign({ hash: digest });
   return { encryptionKey: reg.encryptionKey, signature };
 }
 

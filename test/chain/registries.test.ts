@@ -3,6 +3,7 @@ import { after, before, describe, test } from "node:test";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { TeeType, WorkerStatus } from "../../src/chain/index.ts";
+import { typedDataDigestHex } from "../../src/crypto/typed-data.ts";
 import { VeilError } from "../../src/errors/index.ts";
 import { hash32, startTestChain, type TestChain } from "../helpers/chain.ts";
 
@@ -118,11 +119,30 @@ describe("WorkerRegistry", () => {
       operator: t.accounts[operator]!.address,
       ...reg,
     });
-    const signature = await privateKeyToAccount(overrides.signer ?? workerKey).signMessage({
-      message: { raw: digest },
-    });
+    const signature = await privateKeyToAccount(overrides.signer ?? workerKey).sign({ hash: digest });
     return { ...reg, signature };
   }
+
+  test("the registration digest is the EIP-712 WorkerRegistration the TypeScript side defines", async () => {
+    const reg = {
+      operator: t.accounts[2]!.address,
+      worker: worker.address,
+      encryptionKey: hash32(0xee),
+      teeType: TeeType.simulated,
+      measurement,
+      evidenceHash: hash32(0xe1),
+      confidence: 1,
+      endpoint: "http://127.0.0.1:1/ünïcødé",
+    };
+    assert.equal(
+      await t.reader.workerRegistrationDigest(reg),
+      typedDataDigestHex(
+        { chainId: t.config.chainId, verifyingContract: t.config.contracts.workerRegistry },
+        "WorkerRegistration",
+        reg,
+      ),
+    );
+  });
 
   test("refuses a measurement the policy does not allow", async () => {
     await rejectsWith(t.as(2).registerWorker(await registration(2)), "ATTESTATION_MEASUREMENT_NOT_ALLOWED");

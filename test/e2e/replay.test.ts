@@ -61,6 +61,7 @@ describe("a request runs once across the agent's workers", { timeout: 300_000 },
     const user = loadNetwork(env.VEIL_NETWORK).devAccounts!.accounts[1]!;
     const signed = signCaller(user.privateKey, {
       chainId,
+      agentRegistry: loadNetwork(env.VEIL_NETWORK).chain.contracts.agentRegistry,
       agentId,
       requestHash: requestHash("POST", "/", null),
       nonce,

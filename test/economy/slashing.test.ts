@@ -66,7 +66,7 @@ describe("Slashing: equivocation", () => {
     assert.equal(
       workerReceiptDigest({
         chainId: t.config.chainId,
-        workerRegistry: t.config.contracts.workerRegistry,
+        slashing: t.economy.slashing,
         worker: w1,
         ...fields,
       }),

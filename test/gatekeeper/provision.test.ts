@@ -67,7 +67,7 @@ async function register(
   const digest = await t.reader.workerRegistrationDigest({ operator: operator.account, ...reg });
   await operator.registerWorker({
     ...reg,
-    signature: await node.identity.account.signMessage({ message: { raw: digest } }),
+    signature: await node.identity.account.sign({ hash: digest }),
   });
 }
 

@@ -165,9 +165,7 @@ before(async () => {
     endpoint: "http://127.0.0.1:1",
   };
   const digest = await t.reader.workerRegistrationDigest({ operator: t.as(2).account, ...reg });
-  await t
-    .as(2)
-    .registerWorker({ ...reg, signature: await identity.account.signMessage({ message: { raw: digest } }) });
+  await t.as(2).registerWorker({ ...reg, signature: await identity.account.sign({ hash: digest }) });
   worker = { identity, evidence };
   const server = createGatekeeperServer(a.service, () => ({}));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));

@@ -78,9 +78,7 @@ export async function signedWorkerRegistration(
     operator: t.accounts[options.operator]!.address,
     ...reg,
   });
-  const signature = await privateKeyToAccount(options.signer ?? options.workerKey).signMessage({
-    message: { raw: digest },
-  });
+  const signature = await privateKeyToAccount(options.signer ?? options.workerKey).sign({ hash: digest });
   return { ...reg, signature };
 }
 

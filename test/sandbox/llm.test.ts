@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { recoverMessageAddress } from "viem";
+import { recoverAddress } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { llmReceiptDigest } from "../../src/chain/certificates.ts";
 import { DEFAULT_EGRESS } from "../../src/sandbox/egress.ts";
@@ -13,9 +13,7 @@ const worker = privateKeyToAccount(generatePrivateKey());
 const domain = { chainId: 31337, workerRegistry: `0x${"11".repeat(20)}` as const };
 const signer: LlmSigner = async (fields) => {
   const unsigned = { ...fields, worker: worker.address };
-  const signature = await worker.signMessage({
-    message: { raw: llmReceiptDigest({ ...domain, ...unsigned }) },
-  });
+  const signature = await worker.sign({ hash: llmReceiptDigest({ ...domain, ...unsigned }) });
   return { ...unsigned, signature };
 };
 
@@ -107,14 +105,14 @@ describe("ctx.llm", () => {
     assert.equal(receipt.model, "m");
     assert.equal(receipt.baseUrl, mock.baseUrl);
     assert.match(receipt.requestHash, /^0x[0-9a-f]{64}$/);
-    const signedBy = await recoverMessageAddress({
-      message: { raw: llmReceiptDigest({ ...domain, ...receipt }) },
+    const signedBy = await recoverAddress({
+      hash: llmReceiptDigest({ ...domain, ...receipt }),
       signature: receipt.signature,
     });
     assert.equal(signedBy, worker.address);
     // A receipt whose fields were changed no longer recovers to the worker.
-    const forged = await recoverMessageAddress({
-      message: { raw: llmReceiptDigest({ ...domain, ...receipt, completionTokens: 1 }) },
+    const forged = await recoverAddress({
+      hash: llmReceiptDigest({ ...domain, ...receipt, completionTokens: 1 }),
       signature: receipt.signature,
     });
     assert.notEqual(forged, worker.address);
@@ -192,8 +190,8 @@ describe("ctx.llm", () => {
     assert.ok(json.usage.completionTokens > 0);
     assert.equal(res.usage.llmCompletionTokens, json.usage.completionTokens);
     assert.equal(
-      await recoverMessageAddress({
-        message: { raw: llmReceiptDigest({ ...domain, ...json.receipt }) },
+      await recoverAddress({
+        hash: llmReceiptDigest({ ...domain, ...json.receipt }),
         signature: json.receipt.signature,
       }),
       worker.address,

@@ -27,9 +27,7 @@ const signWith =
   (account = worker, named = account.address): LlmSigner =>
   async (fields) => {
     const unsigned = { ...fields, worker: named };
-    const signature = await account.signMessage({
-      message: { raw: llmReceiptDigest({ ...domain, ...unsigned }) },
-    });
+    const signature = await account.sign({ hash: llmReceiptDigest({ ...domain, ...unsigned }) });
     return { ...unsigned, signature };
   };
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { type Receipt, receiptDigest } from "../../src/chain/certificates.ts";
+import { llmReceiptsHash, type Receipt, receiptDigest } from "../../src/chain/certificates.ts";
 import type { VeilChain } from "../../src/chain/index.ts";
 import { requestHash, responseHash } from "../../src/crypto/index.ts";
 import { VeilError } from "../../src/errors/index.ts";
@@ -11,9 +11,12 @@ import { verifyReceipt } from "../../src/sdk/receipts.ts";
 
 const agent = privateKeyToAccount(`0x${"31".repeat(32)}`);
 const codeHash: Hex = `0x${"c0".repeat(32)}`;
+const servingWorker: Hex = `0x${"bb".repeat(20)}`;
 const chain = {
   config: { chainId: 31337, contracts: { agentRegistry: `0x${"aa".repeat(20)}` } },
   public: { readContract: async () => [codeHash] },
+  // Only the serving worker has standing (a gatekeeper verified it; ADR 0020).
+  isWorkerAttested: async (a: Hex) => a.toLowerCase() === servingWorker,
 } as unknown as VeilChain;
 const identity = { id: 9n, epoch: 1n, address: agent.address } as VerifiedAgentIdentity;
 const nonce: Hex = `0x${"11".repeat(32)}`;
@@ -30,20 +33,29 @@ async function receipt(
     inputHash: requestHash(sent.method, sent.pathAndQuery, sent.body),
     outputHash: responseHash(body),
     status: 200,
-    worker: `0x${"bb".repeat(20)}` as Hex,
+    worker: servingWorker,
     epoch: "1",
     nonce,
+    cpuUs: 1200,
+    wallUs: 3400,
+    heapBytes: 1_000_000,
+    egressBytes: 0,
+    stateBytes: 64,
+    llmPromptTokens: 0,
+    llmCompletionTokens: 0,
+    llmReceipts: llmReceiptsHash([]),
     ...overrides,
   };
-  const signature = await signer.signMessage({
-    message: { raw: receiptDigest({ chainId: 31337, agentRegistry: `0x${"aa".repeat(20)}`, ...unsigned }) },
+  // EIP-712 typed data, signed as it is (what a wallet's signTypedData produces).
+  const signature = await signer.sign({
+    hash: receiptDigest({ chainId: 31337, agentRegistry: `0x${"aa".repeat(20)}`, ...unsigned }),
   });
   return { ...unsigned, signature };
 }
 
 async function refused(
   r: Receipt | undefined,
-  received = { status: 200, body },
+  received: Parameters<typeof verifyReceipt>[4] = { status: 200, body },
   request = sent,
 ): Promise<string> {
   try {
@@ -79,78 +91,36 @@ test("a changed body, status, request, nonce, signer, agent or code is refused",
   assert.match(await refused(undefined), /no receipt/);
 });
 
-test("a worker's usage receipt verifies for our request; altered, misattributed or unregistered ones are refused", async () => {
-  const { llmReceiptsHash, usageReceiptDigest } = await import("../../src/chain/certificates.ts");
-  const { verifyUsageReceipt } = await import("../../src/sdk/receipts.ts");
-  const worker = privateKeyToAccount(`0x${"41".repeat(32)}`);
-  const registry: Hex = `0x${"cc".repeat(20)}`;
-  const usageChain = {
-    config: { chainId: 31337, contracts: { workerRegistry: registry } },
-    getWorker: async (a: Hex) => (a === worker.address ? { address: a } : undefined),
-    isWorkerAttested: async (a: Hex) => a === worker.address,
-  } as unknown as VeilChain;
-  const inputHash = requestHash(sent.method, sent.pathAndQuery, sent.body);
-  const make = async (overrides: Record<string, unknown> = {}, signer = worker) => {
-    const unsigned = {
-      agentId: "9",
-      codeHash,
-      inputHash,
-      nonce,
-      worker: worker.address,
-      cpuUs: 1200,
-      wallUs: 3400,
-      heapBytes: 1_000_000,
-      egressBytes: 0,
-      stateBytes: 64,
-      llmPromptTokens: 0,
-      llmCompletionTokens: 0,
-      llmReceipts: llmReceiptsHash([]),
-      ...overrides,
-    };
-    const signature = await signer.signMessage({
-      message: { raw: usageReceiptDigest({ chainId: 31337, workerRegistry: registry, ...unsigned }) },
-    });
-    return Buffer.from(JSON.stringify({ ...unsigned, signature })).toString("base64");
-  };
-  const expected = { agentId: 9n, inputHash, nonce };
-  assert.equal((await verifyUsageReceipt(usageChain, await make(), expected)).cpuUs, 1200);
-  const refused = async (header: string | undefined, why: RegExp) =>
-    assert.rejects(
-      verifyUsageReceipt(usageChain, header, expected),
-      (e: unknown) => e instanceof VeilError && e.code === "USAGE_RECEIPT_INVALID" && why.test(e.message),
-    );
-  await refused(undefined, /carries none/);
-  const good = JSON.parse(Buffer.from(await make(), "base64").toString());
-  await refused(
-    Buffer.from(JSON.stringify({ ...good, cpuUs: 1 })).toString("base64"),
-    /not signed by the worker/,
+test("the receipt carries what the call used on the worker that served it, in the one signature", async () => {
+  const check = await verifyReceipt(chain, identity, await receipt(), sent, { status: 200, body });
+  assert.equal(check.worker, servingWorker);
+  assert.deepEqual(
+    { cpu: check.usage.cpuUs, wall: check.usage.wallUs, state: check.usage.stateBytes },
+    { cpu: 1200, wall: 3400, state: 64 },
   );
-  await refused(await make({ nonce: `0x${"22".repeat(32)}` }), /another request/);
-  await refused(await make({ agentId: "10" }), /another agent/);
-  const stranger = privateKeyToAccount(`0x${"42".repeat(32)}`);
-  await refused(await make({ worker: stranger.address }, stranger), /not a worker in standing/);
-  await refused(await make({}, stranger), /not signed by the worker/);
+  const good = await receipt();
+  // A worker (or anyone on the path) that bills more than was used changes a signed field.
+  assert.match(await refused({ ...good, cpuUs: 120_000 }), /not signed by the agent/);
+  assert.match(await refused({ ...good, cpuUs: -1 }), /cpuUs is not a count/);
+  // A receipt naming a worker without standing is refused, even signed by the agent's key.
+  const stranger: Hex = `0x${"cd".repeat(20)}`;
+  assert.match(await refused(await receipt({ worker: stranger })), /not a worker in standing/);
+});
 
-  // Issue 18: receipts bound to their invocation and serving worker (ADR 0020).
-  await assert.rejects(
-    verifyUsageReceipt(usageChain, await make(), { ...expected, worker: stranger.address }),
-    (e: unknown) => e instanceof VeilError && /not .*which served the call/.test(e.message),
-  );
+test("the LLM call receipts that came with the answer must be exactly the ones the receipt names", async () => {
   const sig = (n: number) => `0x${n.toString(16).padStart(2, "0").repeat(64)}1b` as Hex;
   const theirs = [{ signature: sig(1) }];
-  const withLlm = await make({ llmReceipts: llmReceiptsHash(theirs) });
-  assert.equal(
-    (await verifyUsageReceipt(usageChain, withLlm, { ...expected, llmReceipts: theirs })).cpuUs,
-    1200,
-  );
+  const withLlm = await receipt({ llmReceipts: llmReceiptsHash(theirs) });
+  const ok = await verifyReceipt(chain, identity, withLlm, sent, { status: 200, body, llmReceipts: theirs });
+  assert.equal(ok.usage.llmReceipts, llmReceiptsHash(theirs));
   for (const [what, attached] of [
     ["an earlier call's receipt in their place", [{ signature: sig(2) }]],
     ["one more receipt", [...theirs, { signature: sig(2) }]],
     ["none at all", []],
   ] as const) {
-    await assert.rejects(
-      verifyUsageReceipt(usageChain, withLlm, { ...expected, llmReceipts: [...attached] }),
-      (e: unknown) => e instanceof VeilError && /not the ones this invocation made/.test(e.message),
+    assert.match(
+      await refused(withLlm, { status: 200, body, llmReceipts: [...attached] }),
+      /not the ones this invocation made/,
       what,
     );
   }

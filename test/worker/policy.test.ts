@@ -83,6 +83,7 @@ async function call(
     const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
     const signed = signCaller(options.signer ?? t.accounts[options.as]!.privateKey, {
       chainId: t.config.chainId,
+      agentRegistry: t.config.contracts.agentRegistry,
       agentId: id,
       requestHash: requestHash("GET", "/hello", null),
       nonce,
@@ -176,6 +177,7 @@ describe("worker enforcement of the agent policy", () => {
     const timestamp = Math.floor(Date.now() / 1000);
     const signed = signCaller(t.accounts[4]!.privateKey, {
       chainId: t.config.chainId,
+      agentRegistry: t.config.contracts.agentRegistry,
       agentId: id,
       requestHash: requestHash("GET", "/hello", null),
       nonce,

@@ -93,6 +93,7 @@ async function call(w: W, id: bigint, as: number): Promise<{ status: number; cod
   const timestamp = Math.floor(Date.now() / 1000);
   const signed = signCaller(t.accounts[as]!.privateKey, {
     chainId: t.config.chainId,
+    agentRegistry: t.config.contracts.agentRegistry,
     agentId: id,
     requestHash: requestHash("GET", "/", null),
     nonce,
