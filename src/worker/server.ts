@@ -516,9 +516,14 @@ async function handleEncrypted(
     headers,
     body,
     ...(call ? { call } : {}),
-    // Each encrypted request is its own caller, so its plaintext never meets another's in module
-    // state; a verified calling agent is one caller across its calls.
-    caller: call?.caller ? `agent:${call.caller.agentId}` : null,
+    // An anonymous encrypted request is its own caller, so its plaintext never meets another's in
+    // module state; a caller with an identity (a signature, or a verified calling agent) is one
+    // caller across its calls, sealed or not, and needs no realm of its own each time.
+    caller: signer
+      ? `signer:${signer.address.toLowerCase()}`
+      : call?.caller
+        ? `agent:${call.caller.agentId}`
+        : null,
     // A caller that reads sealed streams gets a streamed body piece by piece (ADR 0012).
     acceptStream: sealed.stream === true && method !== "HEAD",
   });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -28,6 +28,15 @@ describe("a request runs once across the agent's workers", { timeout: 300_000 },
     writeCounterAgent(counter);
     const deployed = await veil(["deploy", counter, "--name", "counter"], { env });
     assert.equal(deployed.code, 0, deployed.stderr);
+    // Counts in module state: what one caller's realm remembers between its calls.
+    const memo = join(work, "memo");
+    mkdirSync(join(memo, "src"), { recursive: true });
+    writeFileSync(
+      join(memo, "src", "index.ts"),
+      "let seen = 0;\nexport default { fetch() { seen += 1; return Response.json({ seen }); } };\n",
+    );
+    const memoDeployed = await veil(["deploy", memo, "--name", "memo"], { env });
+    assert.equal(memoDeployed.code, 0, memoDeployed.stderr);
     const file = loadNetwork(env.VEIL_NETWORK);
     workers = file.workers.map((w) => w.url);
     chainId = file.chain.chainId;
@@ -144,5 +153,26 @@ describe("a request runs once across the agent's workers", { timeout: 300_000 },
     const none = await sendSealed(workers[1]!, timeless);
     assert.equal(none.status, 401);
     assert.equal(await errorCode(none), "REQUEST_STALE");
+  });
+
+  test("a sealed caller with an identity keeps its realm; anonymous sealed callers get one each", async () => {
+    const file = loadNetwork(env.VEIL_NETWORK);
+    const user = file.devAccounts!.accounts.find((a) => a.role === "user")!;
+    // Straight to one worker (its encrypted endpoint is the gateway's path): module state is per worker.
+    const direct = new VeilClient({ ...file, gateway: { url: workers[0]! } });
+    const seen = async (request: { as?: Hex }) => {
+      const r = await direct.invoke("memo", { encrypt: true, ...request });
+      assert.equal(r.status, 200);
+      return (JSON.parse(new TextDecoder().decode(r.body)) as { seen: number }).seen;
+    };
+    // Wait until this worker serves it.
+    for (let i = 0; i < 100; i++) {
+      if (await seen({}).catch(() => 0)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(await seen({}), 1, "an anonymous sealed caller starts from a fresh module");
+    assert.equal(await seen({}), 1, "and the next one again: nothing of the last one is left");
+    const first = await seen({ as: user.privateKey });
+    assert.equal(await seen({ as: user.privateKey }), first + 1, "the same signed caller's realm is kept");
   });
 });
