@@ -7,6 +7,7 @@ import { loadNetwork, networkPath } from "../network/config.ts";
 import { watchSupervisor } from "../network/processes.ts";
 import type { InvokeEnd, VeilClient as VeilClientType } from "../sdk/client.ts";
 import { amount, registerAgentCommands, resolveKey } from "./agent.ts";
+import { registerAuditCommand } from "./audit.ts";
 import { registerEscrowCommands } from "./escrow.ts";
 import { registerGovCommands } from "./gov.ts";
 import { agentsIn, describeTemplates, initAgent, listTemplates } from "./init.ts";
@@ -1026,5 +1027,6 @@ registerWorkerOps(program);
 registerEscrowCommands(program);
 registerGovCommands(program);
 registerTriggersCommands(program, { networkOption, keyOption, loadNetwork, signingKey, action });
+registerAuditCommand(program, { networkOption, keyOption, loadNetwork, signingKey, action });
 
 program.parseAsync(process.argv).catch(fail);
