@@ -1,7 +1,8 @@
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { VeilError } from "../errors/index.ts";
 import { concatBytes, fromHex, toHex } from "./bytes.ts";
-import { ethAddressFromPublicKey, signDigest } from "./sign.ts";
+import { knownSigners } from "./known-signers.ts";
+import { checksumAddress, ethAddressFromPublicKey, signDigest } from "./sign.ts";
 import { typedDataDigest } from "./typed-data.ts";
 
 // Signed callers: a caller proves which address makes a call, so that workers can apply an
@@ -73,6 +74,11 @@ export function verifyCaller(claim: CallerClaim, caller: SignedCaller, nowSecond
       },
     );
   }
+  const digest = callerDigest({ ...claim, timestamp: caller.timestamp });
+  // A caller seen before is checked against its remembered key (a fraction of a recovery,
+  // known-signers.ts); only a new caller, or a signature that fails, is recovered.
+  if (knownSigners.verify(caller.address, digest, caller.signature, false))
+    return checksumAddress(caller.address);
   const sig = fromHex(caller.signature.slice(2));
   const v = sig[64]!;
   if (v !== 27 && v !== 28) throw invalid("v must be 27 or 28");
@@ -80,7 +86,7 @@ export function verifyCaller(claim: CallerClaim, caller: SignedCaller, nowSecond
   try {
     const pub = secp256k1.recoverPublicKey(
       concatBytes(Uint8Array.of(v - 27), sig.subarray(0, 64)),
-      callerDigest({ ...claim, timestamp: caller.timestamp }),
+      digest,
       { prehash: false },
     );
     recovered = ethAddressFromPublicKey(pub);

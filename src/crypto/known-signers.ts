@@ -101,8 +101,9 @@ function safeHex(hex: string): Uint8Array | undefined {
   return hexToBytes(hex.slice(2));
 }
 
-/** The process's remembered signers (agents' and workers' receipt keys). */
-const shared = new KnownSigners();
+/** The process's remembered signers (agents' and workers' receipt keys, signed callers). */
+export const knownSigners = new KnownSigners();
+const shared = knownSigners;
 
 /** 65 bytes of hex (r ‖ s ‖ v): anything else cannot be a signature. */
 export function isSignatureHex(value: unknown): value is `0x${string}` {

@@ -80,7 +80,12 @@ export function ethAddressFromPublicKey(publicKey: Uint8Array): `0x${string}` {
   } catch {
     throw keyInvalid("Not a secp256k1 public key (33 bytes compressed or 65 uncompressed)");
   }
-  const hex = toHex(keccak256(uncompressed.subarray(1)).subarray(12));
+  return checksumAddress(toHex(keccak256(uncompressed.subarray(1)).subarray(12)));
+}
+
+/** EIP-55: an address (0x optional, any case) with its checksum capitals. */
+export function checksumAddress(address: string): `0x${string}` {
+  const hex = address.replace(/^0x/, "").toLowerCase();
   // EIP-55: upper-case each letter whose nibble in keccak(lower-case hex) is >= 8.
   const hash = toHex(keccak256(utf8(hex)));
   let out = "0x";
