@@ -84,11 +84,9 @@ export function verifyCaller(claim: CallerClaim, caller: SignedCaller, nowSecond
   if (v !== 27 && v !== 28) throw invalid("v must be 27 or 28");
   let recovered: `0x${string}`;
   try {
-    const pub = secp256k1.recoverPublicKey(
-      concatBytes(Uint8Array.of(v - 27), sig.subarray(0, 64)),
-      digest,
-      { prehash: false },
-    );
+    const pub = secp256k1.recoverPublicKey(concatBytes(Uint8Array.of(v - 27), sig.subarray(0, 64)), digest, {
+      prehash: false,
+    });
     recovered = ethAddressFromPublicKey(pub);
   } catch {
     throw invalid("it does not recover a public key");
