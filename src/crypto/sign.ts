@@ -4,6 +4,7 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { VeilError } from "../errors/index.ts";
 import { concatBytes, equalBytes, toHex, utf8 } from "./bytes.ts";
 import { keccak256 } from "./hash.ts";
+import { x25519Remember } from "./x25519.ts";
 
 export type KeyPair = { privateKey: Uint8Array; publicKey: Uint8Array };
 
@@ -12,12 +13,16 @@ const keyInvalid = (what: string) =>
 
 /** A fresh X25519 key pair (OpenSSL's generator: about 20 times faster than deriving in JS). */
 export function generateX25519(): KeyPair {
-  const jwk = generateKeyPairSync("x25519").privateKey.export({ format: "jwk" });
+  const key = generateKeyPairSync("x25519").privateKey;
+  const jwk = key.export({ format: "jwk" });
   if (typeof jwk.d !== "string" || typeof jwk.x !== "string") throw new Error("X25519 key export failed");
-  return {
+  const pair = {
     privateKey: new Uint8Array(Buffer.from(jwk.d, "base64url")),
     publicKey: new Uint8Array(Buffer.from(jwk.x, "base64url")),
   };
+  // Opening with it next (a reply to a sealed request) then needs no import of the key.
+  x25519Remember(pair.privateKey, key, pair.publicKey);
+  return pair;
 }
 
 export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { type Hex, hexToBytes } from "viem";
+import type { PrivateKeyAccount } from "viem/accounts";
 import type { LlmCallReceipt, ReceiptUsage } from "../chain/certificates.ts";
 import type { FeeQuote, VoucherHeader } from "../chain/fee-vouchers.ts";
 import type { VeilChain } from "../chain/index.ts";
@@ -37,6 +38,7 @@ const streamModule = once(() => import("./stream.ts"));
 const cryptoModule = once(() => import("../crypto/index.ts"));
 
 const feeVouchersModule = once(() => import("../chain/fee-vouchers.ts"));
+const accountsModule = once(() => import("viem/accounts"));
 
 export type DeployResult = {
   id: bigint;
@@ -174,6 +176,11 @@ export class VeilClient {
   readonly #channels = new Map<string, FeeQuote>();
   /** The last voucher we signed per (payer, worker, agent) with `as`: its successor needs no check. */
   readonly #signed = new Map<string, { calls: bigint; amount: bigint; price: bigint }>();
+  /**
+   * Accounts of the keys callers sign with (`as`), by key: deriving one is a secp256k1
+   * multiplication (~0.8 ms here), which a signed call would otherwise pay several times.
+   */
+  readonly #accounts = new Map<Hex, PrivateKeyAccount>();
 
   constructor(network: NetworkFile, options: { privateKey?: Hex } = {}) {
     this.network = network;
@@ -455,7 +462,7 @@ export class VeilClient {
     // A priced agent: send the channel's next voucher when we know it; else the worker quotes
     // it (402 FEE_VOUCHER_REQUIRED) and we sign and send again (also after a price change, or
     // when another worker answers).
-    const tag = `${nameOrId}:${request.payerTag ?? (request.as ? (await import("viem/accounts")).privateKeyToAccount(request.as).address : "")}`;
+    const tag = `${nameOrId}:${request.payerTag ?? (request.as ? (await this.#account(request.as)).address : "")}`;
     let quote: FeeQuote | undefined = this.#channels.get(tag);
     for (let attempt = 0; ; attempt++) {
       if (quote && request.maxPrice !== undefined && BigInt(quote.price) > request.maxPrice) {
@@ -486,10 +493,19 @@ export class VeilClient {
   }
 
   /** The default payer with `as`: the caller's key signs vouchers for its own escrow only. */
+  async #account(privateKey: Hex): Promise<PrivateKeyAccount> {
+    let account = this.#accounts.get(privateKey);
+    if (!account) {
+      account = (await accountsModule()).privateKeyToAccount(privateKey);
+      if (this.#accounts.size >= 64) this.#accounts.clear();
+      this.#accounts.set(privateKey, account);
+    }
+    return account;
+  }
+
   async #payAs(privateKey: Hex): Promise<(quote: FeeQuote) => Promise<VoucherHeader | undefined>> {
-    const { privateKeyToAccount } = await import("viem/accounts");
     const { signQuote } = await feeVouchersModule();
-    const account = privateKeyToAccount(privateKey);
+    const account = await this.#account(privateKey);
     return async (quote) => {
       if (quote.payer.toLowerCase() !== account.address.toLowerCase()) return undefined;
       const channel = `${quote.payer.toLowerCase()}:${quote.worker.toLowerCase()}:${quote.agentId}`;
@@ -646,21 +662,26 @@ export class VeilClient {
     nonce: Hex,
   ) {
     const { signCaller, requestHash } = await cryptoModule();
+    const { address } = await this.#account(privateKey);
     const agentId = /^\d+$/.test(nameOrId)
       ? BigInt(nameOrId)
       : await (await this.chain()).agentIdOf(nameOrId);
-    return signCaller(privateKey, {
-      chainId: this.network.chain.chainId,
-      agentRegistry: this.network.chain.contracts.agentRegistry,
-      agentId,
-      requestHash: requestHash(
-        method,
-        pathAndQuery,
-        method === "GET" || method === "HEAD" ? null : toBytes(body),
-      ),
-      nonce,
-      timestamp: Math.floor(Date.now() / 1000),
-    });
+    return signCaller(
+      privateKey,
+      {
+        chainId: this.network.chain.chainId,
+        agentRegistry: this.network.chain.contracts.agentRegistry,
+        agentId,
+        requestHash: requestHash(
+          method,
+          pathAndQuery,
+          method === "GET" || method === "HEAD" ? null : toBytes(body),
+        ),
+        nonce,
+        timestamp: Math.floor(Date.now() / 1000),
+      },
+      address,
+    );
   }
 
   /**
