@@ -468,7 +468,7 @@ program
           if (end.usage) {
             const u = end.usage;
             progress(
-              `usage (metered and signed by the worker): CPU ${(u.cpuUs / 1000).toFixed(2)} ms, wall ${(u.wallUs / 1000).toFixed(2)} ms, heap ${(u.heapBytes / 1048576).toFixed(1)} MiB, egress ${u.egressBytes} B, state ${u.stateBytes} B${u.llmPromptTokens + u.llmCompletionTokens > 0 ? `, LLM tokens ${u.llmPromptTokens} in / ${u.llmCompletionTokens} out` : ""}`,
+              `usage (metered by worker ${u.worker}, signed with the receipt): CPU ${(u.cpuUs / 1000).toFixed(2)} ms, wall ${(u.wallUs / 1000).toFixed(2)} ms, heap ${(u.heapBytes / 1048576).toFixed(1)} MiB, egress ${u.egressBytes} B, state ${u.stateBytes} B${u.llmPromptTokens + u.llmCompletionTokens > 0 ? `, LLM tokens ${u.llmPromptTokens} in / ${u.llmCompletionTokens} out` : ""}`,
             );
           }
           if (end.llmReceipts.length > 0) {

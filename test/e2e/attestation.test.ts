@@ -122,7 +122,7 @@ describe("attestation on a live network", { timeout: 300_000 }, () => {
       const res = await veil(["invoke", "hello", "--path", "/greet"], { env });
       if (res.code === 0) assert.fail(`an answer from a revoked worker was accepted: ${res.stdout}`);
       if (!/No worker could serve/.test(res.stderr))
-        assert.match(res.stderr, /USAGE_RECEIPT_INVALID.*not a worker in standing/);
+        assert.match(res.stderr, /RECEIPT_INVALID.*not a worker in standing/);
       return /No worker could serve/.test(res.stderr) ? res : undefined;
     });
     assert.match(r.stderr, /No worker could serve/);

@@ -153,7 +153,10 @@ describe("a Veil network on one machine", { timeout: 600_000 }, () => {
     const plain = await veil(["invoke", "hello", "--path", "/greet", "--data", '{"name":"Eve"}'], { env });
     assert.equal(plain.code, 0, plain.stderr);
     assert.match(plain.stderr, /receipt verified: agent key certified on chain/);
-    assert.match(plain.stderr, /usage \(metered and signed by the worker\): CPU \d+\.\d+ ms, wall/);
+    assert.match(
+      plain.stderr,
+      /usage \(metered by worker 0x[0-9a-fA-F]{40}, signed with the receipt\): CPU \d+\.\d+ ms, wall/,
+    );
     const sealed = await veil(
       ["invoke", "hello", "--encrypt", "--path", "/greet", "--data", '{"name":"Mallory"}'],
       { env },
@@ -162,7 +165,10 @@ describe("a Veil network on one machine", { timeout: 600_000 }, () => {
     assert.deepEqual(JSON.parse(sealed.stdout), { message: "Hello, Mallory!" });
     assert.match(sealed.stderr, /end-to-end encrypted/);
     // The encrypted answer carries the worker's signed usage receipt too, inside the envelope.
-    assert.match(sealed.stderr, /usage \(metered and signed by the worker\): CPU \d+\.\d+ ms, wall/);
+    assert.match(
+      sealed.stderr,
+      /usage \(metered by worker 0x[0-9a-fA-F]{40}, signed with the receipt\): CPU \d+\.\d+ ms, wall/,
+    );
   });
 
   test("an upgrade keeps the agent's id and serves the new code", async () => {
