@@ -13,6 +13,7 @@ import {
   type SignerFlags,
 } from "./economy-common.ts";
 import { callableContracts, parseCall } from "./gov-call.ts";
+import { progress } from "./output.ts";
 
 const TOKEN_AMOUNTS = ["stakePool.minContribution", "rewards.rewardPerSecond", "rewards.minStake"];
 const NUMBERS = ["rewards.treasuryBps", "feeEscrow.treasuryBps", "slashing.slashBps", "slashing.reporterBps"];
@@ -55,6 +56,42 @@ const STATES = ["pending", "active", "canceled", "defeated", "succeeded", "queue
 const SUPPORT: Record<string, number> = { against: 0, for: 1, abstain: 2 };
 
 /** The actions and description of a proposal, from its ProposalCreated event. */
+/** When a queued proposal may execute (unix seconds); 0 when it is not queued. */
+async function proposalEta(economy: VeilEconomy, proposalId: bigint): Promise<bigint> {
+  const { veilGovernorAbi } = await import("../chain/abi.ts");
+  const eta = await economy.public.readContract({
+    address: economy.addresses.governor,
+    abi: veilGovernorAbi,
+    functionName: "proposalEta",
+    args: [proposalId],
+  });
+  if (eta === 0n)
+    throw new VeilError("PROPOSAL_NOT_QUEUED", `Proposal ${proposalId} is not queued in the timelock`, {
+      hint: `Queue it first: veil gov queue ${proposalId} --wait`,
+    });
+  return eta;
+}
+
+/**
+ * Waits until the chain's latest block is at least `at` (unix seconds): the contracts judge time
+ * by blocks, not by this machine's clock. Progress goes to stderr every few seconds.
+ */
+async function waitForChainTime(economy: VeilEconomy, at: bigint, what: string): Promise<void> {
+  let told = 0;
+  for (;;) {
+    const block = await economy.public.getBlock({ blockTag: "latest" });
+    const left = Number(at - block.timestamp);
+    if (left <= 0) return;
+    if (Date.now() - told > 5000) {
+      progress(
+        `waiting ${left} s for ${what} (chain time ${new Date(Number(block.timestamp) * 1000).toISOString()})`,
+      );
+      told = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, Math.min(1000, left * 1000)));
+  }
+}
+
 async function findProposal(
   economy: VeilEconomy,
   proposalId: bigint,
@@ -163,11 +200,39 @@ export function registerGovCommands(program: Command): void {
     ["queue", "queue a succeeded proposal in the timelock (after the vote ends)"],
     ["execute", "execute a queued proposal once the timelock delay has passed"],
   ] as const) {
-    addSignerOptions(gov.command(name).description(what).argument("<proposal>", "proposal id")).action(
-      run(async (id: string, opts: SignerFlags) => {
+    addSignerOptions(
+      gov
+        .command(name)
+        .description(what)
+        .argument("<proposal>", "proposal id")
+        .option(
+          "--wait",
+          name === "queue"
+            ? "wait for the vote to end first, instead of failing while it is open"
+            : "wait for the timelock's delay to pass first, instead of failing with TIMELOCK_NOT_READY",
+        ),
+    ).action(
+      run(async (id: string, opts: SignerFlags & { wait?: boolean }) => {
         const proposalId = parseProposalId(id);
         const { economy } = await economyClient(opts);
         const p = await findProposal(economy, proposalId);
+        if (opts.wait) {
+          if (name === "queue") await waitForChainTime(economy, p.voteEnd + 1n, "the vote to end");
+          else
+            await waitForChainTime(economy, await proposalEta(economy, proposalId), "the timelock's delay");
+        }
+        if (name === "queue") {
+          // After the vote, only a succeeded proposal can be queued: say which way it went.
+          const state = STATES[await economy.proposalState(proposalId)];
+          if (state === "defeated" || state === "canceled" || state === "expired")
+            throw new VeilError(
+              "PROPOSAL_NOT_SUCCEEDED",
+              `Proposal ${proposalId} is ${state}: it cannot be queued`,
+              {
+                hint: `See the votes with \`veil gov status ${proposalId}\`; a new proposal is needed.`,
+              },
+            );
+        }
         const hash =
           name === "queue"
             ? await economy.queueProposal(p.actions, p.description)

@@ -254,25 +254,40 @@ program
   .option("--port <port>", "port", parsePort, 8788)
   .option("--host <host>", "interface", "127.0.0.1")
   .option("--allow-host <host...>", "hosts the agent may fetch (default: any public host)")
+  .option(
+    "--env <file>",
+    "NAME=value lines the agent gets as env.NAME, as deployed secrets (repeatable; .dev.vars in DIR is read first)",
+    (v: string, prev: string[] = []) => [...prev, v],
+  )
   .action(
-    action(async (dir: string, opts: { port: number; host: string; allowHost?: string[] }) => {
-      const { startDevServer } = await import("../sdk/dev-server.ts");
-      const { DEFAULT_EGRESS } = await import("../sandbox/egress.ts");
-      const { basename, resolve } = await import("node:path");
-      const name =
-        basename(resolve(dir))
-          .toLowerCase()
-          .replace(/[^a-z0-9-]/g, "-") || "agent";
-      const server = await startDevServer({
-        dir,
-        port: opts.port,
-        host: opts.host,
-        name,
-        limits: { egress: { ...DEFAULT_EGRESS, ...(opts.allowHost ? { allowHosts: opts.allowHost } : {}) } },
-        onEvent: progress,
-      });
-      process.stdout.write(`Serving ${resolve(dir)} at ${server.url} (reloads on change; Ctrl-C to stop)\n`);
-    }),
+    action(
+      async (dir: string, opts: { port: number; host: string; allowHost?: string[]; env?: string[] }) => {
+        const { startDevServer } = await import("../sdk/dev-server.ts");
+        const { readDevVars } = await import("../sdk/dev-vars.ts");
+        // Read once now so that a bad file fails at start, then again on every reload.
+        readDevVars(dir, opts.env);
+        const { DEFAULT_EGRESS } = await import("../sandbox/egress.ts");
+        const { basename, resolve } = await import("node:path");
+        const name =
+          basename(resolve(dir))
+            .toLowerCase()
+            .replace(/[^a-z0-9-]/g, "-") || "agent";
+        const server = await startDevServer({
+          dir,
+          port: opts.port,
+          host: opts.host,
+          name,
+          limits: {
+            egress: { ...DEFAULT_EGRESS, ...(opts.allowHost ? { allowHosts: opts.allowHost } : {}) },
+          },
+          env: () => readDevVars(dir, opts.env),
+          onEvent: progress,
+        });
+        process.stdout.write(
+          `Serving ${resolve(dir)} at ${server.url} (reloads on change; Ctrl-C to stop)\n`,
+        );
+      },
+    ),
   );
 
 program

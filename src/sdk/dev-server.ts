@@ -23,6 +23,8 @@ export async function startDevServer(options: {
   host: string;
   name: string;
   limits?: Partial<SandboxLimits>;
+  /** The agent's local secrets (`env.NAME`), read again on every reload (see dev-vars.ts). */
+  env?: () => Record<string, string>;
   onEvent?: (message: string) => void;
 }): Promise<DevServer> {
   const say = options.onEvent ?? (() => {});
@@ -38,9 +40,10 @@ export async function startDevServer(options: {
     const started = Date.now();
     try {
       const built = await buildAgent(options.dir);
+      const secrets = options.env?.() ?? {};
       const sandbox = await IsolateSandbox.create({
         code: built.code,
-        meta: { id: "0", name: options.name, codeHash: built.hash },
+        meta: { id: "0", name: options.name, codeHash: built.hash, secrets },
         limits,
         state: devState,
         log: (level, message) => say(`[${options.name}] ${level}: ${message}`),
@@ -48,8 +51,9 @@ export async function startDevServer(options: {
       const previous = current;
       current = { sandbox };
       if ("sandbox" in previous) previous.sandbox.dispose();
+      const names = Object.keys(secrets);
       say(
-        `loaded ${built.hash.slice(0, 18)}… (${built.bytes.byteLength} bytes) in ${Date.now() - started} ms`,
+        `loaded ${built.hash.slice(0, 18)}… (${built.bytes.byteLength} bytes) in ${Date.now() - started} ms${names.length ? `; env: ${names.join(", ")}` : ""}`,
       );
     } catch (err) {
       const error =

@@ -1,6 +1,6 @@
 import type { Hex, LocalAccount } from "viem";
 import { feeEscrowAbi } from "../chain/abi.ts";
-import type { Voucher } from "../chain/economy-client.ts";
+import { formatVeil, type Voucher } from "../chain/economy-client.ts";
 import { AgentAccess, type AgentPolicy, type AgentRecord, type VeilChain } from "../chain/index.ts";
 import { type SignedCaller, verifyCaller } from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
@@ -351,13 +351,8 @@ export class PolicyGate {
   ): VeilError {
     return new VeilError(
       "ESCROW_INSUFFICIENT_PREPAID",
-      `${sponsored ? "The sponsoring owner" : "The payer"} ${payer} has ${available} base units prepaid; with this call to ${record.name} it owes this worker ${owed}`,
-      {
-        status: 402,
-        hint: sponsored
-          ? "The agent's owner must top up its FeeEscrow balance."
-          : "Prepay into the FeeEscrow for this address first (FeeEscrow.deposit(payer, amount)).",
-      },
+      `${sponsored ? "The sponsoring owner" : "The payer"} ${payer} has ${formatVeil(available)} VEIL prepaid; with this call to ${record.name} it owes this worker ${formatVeil(owed)} VEIL`,
+      { status: 402, hint: prepayHint(payer, owed - available, sponsored) },
     );
   }
 
@@ -402,14 +397,17 @@ export class PolicyGate {
     if (available < price) {
       throw new VeilError(
         "ESCROW_INSUFFICIENT_PREPAID",
-        `${sponsored ? "The sponsoring owner" : "The caller"} ${payer} has ${available} base units prepaid; a call to ${record.name} costs ${price}`,
-        {
-          status: 402,
-          hint: sponsored
-            ? "The agent's owner must top up its FeeEscrow balance."
-            : "Prepay into the FeeEscrow for this address first (FeeEscrow.deposit(payer, amount)).",
-        },
+        `${sponsored ? "The sponsoring owner" : "The caller"} ${payer} has ${formatVeil(available)} VEIL prepaid; a call to ${record.name} costs ${formatVeil(price)} VEIL`,
+        { status: 402, hint: prepayHint(payer, price - available, sponsored) },
       );
     }
   }
+}
+
+/** What to run to be able to pay: the CLI command, in VEIL, for whoever must prepay. */
+function prepayHint(payer: Hex, missing: bigint, sponsored: boolean): string {
+  const amount = formatVeil(missing > 0n ? missing : 1n);
+  return sponsored
+    ? `The agent's owner must prepay more: \`veil escrow deposit ${amount}\` as the owner (at least ${amount} VEIL).`
+    : `Prepay at least ${amount} VEIL first: \`veil escrow deposit ${amount}\` as ${payer} (or \`--for ${payer}\` from another account).`;
 }

@@ -151,20 +151,14 @@ describe("the economy on a dev network, through the CLI", { timeout: 400_000 }, 
     const voted = await run(["gov", "vote", id, "for", "--from", "deployer"]);
     assert.equal(voted.code, 0, voted.stderr);
     assert.match(voted.stdout, /VoteCast/);
-    let state = "";
-    for (let i = 0; i < 40 && !/state\s+succeeded/.test(state); i++) {
-      await sleep(1500);
-      state = (await run(["gov", "status", id])).stdout;
-    }
-    assert.match(state, /state\s+succeeded/);
-    const queued = await run(["gov", "queue", id, "--from", "user"]);
+    // As the README shows it: each step waits for the chain's time rather than failing early.
+    const queued = await run(["gov", "queue", id, "--wait", "--from", "user"]);
     assert.equal(queued.code, 0, queued.stderr);
-    let executed = await run(["gov", "execute", id, "--from", "user"]);
-    for (let i = 0; i < 10 && executed.code !== 0; i++) {
-      await sleep(1500);
-      executed = await run(["gov", "execute", id, "--from", "user"]);
-    }
+    assert.match(queued.stderr, /waiting \d+ s for the vote to end/);
+    assert.match(queued.stdout, /is queued/);
+    const executed = await run(["gov", "execute", id, "--wait", "--from", "user"]);
     assert.equal(executed.code, 0, executed.stderr);
+    assert.match(executed.stdout, /is executed/);
     assert.match(executed.stdout, /ParameterChanged\(name=minStake value=500000000000000000000\)/);
   });
 

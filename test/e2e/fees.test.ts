@@ -88,6 +88,12 @@ describe("fees on a dev network", { timeout: 400_000 }, () => {
     const noEscrow = await run(["invoke", "tool", "--path", "/x", "--as", "operator-3"]);
     assert.notEqual(noEscrow.code, 0);
     assert.match(noEscrow.stderr, /ESCROW_INSUFFICIENT_PREPAID/);
+    // In the user's units, with the command that fixes it.
+    assert.match(
+      noEscrow.stderr,
+      /has 0 VEIL prepaid; (a call to tool costs|with this call to tool it owes this worker) [\d.]+ VEIL/,
+    );
+    assert.match(noEscrow.stderr, /veil escrow deposit [\d.]+/);
     const deposited = await run(["escrow", "deposit", "10", "--from", "operator-3"]);
     assert.equal(deposited.code, 0, deposited.stderr);
     assert.match(deposited.stdout, /holds 10 VEIL/);

@@ -78,3 +78,50 @@ export default { async fetch(r: Request) {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("veil dev gives the agent .dev.vars and --env files as env, reloads them, and names a bad line", async () => {
+  const { readDevVars, parseDevVars } = await import("../../src/sdk/dev-vars.ts");
+  const { VeilError } = await import("../../src/errors/index.ts");
+  const dir = mkdtempSync(join(tmpdir(), "veil-dev-env-"));
+  mkdirSync(join(dir, "src"));
+  writeFileSync(
+    join(dir, "src", "index.ts"),
+    "export default { fetch: (_r: Request, env: Record<string, string>) => Response.json({ key: env.API_KEY ?? null, model: env.MODEL ?? null }) };\n",
+  );
+  writeFileSync(
+    join(dir, ".dev.vars"),
+    '# local only\nAPI_KEY="sk-dev \\"1\\""\nMODEL=small # inline comment\n',
+  );
+  const extra = join(dir, "override.env");
+  writeFileSync(extra, "export MODEL='large # not a comment'\n");
+  const server = await startDevServer({
+    dir,
+    port: 0,
+    host: "127.0.0.1",
+    name: "devenv",
+    env: () => readDevVars(dir, [extra]),
+  });
+  try {
+    const get = async () => {
+      const r = await fetch(`${server.url}/`);
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    assert.deepEqual(await get(), {
+      status: 200,
+      body: { key: 'sk-dev "1"', model: "large # not a comment" },
+    });
+    writeFileSync(join(dir, ".dev.vars"), "API_KEY=sk-rotated\n");
+    await until(get, (r) => r.body.key === "sk-rotated", "the reload with the new .dev.vars");
+    writeFileSync(join(dir, ".dev.vars"), "API_KEY=ok\nthis line is wrong\n");
+    const bad = await until(get, (r) => r.status !== 200, "the .dev.vars error");
+    assert.equal((bad.body.error as { code: string }).code, "DEV_VARS_INVALID");
+    assert.match((bad.body.error as { message: string }).message, /\.dev\.vars:2 is not NAME=value/);
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.throws(
+    () => parseDevVars("1BAD=x", "f"),
+    (e: unknown) => e instanceof VeilError && e.code === "DEV_VARS_INVALID",
+  );
+});

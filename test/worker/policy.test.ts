@@ -233,6 +233,9 @@ describe("worker enforcement of the agent policy", () => {
     const broke = await call(id, { as: 7 });
     assert.equal(broke.status, 402);
     assert.equal(broke.code, "ESCROW_INSUFFICIENT_PREPAID");
+    const error = (JSON.parse(broke.body) as { error: { message: string; hint: string } }).error;
+    assert.match(error.message, /has 0 VEIL prepaid; a call to .* costs 0\.25 VEIL/);
+    assert.match(error.hint, /veil escrow deposit 0\.25/);
     await t.fund(7, price);
     await t.econ(7).depositEscrow(price);
     assert.equal((await call(id, { as: 7 })).status, 200);
