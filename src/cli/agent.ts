@@ -303,11 +303,20 @@ export function registerAgentCommands(program: Command): void {
             throw new VeilError("BAD_ARGUMENT", `"${version}" is not a version number`, {});
         } else {
           const [record, versions] = await Promise.all([chain.getAgent(id), chain.agentVersions(id)]);
-          const earlier = versions.filter((v) => v.version < record.currentVersion && !v.removed).pop();
+          // Rolling back means running other code: an earlier version with the same code (a
+          // redeploy of the same bundle with new limits) is skipped.
+          const earlier = versions
+            .filter(
+              (v) =>
+                v.version < record.currentVersion &&
+                !v.removed &&
+                v.codeHash.toLowerCase() !== record.codeHash.toLowerCase(),
+            )
+            .pop();
           if (!earlier) {
             throw new VeilError(
               "VERSION_NOT_FOUND",
-              `Agent #${id} has no usable version before ${record.currentVersion}`,
+              `Agent #${id} has no usable version before ${record.currentVersion} with other code than it runs now`,
               {
                 hint: "Name a version: `veil agent versions` lists them.",
               },
@@ -334,6 +343,21 @@ export function registerAgentCommands(program: Command): void {
           throw new VeilError("BAD_ARGUMENT", `"${version}" is not a version number`, {});
         const { chain } = await ownerChain(opts);
         const id = await agentId(chain, name);
+        const [record, versions] = await Promise.all([chain.getAgent(id), chain.agentVersions(id)]);
+        const target = versions[n];
+        // Removing a version removes its code: the code that runs now cannot go, under any number.
+        if (
+          target &&
+          n !== record.currentVersion &&
+          target.codeHash.toLowerCase() === record.codeHash.toLowerCase()
+        )
+          throw new VeilError(
+            "VERSION_IS_CURRENT",
+            `Version ${n} of agent #${id} has the same code as version ${record.currentVersion}, which runs now; removing it would remove the running code`,
+            {
+              hint: "Activate a version with other code first (`veil agent rollback`), or deploy new code.",
+            },
+          );
         sent(await chain.removeAgentVersion(id, n), `agent #${id}: version ${n} removed for good`);
       }),
     );

@@ -186,6 +186,23 @@ describe("a Veil network on one machine", { timeout: 600_000 }, () => {
       keys: { address: string };
     };
     assert.equal(after.keys.address, helloAddress, "the agent's address survives the upgrade");
+
+    // The same code again (version 2): a rollback runs other code (version 0), not the same
+    // code under another number; and the running code cannot be removed under any number.
+    const again = await veil(["deploy", join(work, "hello-agent"), "--name", "hello"], { env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /version 2\)/);
+    const sameCode = await veil(["agent", "remove-version", "hello", "1"], { env });
+    assert.equal(sameCode.code, 1);
+    assert.match(sameCode.stderr, /VERSION_IS_CURRENT.*same code as version 2, which runs now/);
+    const back = await veil(["agent", "rollback", "hello"], { env });
+    assert.equal(back.code, 0, back.stderr);
+    assert.match(back.stdout, /now runs version 0/);
+    const running = await veil(["agent", "remove-version", "hello", "0"], { env });
+    assert.equal(running.code, 1);
+    assert.match(running.stderr, /VERSION_IS_CURRENT/);
+    const forward = await veil(["agent", "rollback", "hello", "2"], { env });
+    assert.equal(forward.code, 0, forward.stderr);
   });
 
   test("veil logs: the agent's console output reaches its owner only, sealed everywhere else", async () => {
