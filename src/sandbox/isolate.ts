@@ -778,6 +778,9 @@ export class IsolateSandbox implements Sandbox {
   #failure(err: unknown, isolate: ivm.Isolate, wallTimeMs: number): VeilError {
     if (err instanceof VeilError) return err;
     const limit = limitError(err, this.#limits);
+    // The owner reads why a request stopped in its logs, after whatever the agent printed before.
+    if (limit && !(limit.code === "LIMIT_WALL_TIME_EXCEEDED" && wallTimeMs < this.#limits.wallTimeMs))
+      this.#log("error", `${limit.code}: ${limit.shortMessage}; the request was stopped`);
     if (isolate.isDisposed || (limit && limit.code !== "LIMIT_WALL_TIME_EXCEEDED")) {
       if (!this.#disposed) this.#strike(isolate, limit?.code ?? "AGENT_CRASHED");
       this.#reset(isolate);

@@ -181,14 +181,20 @@ describe("IsolateSandbox", () => {
   });
 
   test("an infinite loop is cut at the wall-time limit, and the agent serves again afterwards", async () => {
+    const logs: string[] = [];
     const sandbox = await IsolateSandbox.create({
       meta,
       limits: { wallTimeMs: 200 },
-      code: `export default { fetch(r) { if (new URL(r.url).pathname === "/spin") { for (;;) {} } return new Response("alive"); } };`,
+      log: (level, message) => logs.push(`${level} ${message}`),
+      code: `export default { fetch(r) { if (new URL(r.url).pathname === "/spin") { console.log("about to spin"); for (;;) {} } return new Response("alive"); } };`,
     });
     const started = Date.now();
     await expectCode(sandbox.invoke(get("/spin")), "LIMIT_WALL_TIME_EXCEEDED");
     assert.ok(Date.now() - started < 5_000);
+    // The owner's logs keep what it printed before the limit, then why it was stopped.
+    const printed = logs.findIndex((l) => l.includes("about to spin"));
+    const why = logs.findIndex((l) => /^error LIMIT_WALL_TIME_EXCEEDED: .*the request was stopped/.test(l));
+    assert.ok(printed >= 0 && why > printed, logs.join("\n"));
     assert.equal(text((await sandbox.invoke(get("/"))).body), "alive");
     sandbox.dispose();
   });
