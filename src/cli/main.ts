@@ -266,7 +266,6 @@ program
         const { readDevVars } = await import("../sdk/dev-vars.ts");
         // Read once now so that a bad file fails at start, then again on every reload.
         readDevVars(dir, opts.env);
-        const { DEFAULT_EGRESS } = await import("../sandbox/egress.ts");
         const { basename, resolve } = await import("node:path");
         const name =
           basename(resolve(dir))
@@ -277,9 +276,7 @@ program
           port: opts.port,
           host: opts.host,
           name,
-          limits: {
-            egress: { ...DEFAULT_EGRESS, ...(opts.allowHost ? { allowHosts: opts.allowHost } : {}) },
-          },
+          ...(opts.allowHost ? { allowHosts: opts.allowHost } : {}),
           env: () => readDevVars(dir, opts.env),
           onEvent: progress,
         });
@@ -909,6 +906,7 @@ program
         // Checked before anything starts: a bad flag is not found after registering on chain.
         const rateLimit = parseRateLimit(opts.gatewayRateLimit, opts.gatewayRateBurst, "--gateway-");
         const { runWorker } = await import("../worker/main.ts");
+        const { VeilClient } = await import("../sdk/client.ts");
         const worker = await runWorker({
           network: networkPath(opts.network),
           dataDir: opts.data,
@@ -926,6 +924,8 @@ program
           },
           ...(opts.linkPeer ? { linkPeers: opts.linkPeer } : {}),
           ...(opts.allowPrivateEgress ? { allowPrivateEgress: opts.allowPrivateEgress } : {}),
+          // Agents call other agents as any client of the network does: through the SDK.
+          callClient: (n) => new VeilClient(n),
         });
         let gateway: string | undefined;
         if (opts.gatewayPort !== undefined) {

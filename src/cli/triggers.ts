@@ -54,7 +54,7 @@ export function registerTriggersCommands(program: Command, d: TriggersCliDeps): 
     .addOption(d.keyOption())
     .action(
       d.action(async (agent: string, cron: string, opts: { network?: string; privateKey?: string }) => {
-        const { parseCron } = await import("../worker/cron.ts");
+        const { parseCron } = await import("../chain/cron.ts");
         parseCron(cron); // refuse a bad expression before it costs a transaction
         const network = d.loadNetwork(opts.network);
         const { chain, triggers } = await triggersFor(network, d.signingKey(network, opts.privateKey));

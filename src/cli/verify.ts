@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { VeilError } from "../errors/index.ts";
-import { confidenceLevel, type DcapVerified, verifyDcapQuote } from "../tee/dcap.ts";
+import { confidenceLevel, type DcapVerified, verifyDcapQuote } from "../sdk/quotes.ts";
 
 export type VerificationOutcome = {
   pass: boolean;

@@ -4,7 +4,7 @@ import type { Hex } from "viem";
 import type { EconomyAddresses } from "../chain/economy-deploy.ts";
 import type { ChainConfig } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
-import { DEFAULT_NETWORK_MAXIMA, NUMERIC_LIMITS, type RuntimeLimits } from "../sandbox/limits.ts";
+import { DEFAULT_NETWORK_MAXIMA, NUMERIC_LIMITS, type RuntimeLimits } from "./limits.ts";
 
 /** network.json: how every client and daemon finds one Veil network. */
 export type NetworkFile = {

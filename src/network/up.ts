@@ -8,11 +8,11 @@ import { chainJournalFile } from "../chain/embedded.ts";
 import { DEV_ONLY_WARNING, devAccounts, TeeType, VeilChain } from "../chain/index.ts";
 import { defaultLinkKeyFile, loadOrCreateLinkKey } from "../daemon/link-auth.ts";
 import { VeilError } from "../errors/index.ts";
-import { DEFAULT_NETWORK_MAXIMA } from "../sandbox/limits.ts";
 import { holdDataDir } from "../storage/data-dir-lock.ts";
 import { buildMeasurement, printInsecureBanner } from "../tee/index.ts";
 import { loadNetwork, type NetworkFile, saveNetwork } from "./config.ts";
 import { deployDevEconomy } from "./economy.ts";
+import { DEFAULT_NETWORK_MAXIMA } from "./limits.ts";
 import { type Daemon, Supervisor } from "./processes.ts";
 
 export type UpOptions = {

@@ -11,7 +11,7 @@ import {
   type EffectiveLimits,
   effectiveLimits,
   type RequestedLimits,
-} from "../sandbox/limits.ts";
+} from "../network/limits.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import type { BuiltAgent } from "./build.ts";
 import type { VerifiedAgentIdentity } from "./identity.ts";

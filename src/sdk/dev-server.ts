@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
+import { DEFAULT_EGRESS } from "../sandbox/egress.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
 import { DEFAULT_LIMITS, type SandboxLimits } from "../sandbox/types.ts";
 import { EncryptedAgentState } from "../storage/agent-state.ts";
@@ -23,6 +24,8 @@ export async function startDevServer(options: {
   host: string;
   name: string;
   limits?: Partial<SandboxLimits>;
+  /** The only hosts the agent may fetch (default: any public host, as on a worker by default). */
+  allowHosts?: string[];
   /** The agent's local secrets (`env.NAME`), read again on every reload (see dev-vars.ts). */
   env?: () => Record<string, string>;
   onEvent?: (message: string) => void;
@@ -32,7 +35,11 @@ export async function startDevServer(options: {
     error: new VeilError("AGENT_NOT_READY", "building…", { status: 503 }),
   };
   let reloads = 0;
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const limits = {
+    ...DEFAULT_LIMITS,
+    ...options.limits,
+    ...(options.allowHosts ? { egress: { ...DEFAULT_EGRESS, allowHosts: options.allowHosts } } : {}),
+  };
   // ctx.state as on a worker (sealed, with the same quotas), kept in memory for this session.
   const devState = new EncryptedAgentState(new SqliteStateStore(":memory:"), 0n, randomBytes(32));
 

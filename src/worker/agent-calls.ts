@@ -1,11 +1,10 @@
 import { encodeAbiParameters, type Hex, keccak256 } from "viem";
-import { signQuote } from "../chain/fee-vouchers.ts";
+import { type FeeQuote, signQuote, type VoucherHeader } from "../chain/fee-vouchers.ts";
 import type { AgentRecord } from "../chain/index.ts";
 import { requestHash } from "../crypto/index.ts";
 import { isSignatureHex, personalSignedBy } from "../crypto/known-signers.ts";
 import { VeilError } from "../errors/index.ts";
 import type { AgentCaller, CallContext } from "../sandbox/host-agents.ts";
-import type { FeeQuote, VeilClient, VoucherHeader } from "../sdk/client.ts";
 import type { AgentIdentity } from "./keyring.ts";
 
 // Agent-to-agent calls. The calling worker seals the request to the callee's certified key and
@@ -73,11 +72,31 @@ const FEE_REFUSALS = new Set([
 const callError = (code: string, message: string, hint: string, status = 400) =>
   new VeilError(code, message, { status, hint });
 
+/**
+ * What an agent's outbound call goes through: a client of the network, as any caller's (the CLI
+ * hands the worker the SDK's VeilClient; the worker itself sits below the SDK).
+ */
+export type AgentCallClient = {
+  identity(nameOrId: string): Promise<{ id: bigint; address: Hex }>;
+  invoke(
+    nameOrId: string,
+    request: {
+      method: string;
+      path: string;
+      headers: Record<string, string>;
+      body?: Uint8Array;
+      encrypt: true;
+      pay: (quote: FeeQuote) => Promise<VoucherHeader | undefined>;
+      payerTag: string;
+    },
+  ): Promise<{ status: number; headers: Record<string, string>; body: Uint8Array }>;
+};
+
 export class AgentCalls {
   constructor(
     readonly options: {
-      /** The SDK client calls go out through (made on first use: the gateway may start later). */
-      client: () => VeilClient;
+      /** The client calls go out through (made on first use: the gateway may start later). */
+      client: () => AgentCallClient;
       domain: { chainId: number; agentRegistry: Hex };
       maxDepth?: number;
       /**

@@ -1,16 +1,16 @@
 import type { Hex } from "viem";
 import type { AgentRecord, VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
-import { DEFAULT_EGRESS } from "../sandbox/egress.ts";
-import type { AgentCaller } from "../sandbox/host-agents.ts";
-import type { LlmSigner } from "../sandbox/host-llm.ts";
-import { IsolateSandbox } from "../sandbox/isolate.ts";
 import {
   DEFAULT_AGENT_LIMITS,
   type EffectiveLimits,
   effectiveLimits,
   type RuntimeLimits,
-} from "../sandbox/limits.ts";
+} from "../network/limits.ts";
+import { DEFAULT_EGRESS } from "../sandbox/egress.ts";
+import type { AgentCaller } from "../sandbox/host-agents.ts";
+import type { LlmSigner } from "../sandbox/host-llm.ts";
+import { IsolateSandbox } from "../sandbox/isolate.ts";
 import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
 import { prewarmIsolate } from "../sandbox/warm-isolates.ts";
 import { DEFAULT_STATE_QUOTA, EncryptedAgentState, type StateQuota } from "../storage/agent-state.ts";

@@ -11,15 +11,14 @@ import { NodeIdentity } from "../daemon/identity.ts";
 import { listenLocalLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey, requestVerification } from "../gatekeeper/client.ts";
-import { loadNetwork, networkMaxima } from "../network/config.ts";
-import { VeilClient } from "../sdk/client.ts";
+import { loadNetwork, type NetworkFile, networkMaxima } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import { SqliteLogStore } from "../storage/log-store.ts";
 import { SqliteNonceSpace } from "../storage/nonce-space.ts";
 import { SqliteStateStore } from "../storage/state-store.ts";
 import { FileStateAnchor } from "../storage/state-versions.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
-import { AgentCalls, DEFAULT_MAX_CALL_DEPTH } from "./agent-calls.ts";
+import { type AgentCallClient, AgentCalls, DEFAULT_MAX_CALL_DEPTH } from "./agent-calls.ts";
 import { AgentTable } from "./agents.ts";
 import { GatekeeperAnchoring } from "./anchoring.ts";
 import { WorkerAttestation } from "./attestation.ts";
@@ -54,6 +53,12 @@ export type WorkerDaemonOptions = {
   linkPeers?: readonly string[];
   /** Private destinations ("host" or "host:port") agents on this worker may reach (none by default). */
   allowPrivateEgress?: readonly string[];
+  /**
+   * Makes the client agents' calls to other agents go out through (`ctx.agents.call`): the SDK's
+   * VeilClient, handed in by the CLI, since the worker sits below the SDK. Without it, such
+   * calls fail with AGENT_CALLS_UNAVAILABLE.
+   */
+  callClient?: (network: NetworkFile) => AgentCallClient;
 };
 
 /** A worker that serves: what it announces, and its handler for a gateway in its process. */
@@ -82,14 +87,24 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
   const statePath = options.stateDb ?? join(options.dataDir, "state.sqlite");
   const logStore = new SqliteLogStore(statePath);
   const logbook = new LogBook({ chain, store: logStore, worker: identity.address });
-  let callClient: VeilClient | undefined;
+  let callClient: AgentCallClient | undefined;
+  const makeCallClient = options.callClient;
   const calls = new AgentCalls({
     // The gateway is written into the network file after the workers start: read it when needed.
     client: () => {
+      if (!makeCallClient)
+        throw new VeilError(
+          "AGENT_CALLS_UNAVAILABLE",
+          "This worker was started without a client for agent calls",
+          {
+            status: 503,
+            hint: "Start workers with `veil worker` (or pass callClient to runWorker).",
+          },
+        );
       if (!callClient) {
         const current = loadNetwork(options.network);
-        if (!current.gateway) return new VeilClient(current);
-        callClient = new VeilClient(current);
+        if (!current.gateway) return makeCallClient(current);
+        callClient = makeCallClient(current);
       }
       return callClient;
     },

@@ -1,9 +1,9 @@
 import type { Hex } from "viem";
 import type { privateKeyToAccount } from "viem/accounts";
 import { VeilChain } from "../chain/client.ts";
+import { type Cron, cronTicks, parseCron } from "../chain/cron.ts";
 import { TriggersClient } from "../chain/triggers-client.ts";
 import { VeilError } from "../errors/index.ts";
-import { type Cron, cronTicks, parseCron } from "./cron.ts";
 import { isDue, rotaRank } from "./trigger-rota.ts";
 
 type AgentAccount = ReturnType<typeof privateKeyToAccount>;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { cronMatches, cronTicks, parseCron } from "../../src/chain/cron.ts";
 import { VeilError } from "../../src/errors/index.ts";
-import { cronMatches, cronTicks, parseCron } from "../../src/worker/cron.ts";
 
 const at = (iso: string) => Date.parse(iso) / 1000;
 

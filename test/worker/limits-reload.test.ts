@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Hex } from "viem";
 import type { AgentEvent, AgentRecord, VeilChain } from "../../src/chain/index.ts";
-import type { RequestedLimits } from "../../src/sandbox/limits.ts";
+import type { RequestedLimits } from "../../src/network/limits.ts";
 import type { BlobStore } from "../../src/storage/blob-store.ts";
 import { AgentTable } from "../../src/worker/agents.ts";
 

@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { verifyDcapQuote, verifyDcapQuoteWithQvl } from "../../tee/dcap.ts";
-import { checkQuoteStructure } from "../../tee/quote-structure.ts";
+import { checkQuoteStructure, verifyDcapQuote, verifyDcapQuoteWithQvl } from "../../sdk/quotes.ts";
 import { type AuditCheck, broken, cannotRun, codeOf, describeError, held } from "./types.ts";
 
 // ADR 0020, "the DCAP verifier agrees with dcap-qvl on every collateral field": dcap-qvl takes a

@@ -4,8 +4,8 @@ import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NetworkFile } from "../../network/config.ts";
-import { isPrivateAddress } from "../../sandbox/egress.ts";
 import type { VeilClient } from "../../sdk/client.ts";
+import { isPrivateAddress } from "../../sdk/egress.ts";
 import type { Probe } from "./types.ts";
 
 // The audit's own agent. The attacks that go through an agent (replay, forged headers, private

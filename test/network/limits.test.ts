@@ -6,7 +6,7 @@ import {
   DEFAULT_AGENT_LIMITS,
   DEFAULT_NETWORK_MAXIMA,
   effectiveLimits,
-} from "../../src/sandbox/limits.ts";
+} from "../../src/network/limits.ts";
 
 describe("agent limits", () => {
   test("nothing asked: the defaults, and any public host", () => {
