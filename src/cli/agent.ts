@@ -4,6 +4,7 @@ import type { VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile } from "../network/config.ts";
 import { fail, progress } from "./output.ts";
+import { fromOption, privateKeyOption, resolveKeySpec, resolveSigner, type SignerFlags } from "./signer.ts";
 
 // `veil agent …`: the owner's controls over an agent on chain — access, price, quota, pause,
 // versions and ownership. Every command prints each transaction's hash and what it changed.
@@ -13,40 +14,20 @@ const DECIMALS = 18;
 
 const networkOption = () =>
   new Option("--network <file>", "network.json to use (default: $VEIL_NETWORK, then ./.veil/network.json)");
-const keyOption = () =>
-  new Option(
-    "--private-key <hex>",
-    "the agent owner's key (default: $VEIL_PRIVATE_KEY, then the DEV ONLY user account of a dev network)",
-  );
-
-type Common = { network?: string; privateKey?: string };
+type Common = { network?: string } & SignerFlags;
 
 /**
- * A caller or signer key named on the command line: 0x-hex, `env:NAME` (read from the
- * environment, so it stays out of shell history), or the role of a dev account ("user", …).
+ * A caller or signer key named on the command line (`--as`): 0x-hex, `env:NAME`, or a dev
+ * account by role or address (signer.ts).
  */
 export function resolveKey(network: NetworkFile, spec: string | undefined): Hex {
-  const value = spec ?? process.env.VEIL_PRIVATE_KEY;
-  if (value === undefined) {
-    const user = network.devAccounts?.accounts.find((a) => a.role === "user");
-    if (user) return user.privateKey;
-    throw new VeilError("NO_ACCOUNT", "No account to sign with", {
-      hint: "Pass --private-key or set VEIL_PRIVATE_KEY.",
-    });
-  }
-  const key = value.startsWith("env:") ? process.env[value.slice(4)] : value;
-  if (key && /^0x[0-9a-fA-F]{64}$/.test(key)) return key as Hex;
-  const dev = network.devAccounts?.accounts.find((a) => a.role === value);
-  if (dev) return dev.privateKey;
-  throw new VeilError("BAD_ARGUMENT", `"${value.startsWith("env:") ? value : "<key>"}" names no key`, {
-    hint: `Use a dev account (${(network.devAccounts?.accounts ?? []).map((a) => a.role).join(", ") || "none on this network"}), env:VAR, or 32 bytes of 0x-hex.`,
-  });
+  return spec === undefined ? resolveSigner(network, {}) : resolveKeySpec(network, spec);
 }
 
 async function ownerChain(opts: Common): Promise<{ chain: VeilChain; network: NetworkFile }> {
   const network = loadNetwork(opts.network);
   const { VeilChain } = await import("../chain/client.ts");
-  return { chain: new VeilChain(network.chain, { account: resolveKey(network, opts.privateKey) }), network };
+  return { chain: new VeilChain(network.chain, { account: resolveSigner(network, opts) }), network };
 }
 
 async function agentId(chain: VeilChain, nameOrId: string): Promise<bigint> {
@@ -116,7 +97,8 @@ export function registerAgentCommands(program: Command): void {
     .option("--deny <address...>", "remove callers from the allowlist")
     .option("--quota <calls/seconds>", "at most CALLS per caller per SECONDS (0/0 lifts it), e.g. 100/3600")
     .addOption(networkOption())
-    .addOption(keyOption())
+    .addOption(fromOption())
+    .addOption(privateKeyOption())
     .action(
       run(
         async (
@@ -195,7 +177,8 @@ export function registerAgentCommands(program: Command): void {
       "sponsor calls: the owner's escrow pays, up to this many VEIL per quota period (0: callers pay)",
     )
     .addOption(networkOption())
-    .addOption(keyOption())
+    .addOption(fromOption())
+    .addOption(privateKeyOption())
     .action(
       run(async (name: string, price: string | undefined, opts: Common & { cap?: string }) => {
         const { chain } = await ownerChain(opts);
@@ -244,7 +227,8 @@ export function registerAgentCommands(program: Command): void {
       .description(what)
       .argument("<agent>", "the agent's name or id")
       .addOption(networkOption())
-      .addOption(keyOption())
+      .addOption(fromOption())
+      .addOption(privateKeyOption())
       .action(
         run(async (name: string, opts: Common) => {
           const { chain } = await ownerChain(opts);
@@ -291,7 +275,8 @@ export function registerAgentCommands(program: Command): void {
     .argument("<agent>", "the agent's name or id")
     .argument("[version]", "the version number to run (see `veil agent versions`)")
     .addOption(networkOption())
-    .addOption(keyOption())
+    .addOption(fromOption())
+    .addOption(privateKeyOption())
     .action(
       run(async (name: string, version: string | undefined, opts: Common) => {
         const { chain } = await ownerChain(opts);
@@ -335,7 +320,8 @@ export function registerAgentCommands(program: Command): void {
     .argument("<agent>", "the agent's name or id")
     .argument("<version>", "the version number (not the running one)")
     .addOption(networkOption())
-    .addOption(keyOption())
+    .addOption(fromOption())
+    .addOption(privateKeyOption())
     .action(
       run(async (name: string, version: string, opts: Common) => {
         const n = Number(version);
@@ -368,7 +354,8 @@ export function registerAgentCommands(program: Command): void {
     .argument("<agent>", "the agent's name or id")
     .argument("<new-owner>", "the new owner's address")
     .addOption(networkOption())
-    .addOption(keyOption())
+    .addOption(fromOption())
+    .addOption(privateKeyOption())
     .action(
       run(async (name: string, newOwner: string, opts: Common) => {
         const to = address(newOwner);

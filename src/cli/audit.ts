@@ -4,6 +4,7 @@ import { VeilError } from "../errors/index.ts";
 import type { NetworkFile } from "../network/config.ts";
 import { type AuditCheck, CANNOT_RUN, describeError, type Verdict } from "./audit/types.ts";
 import { progress } from "./output.ts";
+import { fromOption, type SignerFlags } from "./signer.ts";
 
 // `veil audit`: issue 18's attacks, run from an attacker's side against a live network (ADR 0020).
 // Each check lives in src/cli/audit/ (one module per attack); this file runs them and prints.
@@ -13,7 +14,7 @@ export type AuditCliDeps = {
   networkOption: () => Option;
   keyOption: () => Option;
   loadNetwork: (path?: string) => NetworkFile;
-  signingKey: (network: NetworkFile, explicit?: string) => Hex;
+  signingKey: (network: NetworkFile, flags: SignerFlags) => Hex;
   action: <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>;
 };
 
@@ -95,6 +96,7 @@ export function registerAuditCommand(program: Command, d: AuditCliDeps): void {
       "run issue 18's attacks against a live network from an attacker's side; exit 1 if any is BROKEN (see docs/adr/0020-trust-holds.md)",
     )
     .addOption(d.networkOption())
+    .addOption(fromOption())
     .addOption(d.keyOption())
     .option("--json", "print [{ id, title, verdict, detail }] as JSON")
     .option("--only <ids>", "run only these checks (comma-separated ids)")
@@ -105,11 +107,11 @@ export function registerAuditCommand(program: Command, d: AuditCliDeps): void {
         "1 a check is BROKEN, 2 none is but a check could not run for an unexpected reason.\n",
     )
     .action(
-      d.action(async (opts: { network?: string; privateKey?: string; json?: boolean; only?: string }) => {
+      d.action(async (opts: { network?: string; json?: boolean; only?: string } & SignerFlags) => {
         const { CHECKS } = await import("./audit/checks.ts");
         const network = d.loadNetwork(opts.network);
         const checks = selected(CHECKS, opts.only);
-        const key = d.signingKey(network, opts.privateKey);
+        const key = d.signingKey(network, opts);
         const { results, errored } = await runAudit(network, key, checks, progress);
         if (opts.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
         else printTable(network, results);

@@ -4,6 +4,7 @@ import type { VeilEconomy as VeilEconomyType } from "../chain/economy-client.ts"
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile } from "../network/config.ts";
 import { fail } from "./output.ts";
+import { fromOption, privateKeyOption, resolveSigner } from "./signer.ts";
 
 /** Options every economy command takes: which network, and who signs. */
 export type SignerFlags = { network?: string; from?: string; privateKey?: string };
@@ -16,42 +17,13 @@ export function addSignerOptions(cmd: Command): Command {
         "network.json to use (default: $VEIL_NETWORK, then ./.veil/network.json)",
       ),
     )
-    .addOption(
-      new Option(
-        "--from <account>",
-        'a DEV ONLY account of the dev network by role: "user" (default), "deployer-governance", "operator-1"…',
-      ),
-    )
-    .addOption(
-      new Option(
-        "--private-key <hex>",
-        "account that signs transactions (default: $VEIL_PRIVATE_KEY, then --from, then the dev user account)",
-      ),
-    );
+    .addOption(fromOption())
+    .addOption(privateKeyOption());
 }
 
-/** The signing key: --private-key, $VEIL_PRIVATE_KEY, --from (a dev account's role), else "user". */
+/** The signing key: --private-key, --from, $VEIL_PRIVATE_KEY, else the dev account "user". */
 export function economySigner(network: NetworkFile, flags: SignerFlags): Hex {
-  const key = flags.privateKey ?? (flags.from ? undefined : process.env.VEIL_PRIVATE_KEY);
-  if (key) {
-    if (!/^0x[0-9a-fA-F]{64}$/.test(key)) {
-      throw new VeilError("BAD_ARGUMENT", "The private key must be 32 bytes of hex with a 0x prefix", {});
-    }
-    return key as Hex;
-  }
-  const role = flags.from ?? "user";
-  const accounts = network.devAccounts?.accounts ?? [];
-  const found = accounts.find(
-    (a) => a.role === role || (role === "deployer" && a.role === "deployer-governance"),
-  );
-  if (!found) {
-    throw new VeilError("NO_ACCOUNT", `No dev account "${role}" in this network`, {
-      hint: accounts.length
-        ? `Choose one of: ${accounts.map((a) => a.role).join(", ")}; or pass --private-key.`
-        : "This network lists no dev accounts: pass --private-key or set VEIL_PRIVATE_KEY.",
-    });
-  }
-  return found.privateKey;
+  return resolveSigner(network, flags);
 }
 
 /** The economy client of the network in `flags`, signing as the chosen account (viem loads on use). */

@@ -23,6 +23,7 @@ import {
   progress,
 } from "./output.ts";
 import { registerPoolCommands } from "./pool.ts";
+import { fromOption, privateKeyOption, resolveSigner, type SignerFlags } from "./signer.ts";
 import { registerTriggersCommands } from "./triggers.ts";
 import { registerVaultCommands } from "./vault.ts";
 import { registerWorkerOps } from "./worker-ops.ts";
@@ -39,28 +40,11 @@ program
 
 const networkOption = () =>
   new Option("--network <file>", "network.json to use (default: $VEIL_NETWORK, then ./.veil/network.json)");
-const keyOption = () =>
-  new Option(
-    "--private-key <hex>",
-    "account that signs transactions (default: $VEIL_PRIVATE_KEY, then the DEV ONLY user account of a dev network)",
-  );
+const keyOption = privateKeyOption;
 
-/** The signing key: --private-key, $VEIL_PRIVATE_KEY, else the dev network's "user" account. */
-function signingKey(network: ReturnType<typeof loadNetwork>, explicit?: string): Hex {
-  const key = explicit ?? process.env.VEIL_PRIVATE_KEY;
-  if (key) {
-    if (!/^0x[0-9a-fA-F]{64}$/.test(key)) {
-      throw new VeilError("BAD_ARGUMENT", "The private key must be 32 bytes of hex with a 0x prefix", {});
-    }
-    return key as Hex;
-  }
-  const user = network.devAccounts?.accounts.find((a) => a.role === "user");
-  if (!user) {
-    throw new VeilError("NO_ACCOUNT", "No account to sign with", {
-      hint: "Pass --private-key or set VEIL_PRIVATE_KEY.",
-    });
-  }
-  return user.privateKey;
+/** The signing key: --private-key, --from, $VEIL_PRIVATE_KEY, else the dev network's "user" account. */
+function signingKey(network: ReturnType<typeof loadNetwork>, flags: SignerFlags): Hex {
+  return resolveSigner(network, flags);
 }
 
 /** Loaded on use: the client pulls in viem, which `veil --help` should not pay for. */
@@ -310,6 +294,7 @@ program
     "the agent's name (1–64 of a–z, 0–9, '-'); a name you own gets a new version",
   )
   .addOption(networkOption())
+  .addOption(fromOption())
   .addOption(keyOption())
   .option("--timeout <seconds>", "how long to wait for a worker to serve it", "60")
   .option("--memory-mb <n>", "heap limit (0: the network default)", parseLimit)
@@ -341,7 +326,7 @@ program
       ) => {
         const started = Date.now();
         const network = loadNetwork(opts.network);
-        const veil = await client(network, signingKey(network, opts.privateKey));
+        const veil = await client(network, signingKey(network, opts));
         const limits = Object.fromEntries(
           Object.entries({
             memoryMb: opts.memoryMb,
@@ -588,6 +573,7 @@ program
   .option("-f, --follow", "keep printing new lines as they come")
   .option("--json", "one JSON object per line")
   .addOption(networkOption())
+  .addOption(fromOption())
   .addOption(keyOption())
   .action(
     action(
@@ -596,7 +582,7 @@ program
         opts: { follow?: boolean; json?: boolean; network?: string; privateKey?: string },
       ) => {
         const network = loadNetwork(opts.network);
-        const veil = await client(network, signingKey(network, opts.privateKey));
+        const veil = await client(network, signingKey(network, opts));
         const print = (lines: Awaited<ReturnType<VeilClientType["logs"]>>["lines"]) => {
           for (const l of lines) {
             process.stdout.write(
@@ -633,6 +619,7 @@ secrets
   .argument("<agent>", "the agent's name or id")
   .argument("<pairs...>", "KEY=VALUE (names: A–Z, a–z, 0–9, _)")
   .addOption(networkOption())
+  .addOption(fromOption())
   .addOption(keyOption())
   .action(
     action(async (agent: string, pairs: string[], opts: { network?: string; privateKey?: string }) => {
@@ -644,7 +631,7 @@ secrets
         entries[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
       const network = loadNetwork(opts.network);
-      const veil = await client(network, signingKey(network, opts.privateKey));
+      const veil = await client(network, signingKey(network, opts));
       const identity = await veil.identity(agent);
       for (const check of identity.checks) progress(`✔ ${check}`);
       await veil.setSecrets(agent, entries, progress);
@@ -660,11 +647,12 @@ secrets
   .argument("<agent>", "the agent's name or id")
   .argument("<key>", "the secret's name")
   .addOption(networkOption())
+  .addOption(fromOption())
   .addOption(keyOption())
   .action(
     action(async (agent: string, key: string, opts: { network?: string; privateKey?: string }) => {
       const network = loadNetwork(opts.network);
-      await (await client(network, signingKey(network, opts.privateKey))).unsetSecret(agent, key);
+      await (await client(network, signingKey(network, opts))).unsetSecret(agent, key);
       process.stdout.write(`Unset ${key} on ${agent}.\n`);
     }),
   );
@@ -1043,5 +1031,30 @@ registerEscrowCommands(program);
 registerGovCommands(program);
 registerTriggersCommands(program, { networkOption, keyOption, loadNetwork, signingKey, action });
 registerAuditCommand(program, { networkOption, keyOption, loadNetwork, signingKey, action });
+
+program
+  .command("commands")
+  .description("every command with its options (for scripts and shell completion)")
+  .option("--json", "as JSON: [{ command, options: [flags] }]")
+  .action((opts: { json?: boolean }) => {
+    const all: { command: string; description: string; options: string[] }[] = [];
+    const walk = (cmd: Command, path: string[]) => {
+      for (const sub of cmd.commands) {
+        const name = [...path, sub.name()];
+        all.push({
+          command: name.join(" "),
+          description: sub.description(),
+          options: sub.options.map((o) => o.flags),
+        });
+        walk(sub, name);
+      }
+    };
+    walk(program, []);
+    process.stdout.write(
+      opts.json
+        ? `${JSON.stringify(all, null, 2)}\n`
+        : all.map((c) => `${c.command.padEnd(28)} ${c.description}`).join("\n").concat("\n"),
+    );
+  });
 
 program.parseAsync(process.argv).catch(fail);

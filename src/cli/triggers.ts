@@ -2,6 +2,7 @@ import type { Command, Option } from "commander";
 import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
 import type { loadNetwork } from "../network/config.ts";
+import { fromOption, type SignerFlags } from "./signer.ts";
 
 type Network = ReturnType<typeof loadNetwork>;
 
@@ -10,7 +11,7 @@ export type TriggersCliDeps = {
   networkOption: () => Option;
   keyOption: () => Option;
   loadNetwork: (path?: string) => Network;
-  signingKey: (network: Network, explicit?: string) => Hex;
+  signingKey: (network: Network, flags: SignerFlags) => Hex;
   action: <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>;
 };
 
@@ -51,13 +52,14 @@ export function registerTriggersCommands(program: Command, d: TriggersCliDeps): 
     .argument("<agent>", "the agent's name or id")
     .argument("<cron>", "minute hour day-of-month month day-of-week")
     .addOption(d.networkOption())
+    .addOption(fromOption())
     .addOption(d.keyOption())
     .action(
-      d.action(async (agent: string, cron: string, opts: { network?: string; privateKey?: string }) => {
+      d.action(async (agent: string, cron: string, opts: { network?: string } & SignerFlags) => {
         const { parseCron } = await import("../chain/cron.ts");
         parseCron(cron); // refuse a bad expression before it costs a transaction
         const network = d.loadNetwork(opts.network);
-        const { chain, triggers } = await triggersFor(network, d.signingKey(network, opts.privateKey));
+        const { chain, triggers } = await triggersFor(network, d.signingKey(network, opts));
         await triggers.setSchedule(await agentId(chain, agent), cron);
         process.stdout.write(`${agent} runs on "${cron}" (UTC), on one worker per tick.\n`);
       }),
@@ -68,11 +70,12 @@ export function registerTriggersCommands(program: Command, d: TriggersCliDeps): 
     .description("remove the agent's schedule")
     .argument("<agent>", "the agent's name or id")
     .addOption(d.networkOption())
+    .addOption(fromOption())
     .addOption(d.keyOption())
     .action(
-      d.action(async (agent: string, opts: { network?: string; privateKey?: string }) => {
+      d.action(async (agent: string, opts: { network?: string } & SignerFlags) => {
         const network = d.loadNetwork(opts.network);
-        const { chain, triggers } = await triggersFor(network, d.signingKey(network, opts.privateKey));
+        const { chain, triggers } = await triggersFor(network, d.signingKey(network, opts));
         await triggers.setSchedule(await agentId(chain, agent), "");
         process.stdout.write(`${agent} has no schedule now.\n`);
       }),
