@@ -57,6 +57,9 @@ contract AgentTriggers is Ownable {
     mapping(uint256 requestId => Request) private _requests;
     mapping(uint256 agentId => string) private _schedules;
     mapping(uint256 agentId => mapping(uint64 tick => address worker)) private _ticks;
+    /// When each agent's current schedule was set: no tick before it runs (a new schedule does not
+    /// catch up on minutes that passed before it existed).
+    mapping(uint256 agentId => uint64) private _scheduleSince;
 
     event AgentRequested(
         uint256 indexed requestId,
@@ -85,6 +88,7 @@ contract AgentTriggers is Ownable {
     error CronTooLong(uint256 length);
     error TickAlreadyClaimed(uint256 agentId, uint64 tick, address worker);
     error TickInFuture(uint64 tick);
+    error TickBeforeSchedule(uint64 tick, uint64 since);
     error NoSchedule(uint256 agentId);
     error RefundFailed(uint256 requestId);
     error FeeTooLow(uint256 fee, uint256 required);
@@ -199,11 +203,18 @@ contract AgentTriggers is Ownable {
         if (owner != msg.sender) revert NotAgentOwner(agentId, msg.sender);
         if (bytes(cron).length > MAX_CRON_LENGTH) revert CronTooLong(bytes(cron).length);
         _schedules[agentId] = cron;
+        _scheduleSince[agentId] = uint64(block.timestamp);
         emit ScheduleSet(agentId, cron);
     }
 
     function scheduleOf(uint256 agentId) external view returns (string memory) {
         return _schedules[agentId];
+    }
+
+    /// @notice The agent's cron expression and when it was set (unix seconds): its first tick is
+    /// the first cron time at or after that.
+    function scheduleWithSince(uint256 agentId) external view returns (string memory cron, uint64 since) {
+        return (_schedules[agentId], _scheduleSince[agentId]);
     }
 
     /// @notice Claims tick `tick` (unix seconds of the cron time) of agent `agentId` for the
@@ -212,6 +223,7 @@ contract AgentTriggers is Ownable {
         _onlyAgentSigner(agentId);
         if (bytes(_schedules[agentId]).length == 0) revert NoSchedule(agentId);
         if (tick > block.timestamp + 60) revert TickInFuture(tick);
+        if (tick < _scheduleSince[agentId]) revert TickBeforeSchedule(tick, _scheduleSince[agentId]);
         address claimed = _ticks[agentId][tick];
         if (claimed != address(0)) revert TickAlreadyClaimed(agentId, tick, claimed);
         _ticks[agentId][tick] = worker;

@@ -2307,6 +2307,22 @@ export const agentTriggersAbi = [
         name: "tick",
         type: "uint64",
       },
+      {
+        internalType: "uint64",
+        name: "since",
+        type: "uint64",
+      },
+    ],
+    name: "TickBeforeSchedule",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "tick",
+        type: "uint64",
+      },
     ],
     name: "TickInFuture",
     type: "error",
@@ -2789,6 +2805,30 @@ export const agentTriggersAbi = [
         internalType: "string",
         name: "",
         type: "string",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "agentId",
+        type: "uint256",
+      },
+    ],
+    name: "scheduleWithSince",
+    outputs: [
+      {
+        internalType: "string",
+        name: "cron",
+        type: "string",
+      },
+      {
+        internalType: "uint64",
+        name: "since",
+        type: "uint64",
       },
     ],
     stateMutability: "view",

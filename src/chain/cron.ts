@@ -3,8 +3,12 @@ import { VeilError } from "../errors/index.ts";
 /**
  * Five-field cron expressions (minute hour day-of-month month day-of-week), in UTC: `*`, numbers,
  * ranges `a-b`, lists `a,b`, steps `*\/n` and `a-b/n`; day-of-week 0–7 (0 and 7 are Sunday).
- * As in Vixie cron, when both day fields are restricted a day matches either. Written here
- * rather than taken from npm: it is small, and ticks must be computed identically by every worker.
+ * As in Vixie cron, when both day fields are restricted a day matches either; a day field that
+ * starts with `*` (`*`, `*\/2`) is not restricted, so then a day must match both. Written here
+ * rather than taken from npm: cron-parser, the maintained one, follows POSIX instead (`*\/2` in
+ * the day of month ORs with the weekday; its issue #347, "wontfix"), and ticks must be computed
+ * identically by every worker. test/triggers/cron.test.ts holds it to cron-parser wherever the
+ * two rules agree.
  */
 export type Cron = {
   source: string;
@@ -59,8 +63,9 @@ export function parseCron(source: string): Cron {
     days: days!,
     months: months!,
     weekdays: weekdays!,
-    daysRestricted: parts[2] !== "*",
-    weekdaysRestricted: parts[4] !== "*",
+    // Vixie cron's DOM_STAR/DOW_STAR: a field whose first character is "*" does not restrict.
+    daysRestricted: !parts[2]!.startsWith("*"),
+    weekdaysRestricted: !parts[4]!.startsWith("*"),
   };
 }
 

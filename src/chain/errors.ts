@@ -686,6 +686,11 @@ const REVERTS: Record<string, { code: string; status: number; hint: string; retr
     retryable: true,
     hint: "Claim a tick when it is due.",
   },
+  TickBeforeSchedule: {
+    code: "SCHEDULE_TICK_BEFORE_SCHEDULE",
+    status: 400,
+    hint: "A schedule runs from when it was set; earlier minutes are never run.",
+  },
   NoSchedule: {
     code: "SCHEDULE_NOT_SET",
     status: 404,

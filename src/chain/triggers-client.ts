@@ -165,6 +165,16 @@ export class TriggersClient {
     return this.#read(`read the schedule of agent ${agentId}`, "scheduleOf", [agentId]);
   }
 
+  /** The schedule and when it was set (unix seconds): ticks before then never run. */
+  async scheduleWithSince(agentId: bigint): Promise<{ cron: string; since: number }> {
+    const [cron, since] = await this.#read<readonly [string, bigint]>(
+      `read the schedule of agent ${agentId}`,
+      "scheduleWithSince",
+      [agentId],
+    );
+    return { cron, since: Number(since) };
+  }
+
   async claimTick(agentId: bigint, tick: bigint, worker: Hex): Promise<Hex> {
     return (await this.#write(`claim tick ${tick} of agent ${agentId}`, "claimTick", [agentId, tick, worker]))
       .hash;

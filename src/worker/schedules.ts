@@ -81,7 +81,7 @@ export class ScheduleRunner {
     const workers = await this.#o.workers();
     await Promise.all(
       agents.map(async (agentId) => {
-        const source = await this.#triggers.scheduleOf(agentId);
+        const { cron: source, since } = await this.#triggers.scheduleWithSince(agentId);
         if (!source) return;
         let cron: Cron;
         try {
@@ -90,7 +90,8 @@ export class ScheduleRunner {
           this.#o.log?.(`agent ${agentId}: ${(err as Error).message}`);
           return;
         }
-        for (const t of cronTicks(cron, from, now)) {
+        // A schedule set just now does not run the minutes that passed before it existed.
+        for (const t of cronTicks(cron, from, now).filter((tick) => tick >= since)) {
           const key = `${agentId}:${t}`;
           if (this.#done.has(key)) continue;
           const rank = rotaRank(workers, this.#o.self, `tick:${key}`);

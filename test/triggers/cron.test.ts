@@ -20,6 +20,14 @@ describe("cron", () => {
     assert.ok(cronMatches(either, at("2026-12-01T00:00:00Z"))); // the 1st, a Tuesday
     assert.ok(cronMatches(either, at("2026-11-29T00:00:00Z"))); // a Sunday
     assert.ok(!cronMatches(either, at("2026-11-30T00:00:00Z")));
+    // A day field starting with "*" does not restrict (Vixie's DOM_STAR): "0 0 */2 * 1" is an
+    // odd day that is a Monday, not any odd day or any Monday (issue 21 saw Sun 29 Nov, Mon 30
+    // Nov and Tue 1 Dec 2026 fire).
+    const oddMondays = parseCron("0 0 */2 * 1");
+    for (const day of ["2026-11-29", "2026-11-30", "2026-12-01"])
+      assert.ok(!cronMatches(oddMondays, at(`${day}T00:00:00Z`)), day);
+    assert.ok(cronMatches(oddMondays, at("2026-12-07T00:00:00Z")), "Monday the 7th");
+    assert.ok(!cronMatches(oddMondays, at("2026-12-14T00:00:00Z")), "Monday the 14th is even");
   });
 
   test("ticks between two times are the matching whole minutes", () => {
@@ -36,6 +44,50 @@ describe("cron", () => {
         (e: unknown) => e instanceof VeilError && e.code === "SCHEDULE_CRON_INVALID",
         bad,
       );
+    }
+  });
+});
+
+describe("cron, held to cron-parser (the maintained library) wherever the two rules agree", () => {
+  // They differ only where a day field starts with "*" and is not "*" itself ("*/2"): Vixie cron
+  // (and Veil) take it as unrestricted, cron-parser as restricted (its issue #347, "wontfix").
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+  const field = (min: number, max: number, day = false): string => {
+    const n = () => min + Math.floor(Math.random() * (max - min + 1));
+    const a = n();
+    const b = Math.min(max, a + Math.floor(Math.random() * 6));
+    return pick([
+      "*",
+      String(a),
+      `${a}-${b}`,
+      b > a ? `${a},${b}` : String(a),
+      ...(day ? [] : [`*/${1 + Math.floor(Math.random() * 7)}`]),
+      `${a}-${b}/${1 + Math.floor(Math.random() * 3)}`,
+    ]);
+  };
+
+  test("the same ticks over two weeks for 300 random expressions", async () => {
+    const { CronExpressionParser } = await import("cron-parser");
+    const start = at("2026-11-25T00:00:00Z");
+    const end = start + 14 * 24 * 3600;
+    for (let i = 0; i < 300; i++) {
+      const source = [field(0, 59), field(0, 23), field(1, 28, true), field(1, 12), field(0, 6, true)].join(
+        " ",
+      );
+      const ours = cronTicks(parseCron(source), start, end).slice(0, 50);
+      const theirs: number[] = [];
+      const it = CronExpressionParser.parse(source, { currentDate: new Date(start * 1000), tz: "UTC" });
+      while (theirs.length < 50) {
+        let next: Date;
+        try {
+          next = it.next().toDate();
+        } catch {
+          break; // no more dates within the library's search range
+        }
+        if (next.getTime() / 1000 > end) break;
+        theirs.push(next.getTime() / 1000);
+      }
+      assert.deepEqual(ours, theirs, source);
     }
   });
 });

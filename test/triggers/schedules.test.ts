@@ -39,11 +39,19 @@ describe("schedules", () => {
     await rejectsWith(new TriggersClient(t.as(2)).setSchedule(agentId, "* * * * *"), "NOT_AGENT_OWNER");
     assert.equal(await new TriggersClient(t.reader).scheduleOf(agentId), "");
     const asAgent = new TriggersClient(new VeilChain(t.config, { account: agentKey, pollingIntervalMs: 50 }));
-    // An odd minute: the next test runs the "*/2" (even-minute) tick, which must still be free.
-    const minute = Math.floor(Date.now() / 60_000);
-    const tick = BigInt((minute % 2 === 1 ? minute : minute - 1) * 60);
-    await rejectsWith(asAgent.claimTick(agentId, tick, agent.address), "SCHEDULE_NOT_SET");
+    const early = BigInt(Math.floor(Date.now() / 60_000) * 60);
+    await rejectsWith(asAgent.claimTick(agentId, early, agent.address), "SCHEDULE_NOT_SET");
     await new TriggersClient(t.as(1)).setSchedule(agentId, "* * * * *");
+    const { since } = await new TriggersClient(t.reader).scheduleWithSince(agentId);
+    // A new schedule does not run the minutes before it was set (issue 21: it ran up to six).
+    await rejectsWith(
+      asAgent.claimTick(agentId, BigInt(Math.floor(since / 60) * 60 - 60), agent.address),
+      "SCHEDULE_TICK_BEFORE_SCHEDULE",
+    );
+    // Three minutes on: an odd minute after the schedule was set (the next test runs an even one).
+    await t.increaseTime(180);
+    const firstMinute = Math.ceil(since / 60);
+    const tick = BigInt((firstMinute % 2 === 1 ? firstMinute : firstMinute + 1) * 60);
     await rejectsWith(
       new TriggersClient(t.as(2)).claimTick(agentId, tick, agent.address),
       "TRIGGER_NOT_AGENT_SIGNER",
@@ -58,8 +66,11 @@ describe("schedules", () => {
     await new TriggersClient(t.as(1)).setSchedule(agentId, "*/2 * * * *");
     const workers: Hex[] = [t.accounts[6]!.address, t.accounts[7]!.address];
     const runs: string[] = [];
-    // An even minute just past, so "*/2" is due at `base`, and fallbacks (stepMs: 1) are due too.
-    const base = Math.floor(Date.now() / 120_000) * 120_000;
+    // The first even minute after the schedule was set, with the chain there, so "*/2" is due at
+    // `base` and fallbacks (stepMs: 1) are due too; the minute before it must not run.
+    const { since } = await new TriggersClient(t.reader).scheduleWithSince(agentId);
+    const base = Math.ceil(since / 120) * 120_000;
+    await t.increaseTime(Math.ceil(base / 1000 - since) + 1);
     const runners = workers.map(
       (self) =>
         new ScheduleRunner({
