@@ -1053,7 +1053,10 @@ program
     process.stdout.write(
       opts.json
         ? `${JSON.stringify(all, null, 2)}\n`
-        : all.map((c) => `${c.command.padEnd(28)} ${c.description}`).join("\n").concat("\n"),
+        : all
+            .map((c) => `${c.command.padEnd(28)} ${c.description}`)
+            .join("\n")
+            .concat("\n"),
     );
   });
 
