@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { VeilError } from "../errors/index.ts";
 import {
   addSignerOptions,
   economyClient,
@@ -11,6 +12,7 @@ import {
   run,
   type SignerFlags,
 } from "./economy-common.ts";
+import { progress } from "./output.ts";
 
 /** `veil vault create|info|invest|withdraw`: vaults that spread their holders' VEIL over pools. */
 export function registerVaultCommands(program: Command): void {
@@ -70,7 +72,10 @@ export function registerVaultCommands(program: Command): void {
       )
       .argument("<vault>", "vault address")
       .argument("<amount>", "VEIL in token units, e.g. 1000 or 2.5")
-      .option("--pool <id>", "owner only: delegate this much of the vault's VEIL to this pool"),
+      .option(
+        "--pool <id>",
+        "owner only: put this much of the vault's VEIL in this stake pool, depositing what the vault lacks first",
+      ),
   ).action(
     run(async (address: string, amount: string, opts: SignerFlags & { pool?: string }) => {
       const v = parseAddress(address, "vault");
@@ -79,6 +84,20 @@ export function registerVaultCommands(program: Command): void {
       const { economy } = await economyClient(opts);
       const { formatVeil } = await import("../chain/economy-client.ts");
       if (poolId !== undefined) {
+        // One step as it reads: what the vault does not hold idle yet is deposited first (by
+        // its owner only, so that nobody else's deposit is left behind by a refused delegation).
+        const { owner } = await economy.getVault(v);
+        if (owner.toLowerCase() !== economy.account?.toLowerCase())
+          throw new VeilError("NOT_VAULT_OWNER", `Only the vault's owner ${owner} puts its VEIL in pools`, {
+            hint: "Without --pool, `vault invest` deposits your VEIL into the vault for shares.",
+          });
+        const idle = await economy.balanceOf(v);
+        if (idle < value) {
+          progress(
+            `vault ${v} holds ${formatVeil(idle)} VEIL idle; depositing the other ${formatVeil(value - idle)} VEIL first`,
+          );
+          await printTransaction(economy, await economy.vaultDeposit(v, value - idle));
+        }
         const hash = await economy.vaultDelegate(v, poolId, value);
         await printTransaction(economy, hash);
         const position = await economy.poolPosition(poolId, v);

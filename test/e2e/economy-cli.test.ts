@@ -129,6 +129,11 @@ describe("the economy on a dev network, through the CLI", { timeout: 400_000 }, 
     const withdrawn = await run(["vault", "withdraw", vault, "100", "--from", "operator-2"]);
     assert.equal(withdrawn.code, 0, withdrawn.stderr);
     assert.match(withdrawn.stdout, /200 shares left/);
+    // The owner puts 500 in pool 1 in one step: the 300 the vault lacks are deposited first.
+    const pooled = await run(["vault", "invest", vault, "500", "--pool", "1", "--from", "user"]);
+    assert.equal(pooled.code, 0, pooled.stderr);
+    assert.match(pooled.stderr, /holds 200 VEIL idle; depositing the other 300 VEIL first/);
+    assert.match(pooled.stdout, /in pool #1/);
   });
 
   test("gov: propose, vote, queue, execute a parameter change", async () => {
