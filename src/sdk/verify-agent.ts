@@ -84,7 +84,8 @@ export async function verifyAgent(
   checks.push({
     name: "agent on chain",
     ok: true,
-    detail: `id ${agent.id}, version ${agent.currentVersion + 1} of ${agent.versionCount}, code ${agent.codeHash}`,
+    // Versions are numbered from 0 everywhere (inspect, agent versions, rollback, remove-version).
+    detail: `id ${agent.id}, version ${agent.currentVersion} (versions 0–${agent.versionCount - 1}), code ${agent.codeHash}`,
   });
   let address: Hex | undefined;
   try {

@@ -52,6 +52,8 @@ describe("attestation on a live network", { timeout: 300_000 }, () => {
     const r = await veil(["verify", "hello"], { env });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /✔ agent key certificates/);
+    // Versions count from 0, as `veil inspect` and `veil agent versions` show them.
+    assert.match(r.stdout, /✔ agent on chain.*version \d+ \(versions 0–\d+\)/);
     assert.match(r.stdout, /✔ measurement and TCB against the policy/);
     assert.match(r.stdout, /PASS \(INSECURE/);
     const json = JSON.parse((await veil(["verify", "hello", "--json"], { env })).stdout) as {
