@@ -2,6 +2,7 @@ import type { Command, Option } from "commander";
 import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
 import type { loadNetwork } from "../network/config.ts";
+import { progress } from "./output.ts";
 import { fromOption, type SignerFlags } from "./signer.ts";
 
 type Network = ReturnType<typeof loadNetwork>;
@@ -51,18 +52,34 @@ export function registerTriggersCommands(program: Command, d: TriggersCliDeps): 
     )
     .argument("<agent>", "the agent's name or id")
     .argument("<cron>", "minute hour day-of-month month day-of-week")
+    .option("--force", "schedule even when the running code has no scheduled handler (yet)")
     .addOption(d.networkOption())
     .addOption(fromOption())
     .addOption(d.keyOption())
     .action(
-      d.action(async (agent: string, cron: string, opts: { network?: string } & SignerFlags) => {
-        const { parseCron } = await import("../chain/cron.ts");
-        parseCron(cron); // refuse a bad expression before it costs a transaction
-        const network = d.loadNetwork(opts.network);
-        const { chain, triggers } = await triggersFor(network, d.signingKey(network, opts));
-        await triggers.setSchedule(await agentId(chain, agent), cron);
-        process.stdout.write(`${agent} runs on "${cron}" (UTC), on one worker per tick.\n`);
-      }),
+      d.action(
+        async (agent: string, cron: string, opts: { network?: string; force?: boolean } & SignerFlags) => {
+          const { parseCron } = await import("../chain/cron.ts");
+          parseCron(cron); // refuse a bad expression before it costs a transaction
+          const network = d.loadNetwork(opts.network);
+          // A schedule for code without scheduled() would fail every tick: say so before sending.
+          const { VeilClient } = await import("../sdk/client.ts");
+          const handlers = await new VeilClient(network).handlersOf(agent);
+          if (handlers === undefined)
+            progress(`cannot read ${agent}'s bundle from this machine: not checking that it has scheduled()`);
+          else if (!handlers.includes("scheduled") && !opts.force)
+            throw new VeilError(
+              "AGENT_NOT_SCHEDULABLE",
+              `${agent}'s running code has no scheduled(event, env, ctx) handler (it has ${handlers.join(", ") || "none"})`,
+              {
+                hint: "Add scheduled(event, env, ctx) to its default export and deploy it, or pass --force to schedule first.",
+              },
+            );
+          const { chain, triggers } = await triggersFor(network, d.signingKey(network, opts));
+          await triggers.setSchedule(await agentId(chain, agent), cron);
+          process.stdout.write(`${agent} runs on "${cron}" (UTC), on one worker per tick.\n`);
+        },
+      ),
     );
 
   triggers

@@ -28,13 +28,14 @@ export const DISPATCHER_SOURCE = `(() => {
   globalThis.__veilSetAgent = (exported) => {
     if (exported && (typeof exported === "object" || typeof exported === "function") && (typeof exported.fetch === "function" || typeof exported.onChainRequest === "function" || typeof exported.scheduled === "function")) {
       agent = exported;
-      return { ok: true, style: "fetch" };
+      const handlers = ["fetch", "onChainRequest", "scheduled"].filter((k) => typeof exported[k] === "function");
+      return { ok: true, style: "fetch", handlers };
     }
     if (typeof exported === "function") {
       // Phala's AI Agent Contract styles: see prelude/phala.ts.
       agent = exported;
       phala = true;
-      return { ok: true, style: "phala" };
+      return { ok: true, style: "phala", handlers: ["fetch"] };
     }
     return { ok: false, message: "the bundle's default export has no fetch(request, env, ctx) handler (nor is it a Phala-style main function)" };
   };

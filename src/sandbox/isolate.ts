@@ -224,6 +224,10 @@ const MAX_PENDING_HOST_CALLS = 1024;
 /** The partition of callers who do not say who they are. */
 const PUBLIC = "public";
 
+/** The handlers an agent's default export may have. */
+export const AGENT_HANDLERS = ["fetch", "onChainRequest", "scheduled"] as const;
+export type AgentHandler = (typeof AGENT_HANDLERS)[number];
+
 /**
  * One caller's copy of the agent inside the agent's isolate: its own V8 context (globals,
  * prototypes, module-level variables), the prelude and the agent's module evaluated in it.
@@ -285,6 +289,8 @@ export class IsolateSandbox implements Sandbox {
   /** Host calls made and not yet answered (see MAX_PENDING_HOST_CALLS). */
   #hostCalls = 0;
   #disposed = false;
+  /** What the agent's default export handles, as its module showed at load. */
+  #handlers: AgentHandler[] = [];
   /** CPU the isolate may spend with no request in flight (timers, waitUntil; background.ts). */
   readonly #background: BackgroundBudget;
   /** Holds the agent back after its limits stop it again and again (throttle.ts). */
@@ -521,8 +527,11 @@ export class IsolateSandbox implements Sandbox {
       const installed = (await setAgent.apply(undefined, [exported.derefInto()], {
         result: { copy: true },
         timeout: 1000,
-      })) as { ok: boolean; message?: string };
+      })) as { ok: boolean; message?: string; handlers?: string[] };
       if (!installed.ok) throw loadFailed(installed.message ?? "no default export");
+      this.#handlers = (installed.handlers ?? []).filter((h): h is AgentHandler =>
+        (AGENT_HANDLERS as readonly string[]).includes(h),
+      );
       if (this.#heap.isolate !== isolate) await this.#readHeap(isolate);
       return realm;
     } catch (err) {
@@ -690,6 +699,11 @@ export class IsolateSandbox implements Sandbox {
       }),
       this.#limits.memoryMb,
     ];
+  }
+
+  /** The handlers the agent's default export has (`fetch`, `onChainRequest`, `scheduled`). */
+  get handlers(): readonly AgentHandler[] {
+    return this.#handlers;
   }
 
   async invoke(request: SandboxRequest, trigger?: SandboxTrigger): Promise<SandboxResponse> {

@@ -327,6 +327,29 @@ export class VeilClient {
     };
   }
 
+  /**
+   * What the agent's running code handles (`fetch`, `onChainRequest`, `scheduled`), read by
+   * loading its bundle from the network's blob store in the same sandbox as a worker; undefined
+   * when the bundle is not reachable from here.
+   *
+   * @example
+   * if (!(await client.handlersOf("oracle"))?.includes("scheduled")) console.warn("nothing to schedule");
+   */
+  async handlersOf(nameOrId: string): Promise<readonly string[] | undefined> {
+    const chain = await this.chain();
+    const record = await chain.getAgent(await this.#resolveId(chain, nameOrId));
+    const blobs = new FsBlobStore(this.network.blobStore.path);
+    if (!(await blobs.has(record.codeHash))) return undefined;
+    const { IsolateSandbox } = await import("../sandbox/isolate.ts");
+    const sandbox = await IsolateSandbox.create({
+      code: new TextDecoder().decode(await blobs.get(record.codeHash)),
+      meta: { id: record.id.toString(), name: record.name, codeHash: record.codeHash },
+    });
+    const handlers = sandbox.handlers;
+    sandbox.dispose();
+    return handlers;
+  }
+
   /** The agent's certified keys, checked up to the master key on chain (see identity.ts). */
   async identity(nameOrId: string): Promise<VerifiedAgentIdentity> {
     const cached = this.#identities.get(nameOrId);

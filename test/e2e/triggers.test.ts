@@ -142,6 +142,13 @@ describe("triggers on a live network", { timeout: 300_000 }, () => {
     const d = await veil(["deploy", join(work, "ticker"), "--name", "ticker", "--egress", host], { env });
     assert.equal(d.code, 0, d.stderr);
     assert.equal((await veil(["secrets", "set", "ticker", `HOOK_URL=${hook}`], { env })).code, 0);
+    // Code without scheduled() would fail every tick: refused before anything is sent (issue 21).
+    const oracle = await veil(["triggers", "schedule", "oracle", "* * * * *"], { env });
+    assert.equal(oracle.code, 1);
+    assert.match(
+      oracle.stderr,
+      /AGENT_NOT_SCHEDULABLE.*no scheduled\(event, env, ctx\) handler \(it has onChainRequest\)/,
+    );
     seen.length = 0;
     const s = await veil(["triggers", "schedule", "ticker", "* * * * *"], { env });
     assert.equal(s.code, 0, s.stderr);
