@@ -147,7 +147,7 @@ describe("triggers on a live network", { timeout: 300_000 }, () => {
     assert.equal(oracle.code, 1);
     assert.match(
       oracle.stderr,
-      /AGENT_NOT_SCHEDULABLE.*no scheduled\(event, env, ctx\) handler \(it has onChainRequest\)/,
+      /AGENT_NOT_SCHEDULABLE.*no scheduled\(event, env, ctx\) handler \(it has fetch, onChainRequest\)/,
     );
     seen.length = 0;
     const s = await veil(["triggers", "schedule", "ticker", "* * * * *"], { env });
