@@ -8,6 +8,7 @@ import { watchSupervisor } from "../network/processes.ts";
 import type { InvokeEnd, VeilClient as VeilClientType } from "../sdk/client.ts";
 import { amount, registerAgentCommands, resolveKey } from "./agent.ts";
 import { registerAuditCommand } from "./audit.ts";
+import { registerDoctorCommand } from "./doctor.ts";
 import { registerEscrowCommands } from "./escrow.ts";
 import { registerGovCommands } from "./gov.ts";
 import { agentsIn, describeTemplates, initAgent, listTemplates } from "./init.ts";
@@ -1031,6 +1032,7 @@ registerEscrowCommands(program);
 registerGovCommands(program);
 registerTriggersCommands(program, { networkOption, keyOption, loadNetwork, signingKey, action });
 registerAuditCommand(program, { networkOption, keyOption, loadNetwork, signingKey, action });
+registerDoctorCommand(program);
 
 program
   .command("commands")

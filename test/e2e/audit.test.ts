@@ -55,6 +55,35 @@ describe("veil audit against a live network", { timeout: 180_000 }, () => {
     return { ...run, results };
   };
 
+  test("veil doctor finds the machine and the network healthy; a dead chain is a failure with what to do", async () => {
+    const ok = await veil(["doctor"], { env });
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    for (const line of [
+      /✔ chain: .*block \d+/,
+      /✔ contracts: AgentRegistry at 0x/,
+      /✔ gateway: .*2 worker\(s\) to route to/,
+    ])
+      assert.match(ok.stdout, line);
+    assert.equal(
+      (ok.stdout.match(/✔ worker 0x.*ready; on chain Active, attested.*INSECURE/g) ?? []).length,
+      2,
+    );
+    const json = JSON.parse((await veil(["doctor", "--json"], { env })).stdout) as {
+      name: string;
+      ok: boolean;
+    }[];
+    assert.ok(json.every((c) => c.ok));
+    // The same network.json with its chain gone: the chain check fails and says what to do.
+    const dead = join(work, "dead-network.json");
+    writeFileSync(dead, JSON.stringify({ ...file, chain: { ...file.chain, rpcUrl: "http://127.0.0.1:9" } }));
+    const down = await veil(["doctor", "--network", dead]);
+    assert.equal(down.code, 1);
+    assert.match(
+      down.stdout,
+      /✘ chain: http:\/\/127\.0\.0\.1:9 does not answer\n {4}→ Start the network \(`npm start`\)/,
+    );
+  });
+
   test("on a fresh dev network every attack is held, and the audit leaves nothing running", async () => {
     const { code, results, stderr, ms } = await audit([]);
     assert.deepEqual(
