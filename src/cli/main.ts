@@ -36,6 +36,11 @@ const program = new Command();
 program
   .name("veil")
   .description("Veil: a confidential execution network for AI agents")
+  .version(
+    (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string })
+      .version,
+    "-V, --version",
+  )
   .showHelpAfterError()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 

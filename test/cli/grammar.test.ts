@@ -76,3 +76,17 @@ describe("one CLI grammar", () => {
     }
   });
 });
+
+test("veil --version answers with the package's version before loading the CLI", async () => {
+  const { version } = JSON.parse(
+    (await import("node:fs")).readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
+  ) as { version: string };
+  for (const flag of ["--version", "-V"]) {
+    const r = await veil([flag]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${version}\n`);
+    console.log(`veil ${flag}: ${r.ms} ms`);
+  }
+  const help = await veil(["--help"]);
+  assert.match(help.stdout, /-V, --version\s+output the version number/);
+});
