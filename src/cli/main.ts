@@ -8,6 +8,7 @@ import { watchSupervisor } from "../network/processes.ts";
 import type { InvokeEnd, VeilClient as VeilClientType } from "../sdk/client.ts";
 import { amount, registerAgentCommands, resolveKey } from "./agent.ts";
 import { registerAuditCommand } from "./audit.ts";
+import { commandTree, completionScript } from "./completion.ts";
 import { registerDoctorCommand } from "./doctor.ts";
 import { registerEscrowCommands } from "./escrow.ts";
 import { registerGovCommands } from "./gov.ts";
@@ -1042,29 +1043,24 @@ registerDoctorCommand(program);
 program
   .command("commands")
   .description("every command with its options (for scripts and shell completion)")
-  .option("--json", "as JSON: [{ command, options: [flags] }]")
+  .option("--json", "as JSON: [{ command, description, options: [flags] }]")
   .action((opts: { json?: boolean }) => {
-    const all: { command: string; description: string; options: string[] }[] = [];
-    const walk = (cmd: Command, path: string[]) => {
-      for (const sub of cmd.commands) {
-        const name = [...path, sub.name()];
-        all.push({
-          command: name.join(" "),
-          description: sub.description(),
-          options: sub.options.map((o) => o.flags),
-        });
-        walk(sub, name);
-      }
-    };
-    walk(program, []);
+    const all = commandTree(program);
     process.stdout.write(
       opts.json
         ? `${JSON.stringify(all, null, 2)}\n`
-        : all
-            .map((c) => `${c.command.padEnd(28)} ${c.description}`)
-            .join("\n")
-            .concat("\n"),
+        : all.map((c) => `${c.command.padEnd(28)} ${c.description}\n`).join(""),
     );
   });
+
+program
+  .command("completion")
+  .description("print a shell completion script: veil completion bash|zsh|fish")
+  .argument("<shell>", "bash, zsh or fish")
+  .action(
+    action(async (shell: string) => {
+      process.stdout.write(completionScript(shell, commandTree(program)));
+    }),
+  );
 
 program.parseAsync(process.argv).catch(fail);

@@ -90,3 +90,25 @@ test("veil --version answers with the package's version before loading the CLI",
   const help = await veil(["--help"]);
   assert.match(help.stdout, /-V, --version\s+output the version number/);
 });
+
+test("veil completion bash completes commands, subcommands and each command's options", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const script = await veil(["completion", "bash"]);
+  assert.equal(script.code, 0, script.stderr);
+  const complete = (...words: string[]) =>
+    spawnSync(
+      "bash",
+      [
+        "-c",
+        `eval "$SCRIPT"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _veil; echo "\${COMPREPLY[*]}"`,
+      ],
+      { encoding: "utf8", env: { ...process.env, SCRIPT: script.stdout } },
+    ).stdout.trim();
+  assert.equal(complete("veil", "ag"), "agent");
+  assert.equal(complete("veil", "agent", "ro"), "rollback");
+  assert.equal(complete("veil", "agent", "transfer", "hello", "--fr"), "--from");
+  assert.equal(complete("veil", "gov", "queue", "12", "--w"), "--wait");
+  const unknown = await veil(["completion", "tcsh"]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /BAD_ARGUMENT.*No completion for "tcsh"/);
+});
