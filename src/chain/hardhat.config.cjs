@@ -6,10 +6,6 @@ module.exports = {
       chainId: 31337,
       ...(process.env.VEIL_CHAIN_GENESIS_DATE ? { initialDate: process.env.VEIL_CHAIN_GENESIS_DATE } : {}),
       mining: { auto: true, interval: 0 },
-      // Automined blocks may share a second, so the chain's clock keeps to the wall clock: with
-      // one second per block, deploying the network put it minutes ahead, and anything judged by
-      // block time (schedules, price delays, votes) ran early against the clock users read.
-      allowBlocksWithSameTimestamp: true,
       accounts: { mnemonic: "test test test test test test test test test test test junk", count: 20 },
       allowUnlimitedContractSize: false,
     },
