@@ -73,7 +73,13 @@ export class ScheduleRunner {
   }
 
   async poll(): Promise<void> {
-    const nowMs = this.#now();
+    // The chain judges ticks (claimTick: not before the schedule was set, not far in the future)
+    // by its block time, which a dev chain's automining can put ahead of this clock: when it is
+    // ahead, ticks are counted by it.
+    const chainMs = this.#o.now
+      ? 0
+      : Number((await this.#o.chain.public.getBlock({ blockTag: "latest" })).timestamp) * 1000;
+    const nowMs = Math.max(this.#now(), chainMs);
     const now = Math.floor(nowMs / 1000);
     const from = Math.max(this.#since, now - Math.floor((this.#o.windowMs ?? 300_000) / 1000)) - 60;
     const agents = this.#o.agents();
