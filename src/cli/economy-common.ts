@@ -21,11 +21,6 @@ export function addSignerOptions(cmd: Command): Command {
     .addOption(privateKeyOption());
 }
 
-/** The signing key: --private-key, --from, $VEIL_PRIVATE_KEY, else the dev account "user". */
-export function economySigner(network: NetworkFile, flags: SignerFlags): Hex {
-  return resolveSigner(network, flags);
-}
-
 /** The economy client of the network in `flags`, signing as the chosen account (viem loads on use). */
 export async function economyClient(
   flags: SignerFlags,
@@ -41,7 +36,7 @@ export async function economyClient(
   const { VeilEconomy } = await import("../chain/economy-client.ts");
   const economy = new VeilEconomy(
     { ...network.chain, economy: addresses },
-    { ...(options.readOnly ? {} : { account: economySigner(network, flags) }), pollingIntervalMs: 50 },
+    { ...(options.readOnly ? {} : { account: resolveSigner(network, flags) }), pollingIntervalMs: 50 },
   );
   return { economy, network };
 }
