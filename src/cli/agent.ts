@@ -3,8 +3,15 @@ import { formatUnits, type Hex, parseUnits } from "viem";
 import type { VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile } from "../network/config.ts";
-import { fail, progress } from "./output.ts";
-import { fromOption, privateKeyOption, resolveKeySpec, resolveSigner, type SignerFlags } from "./signer.ts";
+import { confirm, fail, out, progress, yesOption } from "./output.ts";
+import {
+  addressSpec,
+  fromOption,
+  privateKeyOption,
+  resolveKeySpec,
+  resolveSigner,
+  type SignerFlags,
+} from "./signer.ts";
 
 // `veil agent …`: the owner's controls over an agent on chain — access, price, quota, pause,
 // versions and ownership. Every command prints each transaction's hash and what it changed.
@@ -65,8 +72,9 @@ function address(value: string): Hex {
 
 const tokens = (n: bigint) => `${formatUnits(n, DECIMALS)} VEIL`;
 
+/** A transaction sent: what it did and its hash (under --json, both in `transactions`). */
 function sent(hash: Hex, result: string): void {
-  process.stdout.write(`${result}\n  tx ${hash}\n`);
+  out([result, `  tx ${hash}`], { transactions: [{ hash, did: result }] });
 }
 
 function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
@@ -93,8 +101,8 @@ export function registerAgentCommands(program: Command): void {
     .option("--allowlist", "only callers on the allowlist may call (they sign their requests)")
     .option("--token <address>", "only holders of this ERC20 may call")
     .option("--min <amount>", "with --token: the least balance a caller must hold, in token units", "0")
-    .option("--allow <address...>", "add callers to the allowlist")
-    .option("--deny <address...>", "remove callers from the allowlist")
+    .option("--allow <address...>", "add callers to the allowlist (addresses, or dev accounts by role)")
+    .option("--deny <address...>", "remove callers from the allowlist (addresses, or dev accounts by role)")
     .option("--quota <calls/seconds>", "at most CALLS per caller per SECONDS (0/0 lifts it), e.g. 100/3600")
     .addOption(networkOption())
     .addOption(fromOption())
@@ -116,8 +124,10 @@ export function registerAgentCommands(program: Command): void {
           const modes = [opts.public, opts.allowlist, opts.token].filter(Boolean).length;
           if (modes > 1)
             throw new VeilError("BAD_ARGUMENT", "Choose one of --public, --allowlist, --token", {});
-          const { chain } = await ownerChain(opts);
+          const { chain, network } = await ownerChain(opts);
           const id = await agentId(chain, name);
+          const allow = (opts.allow ?? []).map((a) => addressSpec(network, a));
+          const deny = (opts.deny ?? []).map((a) => addressSpec(network, a));
           let changed = false;
           if (modes === 1) {
             const zero = "0x0000000000000000000000000000000000000000" as Hex;
@@ -133,18 +143,12 @@ export function registerAgentCommands(program: Command): void {
             }
             changed = true;
           }
-          if (opts.allow?.length) {
-            sent(
-              await chain.setAgentAllowed(id, opts.allow.map(address), true),
-              `allowed: ${opts.allow.join(", ")}`,
-            );
+          if (allow.length) {
+            sent(await chain.setAgentAllowed(id, allow, true), `allowed: ${allow.join(", ")}`);
             changed = true;
           }
-          if (opts.deny?.length) {
-            sent(
-              await chain.setAgentAllowed(id, opts.deny.map(address), false),
-              `denied: ${opts.deny.join(", ")}`,
-            );
+          if (deny.length) {
+            sent(await chain.setAgentAllowed(id, deny, false), `denied: ${deny.join(", ")}`);
             changed = true;
           }
           if (opts.quota !== undefined) {
@@ -189,9 +193,14 @@ export function registerAgentCommands(program: Command): void {
             p.pendingPriceAt > 0n
               ? `; rising to ${tokens(p.pendingPrice)} at ${new Date(Number(p.pendingPriceAt) * 1000).toISOString()}`
               : "";
-          process.stdout.write(
-            `price ${tokens(p.price)} per call${pending}; owner's cap ${tokens(p.spendingCap)}\n`,
-          );
+          out([`price ${tokens(p.price)} per call${pending}; owner's cap ${tokens(p.spendingCap)}`], {
+            agent: id,
+            price: p.price,
+            spendingCap: p.spendingCap,
+            ...(p.pendingPriceAt > 0n
+              ? { pendingPrice: p.pendingPrice, pendingFrom: new Date(Number(p.pendingPriceAt) * 1000) }
+              : {}),
+          });
           return;
         }
         if (price !== undefined) {
@@ -252,20 +261,17 @@ export function registerAgentCommands(program: Command): void {
         const chain = new VeilChain(network.chain);
         const id = await agentId(chain, name);
         const [record, versions] = await Promise.all([chain.getAgent(id), chain.agentVersions(id)]);
-        if (opts.json) {
-          process.stdout.write(
-            `${JSON.stringify(
-              versions.map((v) => ({ ...v, current: v.version === record.currentVersion })),
-              null,
-              2,
-            )}\n`,
-          );
-          return;
-        }
-        for (const v of versions) {
-          const mark = v.version === record.currentVersion ? "* running" : v.removed ? "  removed" : "";
-          process.stdout.write(`${String(v.version).padStart(4)}  ${v.codeHash}  ${mark}\n`);
-        }
+        out(
+          versions.map((v) => {
+            const mark = v.version === record.currentVersion ? "* running" : v.removed ? "  removed" : "";
+            return `${String(v.version).padStart(4)}  ${v.codeHash}  ${mark}`;
+          }),
+          {
+            agent: id,
+            current: record.currentVersion,
+            versions: versions.map((v) => ({ ...v, current: v.version === record.currentVersion })),
+          },
+        );
       }),
     );
 
@@ -322,8 +328,9 @@ export function registerAgentCommands(program: Command): void {
     .addOption(networkOption())
     .addOption(fromOption())
     .addOption(privateKeyOption())
+    .addOption(yesOption())
     .action(
-      run(async (name: string, version: string, opts: Common) => {
+      run(async (name: string, version: string, opts: Common & { yes?: boolean }) => {
         const n = Number(version);
         if (!Number.isInteger(n) || n < 0)
           throw new VeilError("BAD_ARGUMENT", `"${version}" is not a version number`, {});
@@ -344,6 +351,11 @@ export function registerAgentCommands(program: Command): void {
               hint: "Activate a version with other code first (`veil agent rollback`), or deploy new code.",
             },
           );
+        await confirm(
+          opts.yes,
+          `Removing version ${n} of ${name}`,
+          "its code can never run or be activated again",
+        );
         sent(await chain.removeAgentVersion(id, n), `agent #${id}: version ${n} removed for good`);
       }),
     );
@@ -352,15 +364,21 @@ export function registerAgentCommands(program: Command): void {
     .command("transfer")
     .description("hand the agent to another owner at once (check the address: this cannot be undone by you)")
     .argument("<agent>", "the agent's name or id")
-    .argument("<new-owner>", "the new owner's address")
+    .argument("<new-owner>", "the new owner's address (or a dev account by role)")
     .addOption(networkOption())
     .addOption(fromOption())
     .addOption(privateKeyOption())
+    .addOption(yesOption())
     .action(
-      run(async (name: string, newOwner: string, opts: Common) => {
-        const to = address(newOwner);
-        const { chain } = await ownerChain(opts);
+      run(async (name: string, newOwner: string, opts: Common & { yes?: boolean }) => {
+        const { chain, network } = await ownerChain(opts);
+        const to = addressSpec(network, newOwner);
         const id = await agentId(chain, name);
+        await confirm(
+          opts.yes,
+          `Handing ${name} to ${to}`,
+          "only the new owner can change it, or give it back, from now on",
+        );
         sent(await chain.transferAgentOwnership(id, to), `agent #${id} now belongs to ${to}`);
       }),
     );

@@ -3,7 +3,10 @@ import type { Hex } from "viem";
 import type { VeilEconomy as VeilEconomyType } from "../chain/economy-client.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile } from "../network/config.ts";
-import { fail } from "./output.ts";
+import { fail, out } from "./output.ts";
+
+export { out };
+
 import { fromOption, privateKeyOption, resolveSigner } from "./signer.ts";
 
 /** Options every economy command takes: which network, and who signs. */
@@ -108,19 +111,21 @@ export async function printTransaction(economy: VeilEconomyType, hash: Hex): Pro
     logs: receipt.logs,
   });
   const lines = [`tx      ${hash} (block ${receipt.blockNumber}, gas ${receipt.gasUsed})`];
+  const shown: { name: string; args: Record<string, unknown> }[] = [];
   for (const e of events) {
     // Approvals and transfers are the plumbing of the call; show what it did.
     if (e.eventName === "Approval" || e.eventName === "DelegateVotesChanged") continue;
-    const args = Object.entries((e.args ?? {}) as Record<string, unknown>)
-      .map(([k, v]) => `${k}=${show(v)}`)
-      .join(" ");
-    lines.push(`event   ${e.eventName}(${args})`);
+    const args = (e.args ?? {}) as Record<string, unknown>;
+    shown.push({ name: e.eventName, args });
+    lines.push(
+      `event   ${e.eventName}(${Object.entries(args)
+        .map(([k, v]) => `${k}=${show(v)}`)
+        .join(" ")})`,
+    );
   }
-  process.stdout.write(`${lines.join("\n")}\n`);
-}
-
-export function out(lines: string[]): void {
-  process.stdout.write(`${lines.join("\n")}\n`);
+  out(lines, {
+    transactions: [{ hash, block: receipt.blockNumber, gasUsed: receipt.gasUsed, events: shown }],
+  });
 }
 
 /** Runs a command's body; every error prints as code, message and hint (exit 1). */

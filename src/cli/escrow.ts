@@ -3,12 +3,12 @@ import {
   addSignerOptions,
   economyClient,
   out,
-  parseAddress,
   parseAmount,
   printTransaction,
   run,
   type SignerFlags,
 } from "./economy-common.ts";
+import { addressSpec } from "./signer.ts";
 
 /**
  * `veil escrow deposit|info|sponsor|unsponsor`: prepaid fees in FeeEscrow (ADR 0006). Callers
@@ -25,17 +25,24 @@ export function registerEscrowCommands(program: Command): void {
       .command("deposit")
       .description("prepay VEIL into the FeeEscrow for the signer (or --for another payer)")
       .argument("<amount>", "VEIL, e.g. 10 or 0.5")
-      .option("--for <address>", "the payer whose escrow receives it (default: the signer)"),
+      .option(
+        "--for <address>",
+        "the payer whose escrow receives it, or a dev account by role (default: the signer)",
+      ),
   ).action(
     run(async (amount: string, opts: SignerFlags & { for?: string }) => {
       const n = await parseAmount(amount);
-      const { economy } = await economyClient(opts);
-      const payer = opts.for ? parseAddress(opts.for, "--for") : economy.account;
+      const { economy, network } = await economyClient(opts);
+      const payer = opts.for ? addressSpec(network, opts.for) : economy.account;
       const hash = await economy.depositEscrow(n, payer);
       await printTransaction(economy, hash);
       const { formatVeil } = await import("../chain/economy-client.ts");
       const a = await economy.escrowAccount(payer);
-      out([`escrow  ${payer} holds ${formatVeil(a.balance)} VEIL`]);
+      out([`escrow  ${payer} holds ${formatVeil(a.balance)} VEIL`], {
+        payer,
+        deposited: n,
+        balance: a.balance,
+      });
     }),
   );
 
@@ -43,18 +50,26 @@ export function registerEscrowCommands(program: Command): void {
     escrow
       .command("info")
       .description("show a payer's escrow: balance, withdrawal requested")
-      .argument("[address]", "the payer (default: the signer)"),
+      .argument("[address]", "the payer: an address or a dev account by role (default: the signer)"),
   ).action(
     run(async (address: string | undefined, opts: SignerFlags) => {
-      const { economy } = await economyClient(opts);
-      const payer = address ? parseAddress(address, "payer") : economy.account;
+      const { economy, network } = await economyClient(opts);
+      const payer = address ? addressSpec(network, address) : economy.account;
       const { formatVeil } = await import("../chain/economy-client.ts");
       const a = await economy.escrowAccount(payer);
-      out([
-        `payer      ${payer}`,
-        `balance    ${formatVeil(a.balance)} VEIL`,
-        `withdrawal ${a.requested === 0n ? "none requested" : `${formatVeil(a.requested)} VEIL after ${new Date(Number(a.unlockAt) * 1000).toISOString()}`}`,
-      ]);
+      out(
+        [
+          `payer      ${payer}`,
+          `balance    ${formatVeil(a.balance)} VEIL`,
+          `withdrawal ${a.requested === 0n ? "none requested" : `${formatVeil(a.requested)} VEIL after ${new Date(Number(a.unlockAt) * 1000).toISOString()}`}`,
+        ],
+        {
+          payer,
+          balance: a.balance,
+          withdrawalRequested: a.requested,
+          ...(a.requested === 0n ? {} : { unlockAt: new Date(Number(a.unlockAt) * 1000) }),
+        },
+      );
     }),
   );
 
@@ -74,10 +89,18 @@ export function registerEscrowCommands(program: Command): void {
       const ANY = 2n ** 256n - 1n;
       const hash = await economy.authorizeSigner(identity.address, opts.outbound ? ANY : identity.id);
       await printTransaction(economy, hash);
-      out([
-        `signer  agent #${identity.id}'s key ${identity.address} may sign vouchers on ${economy.account}'s escrow`,
-        `scope   ${opts.outbound ? "any agent (its own sponsored calls and its calls to others)" : `calls to agent #${identity.id}`}`,
-      ]);
+      out(
+        [
+          `signer  agent #${identity.id}'s key ${identity.address} may sign vouchers on ${economy.account}'s escrow`,
+          `scope   ${opts.outbound ? "any agent (its own sponsored calls and its calls to others)" : `calls to agent #${identity.id}`}`,
+        ],
+        {
+          agent: identity.id,
+          signer: identity.address,
+          payer: economy.account,
+          outbound: Boolean(opts.outbound),
+        },
+      );
     }),
   );
 
@@ -93,7 +116,11 @@ export function registerEscrowCommands(program: Command): void {
       const identity = await new VeilClient(network).identity(name);
       const hash = await economy.revokeSigner(identity.address);
       await printTransaction(economy, hash);
-      out([`signer  ${identity.address} may no longer sign on ${economy.account}'s escrow`]);
+      out([`signer  ${identity.address} may no longer sign on ${economy.account}'s escrow`], {
+        agent: identity.id,
+        signer: identity.address,
+        payer: economy.account,
+      });
     }),
   );
 }

@@ -14,6 +14,7 @@ import {
 } from "./economy-common.ts";
 import { callableContracts, parseCall } from "./gov-call.ts";
 import { progress } from "./output.ts";
+import { warnUnlessTimelockOwns } from "./timelock-owner.ts";
 
 const TOKEN_AMOUNTS = ["stakePool.minContribution", "rewards.rewardPerSecond", "rewards.minStake"];
 const NUMBERS = ["rewards.treasuryBps", "feeEscrow.treasuryBps", "slashing.slashBps", "slashing.reporterBps"];
@@ -92,10 +93,25 @@ async function waitForChainTime(economy: VeilEconomy, at: bigint, what: string):
   }
 }
 
+/**
+ * A proposal named on the command line: its id, `latest` (the newest proposal), or the first
+ * digits of its id (at least 6, when only one id starts with them), as with git's commits.
+ */
 async function findProposal(
   economy: VeilEconomy,
-  proposalId: bigint,
-): Promise<{ actions: ProposalAction[]; description: string; voteStart: bigint; voteEnd: bigint }> {
+  spec: string,
+): Promise<{
+  id: bigint;
+  actions: ProposalAction[];
+  description: string;
+  voteStart: bigint;
+  voteEnd: bigint;
+}> {
+  if (spec !== "latest" && !/^\d+$/.test(spec)) {
+    throw new VeilError("BAD_ARGUMENT", `"${spec}" is not a proposal id`, {
+      hint: "Give the id `veil gov propose` printed (or its first digits), or `latest`.",
+    });
+  }
   const { veilGovernorAbi } = await import("../chain/abi.ts");
   const events = await economy.public.getContractEvents({
     address: economy.addresses.governor,
@@ -103,28 +119,38 @@ async function findProposal(
     eventName: "ProposalCreated",
     fromBlock: 0n,
   });
-  const e = events.find((x) => x.args.proposalId === proposalId);
-  if (!e?.args.targets || !e.args.values || !e.args.calldatas) {
-    throw new VeilError("PROPOSAL_NOT_FOUND", `No proposal ${proposalId} on this network's governor`, {
-      hint: "Copy the id `veil gov propose` printed.",
+  let matches = events;
+  if (spec === "latest") matches = events.slice(-1);
+  else {
+    const exact = events.filter((x) => x.args.proposalId?.toString() === spec);
+    matches =
+      exact.length || spec.length < 6
+        ? exact
+        : events.filter((x) => x.args.proposalId?.toString().startsWith(spec));
+  }
+  if (matches.length > 1) {
+    throw new VeilError("BAD_ARGUMENT", `${matches.length} proposals have ids starting with ${spec}`, {
+      hint: "Give more digits of the id (`veil gov status` lists none; `veil gov propose` printed it).",
     });
+  }
+  const e = matches[0];
+  if (!e?.args.proposalId || !e.args.targets || !e.args.values || !e.args.calldatas) {
+    throw new VeilError(
+      "PROPOSAL_NOT_FOUND",
+      spec === "latest"
+        ? "This network's governor has no proposals yet"
+        : `No proposal ${spec} on this network's governor`,
+      { hint: "Copy the id `veil gov propose` printed, or say `latest`." },
+    );
   }
   const { targets, values, calldatas } = e.args;
   return {
+    id: e.args.proposalId,
     actions: targets.map((target, i) => ({ target, value: values[i] ?? 0n, data: calldatas[i] as Hex })),
     description: e.args.description ?? "",
     voteStart: e.args.voteStart ?? 0n,
     voteEnd: e.args.voteEnd ?? 0n,
   };
-}
-
-function parseProposalId(value: string): bigint {
-  if (!/^\d+$/.test(value)) {
-    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a proposal id`, {
-      hint: "A proposal id is the (long) decimal number `veil gov propose` printed.",
-    });
-  }
-  return BigInt(value);
 }
 
 /** `veil gov propose|vote|queue|execute|status`: the governor and timelock that own every parameter. */
@@ -164,13 +190,25 @@ export function registerGovCommands(program: Command): void {
         ...changes.map((c) => economy.encodeParameterChange(c)),
         ...(opts.call ?? []).map((c) => parseCall(c, contracts)),
       ];
+      await warnUnlessTimelockOwns(
+        economy,
+        network,
+        actions.map((a) => a.target),
+      );
       const { proposalId, hash } = await economy.propose(actions, opts.description);
       await printTransaction(economy, hash);
       const settings = await economy.governorSettings();
-      out([
-        `proposal ${proposalId}`,
-        `  voting opens in ${settings.votingDelay}s and lasts ${settings.votingPeriod}s: veil gov vote ${proposalId} for`,
-      ]);
+      out(
+        [
+          `proposal ${proposalId}`,
+          `  voting opens in ${settings.votingDelay}s and lasts ${settings.votingPeriod}s: veil gov vote ${proposalId} for (or: veil gov vote latest for)`,
+        ],
+        {
+          proposal: proposalId,
+          votingDelaySeconds: settings.votingDelay,
+          votingPeriodSeconds: settings.votingPeriod,
+        },
+      );
     }),
   );
 
@@ -178,11 +216,10 @@ export function registerGovCommands(program: Command): void {
     gov
       .command("vote")
       .description("vote on a proposal with the signer's delegated VEIL")
-      .argument("<proposal>", "proposal id")
+      .argument("<proposal>", "proposal id (or its first digits, or latest)")
       .argument("<support>", "for, against or abstain"),
   ).action(
     run(async (id: string, support: string, opts: SignerFlags) => {
-      const proposalId = parseProposalId(id);
       const choice = SUPPORT[support.toLowerCase()];
       if (choice === undefined) {
         throw new VeilError("BAD_ARGUMENT", `"${support}" is not a vote`, {
@@ -190,9 +227,15 @@ export function registerGovCommands(program: Command): void {
         });
       }
       const { economy } = await economyClient(opts);
+      const proposalId = (await findProposal(economy, id)).id;
       const hash = await economy.castVote(proposalId, choice);
       await printTransaction(economy, hash);
-      out([`proposal ${proposalId} is ${STATES[await economy.proposalState(proposalId)]}`]);
+      const state = STATES[await economy.proposalState(proposalId)];
+      out([`proposal ${proposalId} is ${state}`], {
+        proposal: proposalId,
+        vote: support.toLowerCase(),
+        state,
+      });
     }),
   );
 
@@ -204,7 +247,7 @@ export function registerGovCommands(program: Command): void {
       gov
         .command(name)
         .description(what)
-        .argument("<proposal>", "proposal id")
+        .argument("<proposal>", "proposal id (or its first digits, or latest)")
         .option(
           "--wait",
           name === "queue"
@@ -213,9 +256,9 @@ export function registerGovCommands(program: Command): void {
         ),
     ).action(
       run(async (id: string, opts: SignerFlags & { wait?: boolean }) => {
-        const proposalId = parseProposalId(id);
         const { economy } = await economyClient(opts);
-        const p = await findProposal(economy, proposalId);
+        const p = await findProposal(economy, id);
+        const proposalId = p.id;
         if (opts.wait) {
           if (name === "queue") await waitForChainTime(economy, p.voteEnd + 1n, "the vote to end");
           else
@@ -238,7 +281,8 @@ export function registerGovCommands(program: Command): void {
             ? await economy.queueProposal(p.actions, p.description)
             : await economy.executeProposal(p.actions, p.description);
         await printTransaction(economy, hash);
-        out([`proposal ${proposalId} is ${STATES[await economy.proposalState(proposalId)]}`]);
+        const state = STATES[await economy.proposalState(proposalId)];
+        out([`proposal ${proposalId} is ${state}`], { proposal: proposalId, state });
       }),
     );
   }
@@ -247,24 +291,27 @@ export function registerGovCommands(program: Command): void {
     gov
       .command("status")
       .description("show a proposal's state, votes and actions; without an id, the governor's settings")
-      .argument("[proposal]", "proposal id"),
+      .argument("[proposal]", "proposal id (or its first digits, or latest)"),
   ).action(
     run(async (id: string | undefined, opts: SignerFlags) => {
       const { economy } = await economyClient(opts, { readOnly: true });
       const { formatVeil } = await import("../chain/economy-client.ts");
       const settings = await economy.governorSettings();
       if (id === undefined) {
-        out([
-          `governor        ${economy.addresses.governor}`,
-          `timelock        ${economy.addresses.timelock} (owns every economy parameter; holds the treasury)`,
-          `voting delay    ${settings.votingDelay}s`,
-          `voting period   ${settings.votingPeriod}s`,
-          `threshold       ${formatVeil(settings.proposalThreshold)} VEIL of votes to propose`,
-        ]);
+        out(
+          [
+            `governor        ${economy.addresses.governor}`,
+            `timelock        ${economy.addresses.timelock} (owns every economy parameter; holds the treasury)`,
+            `voting delay    ${settings.votingDelay}s`,
+            `voting period   ${settings.votingPeriod}s`,
+            `threshold       ${formatVeil(settings.proposalThreshold)} VEIL of votes to propose`,
+          ],
+          { governor: economy.addresses.governor, timelock: economy.addresses.timelock, ...settings },
+        );
         return;
       }
-      const proposalId = parseProposalId(id);
-      const p = await findProposal(economy, proposalId);
+      const p = await findProposal(economy, id);
+      const proposalId = p.id;
       const { veilGovernorAbi } = await import("../chain/abi.ts");
       const [state, votes] = await Promise.all([
         economy.proposalState(proposalId),
@@ -276,16 +323,27 @@ export function registerGovCommands(program: Command): void {
         }),
       ]);
       const [against, forVotes, abstain] = votes as readonly [bigint, bigint, bigint];
-      out([
-        `proposal ${proposalId}`,
-        `state           ${STATES[state] ?? state}`,
-        `description     ${p.description}`,
-        `votes           for ${formatVeil(forVotes)}, against ${formatVeil(against)}, abstain ${formatVeil(abstain)} VEIL`,
-        `voting          from ${new Date(Number(p.voteStart) * 1000).toISOString()} to ${new Date(Number(p.voteEnd) * 1000).toISOString()}`,
-        ...p.actions.map(
-          (a) => `action          ${a.target} ${a.data.slice(0, 10)}… (${(a.data.length - 2) / 2} bytes)`,
-        ),
-      ]);
+      out(
+        [
+          `proposal ${proposalId}`,
+          `state           ${STATES[state] ?? state}`,
+          `description     ${p.description}`,
+          `votes           for ${formatVeil(forVotes)}, against ${formatVeil(against)}, abstain ${formatVeil(abstain)} VEIL`,
+          `voting          from ${new Date(Number(p.voteStart) * 1000).toISOString()} to ${new Date(Number(p.voteEnd) * 1000).toISOString()}`,
+          ...p.actions.map(
+            (a) => `action          ${a.target} ${a.data.slice(0, 10)}… (${(a.data.length - 2) / 2} bytes)`,
+          ),
+        ],
+        {
+          proposal: proposalId,
+          state: STATES[state] ?? state,
+          description: p.description,
+          votes: { for: forVotes, against, abstain },
+          voteStart: new Date(Number(p.voteStart) * 1000),
+          voteEnd: new Date(Number(p.voteEnd) * 1000),
+          actions: p.actions,
+        },
+      );
     }),
   );
 }

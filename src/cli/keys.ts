@@ -2,7 +2,9 @@ import { type Command, Option } from "commander";
 import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile } from "../network/config.ts";
-import { fail, progress } from "./output.ts";
+import { confirm, fail, out, progress, yesOption } from "./output.ts";
+import { fromOption, privateKeyOption, resolveSigner, type SignerFlags } from "./signer.ts";
+import { warnUnlessTimelockOwns } from "./timelock-owner.ts";
 
 // `veil keys …`: the key epoch, the gatekeepers and rotation (ADR 0010). Kept in its own file
 // so that main.ts only hooks it in.
@@ -10,22 +12,30 @@ import { fail, progress } from "./output.ts";
 const networkOption = () =>
   new Option("--network <file>", "network.json to use (default: $VEIL_NETWORK, then ./.veil/network.json)");
 
-/** The governance key: --private-key, $VEIL_PRIVATE_KEY, else the dev network's deployer. */
-function governanceKey(network: NetworkFile, explicit?: string): Hex {
-  const key = explicit ?? process.env.VEIL_PRIVATE_KEY;
-  if (key) {
-    if (!/^0x[0-9a-fA-F]{64}$/.test(key)) {
-      throw new VeilError("BAD_ARGUMENT", "The private key must be 32 bytes of hex with a 0x prefix", {});
-    }
-    return key as Hex;
-  }
-  const deployer = network.devAccounts?.accounts.find((a) => a.role === "deployer-governance");
-  if (!deployer) {
-    throw new VeilError("NO_ACCOUNT", "No governance account to open the rotation with", {
-      hint: "Outside a dev network, the GatekeeperRegistry's owner is governance's timelock: `veil keys rotate --propose` proposes it, or pass --private-key of the owner.",
+/**
+ * The registry owner's key, named as every command names its signer (signer.ts); on a dev
+ * network the DEV ONLY deployer by default, which owns the registries unless `veil up --governed`.
+ */
+function governanceKey(network: NetworkFile, flags: SignerFlags): Hex {
+  if (!flags.privateKey && !flags.from && !process.env.VEIL_PRIVATE_KEY && !network.devAccounts) {
+    throw new VeilError("NO_ACCOUNT", "No governance account to send the rotation with", {
+      hint: "Outside a dev network, the GatekeeperRegistry's owner is governance's timelock: `veil keys rotate --propose` proposes it, or pass --from/--private-key of the owner.",
     });
   }
-  return deployer.privateKey;
+  return resolveSigner(network, flags, "deployer");
+}
+
+/** On a network whose timelock owns the registries, a direct rotate/abort can only fail: say so first. */
+function refuseWhenGoverned(network: NetworkFile, verb: string): void {
+  if (network.chain.governed) {
+    throw new VeilError(
+      "NOT_OWNER",
+      `The timelock owns this network's GatekeeperRegistry: ${verb} goes through governance`,
+      {
+        hint: `Run \`veil keys ${verb} --propose\`, then \`veil gov vote latest for\`, \`veil gov queue latest --wait\` and \`veil gov execute latest --wait\`.`,
+      },
+    );
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -73,17 +83,19 @@ async function proposeThroughGovernance(
   const description =
     opts.description ??
     (kind === "open" ? `Open key rotation to epoch ${next}` : `Abort key rotation to epoch ${current.epoch}`);
+  await warnUnlessTimelockOwns(economy, network, [action.target]);
   const { proposalId } = await economy.propose([action], description);
   const settings = await economy.governorSettings();
-  process.stdout.write(
-    `${[
+  out(
+    [
       `proposal ${proposalId}: ${description}`,
       `  voting opens in ${settings.votingDelay}s and lasts ${settings.votingPeriod}s: veil gov vote ${proposalId} for`,
-      `  then: veil gov queue ${proposalId}; after the timelock delay: veil gov execute ${proposalId}`,
+      `  then: veil gov queue ${proposalId} --wait; after the timelock delay: veil gov execute ${proposalId} --wait`,
       kind === "open"
         ? "  once executed, the elected gatekeepers take part on their own; follow with `veil keys status`"
         : "  once executed, the current epoch stays in force",
-    ].join("\n")}\n`,
+    ],
+    { proposal: proposalId, description },
   );
 }
 
@@ -173,18 +185,19 @@ export function registerKeysCommand(program: Command): void {
     )
     .addOption(networkOption())
     .option("--elect <addresses>", "comma-separated gatekeeper addresses to elect")
-    .option(
-      "--private-key <hex>",
-      "the registry owner's key (default: $VEIL_PRIVATE_KEY, then the dev deployer)",
-    )
+    .addOption(fromOption())
+    .addOption(privateKeyOption())
     .option("--no-wait", "return once the rotation is open, without waiting for it to complete")
     .option("--timeout <seconds>", "how long to wait for completion", "120")
     .option(
       "--propose",
       "propose openRotation(elected) to the governor instead of sending it (when the timelock owns the registry); prints the proposal id for `veil gov vote|queue|execute`",
     )
-    .option("--from <account>", "with --propose: a DEV ONLY account by role that proposes (default: user)")
     .option("--description <text>", "with --propose: the proposal's description")
+    .addHelpText(
+      "after",
+      "\nWho signs: the registry's owner (default: the dev network's DEV ONLY deployer); with --propose, a voter (default: user).",
+    )
     .action(
       async (opts: {
         network?: string;
@@ -203,13 +216,17 @@ export function registerKeysCommand(program: Command): void {
             await proposeThroughGovernance(opts, "open");
             return;
           }
-          const chain = new VeilChain(network.chain, { account: governanceKey(network, opts.privateKey) });
+          refuseWhenGoverned(network, "rotate");
+          const chain = new VeilChain(network.chain, { account: governanceKey(network, opts) });
           const rotation = new RotationClient(chain);
           const elected = await electedOf(chain, opts.elect);
           await rotation.open(elected);
           const r = await rotation.current();
           progress(`opened the rotation to epoch ${r.epoch}, electing ${elected.length} gatekeeper(s)`);
-          if (!opts.wait) return;
+          if (!opts.wait) {
+            out([], { epoch: r.epoch, completed: false });
+            return;
+          }
           const deadline = Date.now() + Number(opts.timeout) * 1000;
           let last = "";
           for (;;) {
@@ -240,9 +257,10 @@ export function registerKeysCommand(program: Command): void {
             }
             await sleep(500);
           }
-          process.stdout.write(
-            `Rotated to epoch ${r.epoch}; the keys of epoch ${r.epoch - 1n} are destroyed.\n`,
-          );
+          out([`Rotated to epoch ${r.epoch}; the keys of epoch ${r.epoch - 1n} are destroyed.`], {
+            epoch: r.epoch,
+            completed: true,
+          });
         } catch (err) {
           fail(err);
         }
@@ -256,13 +274,11 @@ export function registerKeysCommand(program: Command): void {
         "On a dev network this is the DEV ONLY deployer's transaction; with --propose, a proposal to the governor.",
     )
     .addOption(networkOption())
-    .option(
-      "--private-key <hex>",
-      "the registry owner's key (default: $VEIL_PRIVATE_KEY, then the dev deployer)",
-    )
+    .addOption(fromOption())
+    .addOption(privateKeyOption())
     .option("--propose", "propose abortRotation() to the governor instead of sending it")
-    .option("--from <account>", "with --propose: a DEV ONLY account by role that proposes (default: user)")
     .option("--description <text>", "with --propose: the proposal's description")
+    .addOption(yesOption())
     .action(
       async (opts: {
         network?: string;
@@ -270,21 +286,36 @@ export function registerKeysCommand(program: Command): void {
         propose?: boolean;
         from?: string;
         description?: string;
+        yes?: boolean;
       }) => {
         try {
           if (opts.propose) {
             await proposeThroughGovernance(opts, "abort");
             return;
           }
-          const { RotationClient, VeilChain } = await import("../chain/index.ts");
+          const { RotationClient, RotationState, VeilChain } = await import("../chain/index.ts");
           const network = loadNetwork(opts.network);
-          const chain = new VeilChain(network.chain, { account: governanceKey(network, opts.privateKey) });
+          refuseWhenGoverned(network, "abort");
+          const chain = new VeilChain(network.chain, { account: governanceKey(network, opts) });
           const rotation = new RotationClient(chain);
           const r = await rotation.current();
-          await rotation.abort();
-          process.stdout.write(
-            `Aborted the rotation to epoch ${r.epoch}; epoch ${await chain.epoch()} stays in force.\n`,
+          if (r.state !== RotationState.Open) {
+            throw new VeilError("NO_ROTATION_OPEN", "No key rotation is open: there is nothing to abort", {
+              status: 409,
+              hint: "See `veil keys status`; open one with `veil keys rotate`.",
+            });
+          }
+          await confirm(
+            opts.yes,
+            `Aborting the rotation to epoch ${r.epoch}`,
+            "the contributions made to it are void; a new rotation starts over",
           );
+          await rotation.abort();
+          const epoch = await chain.epoch();
+          out([`Aborted the rotation to epoch ${r.epoch}; epoch ${epoch} stays in force.`], {
+            aborted: r.epoch,
+            epoch,
+          });
         } catch (err) {
           fail(err);
         }

@@ -17,12 +17,18 @@ import { registerKeysCommand } from "./keys.ts";
 import {
   collectAddress,
   collectHostPort,
+  confirm,
   fail,
+  flushJson,
+  jsonOutput,
+  out,
   parseCount,
   parseLimit,
   parsePort,
   parsePositive,
   progress,
+  setJsonOutput,
+  yesOption,
 } from "./output.ts";
 import { registerPoolCommands } from "./pool.ts";
 import { fromOption, privateKeyOption, resolveSigner, type SignerFlags } from "./signer.ts";
@@ -114,6 +120,10 @@ program
       "run the gateway in the first worker's process or in its own (default: the worker's with one worker, its own with more)",
     ).choices(["worker", "process"]),
   )
+  .option(
+    "--governed",
+    "give the registries to governance's timelock, as in production: owner changes then go through `veil gov` (kept on resume)",
+  )
   .option("--fresh", "start a new network, deleting the one in --dir (asks first; --yes does not)")
   .option("--yes", "with --fresh: do not ask")
   .action(
@@ -133,6 +143,7 @@ program
         feeInterval: number;
         gateway?: "worker" | "process";
         allowPrivateEgress?: string[];
+        governed?: boolean;
       }) => {
         const { up, networkExists } = await import("../network/up.ts");
         const { yes, ...upOptions } = opts;
@@ -151,15 +162,27 @@ program
           `               WorkerRegistry ${n.chain.contracts.workerRegistry}`,
           `               GatekeeperRegistry ${n.chain.contracts.gatekeeperRegistry}`,
           `               AttestationPolicy ${n.chain.contracts.attestationPolicy}`,
+          ...(n.chain.governed
+            ? ["  governed     the registries belong to the timelock: owner changes go through `veil gov`"]
+            : []),
           `  network file ${running.path}  (dev accounts in it are DEV ONLY)`,
           `  logs         ${opts.dir}/logs/`,
           "",
           "In another shell:  npx veil init hello-agent && npx veil deploy ./hello-agent --name hello",
           '                   npx veil invoke hello --path /greet --data \'{"name":"Ada"}\'',
           "Press Ctrl-C (or run `npx veil down`) to stop; `npm start` again resumes this network.",
-          "",
         ];
-        process.stdout.write(lines.join("\n"));
+        out(lines, {
+          status: running.resumed ? "resumed" : "up",
+          ...(running.resumed ? { block: running.resumed.block } : {}),
+          networkFile: running.path,
+          logs: `${opts.dir}/logs/`,
+          gateway: n.gateway?.url,
+          chain: n.chain,
+          gatekeepers: n.gatekeepers,
+          workers: n.workers,
+          insecure: n.tee.insecure === true,
+        });
         let stopping = false;
         const shutdown = async () => {
           if (stopping) return;
@@ -201,7 +224,7 @@ program
     action(async (opts: { dir: string; timeout: number }) => {
       const { down } = await import("../network/down.ts");
       const outcome = await down(opts.dir, opts.timeout * 1000, progress);
-      process.stdout.write(`${outcome}\n`);
+      out([outcome], { dir: opts.dir, outcome });
     }),
   );
 
@@ -222,17 +245,23 @@ program
   .action(
     action(async (dir: string, opts: { template: string }) => {
       const target = initAgent(dir, opts.template);
-      process.stdout.write(`Created ${target} from the "${opts.template}" template.\n`);
-      const agents = agentsIn(target);
-      process.stdout.write(`Deploy ${agents.length > 1 ? "them" : "it"} with:\n`);
-      for (const a of agents) {
+      const agents = agentsIn(target).map((a) => {
         const path = relative(process.cwd(), a.dir) || ".";
-        process.stdout.write(
-          `  npx veil deploy ${path.startsWith(".") || isAbsolute(path) ? path : `./${path}`} --name ${a.name}\n`,
-        );
-      }
-      if (existsSync(join(target, "README.md")))
-        process.stdout.write(`Then see ${join(relative(process.cwd(), target) || ".", "README.md")}.\n`);
+        const shown = path.startsWith(".") || isAbsolute(path) ? path : `./${path}`;
+        return { name: a.name, dir: shown, deploy: `npx veil deploy ${shown} --name ${a.name}` };
+      });
+      const readme = existsSync(join(target, "README.md"))
+        ? join(relative(process.cwd(), target) || ".", "README.md")
+        : undefined;
+      out(
+        [
+          `Created ${target} from the "${opts.template}" template.`,
+          `Deploy ${agents.length > 1 ? "them" : "it"} with:`,
+          ...agents.map((a) => `  ${a.deploy}`),
+          ...(readme ? [`Then see ${readme}.`] : []),
+        ],
+        { dir: target, template: opts.template, agents, ...(readme ? { readme } : {}) },
+      );
     }),
   );
 
@@ -271,9 +300,10 @@ program
           env: () => readDevVars(dir, opts.env),
           onEvent: progress,
         });
-        process.stdout.write(
-          `Serving ${resolve(dir)} at ${server.url} (reloads on change; Ctrl-C to stop)\n`,
-        );
+        out([`Serving ${resolve(dir)} at ${server.url} (reloads on change; Ctrl-C to stop)`], {
+          dir: resolve(dir),
+          url: server.url,
+        });
       },
     ),
   );
@@ -288,7 +318,12 @@ program
       const { buildAgent } = await import("../sdk/build.ts");
       const built = await buildAgent(dir);
       if (opts.out) (await import("node:fs")).writeFileSync(opts.out, built.bytes);
-      process.stdout.write(`${built.hash}  ${built.bytes.byteLength} bytes  ${built.entry}\n`);
+      out([`${built.hash}  ${built.bytes.byteLength} bytes  ${built.entry}`], {
+        hash: built.hash,
+        bytes: built.bytes.byteLength,
+        entry: built.entry,
+        ...(opts.out ? { out: opts.out } : {}),
+      });
     }),
   );
 
@@ -351,7 +386,7 @@ program
           timeoutMs: Number(opts.timeout) * 1000,
           ...(Object.keys(limits).length > 0 ? { limits } : {}),
         });
-        process.stdout.write(
+        out(
           [
             `${result.upgraded ? "Upgraded" : "Deployed"} ${result.name} (agent #${result.id}, version ${result.version})`,
             `  code hash  ${result.codeHash} (${result.bundleBytes} bytes)`,
@@ -359,8 +394,8 @@ program
             `  served by  ${result.servedBy.join(", ")}`,
             `  took       ${((Date.now() - started) / 1000).toFixed(2)}s`,
             `Invoke it:   npx veil invoke ${result.name} --path /`,
-            "",
-          ].join("\n"),
+          ],
+          { ...result, seconds: (Date.now() - started) / 1000 },
         );
       },
     ),
@@ -481,6 +516,28 @@ program
             );
           }
         };
+        if (jsonOutput()) {
+          // Scripts get the whole answer and what was checked about it in one object.
+          const parts: Uint8Array[] = [];
+          for await (const chunk of answer.body) parts.push(chunk);
+          const end = await answer.done();
+          const bytes = Buffer.concat(parts);
+          let text: string | undefined;
+          try {
+            text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+          } catch {}
+          out([], {
+            status: answer.status,
+            headers: { ...answer.headers, ...end.trailers },
+            ...(text === undefined ? { bodyBase64: bytes.toString("base64") } : { body: text }),
+            streamed: answer.streamed,
+            verified: end.verified ?? null,
+            usage: end.usage ?? null,
+            llmReceipts: end.llmReceipts,
+          });
+          if (answer.status >= 400) process.exitCode = 1;
+          return;
+        }
         let last = 10;
         if (answer.streamed) {
           // Printed as it arrives; the receipts cover the whole body and are checked at its end.
@@ -547,27 +604,24 @@ program
                 epoch: identity.epoch.toString(),
                 checks: identity.checks,
               };
-        process.stdout.write(`${JSON.stringify({ ...info, keys, limits, policy: policyJson }, null, 2)}\n`);
+        out([], { ...info, keys, limits, policy: policyJson });
         return;
       }
-      process.stdout.write(
-        [
-          `${info.name} (agent #${info.id})`,
-          `  owner     ${info.owner}`,
-          `  code      ${info.codeHash} (version ${info.currentVersion} of ${info.versionCount})`,
-          `  status    ${policy.paused ? "PAUSED" : "running"}; access ${access}${access === "tokenHolders" ? ` (≥ ${formatUnits(policy.minBalance, 18)} of ${policy.token})` : ""}`,
-          `  price     ${policyJson.price} VEIL per call${policy.spendingCap > 0n ? `, sponsored by the owner up to ${policyJson.spendingCap} VEIL per period` : ""}; quota ${policy.quotaCalls ? `${policy.quotaCalls} calls per caller per ${policy.quotaPeriod} s (counted at each caller's home worker)` : "none"}`,
-          identity instanceof Error
-            ? `  keys      ${identity.message.split("\n")[0]}`
-            : `  address   ${identity.address} (keys certified up to the epoch ${identity.epoch} master key on chain)`,
-          ...info.workers.map((w) => `  worker    ${w.address} ${w.url} ${w.status}`),
-          `  limits    memory ${limits.memoryMb} MiB, CPU ${limits.cpuTimeMs} ms, wall ${limits.wallTimeMs} ms, ` +
-            `${limits.maxConcurrent} concurrent`,
-          `            request ≤ ${limits.maxRequestBytes} B, response ≤ ${limits.maxResponseBytes} B, ` +
-            `state ≤ ${limits.maxStateBytes} B, egress ${limits.egressHosts.join(", ")}`,
-          "",
-        ].join("\n"),
-      );
+      out([
+        `${info.name} (agent #${info.id})`,
+        `  owner     ${info.owner}`,
+        `  code      ${info.codeHash} (version ${info.currentVersion} of ${info.versionCount})`,
+        `  status    ${policy.paused ? "PAUSED" : "running"}; access ${access}${access === "tokenHolders" ? ` (≥ ${formatUnits(policy.minBalance, 18)} of ${policy.token})` : ""}`,
+        `  price     ${policyJson.price} VEIL per call${policy.spendingCap > 0n ? `, sponsored by the owner up to ${policyJson.spendingCap} VEIL per period` : ""}; quota ${policy.quotaCalls ? `${policy.quotaCalls} calls per caller per ${policy.quotaPeriod} s (counted at each caller's home worker)` : "none"}`,
+        identity instanceof Error
+          ? `  keys      ${identity.message.split("\n")[0]}`
+          : `  address   ${identity.address} (keys certified up to the epoch ${identity.epoch} master key on chain)`,
+        ...info.workers.map((w) => `  worker    ${w.address} ${w.url} ${w.status}`),
+        `  limits    memory ${limits.memoryMb} MiB, CPU ${limits.cpuTimeMs} ms, wall ${limits.wallTimeMs} ms, ` +
+          `${limits.maxConcurrent} concurrent`,
+        `            request ≤ ${limits.maxRequestBytes} B, response ≤ ${limits.maxResponseBytes} B, ` +
+          `state ≤ ${limits.maxStateBytes} B, egress ${limits.egressHosts.join(", ")}`,
+      ]);
     }),
   );
 
@@ -642,9 +696,10 @@ secrets
       const identity = await veil.identity(agent);
       for (const check of identity.checks) progress(`✔ ${check}`);
       await veil.setSecrets(agent, entries, progress);
-      process.stdout.write(
-        `Set ${Object.keys(entries).join(", ")} on ${agent}; workers restart it with the new env.\n`,
-      );
+      out([`Set ${Object.keys(entries).join(", ")} on ${agent}; workers restart it with the new env.`], {
+        agent,
+        set: Object.keys(entries),
+      });
     }),
   );
 
@@ -656,11 +711,18 @@ secrets
   .addOption(networkOption())
   .addOption(fromOption())
   .addOption(keyOption())
+  .addOption(yesOption())
   .action(
-    action(async (agent: string, key: string, opts: { network?: string; privateKey?: string }) => {
+    action(async (agent: string, key: string, opts: SignerFlags & { network?: string; yes?: boolean }) => {
       const network = loadNetwork(opts.network);
-      await (await client(network, signingKey(network, opts))).unsetSecret(agent, key);
-      process.stdout.write(`Unset ${key} on ${agent}.\n`);
+      const veil = await client(network, signingKey(network, opts));
+      await confirm(
+        opts.yes,
+        `Unsetting ${key} on ${agent}`,
+        "its value is gone for good; set it again to restore it",
+      );
+      await veil.unsetSecret(agent, key);
+      out([`Unset ${key} on ${agent}.`], { agent, unset: key });
     }),
   );
 
@@ -672,7 +734,7 @@ secrets
   .action(
     action(async (agent: string, opts: { network?: string }) => {
       const names = await (await client(loadNetwork(opts.network))).listSecrets(agent);
-      process.stdout.write(names.length ? `${names.join("\n")}\n` : "(no secrets)\n");
+      out(names.length ? [...names] : ["(no secrets)"], { agent, names });
     }),
   );
 
@@ -682,6 +744,7 @@ program
   .addOption(networkOption())
   .action(
     action(async (opts: { network?: string }) => {
+      // The file is JSON already: --json prints it as it is.
       loadNetwork(opts.network);
       process.stdout.write(readFileSync(networkPath(opts.network), "utf8"));
     }),
@@ -1062,5 +1125,29 @@ program
       process.stdout.write(completionScript(shell, commandTree(program)));
     }),
   );
+
+// One grammar (issue 21): every command takes --json. A command that does not print JSON of its
+// own says what it did through `out(lines, fields)`, printed as one object when it ends.
+for (const command of leafCommands(program)) {
+  if (command.name() === "completion") continue; // its output is a shell script
+  if (!command.options.some((o) => o.long === "--json")) {
+    command.addOption(new Option("--json", "print the result as one JSON object (amounts in base units)"));
+  }
+}
+program.hook("preAction", async (_program, command) => {
+  const json = command.opts().json === true;
+  setJsonOutput(json);
+  if (json && DAEMONS.includes(command.name())) (await import("../daemon/http.ts")).announceReadyAsJson();
+});
+program.hook("postAction", () => flushJson());
+
+const DAEMONS = ["chain", "gatekeeper", "worker", "gateway"];
+
+function leafCommands(parent: Command): Command[] {
+  // `veil worker` is both the daemon and the parent of `worker start|stop|…`.
+  return parent.commands.flatMap((c) =>
+    c.commands.length ? [...(DAEMONS.includes(c.name()) ? [c] : []), ...leafCommands(c)] : [c],
+  );
+}
 
 program.parseAsync(process.argv).catch(fail);

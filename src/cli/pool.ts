@@ -28,7 +28,11 @@ export function registerPoolCommands(program: Command): void {
       const { economy } = await economyClient(opts);
       const { poolId, hash } = await economy.createPool(bps);
       await printTransaction(economy, hash);
-      out([`pool    #${poolId} created, owner ${economy.account}, commission ${bps / 100}%`]);
+      out([`pool    #${poolId} created, owner ${economy.account}, commission ${bps / 100}%`], {
+        pool: poolId,
+        owner: economy.account,
+        commissionBps: bps,
+      });
     }),
   );
 
@@ -49,16 +53,24 @@ export function registerPoolCommands(program: Command): void {
         economy.poolPosition(poolId, economy.account),
         economy.poolQueue(poolId),
       ]);
-      out([
-        `pool          #${poolId}`,
-        `owner         ${p.owner}`,
-        `commission    ${p.commissionBps / 100}%`,
-        `total stake   ${formatVeil(p.totalStake)} VEIL (${formatVeil(p.freeStake)} free, the rest assigned to workers)`,
-        `total shares  ${formatVeil(p.totalShares)}`,
-        `owner rewards ${formatVeil(p.ownerRewards)} VEIL`,
-        `queue         ${queue.length} withdrawal(s) waiting`,
-        `you (${economy.account})  ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL, ${formatVeil(position.queued)} queued`,
-      ]);
+      out(
+        [
+          `pool          #${poolId}`,
+          `owner         ${p.owner}`,
+          `commission    ${p.commissionBps / 100}%`,
+          `total stake   ${formatVeil(p.totalStake)} VEIL (${formatVeil(p.freeStake)} free, the rest assigned to workers)`,
+          `total shares  ${formatVeil(p.totalShares)}`,
+          `owner rewards ${formatVeil(p.ownerRewards)} VEIL`,
+          `queue         ${queue.length} withdrawal(s) waiting`,
+          `you (${economy.account})  ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL, ${formatVeil(position.queued)} queued`,
+        ],
+        {
+          pool: poolId,
+          ...p,
+          queuedWithdrawals: queue.length,
+          you: { account: economy.account, ...position },
+        },
+      );
     }),
   );
 
@@ -77,9 +89,12 @@ export function registerPoolCommands(program: Command): void {
       const hash = await economy.contribute(poolId, value);
       await printTransaction(economy, hash);
       const position = await economy.poolPosition(poolId, economy.account);
-      out([
-        `you     ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL in pool #${poolId}`,
-      ]);
+      out(
+        [
+          `you     ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL in pool #${poolId}`,
+        ],
+        { pool: poolId, contributed: value, you: { account: economy.account, ...position } },
+      );
     }),
   );
 
@@ -103,9 +118,12 @@ export function registerPoolCommands(program: Command): void {
         economy.poolPosition(poolId, economy.account),
         economy.balanceOf(economy.account),
       ]);
-      out([
-        `you     ${formatVeil(position.shares)} shares left, ${formatVeil(position.queued)} queued; balance ${formatVeil(balance)} VEIL`,
-      ]);
+      out(
+        [
+          `you     ${formatVeil(position.shares)} shares left, ${formatVeil(position.queued)} queued; balance ${formatVeil(balance)} VEIL`,
+        ],
+        { pool: poolId, withdrawnShares: value, you: { account: economy.account, ...position, balance } },
+      );
     }),
   );
 }

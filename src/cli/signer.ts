@@ -76,3 +76,24 @@ export function resolveSigner(network: NetworkFile, flags: SignerFlags, fallback
     });
   return resolveKeySpec(network, fallbackRole);
 }
+
+/**
+ * An account named where an address is wanted (`--allow`, `transfer NEW_OWNER`, `--for`): a 0x
+ * address as it is, or a dev account by role ("operator-3"), the same names `--from` takes.
+ *
+ * @example
+ * addressSpec(network, "operator-3"); addressSpec(network, "0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+ */
+export function addressSpec(network: NetworkFile, spec: string): Hex {
+  if (/^0x[0-9a-fA-F]{40}$/.test(spec)) return spec as Hex;
+  const accounts = network.devAccounts?.accounts ?? [];
+  const dev = accounts.find(
+    (a) => a.role === spec || (spec === "deployer" && a.role === "deployer-governance"),
+  );
+  if (dev) return dev.address as Hex;
+  throw new VeilError("BAD_ARGUMENT", `"${spec}" is not an address`, {
+    hint: accounts.length
+      ? `Use 0x and 40 hex digits, or a dev account (${accounts.map((a) => a.role).join(", ")}).`
+      : "Use 0x and 40 hex digits.",
+  });
+}

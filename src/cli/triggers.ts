@@ -2,7 +2,7 @@ import type { Command, Option } from "commander";
 import type { Hex } from "viem";
 import { VeilError } from "../errors/index.ts";
 import type { loadNetwork } from "../network/config.ts";
-import { progress } from "./output.ts";
+import { out, progress } from "./output.ts";
 import { fromOption, type SignerFlags } from "./signer.ts";
 
 type Network = ReturnType<typeof loadNetwork>;
@@ -77,7 +77,7 @@ export function registerTriggersCommands(program: Command, d: TriggersCliDeps): 
             );
           const { chain, triggers } = await triggersFor(network, d.signingKey(network, opts));
           await triggers.setSchedule(await agentId(chain, agent), cron);
-          process.stdout.write(`${agent} runs on "${cron}" (UTC), on one worker per tick.\n`);
+          out([`${agent} runs on "${cron}" (UTC), on one worker per tick.`], { agent, schedule: cron });
         },
       ),
     );
@@ -94,7 +94,7 @@ export function registerTriggersCommands(program: Command, d: TriggersCliDeps): 
         const network = d.loadNetwork(opts.network);
         const { chain, triggers } = await triggersFor(network, d.signingKey(network, opts));
         await triggers.setSchedule(await agentId(chain, agent), "");
-        process.stdout.write(`${agent} has no schedule now.\n`);
+        out([`${agent} has no schedule now.`], { agent, schedule: null });
       }),
     );
 
@@ -123,13 +123,15 @@ export function registerTriggersCommands(program: Command, d: TriggersCliDeps): 
           );
           return;
         }
-        process.stdout.write(`schedule: ${schedule || "(none)"}\n`);
-        if (rows.length === 0) process.stdout.write("no requests\n");
-        for (const r of rows) {
-          process.stdout.write(
-            `#${r.id}  ${r.status.padEnd(8)}  from ${r.consumer}  block ${r.blockNumber}, deadline ${r.deadlineBlock}, fee ${r.fee} wei\n`,
-          );
-        }
+        const { formatUnits } = await import("viem");
+        out([
+          `schedule: ${schedule || "(none)"}`,
+          ...(rows.length === 0 ? ["no requests"] : []),
+          ...rows.map(
+            (r) =>
+              `#${r.id}  ${r.status.padEnd(8)}  from ${r.consumer}  block ${r.blockNumber}, deadline ${r.deadlineBlock}, fee ${formatUnits(r.fee, 18)} ETH`,
+          ),
+        ]);
       }),
     );
 }

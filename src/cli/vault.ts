@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import type { Hex } from "viem";
+import type { VeilEconomy } from "../chain/economy-client.ts";
 import { VeilError } from "../errors/index.ts";
 import {
   addSignerOptions,
@@ -33,7 +35,17 @@ export function registerVaultCommands(program: Command): void {
       const { economy } = await economyClient(opts);
       const created = await economy.createVault(bps);
       await printTransaction(economy, created.hash);
-      out([`vault   ${created.vault} created, owner ${economy.account}, commission ${bps / 100}%`]);
+      const number =
+        (await economy.listVaults()).findIndex((a) => a.toLowerCase() === created.vault.toLowerCase()) + 1;
+      out(
+        [`vault   #${number} ${created.vault} created, owner ${economy.account}, commission ${bps / 100}%`],
+        {
+          vault: number,
+          address: created.vault,
+          owner: economy.account,
+          commissionBps: bps,
+        },
+      );
     }),
   );
 
@@ -41,26 +53,29 @@ export function registerVaultCommands(program: Command): void {
     vault
       .command("info")
       .description("show a vault: owner, commission, assets, shares, pools, queue, and the signer's position")
-      .argument("<vault>", "vault address"),
+      .argument("<vault>", "vault number (as `vault create` printed it) or address"),
   ).action(
     run(async (address: string, opts: SignerFlags) => {
-      const v = parseAddress(address, "vault");
       const { economy } = await economyClient(opts);
+      const v = await vaultAddress(economy, address);
       const { formatVeil } = await import("../chain/economy-client.ts");
       const [record, position] = await Promise.all([
         economy.getVault(v),
         economy.vaultPosition(v, economy.account),
       ]);
-      out([
-        `vault         ${v}`,
-        `owner         ${record.owner}`,
-        `commission    ${record.commissionBps / 100}%`,
-        `total assets  ${formatVeil(record.totalAssets)} VEIL`,
-        `total shares  ${formatVeil(record.totalShares)}`,
-        `pools         ${record.pools.length ? record.pools.map((p) => `#${p}`).join(", ") : "none"}`,
-        `queue         ${record.queueLength} withdrawal(s) waiting`,
-        `you (${economy.account})  ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL, ${formatVeil(position.queued)} queued`,
-      ]);
+      out(
+        [
+          `vault         ${v}`,
+          `owner         ${record.owner}`,
+          `commission    ${record.commissionBps / 100}%`,
+          `total assets  ${formatVeil(record.totalAssets)} VEIL`,
+          `total shares  ${formatVeil(record.totalShares)}`,
+          `pools         ${record.pools.length ? record.pools.map((p) => `#${p}`).join(", ") : "none"}`,
+          `queue         ${record.queueLength} withdrawal(s) waiting`,
+          `you (${economy.account})  ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL, ${formatVeil(position.queued)} queued`,
+        ],
+        { vault: v, ...record, you: { account: economy.account, ...position } },
+      );
     }),
   );
 
@@ -70,7 +85,7 @@ export function registerVaultCommands(program: Command): void {
       .description(
         "deposit VEIL into a vault for shares; with --pool, the vault's owner invests the vault's idle VEIL in that stake pool",
       )
-      .argument("<vault>", "vault address")
+      .argument("<vault>", "vault number (as `vault create` printed it) or address")
       .argument("<amount>", "VEIL in token units, e.g. 1000 or 2.5")
       .option(
         "--pool <id>",
@@ -78,10 +93,10 @@ export function registerVaultCommands(program: Command): void {
       ),
   ).action(
     run(async (address: string, amount: string, opts: SignerFlags & { pool?: string }) => {
-      const v = parseAddress(address, "vault");
       const value = await parseAmount(amount);
       const poolId = opts.pool === undefined ? undefined : parseId(opts.pool, "pool id");
       const { economy } = await economyClient(opts);
+      const v = await vaultAddress(economy, address);
       const { formatVeil } = await import("../chain/economy-client.ts");
       if (poolId !== undefined) {
         // One step as it reads: what the vault does not hold idle yet is deposited first (by
@@ -101,17 +116,27 @@ export function registerVaultCommands(program: Command): void {
         const hash = await economy.vaultDelegate(v, poolId, value);
         await printTransaction(economy, hash);
         const position = await economy.poolPosition(poolId, v);
-        out([
-          `vault   holds ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL in pool #${poolId}`,
-        ]);
+        out(
+          [
+            `vault   holds ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL in pool #${poolId}`,
+          ],
+          { vault: v, pool: poolId, invested: value, position },
+        );
         return;
       }
       const hash = await economy.vaultDeposit(v, value);
       await printTransaction(economy, hash);
       const position = await economy.vaultPosition(v, economy.account);
-      out([
-        `you     ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL in vault ${v}`,
-      ]);
+      out(
+        [
+          `you     ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL in vault ${v}`,
+        ],
+        {
+          vault: v,
+          deposited: value,
+          you: { account: economy.account, ...position },
+        },
+      );
     }),
   );
 
@@ -121,13 +146,13 @@ export function registerVaultCommands(program: Command): void {
       .description(
         "withdraw shares from a vault: paid from its idle VEIL, else queued until its owner frees stake",
       )
-      .argument("<vault>", "vault address")
+      .argument("<vault>", "vault number (as `vault create` printed it) or address")
       .argument("<shares>", "shares in token units (vault info shows yours)"),
   ).action(
     run(async (address: string, shares: string, opts: SignerFlags) => {
-      const v = parseAddress(address, "vault");
       const value = await parseAmount(shares, "number of shares");
       const { economy } = await economyClient(opts);
+      const v = await vaultAddress(economy, address);
       const { formatVeil } = await import("../chain/economy-client.ts");
       const hash = await economy.vaultWithdraw(v, value);
       await printTransaction(economy, hash);
@@ -135,9 +160,26 @@ export function registerVaultCommands(program: Command): void {
         economy.vaultPosition(v, economy.account),
         economy.balanceOf(economy.account),
       ]);
-      out([
-        `you     ${formatVeil(position.shares)} shares left, ${formatVeil(position.queued)} queued; balance ${formatVeil(balance)} VEIL`,
-      ]);
+      out(
+        [
+          `you     ${formatVeil(position.shares)} shares left, ${formatVeil(position.queued)} queued; balance ${formatVeil(balance)} VEIL`,
+        ],
+        { vault: v, withdrawnShares: value, you: { account: economy.account, ...position, balance } },
+      );
     }),
   );
+}
+
+/** A vault named by its number in the factory's list (1 is the first created) or its address. */
+async function vaultAddress(economy: VeilEconomy, spec: string): Promise<Hex> {
+  if (/^\d+$/.test(spec)) {
+    const vaults = await economy.listVaults();
+    const v = vaults[Number(spec) - 1];
+    if (!v)
+      throw new VeilError("VAULT_NOT_FOUND", `There is no vault #${spec} (${vaults.length} exist)`, {
+        hint: "Create one with `veil vault create --commission 5`, or give a vault's address.",
+      });
+    return v;
+  }
+  return parseAddress(spec, "vault");
 }

@@ -70,7 +70,10 @@ export function registerWorkerOps(program: Command): void {
       const w = pickWorker(network, economy.account, opts.worker);
       const hash = await economy.bindWorker(poolId, w);
       await printTransaction(economy, hash);
-      out([`worker  ${w} is in pool #${poolId}; start it with: veil worker start --stake <VEIL>`]);
+      out([`worker  ${w} is in pool #${poolId}; start it with: veil worker start --stake <VEIL>`], {
+        worker: w,
+        pool: poolId,
+      });
     }),
   );
 
@@ -89,9 +92,17 @@ export function registerWorkerOps(program: Command): void {
       const hash = await economy.startMining(w, stake);
       await printTransaction(economy, hash);
       const m = await economy.getMiner(w);
-      out([
-        `worker  ${w} is ${STATES[m.state]} (session ${m.session}); it answers heartbeat challenges to earn`,
-      ]);
+      out(
+        [
+          `worker  ${w} is ${STATES[m.state]} (session ${m.session}); it answers heartbeat challenges to earn`,
+        ],
+        {
+          worker: w,
+          state: STATES[m.state] ?? m.state,
+          session: m.session,
+          stake,
+        },
+      );
     }),
   );
 
@@ -108,7 +119,7 @@ export function registerWorkerOps(program: Command): void {
       const hash = await economy.stopMining(w);
       await printTransaction(economy, hash);
       const m = await economy.getMiner(w);
-      out([`worker  ${w} is ${STATES[m.state]}`]);
+      out([`worker  ${w} is ${STATES[m.state]}`], { worker: w, state: STATES[m.state] ?? m.state });
     }),
   );
 
@@ -128,18 +139,31 @@ export function registerWorkerOps(program: Command): void {
         economy.workerStake(w),
         economy.pendingRewards(w),
       ]);
-      out([
-        `worker          ${w}`,
-        `state           ${STATES[m.state] ?? m.state}`,
-        `pool            ${stake.poolId === 0n ? "none" : `#${stake.poolId}`}`,
-        `stake           ${formatVeil(stake.stake)} VEIL`,
-        `session         ${m.session}`,
-        `last heartbeat  ${m.lastChallenge === 0n ? "none" : `challenge of block ${m.lastChallenge}`}`,
-        `performance     ${m.performance}`,
-        `share           ${m.share}`,
-        `pending rewards ${formatVeil(pending)} VEIL`,
-        ...(await feeLines(network, w, formatVeil)),
-      ]);
+      out(
+        [
+          `worker          ${w}`,
+          `state           ${STATES[m.state] ?? m.state}`,
+          `pool            ${stake.poolId === 0n ? "none" : `#${stake.poolId}`}`,
+          `stake           ${formatVeil(stake.stake)} VEIL`,
+          `session         ${m.session}`,
+          `last heartbeat  ${m.lastChallenge === 0n ? "none" : `challenge of block ${m.lastChallenge}`}`,
+          `performance     ${m.performance}`,
+          `share           ${m.share}`,
+          `pending rewards ${formatVeil(pending)} VEIL`,
+          ...(await feeLines(network, w, formatVeil)),
+        ],
+        {
+          worker: w,
+          state: STATES[m.state] ?? m.state,
+          pool: stake.poolId,
+          stake: stake.stake,
+          session: m.session,
+          lastChallenge: m.lastChallenge,
+          performance: m.performance,
+          share: m.share,
+          pendingRewards: pending,
+        },
+      );
     }),
   );
 }

@@ -121,8 +121,16 @@ export function sendError(res: DaemonResponse, err: unknown): void {
 /** The message every daemon prints on stdout once it serves, for `veil up` to read. */
 export const READY_PREFIX = "VEIL_READY ";
 
+// `veil <daemon> --json` asks for the bare JSON object (scripts); `veil up` reads the prefixed line.
+let bareReadyLine = false;
+
+/** `veil <daemon> --json`: announce readiness as one bare JSON object. */
+export function announceReadyAsJson(): void {
+  bareReadyLine = true;
+}
+
 export function announceReady(info: Record<string, unknown>): void {
-  process.stdout.write(`${READY_PREFIX}${JSON.stringify(info)}\n`);
+  process.stdout.write(`${bareReadyLine ? "" : READY_PREFIX}${JSON.stringify(info)}\n`);
 }
 
 /** Request headers past this size are refused before any handler runs (Node's default, made explicit). */

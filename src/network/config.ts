@@ -11,7 +11,13 @@ export type NetworkFile = {
   version: 1;
   name: string;
   /** `contractsBuild`: the key of the contracts' sources the network was deployed from. */
-  chain: ChainConfig & { embedded: boolean; economy?: EconomyAddresses; contractsBuild?: string };
+  chain: ChainConfig & {
+    embedded: boolean;
+    economy?: EconomyAddresses;
+    contractsBuild?: string;
+    /** The registries belong to governance's timelock (`veil up --governed`), not the deployer. */
+    governed?: boolean;
+  };
   /** The economy's dev settings (governance timings, challenge), when `veil up` deployed it. */
   economy?: {
     governance: { votingDelaySeconds: number; votingPeriodSeconds: number; timelockDelaySeconds: number };

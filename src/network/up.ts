@@ -11,6 +11,13 @@ import { VeilError } from "../errors/index.ts";
 import { holdDataDir } from "../storage/data-dir-lock.ts";
 import { buildMeasurement, printInsecureBanner } from "../tee/index.ts";
 import { loadNetwork, type NetworkFile, saveNetwork } from "./config.ts";
+import {
+  addGatekeeperAction,
+  allowMeasurementAction,
+  handRegistriesToTimelock,
+  isGoverned,
+  passAsDevGovernance,
+} from "./dev-governance.ts";
 import { deployDevEconomy } from "./economy.ts";
 import { DEFAULT_NETWORK_MAXIMA } from "./limits.ts";
 import { type Daemon, Supervisor } from "./processes.ts";
@@ -50,6 +57,12 @@ export type UpOptions = {
    * chain can then get keys. A local (embedded) network always allows it (ADR 0020).
    */
   allowSimulated?: boolean;
+  /**
+   * Hand the registries (agents, workers, gatekeepers, attestation policy, triggers) to the
+   * economy's timelock, as in production: owner changes then go through `veil gov`. A network
+   * made so stays so when it resumes.
+   */
+  governed?: boolean;
 };
 
 export type RunningNetwork = {
@@ -194,7 +207,17 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
       const gkAddress = gk.ready.address as Hex;
       if (!(await governance.isGatekeeper(gkAddress))) {
         await fund(rpcUrl, chainId, deployer, gkAddress);
-        await governance.addGatekeeper(gkAddress, gk.ready.encryptionKey as Hex, String(gk.ready.url));
+        if (isGoverned(network)) {
+          const action = addGatekeeperAction(
+            network,
+            gkAddress,
+            gk.ready.encryptionKey as Hex,
+            String(gk.ready.url),
+          );
+          await passAsDevGovernance(network, deployer, [action], `add gatekeeper ${gkAddress}`, progress);
+        } else {
+          await governance.addGatekeeper(gkAddress, gk.ready.encryptionKey as Hex, String(gk.ready.url));
+        }
       }
       network.gatekeepers.push({
         address: gkAddress,
@@ -202,6 +225,12 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
         ...(gk.child.pid ? { pid: gk.child.pid } : {}),
       });
       if (i === 1) await waitForMasterKey(governance);
+    }
+
+    if (options.governed && !isGoverned(network)) {
+      await handRegistriesToTimelock(network, deployer, progress);
+      network.chain.governed = true;
+      saveNetwork(path, network);
     }
 
     const gatewayIn = options.gateway ?? (options.workers === 1 ? "worker" : "process");
@@ -491,7 +520,18 @@ async function resumeNetwork(
   o.progress(`resuming network ${previous.name} from ${o.dir}, block ${block}`);
   const measurement = buildMeasurement();
   if (!(await governance.isMeasurementAllowed(TeeType.simulated, measurement))) {
-    await governance.allowMeasurement(TeeType.simulated, measurement);
+    if (isGoverned(previous)) {
+      const action = allowMeasurementAction(previous, TeeType.simulated, measurement);
+      await passAsDevGovernance(
+        previous,
+        o.deployer,
+        [action],
+        "allow this build on the simulated TEE",
+        o.progress,
+      );
+    } else {
+      await governance.allowMeasurement(TeeType.simulated, measurement);
+    }
     o.progress(
       `the source changed since: policy now also allows simulated build ${measurement.slice(0, 18)}…`,
     );

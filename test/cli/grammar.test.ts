@@ -27,6 +27,25 @@ describe("one CLI grammar", () => {
     );
   });
 
+  test("every command takes --json (its output is a script otherwise), and what cannot be undone asks first", async () => {
+    const r = await veil(["commands", "--json"]);
+    const commands = JSON.parse(r.stdout) as { command: string; options: string[] }[];
+    const parents = new Set(commands.map((c) => c.command.split(" ").slice(0, -1).join(" ")).filter(Boolean));
+    const leaves = commands.filter((c) => !parents.has(c.command));
+    const noJson = leaves.filter((c) => !c.options.includes("--json")).map((c) => c.command);
+    assert.deepEqual(noJson, ["completion"], "commands without --json");
+    for (const destructive of [
+      "agent remove-version",
+      "agent transfer",
+      "secrets unset",
+      "keys abort",
+      "up",
+    ]) {
+      const c = commands.find((x) => x.command === destructive);
+      assert.ok(c?.options.includes("--yes"), `${destructive} takes --yes`);
+    }
+  });
+
   const user = { role: "user", address: `0x${"aa".repeat(20)}`, privateKey: `0x${"11".repeat(32)}` } as const;
   const op = {
     role: "operator-3",

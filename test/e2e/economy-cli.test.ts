@@ -64,6 +64,21 @@ describe("the economy on a dev network, through the CLI", { timeout: 400_000 }, 
     const info = await run(["pool", "info", "1", "--from", "user"]);
     assert.equal(info.code, 0, info.stderr);
     assert.match(info.stdout, /total stake\s+5000\.5 VEIL \(5000\.5 free/);
+
+    // Scripts read the same as one JSON object, amounts in base units.
+    const json = await run(["pool", "info", "1", "--from", "user", "--json"]);
+    assert.equal(json.code, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout) as { pool: string; totalStake: string; you: { shares: string } };
+    assert.equal(parsed.pool, "1");
+    assert.equal(parsed.totalStake, "5000500000000000000000");
+    assert.equal(parsed.you.shares, "5000500000000000000000");
+    const refused = await run(["pool", "withdraw", "1", "6000", "--from", "user", "--json"]);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, "");
+    assert.equal(
+      (JSON.parse(refused.stderr) as { error: { code: string } }).error.code,
+      "INSUFFICIENT_SHARES",
+    );
   });
 
   test("worker: only the operator binds it; started, its heartbeats land and rewards accrue", async () => {
@@ -118,7 +133,7 @@ describe("the economy on a dev network, through the CLI", { timeout: 400_000 }, 
   test("vault: create, invest, withdraw; a holder cannot invest the vault's funds in a pool", async () => {
     const created = await run(["vault", "create", "--commission", "5", "--from", "user"]);
     assert.equal(created.code, 0, created.stderr);
-    const vault = /vault\s+(0x[0-9a-fA-F]{40}) created/.exec(created.stdout)?.[1];
+    const vault = /vault\s+#\d+ (0x[0-9a-fA-F]{40}) created/.exec(created.stdout)?.[1];
     assert.ok(vault, created.stdout);
     const invested = await run(["vault", "invest", vault, "300", "--from", "operator-2"]);
     assert.equal(invested.code, 0, invested.stderr);
@@ -165,6 +180,37 @@ describe("the economy on a dev network, through the CLI", { timeout: 400_000 }, 
     assert.equal(executed.code, 0, executed.stderr);
     assert.match(executed.stdout, /is executed/);
     assert.match(executed.stdout, /ParameterChanged\(name=minStake value=500000000000000000000\)/);
+  });
+
+  test("gov propose warns when a call's target is not the timelock's (it would fail at execute)", async () => {
+    const registry = await run([
+      "gov",
+      "propose",
+      "--call",
+      "attestationPolicy.setParameters(7200, 900, 5)",
+      "--description",
+      "fresher evidence",
+      "--from",
+      "user",
+    ]);
+    assert.equal(registry.code, 0, registry.stderr);
+    assert.match(
+      registry.stderr,
+      /warning: attestationPolicy is owned by 0x[0-9a-fA-F]{40}, not by the timelock/,
+    );
+    assert.match(registry.stderr, /veil up --fresh --governed/);
+    const economyParameter = await run([
+      "gov",
+      "propose",
+      "--set",
+      "rewards.treasuryBps=1200",
+      "--description",
+      "a treasury share",
+      "--from",
+      "user",
+    ]);
+    assert.equal(economyParameter.code, 0, economyParameter.stderr);
+    assert.doesNotMatch(economyParameter.stderr, /warning/);
   });
 
   test("`veil worker` without a subcommand is still the daemon and still requires --data", async () => {

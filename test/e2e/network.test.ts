@@ -138,7 +138,7 @@ describe("a Veil network on one machine", { timeout: 600_000 }, () => {
     assert.notEqual(stranger.code, 0);
     assert.match(stranger.stderr, /NOT_AGENT_OWNER/);
 
-    assert.equal((await veil(["secrets", "unset", "secret-agent", "TOKEN"], { env })).code, 0);
+    assert.equal((await veil(["secrets", "unset", "secret-agent", "TOKEN", "--yes"], { env })).code, 0);
     assert.deepEqual((await veil(["secrets", "list", "secret-agent"], { env })).stdout.trim().split("\n"), [
       "GREETING",
     ]);
@@ -203,6 +203,19 @@ describe("a Veil network on one machine", { timeout: 600_000 }, () => {
     assert.match(running.stderr, /VERSION_IS_CURRENT/);
     const forward = await veil(["agent", "rollback", "hello", "2"], { env });
     assert.equal(forward.code, 0, forward.stderr);
+    // Removing a version cannot be undone: without a terminal to ask on, it needs --yes.
+    const unasked = await veil(["agent", "remove-version", "hello", "0"], { env });
+    assert.equal(unasked.code, 1);
+    assert.match(unasked.stderr, /CONFIRMATION_NEEDED.*cannot be undone/);
+    assert.match(unasked.stderr, /hint: Add --yes/);
+    const listed = async () => {
+      const r = await veil(["agent", "versions", "hello", "--json"], { env });
+      return (JSON.parse(r.stdout) as { versions: { removed: boolean }[] }).versions[0]?.removed;
+    };
+    assert.equal(await listed(), false, "nothing changed");
+    const removed = await veil(["agent", "remove-version", "hello", "0", "--yes"], { env });
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal(await listed(), true);
   });
 
   test("veil logs: the agent's console output reaches its owner only, sealed everywhere else", async () => {
