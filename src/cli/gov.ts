@@ -227,7 +227,12 @@ export function registerGovCommands(program: Command): void {
         });
       }
       const { economy } = await economyClient(opts);
-      const proposalId = (await findProposal(economy, id)).id;
+      const p = await findProposal(economy, id);
+      const proposalId = p.id;
+      // Voting opens a moment after the proposal (1 s on a dev network): wait for it rather
+      // than refuse a vote sent right after proposing.
+      if (STATES[await economy.proposalState(proposalId)] === "pending")
+        await waitForChainTime(economy, p.voteStart + 1n, "the vote to open");
       const hash = await economy.castVote(proposalId, choice);
       await printTransaction(economy, hash);
       const state = STATES[await economy.proposalState(proposalId)];

@@ -1126,6 +1126,8 @@ program
     }),
   );
 
+const DAEMONS = ["chain", "gatekeeper", "worker", "gateway"];
+
 // One grammar (issue 21): every command takes --json. A command that does not print JSON of its
 // own says what it did through `out(lines, fields)`, printed as one object when it ends.
 for (const command of leafCommands(program)) {
@@ -1140,8 +1142,6 @@ program.hook("preAction", async (_program, command) => {
   if (json && DAEMONS.includes(command.name())) (await import("../daemon/http.ts")).announceReadyAsJson();
 });
 program.hook("postAction", () => flushJson());
-
-const DAEMONS = ["chain", "gatekeeper", "worker", "gateway"];
 
 function leafCommands(parent: Command): Command[] {
   // `veil worker` is both the daemon and the parent of `worker start|stop|…`.
