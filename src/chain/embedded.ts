@@ -39,7 +39,11 @@ export async function startEmbeddedChain(options: {
   dataDir?: string;
   onProgress?: (message: string) => void;
 }): Promise<EmbeddedChain> {
-  process.env.HARDHAT_CONFIG = join(dirname(fileURLToPath(import.meta.url)), "hardhat.config.cjs");
+  // From the repository's root: two levels up from src/chain/ and from the bundled dist/cli/.
+  process.env.HARDHAT_CONFIG = join(
+    dirname(fileURLToPath(import.meta.url)),
+    "../../src/chain/hardhat.config.cjs",
+  );
   let journal: ChainJournal | undefined;
   let entries: JournalEntry[] = [];
   let release: (() => void) | undefined;

@@ -1,5 +1,5 @@
 import { type Command, Option } from "commander";
-import { formatUnits, type Hex, parseUnits } from "viem";
+import type { Hex } from "viem";
 import type { VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile } from "../network/config.ts";
@@ -34,6 +34,7 @@ export function resolveKey(network: NetworkFile, spec: string | undefined): Hex 
 async function ownerChain(opts: Common): Promise<{ chain: VeilChain; network: NetworkFile }> {
   const network = loadNetwork(opts.network);
   const { VeilChain } = await import("../chain/client.ts");
+  await loadViem();
   return { chain: new VeilChain(network.chain, { account: resolveSigner(network, opts) }), network };
 }
 
@@ -49,7 +50,15 @@ async function agentId(chain: VeilChain, nameOrId: string): Promise<bigint> {
   return id;
 }
 
-export function amount(value: string, what: string): bigint {
+// viem loads on use (a second of start-up on a busy machine): `veil agent --help` does without.
+let viem: typeof import("viem") | undefined;
+async function loadViem(): Promise<typeof import("viem")> {
+  viem ??= await import("viem");
+  return viem;
+}
+
+export async function amount(value: string, what: string): Promise<bigint> {
+  const { parseUnits } = await loadViem();
   try {
     const n = parseUnits(value, DECIMALS);
     if (n < 0n) throw new Error("negative");
@@ -70,7 +79,8 @@ function address(value: string): Hex {
   return value as Hex;
 }
 
-const tokens = (n: bigint) => `${formatUnits(n, DECIMALS)} VEIL`;
+/** An amount for people: "0.01 VEIL" (viem is loaded by then: every command reads the chain first). */
+const tokens = (n: bigint) => `${(viem as typeof import("viem")).formatUnits(n, DECIMALS)} VEIL`;
 
 /** A transaction sent: what it did and its hash (under --json, both in `transactions`). */
 function sent(hash: Hex, result: string): void {
@@ -132,10 +142,10 @@ export function registerAgentCommands(program: Command): void {
           if (modes === 1) {
             const zero = "0x0000000000000000000000000000000000000000" as Hex;
             if (opts.token) {
-              const min = amount(opts.min, "--min");
+              const min = await amount(opts.min, "--min");
               sent(
                 await chain.setAgentAccess(id, "tokenHolders", address(opts.token), min),
-                `access: holders of ≥ ${formatUnits(min, DECIMALS)} of ${opts.token}`,
+                `access: holders of ≥ ${tokens(min).replace(" VEIL", "")} of ${opts.token}`,
               );
             } else {
               const mode = opts.public ? "public" : "allowlist";
@@ -204,7 +214,7 @@ export function registerAgentCommands(program: Command): void {
           return;
         }
         if (price !== undefined) {
-          const n = amount(price, "the price");
+          const n = await amount(price, "the price");
           const hash = await chain.setAgentPrice(id, n);
           // An increase waits the network's delay so that callers see it coming (ADR 0020).
           const p = await chain.getAgentPolicy(id);
@@ -216,7 +226,7 @@ export function registerAgentCommands(program: Command): void {
           );
         }
         if (opts.cap !== undefined) {
-          const n = amount(opts.cap, "--cap");
+          const n = await amount(opts.cap, "--cap");
           sent(
             await chain.setAgentSpendingCap(id, n),
             n === 0n

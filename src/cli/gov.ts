@@ -12,9 +12,7 @@ import {
   run,
   type SignerFlags,
 } from "./economy-common.ts";
-import { callableContracts, parseCall } from "./gov-call.ts";
 import { progress } from "./output.ts";
-import { warnUnlessTimelockOwns } from "./timelock-owner.ts";
 
 const TOKEN_AMOUNTS = ["stakePool.minContribution", "rewards.rewardPerSecond", "rewards.minStake"];
 const NUMBERS = ["rewards.treasuryBps", "feeEscrow.treasuryBps", "slashing.slashBps", "slashing.reporterBps"];
@@ -185,6 +183,9 @@ export function registerGovCommands(program: Command): void {
       }
       const { economy, network } = await economyClient(opts);
       const changes = await Promise.all((opts.set ?? []).map(parseChange));
+      // Loaded on use: they pull in viem, which `veil gov --help` should not pay for.
+      const { callableContracts, parseCall } = await import("./gov-call.ts");
+      const { warnUnlessTimelockOwns } = await import("./timelock-owner.ts");
       const contracts = callableContracts(network);
       const actions = [
         ...changes.map((c) => economy.encodeParameterChange(c)),

@@ -4,7 +4,6 @@ import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile } from "../network/config.ts";
 import { confirm, fail, out, progress, yesOption } from "./output.ts";
 import { fromOption, privateKeyOption, resolveSigner, type SignerFlags } from "./signer.ts";
-import { warnUnlessTimelockOwns } from "./timelock-owner.ts";
 
 // `veil keys …`: the key epoch, the gatekeepers and rotation (ADR 0010). Kept in its own file
 // so that main.ts only hooks it in.
@@ -83,6 +82,7 @@ async function proposeThroughGovernance(
   const description =
     opts.description ??
     (kind === "open" ? `Open key rotation to epoch ${next}` : `Abort key rotation to epoch ${current.epoch}`);
+  const { warnUnlessTimelockOwns } = await import("./timelock-owner.ts");
   await warnUnlessTimelockOwns(economy, network, [action.target]);
   const { proposalId } = await economy.propose([action], description);
   const settings = await economy.governorSettings();

@@ -445,7 +445,7 @@ program
         const veil = await client(network);
         // A paying caller sees the price before anything is signed, and never pays more than it
         // saw (or allowed with --max-price), whatever the owner does meanwhile (ADR 0020).
-        let maxPrice = opts.maxPrice === undefined ? undefined : amount(opts.maxPrice, "--max-price");
+        let maxPrice = opts.maxPrice === undefined ? undefined : await amount(opts.maxPrice, "--max-price");
         if (opts.as) {
           const { formatUnits } = await import("viem");
           const price = await veil.priceOf(agent);

@@ -11,7 +11,9 @@ let cached: Promise<string> | undefined;
 export function buildPrelude(): Promise<string> {
   cached ??= esbuild
     .build({
-      entryPoints: [join(dirname(fileURLToPath(import.meta.url)), "prelude", "index.ts")],
+      // From the repository's root, which is two levels up from src/sandbox/ and from the
+      // bundled CLI's dist/cli/ alike (scripts/build-cli.mjs).
+      entryPoints: [join(dirname(fileURLToPath(import.meta.url)), "../../src/sandbox/prelude/index.ts")],
       bundle: true,
       write: false,
       format: "iife",

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { checkQuoteStructure, verifyDcapQuote, verifyDcapQuoteWithQvl } from "../../sdk/quotes.ts";
 import { type AuditCheck, broken, cannotRun, codeOf, describeError, held } from "./types.ts";
@@ -8,7 +8,10 @@ import { type AuditCheck, broken, cannotRun, codeOf, describeError, held } from 
 // `pck_certificate_chain` attached to the collateral in place of the quote's own chain, which
 // Veil's verifier ignored. Offline: a real quote with another platform's chain attached.
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+// Up to the directory with package.json: this file runs from src/cli/audit/ and, bundled, from dist/cli/.
+let repoRoot = dirname(fileURLToPath(import.meta.url));
+while (!existsSync(join(repoRoot, "package.json")) && dirname(repoRoot) !== repoRoot)
+  repoRoot = dirname(repoRoot);
 
 /** Where the real quotes are: $VEIL_ATTESTATION_FIXTURES, else ../shared beside the repository. */
 function fixturesDir(): string {
