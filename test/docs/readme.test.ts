@@ -241,9 +241,9 @@ describe("every command the READMEs show runs as written", { timeout: 1_800_000 
     }
     test(name, { timeout: 600_000 }, async () => {
       // The main README runs where a checkout would be; an example's from a directory of its
-      // own (it makes its project there), finding the network through VEIL_NETWORK.
+      // own inside it (it makes its project there), finding the network through VEIL_NETWORK.
       const isMain = block.file === "README.md";
-      const cwd = isMain ? tour : join(work, dirname(block.file).replace(/[/]/g, "-"));
+      const cwd = isMain ? tour : join(tour, "readme-runs", dirname(block.file).replace(/[/]/g, "-"));
       mkdirSync(cwd, { recursive: true });
       // The tests' own settings must not reach the tour: it is a user's shell.
       const { VEIL_NETWORK: _n, VEIL_PRIVATE_KEY: _k, NODE_ENV: _e, ...shell } = process.env;
