@@ -348,6 +348,19 @@ export function registerAgentCommands(program: Command): void {
         const id = await agentId(chain, name);
         const [record, versions] = await Promise.all([chain.getAgent(id), chain.agentVersions(id)]);
         const target = versions[n];
+        // Refusals come before the question: nothing to confirm for what cannot be done.
+        if (!target)
+          throw new VeilError("VERSION_NOT_FOUND", `Agent #${id} has no version ${n}`, {
+            hint: "`veil agent versions` lists them (numbered from 0).",
+          });
+        if (target.removed)
+          throw new VeilError("VERSION_REMOVED", `Version ${n} of agent #${id} is removed already`, {
+            hint: "`veil agent versions` lists the versions and which are removed.",
+          });
+        if (n === record.currentVersion)
+          throw new VeilError("VERSION_IS_CURRENT", `Version ${n} of agent #${id} is the one that runs now`, {
+            hint: "Activate another version first (`veil agent rollback`), or deploy new code.",
+          });
         // Removing a version removes its code: the code that runs now cannot go, under any number.
         if (
           target &&
