@@ -192,7 +192,14 @@ export class VeilChain {
 
   async write(
     action: string,
-    request: { address: Hex; abi: readonly unknown[]; functionName: string; args: readonly unknown[] },
+    request: {
+      address: Hex;
+      abi: readonly unknown[];
+      functionName: string;
+      args: readonly unknown[];
+      /** Wei sent with a payable call. */
+      value?: bigint;
+    },
   ): Promise<{ hash: Hex; logs: readonly { address: Hex; topics: readonly Hex[]; data: Hex }[] }> {
     const wallet = this.requireWallet(action);
     try {

@@ -61,8 +61,11 @@ function splitArgs(text: string): string[] {
   return out;
 }
 
+/** Names an address may be written as (a network's contract, a dev account): the address, or undefined. */
+export type AddressNames = (name: string) => Hex | undefined;
+
 /** One argument, typed by its ABI parameter. */
-function convert(raw: string, param: AbiParameter, signature: string): unknown {
+function convert(raw: string, param: AbiParameter, signature: string, names?: AddressNames): unknown {
   const type = param.type;
   const fail = (what: string) =>
     bad(
@@ -74,7 +77,7 @@ function convert(raw: string, param: AbiParameter, signature: string): unknown {
     if (!raw.startsWith("[") || !raw.endsWith("]")) throw fail(`a list like [a, b]`);
     const items = splitArgs(raw.slice(1, -1));
     if (array[2] && items.length !== Number(array[2])) throw fail(`a list of ${array[2]}`);
-    return items.map((item) => convert(item, { ...param, type: array[1] ?? "" }, signature));
+    return items.map((item) => convert(item, { ...param, type: array[1] ?? "" }, signature, names));
   }
   if (/^u?int\d*$/.test(type)) {
     if (!/^-?\d+$/.test(raw) && !/^0x[0-9a-fA-F]+$/.test(raw)) throw fail("a whole number");
@@ -85,7 +88,14 @@ function convert(raw: string, param: AbiParameter, signature: string): unknown {
     return raw === "true";
   }
   if (type === "address") {
-    if (!isAddress(raw)) throw fail("an address (0x and 40 hex digits)");
+    const named = names?.(raw);
+    if (named) return named;
+    if (!isAddress(raw))
+      throw fail(
+        names
+          ? "an address (0x and 40 hex digits) or a contract's or account's name"
+          : "an address (0x and 40 hex digits)",
+      );
     return raw;
   }
   if (/^bytes\d*$/.test(type)) {
@@ -95,7 +105,20 @@ function convert(raw: string, param: AbiParameter, signature: string): unknown {
     return raw;
   }
   if (type === "string") return raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1) : raw;
-  throw fail(`a ${type}, which --call cannot write`);
+  throw fail(`a ${type}, which cannot be written on the command line`);
+}
+
+/** Arguments written on the command line, typed by the parameters they are for. */
+export function convertArgs(
+  raw: readonly string[],
+  params: readonly AbiParameter[],
+  signature: string,
+  names?: AddressNames,
+): unknown[] {
+  if (raw.length !== params.length) {
+    throw bad(`${signature} takes ${params.length} arguments, not ${raw.length}`, `It is ${signature}.`);
+  }
+  return params.map((p, i) => convert(raw[i] ?? "", p, signature, names));
 }
 
 const signatureOf = (f: AbiFunction) =>
@@ -103,6 +126,19 @@ const signatureOf = (f: AbiFunction) =>
 
 /** "contract.function(args…)" → the proposal action calling it. */
 export function parseCall(spec: string, contracts: Record<string, CallableContract>): ProposalAction {
+  const { target, data } = parseInvocation(spec, contracts, { views: false });
+  return { target, value: 0n, data };
+}
+
+/**
+ * "contract.function(args…)" → the function, its encoded call and its target. `views` says
+ * whether read-only functions may be named (`veil contract call`) or not (a proposal's actions).
+ */
+export function parseInvocation(
+  spec: string,
+  contracts: Record<string, CallableContract>,
+  options: { views: boolean; names?: AddressNames },
+): { target: Hex; data: Hex; fn: AbiFunction; signature: string; contract: string } {
   const m = /^\s*([A-Za-z][A-Za-z0-9]*)\.([A-Za-z_][A-Za-z0-9_]*)\((.*)\)\s*$/s.exec(spec);
   if (!m) {
     throw bad(
@@ -118,22 +154,14 @@ export function parseCall(spec: string, contracts: Record<string, CallableContra
       `Contracts: ${Object.keys(contracts).join(", ")}.`,
     );
   }
-  const functions = contract.abi.filter(
-    (x): x is AbiFunction =>
-      x.type === "function" &&
-      x.name === functionName &&
-      x.stateMutability !== "view" &&
-      x.stateMutability !== "pure",
-  );
+  const callable = (x: Abi[number]): x is AbiFunction =>
+    x.type === "function" &&
+    (options.views || (x.stateMutability !== "view" && x.stateMutability !== "pure"));
+  const functions = contract.abi.filter((x): x is AbiFunction => callable(x) && x.name === functionName);
   if (functions.length === 0) {
-    const names = contract.abi
-      .filter(
-        (x): x is AbiFunction =>
-          x.type === "function" && x.stateMutability !== "view" && x.stateMutability !== "pure",
-      )
-      .map((f) => f.name);
+    const names = contract.abi.filter(callable).map((f) => f.name);
     throw bad(
-      `${contractName} has no function "${functionName}" that changes state`,
+      `${contractName} has no function "${functionName}"${options.views ? "" : " that changes state"}`,
       `Functions: ${[...new Set(names)].join(", ")}.`,
     );
   }
@@ -146,7 +174,7 @@ export function parseCall(spec: string, contracts: Record<string, CallableContra
     );
   }
   const signature = `${contractName}.${signatureOf(fn)}`;
-  const values = fn.inputs.map((p, i) => convert(args[i] ?? "", p, signature));
+  const values = fn.inputs.map((p, i) => convert(args[i] ?? "", p, signature, options.names));
   let data: Hex;
   try {
     data = encodeFunctionData({ abi: [fn], functionName: fn.name, args: values });
@@ -156,5 +184,5 @@ export function parseCall(spec: string, contracts: Record<string, CallableContra
       "Check each value's range.",
     );
   }
-  return { target: contract.address, value: 0n, data };
+  return { target: contract.address, data, fn, signature, contract: contractName };
 }

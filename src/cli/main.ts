@@ -9,6 +9,7 @@ import type { InvokeEnd, VeilClient as VeilClientType } from "../sdk/client.ts";
 import { amount, registerAgentCommands, resolveKey } from "./agent.ts";
 import { registerAuditCommand } from "./audit.ts";
 import { commandTree, completionScript } from "./completion.ts";
+import { registerContractCommands } from "./contract.ts";
 import { registerDoctorCommand } from "./doctor.ts";
 import { registerEscrowCommands } from "./escrow.ts";
 import { registerGovCommands } from "./gov.ts";
@@ -1102,6 +1103,7 @@ registerGovCommands(program);
 registerTriggersCommands(program, { networkOption, keyOption, loadNetwork, signingKey, action });
 registerAuditCommand(program, { networkOption, keyOption, loadNetwork, signingKey, action });
 registerDoctorCommand(program);
+registerContractCommands(program);
 
 program
   .command("commands")

@@ -213,6 +213,54 @@ describe("the economy on a dev network, through the CLI", { timeout: 400_000 }, 
     assert.doesNotMatch(economyParameter.stderr, /warning/);
   });
 
+  test("veil contract: deploy the oracle's consumer by name, request with a fee, read; bad calls are typed errors", async () => {
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    const agentDir = join(work, "oracle");
+    mkdirSync(join(agentDir, "src"), { recursive: true });
+    writeFileSync(
+      join(agentDir, "src", "index.ts"),
+      "export default { fetch() { return new Response('ok'); }, onChainRequest() { return new Uint8Array(64); } };\n",
+    );
+    assert.equal((await run(["deploy", agentDir, "--name", "oracle"])).code, 0);
+    const deployed = await run([
+      "contract",
+      "deploy",
+      "PriceFeedConsumer",
+      "agentTriggers",
+      "agent:oracle",
+      "--json",
+    ]);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const { address } = JSON.parse(deployed.stdout) as { address: string };
+    assert.match(address, /^0x[0-9a-fA-F]{40}$/);
+    const fee = await run(["contract", "call", "agentTriggers.requiredFee()", "--json"]);
+    assert.equal(fee.code, 0, fee.stderr);
+    assert.ok(BigInt((JSON.parse(fee.stdout) as { result: string }).result) > 0n);
+    const tooLow = await run(["contract", "call", 'PriceFeedConsumer.requestPrice("ETH", 20)']);
+    assert.equal(tooLow.code, 1);
+    assert.match(tooLow.stderr, /TRIGGER_FEE_TOO_LOW/);
+    const requested = await run([
+      "contract",
+      "call",
+      'PriceFeedConsumer.requestPrice("ETH", 20)',
+      "--value",
+      "0.01",
+    ]);
+    assert.equal(requested.code, 0, requested.stderr);
+    assert.match(requested.stdout, /event\s+PriceRequested\(requestId=1 symbol=ETH\)/);
+    const listed = await run(["triggers", "requests", "oracle"]);
+    assert.match(listed.stdout, new RegExp(`#1 .* from ${address}`, "i"));
+    const read = await run(["contract", "call", "PriceFeedConsumer.oracleAgent()"]);
+    assert.equal(read.code, 0, read.stderr);
+    assert.match(read.stdout, /"\d+"/);
+    const wrong = await run(["contract", "call", "PriceFeedConsumer.nope()"]);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /BAD_ARGUMENT.*no function "nope"[\s\S]*Functions: .*requestPrice/);
+    const missing = await run(["contract", "deploy", "NoSuchContract"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /CONTRACT_NOT_FOUND[\s\S]*PriceFeedConsumer/);
+  });
+
   test("`veil worker` without a subcommand is still the daemon and still requires --data", async () => {
     const r = await run(["worker", "--operator-key", `0x${"11".repeat(32)}`]);
     assert.equal(r.code, 1);
