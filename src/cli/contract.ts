@@ -193,9 +193,12 @@ export function registerContractCommands(program: Command): void {
         }
       }
       const abi = contracts[call.contract]?.abi as Abi;
+      // A revert may come from a contract it calls (AgentTriggers' fee check under a consumer):
+      // every known contract's errors decode it.
+      const errors = Object.values(contracts).flatMap((c) => c.abi.filter((x) => x.type === "error"));
       const { hash, logs } = await chain.write(call.signature, {
         address: call.target,
-        abi,
+        abi: [...abi, ...errors],
         functionName: call.fn.name,
         args:
           viem.decodeFunctionData({ abi: [call.fn] as readonly AbiFunction[], data: call.data }).args ?? [],
