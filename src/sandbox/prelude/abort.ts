@@ -19,6 +19,18 @@ export class Event {
   }
 }
 
+/** An event carrying data of the dispatcher's choosing (DOM Standard). */
+export class CustomEvent<T = unknown> extends Event {
+  readonly #detail: T | null;
+  constructor(type: string, init: { detail?: T } = {}) {
+    super(type);
+    this.#detail = init?.detail ?? null;
+  }
+  get detail(): T | null {
+    return this.#detail;
+  }
+}
+
 export class EventTarget {
   readonly #listeners = new Map<string, { listener: Listener; once: boolean }[]>();
 

@@ -1,7 +1,9 @@
 // The Body mixin of Request and Response: the body is read once, as text, JSON or bytes.
+
+import type { ReadableStream } from "web-streams-polyfill";
 import { TextDecoder, TextEncoder } from "./encoding.ts";
 import type { Headers } from "./headers.ts";
-import { ReadableStream } from "./streams.ts";
+import { isReadableStream, streams } from "./streams.ts";
 import { URLSearchParams } from "./url.ts";
 
 export type BodyInit =
@@ -31,7 +33,7 @@ export function extractBody(body: BodyInit): {
   type: string | null;
 } {
   if (body === null || body === undefined) return { bytes: null, type: null };
-  if (body instanceof ReadableStream) {
+  if (isReadableStream(body)) {
     if (body.locked) throw new TypeError("the body's ReadableStream is locked");
     return { bytes: { stream: body }, type: null };
   }
@@ -98,7 +100,7 @@ export abstract class Body {
     if (this.#stream) return this.#stream;
     if (this.#bytes === null) return null;
     const bytes = this.#used ? new Uint8Array(0) : this.#bytes;
-    this.#stream = new ReadableStream({
+    this.#stream = new (streams().ReadableStream)({
       start(c) {
         if (bytes.byteLength > 0) c.enqueue(bytes.slice());
         c.close();

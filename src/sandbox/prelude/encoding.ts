@@ -54,11 +54,17 @@ const isLow = (d: number) => d >= 0xdc00 && d <= 0xdfff;
 
 export class TextDecoder {
   readonly #fatal: boolean;
-  constructor(label = "utf-8", options: { fatal?: boolean } = {}) {
-    const l = String(label).toLowerCase();
+  readonly #ignoreBOM: boolean;
+  /** Bytes of a character split across `decode(…, { stream: true })` calls. */
+  #pending = new Uint8Array(0);
+  /** Whether this stream's start (where a BOM may be) has been decoded. */
+  #started = false;
+  constructor(label = "utf-8", options: { fatal?: boolean; ignoreBOM?: boolean } = {}) {
+    const l = String(label).trim().toLowerCase();
     if (l !== "utf-8" && l !== "utf8" && l !== "unicode-1-1-utf-8")
       throw new RangeError(`unsupported encoding ${label}`);
     this.#fatal = Boolean(options.fatal);
+    this.#ignoreBOM = Boolean(options.ignoreBOM);
   }
   get encoding(): string {
     return "utf-8";
@@ -66,18 +72,46 @@ export class TextDecoder {
   get fatal(): boolean {
     return this.#fatal;
   }
-  decode(input?: ArrayBuffer | ArrayBufferView): string {
-    if (input === undefined) return "";
-    const b =
-      input instanceof ArrayBuffer
-        ? new Uint8Array(input)
-        : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  get ignoreBOM(): boolean {
+    return this.#ignoreBOM;
+  }
+  decode(input?: ArrayBuffer | ArrayBufferView, options: { stream?: boolean } = {}): string {
+    const stream = Boolean(options?.stream);
+    const given =
+      input === undefined
+        ? new Uint8Array(0)
+        : input instanceof ArrayBuffer
+          ? new Uint8Array(input)
+          : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    let b = given;
+    if (this.#pending.length > 0) {
+      b = new Uint8Array(this.#pending.length + given.length);
+      b.set(this.#pending);
+      b.set(given, this.#pending.length);
+    }
+    this.#pending = new Uint8Array(0);
+    if (stream) {
+      // Keep back the start of a character whose remaining bytes have not come yet.
+      for (let back = 1; back <= 3 && back <= b.length; back++) {
+        const c = b[b.length - back]!;
+        if ((c & 0xc0) === 0x80) continue;
+        const need = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 1;
+        if (need > back) {
+          this.#pending = b.slice(b.length - back);
+          b = b.subarray(0, b.length - back);
+        }
+        break;
+      }
+    }
+    const atStart = !this.#started;
+    if (b.length > 0 || !stream) this.#started = stream;
+    if (!atStart && b.length === 0) return "";
     let out = "";
     const bad = () => {
       if (this.#fatal) throw new TypeError("The encoded data was not valid UTF-8");
       out += "\ufffd";
     };
-    let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+    let i = atStart && !this.#ignoreBOM && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
     while (i < b.length) {
       const c = b[i]!;
       let need = 0;

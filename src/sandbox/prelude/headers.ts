@@ -1,4 +1,5 @@
-// WHATWG Headers: case-insensitive names, values combined with ", ", invalid input is a TypeError.
+// WHATWG Headers: case-insensitive names, values combined with ", " (Set-Cookie lines kept apart),
+// invalid input is a TypeError.
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const normalizeValue = (v: string) => String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
@@ -6,7 +7,8 @@ const normalizeValue = (v: string) => String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$
 export type HeadersInit = Headers | [string, string][] | Record<string, string>;
 
 export class Headers {
-  readonly #map = new Map<string, string>();
+  /** The header list, in order, names lowercased; `set-cookie` lines stay apart (getSetCookie). */
+  #list: [string, string][] = [];
 
   constructor(init?: HeadersInit) {
     if (init === undefined || init === null) return;
@@ -42,33 +44,46 @@ export class Headers {
   }
 
   append(name: string, value: string): void {
-    const n = Headers.#name(name);
-    const v = Headers.#value(value);
-    const prev = this.#map.get(n);
-    this.#map.set(n, prev === undefined ? v : `${prev}, ${v}`);
+    this.#list.push([Headers.#name(name), Headers.#value(value)]);
   }
   set(name: string, value: string): void {
-    this.#map.set(Headers.#name(name), Headers.#value(value));
+    const n = Headers.#name(name);
+    const v = Headers.#value(value);
+    const at = this.#list.findIndex(([k]) => k === n);
+    if (at < 0) {
+      this.#list.push([n, v]);
+      return;
+    }
+    this.#list[at] = [n, v];
+    this.#list = this.#list.filter(([k], i) => i <= at || k !== n);
   }
   get(name: string): string | null {
-    return this.#map.get(Headers.#name(name)) ?? null;
+    const n = Headers.#name(name);
+    const values = this.#list.filter(([k]) => k === n).map(([, v]) => v);
+    return values.length === 0 ? null : values.join(", ");
   }
   has(name: string): boolean {
-    return this.#map.has(Headers.#name(name));
+    const n = Headers.#name(name);
+    return this.#list.some(([k]) => k === n);
   }
   delete(name: string): void {
-    this.#map.delete(Headers.#name(name));
+    const n = Headers.#name(name);
+    this.#list = this.#list.filter(([k]) => k !== n);
   }
+  /** Each Set-Cookie line on its own: cookies cannot be combined with commas. */
   getSetCookie(): string[] {
-    const v = this.#map.get("set-cookie");
-    return v === undefined ? [] : [v];
+    return this.#list.filter(([k]) => k === "set-cookie").map(([, v]) => v);
   }
   forEach(cb: (value: string, name: string, headers: Headers) => void, thisArg?: unknown): void {
     for (const [k, v] of this.entries()) cb.call(thisArg, v, k, this);
   }
+  /** Sorted by name, each name's values combined, except Set-Cookie's (the Fetch standard's "sort and combine"). */
   *entries(): IterableIterator<[string, string]> {
-    const keys = [...this.#map.keys()].sort();
-    for (const k of keys) yield [k, this.#map.get(k)!];
+    const names = [...new Set(this.#list.map(([k]) => k))].sort();
+    for (const n of names) {
+      if (n === "set-cookie") for (const v of this.getSetCookie()) yield [n, v];
+      else yield [n, this.get(n)!];
+    }
   }
   *keys(): IterableIterator<string> {
     for (const [k] of this.entries()) yield k;

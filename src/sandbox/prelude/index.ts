@@ -1,7 +1,7 @@
 // The prelude: runs first in every agent isolate and installs the web-standard globals.
 // It takes the host hooks from globalThis.__veilHost and deletes them, so agent code never sees
 // them; fetch, timers, crypto and console reach the host only through them.
-import { AbortController, AbortSignal, Event, EventTarget } from "./abort.ts";
+import { AbortController, AbortSignal, CustomEvent, Event, EventTarget } from "./abort.ts";
 import { makeAgents } from "./agents.ts";
 import { sourceStream } from "./body.ts";
 import { structuredClone } from "./clone.ts";
@@ -16,7 +16,7 @@ import { callPhalaAgent } from "./phala.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
 import { makeState } from "./state.ts";
-import { ReadableStream, ReadableStreamDefaultController, ReadableStreamDefaultReader } from "./streams.ts";
+import { STREAM_GLOBALS, streams, TextDecoderStream, TextEncoderStream } from "./streams.ts";
 import { makeTimers } from "./timers.ts";
 import { URL, URLSearchParams } from "./url.ts";
 import { makeWebAssembly } from "./wasm.ts";
@@ -31,12 +31,12 @@ const globals: Record<string, unknown> = {
   AbortSignal,
   Event,
   EventTarget,
+  CustomEvent,
   Headers,
   Request,
   Response,
-  ReadableStream,
-  ReadableStreamDefaultReader,
-  ReadableStreamDefaultController,
+  TextEncoderStream,
+  TextDecoderStream,
   URL,
   URLSearchParams,
   TextEncoder,
@@ -56,6 +56,14 @@ const globals: Record<string, unknown> = {
     host.memoryMb ?? 128,
   ),
 };
+// What a Workers-style runtime gives besides (workerd, Deno): the global as `self`, a navigator
+// naming the runtime, a clock for timing (whole milliseconds: a finer one would time the host),
+// and reportError for errors nobody awaits (to the owner's logs).
+const timeOrigin = Date.now();
+globals.self = scope;
+globals.navigator = Object.freeze({ userAgent: "Veil", language: "en", languages: Object.freeze(["en"]) });
+globals.performance = Object.freeze({ timeOrigin, now: () => Date.now() - timeOrigin });
+globals.reportError = (error: unknown) => agentConsole.error?.("Uncaught", error);
 if (typeof scope.queueMicrotask !== "function") {
   globals.queueMicrotask = (cb: () => void) => {
     Promise.resolve().then(cb);
@@ -65,6 +73,22 @@ for (const [name, value] of Object.entries(globals)) {
   // Frozen prototypes: one request cannot change how Request or Response behave for the next.
   if (typeof value === "function" && value.prototype) Object.freeze(value.prototype);
   Object.defineProperty(scope, name, { value, writable: true, configurable: true, enumerable: false });
+}
+
+// The stream classes load on first use (streams.ts): each global is an accessor until then.
+for (const name of STREAM_GLOBALS) {
+  const settle = (value: unknown) =>
+    Object.defineProperty(scope, name, { value, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(scope, name, {
+    configurable: true,
+    enumerable: false,
+    get() {
+      const value = streams()[name];
+      settle(value);
+      return value;
+    },
+    set: settle,
+  });
 }
 
 // ctx.state for the dispatcher, which takes it and deletes this global before agent code runs.
