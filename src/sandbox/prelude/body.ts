@@ -1,7 +1,9 @@
 // The Body mixin of Request and Response: the body is read once, as text, JSON or bytes.
 
 import type { ReadableStream } from "web-streams-polyfill";
+import { Blob, blobBytes } from "./blob.ts";
 import { TextDecoder, TextEncoder } from "./encoding.ts";
+import { encodeMultipart, FormData, parseFormData } from "./form-data.ts";
 import type { Headers } from "./headers.ts";
 import { isReadableStream, streams } from "./streams.ts";
 import { URLSearchParams } from "./url.ts";
@@ -11,6 +13,8 @@ export type BodyInit =
   | ArrayBuffer
   | ArrayBufferView
   | URLSearchParams
+  | Blob
+  | FormData
   | ReadableStream
   | null
   | undefined;
@@ -45,6 +49,8 @@ export function extractBody(body: BodyInit): {
       type: "application/x-www-form-urlencoded;charset=UTF-8",
     };
   }
+  if (body instanceof Blob) return { bytes: blobBytes(body).slice(), type: body.type || null };
+  if (body instanceof FormData) return encodeMultipart(body);
   if (body instanceof ArrayBuffer) return { bytes: new Uint8Array(body.slice(0)), type: null };
   if (ArrayBuffer.isView(body)) {
     return {
@@ -152,7 +158,11 @@ export abstract class Body {
   async json(): Promise<unknown> {
     return JSON.parse(await this.text());
   }
-  async formData(): Promise<never> {
-    throw new TypeError("formData() is not supported in Veil agents; parse the body with text() or json()");
+  /** A multipart/form-data or application/x-www-form-urlencoded body, by its Content-Type. */
+  async formData(): Promise<FormData> {
+    return parseFormData(await this.#take(), this.headers.get("content-type"));
+  }
+  async blob(): Promise<Blob> {
+    return new Blob([await this.#take()], { type: this.headers.get("content-type") ?? "" });
   }
 }

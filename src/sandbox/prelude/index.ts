@@ -3,12 +3,14 @@
 // them; fetch, timers, crypto and console reach the host only through them.
 import { AbortController, AbortSignal, CustomEvent, Event, EventTarget } from "./abort.ts";
 import { makeAgents } from "./agents.ts";
+import { Blob, File } from "./blob.ts";
 import { sourceStream } from "./body.ts";
 import { structuredClone } from "./clone.ts";
 import { makeConsole } from "./console.ts";
 import { CryptoKey, makeCrypto } from "./crypto.ts";
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.ts";
 import { makeFetch } from "./fetch.ts";
+import { FormData } from "./form-data.ts";
 import { Headers } from "./headers.ts";
 import type { HostHooks } from "./host.ts";
 import { makeLlm } from "./llm.ts";
@@ -37,6 +39,9 @@ const globals: Record<string, unknown> = {
   Response,
   TextEncoderStream,
   TextDecoderStream,
+  Blob,
+  File,
+  FormData,
   URL,
   URLSearchParams,
   TextEncoder,
