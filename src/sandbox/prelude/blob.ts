@@ -94,7 +94,7 @@ export class File extends Blob {
     name: string,
     options: { type?: string; lastModified?: number } = {},
   ) {
-    if (arguments.length < 2) throw new TypeError("File: a name is required");
+    if (name === undefined) throw new TypeError("File: a name is required");
     super(parts, options);
     this.#name = String(name);
     this.#lastModified =

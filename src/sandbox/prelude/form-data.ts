@@ -163,10 +163,10 @@ export function parseFormData(bytes: Uint8Array, contentType: string | null): Fo
     const rawName = param(disposition, "name");
     if (rawName === undefined) throw new TypeError("formData(): a multipart part without a name");
     // What the encoder escaped comes back (as undici's parser does).
-    const unescape = (v: string) => v.replace(/%0A/gi, "\n").replace(/%0D/gi, "\r").replace(/%22/g, '"');
-    const name = unescape(rawName);
+    const unescapeName = (v: string) => v.replace(/%0A/gi, "\n").replace(/%0D/gi, "\r").replace(/%22/g, '"');
+    const name = unescapeName(rawName);
     const rawFilename = param(disposition, "filename");
-    const filename = rawFilename === undefined ? undefined : unescape(rawFilename);
+    const filename = rawFilename === undefined ? undefined : unescapeName(rawFilename);
     if (filename === undefined) form.append(name, dec.decode(data));
     else form.append(name, new File([data], filename, { type: header("content-type") ?? "text/plain" }));
     at = next + 2;
