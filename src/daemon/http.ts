@@ -14,14 +14,17 @@ export interface DaemonRequest {
   [Symbol.asyncIterator](): AsyncIterator<unknown>;
 }
 
+/** A header's value; a list goes out as one line each (Set-Cookie lines cannot be joined). */
+export type HeaderValue = string | number | string[];
+
 /** What a daemon's handlers do with an answer: node:http's ServerResponse, or a linked one. */
 export interface DaemonResponse {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
   readonly writableEnded: boolean;
   readonly writableFinished: boolean;
-  setHeader(name: string, value: string | number): unknown;
-  writeHead(status: number, headers?: Record<string, string | number>): unknown;
+  setHeader(name: string, value: HeaderValue): unknown;
+  writeHead(status: number, headers?: Record<string, HeaderValue>): unknown;
   flushHeaders(): void;
   write(chunk: Uint8Array | string): boolean;
   end(chunk?: Uint8Array | string): unknown;

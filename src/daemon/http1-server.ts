@@ -3,7 +3,13 @@ import { type IncomingHttpHeaders, STATUS_CODES } from "node:http";
 import { createRequire } from "node:module";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { VeilError } from "../errors/index.ts";
-import { type DaemonRequest, type DaemonResponse, headersFromRaw, parseRefusal } from "./http.ts";
+import {
+  type DaemonRequest,
+  type DaemonResponse,
+  type HeaderValue,
+  headersFromRaw,
+  parseRefusal,
+} from "./http.ts";
 
 /**
  * A lean HTTP/1.1 server for the gateway's public face (docs/adr/0017). Requests are parsed by
@@ -501,7 +507,7 @@ export class Http1Response extends EventEmitter implements DaemonResponse {
   /** A streamed body's declared length, and what was written of it. */
   #declared: number | undefined;
   #sent = 0;
-  readonly #headers: Record<string, string> = {};
+  readonly #headers: Record<string, string | string[]> = {};
   #trailers: Record<string, string> | undefined;
   #chunked = false;
   /** What was written before this answer's turn came. */
@@ -524,14 +530,14 @@ export class Http1Response extends EventEmitter implements DaemonResponse {
     return this.#keepAlive;
   }
 
-  setHeader(name: string, value: string | number): this {
-    const v = String(value);
-    checkHeader(name, v);
+  setHeader(name: string, value: HeaderValue): this {
+    const v = Array.isArray(value) ? value.map(String) : String(value);
+    for (const one of [v].flat()) checkHeader(name, one);
     this.#headers[name.toLowerCase()] = v;
     return this;
   }
 
-  writeHead(status: number, headers?: Record<string, string | number>): this {
+  writeHead(status: number, headers?: Record<string, HeaderValue>): this {
     if (!Number.isInteger(status) || status < 200 || status > 999) {
       throw new TypeError(`Invalid status code ${status}`);
     }
@@ -667,7 +673,8 @@ export class Http1Response extends EventEmitter implements DaemonResponse {
     else if (this.#http10) head += "connection: keep-alive\r\n";
     for (const k in this.#headers) {
       if (FRAMING.has(k) && !(k === "transfer-encoding" && this.#chunked)) continue;
-      head += `${k}: ${this.#headers[k]}\r\n`;
+      // A list goes out as one line each (Set-Cookie).
+      for (const v of [this.#headers[k]!].flat()) head += `${k}: ${v}\r\n`;
     }
     return `${head}\r\n`;
   }

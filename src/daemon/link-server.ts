@@ -4,7 +4,13 @@ import type { IncomingHttpHeaders, IncomingMessage, Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { VeilError } from "../errors/index.ts";
-import { type DaemonListener, type DaemonRequest, type DaemonResponse, headersFromRaw } from "./http.ts";
+import {
+  type DaemonListener,
+  type DaemonRequest,
+  type DaemonResponse,
+  type HeaderValue,
+  headersFromRaw,
+} from "./http.ts";
 import type { LinkAuthenticator } from "./link-auth.ts";
 import {
   encodeFrame,
@@ -51,8 +57,13 @@ export type LinkOptions = {
  */
 export interface AnswerSink {
   /** The whole answer at once: nothing was flushed or written before `end`. */
-  whole(stream: number, status: number, headers: Record<string, string>, body: Uint8Array | undefined): void;
-  head(stream: number, status: number, headers: Record<string, string>): void;
+  whole(
+    stream: number,
+    status: number,
+    headers: Record<string, string | string[]>,
+    body: Uint8Array | undefined,
+  ): void;
+  head(stream: number, status: number, headers: Record<string, string | string[]>): void;
   data(stream: number, bytes: Uint8Array): void;
   end(stream: number, trailers: Record<string, string>): void;
   /** The answer broke off. */
@@ -175,11 +186,16 @@ class LinkConnection implements AnswerSink {
     if (head.length) this.#read(head);
   }
 
-  whole(stream: number, status: number, headers: Record<string, string>, body: Uint8Array | undefined): void {
+  whole(
+    stream: number,
+    status: number,
+    headers: Record<string, string | string[]>,
+    body: Uint8Array | undefined,
+  ): void {
     this.#send(encodeHeadFrame(FRAME.response, stream, { s: status, h: headers }, body));
   }
 
-  head(stream: number, status: number, headers: Record<string, string>): void {
+  head(stream: number, status: number, headers: Record<string, string | string[]>): void {
     this.#send(encodeHeadFrame(FRAME.head, stream, { s: status, h: headers }));
   }
 
@@ -348,7 +364,7 @@ export class LinkResponse extends EventEmitter implements DaemonResponse {
   readonly #sink: AnswerSink;
   readonly #stream: number;
   #status = 200;
-  readonly #headers: Record<string, string> = {};
+  readonly #headers: Record<string, string | string[]> = {};
   #trailers: Record<string, string> = {};
   #unacknowledged = 0;
   #waiting = false;
@@ -363,14 +379,14 @@ export class LinkResponse extends EventEmitter implements DaemonResponse {
     this.#stream = stream;
   }
 
-  setHeader(name: string, value: string | number): this {
-    this.#headers[name.toLowerCase()] = String(value);
+  setHeader(name: string, value: HeaderValue): this {
+    this.#headers[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value);
     return this;
   }
 
-  writeHead(status: number, headers?: Record<string, string | number>): this {
+  writeHead(status: number, headers?: Record<string, HeaderValue>): this {
     this.#status = status;
-    if (headers) for (const k in headers) this.#headers[k.toLowerCase()] = String(headers[k]);
+    if (headers) for (const k in headers) this.setHeader(k, headers[k]!);
     return this;
   }
 

@@ -219,7 +219,7 @@ function admit(req: Http1Request, res: Http1Response, options: GatewayContext): 
  * stops the agent.
  */
 async function relay(res: Http1Response, upstream: LinkedStream, worker: WorkerEndpoint): Promise<void> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(upstream.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
   out["x-veil-worker"] = worker.address;
   if (upstream.headers.trailer) out.trailer = upstream.headers.trailer;

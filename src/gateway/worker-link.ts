@@ -26,7 +26,7 @@ export type LinkedRequest = { method: string; path: string; rawHeaders: string[]
 export type Attempt =
   | { kind: "unreachable"; why: string }
   | { kind: "retry"; code: string }
-  | { kind: "done"; status: number; headers: Record<string, string>; body: Buffer }
+  | { kind: "done"; status: number; headers: Record<string, string | string[]>; body: Buffer }
   | { kind: "stream"; upstream: LinkedStream };
 
 /** The largest answer head or frame a worker may send; bodies over it come as a stream. */
@@ -139,7 +139,7 @@ class Answers {
    * head for a request already streaming, data or an end for one that is not); pieces for a
    * request no longer pending are dropped.
    */
-  whole(id: number, status: number, headers: Record<string, string>, body: Buffer): boolean {
+  whole(id: number, status: number, headers: Record<string, string | string[]>, body: Buffer): boolean {
     const p = this.#pending.get(id);
     if (!p) return true;
     if (p.stream) return false;
@@ -148,7 +148,7 @@ class Answers {
     return true;
   }
 
-  head(id: number, status: number, headers: Record<string, string>): boolean {
+  head(id: number, status: number, headers: Record<string, string | string[]>): boolean {
     const p = this.#progress(id);
     if (!p) return true;
     if (p.stream) return false;
@@ -396,11 +396,16 @@ class LocalLink implements AnswerSink {
     this.#answers.lost();
   }
 
-  whole(id: number, status: number, headers: Record<string, string>, body: Uint8Array | undefined): void {
+  whole(
+    id: number,
+    status: number,
+    headers: Record<string, string | string[]>,
+    body: Uint8Array | undefined,
+  ): void {
     this.#answers.whole(id, status, headers, asBuffer(body));
   }
 
-  head(id: number, status: number, headers: Record<string, string>): void {
+  head(id: number, status: number, headers: Record<string, string | string[]>): void {
     this.#answers.head(id, status, headers);
   }
 
@@ -479,11 +484,24 @@ function encodeWindow(id: number, bytes: number): Buffer {
   return encodeFrame(FRAME.window, id, payload);
 }
 
-function answerHead(head: unknown): { status: number; headers: Record<string, string> } {
+function answerHead(head: unknown): { status: number; headers: Record<string, string | string[]> } {
   const { s, h } = (head ?? {}) as { s?: unknown; h?: unknown };
   if (typeof s !== "number" || !Number.isInteger(s) || s < 100 || s > 599)
     throw new LinkProtocolError("An answer without a status");
-  return { status: s, headers: stringRecord(h) };
+  return { status: s, headers: headerRecord(h) };
+}
+
+/** An answer's headers: each a string, or a list of strings sent as one line each (Set-Cookie). */
+function headerRecord(value: unknown): Record<string, string | string[]> {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new LinkProtocolError("Headers that are not a map of strings");
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v === "string") out[k] = v;
+    else if (Array.isArray(v) && v.every((x) => typeof x === "string")) out[k] = v as string[];
+    else throw new LinkProtocolError("Headers that are not a map of strings");
+  }
+  return out;
 }
 
 function stringRecord(value: unknown): Record<string, string> {
@@ -500,7 +518,7 @@ function stringRecord(value: unknown): Record<string, string> {
 /** A worker's retryable refusal (not ready, no keys yet, …): the gateway tries the next worker. */
 function retryableRefusal(
   status: number,
-  headers: Record<string, string>,
+  headers: Record<string, string | string[]>,
   body: Buffer,
 ): Attempt | undefined {
   if (status !== 503 || !String(headers["content-type"]).includes("application/json")) return undefined;
@@ -520,7 +538,7 @@ function retryableRefusal(
  */
 export class LinkedStream {
   readonly status: number;
-  readonly headers: Record<string, string>;
+  readonly headers: Record<string, string | string[]>;
   trailers: Record<string, string> = {};
   /** True once the worker ended the answer in order (not cut off). */
   complete = false;
@@ -532,7 +550,7 @@ export class LinkedStream {
 
   constructor(
     status: number,
-    headers: Record<string, string>,
+    headers: Record<string, string | string[]>,
     control: { ack: (bytes: number) => void; cancel: () => void },
   ) {
     this.status = status;

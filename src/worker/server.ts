@@ -238,8 +238,14 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
     ...(caller ? { caller: `signer:${caller.address.toLowerCase()}` } : {}),
     acceptStream: method !== "HEAD",
   });
-  const out: Record<string, string> = {};
-  for (const [k, v] of response.headers) if (!HOP_BY_HOP.has(k)) out[k] = out[k] ? `${out[k]}, ${v}` : v;
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of response.headers) {
+    if (HOP_BY_HOP.has(k)) continue;
+    const prev = out[k];
+    // Set-Cookie lines cannot be joined with commas (RFC 6265): each goes out on its own.
+    if (k === "set-cookie") out[k] = [...(prev === undefined ? [] : [prev].flat()), v];
+    else out[k] = prev === undefined ? v : `${prev}, ${v}`;
+  }
   out["x-veil-agent-id"] = state.record.id.toString();
   out["x-veil-code-hash"] = state.record.codeHash;
   // Hashes are for receipts, made only when the caller sent a nonce (endHeaders).
@@ -319,7 +325,7 @@ async function endHeaders(
 async function sendStreamed(
   res: DaemonResponse,
   stream: SandboxStream,
-  headers: Record<string, string>,
+  headers: Record<string, string | string[]>,
   status: number,
   end: (
     e: { usage: InvocationUsage; llmReceipts: LlmReceipt[] },

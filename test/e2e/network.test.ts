@@ -44,6 +44,35 @@ describe("a Veil network on one machine", { timeout: 600_000 }, () => {
     console.log(`first invoke (CLI process included): ${Date.now() - started} ms`);
   });
 
+  test("two Set-Cookie lines stay two, plain and streamed, through the worker and the gateway", async () => {
+    const d = join(work, "cookie-agent");
+    mkdirSync(join(d, "src"), { recursive: true });
+    writeFileSync(
+      join(d, "src", "index.ts"),
+      `export default { fetch(request: Request) {
+        const h = new Headers({ "content-type": "text/plain" });
+        h.append("Set-Cookie", "a=1; Path=/; HttpOnly");
+        h.append("Set-Cookie", "b=2, with a comma; Path=/");
+        const streamed = new URL(request.url).pathname === "/stream";
+        return new Response(streamed ? ReadableStream.from(["s", "t"]).pipeThrough(new TextEncoderStream()) : "ok", { headers: h });
+      } };\n`,
+    );
+    assert.equal((await veil(["deploy", d, "--name", "cookies"], { env })).code, 0);
+    const n = readNetwork(dir);
+    for (const base of [`${n.gateway.url}/agents/cookies`, `${n.workers[0]!.url}/v1/agents/cookies/invoke`]) {
+      for (const path of ["/", "/stream"]) {
+        const res = await fetch(`${base}${path}`);
+        assert.equal(res.status, 200, `${base}${path}`);
+        assert.deepEqual(
+          res.headers.getSetCookie(),
+          ["a=1; Path=/; HttpOnly", "b=2, with a comma; Path=/"],
+          `${base}${path}`,
+        );
+        assert.equal(await res.text(), path === "/" ? "ok" : "st");
+      }
+    }
+  });
+
   test("ctx.state is one store for the agent, whichever worker serves it", async () => {
     const dirC = join(work, "counter-agent");
     mkdirSync(join(dirC, "src"), { recursive: true });
