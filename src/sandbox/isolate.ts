@@ -4,6 +4,7 @@ import { VeilError } from "../errors/index.ts";
 import { BackgroundBudget } from "./background.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
 import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
+import { subtleOperation } from "./host-crypto.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
 import { checkedAnswer } from "./response-check.ts";
 import { SlotList } from "./slot-list.ts";
@@ -464,7 +465,7 @@ export class IsolateSandbox implements Sandbox {
         handles: [],
       } as unknown as Realm;
       await context.evalClosure(
-        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6, llm: $7, agents: $8, cancelSleep: $9, memoryMb: $10 };",
+        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6, llm: $7, agents: $8, cancelSleep: $9, memoryMb: $10, subtle: $11 };",
         this.#hostHooks(realm),
         { timeout: 1000 },
       );
@@ -698,6 +699,11 @@ export class IsolateSandbox implements Sandbox {
         s.resolve(false);
       }),
       this.#limits.memoryMb,
+      new ivm.Reference(
+        waking(async (op: unknown, args: unknown) =>
+          new ivm.ExternalCopy(await subtleOperation(op, args)).copyInto({ release: true }),
+        ),
+      ),
     ];
   }
 

@@ -1,7 +1,8 @@
-// Web Crypto for agents: getRandomValues, randomUUID, and crypto.subtle digest and HMAC, on the
-// host's node:crypto (the isolate has no entropy or hashes of its own).
+// Web Crypto for agents: getRandomValues, randomUUID and crypto.subtle, on the host's node:crypto
+// (the isolate has no entropy or cryptography of its own): digest directly, every other operation
+// through host-crypto.ts, keys crossing as JWKs (ADR 0023).
 import { DOMException } from "./encoding.ts";
-import type { HostHooks } from "./host.ts";
+import { callHost, type HostHooks } from "./host.ts";
 
 type BufferSource = ArrayBuffer | ArrayBufferView;
 
@@ -26,25 +27,50 @@ function hashName(alg: string | { name: string }): string {
   return h;
 }
 
+/** A key as it crosses to the host (host-crypto.ts): its JWK, algorithm, usages and type. */
+type KeyCrossing = {
+  jwk: Record<string, unknown>;
+  algorithm: Record<string, unknown>;
+  usages: string[];
+  type: string;
+};
+
+const deepFreeze = <T>(v: T): T => {
+  if (v && typeof v === "object") {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+};
+
+/**
+ * A Web Crypto key. Its material (a JWK) stays in a private field, out of agent code's reach;
+ * only the host's crypto reads it, for the one operation it is sent with.
+ */
 export class CryptoKey {
-  readonly #raw: ArrayBuffer;
-  readonly type = "secret";
-  readonly algorithm: { name: "HMAC"; hash: { name: string }; length: number };
+  readonly #crossing: KeyCrossing;
+  readonly type: string;
+  readonly algorithm: Record<string, unknown>;
   readonly extractable: boolean;
   readonly usages: string[];
 
-  constructor(raw: ArrayBuffer, hash: string, extractable: boolean, usages: string[]) {
-    this.#raw = raw;
-    this.algorithm = { name: "HMAC", hash: { name: hash }, length: raw.byteLength * 8 };
+  constructor(crossing: KeyCrossing, extractable: boolean, key: symbol) {
+    if (key !== KEY) throw new TypeError("Illegal constructor");
+    this.#crossing = crossing;
+    this.type = crossing.type;
+    this.algorithm = deepFreeze({ ...crossing.algorithm });
     this.extractable = extractable;
-    this.usages = usages;
+    this.usages = Object.freeze([...crossing.usages]) as string[];
     Object.freeze(this);
   }
 
-  static raw(key: CryptoKey): ArrayBuffer {
-    return key.#raw;
+  static crossing(key: unknown): KeyCrossing {
+    if (!(key instanceof CryptoKey)) throw new TypeError("Expected a CryptoKey");
+    return key.#crossing;
   }
 }
+
+const KEY = Symbol("CryptoKey");
 
 export function makeCrypto(host: HostHooks): object {
   const random = host.random;
@@ -67,65 +93,121 @@ export function makeCrypto(host: HostHooks): object {
     const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   };
+  // Everything but digest runs on the host's Web Crypto (host-crypto.ts): keys cross as JWKs.
+  const run = async (op: string, args: unknown[]): Promise<unknown> => {
+    if (!host.subtle) throw new DOMException(`crypto.subtle.${op} is not available`, "NotSupportedError");
+    const answer = (await callHost(host.subtle, [op, args])) as
+      | { ok: true; result: unknown }
+      | { ok: false; name: string; message: string };
+    if (!answer.ok) throw new DOMException(answer.message, answer.name);
+    return answer.result;
+  };
+  /** An algorithm as it crosses: byte fields as ArrayBuffers, a `public` key as its crossing. */
+  const algorithm = (alg: unknown): unknown => {
+    if (typeof alg === "string") return { name: alg };
+    if (typeof alg !== "object" || alg === null) throw new TypeError("An algorithm is a name or an object");
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(alg)) {
+      if (k === "public") out[k] = CryptoKey.crossing(v);
+      else if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) out[k] = toBuffer(v);
+      else if (typeof v === "object" && v !== null) out[k] = { name: String((v as { name?: unknown }).name) };
+      else out[k] = v;
+    }
+    return out;
+  };
+  const keyOf = (c: unknown, extractable: boolean) => new CryptoKey(c as KeyCrossing, extractable, KEY);
+  const usable = (key: unknown, usage: string) => {
+    const c = CryptoKey.crossing(key);
+    if (!c.usages.includes(usage))
+      throw new DOMException(`The key may not be used to ${usage}`, "InvalidAccessError");
+    return c;
+  };
   const subtle = {
     async digest(algorithm: string | { name: string }, data: BufferSource): Promise<ArrayBuffer> {
       return host.digest!(hashName(algorithm), toBuffer(data));
     },
+    async generateKey(alg: unknown, extractable: boolean, usages: string[]): Promise<unknown> {
+      const made = (await run("generateKey", [algorithm(alg), [...usages]])) as
+        | KeyCrossing
+        | { publicKey: KeyCrossing; privateKey: KeyCrossing };
+      if ("publicKey" in made) {
+        // A public key is always extractable (Web Crypto, generateKey).
+        return Object.freeze({
+          publicKey: keyOf(made.publicKey, true),
+          privateKey: keyOf(made.privateKey, Boolean(extractable)),
+        });
+      }
+      return keyOf(made, Boolean(extractable));
+    },
     async importKey(
       format: string,
-      keyData: BufferSource,
-      algorithm: { name: string; hash: string | { name: string } },
+      keyData: unknown,
+      alg: unknown,
       extractable: boolean,
       usages: string[],
     ): Promise<CryptoKey> {
-      if (format !== "raw")
-        throw new DOMException(`Key format ${format} is not supported`, "NotSupportedError");
-      if (String(algorithm?.name).toUpperCase() !== "HMAC") {
-        throw new DOMException(
-          `Algorithm ${algorithm?.name} is not supported (HMAC is)`,
-          "NotSupportedError",
-        );
-      }
-      const hash = typeof algorithm.hash === "string" ? algorithm.hash : algorithm.hash?.name;
-      hashName(hash);
-      return new CryptoKey(toBuffer(keyData), String(hash).toUpperCase(), Boolean(extractable), [...usages]);
+      let data: unknown;
+      if (format === "jwk") {
+        if (typeof keyData !== "object" || keyData === null) throw new TypeError("A JWK must be an object");
+        const jwk = { ...(keyData as Record<string, unknown>) };
+        if (jwk.ext === false && extractable)
+          throw new DOMException("The JWK is not extractable (ext: false)", "DataError");
+        delete jwk.ext;
+        data = jwk;
+      } else data = toBuffer(keyData as BufferSource);
+      const made = await run("importKey", [String(format), data, algorithm(alg), [...usages]]);
+      return keyOf(made, Boolean(extractable));
     },
-    async exportKey(format: string, key: CryptoKey): Promise<ArrayBuffer> {
-      if (format !== "raw")
-        throw new DOMException(`Key format ${format} is not supported`, "NotSupportedError");
+    async exportKey(format: string, key: CryptoKey): Promise<unknown> {
+      const c = CryptoKey.crossing(key);
       if (!key.extractable) throw new DOMException("The key is not extractable", "InvalidAccessError");
-      return CryptoKey.raw(key).slice(0);
+      const out = await run("exportKey", [String(format), c]);
+      if (format === "jwk") return { ...(out as object), ext: true };
+      return out;
     },
-    async sign(
-      algorithm: string | { name: string },
-      key: CryptoKey,
-      data: BufferSource,
-    ): Promise<ArrayBuffer> {
-      const name = (typeof algorithm === "string" ? algorithm : (algorithm?.name ?? "")).toUpperCase();
-      if (name !== "HMAC" || !(key instanceof CryptoKey))
-        throw new DOMException("Only HMAC keys can sign", "InvalidAccessError");
-      if (!key.usages.includes("sign")) throw new DOMException("The key may not sign", "InvalidAccessError");
-      return host.hmac!(hashName(key.algorithm.hash.name), CryptoKey.raw(key), toBuffer(data));
+    async sign(alg: unknown, key: CryptoKey, data: BufferSource): Promise<ArrayBuffer> {
+      return (await run("sign", [algorithm(alg), usable(key, "sign"), toBuffer(data)])) as ArrayBuffer;
     },
     async verify(
-      algorithm: string | { name: string },
+      alg: unknown,
       key: CryptoKey,
       signature: BufferSource,
       data: BufferSource,
     ): Promise<boolean> {
-      if (!(key instanceof CryptoKey) || !key.usages.includes("verify")) {
-        throw new DOMException("The key may not verify", "InvalidAccessError");
-      }
-      const name = (typeof algorithm === "string" ? algorithm : (algorithm?.name ?? "")).toUpperCase();
-      if (name !== "HMAC") throw new DOMException("Only HMAC is supported", "NotSupportedError");
-      const expected = new Uint8Array(
-        host.hmac!(hashName(key.algorithm.hash.name), CryptoKey.raw(key), toBuffer(data)),
-      );
-      const given = new Uint8Array(toBuffer(signature));
-      if (given.length !== expected.length) return false;
-      let diff = 0;
-      for (let i = 0; i < given.length; i++) diff |= given[i]! ^ expected[i]!;
-      return diff === 0;
+      return (await run("verify", [
+        algorithm(alg),
+        usable(key, "verify"),
+        toBuffer(signature),
+        toBuffer(data),
+      ])) as boolean;
+    },
+    async encrypt(alg: unknown, key: CryptoKey, data: BufferSource): Promise<ArrayBuffer> {
+      return (await run("encrypt", [algorithm(alg), usable(key, "encrypt"), toBuffer(data)])) as ArrayBuffer;
+    },
+    async decrypt(alg: unknown, key: CryptoKey, data: BufferSource): Promise<ArrayBuffer> {
+      return (await run("decrypt", [algorithm(alg), usable(key, "decrypt"), toBuffer(data)])) as ArrayBuffer;
+    },
+    async deriveBits(alg: unknown, key: CryptoKey, length?: number | null): Promise<ArrayBuffer> {
+      return (await run("deriveBits", [
+        algorithm(alg),
+        usable(key, "deriveBits"),
+        length ?? null,
+      ])) as ArrayBuffer;
+    },
+    async deriveKey(
+      alg: unknown,
+      key: CryptoKey,
+      derived: unknown,
+      extractable: boolean,
+      usages: string[],
+    ): Promise<CryptoKey> {
+      const made = await run("deriveKey", [
+        algorithm(alg),
+        usable(key, "deriveKey"),
+        algorithm(derived),
+        [...usages],
+      ]);
+      return keyOf(made, Boolean(extractable));
     },
   };
   return Object.freeze({ getRandomValues, randomUUID, subtle: Object.freeze(subtle) });

@@ -24,6 +24,8 @@ export type HostHooks = {
   state?: HostReference;
   llm?: HostReference;
   agents?: HostReference;
+  /** crypto.subtle's operations on the host's Web Crypto (src/sandbox/host-crypto.ts). */
+  subtle?: HostReference;
 };
 
 /**
