@@ -1,14 +1,14 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Command } from "commander";
-import type { Abi, AbiFunction, Hex } from "viem";
+import type { Abi, Hex } from "viem";
 import type { VeilChain } from "../chain/client.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile, networkPath } from "../network/config.ts";
 import { addSignerOptions, run, type SignerFlags } from "./economy-common.ts";
 import type { AddressNames, CallableContract } from "./gov-call.ts";
 import { out, progress, toJson } from "./output.ts";
-import { resolveSigner } from "./signer.ts";
+import { devAddress, resolveSigner } from "./signer.ts";
 
 // `veil contract deploy|call` (issue 21): a contract of contracts/ that a user deploys for
 // themselves (the price oracle's PriceFeedConsumer), and any call to it or to the network's own
@@ -55,9 +55,7 @@ async function agentIds(chain: VeilChain, text: string): Promise<string> {
 
 /** Addresses by name: the network's contracts, the ones deployed here, the dev accounts. */
 function addressNames(network: NetworkFile, contracts: Record<string, CallableContract>): AddressNames {
-  return (name) =>
-    contracts[name]?.address ??
-    (network.devAccounts?.accounts.find((a) => a.role === name)?.address as Hex | undefined);
+  return (name) => contracts[name]?.address ?? devAddress(network, name);
 }
 
 async function contractsOf(
@@ -200,8 +198,7 @@ export function registerContractCommands(program: Command): void {
         address: call.target,
         abi: [...abi, ...errors],
         functionName: call.fn.name,
-        args:
-          viem.decodeFunctionData({ abi: [call.fn] as readonly AbiFunction[], data: call.data }).args ?? [],
+        args: call.args,
         ...(value !== undefined ? { value } : {}),
       });
       const events = viem.parseEventLogs({ abi, logs: logs as never });

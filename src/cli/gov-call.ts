@@ -138,7 +138,7 @@ export function parseInvocation(
   spec: string,
   contracts: Record<string, CallableContract>,
   options: { views: boolean; names?: AddressNames },
-): { target: Hex; data: Hex; fn: AbiFunction; signature: string; contract: string } {
+): { target: Hex; data: Hex; fn: AbiFunction; args: unknown[]; signature: string; contract: string } {
   const m = /^\s*([A-Za-z][A-Za-z0-9]*)\.([A-Za-z_][A-Za-z0-9_]*)\((.*)\)\s*$/s.exec(spec);
   if (!m) {
     throw bad(
@@ -184,5 +184,5 @@ export function parseInvocation(
       "Check each value's range.",
     );
   }
-  return { target: contract.address, data, fn, signature, contract: contractName };
+  return { target: contract.address, data, fn, args: values, signature, contract: contractName };
 }

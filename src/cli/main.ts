@@ -29,6 +29,7 @@ import {
   parsePositive,
   progress,
   setJsonOutput,
+  toJson,
   yesOption,
 } from "./output.ts";
 import { registerPoolCommands } from "./pool.ts";
@@ -148,7 +149,12 @@ program
       }) => {
         const { up, networkExists } = await import("../network/up.ts");
         const { yes, ...upOptions } = opts;
-        if (opts.fresh && !yes && networkExists(opts.dir)) await confirmFresh(opts.dir);
+        if (opts.fresh && networkExists(opts.dir))
+          await confirm(
+            yes,
+            `--fresh deletes the network in ${opts.dir}`,
+            "its chain, agents, keys, secrets, stake and state are then gone",
+          );
         const started = Date.now();
         const running = await up({ ...upOptions, onProgress: progress });
         const n = running.network;
@@ -197,24 +203,6 @@ program
       },
     ),
   );
-
-/** Asks on the terminal before --fresh deletes a network; refuses without a terminal. */
-async function confirmFresh(dir: string): Promise<void> {
-  if (!process.stdin.isTTY) {
-    throw new VeilError("CONFIRMATION_NEEDED", `--fresh would delete the network in ${dir}`, {
-      hint: "Add --yes to confirm (its chain, agents, keys, stake and state are then gone).",
-    });
-  }
-  const { createInterface } = await import("node:readline/promises");
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const answer = await rl.question(
-    `This deletes the network in ${dir}: its chain, agents, keys, secrets, stake and state. Type "yes" to go on: `,
-  );
-  rl.close();
-  if (answer.trim().toLowerCase() !== "yes") {
-    throw new VeilError("CANCELLED", "Nothing was deleted", { hint: "Run `veil up` to resume the network." });
-  }
-}
 
 program
   .command("down")
@@ -796,7 +784,7 @@ program
             ...(opts.requireHardware ? { requireHardware: true } : {}),
           });
           process.stdout.write(
-            opts.json ? `${jsonStringify(verdict)}\n` : `${formatAgentVerdict(verdict).join("\n")}\n`,
+            opts.json ? `${toJson(verdict)}\n` : `${formatAgentVerdict(verdict).join("\n")}\n`,
           );
           if (!verdict.pass) process.exitCode = 1;
           return;
@@ -819,9 +807,6 @@ program
       },
     ),
   );
-
-const jsonStringify = (v: unknown) =>
-  JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x), 2);
 
 // ── daemons (what `veil up` starts; run them yourself to spread a network over machines) ──
 

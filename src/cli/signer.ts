@@ -97,3 +97,11 @@ export function addressSpec(network: NetworkFile, spec: string): Hex {
       : "Use 0x and 40 hex digits.",
   });
 }
+
+/** A dev account's address by role ("user", "operator-3", "deployer"), if the network has it. */
+export function devAddress(network: NetworkFile, role: string): Hex | undefined {
+  const dev = network.devAccounts?.accounts.find(
+    (a) => a.role === role || (role === "deployer" && a.role === "deployer-governance"),
+  );
+  return dev?.address as Hex | undefined;
+}

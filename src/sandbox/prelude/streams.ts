@@ -26,9 +26,6 @@ export function streams(): typeof Polyfill {
   return loaded;
 }
 
-/** Whether any stream class has been made in this realm: if not, no value can be a stream. */
-export const streamsLoaded = (): boolean => loaded !== undefined;
-
 /** `value instanceof ReadableStream`, without loading the polyfill to learn that it is not one. */
 export function isReadableStream(value: unknown): value is Polyfill.ReadableStream {
   return loaded !== undefined && value instanceof loaded.ReadableStream;
