@@ -15,16 +15,26 @@ export const replayAcrossWorkers: AuditCheck = {
     // The victim is a caller of its own (a fresh key: signing a request needs no funds), calling
     // through the SDK as any client does; the attacker sits on its path to the gateway.
     const proxy = await startRecordingProxy(ctx.client.gatewayUrl);
-    let first: Awaited<ReturnType<VeilClient["invoke"]>>;
+    let first: Awaited<ReturnType<VeilClient["invoke"]>> | undefined;
     try {
       const victim = new VeilClient({ ...ctx.network, gateway: { url: proxy.url } });
-      first = await victim.invoke(probe.name, {
-        path: "/count",
-        method: "POST",
-        headers: { "content-type": "text/plain" },
-        body: "veil audit: a request to be replayed",
-        as: generatePrivateKey(),
-      });
+      // The victim's own call must succeed before it can be replayed. Under load the gateway
+      // may move it to another worker after the first claimed its nonce, and the caller is
+      // told REQUEST_REPLAYED (a failover artefact, not the attack): the victim calls again.
+      for (let attempt = 1; !first; attempt++) {
+        try {
+          first = await victim.invoke(probe.name, {
+            path: "/count",
+            method: "POST",
+            headers: { "content-type": "text/plain" },
+            body: "veil audit: a request to be replayed",
+            as: generatePrivateKey(),
+          });
+        } catch (err) {
+          if (attempt >= 3 || (err as { code?: string }).code !== "REQUEST_REPLAYED") throw err;
+          proxy.recorded.length = 0;
+        }
+      }
     } finally {
       await proxy.close();
     }
