@@ -68,13 +68,37 @@ describe("hostile agents: floods", () => {
   });
 
   test("fetches in flight cannot make the host hold more of their answers than half the agent's memory", async () => {
-    // Answers of 6 MiB, sent slowly, so that many are being received at once.
+    // Answers of 6 MiB in twelve pieces. The last piece of any answer goes out only once all
+    // twelve answers have had eleven sent (or were cut by the worker), so that they are all being
+    // received at once, however slowly a loaded machine runs the test: an answer finished early
+    // would give its bytes back and let a later one through, which is allowed.
+    const atLastPiece: (() => void)[] = [];
+    let gone = 0;
+    const releaseWhenAllWait = () => {
+      if (atLastPiece.length + gone === 12) for (const last of atLastPiece.splice(0)) last();
+    };
     const upstream = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "application/octet-stream" });
       const piece = Buffer.alloc(512 * 1024, 1);
       let sent = 0;
+      let waiting = false;
+      res.on("close", () => {
+        if (sent === 12) return;
+        gone++;
+        if (waiting) atLastPiece.splice(atLastPiece.indexOf(finish), 1);
+        releaseWhenAllWait();
+      });
+      const finish = () => {
+        sent++;
+        res.end(piece);
+      };
       const more = () => {
-        if (sent === 12) return res.end();
+        if (res.destroyed) return;
+        if (sent === 11) {
+          waiting = true;
+          atLastPiece.push(finish);
+          return releaseWhenAllWait();
+        }
         sent++;
         res.write(piece);
         setTimeout(more, 20);
