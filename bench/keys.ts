@@ -166,7 +166,8 @@ async function rotationBench(): Promise<void> {
     }
   }
   const setupMs = ms(t0);
-  const totalState = ids.reduce((n, id) => n + stateStore.usage(id.toString()).bytes, 0);
+  let totalState = 0;
+  for (const id of ids) totalState += (await stateStore.usage(id.toString())).bytes;
   console.log(
     `\n(2) rotation: ${agentCount} agents, ${entriesPerAgent} × ${entryBytes} B state entries each ` +
       `(${(totalState / 1024 / 1024).toFixed(1)} MB sealed), a secret on every ${secretEvery}th agent ` +
@@ -206,7 +207,7 @@ async function rotationBench(): Promise<void> {
   t0 = performance.now();
   let reBytes = 0;
   for (const { id, from } of passKeys) {
-    reBytes += reencryptAgentState(stateStore, id, from, { epoch: 3n, key: randomBytes(32) }).bytes;
+    reBytes += (await reencryptAgentState(stateStore, id, from, { epoch: 3n, key: randomBytes(32) })).bytes;
   }
   const reMs = ms(t0);
   console.log(

@@ -126,11 +126,18 @@ program
     "--governed",
     "give the registries to governance's timelock, as in production: owner changes then go through `veil gov` (kept on resume)",
   )
+  .addOption(
+    new Option(
+      "--state <file|url>",
+      "where workers keep agents' state, nonces and logs: postgres://USER:PASSWORD@HOST:PORT/DB, or a SQLite file (default DIR/state.sqlite); kept on resume",
+    ).env("VEIL_STATE"),
+  )
   .option("--fresh", "start a new network, deleting the one in --dir (asks first; --yes does not)")
   .option("--yes", "with --fresh: do not ask")
   .action(
     action(
       async (opts: {
+        state?: string;
         fresh?: boolean;
         yes?: boolean;
         dir: string;
@@ -172,6 +179,7 @@ program
           ...(n.chain.governed
             ? ["  governed     the registries belong to the timelock: owner changes go through `veil gov`"]
             : []),
+          `  state        ${n.state?.kind === "postgres" ? `PostgreSQL (schema ${n.state.namespace})` : `SQLite ${opts.state ?? `${opts.dir}/state.sqlite`}`}`,
           `  network file ${running.path}  (dev accounts in it are DEV ONLY)`,
           `  logs         ${opts.dir}/logs/`,
           "",
@@ -188,6 +196,7 @@ program
           chain: n.chain,
           gatekeepers: n.gatekeepers,
           workers: n.workers,
+          state: n.state,
           insecure: n.tee.insecure === true,
         });
         let stopping = false;
@@ -896,7 +905,12 @@ program
   .option("--host <host>", "interface", "127.0.0.1")
   .option("--public-url <url>", "URL announced on chain (default http://HOST:PORT)")
   .option("--max-request-bytes <n>", "largest request body", "1048576")
-  .option("--state-db <file>", "SQLite file of agents' ctx.state (default DATA/state.sqlite)")
+  .addOption(
+    new Option(
+      "--state <file|url>",
+      "where agents' state, request nonces and logs live, shared with the other workers: a SQLite file (default DATA/state.sqlite) or postgres://USER:PASSWORD@HOST:PORT/DB",
+    ).env("VEIL_STATE"),
+  )
   .option("--fee-batch <n>", "most fee channels per FeeEscrow claim", parsePositive, 200)
   .option("--fee-claim-calls <n>", "claim fees once this many paid calls are pending", parsePositive, 100)
   .option("--fee-interval <seconds>", "…or once any has been pending this long", parsePositive, 300)
@@ -934,7 +948,7 @@ program
           host: string;
           publicUrl?: string;
           maxRequestBytes: string;
-          stateDb?: string;
+          state?: string;
           feeBatch: number;
           feeClaimCalls: number;
           feeInterval: number;
@@ -960,7 +974,7 @@ program
           ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
           maxRequestBytes: Number(opts.maxRequestBytes),
           enclave: enclaveChoice(opts),
-          ...(opts.stateDb ? { stateDb: opts.stateDb } : {}),
+          ...(opts.state ? { state: opts.state } : {}),
           fees: {
             batchSize: opts.feeBatch,
             claimAtCalls: opts.feeClaimCalls,

@@ -28,6 +28,12 @@ export type NetworkFile = {
   gatekeepers: { address: Hex; url: string; pid?: number }[];
   workers: { address: Hex; url: string; operator: Hex; pid?: number }[];
   blobStore: { kind: "fs"; path: string };
+  /**
+   * Where the workers keep agents' state, nonces and logs (`veil up --state`): the kind, and the
+   * PostgreSQL schema this network's tables live in (so networks sharing a database never meet).
+   * The database URL itself is not here (it may hold a password): `state-url` beside this file.
+   */
+  state?: { kind: "sqlite" | "postgres"; namespace: string };
   tee: { backend: "simulated" | "tdx" | "dstack"; insecure: boolean; measurement: Hex };
   /** The most any agent may ask for (workers clamp to these; `veil deploy` checks against them). */
   runtime?: {

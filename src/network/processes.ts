@@ -20,6 +20,7 @@ export function startDaemon(
   args: string[],
   logDir: string,
   timeoutMs = 60_000,
+  env: Record<string, string> = {},
 ): Promise<Daemon> {
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${name}.log`);
@@ -28,7 +29,7 @@ export function startDaemon(
   // daemon stops (see watchSupervisor) instead of living on without one.
   const child = spawn(process.execPath, [veilBin, ...args], {
     stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, VEIL_DAEMON_NAME: name, VEIL_SUPERVISED: "1" },
+    env: { ...process.env, ...env, VEIL_DAEMON_NAME: name, VEIL_SUPERVISED: "1" },
   });
   const tail: string[] = [];
   const remember = (line: string) => {
@@ -100,7 +101,13 @@ export function pinPorts(args: string[], flags: Record<string, unknown>): string
   return out;
 }
 
-type Spec = { name: string; args: string[]; restarts: number; startedAt: number };
+type Spec = {
+  name: string;
+  args: string[];
+  env: Record<string, string>;
+  restarts: number;
+  startedAt: number;
+};
 
 /**
  * Starts daemons and, once `supervise` is called, starts again any that exits on its own, with
@@ -121,15 +128,16 @@ export class Supervisor {
     this.#progress = progress;
   }
 
-  async start(name: string, args: string[]): Promise<Daemon> {
-    const daemon = await startDaemon(name, args, this.#logDir);
+  /** `env` is added to the daemon's environment: for what must not show in `ps` (a database password). */
+  async start(name: string, args: string[], env: Record<string, string> = {}): Promise<Daemon> {
+    const daemon = await startDaemon(name, args, this.#logDir, undefined, env);
     // A daemon started on port 0 comes back on the port it got: its URL is on chain and in the
     // network file, and peers (workers dialling a gatekeeper, callers a gateway) go by it.
     const restartArgs = pinPorts(args, {
       "--port": daemon.ready.url,
       "--gateway-port": daemon.ready.gateway,
     });
-    this.#specs.set(name, { name, args: restartArgs, restarts: 0, startedAt: Date.now() });
+    this.#specs.set(name, { name, args: restartArgs, env, restarts: 0, startedAt: Date.now() });
     this.daemons.push(daemon);
     this.#watch(daemon);
     return daemon;
@@ -160,7 +168,7 @@ export class Supervisor {
       this.#timers.delete(timer);
       if (this.#stopping) return;
       try {
-        const next = await startDaemon(spec.name, spec.args, this.#logDir);
+        const next = await startDaemon(spec.name, spec.args, this.#logDir, undefined, spec.env);
         if (this.#stopping) {
           next.child.kill("SIGTERM");
           return;

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createWalletClient, defineChain, type Hex, http, parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -9,6 +10,7 @@ import { DEV_ONLY_WARNING, devAccounts, TeeType, VeilChain } from "../chain/inde
 import { defaultLinkKeyFile, loadOrCreateLinkKey } from "../daemon/link-auth.ts";
 import { VeilError } from "../errors/index.ts";
 import { holdDataDir } from "../storage/data-dir-lock.ts";
+import { dropNamespace, isPostgresUrl, openPostgres, redactUrl } from "../storage/postgres.ts";
 import { buildMeasurement, printInsecureBanner } from "../tee/index.ts";
 import { loadNetwork, type NetworkFile, saveNetwork } from "./config.ts";
 import {
@@ -58,6 +60,11 @@ export type UpOptions = {
    */
   allowSimulated?: boolean;
   /**
+   * Where the workers keep agents' state, nonces and logs: a `postgres://` URL, or a SQLite
+   * file (default: state.sqlite in `dir`). A resumed network keeps what it had unless given.
+   */
+  state?: string;
+  /**
    * Hand the registries (agents, workers, gatekeepers, attestation policy, triggers) to the
    * economy's timelock, as in production: owner changes then go through `veil gov`. A network
    * made so stays so when it resumes.
@@ -86,6 +93,7 @@ const NETWORK_FILES = [
   "state.sqlite-wal",
   "state.sqlite-shm",
   "gateway-link.key",
+  "state-url",
 ];
 
 const port = (base: number, offset: number) => (base === 0 ? 0 : base + offset);
@@ -129,8 +137,10 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
   try {
     const previous = options.fresh ? undefined : previousNetwork(dir, path, chainDir, options, progress);
     if (!previous) {
+      await dropOldState(dir, path, progress);
       for (const file of NETWORK_FILES) rmSync(join(dir, file), { recursive: true, force: true });
     }
+    const state = await chooseState(dir, options.state, previous);
     const accounts = devAccounts(10);
     const deployer = options.deployerKey ?? accounts[0]!.privateKey;
     let rpcUrl = options.rpc;
@@ -182,6 +192,7 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
     const previousWorkers = previous?.workers ?? [];
     network.gatekeepers = [];
     network.workers = [];
+    network.state = state.record;
     saveNetwork(path, network);
     // The first gatekeeper makes the master key; the others join, receiving it from a sitting
     // one once governance has added them and their attestation checks out.
@@ -242,37 +253,41 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
     progress(`starting ${options.workers} workers…`);
     const workers = await Promise.all(
       Array.from({ length: options.workers }, (_, i) =>
-        supervisor.start(`worker-${i + 1}`, [
-          "worker",
-          "--network",
-          path,
-          "--data",
-          join(dir, "workers", String(i + 1)),
-          "--port",
-          String(portOf(previousWorkers[i]?.url, port(options.basePort, 10 + i))),
-          "--host",
-          options.host,
-          "--operator-key",
-          accounts[2 + (i % 8)]!.privateKey,
-          // One state file for the workers of this machine: an agent sees one ctx.state
-          // whichever worker serves it (SQLite in WAL mode takes writers from several processes).
-          "--state-db",
-          join(dir, "state.sqlite"),
-          "--link-peer",
-          gatewayLink.address,
-          ...(options.feeClaimCalls ? ["--fee-claim-calls", String(options.feeClaimCalls)] : []),
-          ...(options.allowPrivateEgress ?? []).flatMap((h) => ["--allow-private-egress", h]),
-          ...(options.feeInterval ? ["--fee-interval", String(options.feeInterval)] : []),
-          ...(gatewayIn === "worker" && i === 0
-            ? [
-                "--gateway-port",
-                String(portOf(previous?.gateway?.url, port(options.basePort, 1))),
-                "--gateway-link-key",
-                linkKeyFile,
-                ...(rateLimit !== undefined ? ["--gateway-rate-limit", rateLimit] : []),
-              ]
-            : []),
-        ]),
+        supervisor.start(
+          `worker-${i + 1}`,
+          [
+            "worker",
+            "--network",
+            path,
+            "--data",
+            join(dir, "workers", String(i + 1)),
+            "--port",
+            String(portOf(previousWorkers[i]?.url, port(options.basePort, 10 + i))),
+            "--host",
+            options.host,
+            "--operator-key",
+            accounts[2 + (i % 8)]!.privateKey,
+            // One store for all the workers: an agent sees one ctx.state whichever serves it (a
+            // SQLite file in WAL mode takes writers from several processes; PostgreSQL, whose URL
+            // goes in the environment rather than where `ps` shows it, from several hosts).
+            ...(state.record.kind === "sqlite" ? ["--state", state.spec] : []),
+            "--link-peer",
+            gatewayLink.address,
+            ...(options.feeClaimCalls ? ["--fee-claim-calls", String(options.feeClaimCalls)] : []),
+            ...(options.allowPrivateEgress ?? []).flatMap((h) => ["--allow-private-egress", h]),
+            ...(options.feeInterval ? ["--fee-interval", String(options.feeInterval)] : []),
+            ...(gatewayIn === "worker" && i === 0
+              ? [
+                  "--gateway-port",
+                  String(portOf(previous?.gateway?.url, port(options.basePort, 1))),
+                  "--gateway-link-key",
+                  linkKeyFile,
+                  ...(rateLimit !== undefined ? ["--gateway-rate-limit", rateLimit] : []),
+                ]
+              : []),
+          ],
+          state.record.kind === "postgres" ? { VEIL_STATE: state.spec } : {},
+        ),
       ),
     );
     for (const w of workers) {
@@ -356,6 +371,60 @@ async function fund(rpcUrl: string, chainId: number, from: Hex, to: Hex): Promis
 
 export function networkExists(dir: string): boolean {
   return existsSync(join(resolve(dir), "network.json"));
+}
+
+/**
+ * Where this network's workers keep agents' state: `--state` if given, else what the network
+ * had (its `state-url` file for PostgreSQL), else state.sqlite in `dir`. A resumed network
+ * cannot change kind (its agents' state would seem lost); a PostgreSQL database is tried here,
+ * so a wrong URL fails before any daemon starts.
+ */
+async function chooseState(
+  dir: string,
+  given: string | undefined,
+  previous: NetworkFile | undefined,
+): Promise<{ spec: string; record: NonNullable<NetworkFile["state"]> }> {
+  const urlFile = join(dir, "state-url");
+  const kept = existsSync(urlFile) ? readFileSync(urlFile, "utf8").trim() : undefined;
+  const spec = given ?? kept ?? join(dir, "state.sqlite");
+  const kind = isPostgresUrl(spec) ? "postgres" : "sqlite";
+  const had = previous?.state?.kind ?? (previous ? "sqlite" : undefined);
+  if (had !== undefined && had !== kind) {
+    throw new VeilError(
+      "NETWORK_STATE_CHANGED",
+      `This network keeps agents' state in ${had === "postgres" ? "PostgreSQL" : "SQLite"}; --state names ${kind === "postgres" ? "a PostgreSQL database" : "a SQLite file"}`,
+      {
+        hint: "Resume it with the same --state (or none), or start a new network with --fresh.",
+      },
+    );
+  }
+  if (kind === "postgres") {
+    await (await openPostgres(spec, "the state store")).end();
+    // The URL may hold a password: only the owner of the directory reads it.
+    writeFileSync(urlFile, `${spec}\n`, { mode: 0o600 });
+  } else rmSync(urlFile, { force: true });
+  const namespace = previous?.state?.namespace ?? `veil_${randomBytes(8).toString("hex")}`;
+  return { spec, record: { kind, namespace } };
+}
+
+/** Before a fresh start: the old network's tables in PostgreSQL go with its files. */
+async function dropOldState(dir: string, path: string, progress: (m: string) => void): Promise<void> {
+  const urlFile = join(dir, "state-url");
+  if (!existsSync(path) || !existsSync(urlFile)) return;
+  let namespace: string | undefined;
+  try {
+    namespace = loadNetwork(path).state?.namespace;
+  } catch {
+    return;
+  }
+  if (!namespace) return;
+  const url = readFileSync(urlFile, "utf8").trim();
+  try {
+    await dropNamespace(url, namespace);
+    progress(`dropped the old network's state (${namespace}) at ${redactUrl(url)}`);
+  } catch (err) {
+    progress(`could not drop the old network's state at ${redactUrl(url)}: ${(err as Error).message}`);
+  }
 }
 
 /**

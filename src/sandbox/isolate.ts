@@ -1219,15 +1219,46 @@ const INTEGRITY_CODES = new Set(["STATE_ROLLBACK_DETECTED", "STATE_CORRUPT"]);
 /** How long after the store refused a read an uncaught agent error is taken to be that refusal. */
 const INTEGRITY_WINDOW_MS = 5_000;
 
+const copyOut = (bytes: Uint8Array): ArrayBuffer =>
+  bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+
+const noTransactions = () =>
+  new VeilError("STATE_TRANSACTIONS_UNAVAILABLE", "This host's ctx.state has no transactions", {});
+
+/** A transaction's writes as the agent sent them: [name, bytes or null][], checked. */
+function transactionWrites(arg: unknown): [string, Uint8Array | undefined][] {
+  if (!Array.isArray(arg)) throw new VeilError("STATE_OP_INVALID", "A transaction's writes are a list", {});
+  return arg.map((w: unknown) => {
+    if (
+      !Array.isArray(w) ||
+      w.length !== 2 ||
+      typeof w[0] !== "string" ||
+      !(w[1] === null || w[1] instanceof ArrayBuffer)
+    )
+      throw new VeilError("STATE_OP_INVALID", "A transaction write is [key, bytes or null]", {});
+    return [w[0], w[1] === null ? undefined : new Uint8Array(w[1])];
+  });
+}
+
 /** The host side of ctx.state: checks what the agent sends and answers plain data. */
 function stateHook(state: AgentStateBackend, onIntegrity: (error: VeilError) => void) {
   return async (op: unknown, key: unknown, arg: unknown) => {
     try {
       if (typeof key !== "string") throw new VeilError("STATE_KEY_INVALID", "A state key is a string", {});
       let value: unknown;
-      if (op === "get") {
+      if (op === "read") {
+        if (!state.read) throw noTransactions();
+        const r = await state.read(key);
+        value = { value: r.value ? copyOut(r.value) : undefined, at: r.at.toString() };
+      } else if (op === "commit") {
+        if (!state.commit) throw noTransactions();
+        // `key` is the counter the transaction read at ("" if it read nothing).
+        if (key !== "" && !/^\d{1,20}$/.test(key))
+          throw new VeilError("STATE_OP_INVALID", "A transaction's read counter is a number", {});
+        value = await state.commit(key === "" ? undefined : BigInt(key), transactionWrites(arg));
+      } else if (op === "get") {
         const bytes = await state.get(key);
-        value = bytes ? bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) : undefined;
+        value = bytes ? copyOut(bytes) : undefined;
       } else if (op === "put") {
         if (!(arg instanceof ArrayBuffer))
           throw new VeilError("STATE_VALUE_INVALID", "A state value is bytes", {});

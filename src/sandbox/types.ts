@@ -120,6 +120,13 @@ export interface AgentStateBackend {
   put(name: string, value: Uint8Array): Promise<void>;
   delete(name: string): Promise<boolean>;
   list(prefix: string, limit: number): Promise<string[]>;
+  /** A value and the agent's write counter it was read at (a transaction's read). */
+  read?(name: string): Promise<{ value: Uint8Array | undefined; at: bigint }>;
+  /**
+   * A transaction's writes (undefined deletes), applied together only if nothing was written
+   * since counter `at` (undefined: it read nothing). False when it must run again.
+   */
+  commit?(at: bigint | undefined, writes: readonly [string, Uint8Array | undefined][]): Promise<boolean>;
   /** Bytes written so far (for metering), when the backend counts them. */
   readonly bytesWritten?: number;
 }

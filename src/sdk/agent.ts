@@ -11,12 +11,38 @@ export type AgentEnv = {
   readonly [secret: string]: string;
 };
 
-/** The agent's own encrypted key-value store (JSON values or bytes), within its quota. */
+/** A transaction's view of the agent's state (see AgentStateStore.transaction). */
+export type AgentStateTransaction = {
+  get(key: string): Promise<unknown>;
+  /** Kept until the transaction's function returns, then written with its other writes. */
+  put(key: string, value: unknown): void;
+  delete(key: string): Promise<boolean>;
+};
+
+/**
+ * The agent's own encrypted key-value store (JSON values or bytes), within its quota, shared
+ * by every worker serving the agent: a read after an acknowledged write sees it, whichever
+ * worker serves either. `put` replaces a value (the last writer wins); to change a value from
+ * what it was, without losing another worker's change made meanwhile, use `transaction`.
+ */
 export type AgentStateStore = {
   get(key: string): Promise<unknown>;
   put(key: string, value: unknown): Promise<void>;
   delete(key: string): Promise<boolean>;
   list(options?: { prefix?: string; limit?: number }): Promise<string[]>;
+  /**
+   * Runs `fn` and commits its writes together, only if nothing was written to the agent's
+   * state since `fn`'s reads; otherwise runs `fn` again on what is there now (up to 32
+   * times, then STATE_CONFLICT). `fn` may run more than once: keep fetches and calls out of it.
+   *
+   * @example
+   * const visits = await ctx.state.transaction(async (tx) => {
+   *   const n = ((await tx.get("visits")) as number | undefined) ?? 0;
+   *   tx.put("visits", n + 1);
+   *   return n + 1;
+   * });
+   */
+  transaction<T>(fn: (tx: AgentStateTransaction) => T | Promise<T>): Promise<T>;
 };
 
 export type LlmMessage =

@@ -1,13 +1,28 @@
 import type Database from "better-sqlite3";
+import type pg from "pg";
+import { migratePostgres, migrateSqlite } from "./migrations.ts";
+import { openPostgres } from "./postgres.ts";
 import { openSqliteFile } from "./sqlite-file.ts";
 
 export type SealedLogEntry = { seq: number; at: number; worker: string; sealed: Uint8Array };
 
 /**
+ * Agents' logs as sealed batches (only ciphertext: each batch is sealed to the agent owner's key
+ * before it gets here), numbered in the order stored. The workers serving an agent share one,
+ * so its owner reads every worker's batches from any of them.
+ */
+export interface LogStore {
+  append(agent: string, worker: string, sealed: Uint8Array, at?: number): Promise<void>;
+  /** Batches after sequence number `afterSeq`, oldest first. */
+  after(agent: string, afterSeq: number, limit?: number): Promise<SealedLogEntry[]>;
+  close(): Promise<void>;
+}
+
+/**
  * Agents' logs as sealed batches in SQLite (only ciphertext: each batch is sealed to the agent
  * owner's key before it gets here). The newest `keepPerAgent` batches of each agent are kept.
  */
-export class SqliteLogStore {
+export class SqliteLogStore implements LogStore {
   readonly #db: Database.Database;
   readonly #append: Database.Statement<[string, number, string, Buffer]>;
   readonly #after: Database.Statement<
@@ -24,14 +39,19 @@ export class SqliteLogStore {
       path,
       { what: "the log store", ifRemoved: "agents' past log lines are gone" },
       (db) =>
-        db.exec(`CREATE TABLE IF NOT EXISTS agent_logs (
+        migrateSqlite(db, "logs", [
+          {
+            version: 1,
+            sql: `CREATE TABLE IF NOT EXISTS agent_logs (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       agent TEXT NOT NULL,
       at INTEGER NOT NULL,
       worker TEXT NOT NULL,
       sealed BLOB NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS agent_logs_by_agent ON agent_logs (agent, seq);`),
+    CREATE INDEX IF NOT EXISTS agent_logs_by_agent ON agent_logs (agent, seq);`,
+          },
+        ]),
     );
     this.#append = this.#db.prepare("INSERT INTO agent_logs (agent, at, worker, sealed) VALUES (?, ?, ?, ?)");
     this.#after = this.#db.prepare(
@@ -42,16 +62,87 @@ export class SqliteLogStore {
     );
   }
 
-  append(agent: string, worker: string, sealed: Uint8Array, at = Date.now()): void {
+  async append(agent: string, worker: string, sealed: Uint8Array, at = Date.now()): Promise<void> {
     this.#append.run(agent, at, worker, Buffer.from(sealed));
     if (++this.#appends % 100 === 0) this.#trim.run(agent, agent, this.#keep);
   }
 
-  after(agent: string, afterSeq: number, limit = 500): SealedLogEntry[] {
+  async after(agent: string, afterSeq: number, limit = 500): Promise<SealedLogEntry[]> {
     return this.#after.all(agent, afterSeq, limit).map((r) => ({ ...r, sealed: new Uint8Array(r.sealed) }));
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#db.close();
+  }
+}
+
+/** Agents' sealed log batches in PostgreSQL, shared by workers on any host. */
+export class PostgresLogStore implements LogStore {
+  readonly #pool: pg.Pool;
+  readonly #keep: number;
+  #appends = 0;
+
+  private constructor(pool: pg.Pool, keep: number) {
+    this.#pool = pool;
+    this.#keep = keep;
+  }
+
+  static async open(
+    url: string,
+    options: { keepPerAgent?: number; namespace?: string } = {},
+  ): Promise<PostgresLogStore> {
+    const pool = await openPostgres(url, "the log store", options.namespace);
+    try {
+      await migratePostgres(pool, "logs", [
+        {
+          version: 1,
+          sql: `CREATE TABLE IF NOT EXISTS agent_logs (
+            seq BIGSERIAL PRIMARY KEY,
+            agent TEXT NOT NULL,
+            at BIGINT NOT NULL,
+            worker TEXT NOT NULL,
+            sealed BYTEA NOT NULL
+          );
+          CREATE INDEX IF NOT EXISTS agent_logs_by_agent ON agent_logs (agent, seq)`,
+        },
+      ]);
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw err;
+    }
+    return new PostgresLogStore(pool, options.keepPerAgent ?? 10_000);
+  }
+
+  async append(agent: string, worker: string, sealed: Uint8Array, at = Date.now()): Promise<void> {
+    await this.#pool.query("INSERT INTO agent_logs (agent, at, worker, sealed) VALUES ($1, $2, $3, $4)", [
+      agent,
+      at,
+      worker,
+      Buffer.from(sealed),
+    ]);
+    if (++this.#appends % 100 === 0) {
+      await this.#pool.query(
+        `DELETE FROM agent_logs WHERE agent = $1 AND seq <= (
+           SELECT seq FROM agent_logs WHERE agent = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)`,
+        [agent, this.#keep],
+      );
+    }
+  }
+
+  async after(agent: string, afterSeq: number, limit = 500): Promise<SealedLogEntry[]> {
+    const r = await this.#pool.query<{ seq: string; at: string; worker: string; sealed: Buffer }>(
+      "SELECT seq, at, worker, sealed FROM agent_logs WHERE agent = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+      [agent, afterSeq, limit],
+    );
+    return r.rows.map((row) => ({
+      seq: Number(row.seq),
+      at: Number(row.at),
+      worker: row.worker,
+      sealed: new Uint8Array(row.sealed),
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
   }
 }

@@ -1,4 +1,7 @@
 import type Database from "better-sqlite3";
+import type pg from "pg";
+import { type Migration, migratePostgres, migrateSqlite } from "./migrations.ts";
+import { openPostgres } from "./postgres.ts";
 import { openSqliteFile } from "./sqlite-file.ts";
 
 /**
@@ -7,15 +10,23 @@ import { openSqliteFile } from "./sqlite-file.ts";
  * first time a (scope, nonce) is claimed before it expires, false ever after.
  */
 export interface NonceSpace {
-  claim(scope: string, nonce: string, expiresAtMs: number, nowMs: number): boolean;
+  claim(scope: string, nonce: string, expiresAtMs: number, nowMs: number): Promise<boolean>;
+  close?(): Promise<void>;
 }
+
+const NONCE_TABLE = (blob: string) => `CREATE TABLE IF NOT EXISTS used_nonces (
+      scope TEXT NOT NULL,
+      nonce TEXT NOT NULL,
+      expires ${blob} NOT NULL,
+      PRIMARY KEY (scope, nonce)
+    )`;
 
 /** One process's memory: enough for one worker alone (and for tests). */
 export class MemoryNonceSpace implements NonceSpace {
   readonly #seen = new Map<string, number>();
   #claims = 0;
 
-  claim(scope: string, nonce: string, expiresAtMs: number, nowMs: number): boolean {
+  async claim(scope: string, nonce: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
     if (++this.#claims % 1024 === 0) {
       for (const [k, expires] of this.#seen) if (expires <= nowMs) this.#seen.delete(k);
     }
@@ -43,13 +54,7 @@ export class SqliteNonceSpace implements NonceSpace {
     this.#db = openSqliteFile(
       path,
       { what: "the state store", ifRemoved: "every agent served from it loses its ctx.state" },
-      (db) =>
-        db.exec(`CREATE TABLE IF NOT EXISTS used_nonces (
-      scope TEXT NOT NULL,
-      nonce TEXT NOT NULL,
-      expires INTEGER NOT NULL,
-      PRIMARY KEY (scope, nonce)
-    ) WITHOUT ROWID`),
+      (db) => migrateSqlite(db, "nonces", [{ version: 1, sql: `${NONCE_TABLE("INTEGER")} WITHOUT ROWID` }]),
     );
     this.#insert = this.#db.prepare(
       "INSERT INTO used_nonces (scope, nonce, expires) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -61,13 +66,55 @@ export class SqliteNonceSpace implements NonceSpace {
     this.#prune = this.#db.prepare("DELETE FROM used_nonces WHERE expires <= ?");
   }
 
-  claim(scope: string, nonce: string, expiresAtMs: number, nowMs: number): boolean {
+  async claim(scope: string, nonce: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
     if (++this.#claims % 1024 === 0) this.#prune.run(nowMs);
     if (this.#insert.run(scope, nonce, expiresAtMs).changes === 1) return true;
     return this.#takeOver.run(expiresAtMs, scope, nonce, nowMs).changes === 1;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#db.close();
+  }
+}
+
+const POSTGRES_NONCES: readonly Migration[] = [{ version: 1, sql: NONCE_TABLE("BIGINT") }];
+
+/**
+ * Nonces in the PostgreSQL database the agent's workers share, on whichever hosts they run: one
+ * statement claims a nonce (inserted, or an expired row taken over), so of two workers handed
+ * the same request at once exactly one runs it.
+ */
+export class PostgresNonceSpace implements NonceSpace {
+  readonly #pool: pg.Pool;
+  #claims = 0;
+
+  private constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  static async open(url: string, namespace?: string): Promise<PostgresNonceSpace> {
+    const pool = await openPostgres(url, "the nonce store", namespace);
+    try {
+      await migratePostgres(pool, "nonces", POSTGRES_NONCES);
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw err;
+    }
+    return new PostgresNonceSpace(pool);
+  }
+
+  async claim(scope: string, nonce: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
+    if (++this.#claims % 1024 === 0)
+      await this.#pool.query("DELETE FROM used_nonces WHERE expires <= $1", [nowMs]);
+    const r = await this.#pool.query(
+      `INSERT INTO used_nonces (scope, nonce, expires) VALUES ($1, $2, $3)
+       ON CONFLICT (scope, nonce) DO UPDATE SET expires = excluded.expires WHERE used_nonces.expires <= $4`,
+      [scope, nonce, expiresAtMs, nowMs],
+    );
+    return r.rowCount === 1;
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
   }
 }

@@ -74,6 +74,9 @@ export type HeadSource = {
   rowVersions(owner: string): { row: string; version: bigint | undefined }[];
 };
 
+/** A head a writer is about to write: its counter (the rows' version), digest and bytes. */
+export type NextHead = { version: bigint; digest: bigint; bytes: Uint8Array };
+
 export class StateVersions {
   readonly #known = new Map<string, VerifiedRows>();
   readonly #anchor: StateAnchor | undefined;
@@ -83,19 +86,45 @@ export class StateVersions {
   }
 
   /**
-   * The agent's rows, verified against its head: from memory while the head is the one last
-   * verified, else re-read (another worker wrote, or this process just started).
+   * The owner's rows, verified against its head: from memory while the head is the one last
+   * verified, else re-read (another writer wrote, or this process just started). For a store
+   * read synchronously, in one go (the fee ledger).
    */
-  verified(store: HeadSource, agent: string, rowKey: Uint8Array): VerifiedRows {
-    const bytes = store.head(agent);
+  verified(store: HeadSource, owner: string, rowKey: Uint8Array): VerifiedRows {
+    const bytes = store.head(owner);
+    return this.current(owner, bytes) ?? this.check(owner, rowKey, bytes, store.rowVersions(owner));
+  }
+
+  /**
+   * The lowest head counter a read of `owner` that starts now may find: the highest seen.
+   * Taken before an asynchronous read, so that a read overtaken by a newer one in this process
+   * is not taken for a rollback.
+   */
+  floor(owner: string): bigint {
+    return this.#known.get(owner)?.counter ?? this.#anchor?.get(owner) ?? 0n;
+  }
+
+  /** What was verified of `owner` if `head` is still the head it was verified at. */
+  current(owner: string, head: Uint8Array | undefined): VerifiedRows | undefined {
+    const known = this.#known.get(owner);
+    if (!known) return undefined;
+    const same = head === undefined ? known.head === undefined : known.head && equalBytes(head, known.head);
+    return same ? known : undefined;
+  }
+
+  /**
+   * Verifies `rows` (read in one snapshot with `bytes`, the head) and remembers them: the head
+   * is MAC'd by the owner's key, not below the highest counter seen, and its digest is exactly
+   * these rows at these versions. Throws STATE_ROLLBACK_DETECTED or STATE_CORRUPT otherwise.
+   */
+  check(
+    agent: string,
+    rowKey: Uint8Array,
+    bytes: Uint8Array | undefined,
+    rows: readonly { row: string; version: bigint | undefined }[],
+    floor: bigint = this.floor(agent),
+  ): VerifiedRows {
     const known = this.#known.get(agent);
-    if (
-      known &&
-      (bytes === undefined ? known.head === undefined : known.head && equalBytes(bytes, known.head))
-    ) {
-      return known;
-    }
-    const floor = known?.counter ?? this.#anchor?.get(agent) ?? 0n;
     let counter = 0n;
     let digest = 0n;
     if (bytes === undefined) {
@@ -116,7 +145,7 @@ export class StateVersions {
     }
     const versions = new Map<string, bigint>();
     let sum = 0n;
-    for (const { row, version } of store.rowVersions(agent)) {
+    for (const { row, version } of rows) {
       if (version === undefined || version > counter) {
         throw rollbackDetected(agent, `a row claims write ${version ?? "?"}, past the head's ${counter}`);
       }
@@ -130,41 +159,56 @@ export class StateVersions {
       );
     }
     const next: VerifiedRows = { head: bytes, counter, digest, versions };
-    this.#known.set(agent, next);
+    // A reader that verified an older snapshot after a newer one never moves what is known back.
+    if (!known || counter >= known.counter) this.#known.set(agent, next);
     if (counter > 0n) this.#anchor?.raise(agent, counter);
     return next;
   }
 
   /** The head after writing `row` at the next version (or deleting it, `remove`). */
-  nextHead(
+  nextHead(known: VerifiedRows, owner: string, rowKey: Uint8Array, row: string, remove: boolean): NextHead {
+    return this.nextHeadFor(known, owner, rowKey, [{ row, remove }]);
+  }
+
+  /** The head after one write of several rows, all at the next version. */
+  nextHeadFor(
     known: VerifiedRows,
     owner: string,
     rowKey: Uint8Array,
-    row: string,
-    remove: boolean,
-  ): { version: bigint; digest: bigint; bytes: Uint8Array } {
+    changes: readonly { row: string; remove: boolean }[],
+  ): NextHead {
     const version = known.counter + 1n;
-    const old = known.versions.get(row);
     let digest = known.digest;
-    if (old !== undefined)
-      digest = (digest - stateDigestTerm(rowKey, row, old) + DIGEST_MODULUS) % DIGEST_MODULUS;
-    if (!remove) digest = (digest + stateDigestTerm(rowKey, row, version)) % DIGEST_MODULUS;
+    for (const { row, remove } of changes) {
+      const old = known.versions.get(row);
+      if (old !== undefined)
+        digest = (digest - stateDigestTerm(rowKey, row, old) + DIGEST_MODULUS) % DIGEST_MODULUS;
+      if (!remove) digest = (digest + stateDigestTerm(rowKey, row, version)) % DIGEST_MODULUS;
+    }
     const mac = stateHeadMac(rowKey, owner, version, digest);
     return { version, digest, bytes: encodeHead({ counter: version, digest, mac }) };
   }
 
   /** Takes a write this worker made as verified, without re-reading. */
-  wrote(
+  wrote(agent: string, known: VerifiedRows, row: string, next: NextHead, remove: boolean): void {
+    this.wroteAll(agent, known, [{ row, remove }], next);
+  }
+
+  /** Takes a write of several rows this worker made as verified. */
+  wroteAll(
     agent: string,
     known: VerifiedRows,
-    row: string,
-    next: { version: bigint; digest: bigint; bytes: Uint8Array },
-    remove: boolean,
+    changes: readonly { row: string; remove: boolean }[],
+    next: NextHead,
   ): void {
     const versions = new Map(known.versions);
-    if (remove) versions.delete(row);
-    else versions.set(row, next.version);
-    this.#known.set(agent, { head: next.bytes, counter: next.version, digest: next.digest, versions });
+    for (const { row, remove } of changes) {
+      if (remove) versions.delete(row);
+      else versions.set(row, next.version);
+    }
+    const current = this.#known.get(agent);
+    if (!current || next.version >= current.counter)
+      this.#known.set(agent, { head: next.bytes, counter: next.version, digest: next.digest, versions });
     this.#anchor?.raise(agent, next.version);
   }
 }

@@ -15,7 +15,7 @@ import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
 import { prewarmIsolate } from "../sandbox/warm-isolates.ts";
 import { DEFAULT_STATE_QUOTA, EncryptedAgentState, type StateQuota } from "../storage/agent-state.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
-import type { SqliteStateStore } from "../storage/state-store.ts";
+import type { StateStore } from "../storage/state-store.ts";
 import type { FeeCollector } from "./fees.ts";
 import type { AgentIdentity, AgentKeyring } from "./keyring.ts";
 import { PolicyGate } from "./policy.ts";
@@ -44,7 +44,7 @@ export type AgentTableOptions = {
   /** The most any agent may ask for on this network; owners' limits are clamped to these. */
   maxima?: RuntimeLimits;
   /** Where agents' ctx.state lives (sealed under each agent's state key). */
-  stateStore?: SqliteStateStore;
+  stateStore?: StateStore;
   stateQuota?: StateQuota;
   /** Signs agents' LLM call receipts with this worker's identity (see sandbox/host-llm.ts). */
   signLlm?: LlmSigner;

@@ -19,7 +19,7 @@ import {
 import { VeilError } from "../errors/index.ts";
 import type { ClusterKeyGrant } from "../gatekeeper/client.ts";
 import { reencryptAgentState, type StateKeys } from "../storage/agent-state.ts";
-import type { SqliteStateStore } from "../storage/state-store.ts";
+import type { StateStore } from "../storage/state-store.ts";
 
 export type AgentIdentity = {
   keys: AgentKeys;
@@ -45,7 +45,7 @@ export class AgentKeyring {
   readonly #cache = new Map<string, AgentIdentity>();
   /** Epoch state keys by `agent:epoch`, wiped with their epoch. */
   readonly #stateKeys = new Map<string, Uint8Array>();
-  readonly #stateStore: SqliteStateStore | undefined;
+  readonly #stateStore: StateStore | undefined;
   /** Transactions from the operator's account go one at a time, so their nonces never collide. */
   #writes: Promise<unknown> = Promise.resolve();
 
@@ -54,7 +54,7 @@ export class AgentKeyring {
     operator: VeilChain;
     grant: ClusterKeyGrant;
     /** The agents' state on this worker, which a rotation re-encrypts to the new epoch. */
-    stateStore?: SqliteStateStore;
+    stateStore?: StateStore;
   }) {
     this.#chain = options.chain;
     this.#operator = options.operator;
@@ -185,8 +185,9 @@ export class AgentKeyring {
       for (const key of stateKeys.values()) key.fill(0);
       throw err;
     }
-    // From here new state entries are written under the new epoch (EncryptedAgentState picks the
-    // key and writes synchronously), so the pass below leaves nothing behind under the old one.
+    // From here new state entries are sealed under the new epoch; one sealed under the old one
+    // and still in flight either lands before the pass below (which re-encrypts it) or is
+    // refused after it (the store's epoch moved) and sealed again under the new one.
     this.#previous = old;
     this.#grant = next;
     this.#cache.clear();
@@ -195,7 +196,7 @@ export class AgentKeyring {
     try {
       if (this.#stateStore) {
         for (const [id, stateKey] of stateKeys) {
-          const r = reencryptAgentState(
+          const r = await reencryptAgentState(
             this.#stateStore,
             id,
             { epoch: old.epoch, key: this.#epochStateKey(id, stateKey, old) },

@@ -2,7 +2,7 @@ import type { Hex } from "viem";
 import { hexToBytes } from "viem";
 import type { VeilChain } from "../chain/index.ts";
 import { sealLogBatch } from "../crypto/index.ts";
-import type { SqliteLogStore } from "../storage/log-store.ts";
+import type { LogStore } from "../storage/log-store.ts";
 
 export type LogLine = { at: number; level: string; message: string };
 
@@ -17,14 +17,14 @@ const KEY_TTL_MS = 5_000;
  */
 export class LogBook {
   readonly #chain: VeilChain;
-  readonly #store: SqliteLogStore;
+  readonly #store: LogStore;
   readonly #worker: string;
   readonly #pending = new Map<string, LogLine[]>();
   readonly #keys = new Map<string, { key: Hex; at: number }>();
   #timer: NodeJS.Timeout | undefined;
   dropped = 0;
 
-  constructor(options: { chain: VeilChain; store: SqliteLogStore; worker: string; flushMs?: number }) {
+  constructor(options: { chain: VeilChain; store: LogStore; worker: string; flushMs?: number }) {
     this.#chain = options.chain;
     this.#store = options.store;
     this.#worker = options.worker;
@@ -63,7 +63,7 @@ export class LogBook {
         BigInt(agent),
         new TextEncoder().encode(JSON.stringify(lines)),
       );
-      this.#store.append(agent, this.#worker, sealed);
+      await this.#store.append(agent, this.#worker, sealed);
     }
   }
 

@@ -13,9 +13,7 @@ import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey, requestVerification } from "../gatekeeper/client.ts";
 import { loadNetwork, type NetworkFile, networkMaxima } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
-import { SqliteLogStore } from "../storage/log-store.ts";
-import { SqliteNonceSpace } from "../storage/nonce-space.ts";
-import { SqliteStateStore } from "../storage/state-store.ts";
+import { openSharedStores } from "../storage/open-stores.ts";
 import { FileStateAnchor } from "../storage/state-versions.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
 import { type AgentCallClient, AgentCalls, DEFAULT_MAX_CALL_DEPTH } from "./agent-calls.ts";
@@ -43,8 +41,12 @@ export type WorkerDaemonOptions = {
   publicUrl?: string;
   maxRequestBytes: number;
   enclave: Omit<EnclaveChoice, "dataDir" | "component">;
-  /** The SQLite file of agents' state; defaults to state.sqlite in the data directory. */
-  stateDb?: string;
+  /**
+   * Where agents' state, request nonces and logs live, shared with the other workers serving
+   * the same agents: a SQLite file (default state.sqlite in the data directory) or a
+   * `postgres://USER:PASSWORD@HOST:PORT/DB` URL for workers on several hosts.
+   */
+  state?: string;
   /** How often the chain is checked for a finished key rotation. */
   rotationPollMs?: number;
   /** When fees are claimed from FeeEscrow (see settlement.ts for the defaults). */
@@ -84,9 +86,6 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
   let grant: ClusterKeyGrant | undefined;
   let attestation: WorkerAttestation | undefined;
 
-  const statePath = options.stateDb ?? join(options.dataDir, "state.sqlite");
-  const logStore = new SqliteLogStore(statePath);
-  const logbook = new LogBook({ chain, store: logStore, worker: identity.address });
   let callClient: AgentCallClient | undefined;
   const makeCallClient = options.callClient;
   const calls = new AgentCalls({
@@ -156,10 +155,17 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
       : undefined;
   // Quotas are counted at each (agent, caller)'s home worker, across the network's workers.
   const quotas = new QuotaHomes({ chain, self: identity.account, log: (m) => console.error(m) });
-  const stateStore = new SqliteStateStore(statePath, { anchor });
-  // Nonces of signed and sealed requests live beside the state the agent's workers share, so a
-  // request one of them saw runs nowhere else, nor here again after a restart (ADR 0020).
-  const replay = new ReplayGuard(new SqliteNonceSpace(statePath));
+  // Agents' state, the nonces of signed and sealed requests and agents' logs, shared by the
+  // workers serving them: a SQLite file on one machine, or PostgreSQL across hosts (ADR 0024).
+  // A request one worker saw runs nowhere else, nor here again after a restart (ADR 0020).
+  const shared = await openSharedStores(options.state ?? join(options.dataDir, "state.sqlite"), {
+    anchor,
+    ...(network.state ? { namespace: network.state.namespace } : {}),
+  });
+  const stateStore = shared.state;
+  const logStore = shared.logs;
+  const logbook = new LogBook({ chain, store: logStore, worker: identity.address });
+  const replay = new ReplayGuard(shared.nonces);
   const agents: AgentTable = new AgentTable({
     quotas,
     replay,

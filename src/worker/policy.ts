@@ -85,12 +85,12 @@ export class PolicyGate {
    * Checks a signed caller over this request and remembers its nonce; refuses a bad signature,
    * a stale one, and a replay. Returns the caller's address.
    */
-  verifyCaller(
+  async verifyCaller(
     agentId: bigint,
     requestHash: Hex,
     nonce: Hex | undefined,
     caller: SignedCaller,
-  ): { address: Hex } {
+  ): Promise<{ address: Hex }> {
     if (!nonce) {
       throw new VeilError("CALLER_SIGNATURE_INVALID", "A signed caller must send a nonce (x-veil-nonce)", {
         status: 401,
@@ -110,7 +110,7 @@ export class PolicyGate {
       caller,
       Math.floor(now / 1000),
     );
-    this.replay.admit(
+    await this.replay.admit(
       `signed:${agentId}:${address.toLowerCase()}`,
       nonce,
       caller.timestamp,

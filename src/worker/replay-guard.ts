@@ -21,7 +21,7 @@ export class ReplayGuard {
    * Refuses a request made outside the window (`REQUEST_STALE`) or whose nonce was claimed
    * before in `scope` (`REQUEST_REPLAYED`); otherwise claims it.
    */
-  admit(scope: string, nonce: string, timestampS: number, what: string): void {
+  async admit(scope: string, nonce: string, timestampS: number, what: string): Promise<void> {
     const now = this.#now();
     const skew = Math.floor(now / 1000) - timestampS;
     if (!Number.isSafeInteger(timestampS) || Math.abs(skew) > REQUEST_WINDOW_S) {
@@ -38,7 +38,7 @@ export class ReplayGuard {
     }
     // Remembered until the request would be stale anyway, plus a second for rounding.
     const expires = (timestampS + REQUEST_WINDOW_S + 1) * 1000;
-    if (!this.#space.claim(scope, nonce.toLowerCase(), expires, now)) {
+    if (!(await this.#space.claim(scope, nonce.toLowerCase(), expires, now))) {
       throw new VeilError("REQUEST_REPLAYED", `This ${what} was already answered`, {
         status: 409,
         hint: "Send each request with a fresh nonce (the SDK does).",

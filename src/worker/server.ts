@@ -27,7 +27,7 @@ import { serveLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
 import type { LlmReceipt } from "../sandbox/host-llm.ts";
 import type { InvocationUsage, SandboxStream, SandboxStreamEnd } from "../sandbox/types.ts";
-import type { SqliteLogStore } from "../storage/log-store.ts";
+import type { LogStore } from "../storage/log-store.ts";
 import type { Evidence } from "../tee/index.ts";
 import { type AgentCalls, CALL_HEADER } from "./agent-calls.ts";
 import type { AgentState, AgentTable } from "./agents.ts";
@@ -56,7 +56,7 @@ export type WorkerServerOptions = {
   /** What receipts name besides the agent: the chain, the registry, and this worker. */
   receipts?: { chainId: number; agentRegistry: Hex; worker: Hex };
   /** Agents' sealed log batches (only their owners can open them; anyone may fetch them). */
-  logs?: SqliteLogStore;
+  logs?: LogStore;
   /** This worker's current attestation evidence, for callers who verify it (`veil verify`). */
   attestation?: () => Evidence | undefined;
   /** Verifies calls from other agents (ctx.agents.call; see agent-calls.ts). */
@@ -167,7 +167,7 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
     ) {
       throw new VeilError("BAD_REQUEST", "after must be a sequence number, limit 1–1000", { status: 400 });
     }
-    const entries = options.logs?.after(state.record.id.toString(), after, limit) ?? [];
+    const entries = (await options.logs?.after(state.record.id.toString(), after, limit)) ?? [];
     sendJson(res, 200, {
       entries: entries.map((e) => ({ ...e, sealed: Buffer.from(e.sealed).toString("base64") })),
     });
@@ -219,7 +219,7 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
   // Who calls (signed over this request), then the agent's policy on chain: before any code runs.
   const caller =
     signed["x-veil-caller"] !== undefined
-      ? options.agents.policies.verifyCaller(state.record.id, hashOfRequest(), nonce, {
+      ? await options.agents.policies.verifyCaller(state.record.id, hashOfRequest(), nonce, {
           address: signed["x-veil-caller"] as Hex,
           signature: (signed["x-veil-caller-signature"] ?? "") as Hex,
           timestamp: Number(signed["x-veil-caller-time"]),
@@ -476,7 +476,7 @@ async function handleEncrypted(
   }
   // The time and nonce are inside the envelope: only this agent's workers read them, and a
   // request any of them answered runs nowhere again (ADR 0020).
-  options.agents.policies.replay.admit(
+  await options.agents.policies.replay.admit(
     `sealed:${state.record.id}`,
     sealed.nonce,
     sealed.timestamp,
@@ -500,7 +500,7 @@ async function handleEncrypted(
     headers.push(["x-veil-caller-id", call.caller.agentId], ["x-veil-caller-address", call.caller.address]);
   }
   const signer = sealed.caller
-    ? options.agents.policies.verifyCaller(
+    ? await options.agents.policies.verifyCaller(
         state.record.id,
         requestHash(method, sealed.path, body),
         sealed.nonce,

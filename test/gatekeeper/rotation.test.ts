@@ -478,7 +478,7 @@ describe("key rotation", () => {
 
     // Every state entry now on the worker (the re-encrypted one and the new one) is refused,
     // whichever epoch the thief tries to derive with the ended cluster key.
-    const rows = stateStore.rows(agentId.toString());
+    const { rows } = await stateStore.rows(agentId.toString());
     assert.equal(rows.length, 2);
     for (const { row, value } of rows) {
       assert.equal(epochOfValue(value), 2n);

@@ -119,7 +119,7 @@ describe("ctx.state", () => {
       );
       // Copy agent 1's row into agent 2's table under agent 2's row name: agent 2's head does
       // not count it, so it is refused before it is even opened.
-      const [row] = s.rows("1");
+      const [row] = (await s.rows("1")).rows;
       const target = new EncryptedAgentState(s, 2n, keyB);
       assert.ok(row);
       const host = new Database(dbPath);

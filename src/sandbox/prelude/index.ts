@@ -97,7 +97,12 @@ for (const name of STREAM_GLOBALS) {
 }
 
 // ctx.state for the dispatcher, which takes it and deletes this global before agent code runs.
-Object.defineProperty(scope, "__veilCtxState", { value: makeState(host.state), configurable: true });
+// Its transactions back off between attempts on the prelude's own timer (not the agent's global).
+const stateTimer = globals.setTimeout as (fn: () => void, ms: number) => unknown;
+Object.defineProperty(scope, "__veilCtxState", {
+  value: makeState(host.state, (ms) => new Promise<void>((resolve) => stateTimer(resolve, ms))),
+  configurable: true,
+});
 // ctx.llm, made per request (its receipts go back with that request's response).
 Object.defineProperty(scope, "__veilCtxLlm", {
   value: (receipts: unknown[]) => makeLlm(host.llm, receipts),

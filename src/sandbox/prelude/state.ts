@@ -55,14 +55,103 @@ const checkKey = (key: unknown): string => {
   return key;
 };
 
+export type StateTransaction = {
+  get(key: string): Promise<unknown>;
+  put(key: string, value: unknown): void;
+  delete(key: string): Promise<boolean>;
+};
+
 export type AgentState = {
   get(key: string): Promise<unknown>;
   put(key: string, value: unknown): Promise<void>;
   delete(key: string): Promise<boolean>;
   list(options?: { prefix?: string; limit?: number }): Promise<string[]>;
+  transaction<T>(fn: (tx: StateTransaction) => T | Promise<T>): Promise<T>;
 };
 
-export function makeState(host: HostReference | undefined): AgentState | undefined {
+/** Times a transaction runs before it gives up to writers that keep coming first. */
+const TRANSACTION_ATTEMPTS = 32;
+/** Thrown inside a transaction whose reads saw two different states: it runs again. */
+const MOVED = Object.freeze({ veilTransactionMoved: true });
+
+/**
+ * Runs `fn` on a snapshot-checked view: reads come from the store (or the transaction's own
+ * writes), writes are kept until `fn` returns, then committed together only if nothing was
+ * written since the reads (on any worker). Otherwise `fn` runs again on what is there now, so
+ * `fn` must do nothing it cannot repeat (no fetch, no ctx.agents.call).
+ */
+async function transaction<T>(
+  host: HostReference,
+  wait: (ms: number) => Promise<void>,
+  fn: (tx: StateTransaction) => T | Promise<T>,
+): Promise<T> {
+  if (typeof fn !== "function") throw new TypeError("ctx.state.transaction: pass a function");
+  for (let attempt = 0; attempt < TRANSACTION_ATTEMPTS; attempt++) {
+    // After a conflict, a random wait that doubles up to 100 ms: writers that keep meeting
+    // spread out instead of colliding again in step.
+    if (attempt > 0) await wait(Math.random() * Math.min(100, 2 ** attempt));
+    let at: string | undefined;
+    let moved = false;
+    let done = false;
+    const writes = new Map<string, ArrayBuffer | null>();
+    const live = () => {
+      if (done) throw new TypeError("ctx.state.transaction: the transaction is over");
+    };
+    const read = async (key: string): Promise<ArrayBuffer | undefined> => {
+      const answer = (await call(host, ["read", key])) as { value?: ArrayBuffer; at: string };
+      if (at === undefined) at = answer.at;
+      else if (at !== answer.at) {
+        moved = true;
+        throw MOVED;
+      }
+      return answer.value;
+    };
+    const tx: StateTransaction = Object.freeze({
+      async get(key: string) {
+        live();
+        const k = checkKey(key);
+        if (writes.has(k)) {
+          const v = writes.get(k);
+          return v ? decode(v) : undefined;
+        }
+        const v = await read(k);
+        return v instanceof ArrayBuffer ? decode(v) : undefined;
+      },
+      put(key: string, value: unknown) {
+        live();
+        writes.set(checkKey(key), encode(value));
+      },
+      async delete(key: string) {
+        live();
+        const k = checkKey(key);
+        const existed = writes.has(k) ? writes.get(k) !== null : (await read(k)) !== undefined;
+        writes.set(k, null);
+        return existed;
+      },
+    });
+    let result: T;
+    try {
+      result = await fn(tx);
+    } catch (err) {
+      done = true;
+      if (err === MOVED || moved) continue;
+      throw err;
+    }
+    done = true;
+    if (moved) continue;
+    if (await call(host, ["commit", at ?? "", [...writes]])) return result;
+  }
+  const err = new Error(
+    `ctx.state.transaction: other writers came first ${TRANSACTION_ATTEMPTS} times in a row; try again later`,
+  );
+  (err as Error & { code?: string }).code = "STATE_CONFLICT";
+  throw err;
+}
+
+export function makeState(
+  host: HostReference | undefined,
+  wait: (ms: number) => Promise<void>,
+): AgentState | undefined {
   if (!host) return undefined;
   return Object.freeze({
     async get(key: string) {
@@ -80,6 +169,9 @@ export function makeState(host: HostReference | undefined): AgentState | undefin
       const limit =
         options.limit === undefined ? 1000 : Math.max(0, Math.min(10_000, Number(options.limit) || 0));
       return (await call(host, ["list", prefix, limit])) as string[];
+    },
+    transaction<T>(fn: (tx: StateTransaction) => T | Promise<T>): Promise<T> {
+      return transaction(host, wait, fn);
     },
   });
 }

@@ -1,0 +1,218 @@
+import type pg from "pg";
+import { versionOfValue } from "../crypto/index.ts";
+import { type Migration, migratePostgres } from "./migrations.ts";
+import { inTransaction, openPostgres } from "./postgres.ts";
+import {
+  type RowVersion,
+  type RowWrite,
+  type StateStore,
+  sameHead,
+  type VersionedWrite,
+} from "./state-store.ts";
+import { type StateAnchor, StateVersions } from "./state-versions.ts";
+
+const STATE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `CREATE TABLE IF NOT EXISTS agent_state (
+      agent TEXT NOT NULL,
+      row TEXT NOT NULL,
+      value BYTEA NOT NULL,
+      size INTEGER NOT NULL,
+      PRIMARY KEY (agent, row)
+    );
+    CREATE TABLE IF NOT EXISTS agent_heads (
+      agent TEXT NOT NULL PRIMARY KEY,
+      head BYTEA NOT NULL
+    )`,
+  },
+  {
+    version: 2,
+    sql: `CREATE TABLE IF NOT EXISTS agent_epochs (
+      agent TEXT NOT NULL PRIMARY KEY,
+      epoch BIGINT NOT NULL
+    )`,
+  },
+];
+
+/** The bytes of a sealed value that carry its epoch and write version (see versionOfValue). */
+const VERSION_PREFIX_BYTES = 17;
+
+const bytes = (b: Buffer | null | undefined) => (b ? new Uint8Array(b) : undefined);
+
+/**
+ * Agents' state rows in PostgreSQL, shared by workers on any number of hosts. Each statement
+ * that reads a row with its head is one statement (one snapshot); each write takes the agent's
+ * advisory lock for its transaction, so the writes of one agent (and a rotation's rewrite)
+ * take turns on every host, while different agents' writes run side by side.
+ */
+export class PostgresStateStore implements StateStore {
+  readonly #pool: pg.Pool;
+  readonly versions: StateVersions;
+
+  private constructor(pool: pg.Pool, anchor: StateAnchor | undefined) {
+    this.#pool = pool;
+    this.versions = new StateVersions(anchor);
+  }
+
+  /** Connects (STORE_UNREACHABLE if it cannot) and brings the schema up to date. */
+  static async open(
+    url: string,
+    options: { anchor?: StateAnchor; namespace?: string } = {},
+  ): Promise<PostgresStateStore> {
+    const pool = await openPostgres(url, "the state store", options.namespace);
+    try {
+      await migratePostgres(pool, "state", STATE_MIGRATIONS);
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw err;
+    }
+    return new PostgresStateStore(pool, options.anchor);
+  }
+
+  async read(agent: string, row: string) {
+    const r = await this.#pool.query<{ value: Buffer | null; head: Buffer | null }>(
+      `SELECT (SELECT value FROM agent_state WHERE agent = $1 AND row = $2) AS value,
+              (SELECT head FROM agent_heads WHERE agent = $1) AS head`,
+      [agent, row],
+    );
+    return { value: bytes(r.rows[0]?.value), head: bytes(r.rows[0]?.head) };
+  }
+
+  async head(agent: string) {
+    const r = await this.#pool.query<{ head: Buffer }>("SELECT head FROM agent_heads WHERE agent = $1", [
+      agent,
+    ]);
+    return bytes(r.rows[0]?.head);
+  }
+
+  async snapshot(agent: string): Promise<{ head: Uint8Array | undefined; rows: RowVersion[] }> {
+    const r = await this.#pool.query<{ head: Buffer | null; rows: string[]; prefixes: Buffer[] }>(
+      `SELECT (SELECT head FROM agent_heads WHERE agent = $1) AS head,
+              ARRAY(SELECT row FROM agent_state WHERE agent = $1 ORDER BY row) AS rows,
+              ARRAY(SELECT substring(value FROM 1 FOR ${VERSION_PREFIX_BYTES}) FROM agent_state WHERE agent = $1 ORDER BY row) AS prefixes`,
+      [agent],
+    );
+    const first = r.rows[0];
+    const rows = (first?.rows ?? []).map((row, i) => ({
+      row,
+      version: versionOfValue(new Uint8Array(first?.prefixes[i] ?? Buffer.alloc(0))),
+    }));
+    return { head: bytes(first?.head), rows };
+  }
+
+  async rows(agent: string) {
+    const r = await this.#pool.query<{ head: Buffer | null; rows: string[]; vals: Buffer[] }>(
+      `SELECT (SELECT head FROM agent_heads WHERE agent = $1) AS head,
+              ARRAY(SELECT row FROM agent_state WHERE agent = $1 ORDER BY row) AS rows,
+              ARRAY(SELECT value FROM agent_state WHERE agent = $1 ORDER BY row) AS vals`,
+      [agent],
+    );
+    const first = r.rows[0];
+    const rows = (first?.rows ?? []).map((row, i) => ({ row, value: new Uint8Array(first?.vals[i] ?? []) }));
+    return { head: bytes(first?.head), rows };
+  }
+
+  async usage(agent: string) {
+    const r = await this.#pool.query<{ bytes: string | null; count: string }>(
+      "SELECT SUM(size) AS bytes, COUNT(*) AS count FROM agent_state WHERE agent = $1",
+      [agent],
+    );
+    return { bytes: Number(r.rows[0]?.bytes ?? 0), rows: Number(r.rows[0]?.count ?? 0) };
+  }
+
+  async write(
+    agent: string,
+    writes: readonly RowWrite[],
+    head: { expected: Uint8Array | undefined; next: Uint8Array },
+    quota: { maxBytes: number; maxRows: number },
+    epoch: bigint,
+  ): Promise<VersionedWrite> {
+    const outcome = await inTransaction(this.#pool, async (c): Promise<VersionedWrite> => {
+      await lockAgent(c, agent);
+      const current = await c.query<{ head: Buffer; epoch: string | null }>(
+        `SELECT (SELECT head FROM agent_heads WHERE agent = $1) AS head,
+                (SELECT epoch FROM agent_epochs WHERE agent = $1) AS epoch`,
+        [agent],
+      );
+      const found = current.rows[0];
+      if (!sameHead(bytes(found?.head), head.expected)) return "head-moved";
+      if (found?.epoch != null && epoch < BigInt(found.epoch)) return "epoch-moved";
+      for (const w of writes) {
+        if (w.value === undefined)
+          await c.query("DELETE FROM agent_state WHERE agent = $1 AND row = $2", [agent, w.row]);
+        else
+          await c.query(
+            `INSERT INTO agent_state (agent, row, value, size) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (agent, row) DO UPDATE SET value = excluded.value, size = excluded.size`,
+            [agent, w.row, Buffer.from(w.value), w.value.length],
+          );
+      }
+      if (writes.some((w) => w.value !== undefined)) {
+        const usage = await this.#usageIn(c, agent);
+        // Thrown to roll back the rows written above: a refused write changes nothing.
+        if (usage.bytes > quota.maxBytes || usage.rows > quota.maxRows) throw new OverQuota();
+      }
+      await c.query(
+        "INSERT INTO agent_heads (agent, head) VALUES ($1, $2) ON CONFLICT (agent) DO UPDATE SET head = excluded.head",
+        [agent, Buffer.from(head.next)],
+      );
+      return "written";
+    }).catch((err: unknown) => {
+      if (err instanceof OverQuota) return "over-quota" as const;
+      throw err;
+    });
+    return outcome;
+  }
+
+  async rewrite(
+    agent: string,
+    epoch: bigint,
+    change: (row: string, value: Uint8Array) => Uint8Array | undefined,
+  ): Promise<number> {
+    return inTransaction(this.#pool, async (c) => {
+      await lockAgent(c, agent);
+      await c.query(
+        `INSERT INTO agent_epochs (agent, epoch) VALUES ($1, $2)
+         ON CONFLICT (agent) DO UPDATE SET epoch = GREATEST(agent_epochs.epoch, excluded.epoch)`,
+        [agent, epoch.toString()],
+      );
+      const rows = await c.query<{ row: string; value: Buffer }>(
+        "SELECT row, value FROM agent_state WHERE agent = $1",
+        [agent],
+      );
+      let changed = 0;
+      for (const r of rows.rows) {
+        const next = change(r.row, new Uint8Array(r.value));
+        if (next === undefined) continue;
+        await c.query("UPDATE agent_state SET value = $3, size = $4 WHERE agent = $1 AND row = $2", [
+          agent,
+          r.row,
+          Buffer.from(next),
+          next.length,
+        ]);
+        changed++;
+      }
+      return changed;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+
+  async #usageIn(c: pg.PoolClient, agent: string) {
+    const r = await c.query<{ bytes: string | null; count: string }>(
+      "SELECT SUM(size) AS bytes, COUNT(*) AS count FROM agent_state WHERE agent = $1",
+      [agent],
+    );
+    return { bytes: Number(r.rows[0]?.bytes ?? 0), rows: Number(r.rows[0]?.count ?? 0) };
+  }
+}
+
+class OverQuota extends Error {}
+
+/** One agent's writes take turns across every process on the database, for one transaction. */
+async function lockAgent(c: pg.PoolClient, agent: string): Promise<void> {
+  await c.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`veil/state/${agent}`]);
+}
