@@ -33,7 +33,52 @@ const STATE_MIGRATIONS: readonly Migration[] = [
       epoch BIGINT NOT NULL
     )`,
   },
+  {
+    // A write in one round trip: the statement is its own transaction, the lock is the agent's
+    // for that transaction, and the quota's exception rolls back the rows written before it.
+    version: 3,
+    sql: `CREATE OR REPLACE FUNCTION veil_state_write(
+      p_agent TEXT, p_rows TEXT[], p_values BYTEA[], p_expected BYTEA, p_next BYTEA,
+      p_max_bytes BIGINT, p_max_rows BIGINT, p_epoch BIGINT) RETURNS TEXT AS $fn$
+    DECLARE
+      current_head BYTEA;
+      floor_epoch BIGINT;
+      used_bytes BIGINT;
+      used_rows BIGINT;
+      any_put BOOLEAN := false;
+    BEGIN
+      PERFORM pg_advisory_xact_lock(hashtextextended('veil/state/' || p_agent, 0));
+      SELECT head INTO current_head FROM agent_heads WHERE agent = p_agent;
+      IF current_head IS DISTINCT FROM p_expected THEN RETURN 'head-moved'; END IF;
+      SELECT epoch INTO floor_epoch FROM agent_epochs WHERE agent = p_agent;
+      IF floor_epoch IS NOT NULL AND p_epoch < floor_epoch THEN RETURN 'epoch-moved'; END IF;
+      FOR i IN 1 .. coalesce(array_length(p_rows, 1), 0) LOOP
+        IF p_values[i] IS NULL THEN
+          DELETE FROM agent_state WHERE agent = p_agent AND row = p_rows[i];
+        ELSE
+          any_put := true;
+          INSERT INTO agent_state (agent, row, value, size)
+            VALUES (p_agent, p_rows[i], p_values[i], length(p_values[i]))
+            ON CONFLICT (agent, row) DO UPDATE SET value = excluded.value, size = excluded.size;
+        END IF;
+      END LOOP;
+      IF any_put THEN
+        SELECT coalesce(sum(size), 0), count(*) INTO used_bytes, used_rows
+          FROM agent_state WHERE agent = p_agent;
+        IF used_bytes > p_max_bytes OR used_rows > p_max_rows THEN
+          RAISE EXCEPTION USING ERRCODE = 'VQ001', MESSAGE = 'over-quota';
+        END IF;
+      END IF;
+      INSERT INTO agent_heads (agent, head) VALUES (p_agent, p_next)
+        ON CONFLICT (agent) DO UPDATE SET head = excluded.head;
+      RETURN 'written';
+    END
+    $fn$ LANGUAGE plpgsql`,
+  },
 ];
+
+/** The SQLSTATE veil_state_write raises when a write would exceed the agent's quota. */
+const OVER_QUOTA = "VQ001";
 
 /** The bytes of a sealed value that carry its epoch and write version (see versionOfValue). */
 const VERSION_PREFIX_BYTES = 17;
@@ -41,10 +86,10 @@ const VERSION_PREFIX_BYTES = 17;
 const bytes = (b: Buffer | null | undefined) => (b ? new Uint8Array(b) : undefined);
 
 /**
- * Agents' state rows in PostgreSQL, shared by workers on any number of hosts. Each statement
- * that reads a row with its head is one statement (one snapshot); each write takes the agent's
- * advisory lock for its transaction, so the writes of one agent (and a rotation's rewrite)
- * take turns on every host, while different agents' writes run side by side.
+ * Agents' state rows in PostgreSQL, shared by workers on any number of hosts. A row is read with
+ * its head in one statement (one snapshot); a write is one call of `veil_state_write`, which takes
+ * the agent's advisory lock for its transaction, so the writes of one agent (and a rotation's
+ * rewrite, under the same lock) take turns on every host while other agents' run side by side.
  */
 export class PostgresStateStore implements StateStore {
   readonly #pool: pg.Pool;
@@ -128,41 +173,28 @@ export class PostgresStateStore implements StateStore {
     quota: { maxBytes: number; maxRows: number },
     epoch: bigint,
   ): Promise<VersionedWrite> {
-    const outcome = await inTransaction(this.#pool, async (c): Promise<VersionedWrite> => {
-      await lockAgent(c, agent);
-      const current = await c.query<{ head: Buffer; epoch: string | null }>(
-        `SELECT (SELECT head FROM agent_heads WHERE agent = $1) AS head,
-                (SELECT epoch FROM agent_epochs WHERE agent = $1) AS epoch`,
-        [agent],
+    try {
+      const r = await this.#pool.query<{ outcome: VersionedWrite }>(
+        "SELECT veil_state_write($1, $2, $3, $4, $5, $6, $7, $8) AS outcome",
+        [
+          agent,
+          writes.map((w) => w.row),
+          writes.map((w) => (w.value === undefined ? null : Buffer.from(w.value))),
+          head.expected === undefined ? null : Buffer.from(head.expected),
+          Buffer.from(head.next),
+          quota.maxBytes,
+          quota.maxRows,
+          epoch.toString(),
+        ],
       );
-      const found = current.rows[0];
-      if (!sameHead(bytes(found?.head), head.expected)) return "head-moved";
-      if (found?.epoch != null && epoch < BigInt(found.epoch)) return "epoch-moved";
-      for (const w of writes) {
-        if (w.value === undefined)
-          await c.query("DELETE FROM agent_state WHERE agent = $1 AND row = $2", [agent, w.row]);
-        else
-          await c.query(
-            `INSERT INTO agent_state (agent, row, value, size) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (agent, row) DO UPDATE SET value = excluded.value, size = excluded.size`,
-            [agent, w.row, Buffer.from(w.value), w.value.length],
-          );
-      }
-      if (writes.some((w) => w.value !== undefined)) {
-        const usage = await this.#usageIn(c, agent);
-        // Thrown to roll back the rows written above: a refused write changes nothing.
-        if (usage.bytes > quota.maxBytes || usage.rows > quota.maxRows) throw new OverQuota();
-      }
-      await c.query(
-        "INSERT INTO agent_heads (agent, head) VALUES ($1, $2) ON CONFLICT (agent) DO UPDATE SET head = excluded.head",
-        [agent, Buffer.from(head.next)],
-      );
-      return "written";
-    }).catch((err: unknown) => {
-      if (err instanceof OverQuota) return "over-quota" as const;
+      const outcome = r.rows[0]?.outcome;
+      if (outcome !== "written" && outcome !== "head-moved" && outcome !== "epoch-moved")
+        throw new Error(`veil_state_write answered ${String(outcome)}`);
+      return outcome;
+    } catch (err) {
+      if ((err as { code?: string }).code === OVER_QUOTA) return "over-quota";
       throw err;
-    });
-    return outcome;
+    }
   }
 
   async rewrite(
@@ -200,17 +232,7 @@ export class PostgresStateStore implements StateStore {
   async close(): Promise<void> {
     await this.#pool.end();
   }
-
-  async #usageIn(c: pg.PoolClient, agent: string) {
-    const r = await c.query<{ bytes: string | null; count: string }>(
-      "SELECT SUM(size) AS bytes, COUNT(*) AS count FROM agent_state WHERE agent = $1",
-      [agent],
-    );
-    return { bytes: Number(r.rows[0]?.bytes ?? 0), rows: Number(r.rows[0]?.count ?? 0) };
-  }
 }
-
-class OverQuota extends Error {}
 
 /** One agent's writes take turns across every process on the database, for one transaction. */
 async function lockAgent(c: pg.PoolClient, agent: string): Promise<void> {

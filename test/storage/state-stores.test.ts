@@ -269,7 +269,7 @@ describe("state store schema", () => {
     assert.deepEqual(rows, [
       { component: "logs", version: 1 },
       { component: "nonces", version: 1 },
-      { component: "state", version: 2 },
+      { component: "state", version: 3 },
     ]);
     await Promise.all(stores.map((s) => s.close()));
   });
