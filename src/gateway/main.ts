@@ -3,6 +3,7 @@ import { VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { defaultLinkKeyFile, loadOrCreateLinkKey } from "../daemon/link-auth.ts";
 import { loadNetwork } from "../network/config.ts";
+import { FsBlobStore } from "../storage/blob-store.ts";
 import type { RateLimit } from "./rate-limit.ts";
 import { Router } from "./routing.ts";
 import { createGatewayServer } from "./server.ts";
@@ -35,9 +36,19 @@ export async function startGateway(
 ): Promise<{ url: string }> {
   const network = loadNetwork(options.network);
   const link = loadOrCreateLinkKey(options.linkKeyFile ?? defaultLinkKeyFile(options.network));
-  const router = new Router(new VeilChain(network.chain));
+  const chain = new VeilChain(network.chain);
+  const router = new Router(chain);
   const server = createGatewayServer({
     router,
+    bundles: {
+      store: new FsBlobStore(network.blobStore.path),
+      isVersionOf: async (nameOrId, codeHash) => {
+        const id = /^\d+$/.test(nameOrId) ? BigInt(nameOrId) : await chain.agentIdOf(nameOrId);
+        if (id === 0n) return false;
+        const versions = await chain.agentVersions(id);
+        return versions.some((v) => !v.removed && v.codeHash.toLowerCase() === codeHash);
+      },
+    },
     maxRequestBytes: options.maxRequestBytes,
     workerTimeoutMs: 30_000,
     rateLimit: options.rateLimit,

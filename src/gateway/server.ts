@@ -3,6 +3,7 @@ import type { Hex } from "viem";
 import { drained, MAX_HEADER_BYTES, readBody, sendError, sendJson, splitTarget } from "../daemon/http.ts";
 import { createHttp1Server, type Http1Request, type Http1Response } from "../daemon/http1-server.ts";
 import { VeilError } from "../errors/index.ts";
+import { type BlobStore, contentHash, MAX_BLOB_BYTES } from "../storage/blob-store.ts";
 import { type RateLimit, RateLimiter } from "./rate-limit.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
 import { type LinkedStream, type LocalWorker, WorkerLinks } from "./worker-link.ts";
@@ -22,6 +23,14 @@ export type GatewayOptions = {
   localWorker?: LocalWorker;
   /** Signs the links this gateway opens to workers (docs/adr/0018). */
   linkKey?: Hex;
+  /**
+   * Agents' bundles, uploaded here by `veil deploy` from anywhere and fetched by workers by
+   * hash: accepted only for a code hash that is one of the agent's versions on chain.
+   */
+  bundles?: {
+    store: BlobStore;
+    isVersionOf(nameOrId: string, codeHash: Hex): Promise<boolean>;
+  };
 };
 
 /** What a running gateway server holds besides its options. */
@@ -60,6 +69,63 @@ export function createGatewayServer(options: GatewayOptions): Server {
   return server;
 }
 
+const HASH = /^0x[0-9a-f]{64}$/;
+
+function bundleStore(options: GatewayContext): NonNullable<GatewayOptions["bundles"]> {
+  if (!options.bundles)
+    throw new VeilError("BUNDLES_UNAVAILABLE", "This gateway keeps no bundles", { status: 404 });
+  return options.bundles;
+}
+
+/** GET /v1/bundles/HASH: a bundle this gateway holds (public: agents' code is verifiable). */
+async function sendBundle(hash: string, res: Http1Response, options: GatewayContext): Promise<void> {
+  const { store } = bundleStore(options);
+  if (!HASH.test(hash) || !(await store.has(hash as Hex))) {
+    throw new VeilError("BLOB_NOT_FOUND", `No bundle ${hash} at this gateway`, { status: 404 });
+  }
+  const bytes = await store.get(hash as Hex);
+  res.writeHead(200, {
+    "content-type": "application/javascript",
+    "content-length": String(bytes.byteLength),
+  });
+  res.end(bytes);
+}
+
+/**
+ * PUT /v1/agents/NAME/bundles/HASH: stores an agent's bundle once its version is on chain, so
+ * nobody can use the gateway to keep bytes that are no agent's code.
+ */
+async function receiveBundle(
+  req: Http1Request,
+  res: Http1Response,
+  nameOrId: string,
+  hash: string,
+  options: GatewayContext,
+): Promise<void> {
+  const bundles = bundleStore(options);
+  if (!HASH.test(hash)) {
+    throw new VeilError(
+      "BLOB_HASH_INVALID",
+      `"${hash}" is not a sha256 content hash (0x and 64 hex digits)`,
+      {
+        status: 400,
+      },
+    );
+  }
+  if (!(await bundles.isVersionOf(nameOrId, hash as Hex))) {
+    throw new VeilError("BUNDLE_NOT_REGISTERED", `${hash} is not a version of agent ${nameOrId} on chain`, {
+      status: 409,
+      hint: "Register the version first (veil deploy does, then uploads).",
+    });
+  }
+  const bytes = await readBody(req, MAX_BLOB_BYTES);
+  if (contentHash(bytes) !== hash) {
+    throw new VeilError("BUNDLE_HASH_MISMATCH", `The bytes sent do not hash to ${hash}`, { status: 400 });
+  }
+  await bundles.store.put(bytes);
+  sendJson(res, 201, { hash });
+}
+
 async function handle(req: Http1Request, res: Http1Response, options: GatewayContext): Promise<void> {
   const url = splitTarget(req.url);
   const parts = url.pathname.split("/");
@@ -71,6 +137,22 @@ async function handle(req: Http1Request, res: Http1Response, options: GatewayCon
   admit(req, res, options);
   if (parts[1] === "v1" && parts[2] === "agents" && parts[3] && parts.length === 4 && req.method === "GET") {
     await describe(decodeURIComponent(parts[3]), res, options);
+    return;
+  }
+  if (parts[1] === "v1" && parts[2] === "bundles" && parts[3] && parts.length === 4 && req.method === "GET") {
+    await sendBundle(parts[3], res, options);
+    return;
+  }
+  if (
+    parts[1] === "v1" &&
+    parts[2] === "agents" &&
+    parts[3] &&
+    parts[4] === "bundles" &&
+    parts[5] &&
+    parts.length === 6 &&
+    req.method === "PUT"
+  ) {
+    await receiveBundle(req, res, decodeURIComponent(parts[3]), parts[5], options);
     return;
   }
   if (

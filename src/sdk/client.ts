@@ -12,7 +12,7 @@ import {
   effectiveLimits,
   type RequestedLimits,
 } from "../network/limits.ts";
-import { FsBlobStore } from "../storage/blob-store.ts";
+import { contentHash, httpBlobSource } from "../storage/blob-store.ts";
 import type { BuiltAgent } from "./build.ts";
 import type { VerifiedAgentIdentity } from "./identity.ts";
 import type { AgentLogLine, LogCursor } from "./logs.ts";
@@ -243,9 +243,7 @@ export class VeilClient {
     const built = await buildAgent(dir);
     progress(`built ${built.bytes.byteLength} bytes, hash ${built.hash}`);
     await checkLoads(built, name);
-    const blobs = new FsBlobStore(this.network.blobStore.path);
-    await blobs.put(built.bytes);
-    progress("stored the bundle by its content hash; registering on chain…");
+    progress("registering on chain…");
 
     let id: bigint;
     let txHash: Hex;
@@ -257,7 +255,8 @@ export class VeilClient {
       txHash = await chain.addAgentVersion(id, built.hash, true);
       version = (await chain.getAgent(id)).currentVersion;
     }
-    progress(`registered as agent #${id} (tx ${txHash})`);
+    progress(`registered as agent #${id} (tx ${txHash}); uploading the bundle…`);
+    await this.uploadBundle(id, built.bytes, built.hash);
     if (this.#privateKey) {
       // The agent's logs are sealed to a key derived from the owner's: set it once.
       const { ownerLogPublicKey } = await import("./logs.ts");
@@ -328,6 +327,54 @@ export class VeilClient {
   }
 
   /**
+   * Uploads an agent's bundle to the network's gateway, which keeps it only if `hash` is one of
+   * the agent's versions on chain (so: after registering it); workers fetch it from there by hash.
+   *
+   * @example
+   * await client.uploadBundle(7n, built.bytes, built.hash);
+   */
+  async uploadBundle(agentId: bigint, bytes: Uint8Array, hash: Hex): Promise<void> {
+    const gateway = this.network.gateway?.url;
+    if (!gateway)
+      throw new VeilError("GATEWAY_UNKNOWN", "The network file names no gateway to upload the bundle to", {
+        hint: "Start the network (npx veil up), or use a network file that names its gateway.",
+      });
+    let res: Response;
+    try {
+      res = await fetch(`${gateway}/v1/agents/${agentId}/bundles/${hash}`, {
+        method: "PUT",
+        body: bytes,
+        headers: { "content-type": "application/javascript" },
+        signal: AbortSignal.timeout(60_000),
+      });
+    } catch (err) {
+      throw new VeilError("GATEWAY_UNREACHABLE", `Cannot upload the bundle to ${gateway}`, {
+        cause: err,
+        retryable: true,
+        hint: "Check that the network is up; `veil deploy` again uploads it (the version stays registered).",
+      });
+    }
+    if (res.status !== 201) throw errorFrom(await res.json().catch(() => undefined), res.status);
+  }
+
+  /**
+   * The bytes of a registered bundle, from the network's gateway (checked against the hash).
+   *
+   * @example
+   * const code = new TextDecoder().decode(await client.fetchBundle(record.codeHash));
+   */
+  async fetchBundle(hash: Hex): Promise<Uint8Array | undefined> {
+    const gateway = this.network.gateway?.url;
+    if (!gateway) return undefined;
+    return httpBlobSource(gateway)
+      .get(hash)
+      .then(
+        (bytes) => (bytes && contentHash(bytes) === hash ? bytes : undefined),
+        () => undefined,
+      );
+  }
+
+  /**
    * What the agent's running code handles (`fetch`, `onChainRequest`, `scheduled`), read by
    * loading its bundle from the network's blob store in the same sandbox as a worker; undefined
    * when the bundle is not reachable from here.
@@ -338,11 +385,11 @@ export class VeilClient {
   async handlersOf(nameOrId: string): Promise<readonly string[] | undefined> {
     const chain = await this.chain();
     const record = await chain.getAgent(await this.#resolveId(chain, nameOrId));
-    const blobs = new FsBlobStore(this.network.blobStore.path);
-    if (!(await blobs.has(record.codeHash))) return undefined;
+    const bytes = await this.fetchBundle(record.codeHash);
+    if (!bytes) return undefined;
     const { IsolateSandbox } = await import("../sandbox/isolate.ts");
     const sandbox = await IsolateSandbox.create({
-      code: new TextDecoder().decode(await blobs.get(record.codeHash)),
+      code: new TextDecoder().decode(bytes),
       meta: { id: record.id.toString(), name: record.name, codeHash: record.codeHash },
     });
     const handlers = sandbox.handlers;

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import type { Hex } from "viem";
@@ -12,7 +12,13 @@ import { listenLocalLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey, requestVerification } from "../gatekeeper/client.ts";
 import { loadNetwork, type NetworkFile, networkMaxima } from "../network/config.ts";
-import { FsBlobStore } from "../storage/blob-store.ts";
+import {
+  type BlobSource,
+  directoryBlobSource,
+  FsBlobStore,
+  httpBlobSource,
+  PeerBlobStore,
+} from "../storage/blob-store.ts";
 import { openSharedStores } from "../storage/open-stores.ts";
 import { FileStateAnchor } from "../storage/state-versions.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
@@ -82,7 +88,21 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
   const identity = await NodeIdentity.loadOrCreate(enclave, options.dataDir);
   const operatorChain = new VeilChain(network.chain, { account: options.operatorKey });
   const chain = new VeilChain(network.chain);
-  const blobs = new FsBlobStore(network.blobStore.path);
+  // Bundles: this worker's own copies, fetched on first use by hash from the network's directory
+  // when it is on this host, else from the gateway (where `veil deploy` uploads them) and the
+  // other workers; every copy is checked against the hash registered on chain.
+  const ownBlobs = new FsBlobStore(join(options.dataDir, "blobs"));
+  const blobs = new PeerBlobStore(ownBlobs, async () => {
+    const sources: BlobSource[] = [];
+    if (existsSync(network.blobStore.path))
+      sources.push(directoryBlobSource(new FsBlobStore(network.blobStore.path), network.blobStore.path));
+    const gateway = loadNetwork(options.network).gateway?.url;
+    if (gateway) sources.push(httpBlobSource(gateway));
+    for (const w of await chain.listWorkers().catch(() => []))
+      if (w.address.toLowerCase() !== identity.address.toLowerCase() && w.endpoint)
+        sources.push(httpBlobSource(w.endpoint));
+    return sources;
+  });
   let grant: ClusterKeyGrant | undefined;
   let attestation: WorkerAttestation | undefined;
 
@@ -204,6 +224,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
     },
     attestation: () => attestation?.current(),
     logs: logStore,
+    bundles: blobs,
     calls,
     quotas,
     linkPeers: [

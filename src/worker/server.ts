@@ -27,6 +27,7 @@ import { serveLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
 import type { LlmReceipt } from "../sandbox/host-llm.ts";
 import type { InvocationUsage, SandboxStream, SandboxStreamEnd } from "../sandbox/types.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
 import type { LogStore } from "../storage/log-store.ts";
 import type { Evidence } from "../tee/index.ts";
 import { type AgentCalls, CALL_HEADER } from "./agent-calls.ts";
@@ -57,6 +58,8 @@ export type WorkerServerOptions = {
   receipts?: { chainId: number; agentRegistry: Hex; worker: Hex };
   /** Agents' sealed log batches (only their owners can open them; anyone may fetch them). */
   logs?: LogStore;
+  /** The bundles this worker holds, served to peers at GET /v1/bundles/HASH. */
+  bundles?: BlobStore;
   /** This worker's current attestation evidence, for callers who verify it (`veil verify`). */
   attestation?: () => Evidence | undefined;
   /** Verifies calls from other agents (ctx.agents.call; see agent-calls.ts). */
@@ -135,6 +138,26 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
   }
   if (url.pathname === "/v1/fees" && req.method === "GET" && options.fees) {
     sendJson(res, 200, options.fees());
+    return;
+  }
+  if (
+    parts[1] === "v1" &&
+    parts[2] === "bundles" &&
+    parts.length === 4 &&
+    req.method === "GET" &&
+    options.bundles
+  ) {
+    // The bundles this worker holds, for peers that lack one (by hash; checked by the fetcher).
+    const hash = parts[3] ?? "";
+    if (!/^0x[0-9a-f]{64}$/.test(hash) || !(await options.bundles.has(hash as Hex))) {
+      throw new VeilError("BLOB_NOT_FOUND", `No bundle ${hash} on this worker`, { status: 404 });
+    }
+    const bytes = await options.bundles.get(hash as Hex);
+    res.writeHead(200, {
+      "content-type": "application/javascript",
+      "content-length": String(bytes.byteLength),
+    });
+    res.end(bytes);
     return;
   }
   if (parts[1] !== "v1" || parts[2] !== "agents" || !parts[3]) {

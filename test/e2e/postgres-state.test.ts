@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import type { Hex } from "viem";
 import { readNetwork, startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
 import { testDatabase } from "../helpers/postgres.ts";
 
@@ -88,11 +90,51 @@ export default {
     assert.equal(await call(1, "/count"), 40);
   });
 
+  test("bundles: uploaded by deploy to the gateway, fetched by hash; the gateway keeps no bytes that are no agent's version", async () => {
+    const gateway = readNetwork(dir).gateway.url;
+    const info = JSON.parse(await ok(["inspect", "counter", "--json"])) as { codeHash: Hex; id: string };
+    const code = await fetch(`${gateway}/v1/bundles/${info.codeHash}`);
+    assert.equal(code.status, 200);
+    const bytes = new Uint8Array(await code.arrayBuffer());
+    assert.equal(`0x${createHash("sha256").update(bytes).digest("hex")}`, info.codeHash);
+    // Each worker holds its own copy, and serves it to peers.
+    for (const w of readNetwork(dir).workers) {
+      const res = await fetch(`${w.url}/v1/bundles/${info.codeHash}`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(new Uint8Array(await res.arrayBuffer()), bytes);
+    }
+    // A stranger storing its own bytes on the network: refused, nothing kept.
+    const junk = new TextEncoder().encode("not anyone's agent");
+    const junkHash = `0x${createHash("sha256").update(junk).digest("hex")}`;
+    const put = await fetch(`${gateway}/v1/agents/counter/bundles/${junkHash}`, {
+      method: "PUT",
+      body: junk,
+    });
+    assert.equal(put.status, 409);
+    assert.equal(((await put.json()) as { error: { code: string } }).error.code, "BUNDLE_NOT_REGISTERED");
+    assert.equal((await fetch(`${gateway}/v1/bundles/${junkHash}`)).status, 404);
+    // Other bytes under a registered version's hash: refused.
+    const swapped = await fetch(`${gateway}/v1/agents/${info.id}/bundles/${info.codeHash}`, {
+      method: "PUT",
+      body: junk,
+    });
+    assert.equal(swapped.status, 400);
+    assert.equal(((await swapped.json()) as { error: { code: string } }).error.code, "BUNDLE_HASH_MISMATCH");
+  });
+
   test("resumed without --state, the network finds its database again; --state naming SQLite is refused", async () => {
     assert.ok(network);
     network.child.kill("SIGINT");
     await new Promise((r) => network!.child.once("exit", r));
-    const refused = await veil(["up", "--dir", dir, "--base-port", "0", "--state", join(work, "other.sqlite")]);
+    const refused = await veil([
+      "up",
+      "--dir",
+      dir,
+      "--base-port",
+      "0",
+      "--state",
+      join(work, "other.sqlite"),
+    ]);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /NETWORK_STATE_CHANGED/);
     network = await startNetwork(dir, []);
