@@ -901,6 +901,11 @@ program
   .addOption(networkOption())
   .requiredOption("--data <dir>", "data directory (sealed identity)")
   .requiredOption("--operator-key <hex>", "the operator account that registers this worker")
+  .option(
+    "--join <gateway-url>",
+    "join the network of this gateway from another host (fetches its network file into DATA/network.json)",
+  )
+  .option("--rpc <url>", "with --join: the chain's JSON-RPC as this host reaches it")
   .option("--port <port>", "port", parsePort, 8555)
   .option("--host <host>", "interface", "127.0.0.1")
   .option("--public-url <url>", "URL announced on chain (default http://HOST:PORT)")
@@ -949,6 +954,8 @@ program
           publicUrl?: string;
           maxRequestBytes: string;
           state?: string;
+          join?: string;
+          rpc?: string;
           feeBatch: number;
           feeClaimCalls: number;
           feeInterval: number;
@@ -965,8 +972,21 @@ program
         const rateLimit = parseRateLimit(opts.gatewayRateLimit, opts.gatewayRateBurst, "--gateway-");
         const { runWorker } = await import("../worker/main.ts");
         const { VeilClient } = await import("../sdk/client.ts");
+        if (opts.join && opts.network)
+          throw new VeilError("BAD_ARGUMENT", "--join and --network both name the network", {
+            hint: "Give one: --join GATEWAY_URL on another host, --network FILE on the network's own.",
+          });
+        if (opts.rpc && !opts.join)
+          throw new VeilError("BAD_ARGUMENT", "--rpc goes with --join", {
+            hint: "On the network's own host the chain is in its network file.",
+          });
+        const networkFile = opts.join
+          ? await (await import("../network/join.ts")).joinNetwork(opts.join, opts.data, {
+              ...(opts.rpc ? { rpc: opts.rpc } : {}),
+            })
+          : networkPath(opts.network);
         const worker = await runWorker({
-          network: networkPath(opts.network),
+          network: networkFile,
           dataDir: opts.data,
           port: opts.port,
           host: opts.host,
@@ -990,7 +1010,7 @@ program
           const { startGateway } = await import("../gateway/main.ts");
           ({ url: gateway } = await startGateway(
             {
-              network: networkPath(opts.network),
+              network: networkFile,
               port: opts.gatewayPort,
               host: opts.host,
               maxRequestBytes: Number(opts.maxRequestBytes),

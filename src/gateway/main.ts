@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net";
 import { VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { defaultLinkKeyFile, loadOrCreateLinkKey } from "../daemon/link-auth.ts";
-import { loadNetwork } from "../network/config.ts";
+import { loadNetwork, type NetworkFile } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import type { RateLimit } from "./rate-limit.ts";
 import { Router } from "./routing.ts";
@@ -40,6 +40,7 @@ export async function startGateway(
   const router = new Router(chain);
   const server = createGatewayServer({
     router,
+    networkForJoiners: () => forJoiners(loadNetwork(options.network)),
     bundles: {
       store: new FsBlobStore(network.blobStore.path),
       isVersionOf: async (nameOrId, codeHash) => {
@@ -65,4 +66,26 @@ export async function startGateway(
     `gateway listening on ${url}${localWorker ? ` (in worker ${localWorker.address}'s process)` : ""}; links signed by ${link.address}`,
   );
   return { url };
+}
+
+/**
+ * The network file as a node on another host may have it: no development keys, no process ids,
+ * no paths of this host (a joiner keeps bundles in its own directory and fetches them by hash).
+ */
+export function forJoiners(network: NetworkFile): Omit<NetworkFile, "devAccounts"> {
+  const { devAccounts: _keys, ...rest } = network;
+  return {
+    ...rest,
+    blobStore: { kind: "fs", path: "" },
+    gatekeepers: network.gatekeepers.map(({ address, url }) => ({ address, url })),
+    workers: network.workers.map(({ address, url, operator }) => ({ address, url, operator })),
+    ...(network.gateway
+      ? {
+          gateway: {
+            url: network.gateway.url,
+            ...(network.gateway.linkAddress ? { linkAddress: network.gateway.linkAddress } : {}),
+          },
+        }
+      : {}),
+  };
 }

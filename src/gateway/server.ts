@@ -31,6 +31,11 @@ export type GatewayOptions = {
     store: BlobStore;
     isVersionOf(nameOrId: string, codeHash: Hex): Promise<boolean>;
   };
+  /**
+   * What a node joining from another host needs to know of the network (`veil worker --join`):
+   * its chain, contracts, TEE and limits; never the development accounts' keys.
+   */
+  networkForJoiners?: () => unknown;
 };
 
 /** What a running gateway server holds besides its options. */
@@ -137,6 +142,10 @@ async function handle(req: Http1Request, res: Http1Response, options: GatewayCon
   admit(req, res, options);
   if (parts[1] === "v1" && parts[2] === "agents" && parts[3] && parts.length === 4 && req.method === "GET") {
     await describe(decodeURIComponent(parts[3]), res, options);
+    return;
+  }
+  if (url.pathname === "/v1/network" && req.method === "GET" && options.networkForJoiners) {
+    sendJson(res, 200, options.networkForJoiners());
     return;
   }
   if (parts[1] === "v1" && parts[2] === "bundles" && parts[3] && parts.length === 4 && req.method === "GET") {

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { Hex } from "viem";
-import { readNetwork, startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
+import { readNetwork, startNetwork, stopNetwork, veil, veilBin } from "../helpers/cli.ts";
 import { testDatabase } from "../helpers/postgres.ts";
 
 // A network whose workers keep agents' state in PostgreSQL (`veil up --state postgres://…`):
@@ -18,7 +19,14 @@ describe("veil up --state postgres://", { timeout: 420_000 }, () => {
   let network: Awaited<ReturnType<typeof startNetwork>> | undefined;
   let url = "";
 
+  const joiners: ChildProcess[] = [];
+  /** The environment of a process on another host: no network file of ours, only the state's URL. */
+  const joinerEnv = (stateUrl: string) => {
+    const { VEIL_NETWORK: _ours, ...rest } = process.env;
+    return { ...rest, VEIL_STATE: stateUrl };
+  };
   after(async () => {
+    for (const j of joiners) j.kill("SIGKILL");
     if (network) await stopNetwork(network.child);
     rmSync(work, { recursive: true, force: true });
   });
@@ -122,6 +130,72 @@ export default {
     assert.equal(((await swapped.json()) as { error: { code: string } }).error.code, "BUNDLE_HASH_MISMATCH");
   });
 
+  test("a worker joins from its own directory with only the gateway's URL, and serves the agent from the shared state", async () => {
+    const gateway = readNetwork(dir).gateway.url;
+    const joined = await fetch(`${gateway}/v1/network`);
+    assert.equal(joined.status, 200);
+    const advertised = await joined.text();
+    assert.doesNotMatch(advertised, /privateKey|hunter2/, "the gateway hands out no keys and no password");
+    const operator = (
+      JSON.parse(readFileSync(env.VEIL_NETWORK, "utf8")) as {
+        devAccounts: { accounts: { role: string; privateKey: string }[] };
+      }
+    ).devAccounts.accounts.find((a) => a.role === "operator-5")!;
+    const data = join(work, "joined-worker");
+    const child = spawn(
+      process.execPath,
+      [
+        veilBin,
+        "worker",
+        "--join",
+        gateway,
+        "--data",
+        data,
+        "--operator-key",
+        operator.privateKey,
+        "--port",
+        "0",
+      ],
+      // No network file of its own to find, no shared directory: only the gateway's URL and the state's.
+      {
+        cwd: work,
+        env: joinerEnv(url),
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
+    joiners.push(child);
+    let log = "";
+    child.stderr.on("data", (c: Buffer) => {
+      log += c.toString();
+    });
+    const ready = await new Promise<{ url: string }>((resolve, reject) => {
+      let out = "";
+      child.stdout.on("data", (c: Buffer) => {
+        out += c.toString();
+        const line = out.split("\n").find((l) => l.startsWith("VEIL_READY "));
+        if (line) resolve(JSON.parse(line.slice("VEIL_READY ".length)) as { url: string });
+      });
+      child.once("exit", (code) => reject(new Error(`the joining worker exited (${code}):\n${log}`)));
+    });
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetch(`${ready.url}/v1/agents/counter/invoke/`, { method: "POST" });
+      if (res.status === 200) {
+        assert.deepEqual(await res.json(), { n: 41 }, "the joined worker continues the shared count");
+        break;
+      }
+      assert.ok(
+        attempt < 240,
+        `the joined worker never served the agent: ${res.status} ${await res.text()}\n${log}`,
+      );
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    // It got the bundle by hash, into its own directory.
+    const info = JSON.parse(await ok(["inspect", "counter", "--json"])) as { codeHash: string };
+    assert.equal((await fetch(`${ready.url}/v1/bundles/${info.codeHash}`)).status, 200);
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+  });
+
   test("resumed without --state, the network finds its database again; --state naming SQLite is refused", async () => {
     assert.ok(network);
     network.child.kill("SIGINT");
@@ -143,7 +217,7 @@ export default {
     for (let attempt = 0; ; attempt++) {
       const res = await fetch(`${worker.url}/v1/agents/counter/invoke/count`, { method: "POST" });
       if (res.status === 200) {
-        assert.deepEqual(await res.json(), { n: 40 });
+        assert.deepEqual(await res.json(), { n: 41 });
         break;
       }
       assert.ok(attempt < 200, `never served after resume: ${res.status}`);
