@@ -7,4 +7,11 @@ export type PostgresServer = {
   kill(): Promise<void>;
 };
 export function postgresBinDir(): string | undefined;
-export function startPostgres(options?: { dataDir?: string; port?: number }): Promise<PostgresServer>;
+export function startPostgres(options?: {
+  dataDir?: string;
+  port?: number;
+  /** The address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** A CIDR whose clients are trusted too (pg_hba.conf), for test hosts in network namespaces. */
+  trustNetwork?: string;
+}): Promise<PostgresServer>;

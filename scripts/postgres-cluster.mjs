@@ -3,7 +3,7 @@
 // Debian's postgresql package provides the binaries (.ci/run installs it); PostgreSQL refuses to
 // run as root, so as root it runs as the `postgres` user that package creates.
 import { execFileSync, spawn } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,11 +24,11 @@ export function postgresBinDir() {
   return undefined;
 }
 
-function freePort() {
+function freePort(host = "127.0.0.1") {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
+    s.listen(0, host, () => {
       const { port } = s.address();
       s.close(() => resolve(port));
     });
@@ -76,8 +76,12 @@ export async function startPostgres(options = {}) {
       "--locale=C",
     ]);
     execFileSync(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+    // Clients from a private test network (network namespaces on a bridge) may connect too.
+    if (options.trustNetwork)
+      appendFileSync(join(dataDir, "pg_hba.conf"), `host all all ${options.trustNetwork} trust\n`);
   }
-  const port = options.port ?? (await freePort());
+  const host = options.host ?? "127.0.0.1";
+  const port = options.port ?? (await freePort(host));
   const [cmd, args] = command(join(bin, "postgres"), [
     "-D",
     dataDir,
@@ -86,7 +90,7 @@ export async function startPostgres(options = {}) {
     "-k",
     dataDir,
     "-c",
-    "listen_addresses=127.0.0.1",
+    `listen_addresses=${host}`,
     "-c",
     "max_connections=300",
     "-c",
@@ -142,7 +146,7 @@ export async function startPostgres(options = {}) {
     }
   };
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres@${host}:${port}/postgres`,
     port,
     dataDir,
     pid,

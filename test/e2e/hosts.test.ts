@@ -1,0 +1,221 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type PostgresServer, startPostgres } from "../../scripts/postgres-cluster.mjs";
+import { startNetwork, stopNetwork, veilBin } from "../helpers/cli.ts";
+
+// Veil across hosts, each host a Linux network namespace on a bridge (as CI runs: root, iproute2):
+// host 1 (the root namespace) runs the chain, a gatekeeper, a worker, the gateway and PostgreSQL;
+// hosts 2 and 3 run workers that join with the gateway's URL alone; host 4 deploys. Then host 2's
+// link is cut under load: the gateway fails over, no answered increment is lost or run twice,
+// and host 2 serves again once its link is back.
+const canNamespace = process.getuid?.() === 0 && spawnSync("ip", ["-V"]).status === 0;
+
+describe("many hosts", {
+  skip: canNamespace ? false : "needs root and iproute2 (ip netns)",
+  timeout: 600_000,
+}, () => {
+  const id = randomBytes(2).toString("hex");
+  const net = `10.${200 + Math.floor(Math.random() * 50)}.${1 + Math.floor(Math.random() * 250)}`;
+  const ip = (host: number) => `${net}.${host}`;
+  const bridge = `vbr${id}`;
+  const ns = (host: number) => `vh${id}${host}`;
+  const hostSide = (host: number) => `vh${id}${host}a`;
+  const work = mkdtempSync(join(tmpdir(), "veil-hosts-"));
+  const dir = join(work, ".veil");
+  const processes: ChildProcess[] = [];
+  let network: Awaited<ReturnType<typeof startNetwork>> | undefined;
+  let postgres: PostgresServer | undefined;
+  let stateUrl = "";
+  const sh = (args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+  const inHost = (host: number, args: string[]) => ["netns", "exec", ns(host), ...args];
+
+  before(async () => {
+    sh(["link", "add", bridge, "type", "bridge"]);
+    sh(["addr", "add", `${ip(1)}/24`, "dev", bridge]);
+    sh(["link", "set", bridge, "up"]);
+    for (const host of [2, 3, 4]) {
+      sh(["netns", "add", ns(host)]);
+      sh(["link", "add", hostSide(host), "type", "veth", "peer", "name", `vh${id}${host}b`]);
+      sh(["link", "set", `vh${id}${host}b`, "netns", ns(host)]);
+      sh(["link", "set", hostSide(host), "master", bridge]);
+      sh(["link", "set", hostSide(host), "up"]);
+      sh(inHost(host, ["ip", "addr", "add", `${ip(host)}/24`, "dev", `vh${id}${host}b`]));
+      sh(inHost(host, ["ip", "link", "set", `vh${id}${host}b`, "up"]));
+      sh(inHost(host, ["ip", "link", "set", "lo", "up"]));
+    }
+    postgres = await startPostgres({ host: ip(1), trustNetwork: `${net}.0/24` });
+    stateUrl = postgres.url;
+  });
+
+  after(async () => {
+    for (const p of processes) p.kill("SIGKILL");
+    if (network) await stopNetwork(network.child);
+    await postgres?.stop();
+    for (const host of [2, 3, 4]) spawnSync("ip", ["netns", "del", ns(host)]);
+    spawnSync("ip", ["link", "del", bridge]);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  /** `veil ARGS` run on `host` (in its namespace). */
+  const veilOn = (host: number, args: string[], env: Record<string, string> = {}) =>
+    new Promise<{ code: number; out: string }>((resolve) => {
+      const child = spawn("ip", inHost(host, [process.execPath, veilBin, ...args]), {
+        cwd: work,
+        env: { ...withoutNetwork(), NO_COLOR: "1", ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      child.stdout.on("data", (c: Buffer) => {
+        out += c.toString();
+      });
+      child.stderr.on("data", (c: Buffer) => {
+        out += c.toString();
+      });
+      child.once("exit", (code) => resolve({ code: code ?? 1, out }));
+    });
+  const withoutNetwork = () => {
+    const { VEIL_NETWORK: _ours, ...rest } = process.env;
+    return rest;
+  };
+  const networkFile = () =>
+    JSON.parse(readFileSync(join(dir, "network.json"), "utf8")) as {
+      gateway: { url: string };
+      chain: { rpcUrl: string };
+      devAccounts: { accounts: { role: string; privateKey: string }[] };
+    };
+  const key = (role: string) => networkFile().devAccounts.accounts.find((a) => a.role === role)!.privateKey;
+
+  /** Starts a worker on `host` that joins through the gateway; resolves with its URL. */
+  async function joinWorker(host: number, operator: string): Promise<string> {
+    const n = networkFile();
+    const child = spawn(
+      "ip",
+      inHost(host, [
+        process.execPath,
+        veilBin,
+        "worker",
+        "--join",
+        n.gateway.url,
+        "--rpc",
+        n.chain.rpcUrl,
+        "--data",
+        join(work, `host-${host}`),
+        "--operator-key",
+        key(operator),
+        "--host",
+        ip(host),
+        "--port",
+        "8555",
+      ]),
+      { cwd: work, env: { ...withoutNetwork(), VEIL_STATE: stateUrl }, stdio: ["pipe", "pipe", "pipe"] },
+    );
+    processes.push(child);
+    let log = "";
+    child.stderr.on("data", (c: Buffer) => {
+      log += c.toString();
+    });
+    return new Promise((resolve, reject) => {
+      let out = "";
+      child.stdout.on("data", (c: Buffer) => {
+        out += c.toString();
+        const line = out.split("\n").find((l) => l.startsWith("VEIL_READY "));
+        if (line) resolve((JSON.parse(line.slice("VEIL_READY ".length)) as { url: string }).url);
+      });
+      child.once("exit", (code) => reject(new Error(`the worker on host ${host} exited (${code}):\n${log}`)));
+    });
+  }
+
+  const count = async (workerUrl: string): Promise<number | undefined> => {
+    try {
+      const res = await fetch(`${workerUrl}/v1/agents/counter/invoke/count`, {
+        method: "POST",
+        signal: AbortSignal.timeout(3000),
+      });
+      return res.status === 200 ? ((await res.json()) as { n: number }).n : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const until = async <T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = await f();
+      if (v !== undefined) return v;
+      if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+
+  const workers: string[] = [];
+
+  test("workers on hosts 2 and 3 join with the gateway's URL; host 4 deploys; every host serves one state", async () => {
+    network = await startNetwork(dir, [
+      "--host",
+      ip(1),
+      "--workers",
+      "1",
+      "--gateway",
+      "process",
+      "--state",
+      stateUrl,
+    ]);
+    workers.push(await joinWorker(2, "operator-5"), await joinWorker(3, "operator-6"));
+    assert.deepEqual(
+      workers.map((u) => new URL(u).hostname),
+      [ip(2), ip(3)],
+    );
+    // Host 4 has the agent's source and the chain and gateway URLs in a network file, nothing else.
+    const agent = join(work, "counter");
+    mkdirSync(join(agent, "src"), { recursive: true });
+    writeFileSync(
+      join(agent, "src", "index.ts"),
+      `type Tx = { get(k: string): Promise<unknown>; put(k: string, v: unknown): void };
+type State = { get(k: string): Promise<unknown>; transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> };
+export default {
+  async fetch(request: Request, _env: unknown, ctx: { state: State }) {
+    if (new URL(request.url).pathname === "/count") return Response.json({ n: (await ctx.state.get("n")) ?? 0 });
+    const n = await ctx.state.transaction(async (tx) => {
+      const n = (((await tx.get("n")) as number | undefined) ?? 0) + 1;
+      tx.put("n", n);
+      return n;
+    });
+    return Response.json({ n });
+  },
+};
+`,
+    );
+    const host4 = join(work, "host-4");
+    mkdirSync(host4, { recursive: true });
+    const n = networkFile();
+    writeFileSync(join(host4, "network.json"), readFileSync(join(dir, "network.json")));
+    const deployed = await veilOn(4, [
+      "deploy",
+      agent,
+      "--name",
+      "counter",
+      "--network",
+      join(host4, "network.json"),
+      "--private-key",
+      key("user"),
+    ]);
+    assert.equal(deployed.code, 0, deployed.out);
+    const invoked = await veilOn(4, [
+      "invoke",
+      "counter",
+      "-X",
+      "POST",
+      "--network",
+      join(host4, "network.json"),
+      "--json",
+    ]);
+    assert.equal(invoked.code, 0, invoked.out);
+    assert.ok(n.gateway.url.includes(ip(1)));
+    // Each joined worker fetched the bundle and reads the one state.
+    for (const w of workers) assert.equal(await until(`${w} serves the counter`, () => count(w)), 1);
+  });
+});
