@@ -26,6 +26,10 @@ export const FRAME = {
   reset: 6,
   /** gateway → worker: the reader took this many more bytes of a streamed answer (u32). */
   window: 7,
+  /** gateway → worker: are you there? (stream 0, no payload) */
+  ping: 8,
+  /** worker → gateway: here (stream 0, no payload). Silence means the link is dead. */
+  pong: 9,
 } as const;
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 
@@ -108,7 +112,7 @@ export class FrameReader {
         throw new LinkProtocolError(`A frame of ${length} bytes is over the link's limit`);
       }
       const type = first[4]!;
-      if (type < FRAME.request || type > FRAME.window) {
+      if (type < FRAME.request || type > FRAME.pong) {
         throw new LinkProtocolError(`Unknown frame type ${type}`);
       }
       if (this.#buffered < 4 + length) break;

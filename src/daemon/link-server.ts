@@ -264,6 +264,7 @@ class LinkConnection implements AnswerSink {
           if (frame.payload.length !== 4) throw new LinkProtocolError("A window frame carries 4 bytes");
           this.#open.get(frame.stream)?.acknowledge(frame.payload.readUInt32BE(0));
         } else if (frame.type === FRAME.reset) this.#open.get(frame.stream)?.abandon();
+        else if (frame.type === FRAME.ping) this.#send(encodeFrame(FRAME.pong, 0));
         else throw new LinkProtocolError(`A worker is not sent frames of type ${frame.type}`);
       }
     } catch (err) {

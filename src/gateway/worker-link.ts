@@ -42,6 +42,15 @@ export type LocalWorker = { address: string; listener: DaemonListener };
  * request in flight a stream on it. A worker in the gateway's own process is linked by calls
  * instead of frames (docs/adr/0016).
  */
+/** How often a link that heard nothing asks its worker whether it is there. */
+const LINK_PING_MS = 250;
+/** Silence after which a link is taken for dead (a cut host; a worker stuck that long is too). */
+const LINK_DEAD_MS = 2_000;
+/** How long connecting to a worker may take before it counts as unreachable. */
+const LINK_CONNECT_TIMEOUT_MS = 2_000;
+/** How long an unreachable worker is passed over before it is dialled again. */
+const LINK_COOL_DOWN_MS = 1_000;
+
 export class WorkerLinks {
   readonly #links = new Map<string, WorkerLink>();
   readonly #timeoutMs: number;
@@ -66,7 +75,8 @@ export class WorkerLinks {
         for (const link of this.#links.values()) link.expire(now);
         this.#local?.link.expire(now);
       },
-      Math.max(50, Math.min(1_000, timeoutMs / 4)),
+      // Also the links' heartbeat (LINK_PING_MS): a cut link is found within LINK_DEAD_MS.
+      Math.max(50, Math.min(LINK_PING_MS, timeoutMs / 4)),
     );
     this.#sweep.unref();
   }
@@ -75,6 +85,10 @@ export class WorkerLinks {
     if (this.#local && worker.address.toLowerCase() === this.#local.address)
       return this.#local.link.send(request);
     let link = this.#links.get(worker.url);
+    // A worker that could not be reached a moment ago is not dialled again for each request:
+    // they go to the next worker until the cool-down has passed.
+    if (link?.closed && link.unreachableUntil > Date.now())
+      return Promise.resolve({ kind: "unreachable", why: "unreachable a moment ago" });
     if (!link || link.closed) {
       link = new WorkerLink(worker, this.#timeoutMs, this.#linkKey);
       this.#links.set(worker.url, link);
@@ -238,7 +252,12 @@ class WorkerLink {
   #connecting: Promise<FrameWriter | Error>;
   #socket: Socket | undefined;
   #writer: FrameWriter | undefined;
+  /** When anything last came from the worker, and when this link last asked (a ping). */
+  #heardAt = Date.now();
+  #pingedAt = 0;
   closed = false;
+  /** Until when a link that could not connect (or went silent) stands for an unreachable worker. */
+  unreachableUntil = 0;
 
   constructor(worker: WorkerEndpoint, timeoutMs: number, linkKey: Hex | undefined) {
     this.#url = worker.url;
@@ -270,6 +289,18 @@ class WorkerLink {
 
   expire(now: number): void {
     this.#answers.expire(now);
+    if (!this.#writer || this.closed) return;
+    const silent = now - this.#heardAt;
+    if (silent > LINK_DEAD_MS) {
+      // The worker's host is gone or cut off: requests in flight fail now (retryable), instead
+      // of at their time-out, and new ones go to other workers.
+      this.closed = true;
+      this.unreachableUntil = now + LINK_COOL_DOWN_MS;
+      this.#socket?.destroy();
+    } else if (silent >= LINK_PING_MS && now - this.#pingedAt >= LINK_PING_MS) {
+      this.#pingedAt = now;
+      this.#write(encodeFrame(FRAME.ping, 0));
+    }
   }
 
   close(): void {
@@ -287,9 +318,14 @@ class WorkerLink {
   }
 
   async #connect(): Promise<FrameWriter | Error> {
-    const tcp = await upgrade({ url: this.#url }, this.#timeoutMs, await this.#auth());
+    const tcp = await upgrade(
+      { url: this.#url },
+      Math.min(this.#timeoutMs, LINK_CONNECT_TIMEOUT_MS),
+      await this.#auth(),
+    );
     if (tcp instanceof Error) {
       this.closed = true;
+      this.unreachableUntil = Date.now() + LINK_COOL_DOWN_MS;
       return tcp;
     }
     let { socket, head } = tcp;
@@ -325,6 +361,7 @@ class WorkerLink {
   }
 
   #read(chunk: Buffer): void {
+    this.#heardAt = Date.now();
     try {
       for (const frame of this.#reader.push(chunk)) this.#frame(frame.type, frame.stream, frame.payload);
     } catch (err) {
@@ -348,7 +385,7 @@ class WorkerLink {
       if (!answers.end(id, stringRecord(splitHead(payload, MAX_HEAD_BYTES).head))) throw outOfOrder(type, id);
     } else if (type === FRAME.reset) {
       answers.reset(id);
-    } else {
+    } else if (type !== FRAME.pong) {
       throw outOfOrder(type, id);
     }
   }
