@@ -6,7 +6,7 @@ import { VeilError } from "../errors/index.ts";
 import { type BlobStore, contentHash, MAX_BLOB_BYTES } from "../storage/blob-store.ts";
 import { type RateLimit, RateLimiter } from "./rate-limit.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
-import { type LinkedStream, type LocalWorker, WorkerLinks } from "./worker-link.ts";
+import { type Attempt, type LinkedStream, type LocalWorker, WorkerLinks } from "./worker-link.ts";
 
 export type GatewayOptions = {
   router: Router;
@@ -75,6 +75,7 @@ export function createGatewayServer(options: GatewayOptions): Server {
 }
 
 const HASH = /^0x[0-9a-f]{64}$/;
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 
 function bundleStore(options: GatewayContext): NonNullable<GatewayOptions["bundles"]> {
   if (!options.bundles)
@@ -248,8 +249,21 @@ async function invoke(
     : listed;
   const tried: string[] = [];
   const path = `/v1/agents/${agentId}/${route}${rest}`;
+  // A request that may run twice without harm (RFC 9110's idempotent methods, unsigned: a signed
+  // one's nonce is spent by the worker that took it) goes to the next worker when its worker's
+  // link dies under it; any other fails WORKER_FAILED, retryable, since it may have run.
+  const repeatable =
+    IDEMPOTENT.has(method) && !rawHeaders.some((h, i) => i % 2 === 0 && h === "x-veil-nonce");
   for (const worker of workers) {
-    const attempt = await options.links.send(worker, { method, path, rawHeaders, body });
+    let attempt: Attempt;
+    try {
+      attempt = await options.links.send(worker, { method, path, rawHeaders, body });
+    } catch (err) {
+      if (!repeatable || !(err instanceof VeilError) || err.code !== "WORKER_FAILED") throw err;
+      options.router.markDown(worker);
+      tried.push(`${worker.url}: WORKER_FAILED (link lost; sent on)`);
+      continue;
+    }
     if (attempt.kind === "unreachable") {
       options.router.markDown(worker);
       tried.push(`${worker.url}: unreachable (${attempt.why})`);

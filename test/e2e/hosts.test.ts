@@ -245,7 +245,20 @@ export default {
         }
       }
     };
-    const loads = Array.from({ length: 4 }, load);
+    // Reads, which may run twice without harm: the gateway sends one cut in flight on to another worker.
+    const reads: number[] = [];
+    const read = async () => {
+      while (!stop) {
+        try {
+          const res = await fetch(`${gateway}/agents/counter/count`, { signal: AbortSignal.timeout(10_000) });
+          reads.push(res.status);
+          await res.arrayBuffer();
+        } catch {
+          reads.push(0);
+        }
+      }
+    };
+    const loads = [...Array.from({ length: 4 }, load), read(), read()];
     await new Promise((r) => setTimeout(r, 2_000));
     const cutAt = Date.now();
     sh(["link", "set", hostSide(2), "down"]);
@@ -253,6 +266,12 @@ export default {
     stop = true;
     await Promise.all(loads);
 
+    assert.ok(reads.length > 20, `only ${reads.length} reads`);
+    assert.deepEqual(
+      reads.filter((status) => status !== 200),
+      [],
+      "a read (GET) failed: it should have gone on to another worker",
+    );
     const answered = outcomes.filter((o) => o.status === 200).map((o) => o.n!);
     assert.equal(new Set(answered).size, answered.length, "an increment was answered twice with one count");
     const failed = outcomes.filter((o) => o.status !== 200);
