@@ -1,7 +1,6 @@
 import type Database from "better-sqlite3";
 import type pg from "pg";
-import { migratePostgres, migrateSqlite } from "./migrations.ts";
-import { openPostgres } from "./postgres.ts";
+import { type Migration, migratedPool, migrateSqlite } from "./migrations.ts";
 import { openSqliteFile } from "./sqlite-file.ts";
 
 export type SealedLogEntry = { seq: number; at: number; worker: string; sealed: Uint8Array };
@@ -76,41 +75,47 @@ export class SqliteLogStore implements LogStore {
   }
 }
 
+const LOG_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `CREATE TABLE IF NOT EXISTS agent_logs (
+      seq BIGSERIAL PRIMARY KEY,
+      agent TEXT NOT NULL,
+      at BIGINT NOT NULL,
+      worker TEXT NOT NULL,
+      sealed BYTEA NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS agent_logs_by_agent ON agent_logs (agent, seq)`,
+  },
+];
+
 /** Agents' sealed log batches in PostgreSQL, shared by workers on any host. */
 export class PostgresLogStore implements LogStore {
   readonly #pool: pg.Pool;
   readonly #keep: number;
   #appends = 0;
 
-  private constructor(pool: pg.Pool, keep: number) {
+  readonly #owned: boolean;
+
+  private constructor(pool: pg.Pool, owned: boolean, keep: number) {
     this.#pool = pool;
+    this.#owned = owned;
     this.#keep = keep;
   }
 
+  /** From a URL (its own pool) or a pool shared with the worker's other stores. */
   static async open(
-    url: string,
+    source: string | pg.Pool,
     options: { keepPerAgent?: number; namespace?: string } = {},
   ): Promise<PostgresLogStore> {
-    const pool = await openPostgres(url, "the log store", options.namespace);
-    try {
-      await migratePostgres(pool, "logs", [
-        {
-          version: 1,
-          sql: `CREATE TABLE IF NOT EXISTS agent_logs (
-            seq BIGSERIAL PRIMARY KEY,
-            agent TEXT NOT NULL,
-            at BIGINT NOT NULL,
-            worker TEXT NOT NULL,
-            sealed BYTEA NOT NULL
-          );
-          CREATE INDEX IF NOT EXISTS agent_logs_by_agent ON agent_logs (agent, seq)`,
-        },
-      ]);
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw err;
-    }
-    return new PostgresLogStore(pool, options.keepPerAgent ?? 10_000);
+    const { pool, owned } = await migratedPool(
+      source,
+      "the log store",
+      "logs",
+      LOG_MIGRATIONS,
+      options.namespace,
+    );
+    return new PostgresLogStore(pool, owned, options.keepPerAgent ?? 10_000);
   }
 
   async append(agent: string, worker: string, sealed: Uint8Array, at = Date.now()): Promise<void> {
@@ -143,6 +148,6 @@ export class PostgresLogStore implements LogStore {
   }
 
   async close(): Promise<void> {
-    await this.#pool.end();
+    if (this.#owned) await this.#pool.end();
   }
 }

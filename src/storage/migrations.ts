@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
-import type { Pool } from "pg";
+import type pg from "pg";
+import { inTransaction, openPostgres } from "./postgres.ts";
 
 /**
  * One step of a store's schema. Steps run in order, once, when a store opens (each in its own
@@ -37,13 +38,11 @@ export function migrateSqlite(db: Database.Database, component: string, steps: r
  * starting together take turns (an advisory lock), so each step runs once.
  */
 export async function migratePostgres(
-  pool: Pool,
+  pool: pg.Pool,
   component: string,
   steps: readonly Migration[],
 ): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
+  await inTransaction(pool, async (client) => {
     await client.query("SELECT pg_advisory_xact_lock(hashtextextended('veil_schema', 0))");
     await client.query(SCHEMA_TABLE);
     const r = await client.query<{ version: number }>(
@@ -59,11 +58,31 @@ export async function migratePostgres(
         [component, step.version],
       );
     }
-    await client.query("COMMIT");
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
+  });
+}
+
+/**
+ * A pool on which `component`'s schema is up to date. Given a pool (the stores of one worker
+ * share one; its opener ends it), that pool; given a URL, a pool of its own (`owned`: the
+ * store ends it), closed again if the migration fails.
+ */
+export async function migratedPool(
+  source: string | pg.Pool,
+  what: string,
+  component: string,
+  steps: readonly Migration[],
+  namespace?: string,
+): Promise<{ pool: pg.Pool; owned: boolean }> {
+  if (typeof source !== "string") {
+    await migratePostgres(source, component, steps);
+    return { pool: source, owned: false };
   }
+  const pool = await openPostgres(source, what, namespace);
+  try {
+    await migratePostgres(pool, component, steps);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
+  }
+  return { pool, owned: true };
 }

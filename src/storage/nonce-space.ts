@@ -1,7 +1,6 @@
 import type Database from "better-sqlite3";
 import type pg from "pg";
-import { type Migration, migratePostgres, migrateSqlite } from "./migrations.ts";
-import { openPostgres } from "./postgres.ts";
+import { type Migration, migratedPool, migrateSqlite } from "./migrations.ts";
 import { openSqliteFile } from "./sqlite-file.ts";
 
 /**
@@ -88,19 +87,23 @@ export class PostgresNonceSpace implements NonceSpace {
   readonly #pool: pg.Pool;
   #claims = 0;
 
-  private constructor(pool: pg.Pool) {
+  readonly #owned: boolean;
+
+  private constructor(pool: pg.Pool, owned: boolean) {
     this.#pool = pool;
+    this.#owned = owned;
   }
 
-  static async open(url: string, namespace?: string): Promise<PostgresNonceSpace> {
-    const pool = await openPostgres(url, "the nonce store", namespace);
-    try {
-      await migratePostgres(pool, "nonces", POSTGRES_NONCES);
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw err;
-    }
-    return new PostgresNonceSpace(pool);
+  /** From a URL (its own pool) or a pool shared with the worker's other stores. */
+  static async open(source: string | pg.Pool, namespace?: string): Promise<PostgresNonceSpace> {
+    const { pool, owned } = await migratedPool(
+      source,
+      "the nonce store",
+      "nonces",
+      POSTGRES_NONCES,
+      namespace,
+    );
+    return new PostgresNonceSpace(pool, owned);
   }
 
   async claim(scope: string, nonce: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
@@ -115,6 +118,6 @@ export class PostgresNonceSpace implements NonceSpace {
   }
 
   async close(): Promise<void> {
-    await this.#pool.end();
+    if (this.#owned) await this.#pool.end();
   }
 }

@@ -1,6 +1,6 @@
 import { type LogStore, PostgresLogStore, SqliteLogStore } from "./log-store.ts";
 import { type NonceSpace, PostgresNonceSpace, SqliteNonceSpace } from "./nonce-space.ts";
-import { isPostgresUrl, redactUrl } from "./postgres.ts";
+import { isPostgresUrl, openPostgres, redactUrl } from "./postgres.ts";
 import { PostgresStateStore } from "./postgres-state-store.ts";
 import { SqliteStateStore, type StateStore } from "./state-store.ts";
 import type { StateAnchor } from "./state-versions.ts";
@@ -26,24 +26,15 @@ export async function openSharedStores(
   options: { anchor?: StateAnchor; namespace?: string } = {},
 ): Promise<SharedStores> {
   if (isPostgresUrl(spec)) {
-    const { namespace } = options;
-    const state = await PostgresStateStore.open(spec, options);
-    const opened: { close(): Promise<void> }[] = [state];
+    // One pool for the three: one connection check and one schema for the worker, not three.
+    const pool = await openPostgres(spec, "the state store", options.namespace);
     try {
-      const nonces = await PostgresNonceSpace.open(spec, namespace);
-      opened.push(nonces);
-      const logs = await PostgresLogStore.open(spec, namespace !== undefined ? { namespace } : {});
-      opened.push(logs);
-      return {
-        state,
-        nonces,
-        logs,
-        where: redactUrl(spec),
-        kind: "postgres",
-        close: () => closeAll(opened),
-      };
+      const state = await PostgresStateStore.open(pool, options.anchor ? { anchor: options.anchor } : {});
+      const nonces = await PostgresNonceSpace.open(pool);
+      const logs = await PostgresLogStore.open(pool);
+      return { state, nonces, logs, where: redactUrl(spec), kind: "postgres", close: () => pool.end() };
     } catch (err) {
-      await closeAll(opened);
+      await pool.end().catch(() => {});
       throw err;
     }
   }

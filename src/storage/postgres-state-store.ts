@@ -1,14 +1,8 @@
 import type pg from "pg";
 import { versionOfValue } from "../crypto/index.ts";
-import { type Migration, migratePostgres } from "./migrations.ts";
-import { inTransaction, openPostgres } from "./postgres.ts";
-import {
-  type RowVersion,
-  type RowWrite,
-  type StateStore,
-  sameHead,
-  type VersionedWrite,
-} from "./state-store.ts";
+import { type Migration, migratedPool } from "./migrations.ts";
+import { inTransaction } from "./postgres.ts";
+import type { RowVersion, RowWrite, StateStore, VersionedWrite } from "./state-store.ts";
 import { type StateAnchor, StateVersions } from "./state-versions.ts";
 
 const STATE_MIGRATIONS: readonly Migration[] = [
@@ -95,24 +89,28 @@ export class PostgresStateStore implements StateStore {
   readonly #pool: pg.Pool;
   readonly versions: StateVersions;
 
-  private constructor(pool: pg.Pool, anchor: StateAnchor | undefined) {
+  /** Whether this store opened its pool (and so ends it), or was given a shared one. */
+  readonly #owned: boolean;
+
+  private constructor(pool: pg.Pool, owned: boolean, anchor: StateAnchor | undefined) {
     this.#pool = pool;
+    this.#owned = owned;
     this.versions = new StateVersions(anchor);
   }
 
   /** Connects (STORE_UNREACHABLE if it cannot) and brings the schema up to date. */
   static async open(
-    url: string,
+    source: string | pg.Pool,
     options: { anchor?: StateAnchor; namespace?: string } = {},
   ): Promise<PostgresStateStore> {
-    const pool = await openPostgres(url, "the state store", options.namespace);
-    try {
-      await migratePostgres(pool, "state", STATE_MIGRATIONS);
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw err;
-    }
-    return new PostgresStateStore(pool, options.anchor);
+    const { pool, owned } = await migratedPool(
+      source,
+      "the state store",
+      "state",
+      STATE_MIGRATIONS,
+      options.namespace,
+    );
+    return new PostgresStateStore(pool, owned, options.anchor);
   }
 
   async read(agent: string, row: string) {
@@ -230,7 +228,7 @@ export class PostgresStateStore implements StateStore {
   }
 
   async close(): Promise<void> {
-    await this.#pool.end();
+    if (this.#owned) await this.#pool.end();
   }
 }
 

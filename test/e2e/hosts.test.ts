@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type PostgresServer, startPostgres } from "../../scripts/postgres-cluster.mjs";
-import { startNetwork, stopNetwork, veilBin } from "../helpers/cli.ts";
+import { startNetwork, stopNetwork, veilBin, writeTransactionalCounterAgent } from "../helpers/cli.ts";
 
 // Veil across hosts, each host a Linux network namespace on a bridge (as CI runs: root, iproute2):
 // host 1 (the root namespace) runs the chain, a gatekeeper, a worker, the gateway and PostgreSQL;
@@ -171,24 +171,7 @@ describe("many hosts", {
     );
     // Host 4 has the agent's source and the chain and gateway URLs in a network file, nothing else.
     const agent = join(work, "counter");
-    mkdirSync(join(agent, "src"), { recursive: true });
-    writeFileSync(
-      join(agent, "src", "index.ts"),
-      `type Tx = { get(k: string): Promise<unknown>; put(k: string, v: unknown): void };
-type State = { get(k: string): Promise<unknown>; transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> };
-export default {
-  async fetch(request: Request, _env: unknown, ctx: { state: State }) {
-    if (new URL(request.url).pathname === "/count") return Response.json({ n: (await ctx.state.get("n")) ?? 0 });
-    const n = await ctx.state.transaction(async (tx) => {
-      const n = (((await tx.get("n")) as number | undefined) ?? 0) + 1;
-      tx.put("n", n);
-      return n;
-    });
-    return Response.json({ n });
-  },
-};
-`,
-    );
+    writeTransactionalCounterAgent(agent);
     const host4 = join(work, "host-4");
     mkdirSync(host4, { recursive: true });
     const n = networkFile();

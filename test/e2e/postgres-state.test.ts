@@ -1,12 +1,19 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { Hex } from "viem";
-import { readNetwork, startNetwork, stopNetwork, veil, veilBin } from "../helpers/cli.ts";
+import {
+  readNetwork,
+  startNetwork,
+  stopNetwork,
+  veil,
+  veilBin,
+  writeTransactionalCounterAgent,
+} from "../helpers/cli.ts";
 import { testDatabase } from "../helpers/postgres.ts";
 
 // A network whose workers keep agents' state in PostgreSQL (`veil up --state postgres://…`):
@@ -55,24 +62,7 @@ describe("veil up --state postgres://", { timeout: 420_000 }, () => {
     }
 
     const counter = join(work, "counter");
-    mkdirSync(join(counter, "src"), { recursive: true });
-    writeFileSync(
-      join(counter, "src", "index.ts"),
-      `type Tx = { get(k: string): Promise<unknown>; put(k: string, v: unknown): void };
-type State = { get(k: string): Promise<unknown>; transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> };
-export default {
-  async fetch(request: Request, _env: unknown, ctx: { state: State }) {
-    if (new URL(request.url).pathname === "/count") return Response.json({ n: (await ctx.state.get("n")) ?? 0 });
-    const n = await ctx.state.transaction(async (tx) => {
-      const n = (((await tx.get("n")) as number | undefined) ?? 0) + 1;
-      tx.put("n", n);
-      return n;
-    });
-    return Response.json({ n });
-  },
-};
-`,
-    );
+    writeTransactionalCounterAgent(counter);
     await ok(["deploy", counter, "--name", "counter"]);
     const workers = readNetwork(dir).workers;
     // Straight to each worker in turn, so that both serve it at once.

@@ -92,3 +92,28 @@ export function writeCounterAgent(dir: string): void {
     "export default { async fetch(_r: Request, _e: unknown, ctx: { state: { get(k: string): Promise<unknown>; put(k: string, v: unknown): Promise<void> } }) { const n = ((await ctx.state.get('n')) as number | undefined ?? 0) + 1; await ctx.state.put('n', n); return Response.json({ n }); } };\n",
   );
 }
+
+/**
+ * Writes an agent project at `dir` that counts its calls with ctx.state.transaction (so calls
+ * on several workers at once lose none) and answers { n }; `/count` reads the count.
+ */
+export function writeTransactionalCounterAgent(dir: string): void {
+  mkdirSync(join(dir, "src"), { recursive: true });
+  writeFileSync(
+    join(dir, "src", "index.ts"),
+    `type Tx = { get(k: string): Promise<unknown>; put(k: string, v: unknown): void };
+type State = { get(k: string): Promise<unknown>; transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> };
+export default {
+  async fetch(request: Request, _env: unknown, ctx: { state: State }) {
+    if (new URL(request.url).pathname === "/count") return Response.json({ n: (await ctx.state.get("n")) ?? 0 });
+    const n = await ctx.state.transaction(async (tx) => {
+      const n = (((await tx.get("n")) as number | undefined) ?? 0) + 1;
+      tx.put("n", n);
+      return n;
+    });
+    return Response.json({ n });
+  },
+};
+`,
+  );
+}
