@@ -28,11 +28,6 @@ export type EgressPolicy = {
   maxConcurrent: number;
   /** Outbound requests one invocation may start (counted per caller's realm; see the sandbox). */
   maxFetchesPerRequest: number;
-  /**
-   * Bytes of answers being received that the host may hold for the agent at once, across its
-   * fetches in flight (docs/adr/0018); the sandbox sets it to half the agent's memory limit.
-   */
-  maxBufferedBytes?: number;
 };
 
 export const DEFAULT_EGRESS: EgressPolicy = {
@@ -50,16 +45,7 @@ export type EgressRequest = {
   headers: [string, string][];
   body: ArrayBuffer | null;
 };
-export type EgressResponse =
-  | {
-      ok: true;
-      status: number;
-      statusText: string;
-      headers: [string, string][];
-      body: ArrayBuffer;
-      url: string;
-    }
-  | { ok: false; code: string; message: string };
+export type EgressRefusal = { ok: false; code: string; message: string };
 
 /** Addresses no agent reaches unless the operator lists the host by name. */
 const PRIVATE = new BlockList();
@@ -116,7 +102,7 @@ function matchHost(pattern: string, host: string, hostPort: string): "explicit" 
   return false;
 }
 
-const refuse = (code: string, message: string): Extract<EgressResponse, { ok: false }> => ({
+const refuse = (code: string, message: string): EgressRefusal => ({
   ok: false,
   code,
   message,
@@ -126,7 +112,10 @@ const refuse = (code: string, message: string): Extract<EgressResponse, { ok: fa
 export type EgressStream = {
   ok: true;
   status: number;
+  statusText: string;
   headers: [string, string][];
+  /** The URL answered (the request's: redirects are not followed). */
+  url: string;
   body: Readable;
   /** Stops the request (a time-out, or the agent no longer wants it). */
   abort(): void;
@@ -156,33 +145,17 @@ function outboundHeaders(from: [string, string][], body: Buffer | undefined): Re
  */
 export class Egress {
   #inFlight = 0;
-  /** Bytes of answers received and not yet handed to the agent, across fetches in flight. */
-  #buffered = 0;
   /** Bytes sent and received so far (bodies), for metering. */
   bytes = 0;
 
   constructor(readonly policy: EgressPolicy) {}
 
-  async fetch(req: EgressRequest): Promise<EgressResponse> {
-    const admitted = await this.#admit(req);
-    if ("ok" in admitted) return admitted;
-    this.#inFlight++;
-    this.bytes += req.body?.byteLength ?? 0;
-    try {
-      const answer = await this.#send(admitted.url, req, admitted.address, admitted.family);
-      if (answer.ok) this.bytes += answer.body.byteLength;
-      return answer;
-    } finally {
-      this.#inFlight--;
-    }
-  }
-
   /**
-   * Like fetch, under the same policy, but hands back the response body as it arrives (for
-   * streamed answers such as an LLM's server-sent events). Bytes are counted as they pass and
-   * the body is cut at maxResponseBytes; the caller must consume or abort it.
+   * Sends a request under the policy and hands back the response body as it arrives (agents'
+   * fetch, host-fetch.ts; an LLM's server-sent events, host-llm.ts). Bytes are counted as they
+   * pass and the body is cut at maxResponseBytes; the caller must consume or abort it.
    */
-  async open(req: EgressRequest): Promise<EgressStream | Extract<EgressResponse, { ok: false }>> {
+  async open(req: EgressRequest): Promise<EgressStream | EgressRefusal> {
     const admitted = await this.#admit(req);
     if ("ok" in admitted) return admitted;
     const { url, address, family } = admitted;
@@ -226,6 +199,9 @@ export class Egress {
             },
           });
           res.on("error", (err) => counted.destroy(err));
+          // The reader may come after an error (the cap, a reset): it finds it in `errored`,
+          // and the error must not go unhandled meanwhile.
+          counted.on("error", () => {});
           res.pipe(counted);
           res.on("close", release);
           const headers: [string, string][] = [];
@@ -234,7 +210,9 @@ export class Egress {
           resolve({
             ok: true,
             status: res.statusCode ?? 502,
+            statusText: res.statusMessage ?? "",
             headers,
+            url: url.href,
             body: counted,
             abort: () => {
               request.destroy();
@@ -257,9 +235,7 @@ export class Egress {
   }
 
   /** The policy's checks; a refusal, or where to connect (resolved and pinned). */
-  async #admit(
-    req: EgressRequest,
-  ): Promise<Extract<EgressResponse, { ok: false }> | { url: URL; address: string; family: number }> {
+  async #admit(req: EgressRequest): Promise<EgressRefusal | { url: URL; address: string; family: number }> {
     let url: URL;
     try {
       url = new URL(req.url);
@@ -324,96 +300,12 @@ export class Egress {
     });
   }
 
-  #privateRefusal(
-    host: string,
-    hostPort: string,
-    explicit: boolean,
-    what: string,
-  ): Extract<EgressResponse, { ok: false }> {
+  #privateRefusal(host: string, hostPort: string, explicit: boolean, what: string): EgressRefusal {
     return refuse(
       "EGRESS_PRIVATE_ADDRESS",
       explicit
         ? `fetch: ${host} ${what}; only this worker's operator can allow it (veil worker --allow-private-egress ${hostPort})`
         : `fetch: ${host} ${what}`,
     );
-  }
-
-  #send(url: URL, req: EgressRequest, address: string, family: number): Promise<EgressResponse> {
-    const pinned: LookupFunction = (_hostname, options, callback) => {
-      if ((options as { all?: boolean }).all) {
-        (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
-          { address, family },
-        ]);
-      } else callback(null, address, family);
-    };
-    const headers: Record<string, string> = {};
-    for (const [k, v] of req.headers) if (!HOP_BY_HOP.has(k.toLowerCase())) headers[k] = v;
-    const body = req.body ? Buffer.from(req.body) : undefined;
-    if (body) headers["content-length"] = String(body.length);
-    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-    return new Promise((resolve) => {
-      let settled = false;
-      /** Bytes of this answer received so far, counted in the agent's `#buffered` until it ends. */
-      let held = 0;
-      const done = (r: EgressResponse) => {
-        this.#buffered -= held;
-        held = 0;
-        if (!settled) {
-          settled = true;
-          resolve(r);
-        }
-      };
-      const request = send(
-        url,
-        { method: req.method, headers, lookup: pinned, timeout: this.policy.timeoutMs },
-        (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => {
-            if (settled) return;
-            held += chunk.length;
-            this.#buffered += chunk.length;
-            const cap = this.policy.maxBufferedBytes;
-            if (cap !== undefined && this.#buffered > cap) {
-              request.destroy();
-              done(
-                refuse(
-                  "EGRESS_BUFFER_FULL",
-                  `fetch: the agent's answers in flight hold over ${Math.round(cap / 1048576)} MiB; fetch fewer at once`,
-                ),
-              );
-            } else if (held > this.policy.maxResponseBytes) {
-              request.destroy();
-              done(
-                refuse(
-                  "EGRESS_RESPONSE_TOO_LARGE",
-                  `fetch: the response is over ${this.policy.maxResponseBytes} bytes`,
-                ),
-              );
-            } else chunks.push(chunk);
-          });
-          res.on("end", () => {
-            const out: [string, string][] = [];
-            for (let i = 0; i < res.rawHeaders.length; i += 2)
-              out.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
-            const bytes = Buffer.concat(chunks);
-            done({
-              ok: true,
-              status: res.statusCode ?? 502,
-              statusText: res.statusMessage ?? "",
-              headers: out,
-              body: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
-              url: url.href,
-            });
-          });
-          res.on("error", () => done(refuse("EGRESS_FAILED", "fetch: the response was cut off")));
-        },
-      );
-      request.on("timeout", () => {
-        request.destroy();
-        done(refuse("EGRESS_TIMEOUT", `fetch: no answer within ${this.policy.timeoutMs} ms`));
-      });
-      request.on("error", (err) => done(refuse("EGRESS_FAILED", `fetch: ${err.message}`)));
-      request.end(body);
-    });
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import ivm from "isolated-vm";
+import type { AgentCallAnswer as BridgeAnswer, Refused } from "./bridge.ts";
 
 // The host side of ctx.agents.call. The sandbox knows nothing about gateways or keys: the worker
 // gives it an AgentCaller, and the sandbox keeps, per request in flight, the call context that
@@ -73,9 +73,8 @@ export class CallContexts {
 
 /** The isolate's hook: checks what the agent sends, then hands it to the worker's caller. */
 export function agentsHook(caller: AgentCaller | undefined, contexts: CallContexts) {
-  const fail = (code: string, message: string) =>
-    new ivm.ExternalCopy({ ok: false, code, message }).copyInto({ release: true });
-  return async (token: unknown, req: unknown) => {
+  const fail = (code: string, message: string): Refused => ({ ok: false, code, message });
+  return async (token: unknown, req: unknown): Promise<BridgeAnswer> => {
     if (!caller) return fail("AGENT_CALLS_UNAVAILABLE", "ctx.agents.call is not available on this host");
     const context = contexts.get(token);
     if (!context) return fail("AGENT_CALL_BAD_REQUEST", "ctx.agents.call was used after its request ended");
@@ -102,7 +101,7 @@ export function agentsHook(caller: AgentCaller | undefined, contexts: CallContex
         },
         context,
       );
-      return new ivm.ExternalCopy(answer).copyInto({ release: true });
+      return answer;
     } catch (err) {
       const e = err as { code?: unknown; message?: unknown };
       return fail(

@@ -2,10 +2,14 @@ import { createHash, createHmac, randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
 import { BackgroundBudget } from "./background.ts";
+import type { FetchAnswer, Installed, Refused, StateAnswer } from "./bridge.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
 import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
+import { type HostOperations, handOver, takeEntries } from "./host-bridge.ts";
 import { subtleOperation } from "./host-crypto.ts";
+import { OutboundFetches } from "./host-fetch.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
+import { urlParse, urlSet } from "./host-url.ts";
 import { checkedAnswer } from "./response-check.ts";
 import { SlotList } from "./slot-list.ts";
 import { RunawayThrottle } from "./throttle.ts";
@@ -156,6 +160,18 @@ function watchLimits(w: Watched): () => void {
   return () => unwatch(w);
 }
 
+/**
+ * Isolates the host disposed of on purpose (a limit, a reset). isolated-vm disposes of one on
+ * its own only when its heap limit is hit, so an isolate found disposed and not in here ran out
+ * of memory: the request gets LIMIT_MEMORY_EXCEEDED, not "Promise was abandoned" (which is what
+ * a host call waiting then, such as a fetch being read, sees).
+ */
+const disposedByHost = new WeakSet<ivm.Isolate>();
+function disposeIsolate(isolate: ivm.Isolate): void {
+  disposedByHost.add(isolate);
+  if (!isolate.isDisposed) isolate.dispose();
+}
+
 function sweepLimits(): void {
   if (watched.length === 0) {
     clearInterval(limitSweep);
@@ -189,18 +205,18 @@ function sweepLimits(): void {
     if (x.lingering) {
       if (busy) {
         unwatch(x);
-        x.isolate.dispose();
+        disposeIsolate(x.isolate);
       } else if (x.deadline <= now) unwatch(x);
     } else if (x.deadline <= now) {
       unwatch(x);
       x.fail(new Error("Script execution timed out."));
-      if (busy) x.isolate.dispose();
+      if (busy) disposeIsolate(x.isolate);
       // Code that began just now shows as running at the next looks.
       else watch({ ...x, lingering: true, deadline: now + LINGER_MS, fail: () => {} });
     } else if (cpu - x.cpuStart > x.cpuLimitNs) {
       unwatch(x);
       x.fail(new Error("CPU time limit exceeded"));
-      x.isolate.dispose();
+      disposeIsolate(x.isolate);
     }
   }
 }
@@ -280,6 +296,8 @@ export class IsolateSandbox implements Sandbox {
   /** Host timers the agent's isolate is waiting on; cleared when the isolate is thrown away. */
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #egress: Egress;
+  /** The agent's outbound answers being read as they arrive (host-fetch.ts). */
+  readonly #outbound: OutboundFetches;
   readonly #state: AgentStateBackend | undefined;
   /** The last time the state store refused a read as rolled back or altered. */
   #integrity: { error: VeilError; at: number } | undefined;
@@ -327,14 +345,8 @@ export class IsolateSandbox implements Sandbox {
     this.#metaCopy = new ivm.ExternalCopy(this.#meta);
     this.#limits = limits;
     this.#log = log;
-    // What the host buffers of the agent's fetches in flight counts against its memory too.
-    this.#egress = new Egress({
-      ...limits.egress,
-      maxBufferedBytes: Math.min(
-        limits.egress.maxBufferedBytes ?? Number.POSITIVE_INFINITY,
-        (limits.memoryMb * 1024 * 1024) / 2,
-      ),
-    });
+    this.#egress = new Egress(limits.egress);
+    this.#outbound = new OutboundFetches(this.#egress);
     this.#background = new BackgroundBudget({
       capacityMs: limits.cpuTimeMs,
       onExhausted: (isolate, usedMs) => {
@@ -381,6 +393,11 @@ export class IsolateSandbox implements Sandbox {
     );
     await sandbox.#realmFor(PUBLIC);
     return sandbox;
+  }
+
+  /** The most bytes of outbound answers the host has held for the agent at once (tests, metrics). */
+  get peakHeldFetchBytes(): number {
+    return this.#outbound.peakHeldBytes;
   }
 
   /** Realms alive now (for tests and metrics). */
@@ -464,41 +481,18 @@ export class IsolateSandbox implements Sandbox {
         released: false,
         handles: [],
       } as unknown as Realm;
-      await context.evalClosure(
-        "globalThis.__veilHost = { log: $0, random: $1, digest: $2, hmac: $3, sleep: $4, fetch: $5, state: $6, llm: $7, agents: $8, cancelSleep: $9, memoryMb: $10, subtle: $11 };",
-        this.#hostHooks(realm),
-        { timeout: 1000 },
-      );
+      await handOver(context, this.#hostOps(realm), { memoryMb: this.#limits.memoryMb });
       await realmScript.run(context, { timeout: 1000 });
-      const global = context.global;
-      const setAgent = (await global.get("__veilSetAgent", { reference: true })) as ivm.Reference;
-      realm.dispatch = (await global.get("__veilDispatch", { reference: true })) as ivm.Reference;
-      realm.idle = (await global.get("__veilIdle", { reference: true })) as ivm.Reference;
-      realm.pull = (await global.get("__veilPull", { reference: true })) as ivm.Reference;
-      realm.cancel = (await global.get("__veilCancel", { reference: true })) as ivm.Reference;
-      realm.dispatchMany = (await global.get("__veilDispatchMany", { reference: true })) as ivm.Reference;
-      realm.await = (await global.get("__veilAwait", { reference: true })) as ivm.Reference;
+      const entries = await takeEntries(context);
+      realm.dispatch = entries.dispatch;
+      realm.idle = entries.idle;
+      realm.pull = entries.pull;
+      realm.cancel = entries.cancel;
+      realm.dispatchMany = entries.dispatchMany;
+      realm.await = entries.await;
       realm.queue = [];
-      realm.handles.push(
-        setAgent,
-        realm.dispatch,
-        realm.idle,
-        realm.pull,
-        realm.cancel,
-        realm.dispatchMany,
-        realm.await,
-        global,
-      );
-      for (const name of [
-        "__veilSetAgent",
-        "__veilDispatch",
-        "__veilIdle",
-        "__veilPull",
-        "__veilCancel",
-        "__veilDispatchMany",
-        "__veilAwait",
-      ])
-        await global.delete(name);
+      realm.handles.push(...(Object.values(entries) as ivm.Reference[]));
+      const setAgent = entries.setAgent;
 
       let module: ivm.Module;
       try {
@@ -528,9 +522,9 @@ export class IsolateSandbox implements Sandbox {
       const installed = (await setAgent.apply(undefined, [exported.derefInto()], {
         result: { copy: true },
         timeout: 1000,
-      })) as { ok: boolean; message?: string; handlers?: string[] };
-      if (!installed.ok) throw loadFailed(installed.message ?? "no default export");
-      this.#handlers = (installed.handlers ?? []).filter((h): h is AgentHandler =>
+      })) as Installed;
+      if (!installed.ok) throw loadFailed(installed.message);
+      this.#handlers = installed.handlers.filter((h): h is AgentHandler =>
         (AGENT_HANDLERS as readonly string[]).includes(h),
       );
       if (this.#heap.isolate !== isolate) await this.#readHeap(isolate);
@@ -581,10 +575,10 @@ export class IsolateSandbox implements Sandbox {
   }
 
   /**
-   * What the prelude may call on the host. Everything that crosses is copied, and each hook
-   * checks its input: the agent is hostile.
+   * What the prelude may call on the host (bridge.ts HostOps). Everything that crosses is
+   * copied, and each operation checks its input: the agent is hostile.
    */
-  #hostHooks(realm: Realm): unknown[] {
+  #hostOps(realm: Realm): HostOperations {
     const log = this.#log;
     const timers = this.#timers;
     // What the host hands the isolate with no request in flight runs on the background budget.
@@ -595,8 +589,8 @@ export class IsolateSandbox implements Sandbox {
     // takes it is an unhandled rejection, which ends a Node process.
     const waking =
       <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
-      async (...args: A): Promise<R | unknown> => {
-        if (this.#hostCalls >= MAX_PENDING_HOST_CALLS) return tooManyHostCalls();
+      async (...args: A): Promise<R> => {
+        if (this.#hostCalls >= MAX_PENDING_HOST_CALLS) return tooManyHostCalls() as R;
         this.#hostCalls++;
         try {
           return await f(...args);
@@ -607,7 +601,7 @@ export class IsolateSandbox implements Sandbox {
       };
     // This realm's sleeps by the prelude's timer id, so clearTimeout clears them here too.
     const sleeping = new Map<unknown, { t: NodeJS.Timeout; resolve: (fired: boolean) => void }>();
-    const egress = this.#egress;
+    const outbound = this.#outbound;
     const maxFetches = this.#limits.egress.maxFetchesPerRequest;
     const buffer = (b: Buffer): ArrayBuffer =>
       b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
@@ -620,20 +614,16 @@ export class IsolateSandbox implements Sandbox {
       if (typeof h !== "string" || !HASHES.has(h)) throw new TypeError("unsupported hash");
       return h;
     };
-    return [
-      new ivm.Callback((level: unknown, message: unknown) => log(String(level), String(message))),
-      new ivm.Callback((n: unknown) => {
+    return {
+      log: (level, message) => log(String(level), String(message)),
+      random: (n) => {
         if (!Number.isInteger(n) || (n as number) < 0 || (n as number) > 65536)
           throw new RangeError("bad length");
         return buffer(randomBytes(n as number));
-      }),
-      new ivm.Callback((alg: unknown, data: unknown) =>
-        buffer(createHash(hash(alg)).update(bytes(data)).digest()),
-      ),
-      new ivm.Callback((alg: unknown, key: unknown, data: unknown) =>
-        buffer(createHmac(hash(alg), bytes(key)).update(bytes(data)).digest()),
-      ),
-      new ivm.Reference((ms: unknown, id: unknown) => {
+      },
+      digest: (alg, data) => buffer(createHash(hash(alg)).update(bytes(data)).digest()),
+      hmac: (alg, key, data) => buffer(createHmac(hash(alg), bytes(key)).update(bytes(data)).digest()),
+      sleep: (ms, id) => {
         // Answered "not fired" (the prelude drops the timer), never a rejection (see `waking`).
         if (timers.size >= MAX_HOST_TIMERS) return Promise.resolve(false);
         return new Promise<boolean>((resolve) => {
@@ -649,62 +639,52 @@ export class IsolateSandbox implements Sandbox {
           timers.add(t);
           if (typeof id === "number") sleeping.set(id, { t, resolve });
         });
-      }),
-      new ivm.Reference(
-        waking(async (req: unknown) => {
-          if (realm.fetchBudget <= 0) {
-            return new ivm.ExternalCopy({
-              ok: false,
-              code: "EGRESS_TOO_MANY_FETCHES",
-              message: `fetch: more than ${maxFetches} outbound requests in one invocation`,
-            }).copyInto({ release: true });
-          }
-          realm.fetchBudget--;
-          const r = req as EgressRequest;
-          const headers = Array.isArray(r?.headers)
-            ? r.headers
-                .filter((h) => Array.isArray(h) && h.length === 2)
-                .map(([k, v]) => [String(k), String(v)] as [string, string])
-            : [];
-          const answer = await egress.fetch({
-            url: String(r?.url),
-            method: typeof r?.method === "string" ? r.method : "GET",
-            headers,
-            body: r?.body instanceof ArrayBuffer ? r.body : null,
-          });
-          return new ivm.ExternalCopy(answer).copyInto({ release: true });
-        }),
-      ),
-      this.#state
-        ? new ivm.Reference(
-            waking(
-              stateHook(this.#state, (error) => {
-                this.#integrity = { error, at: Date.now() };
-              }),
-            ),
-          )
-        : undefined,
-      new ivm.Reference(
-        waking(async (op: unknown, arg: unknown) =>
-          new ivm.ExternalCopy(await this.#llm.call(op, arg)).copyInto({ release: true }),
-        ),
-      ),
-      new ivm.Reference(waking(agentsHook(this.#agentCaller, this.#calls))),
-      new ivm.Callback((id: unknown) => {
+      },
+      cancelSleep: (id) => {
         const s = sleeping.get(id);
         if (!s) return;
         sleeping.delete(id);
         clearTimeout(s.t);
         timers.delete(s.t);
         s.resolve(false);
+      },
+      urlParse,
+      urlSet,
+      fetch: waking(async (req: unknown): Promise<FetchAnswer> => {
+        if (realm.fetchBudget <= 0) {
+          return {
+            ok: false,
+            code: "EGRESS_TOO_MANY_FETCHES",
+            message: `fetch: more than ${maxFetches} outbound requests in one invocation`,
+          };
+        }
+        realm.fetchBudget--;
+        const r = req as Partial<EgressRequest> | null;
+        const headers = Array.isArray(r?.headers)
+          ? r.headers
+              .filter((h) => Array.isArray(h) && h.length === 2)
+              .map(([k, v]) => [String(k), String(v)] as [string, string])
+          : [];
+        return outbound.fetch({
+          url: String(r?.url),
+          method: typeof r?.method === "string" ? r.method : "GET",
+          headers,
+          body: r?.body instanceof ArrayBuffer ? r.body : null,
+        });
       }),
-      this.#limits.memoryMb,
-      new ivm.Reference(
-        waking(async (op: unknown, args: unknown) =>
-          new ivm.ExternalCopy(await subtleOperation(op, args)).copyInto({ release: true }),
-        ),
-      ),
-    ];
+      fetchRead: waking((id: unknown) => outbound.read(id)),
+      fetchCancel: (id) => outbound.cancel(id),
+      state: this.#state
+        ? waking(
+            stateHook(this.#state, (error) => {
+              this.#integrity = { error, at: Date.now() };
+            }),
+          )
+        : undefined,
+      llm: waking((op: unknown, arg: unknown) => this.#llm.call(op, arg)),
+      agents: waking(agentsHook(this.#agentCaller, this.#calls)),
+      subtle: waking((op: unknown, args: unknown) => subtleOperation(op, args)),
+    };
   }
 
   /** The handlers the agent's default export has (`fetch`, `onChainRequest`, `scheduled`). */
@@ -797,7 +777,11 @@ export class IsolateSandbox implements Sandbox {
    */
   #failure(err: unknown, isolate: ivm.Isolate, wallTimeMs: number): VeilError {
     if (err instanceof VeilError) return err;
-    const limit = limitError(err, this.#limits);
+    const limit =
+      limitError(err, this.#limits) ??
+      (isolate.isDisposed && !disposedByHost.has(isolate)
+        ? limitError(new Error("memory limit"), this.#limits)
+        : undefined);
     // The owner reads why a request stopped in its logs, after whatever the agent printed before.
     if (limit && !(limit.code === "LIMIT_WALL_TIME_EXCEEDED" && wallTimeMs < this.#limits.wallTimeMs))
       this.#log("error", `${limit.code}: ${limit.shortMessage}; the request was stopped`);
@@ -1174,12 +1158,14 @@ export class IsolateSandbox implements Sandbox {
     if (this.#isolate === isolate) {
       for (const t of this.#timers) clearTimeout(t);
       this.#timers.clear();
+      // Answers being read by realms that are gone: nobody will read them now.
+      this.#outbound.closeAll();
       this.#isolate = undefined;
       this.#warm = undefined;
       this.#realms.clear();
       this.#spare = undefined;
     }
-    if (!isolate.isDisposed) isolate.dispose();
+    disposeIsolate(isolate);
   }
 
   /**
@@ -1197,7 +1183,7 @@ export class IsolateSandbox implements Sandbox {
     if (this.#isolate) this.#reset(this.#isolate);
     this.#warm?.then(
       (w) => {
-        if (!w.isolate.isDisposed) w.isolate.dispose();
+        disposeIsolate(w.isolate);
       },
       () => {},
     );
@@ -1206,12 +1192,12 @@ export class IsolateSandbox implements Sandbox {
 }
 
 /** The answer to a host call past MAX_PENDING_HOST_CALLS, in the shape every host call fails in. */
-function tooManyHostCalls(): unknown {
-  return new ivm.ExternalCopy({
+function tooManyHostCalls(): Refused {
+  return {
     ok: false,
     code: "LIMIT_HOST_CALLS_EXCEEDED",
     message: `The agent has ${MAX_PENDING_HOST_CALLS} host calls (state, fetch, llm, agents) waiting; await some first`,
-  }).copyInto({ release: true });
+  };
 }
 
 /** The store's own refusals: the host saw them, so an agent that does not catch one is not blamed. */
@@ -1242,7 +1228,7 @@ function transactionWrites(arg: unknown): [string, Uint8Array | undefined][] {
 
 /** The host side of ctx.state: checks what the agent sends and answers plain data. */
 function stateHook(state: AgentStateBackend, onIntegrity: (error: VeilError) => void) {
-  return async (op: unknown, key: unknown, arg: unknown) => {
+  return async (op: unknown, key: unknown, arg: unknown): Promise<StateAnswer> => {
     try {
       if (typeof key !== "string") throw new VeilError("STATE_KEY_INVALID", "A state key is a string", {});
       let value: unknown;
@@ -1270,16 +1256,14 @@ function stateHook(state: AgentStateBackend, onIntegrity: (error: VeilError) => 
       } else {
         throw new VeilError("STATE_OP_INVALID", "Unknown state operation", {});
       }
-      return new ivm.ExternalCopy({ ok: true, value }).copyInto({ release: true });
+      return { ok: true, value };
     } catch (err) {
       const e =
         err instanceof VeilError
           ? err
           : new VeilError("STATE_FAILED", "The state store failed", { cause: err });
       if (INTEGRITY_CODES.has(e.code)) onIntegrity(e);
-      return new ivm.ExternalCopy({ ok: false, code: e.code, message: e.shortMessage }).copyInto({
-        release: true,
-      });
+      return { ok: false, code: e.code, message: e.shortMessage };
     }
   };
 }

@@ -1,5 +1,6 @@
 import ivm from "isolated-vm";
-import { DISPATCHER_SOURCE } from "./dispatcher.ts";
+import { type HostOperations, handOver, takeEntries } from "./host-bridge.ts";
+import { urlParse, urlSet } from "./host-url.ts";
 import { buildPrelude } from "./prelude-bundle.ts";
 
 /**
@@ -19,9 +20,9 @@ const spares = new Map<number, Promise<WarmIsolate>>();
 let codeCache: ivm.ExternalCopy<ArrayBuffer> | undefined;
 let realmSource: Promise<string> | undefined;
 
-/** The script every realm runs before the agent's module: the prelude, then the dispatcher. */
+/** The script every realm runs before the agent's module: the prelude (with its entry points). */
 function source(): Promise<string> {
-  realmSource ??= buildPrelude().then((prelude) => `${prelude};\n${DISPATCHER_SOURCE}`);
+  realmSource ??= buildPrelude();
   return realmSource;
 }
 
@@ -44,6 +45,24 @@ export async function compileRealmScript(isolate: ivm.Isolate): Promise<ivm.Scri
   return script;
 }
 
+const NO_HOST: HostOperations = {
+  log: undefined,
+  random: undefined,
+  digest: undefined,
+  hmac: undefined,
+  sleep: undefined,
+  cancelSleep: undefined,
+  urlParse: undefined,
+  urlSet: undefined,
+  fetch: undefined,
+  fetchRead: undefined,
+  fetchCancel: undefined,
+  state: undefined,
+  llm: undefined,
+  agents: undefined,
+  subtle: undefined,
+};
+
 const WARM_UP_AGENT = `export default { async fetch(request, env, ctx) {
   const body = await request.text();
   const url = new URL(request.url);
@@ -57,15 +76,15 @@ async function make(memoryMb: number): Promise<WarmIsolate> {
     const realmScript = await compileRealmScript(isolate);
     const context = await isolate.createContext();
     try {
+      // The warm-up agent parses URLs, as agents do; nothing else of the host is offered.
+      await handOver(context, { ...NO_HOST, urlParse, urlSet }, { memoryMb });
       await realmScript.run(context, { timeout: 1000 });
       const module = await isolate.compileModule(WARM_UP_AGENT, { filename: "veil:warm-up" });
       await module.instantiate(context, () => {
         throw new Error("imports are not allowed");
       });
       await module.evaluate({ timeout: 1000 });
-      const global = context.global;
-      const setAgent = (await global.get("__veilSetAgent", { reference: true })) as ivm.Reference;
-      const dispatch = (await global.get("__veilDispatch", { reference: true })) as ivm.Reference;
+      const { setAgent, dispatch } = await takeEntries(context);
       const exported = (await module.namespace.get("default", { reference: true })) as ivm.Reference;
       await setAgent.apply(undefined, [exported.derefInto()], { timeout: 1000 });
       await dispatch.apply(

@@ -1,7 +1,7 @@
 // ctx.agents.call and ctx.caller for agents: calls to other agents go through the host (see
 // src/sandbox/host-agents.ts and src/worker/agent-calls.ts), sealed end to end to the callee and
 // signed with this agent's key, so the callee knows for certain who called.
-import { callHost, type HostReference } from "./host.ts";
+import type { Host } from "./host.ts";
 import { Request, type RequestInit } from "./request.ts";
 import { Response } from "./response.ts";
 import { URL } from "./url.ts";
@@ -16,13 +16,9 @@ export class AgentCallError extends Error {
   }
 }
 
-type Answer =
-  | { ok: true; status: number; headers: [string, string][]; body: ArrayBuffer; calleeId: string }
-  | { ok: false; code: string; message: string };
-
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
-export function makeAgents(hook: HostReference | undefined, token: string) {
+export function makeAgents(hook: Host["agents"], token: string) {
   return Object.freeze({
     Error: AgentCallError,
     /**
@@ -50,17 +46,14 @@ export function makeAgents(hook: HostReference | undefined, token: string) {
         headers.push([k, v]);
       });
       const body = req.method === "GET" || req.method === "HEAD" ? null : await req.arrayBuffer();
-      const answer = (await callHost(hook, [
-        token,
-        {
-          target: String(nameOrId),
-          method: req.method,
-          path: `${url.pathname}${url.search}`,
-          headers,
-          body,
-          ...(timeoutMs ? { timeoutMs } : {}),
-        },
-      ])) as Answer;
+      const answer = await hook(token, {
+        target: String(nameOrId),
+        method: req.method,
+        path: `${url.pathname}${url.search}`,
+        headers,
+        body,
+        ...(timeoutMs ? { timeoutMs } : {}),
+      });
       if (!answer.ok) throw new AgentCallError(answer.code, answer.message);
       const status = answer.status < 200 || answer.status > 599 ? 502 : answer.status;
       return new Response(NULL_BODY.has(status) ? null : answer.body, { status, headers: answer.headers });

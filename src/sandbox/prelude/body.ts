@@ -116,10 +116,14 @@ export abstract class Body {
     return this.#stream;
   }
 
-  protected cloneBytes(): Uint8Array | null {
+  /** A copy of the body for clone(): bytes are copied, a stream is teed (one branch stays here). */
+  protected cloneBody(): Uint8Array | StreamBody | null {
     if (this.bodyUsed) throw new TypeError("Body has already been used");
-    if (this.#stream && !this.#overBytes)
-      throw new TypeError("a streamed body cannot be cloned in Veil agents");
+    if (this.#stream && !this.#overBytes) {
+      const [mine, theirs] = this.#stream.tee();
+      this.#stream = mine;
+      return { stream: theirs };
+    }
     return this.#bytes === null ? null : this.#bytes.slice();
   }
 

@@ -2,7 +2,7 @@
 // (the isolate has no entropy or cryptography of its own): digest directly, every other operation
 // through host-crypto.ts, keys crossing as JWKs (ADR 0023).
 import { DOMException } from "./encoding.ts";
-import { callHost, type HostHooks } from "./host.ts";
+import type { Host } from "./host.ts";
 
 type BufferSource = ArrayBuffer | ArrayBufferView;
 
@@ -72,7 +72,7 @@ export class CryptoKey {
 
 const KEY = Symbol("CryptoKey");
 
-export function makeCrypto(host: HostHooks): object {
+export function makeCrypto(host: Host): object {
   const random = host.random;
   const getRandomValues = <T extends ArrayBufferView>(array: T): T => {
     if (!ArrayBuffer.isView(array) || array instanceof Float32Array || array instanceof Float64Array) {
@@ -96,9 +96,7 @@ export function makeCrypto(host: HostHooks): object {
   // Everything but digest runs on the host's Web Crypto (host-crypto.ts): keys cross as JWKs.
   const run = async (op: string, args: unknown[]): Promise<unknown> => {
     if (!host.subtle) throw new DOMException(`crypto.subtle.${op} is not available`, "NotSupportedError");
-    const answer = (await callHost(host.subtle, [op, args])) as
-      | { ok: true; result: unknown }
-      | { ok: false; name: string; message: string };
+    const answer = await host.subtle(op, args);
     if (!answer.ok) throw new DOMException(answer.message, answer.name);
     return answer.result;
   };

@@ -1,7 +1,9 @@
-// The host hooks the sandbox hands the prelude (then deletes from the global object).
+// The host's operations as the prelude calls them: typed by the bridge's table (../bridge.ts),
+// made from what the host hands the realm (Callbacks and References by operation name).
+import { HOST_OPS, type HostOpName, type HostOps, type RealmConfig } from "../bridge.ts";
 
 /** An isolated-vm Reference to a host function, as seen inside the isolate. */
-export type HostReference = {
+type HostReference = {
   apply(
     receiver: undefined,
     args: unknown[],
@@ -9,24 +11,8 @@ export type HostReference = {
   ): Promise<unknown>;
 };
 
-export type HostHooks = {
-  log?: (level: string, message: string) => void;
-  random?: (n: number) => ArrayBuffer;
-  digest?: (algorithm: string, data: ArrayBuffer) => ArrayBuffer;
-  hmac?: (hash: string, key: ArrayBuffer, data: ArrayBuffer) => ArrayBuffer;
-  /** Resolves after `ms`; `id` names the timer for cancelSleep. */
-  sleep?: HostReference;
-  /** Clears a sleep on the host (so a cleared timer holds nothing there) and settles it. */
-  cancelSleep?: (id: number) => void;
-  /** The agent's memory limit, which bounds its WebAssembly memories (prelude/wasm.ts). */
-  memoryMb?: number;
-  fetch?: HostReference;
-  state?: HostReference;
-  llm?: HostReference;
-  agents?: HostReference;
-  /** crypto.subtle's operations on the host's Web Crypto (src/sandbox/host-crypto.ts). */
-  subtle?: HostReference;
-};
+/** The host's operations; one is missing where this host offers none (ctx.state without a store). */
+export type Host = { [K in HostOpName]?: HostOps[K] };
 
 /**
  * Host calls this realm may have waiting at once. Each holds ~4 KB of isolated-vm's native
@@ -41,17 +27,33 @@ const tooMany = new RangeError(
   `${MAX_PENDING_HOST_CALLS} host calls (state, fetch, llm, agents, timers) are already waiting; await some first`,
 );
 
-/** Calls an async host function and gets a copied result back. */
-export function callHost(ref: HostReference, args: unknown[]): Promise<unknown> {
-  if (pending >= MAX_PENDING_HOST_CALLS) return Promise.reject(tooMany);
-  pending++;
-  const settled = () => {
-    pending--;
+function asyncOp(ref: HostReference) {
+  return (...args: unknown[]): Promise<unknown> => {
+    if (pending >= MAX_PENDING_HOST_CALLS) return Promise.reject(tooMany);
+    pending++;
+    const settled = () => {
+      pending--;
+    };
+    const call = ref.apply(undefined, args, {
+      arguments: { copy: true },
+      result: { promise: true, copy: true },
+    });
+    call.then(settled, settled);
+    return call;
   };
-  const call = ref.apply(undefined, args, {
-    arguments: { copy: true },
-    result: { promise: true, copy: true },
-  });
-  call.then(settled, settled);
-  return call;
+}
+
+/** What the host handed the realm (`HOST_GLOBAL`): its operations by name, and plain config. */
+export type HostHandoff = { ops?: Record<string, unknown>; config?: Partial<RealmConfig> };
+
+/** The typed operations, from the host's handoff; an unknown or missing one is left out. */
+export function hostFrom(handoff: HostHandoff): { host: Host; config: RealmConfig } {
+  const host: Record<string, unknown> = {};
+  const ops = handoff.ops ?? {};
+  for (const name of Object.keys(HOST_OPS) as HostOpName[]) {
+    const op = ops[name];
+    if (op === undefined || op === null) continue;
+    host[name] = HOST_OPS[name] === "async" ? asyncOp(op as HostReference) : op;
+  }
+  return { host: host as Host, config: { memoryMb: handoff.config?.memoryMb ?? 128 } };
 }

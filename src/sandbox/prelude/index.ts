@@ -1,31 +1,33 @@
 // The prelude: runs first in every agent isolate and installs the web-standard globals.
-// It takes the host hooks from globalThis.__veilHost and deletes them, so agent code never sees
-// them; fetch, timers, crypto and console reach the host only through them.
+// It takes the host's operations from the one global the host left (bridge.ts HOST_GLOBAL) and
+// deletes it, so agent code never sees them; fetch, timers, crypto and console reach the host
+// only through them. It leaves the realm's entry points for the host the same way.
+import { ENTRIES_GLOBAL, HOST_GLOBAL } from "../bridge.ts";
 import { AbortController, AbortSignal, CustomEvent, Event, EventTarget } from "./abort.ts";
 import { makeAgents } from "./agents.ts";
 import { Blob, File } from "./blob.ts";
-import { sourceStream } from "./body.ts";
 import { structuredClone } from "./clone.ts";
 import { makeConsole } from "./console.ts";
 import { CryptoKey, makeCrypto } from "./crypto.ts";
+import { makeEntries } from "./dispatch.ts";
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.ts";
 import { makeFetch } from "./fetch.ts";
 import { FormData } from "./form-data.ts";
 import { Headers } from "./headers.ts";
-import type { HostHooks } from "./host.ts";
+import { type HostHandoff, hostFrom } from "./host.ts";
 import { makeLlm } from "./llm.ts";
-import { callPhalaAgent } from "./phala.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
 import { makeState } from "./state.ts";
 import { STREAM_GLOBALS, streams, TextDecoderStream, TextEncoderStream } from "./streams.ts";
 import { makeTimers } from "./timers.ts";
-import { URL, URLSearchParams } from "./url.ts";
+import { URL, URLSearchParams, useHostUrlParser } from "./url.ts";
 import { makeWebAssembly } from "./wasm.ts";
 
-const scope = globalThis as unknown as Record<string, unknown> & { __veilHost?: HostHooks };
-const host: HostHooks = scope.__veilHost ?? {};
-delete scope.__veilHost;
+const scope = globalThis as unknown as Record<string, unknown>;
+const { host, config } = hostFrom((scope[HOST_GLOBAL] ?? {}) as HostHandoff);
+delete scope[HOST_GLOBAL];
+useHostUrlParser(host);
 
 const agentConsole = makeConsole(host.log);
 const globals: Record<string, unknown> = {
@@ -53,13 +55,10 @@ const globals: Record<string, unknown> = {
   console: agentConsole,
   crypto: makeCrypto(host),
   CryptoKey,
-  fetch: makeFetch(host.fetch),
+  fetch: makeFetch(host),
   // A timer callback's uncaught error goes to the owner's logs, as in a browser's console.
   ...makeTimers(host.sleep, host.cancelSleep, (err) => agentConsole.error?.("Uncaught (in a timer)", err)),
-  WebAssembly: makeWebAssembly(
-    scope.WebAssembly as Parameters<typeof makeWebAssembly>[0],
-    host.memoryMb ?? 128,
-  ),
+  WebAssembly: makeWebAssembly(scope.WebAssembly as Parameters<typeof makeWebAssembly>[0], config.memoryMb),
 };
 // What a Workers-style runtime gives besides (workerd, Deno): the global as `self`, a navigator
 // naming the runtime, a clock for timing (whole milliseconds: a finer one would time the host),
@@ -96,23 +95,15 @@ for (const name of STREAM_GLOBALS) {
   });
 }
 
-// ctx.state for the dispatcher, which takes it and deletes this global before agent code runs.
-// Its transactions back off between attempts on the prelude's own timer (not the agent's global).
+// The entry points, for the host to take (and delete) before agent code runs. ctx.state's
+// transactions back off between attempts on the prelude's own timer (not the agent's global).
 const stateTimer = globals.setTimeout as (fn: () => void, ms: number) => unknown;
-Object.defineProperty(scope, "__veilCtxState", {
-  value: makeState(host.state, (ms) => new Promise<void>((resolve) => stateTimer(resolve, ms))),
+Object.defineProperty(scope, ENTRIES_GLOBAL, {
+  value: makeEntries({
+    state: makeState(host.state, (ms) => new Promise<void>((resolve) => stateTimer(resolve, ms))),
+    // ctx.llm and ctx.agents are made per request: its LLM receipts, its call token.
+    llm: (receipts) => makeLlm(host.llm, receipts),
+    agents: (token) => makeAgents(host.agents, token),
+  }),
   configurable: true,
 });
-// ctx.llm, made per request (its receipts go back with that request's response).
-Object.defineProperty(scope, "__veilCtxLlm", {
-  value: (receipts: unknown[]) => makeLlm(host.llm, receipts),
-  configurable: true,
-});
-// ctx.agents, made per request with that request's call token (see host-agents.ts).
-Object.defineProperty(scope, "__veilCtxAgents", {
-  value: (token: string) => makeAgents(host.agents, token),
-  configurable: true,
-});
-Object.defineProperty(scope, "__veilPhala", { value: callPhalaAgent, configurable: true });
-// For the dispatcher: whether a Response's body is a stream to pass on as it is produced.
-Object.defineProperty(scope, "__veilSourceStream", { value: sourceStream, configurable: true });

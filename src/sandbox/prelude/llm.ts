@@ -1,6 +1,7 @@
 // ctx.llm for agents: chat completions through the host (see src/sandbox/host-llm.ts), which holds
 // the provider's API key, applies the egress policy, meters tokens and signs a receipt per call.
-import { callHost, type HostReference } from "./host.ts";
+import type { LlmAnswer as Answer, LlmOp, LlmResultWire as Result } from "../bridge.ts";
+import type { Host } from "./host.ts";
 
 /** What ctx.llm throws: `code` says what went wrong (LLM_TIMEOUT, LLM_PROVIDER_ERROR, …). */
 export class LlmError extends Error {
@@ -14,21 +15,6 @@ export class LlmError extends Error {
     this.status = status;
   }
 }
-
-type ToolCall = { id: string; type: "function"; function: { name: string; arguments: string } };
-type Result = {
-  message: { role: "assistant"; content: string | null; tool_calls?: ToolCall[] };
-  finishReason: string | null;
-  usage: { promptTokens: number; completionTokens: number; totalTokens: number };
-  provider: string;
-  model: string;
-  receipt: Record<string, unknown> | undefined;
-};
-type Answer =
-  | { ok: true; kind: "result" | "end"; result: Result }
-  | { ok: true; kind: "stream"; id: number }
-  | { ok: true; kind: "delta"; delta: Record<string, unknown> }
-  | { ok: false; code: string; message: string; status?: number };
 
 /** The answer as agents see it: the message, its text, and tool calls with parsed arguments. */
 function shape(r: Result) {
@@ -52,8 +38,8 @@ function check(a: Answer): Exclude<Answer, { ok: false }> {
  * Makes one request's ctx.llm. Each call's signed receipt is also put in `receipts`, which the
  * dispatcher hands to the worker for the caller.
  */
-export function makeLlm(hook: HostReference | undefined, receipts: unknown[]) {
-  const host = async (op: string, arg: unknown) => check((await callHost(hook!, [op, arg])) as Answer);
+export function makeLlm(hook: Host["llm"], receipts: unknown[]) {
+  const host = async (op: LlmOp, arg: unknown) => check(await hook!(op, arg));
   const keep = (r: Result) => {
     if (r.receipt) receipts.push(r.receipt);
     return shape(r);
@@ -82,7 +68,7 @@ export function makeLlm(hook: HostReference | undefined, receipts: unknown[]) {
  */
 function llmStream(
   id: number,
-  host: (op: string, arg: unknown) => Promise<Exclude<Answer, { ok: false }>>,
+  host: (op: LlmOp, arg: unknown) => Promise<Exclude<Answer, { ok: false }>>,
   keep: (r: Result) => ReturnType<typeof shape>,
 ) {
   let final: ReturnType<typeof shape> | undefined;

@@ -1,4 +1,4 @@
-import { Body, type BodyInit, extractBody } from "./body.ts";
+import { Body, type BodyInit, extractBody, type StreamBody } from "./body.ts";
 import { Headers, type HeadersInit } from "./headers.ts";
 import { URL } from "./url.ts";
 
@@ -43,9 +43,9 @@ export class Request extends Body {
     this.#signal = init.signal ?? from?.signal ?? null;
   }
 
-  /** Internal: the body bytes of a Request used as another's input. */
-  cloneBytesForRequest(): Uint8Array | null {
-    return this.cloneBytes();
+  /** Internal: the body of a Request used as another's input (a stream is teed). */
+  cloneBytesForRequest(): Uint8Array | StreamBody | null {
+    return this.cloneBody();
   }
 
   get url(): string {

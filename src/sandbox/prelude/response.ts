@@ -4,6 +4,13 @@ import { URL } from "./url.ts";
 
 export type ResponseInit = { status?: number; statusText?: string; headers?: HeadersInit };
 
+/** The URL a response was fetched from (fetch.ts); a response the agent made has none. */
+const fetchedFrom = new WeakMap<Response, string>();
+export function setResponseUrl(response: Response, url: string): Response {
+  fetchedFrom.set(response, url);
+  return response;
+}
+
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 
@@ -66,15 +73,18 @@ export class Response extends Body {
     return false;
   }
   get url(): string {
-    return "";
+    return fetchedFrom.get(this) ?? "";
   }
   clone(): Response {
-    const bytes = this.cloneBytes();
-    return new Response(bytes, {
+    const body = this.cloneBody();
+    const copy = new Response(body instanceof Uint8Array || body === null ? body : body.stream, {
       status: this.#status,
       statusText: this.#statusText,
       headers: this.#headers,
     });
+    const url = fetchedFrom.get(this);
+    if (url !== undefined) fetchedFrom.set(copy, url);
+    return copy;
   }
   get [Symbol.toStringTag](): string {
     return "Response";

@@ -1,10 +1,10 @@
 // ctx.state for agents: get/put/delete/list on the agent's own encrypted store. Values are
 // encoded here, inside the isolate (a tag byte, then JSON text or raw bytes), so the host sees
 // only names and bytes; the host encrypts them and enforces the quotas.
-import { TextDecoder, TextEncoder } from "./encoding.ts";
-import { callHost, type HostReference } from "./host.ts";
 
-type HostAnswer = { ok: true; value?: unknown } | { ok: false; code: string; message: string };
+import type { StateOp } from "../bridge.ts";
+import { TextDecoder, TextEncoder } from "./encoding.ts";
+import type { Host } from "./host.ts";
 
 const JSON_TAG = 0;
 const BYTES_TAG = 1;
@@ -39,8 +39,10 @@ function decode(buffer: ArrayBuffer): unknown {
   return JSON.parse(dec.decode(bytes.subarray(1)));
 }
 
-async function call(ref: HostReference, args: unknown[]): Promise<unknown> {
-  const answer = (await callHost(ref, args)) as HostAnswer;
+type StateHost = NonNullable<Host["state"]>;
+
+async function call(host: StateHost, [op, key, arg]: [StateOp, string, unknown?]): Promise<unknown> {
+  const answer = await host(op, key, arg);
   if (!answer.ok) {
     const err = new Error(answer.message);
     (err as Error & { code?: string }).code = answer.code;
@@ -81,7 +83,7 @@ const MOVED = Object.freeze({ veilTransactionMoved: true });
  * `fn` must do nothing it cannot repeat (no fetch, no ctx.agents.call).
  */
 async function transaction<T>(
-  host: HostReference,
+  host: StateHost,
   wait: (ms: number) => Promise<void>,
   fn: (tx: StateTransaction) => T | Promise<T>,
 ): Promise<T> {
@@ -149,7 +151,7 @@ async function transaction<T>(
 }
 
 export function makeState(
-  host: HostReference | undefined,
+  host: StateHost | undefined,
   wait: (ms: number) => Promise<void>,
 ): AgentState | undefined {
   if (!host) return undefined;

@@ -4,7 +4,7 @@
 // streams suite (ADR 0023: bundle a spec-complete polyfill rather than hand-write a subset).
 // The text streams are TransformStreams over this prelude's TextEncoder/TextDecoder, as the
 // Encoding standard defines them. The host pulls a streamed response's chunks one by one
-// through a reader (dispatcher.ts), so a slow caller holds the agent back.
+// through a reader (dispatch.ts), so a slow caller holds the agent back.
 import type * as Polyfill from "web-streams-polyfill";
 import { TextDecoder, TextEncoder } from "./encoding.ts";
 

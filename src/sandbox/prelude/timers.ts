@@ -4,7 +4,7 @@
 // set-and-clear pin ~110 MB of a worker's memory and ~70 µs of its main thread per timer). The
 // callbacks run in the isolate, within the agent's limits; the host drops its sleep when the
 // isolate is thrown away, and caps how many any agent may hold whatever this file does.
-import { callHost, type HostReference } from "./host.ts";
+import type { Host } from "./host.ts";
 
 const MAX_TIMERS = 10_000;
 const MAX_DELAY_MS = 24 * 60 * 60 * 1000;
@@ -57,7 +57,7 @@ function pop(heap: Slot[]): Slot | undefined {
 }
 
 export function makeTimers(
-  sleep: HostReference | undefined,
+  sleep: Host["sleep"],
   cancel: ((token: number) => void) | undefined,
   onError: (err: unknown) => void = () => {},
 ): Record<string, unknown> {
@@ -95,7 +95,7 @@ export function makeTimers(
     const token = nextToken++;
     armedToken = token;
     armedAt = next.at;
-    callHost(sleep!, [Math.max(0, next.at - Date.now()), token]).then(
+    sleep!(Math.max(0, next.at - Date.now()), token).then(
       (fired) => {
         if (fired === true && token === armedToken) fire();
       },

@@ -1,28 +1,70 @@
-// A compact WHATWG-style URL and URLSearchParams for special schemes (http, https, ws, wss, file)
-// and opaque ones (mailto:, data:). Enough for agents routing on pathname and query.
+// URL and URLSearchParams (WHATWG URL standard). URL parsing and its setters are the host's
+// parser's (Node's, through bridge.ts `urlParse`/`urlSet`; ADR 0023): a parser of our own got
+// IPv4 number forms, IDNA and percent-encoding sets wrong. URLSearchParams is the standard's
+// application/x-www-form-urlencoded, small enough to keep here.
 
-const DEFAULT_PORTS: Record<string, string> = {
-  "http:": "80",
-  "https:": "443",
-  "ws:": "80",
-  "wss:": "443",
-  "ftp:": "21",
-};
+import type { UrlField, UrlParts } from "../bridge.ts";
+import { TextDecoder, TextEncoder } from "./encoding.ts";
+import type { Host } from "./host.ts";
 
+let hostParse: Host["urlParse"];
+let hostSet: Host["urlSet"];
+/** index.ts hands over the host's parser before any agent code runs. */
+export function useHostUrlParser(host: Host): void {
+  hostParse = host.urlParse;
+  hostSet = host.urlSet;
+}
+
+/** A String as a USVString: lone surrogates become U+FFFD, as WebIDL converts them. */
+function usv(v: unknown): string {
+  const s = String(v);
+  if (!/[\uD800-\uDFFF]/.test(s)) return s;
+  return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** application/x-www-form-urlencoded serializing: only ASCII alphanumerics and *-._ stay. */
 function encodeQueryComponent(s: string): string {
-  return encodeURIComponent(s)
-    .replace(/%20/g, "+")
-    .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  let out = "";
+  for (const b of encoder.encode(s)) {
+    if (b === 0x20) out += "+";
+    else if (
+      (b >= 0x30 && b <= 0x39) ||
+      (b >= 0x41 && b <= 0x5a) ||
+      (b >= 0x61 && b <= 0x7a) ||
+      b === 0x2a ||
+      b === 0x2d ||
+      b === 0x2e ||
+      b === 0x5f
+    )
+      out += String.fromCharCode(b);
+    else out += `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
 }
 
+const hex = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+
+/** Percent-decodes the bytes (a bad escape stays as it is), then UTF-8 without failure. */
 function decodeQueryComponent(s: string): string {
-  const plus = s.replace(/\+/g, " ");
-  try {
-    return decodeURIComponent(plus);
-  } catch {
-    return plus.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
+  const bytes = encoder.encode(s.replace(/\+/g, " "));
+  if (!bytes.includes(0x25)) return decoder.decode(bytes);
+  const out = new Uint8Array(bytes.length);
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === 0x25 && i + 2 < bytes.length + 0 && hex(bytes[i + 1]!) && hex(bytes[i + 2]!)) {
+      out[n++] = Number.parseInt(String.fromCharCode(bytes[i + 1]!, bytes[i + 2]!), 16);
+      i += 2;
+    } else out[n++] = b;
   }
+  return decoder.decode(out.subarray(0, n));
 }
+
+let linkParams: (params: URLSearchParams, query: string, onChange: () => void) => void;
+let reparseParams: (params: URLSearchParams, query: string) => void;
 
 export class URLSearchParams {
   #list: [string, string][] = [];
@@ -30,17 +72,18 @@ export class URLSearchParams {
 
   constructor(init?: string | URLSearchParams | [string, string][] | Record<string, string>) {
     if (init === undefined || init === null) return;
-    if (typeof init === "string") this.#parse(init);
+    if (typeof init === "string") this.#parse(usv(init));
     else if (init instanceof URLSearchParams)
       this.#list = [...init.#list.map((p) => [p[0], p[1]] as [string, string])];
     else if (typeof (init as Iterable<unknown>)[Symbol.iterator] === "function") {
       for (const pair of init as Iterable<unknown>) {
         const p = Array.from(pair as Iterable<string>);
         if (p.length !== 2) throw new TypeError("URLSearchParams: each pair must have two items");
-        this.#list.push([String(p[0]), String(p[1])]);
+        this.#list.push([usv(p[0]), usv(p[1])]);
       }
-    } else
-      for (const k of Object.keys(init)) this.#list.push([k, String((init as Record<string, string>)[k])]);
+    } else if (typeof init === "object" || typeof init === "function")
+      for (const k of Object.keys(init)) this.#list.push([usv(k), usv((init as Record<string, string>)[k])]);
+    else this.#parse(usv(init));
   }
 
   #parse(query: string): void {
@@ -55,13 +98,13 @@ export class URLSearchParams {
     }
   }
 
-  /** Internal: keeps a URL's search in step with its searchParams. */
-  static _link(params: URLSearchParams, query: string, onChange: () => void): void {
-    params.#parse(query);
-    params.#onChange = onChange;
-  }
-  static _reparse(params: URLSearchParams, query: string): void {
-    params.#parse(query);
+  static {
+    // A URL keeps its search in step with its searchParams (and the other way round).
+    linkParams = (params, query, onChange) => {
+      params.#parse(query);
+      params.#onChange = onChange;
+    };
+    reparseParams = (params, query) => params.#parse(query);
   }
 
   #changed(): void {
@@ -72,35 +115,39 @@ export class URLSearchParams {
     return this.#list.length;
   }
   append(name: string, value: string): void {
-    this.#list.push([String(name), String(value)]);
+    this.#list.push([usv(name), usv(value)]);
     this.#changed();
   }
   delete(name: string, value?: string): void {
     this.#list = this.#list.filter(
-      ([k, v]) => !(k === String(name) && (value === undefined || v === String(value))),
+      ([k, v]) => !(k === usv(name) && (value === undefined || v === usv(value))),
     );
     this.#changed();
   }
   get(name: string): string | null {
-    return this.#list.find(([k]) => k === String(name))?.[1] ?? null;
+    const n = usv(name);
+    return this.#list.find(([k]) => k === n)?.[1] ?? null;
   }
   getAll(name: string): string[] {
-    return this.#list.filter(([k]) => k === String(name)).map(([, v]) => v);
+    const n = usv(name);
+    return this.#list.filter(([k]) => k === n).map(([, v]) => v);
   }
   has(name: string, value?: string): boolean {
-    return this.#list.some(([k, v]) => k === String(name) && (value === undefined || v === String(value)));
+    const n = usv(name);
+    return this.#list.some(([k, v]) => k === n && (value === undefined || v === usv(value)));
   }
   set(name: string, value: string): void {
-    const n = String(name);
+    const n = usv(name);
     const i = this.#list.findIndex(([k]) => k === n);
-    if (i < 0) this.#list.push([n, String(value)]);
+    if (i < 0) this.#list.push([n, usv(value)]);
     else {
-      this.#list[i] = [n, String(value)];
+      this.#list[i] = [n, usv(value)];
       this.#list = this.#list.filter(([k], j) => k !== n || j === i);
     }
     this.#changed();
   }
   sort(): void {
+    // Stable, by UTF-16 code units, as the standard says.
     this.#list.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     this.#changed();
   }
@@ -124,224 +171,133 @@ export class URLSearchParams {
   }
 }
 
-function normalizePath(path: string): string {
-  const out: string[] = [];
-  const segments = path.split("/");
-  for (let i = 0; i < segments.length; i++) {
-    const s = segments[i]!;
-    const last = i === segments.length - 1;
-    if (s === "." || s.toLowerCase() === "%2e") {
-      if (last) out.push("");
-    } else if (s === ".." || /^(\.|%2e){2}$/i.test(s)) {
-      if (out.length > 1) out.pop();
-      if (last) out.push("");
-    } else out.push(s);
+/** Parses recently seen absolute URLs once: agents parse `request.url` and the like again and again. */
+const recent = new Map<string, UrlParts>();
+const RECENT = 64;
+
+function parse(input: string, base?: string): UrlParts | null {
+  if (!hostParse) throw new TypeError("URL parsing is not available here");
+  if (base !== undefined) return hostParse(input, base);
+  const hit = recent.get(input);
+  if (hit) return hit;
+  const got = hostParse(input);
+  if (got) {
+    if (recent.size >= RECENT) recent.delete(recent.keys().next().value as string);
+    recent.set(input, got);
   }
-  let joined = out.join("/");
-  if (!joined.startsWith("/")) joined = `/${joined}`;
-  return joined.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/g, (c) => encodeURIComponent(c));
+  return got;
 }
 
-const encodeFragment = (s: string) => s.replace(/[ "<>`]/g, (c) => encodeURIComponent(c));
-const encodeQuery = (s: string) => s.replace(/[ "<>#']/g, (c) => encodeURIComponent(c));
-
 export class URL {
-  #protocol = "";
-  #username = "";
-  #password = "";
-  #hostname = "";
-  #port = "";
-  #pathname = "";
-  #search = "";
-  #hash = "";
-  #special = true;
+  #parts: UrlParts;
   readonly #params = new URLSearchParams();
 
   constructor(url: string | URL, base?: string | URL) {
-    const input = String(url)
-      .replace(/^[\0- ]+|[\0- ]+$/g, "")
-      .replace(/[\t\n\r]/g, "");
-    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(input);
-    if (scheme) this.#parseAbsolute(input);
-    else {
-      if (base === undefined) throw new TypeError(`Invalid URL: ${input}`);
-      const b = base instanceof URL ? base : new URL(String(base));
-      this.#resolve(input, b);
-    }
-    URLSearchParams._link(this.#params, this.#search, () => {
+    const input = usv(url);
+    const parts = parse(input, base === undefined ? undefined : usv(base));
+    if (!parts) throw new TypeError(`Invalid URL: ${input}`);
+    this.#parts = parts;
+    linkParams(this.#params, parts[9], () => {
       const s = this.#params.toString();
-      this.#search = s ? `?${s}` : "";
+      this.#set("search", s);
+      // An empty query leaves no "?" (the standard's "update steps").
+      if (s === "" && this.#parts[9] === "")
+        this.#parts = parse(this.#parts[0].replace(/\?(?=#|$)/, "")) ?? this.#parts;
     });
   }
 
   static canParse(url: string, base?: string): boolean {
+    return parse(usv(url), base === undefined ? undefined : usv(base)) !== null;
+  }
+
+  static parse(url: string, base?: string): URL | null {
     try {
-      new URL(url, base);
-      return true;
+      return new URL(url, base);
     } catch {
-      return false;
+      return null;
     }
   }
 
-  #parseAbsolute(input: string): void {
-    const m = /^([A-Za-z][A-Za-z0-9+.-]*:)(.*)$/.exec(input)!;
-    this.#protocol = m[1]!.toLowerCase();
-    let rest = m[2]!;
-    this.#special = this.#protocol in DEFAULT_PORTS || this.#protocol === "file:";
-    const hashAt = rest.indexOf("#");
-    if (hashAt >= 0) {
-      this.#hash = hashAt === rest.length - 1 ? "" : `#${encodeFragment(rest.slice(hashAt + 1))}`;
-      rest = rest.slice(0, hashAt);
-    }
-    if (this.#special) {
-      rest = rest.replace(/\\/g, "/");
-      if (!rest.startsWith("//") && this.#protocol !== "file:") rest = `//${rest.replace(/^\/*/, "")}`;
-    }
-    const queryAt = rest.indexOf("?");
-    if (queryAt >= 0) {
-      const q = rest.slice(queryAt + 1);
-      this.#search = q ? `?${encodeQuery(q)}` : "";
-      rest = rest.slice(0, queryAt);
-    }
-    if (rest.startsWith("//")) {
-      rest = rest.slice(2);
-      const slash = rest.indexOf("/");
-      const authority = slash < 0 ? rest : rest.slice(0, slash);
-      this.#parseAuthority(authority);
-      rest = slash < 0 ? "/" : rest.slice(slash);
-      this.#pathname = normalizePath(rest);
-    } else {
-      if (this.#special) throw new TypeError(`Invalid URL: ${input}`);
-      this.#pathname = rest;
-    }
+  #set(field: UrlField, value: unknown): void {
+    const next = hostSet!(this.#parts[0], field, usv(value));
+    if (next) this.#parts = next;
+    else if (field === "href") throw new TypeError(`Invalid URL: ${usv(value)}`);
+    if (field === "href" || field === "search") reparseParams(this.#params, this.#parts[9]);
   }
 
-  #parseAuthority(authority: string): void {
-    let hostPort = authority;
-    const at = authority.lastIndexOf("@");
-    if (at >= 0) {
-      const cred = authority.slice(0, at);
-      hostPort = authority.slice(at + 1);
-      const colon = cred.indexOf(":");
-      this.#username = colon < 0 ? cred : cred.slice(0, colon);
-      this.#password = colon < 0 ? "" : cred.slice(colon + 1);
-    }
-    let host = hostPort;
-    let port = "";
-    const ipv6 = /^(\[[0-9A-Fa-f:.]+\])(?::(\d*))?$/.exec(hostPort);
-    if (ipv6) {
-      host = ipv6[1]!.toLowerCase();
-      port = ipv6[2] ?? "";
-    } else {
-      const colon = hostPort.lastIndexOf(":");
-      if (colon >= 0) {
-        host = hostPort.slice(0, colon);
-        port = hostPort.slice(colon + 1);
-      }
-    }
-    if (port !== "" && !/^\d+$/.test(port)) throw new TypeError(`Invalid URL: bad port "${port}"`);
-    if (port !== "" && Number(port) > 65535) throw new TypeError(`Invalid URL: port out of range`);
-    if (port !== "") port = String(Number(port));
-    if (this.#special && this.#protocol !== "file:" && host === "")
-      throw new TypeError("Invalid URL: empty host");
-    if (/[\0\t\n\r #/<>?@[\\\]^|]/.test(host) && !ipv6)
-      throw new TypeError(`Invalid URL: bad host "${host}"`);
-    this.#hostname = ipv6 ? host : host.toLowerCase();
-    this.#port = DEFAULT_PORTS[this.#protocol] === port ? "" : port;
+  get href(): string {
+    return this.#parts[0];
   }
-
-  #resolve(input: string, base: URL): void {
-    this.#protocol = base.#protocol;
-    this.#special = base.#special;
-    const s = this.#special ? input.replace(/\\/g, "/") : input;
-    if (s.startsWith("//")) {
-      this.#parseAbsolute(`${this.#protocol}${s}`);
-      return;
-    }
-    this.#username = base.#username;
-    this.#password = base.#password;
-    this.#hostname = base.#hostname;
-    this.#port = base.#port;
-    let rest = s;
-    const hashAt = rest.indexOf("#");
-    if (hashAt >= 0) {
-      this.#hash = hashAt === rest.length - 1 ? "" : `#${encodeFragment(rest.slice(hashAt + 1))}`;
-      rest = rest.slice(0, hashAt);
-    }
-    const queryAt = rest.indexOf("?");
-    let hasQuery = false;
-    if (queryAt >= 0) {
-      const q = rest.slice(queryAt + 1);
-      this.#search = q ? `?${encodeQuery(q)}` : "";
-      rest = rest.slice(0, queryAt);
-      hasQuery = true;
-    }
-    if (rest === "") {
-      this.#pathname = base.#pathname;
-      if (!hasQuery) this.#search = base.#search;
-    } else if (rest.startsWith("/")) this.#pathname = normalizePath(rest);
-    else this.#pathname = normalizePath(base.#pathname.replace(/[^/]*$/, "") + rest);
-  }
-
-  get protocol(): string {
-    return this.#protocol;
-  }
-  get username(): string {
-    return this.#username;
-  }
-  get password(): string {
-    return this.#password;
-  }
-  get hostname(): string {
-    return this.#hostname;
-  }
-  get port(): string {
-    return this.#port;
-  }
-  get host(): string {
-    return this.#port ? `${this.#hostname}:${this.#port}` : this.#hostname;
+  set href(v: string) {
+    this.#set("href", v);
   }
   get origin(): string {
-    return this.#special && this.#protocol !== "file:" ? `${this.#protocol}//${this.host}` : "null";
+    return this.#parts[1];
+  }
+  get protocol(): string {
+    return this.#parts[2];
+  }
+  set protocol(v: string) {
+    this.#set("protocol", v);
+  }
+  get username(): string {
+    return this.#parts[3];
+  }
+  set username(v: string) {
+    this.#set("username", v);
+  }
+  get password(): string {
+    return this.#parts[4];
+  }
+  set password(v: string) {
+    this.#set("password", v);
+  }
+  get host(): string {
+    return this.#parts[5];
+  }
+  set host(v: string) {
+    this.#set("host", v);
+  }
+  get hostname(): string {
+    return this.#parts[6];
+  }
+  set hostname(v: string) {
+    this.#set("hostname", v);
+  }
+  get port(): string {
+    return this.#parts[7];
+  }
+  set port(v: string) {
+    this.#set("port", v);
   }
   get pathname(): string {
-    return this.#pathname;
+    return this.#parts[8];
   }
-  set pathname(value: string) {
-    this.#pathname = normalizePath(String(value));
+  set pathname(v: string) {
+    this.#set("pathname", v);
   }
   get search(): string {
-    return this.#search.length > 1 ? this.#search : "";
+    return this.#parts[9];
   }
-  set search(value: string) {
-    const v = String(value);
-    const q = v.startsWith("?") ? v.slice(1) : v;
-    this.#search = q ? `?${encodeQuery(q)}` : "";
-    URLSearchParams._reparse(this.#params, this.#search);
+  set search(v: string) {
+    this.#set("search", v);
   }
   get searchParams(): URLSearchParams {
     return this.#params;
   }
   get hash(): string {
-    return this.#hash.length > 1 ? this.#hash : "";
+    return this.#parts[10];
   }
-  set hash(value: string) {
-    const v = String(value);
-    const h = v.startsWith("#") ? v.slice(1) : v;
-    this.#hash = h ? `#${encodeFragment(h)}` : "";
-  }
-  get href(): string {
-    const auth =
-      this.#username || this.#password
-        ? `${this.#username}${this.#password ? `:${this.#password}` : ""}@`
-        : "";
-    const slashes = this.#special || this.#hostname ? "//" : "";
-    return `${this.#protocol}${slashes}${auth}${this.host}${this.#pathname}${this.search}${this.hash}`;
+  set hash(v: string) {
+    this.#set("hash", v);
   }
   toString(): string {
-    return this.href;
+    return this.#parts[0];
   }
   toJSON(): string {
-    return this.href;
+    return this.#parts[0];
+  }
+  get [Symbol.toStringTag](): string {
+    return "URL";
   }
 }
