@@ -763,6 +763,10 @@ program
     "with --quote: require the quote's report data to be exactly this (zero-padded to 64 bytes)",
   )
   .option("--require-hardware", "fail workers on the simulated (INSECURE) backend")
+  .option(
+    "--source <dir>",
+    "rebuild the agent from this project directory: its hash must be the code on chain",
+  )
   .option("--json", "print the result as JSON")
   .action(
     action(
@@ -775,6 +779,7 @@ program
           at?: string;
           reportData?: string;
           requireHardware?: boolean;
+          source?: string;
           json?: boolean;
         },
       ) => {
@@ -791,12 +796,18 @@ program
           const verdict = await client.verify(name, {
             ...(opts.at ? { now: parseTime(opts.at) } : {}),
             ...(opts.requireHardware ? { requireHardware: true } : {}),
+            ...(opts.source !== undefined ? { source: opts.source } : {}),
           });
           process.stdout.write(
             opts.json ? `${toJson(verdict)}\n` : `${formatAgentVerdict(verdict).join("\n")}\n`,
           );
           if (!verdict.pass) process.exitCode = 1;
           return;
+        }
+        if (opts.source !== undefined) {
+          throw new VeilError("BAD_ARGUMENT", "--source needs the agent's name", {
+            hint: "`veil verify NAME --source DIR`.",
+          });
         }
         if (!opts.quote || !opts.collateral) {
           throw new VeilError("BAD_ARGUMENT", "Nothing to verify", {

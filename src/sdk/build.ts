@@ -42,13 +42,22 @@ export function findEntry(dir: string): string {
 /**
  * Builds an agent with esbuild into one self-contained ES module (the bundle that is stored by
  * its content hash and registered on chain). Nothing is written to disk.
+ *
+ * The bundle depends only on the project's files and its dependencies, not on where the project
+ * sits or where the build runs from, so that anyone can rebuild the source and get the hash on
+ * chain (`veil verify NAME --source DIR`).
  */
 export async function buildAgent(dir: string): Promise<BuiltAgent> {
-  const entry = findEntry(dir);
+  const root = resolve(dir);
+  const entry = findEntry(root);
   let result: esbuild.BuildResult & { outputFiles: esbuild.OutputFile[] };
   try {
     result = await esbuild.build({
       entryPoints: [entry],
+      // esbuild names every module in the bundle (the `// path` comments, the keys of CommonJS
+      // wrappers) relative to its working directory, the process's cwd by default: the project
+      // root makes those names the same from any cwd and in any checkout.
+      absWorkingDir: root,
       bundle: true,
       write: false,
       format: "esm",
@@ -65,7 +74,7 @@ export async function buildAgent(dir: string): Promise<BuiltAgent> {
     const messages = (failure.errors ?? []).map(
       (m) => `${m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ` : ""}${m.text}`,
     );
-    throw new VeilError("BUILD_FAILED", `The agent in ${resolve(dir)} failed to build`, {
+    throw new VeilError("BUILD_FAILED", `The agent in ${root} failed to build`, {
       context: messages.length ? messages : [String((err as Error).message)],
       hint: "Fix the errors above and deploy again.",
     });

@@ -474,9 +474,20 @@ export class VeilClient {
   }
 
   /** Checks the agent and every worker serving it in one step; see verifyAgent. */
-  async verify(nameOrId: string, options: VerifyAgentOptions = {}): Promise<AgentVerdict> {
+  async verify(
+    nameOrId: string,
+    options: VerifyAgentOptions & {
+      /** The agent's project directory: rebuilt here, its hash must be the code on chain. */
+      source?: string;
+    } = {},
+  ): Promise<AgentVerdict> {
     const { verifyAgent } = await import("./verify-agent.ts");
-    return verifyAgent(await this.chain(), nameOrId, options);
+    const { source, ...rest } = options;
+    if (source !== undefined) {
+      const { buildAgent } = await import("./build.ts");
+      rest.sourceCodeHash = (await buildAgent(source)).hash;
+    }
+    return verifyAgent(await this.chain(), nameOrId, rest);
   }
 
   async inspect(nameOrId: string): Promise<AgentInfo> {

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { watch } from "node:fs";
+import { type Dirent, type FSWatcher, readdirSync, watch } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join, relative } from "node:path";
 import { answerClientErrors, MAX_HEADER_BYTES, readBody, sendError } from "../daemon/http.ts";
 import { VeilError } from "../errors/index.ts";
 import { DEFAULT_EGRESS } from "../sandbox/egress.ts";
@@ -12,6 +13,73 @@ import { SqliteStateStore } from "../storage/state-store.ts";
 import { buildAgent } from "./build.ts";
 
 export type DevServer = { url: string; close(): void; reloads(): number };
+
+/** Not the agent's source: dependencies and version control change on their own. */
+const IGNORED_DIRS = new Set(["node_modules", ".git"]);
+/**
+ * Editors' scratch files (swap and backup files, vim's 4913 probe, the temp file of a save by
+ * rename): the save itself shows up under the real name, so these would only reload early.
+ */
+const SCRATCH_FILE = /^\.#|~$|\.sw[a-p]$|\.tmp$|^4913$|___jb_(tmp|old)___$/;
+
+/**
+ * Watches every directory of the project (one non-recursive watcher each) and calls `onChange`
+ * with the changed file's path from the root. Directories, not files: an editor that saves by
+ * writing a temp file and renaming it over the source replaces the file's inode, and a watcher
+ * on the file (which is what Node 20's recursive watch on Linux sets up) goes deaf after the
+ * first such save. `rescan` watches directories made since and drops removed ones.
+ */
+function watchProject(
+  root: string,
+  onChange: (file: string | undefined) => void,
+): { rescan(): void; close(): void } {
+  const watchers = new Map<string, FSWatcher>();
+  let closed = false;
+  const rescan = () => {
+    if (closed) return;
+    const seen = new Set<string>();
+    const walk = (dir: string) => {
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return; // removed since its parent was read
+      }
+      seen.add(dir);
+      if (!watchers.has(dir)) {
+        try {
+          const watcher = watch(dir, (_event, name) => {
+            const base = name === null ? undefined : String(name);
+            if (base !== undefined && (IGNORED_DIRS.has(base) || SCRATCH_FILE.test(base))) return;
+            onChange(base === undefined ? undefined : relative(root, join(dir, base)));
+          });
+          // A removed directory's watcher errors on some platforms: the next rescan drops it.
+          watcher.on("error", () => {});
+          watchers.set(dir, watcher);
+        } catch {
+          return;
+        }
+      }
+      for (const entry of entries)
+        if (entry.isDirectory() && !IGNORED_DIRS.has(entry.name)) walk(join(dir, entry.name));
+    };
+    walk(root);
+    for (const [dir, watcher] of watchers) {
+      if (seen.has(dir)) continue;
+      watcher.close();
+      watchers.delete(dir);
+    }
+  };
+  rescan();
+  return {
+    rescan,
+    close: () => {
+      closed = true;
+      for (const watcher of watchers.values()) watcher.close();
+      watchers.clear();
+    },
+  };
+}
 
 /**
  * `veil dev`: serves one agent from its source directory with the same build, sandbox, globals
@@ -43,6 +111,7 @@ export async function startDevServer(options: {
   // ctx.state as on a worker (sealed, with the same quotas), kept in memory for this session.
   const devState = new EncryptedAgentState(new SqliteStateStore(":memory:"), 0n, randomBytes(32));
 
+  let closed = false;
   const load = async () => {
     const started = Date.now();
     try {
@@ -55,6 +124,10 @@ export async function startDevServer(options: {
         state: devState,
         log: (level, message) => say(`[${options.name}] ${level}: ${message}`),
       });
+      if (closed) {
+        sandbox.dispose();
+        return;
+      }
       const previous = current;
       current = { sandbox };
       if ("sandbox" in previous) previous.sandbox.dispose();
@@ -75,13 +148,31 @@ export async function startDevServer(options: {
   };
   await load();
 
+  // One load at a time, the last one after the last change: two builds in flight could finish
+  // out of order and leave the older code serving.
+  let loading = false;
+  let changedSince = false;
+  const reload = async () => {
+    changedSince = true;
+    if (loading) return;
+    loading = true;
+    try {
+      while (changedSince && !closed) {
+        changedSince = false;
+        watcher.rescan();
+        await load();
+      }
+    } finally {
+      loading = false;
+    }
+  };
   let timer: NodeJS.Timeout | undefined;
-  const watcher = watch(options.dir, { recursive: true }, (_event, file) => {
-    if (file && /(^|\/)(node_modules|\.git)(\/|$)/.test(String(file))) return;
+  // A save is often several events (temp file written, renamed, metadata): one reload for them.
+  const watcher = watchProject(options.dir, (file) => {
     clearTimeout(timer);
     timer = setTimeout(() => {
       say(`${file ?? "a file"} changed; reloading`);
-      void load();
+      void reload();
     }, 50);
   });
 
@@ -146,6 +237,7 @@ export async function startDevServer(options: {
     url,
     reloads: () => reloads,
     close: () => {
+      closed = true;
       watcher.close();
       clearTimeout(timer);
       server.closeAllConnections();

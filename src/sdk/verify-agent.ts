@@ -36,6 +36,11 @@ export type AgentVerdict = {
 export type VerifyAgentOptions = {
   /** Seconds since the epoch to verify at (collateral windows); default now. */
   now?: number;
+  /**
+   * The hash of the code the caller built from the agent's source (`buildAgent`, `veil verify
+   * --source`): the agent's current code on chain must be it.
+   */
+  sourceCodeHash?: Hex;
   /** Fail workers on the simulated backend even when the policy allows them. */
   requireHardware?: boolean;
   /** How long to wait for each worker's answers. */
@@ -87,6 +92,16 @@ export async function verifyAgent(
     // Versions are numbered from 0 everywhere (inspect, agent versions, rollback, remove-version).
     detail: `id ${agent.id}, version ${agent.currentVersion} (versions 0–${agent.versionCount - 1}), code ${agent.codeHash}`,
   });
+  if (options.sourceCodeHash) {
+    const built = options.sourceCodeHash.toLowerCase() === agent.codeHash.toLowerCase();
+    checks.push({
+      name: "code built from source",
+      ok: built,
+      detail: built
+        ? `the source builds to ${agent.codeHash}, the code on chain`
+        : `the source builds to ${options.sourceCodeHash}, the chain has ${agent.codeHash}`,
+    });
+  }
   let address: Hex | undefined;
   try {
     const identity = await verifyAgentIdentity(chain, agent.id);

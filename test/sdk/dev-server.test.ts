@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -44,6 +44,33 @@ test("veil dev serves the agent, reloads on change, and shows build errors inste
 
     write("3");
     await until(get, (r) => r.body.version === 3, "the fixed version");
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("veil dev reloads after each of three atomic saves in a row (a temp file renamed over the source)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "veil-dev-atomic-"));
+  mkdirSync(join(dir, "src"));
+  const source = join(dir, "src", "index.ts");
+  const code = (version: number) =>
+    `export default { fetch: () => Response.json({ version: ${version} }) };\n`;
+  writeFileSync(source, code(1));
+  const server = await startDevServer({ dir, port: 0, host: "127.0.0.1", name: "devatomic" });
+  try {
+    const get = async () => {
+      const r = await fetch(`${server.url}/`);
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    assert.deepEqual(await get(), { status: 200, body: { version: 1 } });
+    for (const version of [2, 3, 4]) {
+      // As vim (backupcopy=no), JetBrains and many others save: the old inode is replaced.
+      const tmp = join(dir, "src", `.index.ts.${version}.tmp`);
+      writeFileSync(tmp, code(version));
+      renameSync(tmp, source);
+      await until(get, (r) => r.body.version === version, `the reload after atomic save ${version - 1}`);
+    }
   } finally {
     server.close();
     rmSync(dir, { recursive: true, force: true });
