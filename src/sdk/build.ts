@@ -61,10 +61,15 @@ export async function buildAgent(dir: string): Promise<BuiltAgent> {
       bundle: true,
       write: false,
       format: "esm",
-      platform: "neutral",
+      // As Workers' bundler does: a package's "browser" field (a file map, e.g. the Anthropic
+      // client's node.mjs → node.browser.mjs) is honoured only on esbuild's browser platform.
+      // NODE_ENV is set, not left to esbuild's browser default ("development"): agents run as
+      // production code, and there is no `process` in the sandbox to read it from.
+      platform: "browser",
       target: "es2022",
-      mainFields: ["module", "main"],
+      mainFields: ["browser", "module", "main"],
       conditions: ["worker", "browser", "import"],
+      define: { "process.env.NODE_ENV": '"production"' },
       logLevel: "silent",
       legalComments: "none",
       charset: "utf8",

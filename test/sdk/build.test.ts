@@ -56,3 +56,23 @@ test("a directory without an entry, or no directory, says what to do", async () 
     (e: unknown) => e instanceof VeilError && e.code === "AGENT_DIR_NOT_FOUND",
   );
 });
+
+test("a package's browser field swaps its Node-only files, as Workers' bundler does; NODE_ENV is production", async () => {
+  const dir = project({
+    "src/index.ts":
+      'import { where } from "dual";\nexport default { fetch: () => new Response(where + " " + process.env.NODE_ENV) };\n',
+    "node_modules/dual/package.json": JSON.stringify({
+      name: "dual",
+      type: "module",
+      main: "index.js",
+      browser: { "./node.js": "./node.browser.js" },
+    }),
+    "node_modules/dual/index.js": 'export { where } from "./node.js";\n',
+    "node_modules/dual/node.js": 'import { hostname } from "node:os";\nexport const where = hostname();\n',
+    "node_modules/dual/node.browser.js": 'export const where = "web";\n',
+  });
+  const built = await buildAgent(dir);
+  assert.match(built.code, /"web"/);
+  assert.match(built.code, /where \+ " production"/);
+  assert.doesNotMatch(built.code, /node:os/);
+});
