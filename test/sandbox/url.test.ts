@@ -33,7 +33,7 @@ async function inSandbox(fn: string, inputs: unknown[]): Promise<unknown[]> {
       method: "POST",
       url: "https://url.agents.veil/",
       headers: [["content-type", "application/json"]],
-      body: new TextEncoder().encode(JSON.stringify(inputs)).buffer as ArrayBuffer,
+      body: new TextEncoder().encode(JSON.stringify(inputs)),
     });
     assert.equal(r.status, 200, new TextDecoder().decode(r.body));
     return JSON.parse(new TextDecoder().decode(r.body));
@@ -194,5 +194,28 @@ describe("URL in the sandbox is the WHATWG standard's (held to Node's)", () => {
       return [u.href, s, u.searchParams.toString(), new URLSearchParams(q).get("x")];
     });
     assert.deepEqual(params, node);
+  });
+
+  test("URLPattern matches and captures groups as the URL Pattern standard says", async () => {
+    const got = await inSandbox(
+      `([pattern, input]) => { const p = typeof pattern === "string" ? new URLPattern(pattern) : new URLPattern(pattern); const m = p.exec(input); return m && { pathname: m.pathname.groups, hostname: m.hostname.groups, search: m.search.input, test: p.test(input) }; }`,
+      [
+        [{ pathname: "/books/:id" }, "https://example.com/books/123"],
+        [{ pathname: "/books/:id(\\d+)" }, "https://example.com/books/abc"],
+        ["https://:sub.example.com/*", "https://api.example.com/v1/x?y=1"],
+        [{ pathname: "/files/*" }, "https://a.test/files/a/b/c.txt"],
+        [{ pathname: "/post/:slug?" }, "https://a.test/post"],
+        [{ hostname: "{*.}?example.com" }, "https://xn--bcher-kva.example.com/"],
+      ],
+    );
+    assert.deepEqual(got, [
+      { pathname: { id: "123" }, hostname: { "0": "example.com" }, search: "", test: true },
+      null,
+      { pathname: { "0": "v1/x" }, hostname: { sub: "api" }, search: "y=1", test: true },
+      { pathname: { "0": "a/b/c.txt" }, hostname: { "0": "a.test" }, search: "", test: true },
+      // An optional group that matched nothing is undefined (left out of the JSON answer).
+      { pathname: {}, hostname: { "0": "a.test" }, search: "", test: true },
+      { pathname: { "0": "/" }, hostname: { "0": "xn--bcher-kva" }, search: "", test: true },
+    ]);
   });
 });

@@ -22,6 +22,7 @@ import { makeState } from "./state.ts";
 import { STREAM_GLOBALS, streams, TextDecoderStream, TextEncoderStream } from "./streams.ts";
 import { makeTimers } from "./timers.ts";
 import { URL, URLSearchParams, useHostUrlParser } from "./url.ts";
+import { urlPattern } from "./url-pattern.ts";
 import { makeWebAssembly } from "./wasm.ts";
 
 const scope = globalThis as unknown as Record<string, unknown>;
@@ -79,15 +80,20 @@ for (const [name, value] of Object.entries(globals)) {
   Object.defineProperty(scope, name, { value, writable: true, configurable: true, enumerable: false });
 }
 
-// The stream classes load on first use (streams.ts): each global is an accessor until then.
-for (const name of STREAM_GLOBALS) {
+// The stream classes and URLPattern load on first use (streams.ts, url-pattern.ts): each
+// global is an accessor until then.
+const lazy: [string, () => unknown][] = [
+  ...STREAM_GLOBALS.map((name): [string, () => unknown] => [name, () => streams()[name]]),
+  ["URLPattern", urlPattern],
+];
+for (const [name, load] of lazy) {
   const settle = (value: unknown) =>
     Object.defineProperty(scope, name, { value, writable: true, configurable: true, enumerable: false });
   Object.defineProperty(scope, name, {
     configurable: true,
     enumerable: false,
     get() {
-      const value = streams()[name];
+      const value = load();
       settle(value);
       return value;
     },
