@@ -64,6 +64,11 @@ export type UrlField =
   | "search"
   | "hash";
 
+/** CompressionStream/DecompressionStream formats (Compression standard). */
+export type ZlibFormat = "gzip" | "deflate" | "deflate-raw";
+/** Output of one chunk (or, for `null`, the end) of a compression stream. */
+export type ZlibOutput = { ok: true; out: ArrayBuffer } | Refused;
+
 export type StateOp = "get" | "put" | "delete" | "list" | "read" | "commit";
 export type StateAnswer = { ok: true; value?: unknown } | Refused;
 
@@ -123,6 +128,11 @@ export interface HostOps {
   urlParse(input: string, base?: string): UrlParts | null;
   /** Applies a setter to the URL `href`; null when the setter throws (only `href`'s does). */
   urlSet(href: string, field: UrlField, value: string): UrlParts | null;
+  /** Opens a compression stream on the host's zlib: its id, or a refusal (too many open). */
+  zlibOpen(format: ZlibFormat, mode: "compress" | "decompress"): number | Refused;
+  /** Feeds a chunk (null: the end) and takes what came out. */
+  zlibWrite(stream: number, chunk: ArrayBuffer | null): Promise<ZlibOutput>;
+  zlibClose(stream: number): void;
   fetch(request: FetchRequest): Promise<FetchAnswer>;
   /** The next bytes of a streamed answer (`FetchAnswer.stream`), as they arrive. */
   fetchRead(stream: number): Promise<FetchChunk>;
@@ -148,6 +158,9 @@ export const HOST_OPS = {
   cancelSleep: "sync",
   urlParse: "sync",
   urlSet: "sync",
+  zlibOpen: "sync",
+  zlibWrite: "async",
+  zlibClose: "sync",
   fetch: "async",
   fetchRead: "async",
   fetchCancel: "sync",

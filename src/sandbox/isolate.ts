@@ -10,6 +10,7 @@ import { subtleOperation } from "./host-crypto.ts";
 import { OutboundFetches } from "./host-fetch.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
 import { urlParse, urlSet } from "./host-url.ts";
+import { ZlibStreams } from "./host-zlib.ts";
 import { checkedAnswer } from "./response-check.ts";
 import { SlotList } from "./slot-list.ts";
 import { RunawayThrottle } from "./throttle.ts";
@@ -298,6 +299,8 @@ export class IsolateSandbox implements Sandbox {
   readonly #egress: Egress;
   /** The agent's outbound answers being read as they arrive (host-fetch.ts). */
   readonly #outbound: OutboundFetches;
+  /** The agent's CompressionStreams and DecompressionStreams on the host's zlib. */
+  readonly #zlib = new ZlibStreams();
   readonly #state: AgentStateBackend | undefined;
   /** The last time the state store refused a read as rolled back or altered. */
   #integrity: { error: VeilError; at: number } | undefined;
@@ -602,6 +605,7 @@ export class IsolateSandbox implements Sandbox {
     // This realm's sleeps by the prelude's timer id, so clearTimeout clears them here too.
     const sleeping = new Map<unknown, { t: NodeJS.Timeout; resolve: (fired: boolean) => void }>();
     const outbound = this.#outbound;
+    const zlib = this.#zlib;
     const maxFetches = this.#limits.egress.maxFetchesPerRequest;
     const buffer = (b: Buffer): ArrayBuffer =>
       b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
@@ -650,6 +654,9 @@ export class IsolateSandbox implements Sandbox {
       },
       urlParse,
       urlSet,
+      zlibOpen: (format, mode) => zlib.open(format, mode),
+      zlibWrite: waking((id: unknown, chunk: unknown) => zlib.write(id, chunk)),
+      zlibClose: (id) => zlib.close(id),
       fetch: waking(async (req: unknown): Promise<FetchAnswer> => {
         if (realm.fetchBudget <= 0) {
           return {
@@ -1160,6 +1167,7 @@ export class IsolateSandbox implements Sandbox {
       this.#timers.clear();
       // Answers being read by realms that are gone: nobody will read them now.
       this.#outbound.closeAll();
+      this.#zlib.closeAll();
       this.#isolate = undefined;
       this.#warm = undefined;
       this.#realms.clear();

@@ -7,6 +7,7 @@ import { AbortController, AbortSignal, CustomEvent, Event, EventTarget } from ".
 import { makeAgents } from "./agents.ts";
 import { Blob, File } from "./blob.ts";
 import { structuredClone } from "./clone.ts";
+import { makeCompression } from "./compression.ts";
 import { makeConsole } from "./console.ts";
 import { CryptoKey, makeCrypto } from "./crypto.ts";
 import { makeEntries } from "./dispatch.ts";
@@ -57,6 +58,7 @@ const globals: Record<string, unknown> = {
   crypto: makeCrypto(host),
   CryptoKey,
   fetch: makeFetch(host),
+  ...makeCompression(host),
   // A timer callback's uncaught error goes to the owner's logs, as in a browser's console.
   ...makeTimers(host.sleep, host.cancelSleep, (err) => agentConsole.error?.("Uncaught (in a timer)", err)),
   WebAssembly: makeWebAssembly(scope.WebAssembly as Parameters<typeof makeWebAssembly>[0], config.memoryMb),
