@@ -5,7 +5,6 @@
 
 import type { Transform } from "node:stream";
 import {
-  constants,
   createDeflate,
   createDeflateRaw,
   createGunzip,
