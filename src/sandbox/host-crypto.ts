@@ -196,6 +196,35 @@ export async function subtleOperation(op: unknown, a: unknown): Promise<CryptoAn
         );
         return { ok: true, result: await crossing(key) };
       }
+      case "wrapKey": {
+        const format = String(args[0]);
+        if (format !== "jwk" && format !== "raw" && format !== "pkcs8" && format !== "spki")
+          throw new TypeError(`key format ${format} is not one of raw, pkcs8, spki, jwk`);
+        return {
+          ok: true,
+          result: await subtle.wrapKey(
+            format,
+            await importCrossing(args[1]),
+            await importCrossing(args[2]),
+            algorithmOf(args[3]) as CipherAlgorithm,
+          ),
+        };
+      }
+      case "unwrapKey": {
+        const format = String(args[0]);
+        if (format !== "jwk" && format !== "raw" && format !== "pkcs8" && format !== "spki")
+          throw new TypeError(`key format ${format} is not one of raw, pkcs8, spki, jwk`);
+        const key = await subtle.unwrapKey(
+          format,
+          bytes(args[1]),
+          await importCrossing(args[2]),
+          algorithmOf(args[3]) as CipherAlgorithm,
+          algorithmOf(args[4]) as ImportAlgorithm,
+          true,
+          usages(args[5]),
+        );
+        return { ok: true, result: await crossing(key) };
+      }
       default:
         return {
           ok: false,

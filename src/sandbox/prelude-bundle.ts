@@ -20,6 +20,9 @@ export function buildPrelude(): Promise<string> {
       platform: "neutral",
       target: "es2022",
       minify: true,
+      // Classes and functions keep their names (an agent's `err.name`, stack traces and
+      // `constructor.name` say LlmError and Response, not H).
+      keepNames: true,
       legalComments: "none",
       // Strict code hides its frames' functions and receivers from an agent's
       // Error.prepareStackTrace (CallSite getFunction/getThis), so none of the prelude's

@@ -54,6 +54,25 @@ const cases = {
     try { await crypto.subtle.decrypt({ name: "AES-GCM", iv: unhex(iv) }, signOnly, sealed); wrongUse = "decrypted"; } catch (e) { wrongUse = e.name; }
     return { sealed: hex(sealed), opened, tampered, wrongUse };
   },
+  async wrap({ kek, jwk }) {
+    const wrapping = await crypto.subtle.importKey("raw", unhex(kek), "AES-KW", false, ["wrapKey", "unwrapKey"]);
+    const inner = await crypto.subtle.importKey("jwk", jwk, { name: "ECDSA", namedCurve: "P-256" }, true, ["sign"]);
+    const aes = await crypto.subtle.generateKey({ name: "AES-GCM", length: 128 }, true, ["encrypt"]);
+    const wrappedAes = await crypto.subtle.wrapKey("raw", aes, wrapping, "AES-KW");
+    const back = await crypto.subtle.unwrapKey("raw", wrappedAes, wrapping, "AES-KW", "AES-GCM", true, ["encrypt"]);
+    const sameAes = hex(await crypto.subtle.exportKey("raw", back)) === hex(await crypto.subtle.exportKey("raw", aes));
+    // A PKCS#8 private key under AES-GCM: wrapping is export-then-encrypt.
+    const gcm = await crypto.subtle.importKey("raw", unhex(kek), "AES-GCM", false, ["wrapKey", "unwrapKey"]);
+    const iv = new Uint8Array(12);
+    const wrappedEc = await crypto.subtle.wrapKey("pkcs8", inner, gcm, { name: "AES-GCM", iv });
+    let locked;
+    const stuck = await crypto.subtle.importKey("jwk", jwk, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+    try { await crypto.subtle.wrapKey("pkcs8", stuck, gcm, { name: "AES-GCM", iv }); locked = "wrapped"; } catch (e) { locked = e.name; }
+    let noUsage;
+    const plain = await crypto.subtle.importKey("raw", unhex(kek), "AES-KW", false, ["wrapKey"]);
+    try { await crypto.subtle.unwrapKey("raw", wrappedAes, plain, "AES-KW", "AES-GCM", true, ["encrypt"]); noUsage = "unwrapped"; } catch (e) { noUsage = e.name; }
+    return { wrappedAes: hex(wrappedAes), aes: hex(await crypto.subtle.exportKey("raw", aes)), sameAes, wrappedEc: hex(wrappedEc), locked, noUsage };
+  },
   async kdf({ secret, salt, info, password }) {
     const base = await crypto.subtle.importKey("raw", unhex(secret), "HKDF", false, ["deriveBits", "deriveKey"]);
     const hkdf = await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: unhex(salt), info: unhex(info) }, base, 256);
@@ -141,6 +160,38 @@ describe("Web Crypto in the sandbox, held to Node's", () => {
     const theirs = await subtle.importKey("raw", unhex(got.raw as string), { name: "X25519" }, true, []);
     const shared = await subtle.deriveBits({ name: "X25519", public: theirs } as never, mine.privateKey, 256);
     assert.equal(got.shared, hex(shared));
+  });
+
+  test("wrapKey and unwrapKey: Node unwraps what the agent wrapped (AES-KW, AES-GCM over PKCS#8)", async () => {
+    const kek = webcrypto.getRandomValues(new Uint8Array(16));
+    const ec = await subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
+    const jwk = await subtle.exportKey("jwk", ec.privateKey);
+    const got = await call("wrap", { kek: hex(kek), jwk });
+    const kw = await subtle.importKey("raw", kek, "AES-KW", false, ["unwrapKey"]);
+    const aes = await subtle.unwrapKey(
+      "raw",
+      unhex(got.wrappedAes as string),
+      kw,
+      "AES-KW",
+      "AES-GCM",
+      true,
+      ["encrypt"],
+    );
+    assert.equal(hex(new Uint8Array(await subtle.exportKey("raw", aes))), got.aes);
+    assert.equal(got.sameAes, true);
+    const gcm = await subtle.importKey("raw", kek, "AES-GCM", false, ["unwrapKey"]);
+    const back = await subtle.unwrapKey(
+      "pkcs8",
+      unhex(got.wrappedEc as string),
+      gcm,
+      { name: "AES-GCM", iv: new Uint8Array(12) },
+      { name: "ECDSA", namedCurve: "P-256" },
+      true,
+      ["sign"],
+    );
+    assert.equal((await subtle.exportKey("jwk", back)).d, jwk.d);
+    assert.equal(got.locked, "InvalidAccessError");
+    assert.equal(got.noUsage, "InvalidAccessError");
   });
 
   test("AES-GCM: Node opens what the agent sealed; tampering and a wrong usage are refused", async () => {

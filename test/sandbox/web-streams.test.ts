@@ -167,6 +167,53 @@ describe("web streams in the sandbox", () => {
 });
 
 describe("the rest of a Workers-style global scope", () => {
+  test("MessageChannel delivers structured clones as tasks, in order, once a port is started", async () => {
+    const got = await evaluate(`
+      const { port1, port2 } = new MessageChannel();
+      const seen = [];
+      const sent = { n: 1, list: [1, 2] };
+      port1.postMessage(sent);
+      sent.n = 99;
+      port1.postMessage("second");
+      let syncSeen = 0;
+      const done = new Promise((resolve) => {
+        port2.onmessage = (e) => { seen.push(e.data); if (seen.length === 2) resolve(); };
+        syncSeen = seen.length;
+      });
+      await done;
+      let illegal;
+      try { new MessagePort(); } catch (e) { illegal = e.name; }
+      const queued = new MessageChannel();
+      let early = false;
+      queued.port2.addEventListener("message", () => { early = true; });
+      queued.port1.postMessage("held");
+      await new Promise((r) => setTimeout(r, 20));
+      const beforeStart = early;
+      queued.port2.start();
+      await new Promise((r) => setTimeout(r, 20));
+      return { seen, syncSeen, illegal, beforeStart, afterStart: early, event: new MessageEvent("message", { data: 7 }).data };
+    `);
+    assert.deepEqual(got, {
+      seen: [{ n: 1, list: [1, 2] }, "second"],
+      syncSeen: 0,
+      illegal: "TypeError",
+      beforeStart: false,
+      afterStart: true,
+      event: 7,
+    });
+  });
+
+  test("classes keep their names (constructor.name, error names, stacks)", async () => {
+    const got = await evaluate(`
+      const names = ["Request", "Response", "Headers", "URL", "URLSearchParams", "Blob", "File", "FormData", "TextEncoder", "TextDecoder", "AbortController", "EventTarget", "CustomEvent", "MessageChannel", "CompressionStream", "ReadableStream", "TransformStream", "URLPattern", "CryptoKey", "DOMException"];
+      const wrong = names.filter((n) => globalThis[n].name !== n);
+      let thrown;
+      try { await fetch("https://nowhere.invalid/", { method: "BAD METHOD" }); } catch (e) { thrown = e.constructor.name; }
+      return { wrong, response: new Response("x").constructor.name, thrown };
+    `);
+    assert.deepEqual(got, { wrong: [], response: "Response", thrown: "TypeError" });
+  });
+
   test("self, navigator, performance, reportError, CustomEvent; Set-Cookie lines kept apart", async () => {
     const got = await evaluate(`
       const t0 = performance.now();

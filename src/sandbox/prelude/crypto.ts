@@ -207,6 +207,40 @@ export function makeCrypto(host: Host): object {
       ]);
       return keyOf(made, Boolean(extractable));
     },
+    async wrapKey(
+      format: string,
+      key: CryptoKey,
+      wrappingKey: CryptoKey,
+      wrapAlg: unknown,
+    ): Promise<ArrayBuffer> {
+      const c = CryptoKey.crossing(key);
+      if (!key.extractable) throw new DOMException("The key is not extractable", "InvalidAccessError");
+      return (await run("wrapKey", [
+        String(format),
+        c,
+        usable(wrappingKey, "wrapKey"),
+        algorithm(wrapAlg),
+      ])) as ArrayBuffer;
+    },
+    async unwrapKey(
+      format: string,
+      wrapped: BufferSource,
+      unwrappingKey: CryptoKey,
+      unwrapAlg: unknown,
+      keyAlg: unknown,
+      extractable: boolean,
+      usages: string[],
+    ): Promise<CryptoKey> {
+      const made = await run("unwrapKey", [
+        String(format),
+        toBuffer(wrapped),
+        usable(unwrappingKey, "unwrapKey"),
+        algorithm(unwrapAlg),
+        algorithm(keyAlg),
+        [...usages],
+      ]);
+      return keyOf(made, Boolean(extractable));
+    },
   };
   return Object.freeze({ getRandomValues, randomUUID, subtle: Object.freeze(subtle) });
 }

@@ -17,6 +17,7 @@ import { FormData } from "./form-data.ts";
 import { Headers } from "./headers.ts";
 import { type HostHandoff, hostFrom } from "./host.ts";
 import { makeLlm } from "./llm.ts";
+import { makeMessaging } from "./messages.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
 import { makeState } from "./state.ts";
@@ -63,6 +64,12 @@ const globals: Record<string, unknown> = {
   ...makeTimers(host.sleep, host.cancelSleep, (err) => agentConsole.error?.("Uncaught (in a timer)", err)),
   WebAssembly: makeWebAssembly(scope.WebAssembly as Parameters<typeof makeWebAssembly>[0], config.memoryMb),
 };
+// Messages are delivered as tasks on the prelude's own timer (an agent may replace setTimeout).
+const taskTimer = globals.setTimeout as (fn: () => void, ms: number) => unknown;
+Object.assign(
+  globals,
+  makeMessaging((fn) => taskTimer(fn, 0)),
+);
 // What a Workers-style runtime gives besides (workerd, Deno): the global as `self`, a navigator
 // naming the runtime, a clock for timing (whole milliseconds: a finer one would time the host),
 // and reportError for errors nobody awaits (to the owner's logs).
