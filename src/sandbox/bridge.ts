@@ -17,7 +17,8 @@ export type FetchRequest = {
   url: string;
   method: string;
   headers: [string, string][];
-  body: ArrayBuffer | null;
+  /** The whole body, or a stream the host pulls through the realm's `pull` entry (null: none). */
+  body: ArrayBuffer | { stream: number } | null;
 };
 
 /**

@@ -1,5 +1,5 @@
 import { lookup as dnsLookup } from "node:dns/promises";
-import { request as httpRequest, type IncomingMessage } from "node:http";
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { BlockList, isIP, type LookupFunction } from "node:net";
 import { type Readable, Transform } from "node:stream";
@@ -44,6 +44,11 @@ export type EgressRequest = {
   method: string;
   headers: [string, string][];
   body: ArrayBuffer | null;
+  /**
+   * A body sent as it is produced (chunked), instead of `body`: the next chunk, or null at its
+   * end. Counted against maxRequestBytes as it goes.
+   */
+  bodyStream?: () => Promise<Uint8Array | null>;
 };
 export type EgressRefusal = { ok: false; code: string; message: string };
 
@@ -230,8 +235,41 @@ export class Egress {
         release();
         resolve(refuse("EGRESS_FAILED", `fetch: ${err.message}`) as never);
       });
-      request.end(body);
+      if (req.bodyStream) this.#pump(request, req.bodyStream, (r) => resolve(r as never));
+      else request.end(body);
     });
+  }
+
+  /** Writes a streamed request body as it comes, within maxRequestBytes; a failure stops the request. */
+  async #pump(
+    request: ClientRequest,
+    next: () => Promise<Uint8Array | null>,
+    refused: (r: EgressRefusal) => void,
+  ): Promise<void> {
+    let sent = 0;
+    try {
+      for (;;) {
+        const chunk = await next();
+        if (request.destroyed) return;
+        if (chunk === null) break;
+        sent += chunk.byteLength;
+        this.bytes += chunk.byteLength;
+        if (sent > this.policy.maxRequestBytes) {
+          request.destroy();
+          return refused(
+            refuse(
+              "EGRESS_REQUEST_TOO_LARGE",
+              `fetch: the request body is over ${this.policy.maxRequestBytes} bytes`,
+            ),
+          );
+        }
+        if (!request.write(chunk)) await new Promise((r) => request.once("drain", r));
+      }
+      request.end();
+    } catch (err) {
+      request.destroy();
+      refused(refuse("EGRESS_FAILED", `fetch: the request body failed: ${(err as Error).message}`));
+    }
   }
 
   /** The policy's checks; a refusal, or where to connect (resolved and pinned). */

@@ -672,11 +672,26 @@ export class IsolateSandbox implements Sandbox {
               .filter((h) => Array.isArray(h) && h.length === 2)
               .map(([k, v]) => [String(k), String(v)] as [string, string])
           : [];
+        const streamed = r?.body as { stream?: unknown } | null | undefined;
+        const id = typeof streamed?.stream === "number" ? streamed.stream : undefined;
         return outbound.fetch({
           url: String(r?.url),
           method: typeof r?.method === "string" ? r.method : "GET",
           headers,
           body: r?.body instanceof ArrayBuffer ? r.body : null,
+          // A body the agent produces as it goes: pulled out of the realm chunk by chunk.
+          ...(id === undefined
+            ? {}
+            : {
+                bodyStream: async () => {
+                  const got = (await realm.pull.apply(undefined, [id], {
+                    result: { promise: true, copy: true },
+                  })) as PullResult;
+                  if (!got.done) return new Uint8Array(got.chunk);
+                  if (got.error) throw new Error(`${got.error.name}: ${got.error.message}`);
+                  return null;
+                },
+              }),
         });
       }),
       fetchRead: waking((id: unknown) => outbound.read(id)),

@@ -56,6 +56,20 @@ before(async () => {
         }
       }, 60);
       res.on("close", () => clearInterval(t));
+    } else if (url.pathname === "/upload") {
+      // When each piece of a request body arrives, and what it all was.
+      const started = Date.now();
+      const pieces: { at: number; text: string }[] = [];
+      req.on("data", (c: Buffer) => pieces.push({ at: Date.now() - started, text: c.toString() }));
+      req.on("end", () =>
+        res.end(
+          JSON.stringify({
+            body: pieces.map((p) => p.text).join(""),
+            spread: pieces.length ? pieces.at(-1)!.at - pieces[0]!.at : 0,
+            chunked: req.headers["transfer-encoding"] === "chunked",
+          }),
+        ),
+      );
     } else {
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ path: url.pathname }));
@@ -193,6 +207,28 @@ describe("outbound fetch streams its answer", () => {
       assert.equal(out.cloneUrl, `${base}/events`);
       assert.deepEqual(out.small, { path: "/small" });
       assert.equal(out.smallUrl, `${base}/small`);
+    } finally {
+      s.dispose();
+    }
+  });
+
+  test("a request body made from a stream goes out as the agent produces it, within the request size limit", async () => {
+    const produce = `new ReadableStream({
+         async start(c) { for (const part of ["one ", "two ", "three"]) { c.enqueue(new TextEncoder().encode(part)); await new Promise((ok) => setTimeout(ok, 150)); } c.close(); },
+       })`;
+    const s = await sandboxFor(
+      `const r = await fetch("${base}/upload", { method: "POST", body: ${produce}, duplex: "half" });
+       let tooBig;
+       try { await fetch("${base}/upload", { method: "POST", body: ${produce.replace('"one "', '"x".repeat(3000)')}, duplex: "half" }); tooBig = "sent"; } catch (e) { tooBig = e.code; }
+       return Response.json({ ...(await r.json()), tooBig });`,
+      { maxRequestBytes: 2048 },
+    );
+    try {
+      const out = (await json(s)) as { body: string; spread: number; chunked: boolean; tooBig: string };
+      assert.equal(out.body, "one two three");
+      assert.equal(out.chunked, true);
+      assert.ok(out.spread >= 200, `the pieces reached the upstream within ${out.spread} ms of each other`);
+      assert.equal(out.tooBig, "EGRESS_REQUEST_TOO_LARGE");
     } finally {
       s.dispose();
     }

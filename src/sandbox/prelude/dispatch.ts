@@ -4,7 +4,6 @@
 // one global that the host takes and deletes before agent code runs, so agent code can neither
 // call nor replace them.
 
-import type { ReadableStreamDefaultReader } from "web-streams-polyfill";
 import type {
   DispatchMeta,
   DispatchRequest,
@@ -15,6 +14,7 @@ import type {
   RealmEntries,
 } from "../bridge.ts";
 import { sourceStream } from "./body.ts";
+import { offerStream, bodyStreams as streams } from "./body-streams.ts";
 import { TextEncoder } from "./encoding.ts";
 import { callPhalaAgent } from "./phala.ts";
 import { Request, type RequestInit } from "./request.ts";
@@ -64,9 +64,6 @@ export function makeEntries(made: Ctx): RealmEntries {
   let phala = false;
   // Work handed to ctx.waitUntil, still running: the host waits for it before it drops a realm.
   const pending = new Set<Promise<unknown>>();
-  // Streamed response bodies in flight, by id: the host pulls each chunk, or cancels.
-  const streams = new Map<number, { reader: ReadableStreamDefaultReader<unknown>; llmReceipts: unknown[] }>();
-  let nextStream = 1;
 
   // Triggers (src/worker/chain-requests.ts, schedules.ts): onChainRequest answers bytes;
   // scheduled returns nothing (or bytes).
@@ -181,14 +178,12 @@ export function makeEntries(made: Ctx): RealmEntries {
     const source = sourceStream(response);
     if (source) {
       // A body the agent produces as it goes: the host pulls it chunk by chunk (`pull`).
-      let reader: ReadableStreamDefaultReader<unknown>;
+      let id: number;
       try {
-        reader = source.getReader();
+        id = offerStream(source, llmReceipts);
       } catch (e) {
         return { ok: false, kind: "bad-response", error: errorInfo(e) };
       }
-      const id = nextStream++;
-      streams.set(id, { reader, llmReceipts });
       return { ok: true, status, headers, stream: id };
     }
     let body: ArrayBuffer;

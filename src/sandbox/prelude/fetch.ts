@@ -5,6 +5,8 @@
 // relays a provider's server-sent events passes each on as it comes.
 import type { FetchAnswer } from "../bridge.ts";
 import type { AbortSignal } from "./abort.ts";
+import { sourceStream } from "./body.ts";
+import { offerStream } from "./body-streams.ts";
 import type { Host } from "./host.ts";
 import { Request, type RequestInit } from "./request.ts";
 import { Response, setResponseUrl } from "./response.ts";
@@ -65,7 +67,9 @@ export function makeFetch(host: Host) {
     const signal = request.signal as AbortSignal | undefined | null;
     signal?.throwIfAborted();
     const hasBody = request.method !== "GET" && request.method !== "HEAD";
-    const body = hasBody ? await request.arrayBuffer() : null;
+    // A body made from a stream goes out as the agent produces it (chunked); bytes go whole.
+    const source = hasBody ? sourceStream(request) : null;
+    const body = source ? { stream: offerStream(source) } : hasBody ? await request.arrayBuffer() : null;
     const call = hostFetch({ url: request.url, method: request.method, headers, body });
     // An abort rejects at once; a streamed answer the host opened meanwhile is cancelled there.
     let answer: FetchAnswer;

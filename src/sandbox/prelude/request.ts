@@ -8,6 +8,8 @@ export type RequestInit = {
   body?: BodyInit;
   redirect?: string;
   signal?: unknown;
+  /** "half" for a body that is a stream (Fetch standard); accepted, as the only value. */
+  duplex?: string;
 };
 
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
