@@ -66,6 +66,8 @@ export type AgentKeys = {
   signing: { privateKey: Uint8Array; publicKey: Uint8Array };
   stateKey: Uint8Array;
   secretsKey: Uint8Array;
+  /** What secrets the agent derives by salt come from (Phala's `Wapo.deriveSecret`, in the sandbox). */
+  derivedSecretsKey: Uint8Array;
 };
 
 /** Every key of an agent, from its random root. The root is stable, so these are too. */
@@ -78,6 +80,7 @@ export function deriveAgentKeys(agentRoot: Uint8Array): AgentKeys {
     signing: { privateKey: signPriv, publicKey: secp256k1.getPublicKey(signPriv, true) },
     stateKey: hkdf(agentRoot, undefined, utf8(LABELS.agentState), 32),
     secretsKey: hkdf(agentRoot, undefined, utf8(LABELS.agentSecrets), 32),
+    derivedSecretsKey: hkdf(agentRoot, undefined, utf8(LABELS.agentDerivedSecrets), 32),
   };
 }
 

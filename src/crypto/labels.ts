@@ -10,6 +10,7 @@ export const LABELS = {
   agentSigning: "veil/v1/agent/signing",
   agentState: "veil/v1/agent/state",
   agentSecrets: "veil/v1/agent/secrets",
+  agentDerivedSecrets: "veil/v1/agent/derived-secrets",
   ownerLogs: "veil/v1/owner/logs",
   agentEpoch: "veil/v1/agent/epoch",
   epochState: "veil/v1/agent/epoch-state",

@@ -144,6 +144,12 @@ export interface HostOps {
   llm(op: LlmOp, arg: unknown): Promise<LlmAnswer>;
   agents(token: string, call: AgentCall): Promise<AgentCallAnswer>;
   subtle(op: string, args: unknown[]): Promise<SubtleAnswer>;
+  /**
+   * Phala's `Wapo.deriveSecret(salt)`: 64 bytes derived from the agent's own key and the salt,
+   * the same for the same agent and salt, different for another agent; null where the host
+   * holds no key for the agent (a local run).
+   */
+  deriveSecret(salt: ArrayBuffer): ArrayBuffer | null;
 }
 
 export type HostOpName = keyof HostOps;
@@ -169,6 +175,7 @@ export const HOST_OPS = {
   llm: "async",
   agents: "async",
   subtle: "async",
+  deriveSecret: "sync",
 } as const satisfies { [K in HostOpName]: Kind<HostOps[K]> };
 
 /** The host's side of an operation: any argument (the agent is hostile), the typed result. */
@@ -232,8 +239,18 @@ export type Installed =
 
 /** What the host may call in a realm: the prelude installs them, the host takes and hides them. */
 export interface RealmEntries {
-  /** Installs the agent module's default export. */
-  setAgent(exported: unknown): Installed;
+  /**
+   * Installs the agent module's default export. `secrets` become `process.env.secret` if it is
+   * a Phala-style function (prelude/phala.ts); a fetch-style agent never sees them there.
+   */
+  setAgent(exported: unknown, secrets: Record<string, string>): Installed;
+  /**
+   * Before a Phala-built script runs (phat-fn's or the wapo runtime's, not an ES module): the
+   * Phala guest globals, and a watch for the function the script hands `scriptArgs` to.
+   */
+  phalaBegin(secrets: Record<string, string>): void;
+  /** After the script ran: installs its main function (from `apply` or `module.exports`). */
+  phalaEnd(): Installed;
   dispatch(request: DispatchRequest, meta: DispatchMeta): Promise<DispatchResult>;
   /** Several requests in one crossing: answers ready soon, null for those collected by `await`. */
   dispatchMany(requests: DispatchRequest[], meta: DispatchMeta): Promise<(DispatchResult | null)[]>;
@@ -246,6 +263,8 @@ export interface RealmEntries {
 
 export const REALM_ENTRIES = [
   "setAgent",
+  "phalaBegin",
+  "phalaEnd",
   "dispatch",
   "dispatchMany",
   "await",

@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac, hkdfSync, randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
 import { BackgroundBudget } from "./background.ts";
@@ -52,6 +52,21 @@ function loadFailed(message: string, cause?: unknown): VeilError {
     hint: "Run the agent locally, fix the error, and deploy again.",
   });
 }
+
+/**
+ * A script Phala's tools built, which is no ES module (ADR 0023): `phat-fn build` ends with
+ * `….apply(null, globalThis.scriptArgs)`, the wapo runtime's bundles (tsup's IIFE) begin by
+ * declaring the CommonJS `module` their main is left in.
+ */
+export function isPhalaScript(code: string): boolean {
+  return (
+    /^\s*var module\s*=\s*module\s*\|\|\s*\{\s*exports\s*:\s*\{\s*\}\s*\}/.test(code) ||
+    /\.apply\(\s*null\s*,\s*globalThis\.scriptArgs\s*\)/.test(code)
+  );
+}
+
+/** The HKDF info of `Wapo.deriveSecret` (its salt's SHA-256 follows): Veil's label for it. */
+const DERIVE_SECRET_LABEL = Buffer.from("veil/v1/agent/wapo-derive-secret|");
 
 /** Maps what isolated-vm throws when it cuts an agent off to the typed limit errors. */
 function limitError(err: unknown, limits: SandboxLimits): VeilError | undefined {
@@ -307,6 +322,8 @@ export class IsolateSandbox implements Sandbox {
   readonly #llm: LlmHost;
   readonly #calls = new CallContexts();
   readonly #agentCaller: AgentCaller | undefined;
+  /** The agent's key behind `Wapo.deriveSecret` (Phala-style agents), when the host holds one. */
+  readonly #secretKey: Buffer | undefined;
   #inFlight = 0;
   /** Host calls made and not yet answered (see MAX_PENDING_HOST_CALLS). */
   #hostCalls = 0;
@@ -334,8 +351,10 @@ export class IsolateSandbox implements Sandbox {
     state: AgentStateBackend | undefined,
     llmSigner: LlmSigner | undefined,
     agentCaller: AgentCaller | undefined,
+    secretKey: Uint8Array | undefined,
   ) {
     this.#agentCaller = agentCaller;
+    this.#secretKey = secretKey ? Buffer.from(secretKey) : undefined;
     this.#state = state;
     this.#code = code;
     // LLM API keys stay on the host: ctx.llm puts them on requests; env never shows them.
@@ -382,6 +401,11 @@ export class IsolateSandbox implements Sandbox {
     llmSigner?: LlmSigner;
     /** Makes ctx.agents.call's calls (the worker's); without it, calls are refused. */
     agentCaller?: AgentCaller;
+    /**
+     * The agent's own key (32 bytes) that Phala's `Wapo.deriveSecret(salt)` derives from; without
+     * it, deriveSecret throws.
+     */
+    secretKey?: Uint8Array;
   }): Promise<IsolateSandbox> {
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     limits.egress = { ...DEFAULT_LIMITS.egress, ...limits.egress };
@@ -393,6 +417,7 @@ export class IsolateSandbox implements Sandbox {
       options.state,
       options.llmSigner,
       options.agentCaller,
+      options.secretKey,
     );
     await sandbox.#realmFor(PUBLIC);
     return sandbox;
@@ -497,35 +522,15 @@ export class IsolateSandbox implements Sandbox {
       realm.handles.push(...(Object.values(entries) as ivm.Reference[]));
       const setAgent = entries.setAgent;
 
-      let module: ivm.Module;
+      const secrets = new ivm.ExternalCopy(this.#meta.secrets ?? {});
+      let installed: Installed;
       try {
-        module = await isolate.compileModule(this.#code, { filename: `agent:${this.#meta.name}` });
-      } catch (err) {
-        throw loadFailed(`syntax error: ${(err as Error).message}`, err);
+        installed = isPhalaScript(this.#code)
+          ? await this.#runPhalaScript(isolate, context, realm, entries.phalaBegin, entries.phalaEnd, secrets)
+          : await this.#evaluateModule(isolate, context, realm, setAgent, secrets);
+      } finally {
+        secrets.release();
       }
-      if (module.dependencySpecifiers.length > 0) {
-        throw loadFailed(
-          `it imports ${module.dependencySpecifiers.map((s) => `"${s}"`).join(", ")}; bundles must be self-contained (veil deploy bundles them)`,
-        );
-      }
-      await module.instantiate(context, () => {
-        throw new Error("imports are not allowed");
-      });
-      try {
-        await module.evaluate({ timeout: this.#limits.wallTimeMs });
-      } catch (err) {
-        throw (
-          limitError(err, this.#limits) ??
-          loadFailed(`it threw while loading: ${(err as Error).message}`, err)
-        );
-      }
-      realm.handles.push(module);
-      const exported = (await module.namespace.get("default", { reference: true })) as ivm.Reference;
-      realm.handles.push(exported);
-      const installed = (await setAgent.apply(undefined, [exported.derefInto()], {
-        result: { copy: true },
-        timeout: 1000,
-      })) as Installed;
       if (!installed.ok) throw loadFailed(installed.message);
       this.#handlers = installed.handlers.filter((h): h is AgentHandler =>
         (AGENT_HANDLERS as readonly string[]).includes(h),
@@ -542,6 +547,82 @@ export class IsolateSandbox implements Sandbox {
       if (err instanceof VeilError) throw err;
       throw limitError(err, this.#limits) ?? loadFailed((err as Error).message, err);
     }
+  }
+
+  /** Compiles and evaluates the agent's ES module in the realm, and installs its default export. */
+  async #evaluateModule(
+    isolate: ivm.Isolate,
+    context: ivm.Context,
+    realm: Realm,
+    setAgent: ivm.Reference,
+    secrets: ivm.ExternalCopy,
+  ): Promise<Installed> {
+    let module: ivm.Module;
+    try {
+      module = await isolate.compileModule(this.#code, { filename: `agent:${this.#meta.name}` });
+    } catch (err) {
+      throw loadFailed(`syntax error: ${(err as Error).message}`, err);
+    }
+    if (module.dependencySpecifiers.length > 0) {
+      throw loadFailed(
+        `it imports ${module.dependencySpecifiers.map((s) => `"${s}"`).join(", ")}; bundles must be self-contained (veil deploy bundles them)`,
+      );
+    }
+    await module.instantiate(context, () => {
+      throw new Error("imports are not allowed");
+    });
+    try {
+      await module.evaluate({ timeout: this.#limits.wallTimeMs });
+    } catch (err) {
+      throw (
+        limitError(err, this.#limits) ?? loadFailed(`it threw while loading: ${(err as Error).message}`, err)
+      );
+    }
+    realm.handles.push(module);
+    const exported = (await module.namespace.get("default", { reference: true })) as ivm.Reference;
+    realm.handles.push(exported);
+    return (await setAgent.apply(undefined, [exported.derefInto(), secrets.copyInto()], {
+      result: { copy: true },
+      timeout: 1000,
+    })) as Installed;
+  }
+
+  /**
+   * Runs a script Phala's tools built (`isPhalaScript`) as a classic script in the realm, with
+   * Phala's guest globals, and installs the main function it hands its input to (ADR 0023).
+   */
+  async #runPhalaScript(
+    isolate: ivm.Isolate,
+    context: ivm.Context,
+    realm: Realm,
+    begin: ivm.Reference,
+    end: ivm.Reference,
+    secrets: ivm.ExternalCopy,
+  ): Promise<Installed> {
+    let script: ivm.Script;
+    try {
+      script = await isolate.compileScript(this.#code, { filename: `agent:${this.#meta.name}` });
+    } catch (err) {
+      throw loadFailed(`syntax error: ${(err as Error).message}`, err);
+    }
+    realm.handles.push(script);
+    let ended: Installed | undefined;
+    await begin.apply(undefined, [secrets.copyInto()], { timeout: 1000 });
+    try {
+      await script.run(context, { timeout: this.#limits.wallTimeMs });
+    } catch (err) {
+      throw (
+        limitError(err, this.#limits) ?? loadFailed(`it threw while loading: ${(err as Error).message}`, err)
+      );
+    } finally {
+      await end.apply(undefined, [], { result: { copy: true }, timeout: 1000 }).then(
+        (installed) => {
+          ended = installed as Installed;
+        },
+        () => {},
+      );
+    }
+    return ended ?? { ok: false, message: "the Phala-built script could not be installed" };
   }
 
   /** Drops a realm once its requests and their `ctx.waitUntil` work are done. */
@@ -706,6 +787,13 @@ export class IsolateSandbox implements Sandbox {
       llm: waking((op: unknown, arg: unknown) => this.#llm.call(op, arg)),
       agents: waking(agentsHook(this.#agentCaller, this.#calls)),
       subtle: waking((op: unknown, args: unknown) => subtleOperation(op, args)),
+      deriveSecret: (salt) => {
+        if (!this.#secretKey) return null;
+        const s = bytes(salt);
+        if (s.byteLength > 65536) throw new RangeError("Wapo.deriveSecret: the salt is over 64 KiB");
+        const info = Buffer.concat([DERIVE_SECRET_LABEL, createHash("sha256").update(s).digest()]);
+        return hkdfSync("sha256", this.#secretKey, Buffer.alloc(0), info, 64) as ArrayBuffer;
+      },
     };
   }
 

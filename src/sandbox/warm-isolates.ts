@@ -64,6 +64,7 @@ const NO_HOST: HostOperations = {
   llm: undefined,
   agents: undefined,
   subtle: undefined,
+  deriveSecret: undefined,
 };
 
 const WARM_UP_AGENT = `export default { async fetch(request, env, ctx) {
@@ -89,7 +90,9 @@ async function make(memoryMb: number): Promise<WarmIsolate> {
       await module.evaluate({ timeout: 1000 });
       const { setAgent, dispatch } = await takeEntries(context);
       const exported = (await module.namespace.get("default", { reference: true })) as ivm.Reference;
-      await setAgent.apply(undefined, [exported.derefInto()], { timeout: 1000 });
+      await setAgent.apply(undefined, [exported.derefInto(), new ivm.ExternalCopy({}).copyInto()], {
+        timeout: 1000,
+      });
       await dispatch.apply(
         undefined,
         [

@@ -189,6 +189,7 @@ export class AgentTable {
           ...(identity ? { address: identity.address } : {}),
           secrets,
         },
+        ...(identity ? { secretKey: identity.keys.derivedSecretsKey } : {}),
         ...(identity && this.#opts.stateStore && this.#keyring
           ? {
               state: new EncryptedAgentState(

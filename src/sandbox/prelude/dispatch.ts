@@ -25,7 +25,12 @@ type Ctx = {
   state: unknown;
   llm(receipts: unknown[]): unknown;
   agents(callToken: string): unknown;
+  /** Installs the Phala guest globals (phala.ts), for Phala-style agents only. */
+  phalaGlobals(secrets: Record<string, string>): void;
 };
+
+/** What a Phala-built script's `globalThis.scriptArgs` is while it loads: see `phalaBegin`. */
+type Watch = { marker: unknown[]; apply: typeof Function.prototype.apply; main?: unknown };
 
 const errorInfo = (e: unknown): ErrorInfo => {
   const o = e && typeof e === "object" ? (e as { name?: unknown; message?: unknown; stack?: unknown }) : {};
@@ -62,6 +67,12 @@ const chunkBytes = (c: unknown): ArrayBuffer => {
 export function makeEntries(made: Ctx): RealmEntries {
   let agent: Agent | undefined;
   let phala = false;
+  let watch: Watch | undefined;
+  const installPhala = (main: unknown): Installed => {
+    agent = main as Agent;
+    phala = true;
+    return { ok: true, style: "phala", handlers: ["fetch"] };
+  };
   // Work handed to ctx.waitUntil, still running: the host waits for it before it drops a realm.
   const pending = new Set<Promise<unknown>>();
 
@@ -233,7 +244,7 @@ export function makeEntries(made: Ctx): RealmEntries {
   };
 
   return {
-    setAgent(exported: unknown): Installed {
+    setAgent(exported: unknown, secrets: Record<string, string>): Installed {
       const e = exported as Agent | undefined;
       if (
         e &&
@@ -248,15 +259,74 @@ export function makeEntries(made: Ctx): RealmEntries {
       }
       if (typeof e === "function") {
         // Phala's AI Agent Contract styles: see phala.ts.
-        agent = e;
-        phala = true;
-        return { ok: true, style: "phala", handlers: ["fetch"] };
+        made.phalaGlobals(secrets);
+        return installPhala(e);
       }
       return {
         ok: false,
         message:
           "the bundle's default export has no fetch(request, env, ctx) handler (nor is it a Phala-style main function)",
       };
+    },
+    // A Phala-built script is no module: phat-fn's ends `main.apply(null, globalThis.scriptArgs)`
+    // (then sets scriptOutput), the wapo runtime's leaves main in `module.exports`. While it
+    // loads, scriptArgs is a marker and `apply` called with it hands over the function instead
+    // of running it; the requests call that function as they would a default export.
+    phalaBegin(secrets: Record<string, string>): void {
+      made.phalaGlobals(secrets);
+      const marker: unknown[] = [];
+      const apply = Function.prototype.apply;
+      const w: Watch = { marker, apply };
+      watch = w;
+      (globalThis as { scriptArgs?: unknown }).scriptArgs = marker;
+      Object.defineProperty(Function.prototype, "apply", {
+        value: function (this: (...a: unknown[]) => unknown, thisArg: unknown, args?: ArrayLike<unknown>) {
+          if (args === marker && w.main === undefined) {
+            w.main = this;
+            // Never settles: the script's `.then(… scriptOutput = …)` waits for good.
+            return new Promise(() => {});
+          }
+          return Reflect.apply(apply, this, [thisArg, args]);
+        },
+        writable: true,
+        configurable: true,
+        enumerable: false,
+      });
+    },
+    phalaEnd(): Installed {
+      const w = watch;
+      watch = undefined;
+      const scope = globalThis as {
+        scriptArgs?: unknown;
+        scriptOutput?: unknown;
+        module?: { exports?: unknown };
+      };
+      if (w) {
+        Object.defineProperty(Function.prototype, "apply", {
+          value: w.apply,
+          writable: true,
+          configurable: true,
+          enumerable: false,
+        });
+      }
+      delete scope.scriptArgs;
+      delete scope.scriptOutput;
+      const exported = scope.module?.exports as { default?: unknown } | undefined;
+      const main =
+        w?.main ??
+        (typeof exported === "function"
+          ? exported
+          : typeof exported?.default === "function"
+            ? exported.default
+            : undefined);
+      if (typeof main !== "function") {
+        return {
+          ok: false,
+          message:
+            "the Phala-built script neither passed globalThis.scriptArgs to its main function (phat-fn build) nor left one in module.exports (the wapo runtime's)",
+        };
+      }
+      return installPhala(main);
     },
     dispatch,
     dispatchMany,

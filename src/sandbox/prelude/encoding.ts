@@ -48,6 +48,44 @@ export class TextEncoder {
     }
     return out;
   }
+  /**
+   * Encoding standard's encodeInto: as many whole characters as fit in `destination`; `read` counts
+   * UTF-16 code units, `written` bytes (@msgpack/msgpack encodes its strings with it).
+   */
+  encodeInto(source: string, destination: Uint8Array): { read: number; written: number } {
+    if (!(destination instanceof Uint8Array))
+      throw new TypeError("encodeInto: the destination must be a Uint8Array");
+    const s = String(source);
+    const end = destination.length;
+    let read = 0;
+    let o = 0;
+    while (read < s.length) {
+      let c = s.charCodeAt(read);
+      let units = 1;
+      if (c >= 0xd800 && c <= 0xdbff && read + 1 < s.length && isLow(s.charCodeAt(read + 1))) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(read + 1) - 0xdc00);
+        units = 2;
+      } else if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+      const size = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+      if (o + size > end) break;
+      if (size === 1) destination[o++] = c;
+      else if (size === 2) {
+        destination[o++] = 0xc0 | (c >> 6);
+        destination[o++] = 0x80 | (c & 63);
+      } else if (size === 3) {
+        destination[o++] = 0xe0 | (c >> 12);
+        destination[o++] = 0x80 | ((c >> 6) & 63);
+        destination[o++] = 0x80 | (c & 63);
+      } else {
+        destination[o++] = 0xf0 | (c >> 18);
+        destination[o++] = 0x80 | ((c >> 12) & 63);
+        destination[o++] = 0x80 | ((c >> 6) & 63);
+        destination[o++] = 0x80 | (c & 63);
+      }
+      read += units;
+    }
+    return { read, written: o };
+  }
 }
 
 const isLow = (d: number) => d >= 0xdc00 && d <= 0xdfff;

@@ -18,6 +18,7 @@ import { Headers } from "./headers.ts";
 import { type HostHandoff, hostFrom } from "./host.ts";
 import { makeLlm } from "./llm.ts";
 import { makeMessaging } from "./messages.ts";
+import { installPhalaGlobals } from "./phala.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
 import { makeState } from "./state.ts";
@@ -119,6 +120,7 @@ Object.defineProperty(scope, ENTRIES_GLOBAL, {
     // ctx.llm and ctx.agents are made per request: its LLM receipts, its call token.
     llm: (receipts) => makeLlm(host.llm, receipts),
     agents: (token) => makeAgents(host.agents, token),
+    phalaGlobals: (secrets) => installPhalaGlobals(host.deriveSecret, secrets),
   }),
   configurable: true,
 });
