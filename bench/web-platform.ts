@@ -1,7 +1,7 @@
 // What the web platform costs an agent per request (issue 19): the same handler with and without
 // URL parsing, with a repeated URL (the realm's cache of recent URLs), new absolute URLs (the
-// realm's own parser for the common case), new relative ones (one synchronous host call each,
-// bridge.ts `urlParse`), and a fetch of a small answer. Printed side by side, each against the handler that does none of it.
+// realm's own parser for the common case, and "/path" against a base), new internationalized
+// ones (one synchronous host call each, bridge.ts `urlParse`), and a fetch of a small answer. Printed side by side, each against the handler that does none of it.
 //   npm run bench:web-platform [-- requests]
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -23,8 +23,13 @@ const handlers: [string, string, number][] = [
     requests,
   ],
   [
-    "10 new relative URLs (the host's parser)",
+    "10 new /paths against a base (in the realm)",
     `let n = 0; for (let i = 0; i < 10; i++) n += new URL("/p/" + Math.random(), "https://x.test").pathname.length; return new Response(String(n));`,
+    requests,
+  ],
+  [
+    "10 new IDN URLs (the host's parser)",
+    `let n = 0; for (let i = 0; i < 10; i++) n += new URL("https://bücher.example/p/" + Math.random()).pathname.length; return new Response(String(n));`,
     requests,
   ],
   [

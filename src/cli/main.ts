@@ -878,6 +878,11 @@ program
   .option("--port <port>", "port", parsePort, 8547)
   .option("--host <host>", "interface", "127.0.0.1")
   .option("--cluster-id <id>", "cluster whose key it provisions", "default")
+  .option(
+    "--join <gateway-url>",
+    "join the network of this gateway from another host (fetches its network file into DATA/network.json)",
+  )
+  .option("--rpc <url>", "with --join: the chain's JSON-RPC as this host reaches it")
   .addOption(teeOption())
   .option("--pccs-url <url>", "where hardware backends fetch collateral (default Intel's PCS)")
   .option("--configfs-tsm <dir>", "the configfs-tsm report directory (tdx)")
@@ -891,11 +896,26 @@ program
           port: number;
           host: string;
           clusterId: string;
+          join?: string;
+          rpc?: string;
         } & TeeFlags,
       ) => {
+        if (opts.join && opts.network)
+          throw new VeilError("BAD_ARGUMENT", "--join and --network both name the network", {
+            hint: "Give one: --join GATEWAY_URL on another host, --network FILE on the network's own.",
+          });
+        if (opts.rpc && !opts.join)
+          throw new VeilError("BAD_ARGUMENT", "--rpc goes with --join", {
+            hint: "On the network's own host the network file says where the chain is.",
+          });
+        const network = opts.join
+          ? await (await import("../network/join.ts")).joinNetwork(opts.join, opts.data, {
+              ...(opts.rpc ? { rpc: opts.rpc } : {}),
+            })
+          : networkPath(opts.network);
         const { runGatekeeper } = await import("../gatekeeper/main.ts");
         await runGatekeeper({
-          network: networkPath(opts.network),
+          network,
           dataDir: opts.data,
           port: opts.port,
           host: opts.host,
@@ -1028,6 +1048,7 @@ program
               rateLimit,
               trustForwardedFor: opts.gatewayTrustForwardedFor === true,
               ...(opts.gatewayLinkKey ? { linkKeyFile: opts.gatewayLinkKey } : {}),
+              ...(opts.state ? { state: opts.state } : {}),
             },
             { address: worker.ready.address, listener: worker.listener },
           ));
@@ -1055,6 +1076,18 @@ program
     "--trust-forwarded-for",
     "take the caller's address from x-forwarded-for (only behind a proxy that sets it)",
   )
+  .option("--data <dir>", "with --join: where this gateway keeps the network file, its link key and bundles")
+  .option(
+    "--join <gateway-url>",
+    "run a second gateway of the network of this gateway, from another host (fetches its network file into DATA/network.json)",
+  )
+  .option("--rpc <url>", "with --join: the chain's JSON-RPC as this host reaches it")
+  .addOption(
+    new Option(
+      "--state <url>",
+      "the network's PostgreSQL (postgres://USER:PASSWORD@HOST:PORT/DB): callers' rate limits are shared with its other gateways",
+    ).env("VEIL_STATE"),
+  )
   .option(
     "--link-key <file>",
     "the key that signs this gateway's links to workers, made there on first use (default: gateway-link.key beside the network file); workers list its address with --link-peer",
@@ -1070,17 +1103,40 @@ program
         rateBurst?: string;
         trustForwardedFor?: boolean;
         linkKey?: string;
+        data?: string;
+        join?: string;
+        rpc?: string;
+        state?: string;
       }) => {
         const rateLimit = parseRateLimit(opts.rateLimit, opts.rateBurst, "--");
+        if (opts.join && opts.network)
+          throw new VeilError("BAD_ARGUMENT", "--join and --network both name the network", {
+            hint: "Give one: --join GATEWAY_URL on another host, --network FILE on the network's own.",
+          });
+        if ((opts.rpc || opts.data) && !opts.join)
+          throw new VeilError("BAD_ARGUMENT", "--rpc and --data go with --join", {
+            hint: "On the network's own host the network file says where the chain is.",
+          });
+        if (opts.join && !opts.data)
+          throw new VeilError("BAD_ARGUMENT", "--join needs --data DIR", {
+            hint: "Give the directory where this gateway keeps the network file, its link key and bundles.",
+          });
+        const network =
+          opts.join && opts.data
+            ? await (await import("../network/join.ts")).joinNetwork(opts.join, opts.data, {
+                ...(opts.rpc ? { rpc: opts.rpc } : {}),
+              })
+            : networkPath(opts.network);
         const { runGateway } = await import("../gateway/main.ts");
         await runGateway({
-          network: networkPath(opts.network),
+          network,
           port: opts.port,
           host: opts.host,
           maxRequestBytes: Number(opts.maxRequestBytes),
           rateLimit,
           trustForwardedFor: opts.trustForwardedFor === true,
           ...(opts.linkKey ? { linkKeyFile: opts.linkKey } : {}),
+          ...(opts.state ? { state: opts.state } : {}),
         });
       },
     ),

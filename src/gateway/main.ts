@@ -4,7 +4,9 @@ import { announceReady } from "../daemon/http.ts";
 import { defaultLinkKeyFile, loadOrCreateLinkKey } from "../daemon/link-auth.ts";
 import { loadNetwork, type NetworkFile } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
-import type { RateLimit } from "./rate-limit.ts";
+import { isPostgresUrl } from "../storage/postgres.ts";
+import { PostgresRateBuckets } from "../storage/rate-buckets.ts";
+import { type RateLimit, SharedRateLimiter } from "./rate-limit.ts";
 import { Router } from "./routing.ts";
 import { createGatewayServer } from "./server.ts";
 import type { LocalWorker } from "./worker-link.ts";
@@ -18,6 +20,13 @@ export type GatewayDaemonOptions = {
   trustForwardedFor: boolean;
   /** The file of the key that signs this gateway's links to workers (made on first use). */
   linkKeyFile?: string;
+  /**
+   * The network's PostgreSQL (postgres://…): callers' budgets are then the network's, shared
+   * with its other gateways, instead of this gateway's own.
+   */
+  state?: string;
+  /** Where a gateway that joined from another host keeps the bundles it is given. */
+  blobDir?: string;
 };
 
 /** Runs the gateway until the process ends. */
@@ -38,11 +47,18 @@ export async function startGateway(
   const link = loadOrCreateLinkKey(options.linkKeyFile ?? defaultLinkKeyFile(options.network));
   const chain = new VeilChain(network.chain);
   const router = new Router(chain);
+  const sharedLimiter =
+    options.state && isPostgresUrl(options.state) && options.rateLimit.perSecond > 0
+      ? new SharedRateLimiter(
+          options.rateLimit,
+          await PostgresRateBuckets.open(options.state, network.state?.namespace),
+        )
+      : undefined;
   const server = createGatewayServer({
     router,
     networkForJoiners: () => forJoiners(loadNetwork(options.network)),
     bundles: {
-      store: new FsBlobStore(network.blobStore.path),
+      store: new FsBlobStore(options.blobDir ?? network.blobStore.path),
       isVersionOf: async (nameOrId, codeHash) => {
         const id = /^\d+$/.test(nameOrId) ? BigInt(nameOrId) : await chain.agentIdOf(nameOrId);
         if (id === 0n) return false;
@@ -53,6 +69,7 @@ export async function startGateway(
     maxRequestBytes: options.maxRequestBytes,
     workerTimeoutMs: 30_000,
     rateLimit: options.rateLimit,
+    ...(sharedLimiter ? { sharedLimiter } : {}),
     trustForwardedFor: options.trustForwardedFor,
     ...(localWorker ? { localWorker } : {}),
     linkKey: link.key,
@@ -63,7 +80,7 @@ export async function startGateway(
   });
   const url = `http://${options.host}:${(server.address() as AddressInfo).port}`;
   console.error(
-    `gateway listening on ${url}${localWorker ? ` (in worker ${localWorker.address}'s process)` : ""}; links signed by ${link.address}`,
+    `gateway listening on ${url}${localWorker ? ` (in worker ${localWorker.address}'s process)` : ""}; links signed by ${link.address}${sharedLimiter ? "; callers' rate limits shared with the network's other gateways" : ""}`,
   );
   return { url };
 }

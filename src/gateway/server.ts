@@ -4,7 +4,7 @@ import { drained, MAX_HEADER_BYTES, readBody, sendError, sendJson, splitTarget }
 import { createHttp1Server, type Http1Request, type Http1Response } from "../daemon/http1-server.ts";
 import { VeilError } from "../errors/index.ts";
 import { type BlobStore, contentHash, MAX_BLOB_BYTES } from "../storage/blob-store.ts";
-import { type RateLimit, RateLimiter } from "./rate-limit.ts";
+import { type CallerLimiter, type RateLimit, RateLimiter } from "./rate-limit.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
 import { type Attempt, type LinkedStream, type LocalWorker, WorkerLinks } from "./worker-link.ts";
 
@@ -14,6 +14,8 @@ export type GatewayOptions = {
   workerTimeoutMs: number;
   /** Per caller (client address); off when absent or perSecond is 0. */
   rateLimit?: RateLimit;
+  /** The network's shared buckets (every gateway takes from them) instead of this gateway's own. */
+  sharedLimiter?: CallerLimiter;
   /**
    * Take the caller's address from the first `x-forwarded-for` entry: only behind a proxy that
    * sets it, since anyone else can write any address there.
@@ -39,7 +41,7 @@ export type GatewayOptions = {
 };
 
 /** What a running gateway server holds besides its options. */
-type GatewayContext = GatewayOptions & { limiter: RateLimiter | undefined; links: WorkerLinks };
+type GatewayContext = GatewayOptions & { limiter: CallerLimiter | undefined; links: WorkerLinks };
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -59,7 +61,7 @@ const HOP_BY_HOP = new Set([
 export function createGatewayServer(options: GatewayOptions): Server {
   const context: GatewayContext = {
     ...options,
-    limiter: options.rateLimit ? new RateLimiter(options.rateLimit) : undefined,
+    limiter: options.sharedLimiter ?? (options.rateLimit ? new RateLimiter(options.rateLimit) : undefined),
     links: new WorkerLinks(options.workerTimeoutMs, options.localWorker, options.linkKey),
   };
   // Not node:http: its per-request stream machinery cost more than the gateway's own work
@@ -140,7 +142,7 @@ async function handle(req: Http1Request, res: Http1Response, options: GatewayCon
     return;
   }
   // Everything past health costs a worker or a chain read: each caller within its budget.
-  admit(req, res, options);
+  await admit(req, res, options);
   if (parts[1] === "v1" && parts[2] === "agents" && parts[3] && parts.length === 4 && req.method === "GET") {
     await describe(decodeURIComponent(parts[3]), res, options);
     return;
@@ -300,10 +302,10 @@ function callerKey(req: Http1Request, options: GatewayOptions): string {
 }
 
 /** Refuses a caller over its rate before anything is read or sent to a worker. */
-function admit(req: Http1Request, res: Http1Response, options: GatewayContext): void {
+async function admit(req: Http1Request, res: Http1Response, options: GatewayContext): Promise<void> {
   const limiter = options.limiter;
   if (!limiter?.enabled) return;
-  const decision = limiter.take(callerKey(req, options));
+  const decision = await limiter.take(callerKey(req, options));
   if (decision.ok) return;
   const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
   res.setHeader("retry-after", String(seconds));

@@ -305,18 +305,22 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
       progress(`gateway at ${network.gateway.url}, in worker ${workers[0]!.ready.address}'s process`);
     } else {
       progress("starting the gateway…");
-      const gw = await supervisor.start("gateway", [
+      const gw = await supervisor.start(
         "gateway",
-        "--network",
-        path,
-        "--port",
-        String(portOf(previous?.gateway?.url, port(options.basePort, 1))),
-        "--host",
-        options.host,
-        "--link-key",
-        linkKeyFile,
-        ...(rateLimit !== undefined ? ["--rate-limit", rateLimit] : []),
-      ]);
+        [
+          "gateway",
+          "--network",
+          path,
+          "--port",
+          String(portOf(previous?.gateway?.url, port(options.basePort, 1))),
+          "--host",
+          options.host,
+          "--link-key",
+          linkKeyFile,
+          ...(rateLimit !== undefined ? ["--rate-limit", rateLimit] : []),
+        ],
+        state.record.kind === "postgres" ? { VEIL_STATE: state.spec } : {},
+      );
       network.gateway = {
         url: String(gw.ready.url),
         linkAddress: gatewayLink.address,

@@ -30,6 +30,47 @@ describe("a network with two gatekeepers", { timeout: 360_000 }, () => {
     rmSync(work, { recursive: true, force: true });
   });
 
+  test("a gatekeeper on another host starts from the gateway's URL alone and waits for governance to add it", async () => {
+    const { readFileSync } = await import("node:fs");
+    const gateway = (
+      JSON.parse(readFileSync(join(dir, "network.json"), "utf8")) as { gateway: { url: string } }
+    ).gateway.url;
+    const data = join(work, "gk-joined");
+    const { VEIL_NETWORK: _ours, ...rest } = process.env;
+    const child = spawn(
+      process.execPath,
+      [veilBin, "gatekeeper", "--join", gateway, "--data", data, "--port", "0"],
+      {
+        cwd: work,
+        env: rest,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let log = "";
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no word from the joined gatekeeper:\n${log}`)),
+          60_000,
+        );
+        child.stderr.on("data", (c: Buffer) => {
+          log += c.toString();
+          if (/waiting for 0x[0-9a-fA-F]{40} to be added to the GatekeeperRegistry/.test(log)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once("exit", (code) => reject(new Error(`the joined gatekeeper exited (${code}):\n${log}`)));
+      });
+      // It runs on the network file the gateway handed out: no development keys in it.
+      const file = readFileSync(join(data, "network.json"), "utf8");
+      assert.doesNotMatch(file, /privateKey/);
+      assert.equal((JSON.parse(file) as { gateway: { url: string } }).gateway.url, gateway);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
   test("with the first gatekeeper gone, a new worker is provisioned by the one that joined", async () => {
     const { readFileSync } = await import("node:fs");
     const n = JSON.parse(readFileSync(join(dir, "network.json"), "utf8")) as NetworkJson;

@@ -186,6 +186,68 @@ describe("veil up --state postgres://", { timeout: 420_000 }, () => {
     await new Promise((r) => child.once("exit", r));
   });
 
+  test("two gateways joined from their own directories serve the network and share each caller's budget", async () => {
+    const gateway = readNetwork(dir).gateway.url;
+    /** `veil gateway --join` from a directory of its own, 1 request/s and a burst of 12 per caller. */
+    const startGateway = async (name: string) => {
+      const child = spawn(
+        process.execPath,
+        [
+          veilBin,
+          "gateway",
+          "--join",
+          gateway,
+          "--data",
+          join(work, name),
+          "--port",
+          "0",
+          "--rate-limit",
+          "1",
+          "--rate-burst",
+          "12",
+          // The network's gateway link key, copied to the gateway's host: workers take its links.
+          "--link-key",
+          join(dir, "gateway-link.key"),
+        ],
+        { cwd: work, env: joinerEnv(url), stdio: ["ignore", "pipe", "pipe"] },
+      );
+      joiners.push(child);
+      let log = "";
+      return new Promise<string>((resolve, reject) => {
+        child.stderr.on("data", (c: Buffer) => {
+          log += c.toString();
+          const m = /gateway listening on (http:\/\/[^\s;]+);.*shared with the network's other gateways/.exec(
+            log,
+          );
+          if (m) resolve(m[1]!);
+        });
+        child.once("exit", (code) => reject(new Error(`the joined gateway exited (${code}):\n${log}`)));
+      });
+    };
+    const [g2, g3] = await Promise.all([startGateway("gateway-2"), startGateway("gateway-3")]);
+    // Each serves the network: the counter, through either.
+    const first = await fetch(`${g2}/agents/counter/count`, { method: "POST" });
+    assert.equal(first.status, 200, await first.clone().text());
+    assert.deepEqual(await first.json(), { n: 41 });
+    // One caller alternating between them: one budget of 12 (and 1 a second), not two.
+    const started = Date.now();
+    let admitted = 1;
+    let limited = 0;
+    for (let i = 0; i < 40; i++) {
+      const res = await fetch(`${i % 2 ? g2 : g3}/v1/agents/counter`);
+      await res.arrayBuffer();
+      if (res.status === 200) admitted++;
+      else {
+        assert.equal(res.status, 429);
+        assert.ok(res.headers.get("retry-after"));
+        limited++;
+      }
+    }
+    const seconds = Math.ceil((Date.now() - started) / 1000);
+    assert.ok(admitted <= 12 + seconds, `${admitted} requests admitted in ${seconds} s across two gateways`);
+    assert.ok(limited >= 40 - (12 + seconds));
+  });
+
   test("resumed without --state, the network finds its database again; --state naming SQLite is refused", async () => {
     assert.ok(network);
     network.child.kill("SIGINT");

@@ -184,8 +184,13 @@ const RECENT = 64;
  * else goes to the host's parser. A host call costs a request ~20 µs on a loaded machine
  * (isolated-vm hands a sync call from the isolate's thread to Node's), so this is worth having.
  */
-const SIMPLE =
-  /^(https?|wss?):\/\/([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?)(?::([0-9]{1,5}))?(\/[^\x00-\x20"#<>?`{}\\\x7f-\uffff]*)?(?:\?([^\x00-\x20"#<>'\x7f-\uffff]*))?(?:#([^\x00-\x20"<>`\x7f-\uffff]*))?$/;
+// Printable ASCII only: each part's class is what its percent-encode set leaves as it is.
+const PATH_CHARS = "[!$%&'()*+,\\-./0-9:;=@A-Z[\\]^_a-z|~]";
+const QUERY_CHARS = "[!$%&()*+,\\-./0-9:;=?@A-Z[\\\\\\]^_`a-z{|}~]";
+const FRAGMENT_CHARS = "[!#$%&'()*+,\\-./0-9:;=?@A-Z[\\\\\\]^_a-z{|}~]";
+const SIMPLE = new RegExp(
+  `^(https?|wss?)://([A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.?)(?::([0-9]{1,5}))?(/${PATH_CHARS}*)?(?:\\?(${QUERY_CHARS}*))?(?:#(${FRAGMENT_CHARS}*))?$`,
+);
 const DEFAULT_PORT: Record<string, string> = { http: "80", https: "443", ws: "80", wss: "443" };
 
 function simpleParse(input: string): UrlParts | null {
