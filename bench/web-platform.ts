@@ -1,7 +1,8 @@
 // What the web platform costs an agent per request (issue 19): the same handler with and without
 // URL parsing, with a repeated URL (the realm's cache of recent URLs), new absolute URLs (the
 // realm's own parser for the common case, and "/path" against a base), new internationalized
-// ones (one synchronous host call each, bridge.ts `urlParse`), and a fetch of a small answer. Printed side by side, each against the handler that does none of it.
+// ones (one synchronous host call each, bridge.ts `urlParse`), and a fetch of a small answer.
+// Printed side by side, each against the handler that does none of it.
 //   npm run bench:web-platform [-- requests]
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
