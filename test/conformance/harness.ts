@@ -149,7 +149,7 @@ export async function runArea(
       else result.expectedFailures++;
     } else if (!ok) {
       result.unexpected.push({
-        name: ascii(c.name),
+        name: c.name,
         got: a.error !== undefined ? `threw ${ascii(a.error)}` : short(a.value),
         expected: short(c.expect),
       });
@@ -249,7 +249,7 @@ export function conformance(area: string, fns: Record<string, SandboxFn>, load: 
     if (process.env.VEIL_CONFORMANCE_FAILURES)
       writeFileSync(join(process.env.VEIL_CONFORMANCE_FAILURES, `${area}.json`), JSON.stringify(r.unexpected, null, 2));
     const problems = [
-      ...r.unexpected.map((u) => `fails: ${u.name}\n    got      ${u.got}\n    expected ${u.expected}`),
+      ...r.unexpected.map((u) => `fails: ${ascii(u.name)}\n    got      ${u.got}\n    expected ${u.expected}`),
       ...r.nowPass.map((n) => `now passes, remove from expected-failures.json: ${ascii(n)}`),
       ...r.stale.map((n) => `listed in expected-failures.json but no such case: ${ascii(n)}`),
     ];
