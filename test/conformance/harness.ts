@@ -55,7 +55,7 @@ export function expectedFailures(area: string): Map<string, string> {
 }
 
 /** The agent: the area's functions, and a fetch handler that runs a batch of cases in order. */
-function agentSource(fns: Record<string, SandboxFn>): string {
+function agentSource(fns: Record<string, SandboxFn>, helpers: Record<string, SandboxFn>): string {
   const table = Object.entries(fns)
     .map(([k, f]) => {
       const src = f.toString();
@@ -65,7 +65,11 @@ function agentSource(fns: Record<string, SandboxFn>): string {
     })
     .join(",\n");
   // tsx names functions with __name(); in the sandbox that is the identity.
+  const shared = Object.entries(helpers)
+    .map(([k, f]) => `const ${k} = ${f.toString()};`)
+    .join("\n");
   return `const __name = (f) => f;
+${shared}
 const FNS = {\n${table}\n};
 const describe = (e) => (e && typeof e === "object" || typeof e === "function") ? \`\${e.name}: \${e.message}\` : \`thrown \${String(e)}\`;
 async function one(fn, input) {
@@ -117,7 +121,7 @@ export async function runArea(
   area: string,
   fns: Record<string, SandboxFn>,
   cases: Case[],
-  options: { batch?: number } = {},
+  options: { batch?: number; helpers?: Record<string, SandboxFn> } = {},
 ): Promise<AreaResult> {
   const started = Date.now();
   const names = new Set<string>();
@@ -129,7 +133,7 @@ export async function runArea(
   // cases (Node passes the web-platform-tests of these areas), with no list.
   const reference = process.env.VEIL_CONFORMANCE_REFERENCE === "node";
   const listed = reference ? new Map<string, string>() : expectedFailures(area);
-  const answers: Answer[] = reference ? await onHost(fns, cases) : await inSandbox(area, fns, cases, options.batch ?? 200);
+  const answers: Answer[] = reference ? await onHost(fns, cases) : await inSandbox(area, fns, cases, options.batch ?? 200, options.helpers ?? {});
   const result: AreaResult = {
     area,
     total: cases.length,
@@ -173,10 +177,16 @@ async function onHost(fns: Record<string, SandboxFn>, cases: Case[]): Promise<An
   return out;
 }
 
-async function inSandbox(area: string, fns: Record<string, SandboxFn>, cases: Case[], size: number): Promise<Answer[]> {
+async function inSandbox(
+  area: string,
+  fns: Record<string, SandboxFn>,
+  cases: Case[],
+  size: number,
+  helpers: Record<string, SandboxFn>,
+): Promise<Answer[]> {
   const sandbox = await IsolateSandbox.create({
     meta,
-    code: agentSource(fns),
+    code: agentSource(fns, helpers),
     limits: { cpuTimeMs: 30_000, wallTimeMs: 45_000, maxResponseBytes: 64 * 1024 * 1024, memoryMb: 256 },
   });
   const answers: Answer[] = [];
@@ -239,9 +249,15 @@ function writeSummary(r: AreaResult): void {
 }
 
 /** The area's test: runs it, prints its counts, and fails on any departure from the list. */
-export function conformance(area: string, fns: Record<string, SandboxFn>, load: () => Case[] | Promise<Case[]>) {
+/** `helpers` are functions the cases call by name (arrow functions: `const name = …` in the sandbox). */
+export function conformance(
+  area: string,
+  fns: Record<string, SandboxFn>,
+  load: () => Case[] | Promise<Case[]>,
+  helpers: Record<string, SandboxFn> = {},
+) {
   test(`${area}: every case passes in the sandbox but those listed in expected-failures.json, which still fail`, async (t) => {
-    const r = await runArea(area, fns, await load());
+    const r = await runArea(area, fns, await load(), { helpers });
     const line = summaryLine(r);
     t.diagnostic(line);
     writeSummary(r);
@@ -258,4 +274,15 @@ export function conformance(area: string, fns: Record<string, SandboxFn>, load: 
     const more = problems.length > 25 ? `\n... and ${problems.length - 25} more (VEIL_CONFORMANCE_FAILURES=dir lists them)` : "";
     assert.ok(problems.length === 0, `${area}: ${problems.length} departures from the list\n${shown}${more}`);
   });
+}
+
+/** Cases written as functions, each its own: name → [the function, what it must answer]. */
+export function written(table: Record<string, [SandboxFn, unknown]>): { fns: Record<string, SandboxFn>; cases: Case[] } {
+  const fns: Record<string, SandboxFn> = {};
+  const cases: Case[] = [];
+  for (const [name, [fn, expect]] of Object.entries(table)) {
+    fns[name] = fn;
+    cases.push({ name, fn: name, expect });
+  }
+  return { fns, cases };
 }
