@@ -9,10 +9,9 @@ import { createRequire } from "node:module";
 import { type Case, conformance, type SandboxFn } from "./harness.ts";
 
 const require = createRequire(import.meta.url);
-const labels = JSON.parse(readFileSync(require.resolve("whatwg-encoding/lib/labels-to-names.json"), "utf8")) as Record<
-  string,
-  string
->;
+const labels = JSON.parse(
+  readFileSync(require.resolve("whatwg-encoding/lib/labels-to-names.json"), "utf8"),
+) as Record<string, string>;
 
 const fns: Record<string, SandboxFn> = {
   label(label: string) {
@@ -63,7 +62,14 @@ const fns: Record<string, SandboxFn> = {
   attributes() {
     const d = new TextDecoder("UTF-8", { fatal: true, ignoreBOM: true });
     const e = new TextEncoder();
-    return [d.encoding, d.fatal, d.ignoreBOM, new TextDecoder().fatal, new TextDecoder().ignoreBOM, e.encoding];
+    return [
+      d.encoding,
+      d.fatal,
+      d.ignoreBOM,
+      new TextDecoder().fatal,
+      new TextDecoder().ignoreBOM,
+      e.encoding,
+    ];
   },
   reuseAfterFatal() {
     const d = new TextDecoder("utf-8", { fatal: true });
@@ -84,7 +90,10 @@ const fns: Record<string, SandboxFn> = {
   },
   bomAcrossChunks() {
     const d = new TextDecoder();
-    return [0xef, 0xbb, 0xbf, 0x41].map((b) => d.decode(new Uint8Array([b]), { stream: true })).join("") + d.decode();
+    return (
+      [0xef, 0xbb, 0xbf, 0x41].map((b) => d.decode(new Uint8Array([b]), { stream: true })).join("") +
+      d.decode()
+    );
   },
   encodeInto({ text, size, offset }: { text: string; size: number; offset: number }) {
     const dest = new Uint8Array(size + offset);
@@ -193,13 +202,44 @@ function cases(): Case[] {
     const padded = `\t\n\f\r ${label.toUpperCase()} \r\f\n\t`;
     out.push({ name: `label ${JSON.stringify(padded)} is ${expect}`, fn: "label", input: padded, expect });
   }
-  for (const label of ["replacement", "csiso2022kr", "hz-gb-2312", "iso-2022-cn", "iso-2022-cn-ext", "iso-2022-kr"])
-    out.push({ name: `replacement label ${label} is refused`, fn: "label", input: label, expect: { throws: "RangeError" } });
-  for (const label of ["", "utf-7", "unicode-1-1-utf-7", "utf8\u00a0", "\u00a0utf-8", "utf-8\0", "utf-32", "x-mac-roman2"])
-    out.push({ name: `bogus label ${JSON.stringify(label)} is refused`, fn: "label", input: label, expect: { throws: "RangeError" } });
+  for (const label of [
+    "replacement",
+    "csiso2022kr",
+    "hz-gb-2312",
+    "iso-2022-cn",
+    "iso-2022-cn-ext",
+    "iso-2022-kr",
+  ])
+    out.push({
+      name: `replacement label ${label} is refused`,
+      fn: "label",
+      input: label,
+      expect: { throws: "RangeError" },
+    });
+  for (const label of [
+    "",
+    "utf-7",
+    "unicode-1-1-utf-7",
+    "utf8\u00a0",
+    "\u00a0utf-8",
+    "utf-8\0",
+    "utf-32",
+    "x-mac-roman2",
+  ])
+    out.push({
+      name: `bogus label ${JSON.stringify(label)} is refused`,
+      fn: "label",
+      input: label,
+      expect: { throws: "RangeError" },
+    });
   for (const [what, bytes, text] of utf8) {
     out.push({ name: `utf-8 decode: ${what}`, fn: "decode", input: { bytes }, expect: text });
-    out.push({ name: `utf-8 decode byte by byte: ${what}`, fn: "byteByByte", input: { bytes }, expect: text });
+    out.push({
+      name: `utf-8 decode byte by byte: ${what}`,
+      fn: "byteByByte",
+      input: { bytes },
+      expect: text,
+    });
     const valid = !text.includes(String.fromCharCode(F)) && what !== "a partial BOM";
     out.push({
       name: `utf-8 fatal decode: ${what}`,
@@ -209,35 +249,134 @@ function cases(): Case[] {
     });
   }
   out.push(
-    { name: "ignoreBOM keeps the BOM", fn: "decode", input: { bytes: [0xef, 0xbb, 0xbf, 0x41], ignoreBOM: true }, expect: "\ufeffA" },
+    {
+      name: "ignoreBOM keeps the BOM",
+      fn: "decode",
+      input: { bytes: [0xef, 0xbb, 0xbf, 0x41], ignoreBOM: true },
+      expect: "\ufeffA",
+    },
     { name: "a BOM split across streamed chunks is removed", fn: "bomAcrossChunks", expect: "A" },
-    { name: "a decoder used after a fatal error starts afresh", fn: "reuseAfterFatal", expect: ["TypeError", "a"] },
-    { name: "a partial character flushed is one U+FFFD; the next stream drops its BOM", fn: "flushAndReuse", expect: [`a${rep(1)}`, "b"] },
-    { name: "decode takes ArrayBuffers and every kind of view, and nothing", fn: "views", expect: ["hello😀", "hello😀", "hello😀", "hihi", "hi", "", "", ""] },
-    { name: "attributes: encoding, fatal, ignoreBOM", fn: "attributes", expect: ["utf-8", true, true, false, false, "utf-8"] },
+    {
+      name: "a decoder used after a fatal error starts afresh",
+      fn: "reuseAfterFatal",
+      expect: ["TypeError", "a"],
+    },
+    {
+      name: "a partial character flushed is one U+FFFD; the next stream drops its BOM",
+      fn: "flushAndReuse",
+      expect: [`a${rep(1)}`, "b"],
+    },
+    {
+      name: "decode takes ArrayBuffers and every kind of view, and nothing",
+      fn: "views",
+      expect: ["hello😀", "hello😀", "hello😀", "hihi", "hi", "", "", ""],
+    },
+    {
+      name: "attributes: encoding, fatal, ignoreBOM",
+      fn: "attributes",
+      expect: ["utf-8", true, true, false, false, "utf-8"],
+    },
   );
   texts.forEach((t, i) => {
     out.push({ name: `round trip ${i}: ${JSON.stringify(t)}`, fn: "roundTrip", input: t, expect: true });
-    out.push({ name: `streaming decode split at every byte ${i}: ${JSON.stringify(t)}`, fn: "splitEverywhere", input: t, expect: [] });
-    out.push({ name: `encode ${i}: ${JSON.stringify(t)}`, fn: "encode", input: t, expect: [...Buffer.from(t, "utf8")] });
+    out.push({
+      name: `streaming decode split at every byte ${i}: ${JSON.stringify(t)}`,
+      fn: "splitEverywhere",
+      input: t,
+      expect: [],
+    });
+    out.push({
+      name: `encode ${i}: ${JSON.stringify(t)}`,
+      fn: "encode",
+      input: t,
+      expect: [...Buffer.from(t, "utf8")],
+    });
   });
   const ef = [0xef, 0xbf, 0xbd];
   out.push(
-    { name: "encode: a lone high surrogate is U+FFFD", fn: "encode", input: "a\ud800b", expect: [0x61, ...ef, 0x62] },
+    {
+      name: "encode: a lone high surrogate is U+FFFD",
+      fn: "encode",
+      input: "a\ud800b",
+      expect: [0x61, ...ef, 0x62],
+    },
     { name: "encode: a lone low surrogate is U+FFFD", fn: "encode", input: "\udc00", expect: ef },
-    { name: "encode: reversed surrogates are two U+FFFD", fn: "encode", input: "\udc00\ud800", expect: [...ef, ...ef] },
+    {
+      name: "encode: reversed surrogates are two U+FFFD",
+      fn: "encode",
+      input: "\udc00\ud800",
+      expect: [...ef, ...ef],
+    },
     { name: "encode: a high surrogate at the end", fn: "encode", input: "x\udbff", expect: [0x78, ...ef] },
-    { name: "encodeInto: all fits", fn: "encodeInto", input: { text: "héllo", size: 8, offset: 1 }, expect: { read: 5, written: 6, bytes: [0, 0x68, 0xc3, 0xa9, 0x6c, 0x6c, 0x6f, 0, 0] } },
-    { name: "encodeInto: stops before a character that does not fit", fn: "encodeInto", input: { text: "a€b", size: 3, offset: 0 }, expect: { read: 1, written: 1, bytes: [0x61, 0, 0] } },
-    { name: "encodeInto: a surrogate pair counts two read", fn: "encodeInto", input: { text: "😀!", size: 5, offset: 0 }, expect: { read: 3, written: 5, bytes: [0xf0, 0x9f, 0x98, 0x80, 0x21] } },
-    { name: "encodeInto: a lone surrogate is written as U+FFFD", fn: "encodeInto", input: { text: "\ud800", size: 3, offset: 0 }, expect: { read: 1, written: 3, bytes: ef } },
-    { name: "encodeInto: an empty destination", fn: "encodeInto", input: { text: "abc", size: 0, offset: 0 }, expect: { read: 0, written: 0, bytes: [] } },
-    { name: "TextDecoderStream joins a character split across chunks", fn: "textDecoderStream", input: [[0xf0, 0x9f], [0x98], [0x80, 0x21]], expect: "😀!" },
-    { name: "TextDecoderStream flushes a partial character as U+FFFD", fn: "textDecoderStream", input: [[0x61, 0xe2, 0x82]], expect: `a${rep(1)}` },
-    { name: "TextDecoderStream drops the BOM", fn: "textDecoderStream", input: [[0xef, 0xbb], [0xbf, 0x61]], expect: "a" },
-    { name: "TextEncoderStream joins a surrogate pair split across chunks", fn: "textEncoderStream", input: ["a\ud83d", "\ude00"], expect: [0x61, 0xf0, 0x9f, 0x98, 0x80] },
-    { name: "TextEncoderStream ends a dangling high surrogate as U+FFFD", fn: "textEncoderStream", input: ["a\ud83d"], expect: [0x61, ...ef] },
-    { name: "TextEncoderStream: empty chunks give nothing", fn: "textEncoderStream", input: ["", "b", ""], expect: [0x62] },
+    {
+      name: "encodeInto: all fits",
+      fn: "encodeInto",
+      input: { text: "héllo", size: 8, offset: 1 },
+      expect: { read: 5, written: 6, bytes: [0, 0x68, 0xc3, 0xa9, 0x6c, 0x6c, 0x6f, 0, 0] },
+    },
+    {
+      name: "encodeInto: stops before a character that does not fit",
+      fn: "encodeInto",
+      input: { text: "a€b", size: 3, offset: 0 },
+      expect: { read: 1, written: 1, bytes: [0x61, 0, 0] },
+    },
+    {
+      name: "encodeInto: a surrogate pair counts two read",
+      fn: "encodeInto",
+      input: { text: "😀!", size: 5, offset: 0 },
+      expect: { read: 3, written: 5, bytes: [0xf0, 0x9f, 0x98, 0x80, 0x21] },
+    },
+    {
+      name: "encodeInto: a lone surrogate is written as U+FFFD",
+      fn: "encodeInto",
+      input: { text: "\ud800", size: 3, offset: 0 },
+      expect: { read: 1, written: 3, bytes: ef },
+    },
+    {
+      name: "encodeInto: an empty destination",
+      fn: "encodeInto",
+      input: { text: "abc", size: 0, offset: 0 },
+      expect: { read: 0, written: 0, bytes: [] },
+    },
+    {
+      name: "TextDecoderStream joins a character split across chunks",
+      fn: "textDecoderStream",
+      input: [[0xf0, 0x9f], [0x98], [0x80, 0x21]],
+      expect: "😀!",
+    },
+    {
+      name: "TextDecoderStream flushes a partial character as U+FFFD",
+      fn: "textDecoderStream",
+      input: [[0x61, 0xe2, 0x82]],
+      expect: `a${rep(1)}`,
+    },
+    {
+      name: "TextDecoderStream drops the BOM",
+      fn: "textDecoderStream",
+      input: [
+        [0xef, 0xbb],
+        [0xbf, 0x61],
+      ],
+      expect: "a",
+    },
+    {
+      name: "TextEncoderStream joins a surrogate pair split across chunks",
+      fn: "textEncoderStream",
+      input: ["a\ud83d", "\ude00"],
+      expect: [0x61, 0xf0, 0x9f, 0x98, 0x80],
+    },
+    {
+      name: "TextEncoderStream ends a dangling high surrogate as U+FFFD",
+      fn: "textEncoderStream",
+      input: ["a\ud83d"],
+      expect: [0x61, ...ef],
+    },
+    {
+      name: "TextEncoderStream: empty chunks give nothing",
+      fn: "textEncoderStream",
+      input: ["", "b", ""],
+      expect: [0x62],
+    },
   );
   const b64: [string, string | null][] = [
     ["", ""],
@@ -266,7 +405,12 @@ function cases(): Case[] {
     });
   out.push(
     { name: "btoa of Latin-1", fn: "btoa", input: "\xff\xefabc", expect: "/+9hYmM=" },
-    { name: "btoa refuses code points above U+00FF", fn: "btoa", input: "€", expect: { throws: "InvalidCharacterError" } },
+    {
+      name: "btoa refuses code points above U+00FF",
+      fn: "btoa",
+      input: "€",
+      expect: { throws: "InvalidCharacterError" },
+    },
   );
   return out;
 }

@@ -10,9 +10,9 @@
 import assert from "node:assert/strict";
 import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
-import { test } from "node:test";
 import { IsolateSandbox } from "../../src/sandbox/isolate.ts";
 
 /** A function run in the sandbox: it may use the sandbox's globals only, never this module's scope. */
@@ -100,7 +100,13 @@ type Answer = { value?: unknown; error?: string; name?: string };
 
 function passes(c: Case, a: Answer): boolean {
   const e = c.expect as { throws?: string } | null;
-  if (e && typeof e === "object" && !Array.isArray(e) && typeof e.throws === "string" && Object.keys(e).length === 1)
+  if (
+    e &&
+    typeof e === "object" &&
+    !Array.isArray(e) &&
+    typeof e.throws === "string" &&
+    Object.keys(e).length === 1
+  )
     return a.error !== undefined && a.name === e.throws;
   return a.error === undefined && isDeepStrictEqual(a.value, c.expect);
 }
@@ -133,7 +139,9 @@ export async function runArea(
   // cases (Node passes the web-platform-tests of these areas), with no list.
   const reference = process.env.VEIL_CONFORMANCE_REFERENCE === "node";
   const listed = reference ? new Map<string, string>() : expectedFailures(area);
-  const answers: Answer[] = reference ? await onHost(fns, cases) : await inSandbox(area, fns, cases, options.batch ?? 200, options.helpers ?? {});
+  const answers: Answer[] = reference
+    ? await onHost(fns, cases)
+    : await inSandbox(area, fns, cases, options.batch ?? 200, options.helpers ?? {});
   const result: AreaResult = {
     area,
     total: cases.length,
@@ -162,7 +170,6 @@ export async function runArea(
   result.ms = Date.now() - started;
   return result;
 }
-
 
 async function onHost(fns: Record<string, SandboxFn>, cases: Case[]): Promise<Answer[]> {
   const out: Answer[] = [];
@@ -263,21 +270,32 @@ export function conformance(
     writeSummary(r);
     // Where to put the failures not listed (JSON), to review and sort into the list by reason.
     if (process.env.VEIL_CONFORMANCE_FAILURES)
-      writeFileSync(join(process.env.VEIL_CONFORMANCE_FAILURES, `${area}.json`), JSON.stringify(r.unexpected, null, 2));
+      writeFileSync(
+        join(process.env.VEIL_CONFORMANCE_FAILURES, `${area}.json`),
+        JSON.stringify(r.unexpected, null, 2),
+      );
     const problems = [
-      ...r.unexpected.map((u) => `fails: ${ascii(u.name)}\n    got      ${u.got}\n    expected ${u.expected}`),
+      ...r.unexpected.map(
+        (u) => `fails: ${ascii(u.name)}\n    got      ${u.got}\n    expected ${u.expected}`,
+      ),
       ...r.nowPass.map((n) => `now passes, remove from expected-failures.json: ${ascii(n)}`),
       ...r.stale.map((n) => `listed in expected-failures.json but no such case: ${ascii(n)}`),
     ];
     // A few in the message: Node 20's test runner wedges on a child's very long failure message.
     const shown = problems.slice(0, 25).join("\n");
-    const more = problems.length > 25 ? `\n... and ${problems.length - 25} more (VEIL_CONFORMANCE_FAILURES=dir lists them)` : "";
+    const more =
+      problems.length > 25
+        ? `\n... and ${problems.length - 25} more (VEIL_CONFORMANCE_FAILURES=dir lists them)`
+        : "";
     assert.ok(problems.length === 0, `${area}: ${problems.length} departures from the list\n${shown}${more}`);
   });
 }
 
 /** Cases written as functions, each its own: name → [the function, what it must answer]. */
-export function written(table: Record<string, [SandboxFn, unknown]>): { fns: Record<string, SandboxFn>; cases: Case[] } {
+export function written(table: Record<string, [SandboxFn, unknown]>): {
+  fns: Record<string, SandboxFn>;
+  cases: Case[];
+} {
   const fns: Record<string, SandboxFn> = {};
   const cases: Case[] = [];
   for (const [name, [fn, expect]] of Object.entries(table)) {

@@ -43,7 +43,14 @@ const { fns, cases } = written({
   "readable: desiredSize follows the queue and the high water mark": [
     () => {
       let ctl!: ReadableStreamDefaultController<string>;
-      new ReadableStream({ start: (c) => void (ctl = c) }, { highWaterMark: 3 });
+      new ReadableStream(
+        {
+          start(c) {
+            ctl = c;
+          },
+        },
+        { highWaterMark: 3 },
+      );
       const sizes = [ctl.desiredSize];
       ctl.enqueue("a");
       ctl.enqueue("b");
@@ -56,7 +63,14 @@ const { fns, cases } = written({
   "readable: a size function counts chunks by their length": [
     () => {
       let ctl!: ReadableStreamDefaultController<string>;
-      new ReadableStream({ start: (c) => void (ctl = c) }, { highWaterMark: 10, size: (c: string) => c.length });
+      new ReadableStream(
+        {
+          start(c) {
+            ctl = c;
+          },
+        },
+        { highWaterMark: 10, size: (c: string) => c.length },
+      );
       ctl.enqueue("abcd");
       return ctl.desiredSize;
     },
@@ -65,10 +79,18 @@ const { fns, cases } = written({
   "readable: error() rejects pending and later reads with the reason": [
     async () => {
       let ctl!: ReadableStreamDefaultController;
-      const r = new ReadableStream({ start: (c) => void (ctl = c) }).getReader();
+      const r = new ReadableStream({
+        start(c) {
+          ctl = c;
+        },
+      }).getReader();
       const pending = r.read().catch((e) => `rejected ${e}`);
       ctl.error("boom");
-      return [await pending, await r.read().catch((e) => `rejected ${e}`), await r.closed.catch((e) => `closed ${e}`)];
+      return [
+        await pending,
+        await r.read().catch((e) => `rejected ${e}`),
+        await r.closed.catch((e) => `closed ${e}`),
+      ];
     },
     ["rejected boom", "rejected boom", "closed boom"],
   ],
@@ -127,7 +149,11 @@ const { fns, cases } = written({
   "readable: enqueue after close throws a TypeError": [
     () => {
       let ctl!: ReadableStreamDefaultController;
-      new ReadableStream({ start: (c) => void (ctl = c) });
+      new ReadableStream({
+        start(c) {
+          ctl = c;
+        },
+      });
       ctl.close();
       try {
         ctl.enqueue("x");
@@ -172,7 +198,11 @@ const { fns, cases } = written({
         yield "a";
         yield "b";
       }
-      return [await all(ReadableStream.from([1, 2])), await all(ReadableStream.from(new Set(["x"]))), await all(ReadableStream.from(gen()))];
+      return [
+        await all(ReadableStream.from([1, 2])),
+        await all(ReadableStream.from(new Set(["x"]))),
+        await all(ReadableStream.from(gen())),
+      ];
     },
     [[1, 2], ["x"], ["a", "b"]],
   ],
@@ -537,7 +567,12 @@ const { fns, cases } = written({
     () => {
       const count = new CountQueuingStrategy({ highWaterMark: 4 });
       const bytes = new ByteLengthQueuingStrategy({ highWaterMark: 16 });
-      return [count.highWaterMark, count.size(), bytes.highWaterMark, bytes.size(new Uint8Array(7))];
+      return [
+        count.highWaterMark,
+        (count.size as () => number)(),
+        bytes.highWaterMark,
+        bytes.size(new Uint8Array(7)),
+      ];
     },
     [4, 1, 16, 7],
   ],
@@ -574,7 +609,11 @@ const { fns, cases } = written({
     () => {
       const out: string[] = [];
       const g = globalThis as unknown as Record<string, new (...a: unknown[]) => unknown>;
-      for (const n of ["ReadableStreamDefaultController", "WritableStreamDefaultController", "ReadableByteStreamController"])
+      for (const n of [
+        "ReadableStreamDefaultController",
+        "WritableStreamDefaultController",
+        "ReadableByteStreamController",
+      ])
         try {
           new g[n]!();
           out.push("made");

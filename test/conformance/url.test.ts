@@ -6,12 +6,36 @@
 // suite), computed at test time: the sandbox is held to it as Blob and FormData are to undici's.
 import { type Case, conformance, type SandboxFn } from "./harness.ts";
 
-const PARTS = ["href", "origin", "protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"] as const;
+const PARTS = [
+  "href",
+  "origin",
+  "protocol",
+  "username",
+  "password",
+  "host",
+  "hostname",
+  "port",
+  "pathname",
+  "search",
+  "hash",
+] as const;
 
 const fns: Record<string, SandboxFn> = {
   parse({ input, base }: { input: string; base?: string }) {
     const u = base === undefined ? new URL(input) : new URL(input, base);
-    return [u.href, u.origin, u.protocol, u.username, u.password, u.host, u.hostname, u.port, u.pathname, u.search, u.hash];
+    return [
+      u.href,
+      u.origin,
+      u.protocol,
+      u.username,
+      u.password,
+      u.host,
+      u.hostname,
+      u.port,
+      u.pathname,
+      u.search,
+      u.hash,
+    ];
   },
   canParse({ input, base }: { input: string; base?: string }) {
     return URL.canParse(input, base);
@@ -34,7 +58,12 @@ const fns: Record<string, SandboxFn> = {
   paramsFrom(kind: string) {
     const from: Record<string, () => URLSearchParams> = {
       record: () => new URLSearchParams({ a: "1", "b c": "2&3" }),
-      pairs: () => new URLSearchParams([["a", "1"], ["a", "2"], ["=", "?"]]),
+      pairs: () =>
+        new URLSearchParams([
+          ["a", "1"],
+          ["a", "2"],
+          ["=", "?"],
+        ]),
       leadingQuestionMark: () => new URLSearchParams("?x=1&y"),
       iterable: () => new URLSearchParams(new Map([["m", "n"]])),
       urlBound: () => {
@@ -102,9 +131,9 @@ const absolute = [
   "http://example.com/a/b/.",
   "http://example.com/a//b",
   "http://example.com/a b",
-  "http://example.com/a\"b<c>d`e{f}g",
-  "http://example.com/a?b c\"d<e>f`g{h}",
-  "http://example.com/a#b c\"d<e>f`g{h}",
+  'http://example.com/a"b<c>d`e{f}g',
+  'http://example.com/a?b c"d<e>f`g{h}',
+  'http://example.com/a#b c"d<e>f`g{h}',
   "http://example.com/?'",
   "ws://example.com/?'",
   "foo://example.com/?'",
@@ -359,21 +388,56 @@ const setters: [string, string, string][] = [
 
 /** URLSearchParams: [init, operations], after url/urlsearchparams-*.any.js. */
 const params: [string, [string, ...string[]][]][] = [
-  ["a=1&b=2&a=3", [["getAll", "a"], ["get", "b"], ["get", "z"], ["has", "a"], ["has", "a", "3"], ["has", "a", "9"]]],
+  [
+    "a=1&b=2&a=3",
+    [
+      ["getAll", "a"],
+      ["get", "b"],
+      ["get", "z"],
+      ["has", "a"],
+      ["has", "a", "3"],
+      ["has", "a", "9"],
+    ],
+  ],
   ["a=1&b=2&a=3", [["delete", "a"]]],
   ["a=1&b=2&a=3", [["delete", "a", "3"]]],
   ["a=1&b=2&a=3", [["set", "a", "x"]]],
   ["c=1&a=2&b=3&a=1", [["sort"]]],
   ["z=1&\ud83d\ude00=2&\uff41=3&a=4", [["sort"]]],
-  ["", [["append", "a b", "c&d=e"], ["append", "é", "+"]]],
-  ["a+b=c+d&e%20f=g%2Bh", [["get", "a b"], ["get", "e f"]]],
-  ["a=%zz&b=%e9&c=%C3%A9", [["get", "a"], ["get", "b"], ["get", "c"]]],
+  [
+    "",
+    [
+      ["append", "a b", "c&d=e"],
+      ["append", "é", "+"],
+    ],
+  ],
+  [
+    "a+b=c+d&e%20f=g%2Bh",
+    [
+      ["get", "a b"],
+      ["get", "e f"],
+    ],
+  ],
+  [
+    "a=%zz&b=%e9&c=%C3%A9",
+    [
+      ["get", "a"],
+      ["get", "b"],
+      ["get", "c"],
+    ],
+  ],
   ["&&a&=b&c=&==", []],
   ["a=1;b=2", []],
   ["?a=1", []],
   ["??a=1", []],
   ["a=b=c", [["get", "a"]]],
-  ["", [["append", "*-._", "~!'()"], ["append", "\u0000", "\n\r"]]],
+  [
+    "",
+    [
+      ["append", "*-._", "~!'()"],
+      ["append", "\u0000", "\n\r"],
+    ],
+  ],
   ["a=1", [["append", "\ud800", "\udc00"]]],
 ];
 
@@ -402,7 +466,12 @@ function cases(): Case[] {
     out.push(c);
   };
   for (const input of absolute) {
-    add({ name: `parse ${JSON.stringify(input)}`, fn: "parse", input: { input }, expect: expected(() => parse(input)) });
+    add({
+      name: `parse ${JSON.stringify(input)}`,
+      fn: "parse",
+      input: { input },
+      expect: expected(() => parse(input)),
+    });
     add({
       name: `canParse ${JSON.stringify(input)}`,
       fn: "canParse",
@@ -428,14 +497,13 @@ function cases(): Case[] {
         return u.href;
       }),
     });
-  params.forEach(([init, ops], i) =>
+  for (const [i, [init, ops]] of params.entries())
     add({
       name: `URLSearchParams ${i}: ${JSON.stringify(init)} then ${JSON.stringify(ops)}`,
       fn: "params",
       input: { init, ops },
       expect: expected(() => fns.params!({ init, ops })),
-    }),
-  );
+    });
   for (const kind of paramsFrom)
     add({
       name: `URLSearchParams from ${kind}`,
@@ -448,7 +516,11 @@ function cases(): Case[] {
     fn: "searchParamsLive",
     expect: expected(() => fns.searchParamsLive!(undefined)),
   });
-  add({ name: "toJSON, toString, and no own enumerable keys", fn: "misc", expect: expected(() => fns.misc!(undefined)) });
+  add({
+    name: "toJSON, toString, and no own enumerable keys",
+    fn: "misc",
+    expect: expected(() => fns.misc!(undefined)),
+  });
   return out;
 }
 

@@ -2,6 +2,7 @@
 // messages with their SHA digests, RFC 4231's HMAC cases, RFC 6070's PBKDF2 cases), read from
 // node_modules at test time; the rest are published RFC and NIST vectors (facts) and behaviour
 // after WPT's WebCryptoAPI/ coverage (errors by name, tampering, usages, round trips).
+import type { webcrypto } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -22,7 +23,10 @@ const fns: Record<string, SandboxFn> = {
   },
   async hmac({ hash, key, data, mac }: { hash: string; key: string; data: string; mac?: string }) {
     const bin = (h: string) => new Uint8Array((h.match(/../g) ?? []).map((x) => Number.parseInt(x, 16)));
-    const k = await crypto.subtle.importKey("raw", bin(key), { name: "HMAC", hash }, false, ["sign", "verify"]);
+    const k = await crypto.subtle.importKey("raw", bin(key), { name: "HMAC", hash }, false, [
+      "sign",
+      "verify",
+    ]);
     if (mac !== undefined) return crypto.subtle.verify("HMAC", k, bin(mac), bin(data));
     const d = new Uint8Array(await crypto.subtle.sign("HMAC", k, bin(data)));
     return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -47,9 +51,17 @@ const fns: Record<string, SandboxFn> = {
     );
     return [...new Uint8Array(bits)].map((b) => b.toString(16).padStart(2, "0")).join("");
   },
-  async aesGcm(v: { key: string; iv: string; plain: string; aad: string; op: "encrypt" | "decrypt"; sealed?: string }) {
+  async aesGcm(v: {
+    key: string;
+    iv: string;
+    plain: string;
+    aad: string;
+    op: "encrypt" | "decrypt";
+    sealed?: string;
+  }) {
     const bin = (h: string) => new Uint8Array((h.match(/../g) ?? []).map((x) => Number.parseInt(x, 16)));
-    const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
+    const hex = (b: ArrayBuffer) =>
+      [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
     const k = await crypto.subtle.importKey("raw", bin(v.key), "AES-GCM", false, ["encrypt", "decrypt"]);
     const alg = { name: "AES-GCM", iv: bin(v.iv), additionalData: bin(v.aad), tagLength: 128 };
     if (v.op === "encrypt") return hex(await crypto.subtle.encrypt(alg, k, bin(v.plain)));
@@ -57,7 +69,11 @@ const fns: Record<string, SandboxFn> = {
   },
   async ed25519(v: { d: string; x: string; message: string; signature: string }) {
     const bin = (h: string) => new Uint8Array((h.match(/../g) ?? []).map((x) => Number.parseInt(x, 16)));
-    const b64u = (h: string) => btoa(String.fromCharCode(...bin(h))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const b64u = (h: string) =>
+      btoa(String.fromCharCode(...bin(h)))
+        .replace(/\+/g, "-")
+        .replace(/\//g, "_")
+        .replace(/=+$/, "");
     const jwk = { kty: "OKP", crv: "Ed25519", x: b64u(v.x) };
     const priv = await crypto.subtle.importKey("jwk", { ...jwk, d: b64u(v.d) }, "Ed25519", false, ["sign"]);
     const pub = await crypto.subtle.importKey("jwk", jwk, "Ed25519", true, ["verify"]);
@@ -76,7 +92,9 @@ const fns: Record<string, SandboxFn> = {
   async ecdsaKnown(v: { x: string; y: string; message: string; r: string; s: string }) {
     const bin = (h: string) => new Uint8Array((h.match(/../g) ?? []).map((x) => Number.parseInt(x, 16)));
     const raw = new Uint8Array([4, ...bin(v.x), ...bin(v.y)]);
-    const pub = await crypto.subtle.importKey("raw", raw, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+    const pub = await crypto.subtle.importKey("raw", raw, { name: "ECDSA", namedCurve: "P-256" }, false, [
+      "verify",
+    ]);
     const alg = { name: "ECDSA", hash: "SHA-256" };
     const msg = new TextEncoder().encode(v.message);
     const sig = bin(v.r + v.s);
@@ -88,10 +106,11 @@ const fns: Record<string, SandboxFn> = {
   },
   async ecdsaRoundTrip(curve: string) {
     const hash = curve === "P-384" ? "SHA-384" : "SHA-256";
-    const { publicKey, privateKey } = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: curve }, false, [
-      "sign",
-      "verify",
-    ])) as CryptoKeyPair;
+    const { publicKey, privateKey } = (await crypto.subtle.generateKey(
+      { name: "ECDSA", namedCurve: curve },
+      false,
+      ["sign", "verify"],
+    )) as { publicKey: webcrypto.CryptoKey; privateKey: webcrypto.CryptoKey };
     const msg = new TextEncoder().encode("veil");
     const sig = await crypto.subtle.sign({ name: "ECDSA", hash }, privateKey, msg);
     const jwk = await crypto.subtle.exportKey("jwk", publicKey);
@@ -106,11 +125,13 @@ const fns: Record<string, SandboxFn> = {
   },
   async errorName(which: string) {
     const subtle = crypto.subtle;
-    const hmacKey = () => subtle.importKey("raw", new Uint8Array(16), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    const hmacKey = () =>
+      subtle.importKey("raw", new Uint8Array(16), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
     const attempts: Record<string, () => Promise<unknown>> = {
       unknownDigest: () => subtle.digest("SHA-3", new Uint8Array(1)),
       md5Digest: () => subtle.digest("MD5", new Uint8Array(1)),
-      hmacVerifyWithSignOnlyKey: async () => subtle.verify("HMAC", await hmacKey(), new Uint8Array(32), new Uint8Array(1)),
+      hmacVerifyWithSignOnlyKey: async () =>
+        subtle.verify("HMAC", await hmacKey(), new Uint8Array(32), new Uint8Array(1)),
       exportNonExtractable: async () => subtle.exportKey("raw", await hmacKey()),
       aesKeyOfWrongLength: () => subtle.importKey("raw", new Uint8Array(15), "AES-GCM", false, ["encrypt"]),
       aesGcmTamperedTag: async () => {
@@ -126,7 +147,7 @@ const fns: Record<string, SandboxFn> = {
       },
       hkdfExtractable: () => subtle.importKey("raw", new Uint8Array(16), "HKDF", true, ["deriveBits"]),
       emptyUsagesSecretKey: () => subtle.importKey("raw", new Uint8Array(16), "AES-GCM", false, []),
-      unknownUsage: () => subtle.importKey("raw", new Uint8Array(16), "AES-GCM", false, ["fly" as KeyUsage]),
+      unknownUsage: () => subtle.importKey("raw", new Uint8Array(16), "AES-GCM", false, ["fly" as never]),
       ecdsaBadCurve: () => subtle.generateKey({ name: "ECDSA", namedCurve: "P-191" }, false, ["sign"]),
       getRandomValuesFloat: async () => crypto.getRandomValues(new Float64Array(2) as unknown as Uint8Array),
       getRandomValuesTooLarge: async () => crypto.getRandomValues(new Uint8Array(65537)),
@@ -154,7 +175,9 @@ const fns: Record<string, SandboxFn> = {
   randomUUID() {
     const ids = Array.from({ length: 32 }, () => crypto.randomUUID());
     return {
-      shaped: ids.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id)),
+      shaped: ids.every((id) =>
+        /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id),
+      ),
       distinct: new Set(ids).size,
     };
   },
@@ -181,24 +204,40 @@ function cases(): Case[] {
       const mac = v[key]!;
       const name = `HMAC ${hash} RFC 4231 case ${i + 1}`;
       if (cut)
-        out.push({ name: `${name} (first ${cut} bytes)`, fn: "hmac", input: { hash, key: v.key, data: v.data }, expect: { prefix: mac } });
+        out.push({
+          name: `${name} (first ${cut} bytes)`,
+          fn: "hmac",
+          input: { hash, key: v.key, data: v.data },
+          expect: { prefix: mac },
+        });
       else {
-        out.push({ name: `${name} sign`, fn: "hmac", input: { hash, key: v.key, data: v.data }, expect: mac });
-        out.push({ name: `${name} verify`, fn: "hmac", input: { hash, key: v.key, data: v.data, mac }, expect: true });
+        out.push({
+          name: `${name} sign`,
+          fn: "hmac",
+          input: { hash, key: v.key, data: v.data },
+          expect: mac,
+        });
+        out.push({
+          name: `${name} verify`,
+          fn: "hmac",
+          input: { hash, key: v.key, data: v.data, mac },
+          expect: true,
+        });
       }
     }
   });
   type Pbkdf2 = { password: string; salt: string; iterations: number; length: number; sha1: string };
-  readJson<Pbkdf2[]>("pbkdf2.json").forEach((v, i) =>
+  for (const [i, v] of readJson<Pbkdf2[]>("pbkdf2.json").entries())
     out.push({
       name: `PBKDF2 SHA-1 RFC 6070 case ${i + 1} (${v.iterations} iterations)`,
       fn: "pbkdf2",
       input: { hash: "SHA-1", password: v.password, salt: v.salt, iterations: v.iterations, bytes: v.length },
       expect: v.sha1,
-    }),
-  );
+    });
   out.push(...ownVectors());
-  return out.map((c) => (c.expect && typeof c.expect === "object" && "prefix" in c.expect ? prefixCase(c) : c));
+  return out.map((c) =>
+    c.expect && typeof c.expect === "object" && "prefix" in c.expect ? prefixCase(c) : c,
+  );
 }
 
 /** A truncated HMAC (RFC 4231 case 5): the whole MAC is computed, its first bytes are the vector. */
@@ -309,8 +348,16 @@ function ownVectors(): Case[] {
       },
       expect: { verifies: true, otherMessage: false },
     },
-    { name: "HKDF deriveKey makes an AES-GCM 256 key", fn: "derivedAesKey", expect: { algorithm: { name: "AES-GCM", length: 256 }, type: "secret", usages: ["encrypt"], raw: 32 } },
-    { name: "randomUUID gives version 4 UUIDs, distinct", fn: "randomUUID", expect: { shaped: true, distinct: 32 } },
+    {
+      name: "HKDF deriveKey makes an AES-GCM 256 key",
+      fn: "derivedAesKey",
+      expect: { algorithm: { name: "AES-GCM", length: 256 }, type: "secret", usages: ["encrypt"], raw: 32 },
+    },
+    {
+      name: "randomUUID gives version 4 UUIDs, distinct",
+      fn: "randomUUID",
+      expect: { shaped: true, distinct: 32 },
+    },
   ];
   for (const curve of ["P-256", "P-384"])
     out.push({
@@ -342,7 +389,12 @@ function ownVectors(): Case[] {
     ["getRandomValuesTooLarge", "QuotaExceededError"],
   ];
   for (const [which, name] of errors)
-    out.push({ name: `error: ${which} is a ${name}`, fn: "errorName", input: which, expect: { throws: name } });
+    out.push({
+      name: `error: ${which} is a ${name}`,
+      fn: "errorName",
+      input: which,
+      expect: { throws: name },
+    });
   return out;
 }
 
