@@ -194,7 +194,7 @@ async function inSandbox(
   const sandbox = await IsolateSandbox.create({
     meta,
     code: agentSource(fns, helpers),
-    limits: { cpuTimeMs: 30_000, wallTimeMs: 45_000, maxResponseBytes: 64 * 1024 * 1024, memoryMb: 256 },
+    limits: { cpuTimeMs: 30_000, wallTimeMs: 45_000, maxResponseBytes: 64 * 1024 * 1024 },
   });
   const answers: Answer[] = [];
   try {
@@ -212,6 +212,8 @@ async function inSandbox(
     }
   } finally {
     sandbox.dispose();
+    // Let the isolate's disposal and the host's last calls settle before the file's process exits.
+    await new Promise((r) => setTimeout(r, 200));
   }
   return answers;
 }
