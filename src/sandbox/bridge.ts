@@ -129,6 +129,15 @@ export interface HostOps {
   urlParse(input: string, base?: string): UrlParts | null;
   /** Applies a setter to the URL `href`; null when the setter throws (only `href`'s does). */
   urlSet(href: string, field: UrlField, value: string): UrlParts | null;
+  /**
+   * Decodes bytes in a legacy encoding (Encoding standard) with the host's decoders (ICU). With
+   * `stream` the decoder named `id` keeps a character split across calls until a call without it.
+   */
+  textDecode(
+    encoding: string,
+    bytes: ArrayBuffer,
+    options: { fatal: boolean; ignoreBOM: boolean; id: number; stream: boolean },
+  ): string | Refused;
   /** Opens a compression stream on the host's zlib: its id, or a refusal (too many open). */
   zlibOpen(format: ZlibFormat, mode: "compress" | "decompress"): number | Refused;
   /** Feeds a chunk (null: the end) and takes what came out. */
@@ -165,6 +174,7 @@ export const HOST_OPS = {
   cancelSleep: "sync",
   urlParse: "sync",
   urlSet: "sync",
+  textDecode: "sync",
   zlibOpen: "sync",
   zlibWrite: "async",
   zlibClose: "sync",

@@ -9,6 +9,7 @@ import { type HostOperations, handOver, takeEntries } from "./host-bridge.ts";
 import { subtleOperation } from "./host-crypto.ts";
 import { OutboundFetches } from "./host-fetch.ts";
 import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
+import { textDecoders } from "./host-text.ts";
 import { urlParse, urlSet } from "./host-url.ts";
 import { ZlibStreams } from "./host-zlib.ts";
 import { checkedAnswer } from "./response-check.ts";
@@ -27,7 +28,7 @@ import {
   type SandboxStreamEnd,
   type SandboxTrigger,
 } from "./types.ts";
-import { takeIsolate, type WarmIsolate } from "./warm-isolates.ts";
+import { noteIsolateWork, takeIsolate, type WarmIsolate } from "./warm-isolates.ts";
 
 type DispatchResult =
   | {
@@ -185,6 +186,7 @@ function watchLimits(w: Watched): () => void {
 const disposedByHost = new WeakSet<ivm.Isolate>();
 function disposeIsolate(isolate: ivm.Isolate): void {
   disposedByHost.add(isolate);
+  noteIsolateWork();
   if (!isolate.isDisposed) isolate.dispose();
 }
 
@@ -735,6 +737,7 @@ export class IsolateSandbox implements Sandbox {
       },
       urlParse,
       urlSet,
+      textDecode: textDecoders(),
       zlibOpen: (format, mode) => zlib.open(format, mode),
       zlibWrite: waking((id: unknown, chunk: unknown) => zlib.write(id, chunk)),
       zlibClose: (id) => zlib.close(id),

@@ -90,22 +90,58 @@ export class TextEncoder {
 
 const isLow = (d: number) => d >= 0xdc00 && d <= 0xdfff;
 
+declare const require: (id: string) => unknown;
+/** The Encoding standard's labels → names (whatwg-encoding's copy of its table), read on first use. */
+let labels: Record<string, string> | undefined;
+const labelTable = () =>
+  (labels ??= require("whatwg-encoding/lib/labels-to-names.json") as Record<string, string>);
+
+/** The host's decoder for the legacy encodings (bridge.ts `textDecode`), set by index.ts. */
+let hostDecode:
+  | ((
+      encoding: string,
+      bytes: ArrayBuffer,
+      options: { fatal: boolean; ignoreBOM: boolean; id: number; stream: boolean },
+    ) => string | { ok: false; code: string; message: string })
+  | undefined;
+export function useHostDecoder(decode: typeof hostDecode): void {
+  hostDecode = decode;
+}
+let nextDecoder = 1;
+
+const REPLACEMENT = "\ufffd";
+
+/** WHATWG UTF-8 decoder state, kept across `decode(…, { stream: true })` calls. */
+type Utf8State = { needed: number; seen: number; cp: number; lower: number; upper: number };
+
+/**
+ * TextDecoder (Encoding standard). UTF-8, UTF-16LE/BE and x-user-defined are decoded here, by the
+ * standard's decoders (an ill-formed UTF-8 sequence gives one U+FFFD per maximal subpart); the
+ * legacy encodings (Shift_JIS, GBK, windows-1252, …) by the host's (ICU), through the bridge.
+ */
 export class TextDecoder {
+  readonly #encoding: string;
   readonly #fatal: boolean;
   readonly #ignoreBOM: boolean;
-  /** Bytes of a character split across `decode(…, { stream: true })` calls. */
-  #pending = new Uint8Array(0);
-  /** Whether this stream's start (where a BOM may be) has been decoded. */
+  readonly #id = nextDecoder++;
+  #utf8: Utf8State = { needed: 0, seen: 0, cp: 0, lower: 0x80, upper: 0xbf };
+  #utf16: { lead: number | null; surrogate: number | null } = { lead: null, surrogate: null };
+  /** Whether this stream's start (where a BOM may be) is behind us. */
   #started = false;
+
   constructor(label = "utf-8", options: { fatal?: boolean; ignoreBOM?: boolean } = {}) {
-    const l = String(label).trim().toLowerCase();
-    if (l !== "utf-8" && l !== "utf8" && l !== "unicode-1-1-utf-8")
-      throw new RangeError(`unsupported encoding ${label}`);
-    this.#fatal = Boolean(options.fatal);
-    this.#ignoreBOM = Boolean(options.ignoreBOM);
+    const key = String(label)
+      .replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "")
+      .toLowerCase();
+    const name = Object.hasOwn(labelTable(), key) ? labelTable()[key] : undefined;
+    if (name === undefined || name === "replacement")
+      throw new RangeError(`The "${String(label)}" encoding is not supported`);
+    this.#encoding = name.toLowerCase();
+    this.#fatal = Boolean(options?.fatal);
+    this.#ignoreBOM = Boolean(options?.ignoreBOM);
   }
   get encoding(): string {
-    return "utf-8";
+    return this.#encoding;
   }
   get fatal(): boolean {
     return this.#fatal;
@@ -113,82 +149,140 @@ export class TextDecoder {
   get ignoreBOM(): boolean {
     return this.#ignoreBOM;
   }
+
   decode(input?: ArrayBuffer | ArrayBufferView, options: { stream?: boolean } = {}): string {
     const stream = Boolean(options?.stream);
-    const given =
+    const bytes =
       input === undefined
         ? new Uint8Array(0)
         : input instanceof ArrayBuffer
           ? new Uint8Array(input)
-          : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-    let b = given;
-    if (this.#pending.length > 0) {
-      b = new Uint8Array(this.#pending.length + given.length);
-      b.set(this.#pending);
-      b.set(given, this.#pending.length);
+          : ArrayBuffer.isView(input)
+            ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
+            : (() => {
+                throw new TypeError("TextDecoder.decode: the input is not an ArrayBuffer or a view of one");
+              })();
+    let out: string;
+    if (this.#encoding === "utf-8") out = this.#decodeUtf8(bytes, stream);
+    else if (this.#encoding === "utf-16le" || this.#encoding === "utf-16be")
+      out = this.#decodeUtf16(bytes, stream, this.#encoding === "utf-16le");
+    else if (this.#encoding === "x-user-defined") {
+      out = "";
+      for (const b of bytes) out += String.fromCharCode(b < 0x80 ? b : 0xf780 + b - 0x80);
+    } else {
+      if (!hostDecode) throw new TypeError(`TextDecoder: ${this.#encoding} is not available here`);
+      const got = hostDecode(this.#encoding, bytes.slice().buffer as ArrayBuffer, {
+        fatal: this.#fatal,
+        ignoreBOM: this.#ignoreBOM,
+        id: this.#id,
+        stream,
+      });
+      if (typeof got !== "string") throw new TypeError(got.message);
+      return got;
     }
-    this.#pending = new Uint8Array(0);
-    if (stream) {
-      // Keep back the start of a character whose remaining bytes have not come yet.
-      for (let back = 1; back <= 3 && back <= b.length; back++) {
-        const c = b[b.length - back]!;
-        if ((c & 0xc0) === 0x80) continue;
-        const need = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 1;
-        if (need > back) {
-          this.#pending = b.slice(b.length - back);
-          b = b.subarray(0, b.length - back);
+    // The BOM of a Unicode encoding is dropped at the start of a stream, unless asked to keep it.
+    if (!this.#started && out.length > 0) {
+      this.#started = true;
+      if (!this.#ignoreBOM && out.charCodeAt(0) === 0xfeff) out = out.slice(1);
+    }
+    if (!stream) this.#started = false;
+    return out;
+  }
+
+  #bad(): string {
+    if (this.#fatal) {
+      // A decoder that threw starts afresh on its next call, as the standard's does.
+      this.#utf8 = { needed: 0, seen: 0, cp: 0, lower: 0x80, upper: 0xbf };
+      this.#utf16 = { lead: null, surrogate: null };
+      this.#started = false;
+      throw new TypeError(`The encoded data was not valid ${this.#encoding}`);
+    }
+    return REPLACEMENT;
+  }
+
+  /** The Encoding standard's UTF-8 decoder, byte by byte. */
+  #decodeUtf8(bytes: Uint8Array, stream: boolean): string {
+    const st = this.#utf8;
+    const parts: string[] = [];
+    let run = "";
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i]!;
+      if (st.needed === 0) {
+        if (b <= 0x7f) run += String.fromCharCode(b);
+        else if (b >= 0xc2 && b <= 0xdf) {
+          st.needed = 1;
+          st.cp = b & 0x1f;
+        } else if (b >= 0xe0 && b <= 0xef) {
+          if (b === 0xe0) st.lower = 0xa0;
+          if (b === 0xed) st.upper = 0x9f;
+          st.needed = 2;
+          st.cp = b & 0xf;
+        } else if (b >= 0xf0 && b <= 0xf4) {
+          if (b === 0xf0) st.lower = 0x90;
+          if (b === 0xf4) st.upper = 0x8f;
+          st.needed = 3;
+          st.cp = b & 0x7;
+        } else run += this.#bad();
+        if (run.length > 8192) {
+          parts.push(run);
+          run = "";
         }
-        break;
+        continue;
+      }
+      if (b < st.lower || b > st.upper) {
+        // The sequence so far is one error; this byte starts over.
+        st.needed = st.seen = st.cp = 0;
+        st.lower = 0x80;
+        st.upper = 0xbf;
+        run += this.#bad();
+        i--;
+        continue;
+      }
+      st.lower = 0x80;
+      st.upper = 0xbf;
+      st.cp = (st.cp << 6) | (b & 0x3f);
+      if (++st.seen === st.needed) {
+        run += String.fromCodePoint(st.cp);
+        st.needed = st.seen = st.cp = 0;
       }
     }
-    const atStart = !this.#started;
-    if (b.length > 0 || !stream) this.#started = stream;
-    if (!atStart && b.length === 0) return "";
+    if (!stream && st.needed !== 0) {
+      st.needed = st.seen = st.cp = 0;
+      st.lower = 0x80;
+      st.upper = 0xbf;
+      run += this.#bad();
+    }
+    parts.push(run);
+    return parts.join("");
+  }
+
+  /** The Encoding standard's shared UTF-16 decoder. */
+  #decodeUtf16(bytes: Uint8Array, stream: boolean, little: boolean): string {
+    const st = this.#utf16;
     let out = "";
-    const bad = () => {
-      if (this.#fatal) throw new TypeError("The encoded data was not valid UTF-8");
-      out += "\ufffd";
-    };
-    let i = atStart && !this.#ignoreBOM && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
-    while (i < b.length) {
-      const c = b[i]!;
-      let need = 0;
-      let cp = 0;
-      let min = 0;
-      if (c < 0x80) {
-        out += String.fromCharCode(c);
-        i++;
-        continue;
-      } else if (c >= 0xc2 && c <= 0xdf) {
-        need = 1;
-        cp = c & 0x1f;
-        min = 0x80;
-      } else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        cp = c & 0x0f;
-        min = 0x800;
-      } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3;
-        cp = c & 0x07;
-        min = 0x10000;
-      } else {
-        bad();
-        i++;
+    for (const b of bytes) {
+      if (st.lead === null) {
+        st.lead = b;
         continue;
       }
-      let j = 1;
-      for (; j <= need; j++) {
-        const n = b[i + j];
-        if (n === undefined || (n & 0xc0) !== 0x80) break;
-        cp = (cp << 6) | (n & 0x3f);
+      const unit = little ? st.lead + (b << 8) : (st.lead << 8) + b;
+      st.lead = null;
+      if (st.surrogate !== null) {
+        const lead = st.surrogate;
+        st.surrogate = null;
+        if (unit >= 0xdc00 && unit <= 0xdfff) {
+          out += String.fromCharCode(lead, unit);
+          continue;
+        }
+        out += this.#bad();
       }
-      if (j <= need || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        bad();
-        i += Math.max(1, j - 1 === 0 ? 1 : j - 1);
-        continue;
-      }
-      out += String.fromCodePoint(cp);
-      i += need + 1;
+      if (unit >= 0xd800 && unit <= 0xdbff) st.surrogate = unit;
+      else if (unit >= 0xdc00 && unit <= 0xdfff) out += this.#bad();
+      else out += String.fromCharCode(unit);
+    }
+    if (!stream && (st.lead !== null || st.surrogate !== null)) {
+      st.lead = st.surrogate = null;
+      out += this.#bad();
     }
     return out;
   }

@@ -11,7 +11,7 @@ import { makeCompression } from "./compression.ts";
 import { makeConsole } from "./console.ts";
 import { CryptoKey, makeCrypto } from "./crypto.ts";
 import { makeEntries } from "./dispatch.ts";
-import { atob, btoa, DOMException, TextDecoder, TextEncoder } from "./encoding.ts";
+import { atob, btoa, DOMException, TextDecoder, TextEncoder, useHostDecoder } from "./encoding.ts";
 import { makeFetch } from "./fetch.ts";
 import { FormData } from "./form-data.ts";
 import { Headers } from "./headers.ts";
@@ -32,6 +32,7 @@ const scope = globalThis as unknown as Record<string, unknown>;
 const { host, config } = hostFrom((scope[HOST_GLOBAL] ?? {}) as HostHandoff);
 delete scope[HOST_GLOBAL];
 useHostUrlParser(host);
+useHostDecoder(host.textDecode);
 
 const agentConsole = makeConsole(host.log);
 const globals: Record<string, unknown> = {
