@@ -13,7 +13,7 @@
 // kill and how long until the worker answered again (the x-veil-worker header); and the state
 // check: each counter's final value against its acknowledged increments. Exits 1 if that fails.
 //
-//   npm run bench:soak -- [--minutes 30] [--kill-every 180] [--rate 40] [--seed N] [--workers 2] [--down 5]
+//   npm run bench:soak -- [--minutes 30] [--kill-every 180] [--rate 40] [--seed N] [--workers 2 (at most 3)] [--down 5]
 //
 // Needs root and iproute2 (ip netns), and PostgreSQL installed. Ctrl-C stops it and cleans up.
 import type { ChildProcess } from "node:child_process";
@@ -53,6 +53,8 @@ const COUNTERS = ["counter-a", "counter-b"];
 const STREAM_CHUNKS = 8;
 const STREAM_BODY = Array.from({ length: STREAM_CHUNKS }, (_, i) => `chunk ${i}\n`).join("");
 const PRICE = "0.001";
+/** Dev accounts that pay for paid calls (operator-1, -5… run workers; operator-4 signs). */
+const PAYERS = ["operator-3", "operator-8"];
 const REQUEST_TIMEOUT_MS = 30_000;
 /** Failures of an increment that are refused before any agent code runs (so it did not apply). */
 const NEVER_RAN = new Set(["NO_WORKER_AVAILABLE", "AGENT_NOT_FOUND", "RATE_LIMITED", "NOT_SENT"]);
@@ -94,7 +96,8 @@ type DriverConfig = {
   rate: number;
   seed: number;
   signerKey: Hex;
-  payerKey: Hex;
+  /** One payer per lane of paid calls (each lane one call at a time). */
+  payerKeys: Hex[];
   paid: boolean;
 };
 
@@ -221,7 +224,7 @@ async function driver(config: DriverConfig): Promise<void> {
 
   let counterTurn = 0;
   /** One call of `kind`; resolves with the worker that answered, throws Failed or the SDK's error. */
-  const call = async (kind: Kind): Promise<string | undefined> => {
+  const call = async (kind: Kind, lane = 0): Promise<string | undefined> => {
     switch (kind) {
       case "plain": {
         const r = await client.invoke("echo", { path: "/plain", verify: false });
@@ -244,7 +247,7 @@ async function driver(config: DriverConfig): Promise<void> {
         return r.worker;
       }
       case "paid": {
-        const r = await client.invoke("paid", { path: "/paid", as: config.payerKey });
+        const r = await client.invoke("paid", { path: "/paid", as: config.payerKeys[lane]! });
         if (r.status !== 200) throw new Failed(answerCode(r.status, r.body));
         return r.worker;
       }
@@ -374,18 +377,19 @@ async function driver(config: DriverConfig): Promise<void> {
   const maxInflight = Math.max(64, config.rate * 4);
   let inflight = 0;
   let launched = 0;
-  // Paid calls go one at a time: the SDK signs a channel's cumulative vouchers in order.
-  let paidQueue: Promise<void> = Promise.resolve();
-  let paidWaiting = 0;
+  // Paid calls go one at a time per payer (a lane): the SDK signs a channel's cumulative
+  // vouchers in order, so calls of one payer at once would sign the same voucher twice.
+  const lanes = config.payerKeys.map(() => ({ queue: Promise.resolve(), waiting: 0 }));
   const pending = new Set<Promise<void>>();
 
   const run = (kind: Kind) => {
     const stats = kinds[kind];
+    const lane = lanes.reduce((best, l, i) => (l.waiting < lanes[best]!.waiting ? i : best), 0);
     const one = async () => {
       stats.sent++;
       const sentAt = Date.now();
       try {
-        const worker = await withTimeout(call(kind), REQUEST_TIMEOUT_MS);
+        const worker = await withTimeout(call(kind, lane), REQUEST_TIMEOUT_MS);
         stats.answered++;
         stats.latencies.push(Date.now() - sentAt);
         answered(worker, sentAt);
@@ -396,19 +400,20 @@ async function driver(config: DriverConfig): Promise<void> {
         stats.seen[code] = [stats.seen[code]?.[0] ?? t, t];
       }
     };
-    if (inflight >= maxInflight || (kind === "paid" && paidWaiting >= 4)) {
+    if (inflight >= maxInflight || (kind === "paid" && lanes[lane]!.waiting >= 8)) {
       stats.skipped++;
       return;
     }
     inflight++;
     let p: Promise<void>;
     if (kind === "paid") {
-      paidWaiting++;
-      p = paidQueue.then(async () => {
-        paidWaiting--;
+      const l = lanes[lane]!;
+      l.waiting++;
+      p = l.queue.then(async () => {
+        l.waiting--;
         await one();
       });
-      paidQueue = p;
+      l.queue = p;
     } else p = one();
     const done = p.finally(() => {
       inflight--;
@@ -577,12 +582,12 @@ async function orchestrate(o: {
     let paid = false;
     try {
       await onDeployHost(["agent", "price", "paid", PRICE, "--private-key", key("user")]);
-      await onDeployHost(["escrow", "deposit", "100", "--from", "operator-3"]);
+      for (const payer of PAYERS) await onDeployHost(["escrow", "deposit", "100", "--from", payer]);
       // A price increase waits 5 s on a dev network (ADR 0020).
       for (let i = 0; i < 60 && /rising/.test(await onDeployHost(["agent", "price", "paid"])); i++)
         await new Promise((r) => setTimeout(r, 250));
       paid = true;
-      log(`paid: ${PRICE} VEIL per call, operator-3 prepaid 100 VEIL`);
+      log(`paid: ${PRICE} VEIL per call, ${PAYERS.join(" and ")} prepaid 100 VEIL each`);
     } catch (err) {
       console.log(`NOTE: paid calls skipped, their setup failed: ${(err as Error).message}`);
     }
@@ -598,7 +603,7 @@ async function orchestrate(o: {
       rate: o.rate,
       seed: o.seed,
       signerKey: key("operator-4"),
-      payerKey: key("operator-3"),
+      payerKeys: PAYERS.map(key),
       paid,
     };
     const driverProcess = hosts.spawnOn(
@@ -849,7 +854,7 @@ if (process.argv.includes("--driver")) {
     killEvery: num("kill-every", values["kill-every"], 5),
     rate: num("rate", values.rate, 1),
     seed: values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : num("seed", values.seed, 0),
-    workers: num("workers", values.workers, 1),
+    workers: Math.min(num("workers", values.workers, 1), 3),
     down: num("down", values.down, 0),
   });
   process.exit(code);
