@@ -566,7 +566,8 @@ async function orchestrate(o: {
     writeFileSync(networkCopy, readFileSync(join(dir, "network.json")));
     const onDeployHost = async (args: string[]) => {
       const r = await hosts!.veilOn(deployHost, [...args, "--network", networkCopy]);
-      if (r.code !== 0) throw new Error(`veil ${args.join(" ")} failed on host ${deployHost}:\n${r.out}`);
+      if (r.code !== 0)
+        throw new Error(`veil ${args.slice(0, 2).join(" ")} failed on host ${deployHost}:\n${r.out}`);
       return r.out;
     };
     for (const name of COUNTERS) writeTransactionalCounterAgent(join(deployDir, name));
@@ -698,7 +699,7 @@ async function orchestrate(o: {
     if (!result) throw new Error(`the client exited (${code}) without a result`);
     return summary(result, kills, o);
   } catch (err) {
-    console.error(`soak failed: ${(err as Error).stack ?? err}`);
+    if (!stopping) console.error(`soak failed: ${(err as Error).stack ?? err}`);
     return 1;
   } finally {
     log("cleaning up");
