@@ -1,87 +1,46 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type PostgresServer, startPostgres } from "../../scripts/postgres-cluster.mjs";
-import { startNetwork, stopNetwork, veilBin, writeTransactionalCounterAgent } from "../helpers/cli.ts";
+import { startNetwork, stopNetwork, writeTransactionalCounterAgent } from "../helpers/cli.ts";
+import { canNamespace, type Hosts, joinWorker as joinHost, makeHosts } from "../helpers/hosts.ts";
 
 // Veil across hosts, each host a Linux network namespace on a bridge (as CI runs: root, iproute2):
 // host 1 (the root namespace) runs the chain, a gatekeeper, a worker, the gateway and PostgreSQL;
 // hosts 2 and 3 run workers that join with the gateway's URL alone; host 4 deploys. Then host 2's
 // link is cut under load: the gateway fails over, no answered increment is lost or run twice,
 // and host 2 serves again once its link is back.
-const canNamespace = process.getuid?.() === 0 && spawnSync("ip", ["-V"]).status === 0;
-
 describe("many hosts", {
   skip: canNamespace ? false : "needs root and iproute2 (ip netns)",
   timeout: 600_000,
 }, () => {
-  const id = randomBytes(2).toString("hex");
-  const net = `10.${200 + Math.floor(Math.random() * 50)}.${1 + Math.floor(Math.random() * 250)}`;
-  const ip = (host: number) => `${net}.${host}`;
-  const bridge = `vbr${id}`;
-  const ns = (host: number) => `vh${id}${host}`;
-  const hostSide = (host: number) => `vh${id}${host}a`;
   const work = mkdtempSync(join(tmpdir(), "veil-hosts-"));
   const dir = join(work, ".veil");
-  const processes: ChildProcess[] = [];
+  let hosts: Hosts | undefined;
   let network: Awaited<ReturnType<typeof startNetwork>> | undefined;
   let postgres: PostgresServer | undefined;
   let stateUrl = "";
-  const sh = (args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
-  const inHost = (host: number, args: string[]) => ["netns", "exec", ns(host), ...args];
+  const ip = (host: number) => hosts!.ip(host);
 
   before(async () => {
-    sh(["link", "add", bridge, "type", "bridge"]);
-    sh(["addr", "add", `${ip(1)}/24`, "dev", bridge]);
-    sh(["link", "set", bridge, "up"]);
-    for (const host of [2, 3, 4]) {
-      sh(["netns", "add", ns(host)]);
-      sh(["link", "add", hostSide(host), "type", "veth", "peer", "name", `vh${id}${host}b`]);
-      sh(["link", "set", `vh${id}${host}b`, "netns", ns(host)]);
-      sh(["link", "set", hostSide(host), "master", bridge]);
-      sh(["link", "set", hostSide(host), "up"]);
-      sh(inHost(host, ["ip", "addr", "add", `${ip(host)}/24`, "dev", `vh${id}${host}b`]));
-      sh(inHost(host, ["ip", "link", "set", `vh${id}${host}b`, "up"]));
-      sh(inHost(host, ["ip", "link", "set", "lo", "up"]));
-    }
-    postgres = await startPostgres({ host: ip(1), trustNetwork: `${net}.0/24` });
+    hosts = makeHosts({ count: 4, cwd: work });
+    postgres = await startPostgres({ host: ip(1), trustNetwork: `${hosts.net}.0/24` });
     stateUrl = postgres.url;
   });
 
   after(async () => {
-    for (const p of processes) p.kill("SIGKILL");
+    hosts?.killAll();
     if (network) await stopNetwork(network.child);
     await postgres?.stop();
-    for (const host of [2, 3, 4]) spawnSync("ip", ["netns", "del", ns(host)]);
-    spawnSync("ip", ["link", "del", bridge]);
+    hosts?.teardown();
     rmSync(work, { recursive: true, force: true });
   });
 
   /** `veil ARGS` run on `host` (in its namespace). */
   const veilOn = (host: number, args: string[], env: Record<string, string> = {}) =>
-    new Promise<{ code: number; out: string }>((resolve) => {
-      const child = spawn("ip", inHost(host, [process.execPath, veilBin, ...args]), {
-        cwd: work,
-        env: { ...withoutNetwork(), NO_COLOR: "1", ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let out = "";
-      child.stdout.on("data", (c: Buffer) => {
-        out += c.toString();
-      });
-      child.stderr.on("data", (c: Buffer) => {
-        out += c.toString();
-      });
-      child.once("exit", (code) => resolve({ code: code ?? 1, out }));
-    });
-  const withoutNetwork = () => {
-    const { VEIL_NETWORK: _ours, ...rest } = process.env;
-    return rest;
-  };
+    hosts!.veilOn(host, args, env);
   const networkFile = () =>
     JSON.parse(readFileSync(join(dir, "network.json"), "utf8")) as {
       gateway: { url: string };
@@ -93,41 +52,14 @@ describe("many hosts", {
   /** Starts a worker on `host` that joins through the gateway; resolves with its URL. */
   async function joinWorker(host: number, operator: string): Promise<string> {
     const n = networkFile();
-    const child = spawn(
-      "ip",
-      inHost(host, [
-        process.execPath,
-        veilBin,
-        "worker",
-        "--join",
-        n.gateway.url,
-        "--rpc",
-        n.chain.rpcUrl,
-        "--data",
-        join(work, `host-${host}`),
-        "--operator-key",
-        key(operator),
-        "--host",
-        ip(host),
-        "--port",
-        "8555",
-      ]),
-      { cwd: work, env: { ...withoutNetwork(), VEIL_STATE: stateUrl }, stdio: ["pipe", "pipe", "pipe"] },
-    );
-    processes.push(child);
-    let log = "";
-    child.stderr.on("data", (c: Buffer) => {
-      log += c.toString();
+    const worker = await joinHost(hosts!, host, {
+      gatewayUrl: n.gateway.url,
+      rpcUrl: n.chain.rpcUrl,
+      dataDir: join(work, `host-${host}`),
+      operatorKey: key(operator),
+      stateUrl,
     });
-    return new Promise((resolve, reject) => {
-      let out = "";
-      child.stdout.on("data", (c: Buffer) => {
-        out += c.toString();
-        const line = out.split("\n").find((l) => l.startsWith("VEIL_READY "));
-        if (line) resolve((JSON.parse(line.slice("VEIL_READY ".length)) as { url: string }).url);
-      });
-      child.once("exit", (code) => reject(new Error(`the worker on host ${host} exited (${code}):\n${log}`)));
-    });
+    return worker.url;
   }
 
   const count = async (workerUrl: string): Promise<number | undefined> => {
@@ -244,7 +176,7 @@ describe("many hosts", {
     const loads = [...Array.from({ length: 4 }, load), read(), read()];
     await new Promise((r) => setTimeout(r, 2_000));
     const cutAt = Date.now();
-    sh(["link", "set", hostSide(2), "down"]);
+    hosts!.sh(["link", "set", hosts!.hostSide(2), "down"]);
     await new Promise((r) => setTimeout(r, 6_000));
     stop = true;
     await Promise.all(loads);
@@ -279,7 +211,7 @@ describe("many hosts", {
       `cut: ${answered.length} answered, ${failed.length} WORKER_FAILED (cut in flight, last sent at +${lastFailure - cutAt} ms), first answer after the cut at +${firstOkAfter.at - cutAt} ms`,
     );
 
-    sh(["link", "set", hostSide(2), "up"]);
+    hosts!.sh(["link", "set", hosts!.hostSide(2), "up"]);
     assert.ok((await until("host 2 serves again", () => count(workers[0]!))) >= total);
   });
 });
