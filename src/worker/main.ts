@@ -104,6 +104,10 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
     return sources;
   });
   let grant: ClusterKeyGrant | undefined;
+  // Ready to serve once it has its keys and has read the agents on chain: before that, an agent
+  // it does not know yet is one it has not loaded, not one that does not exist (a restarted
+  // worker answered 404 AGENT_NOT_FOUND for seconds, and the gateway passed that on as final).
+  let serving = false;
   let attestation: WorkerAttestation | undefined;
 
   let callClient: AgentCallClient | undefined;
@@ -214,7 +218,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
   });
   const serverOptions: WorkerServerOptions = {
     agents,
-    isReady: () => grant !== undefined,
+    isReady: () => serving,
     info: () => ({ address: identity.address, epoch: grant?.epoch.toString() }),
     maxRequestBytes: options.maxRequestBytes,
     receipts: {
@@ -303,6 +307,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
   const keyring = new AgentKeyring({ chain, operator: operatorChain, grant, stateStore });
   agents.setKeyring(keyring);
   await agents.start();
+  serving = true;
 
   // Rotation (ADR 0010): once the chain is on a later epoch and key traffic has resumed, fetch
   // the new cluster key, re-wrap every agent root still under the ended one, wipe the old key.

@@ -201,7 +201,10 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
     throw new VeilError("NOT_FOUND", `No route ${req.method} ${url.pathname}`, { status: 404 });
   }
   if (!options.isReady()) {
-    throw new VeilError("WORKER_NOT_READY", "This worker has no keys yet", { status: 503, retryable: true });
+    throw new VeilError("WORKER_NOT_READY", "This worker is still starting (its keys, the agents on chain)", {
+      status: 503,
+      retryable: true,
+    });
   }
   if (!state) throw notServed(idOrName);
   if (state.status === "loading") {

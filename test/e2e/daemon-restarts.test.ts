@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -80,6 +80,12 @@ describe("daemons killed alone under load come back", { timeout: 420_000 }, () =
     writeCounterAgent(counter);
     const deployed = await veil(["deploy", counter, "--name", "counter"], { env });
     assert.equal(deployed.code, 0, deployed.stderr);
+    // An agent with no state, watched straight at the restarted worker below.
+    const echo = join(work, "echo");
+    mkdirSync(join(echo, "src"), { recursive: true });
+    writeFileSync(join(echo, "src", "index.ts"), 'export default { fetch: () => new Response("here") };\n');
+    const echoed = await veil(["deploy", echo, "--name", "echo"], { env });
+    assert.equal(echoed.code, 0, echoed.stderr);
     for (let i = 0; i < 200 && (await increment()) === undefined; i++) await sleep(250);
     startLoad();
     while (acks.length < 10) await sleep(50);
@@ -88,7 +94,29 @@ describe("daemons killed alone under load come back", { timeout: 420_000 }, () =
     const duringGatekeeper = await killAlone("gatekeeper-1", file().gatekeepers[0]?.pid);
     assert.ok(duringGatekeeper > 0);
     // A worker killed after that must get its keys from the restarted gatekeeper to serve again.
+    // Until it has them and has read the agents on chain it says it is starting (503, retryable,
+    // so the gateway sends the request on), never that an agent it has not loaded yet does not
+    // exist (404, which the gateway passed on as final: seen by the soak bench).
+    const workerUrl = file().workers[0]!.url;
+    const statuses = new Set<number>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        try {
+          const r = await fetch(`${workerUrl}/v1/agents/echo/invoke/`, { method: "POST" });
+          await r.arrayBuffer();
+          statuses.add(r.status);
+        } catch {
+          statuses.add(0);
+        }
+        await sleep(10);
+      }
+    })();
     await killAlone("worker-1", file().workers[0]?.pid);
+    watching = false;
+    await watcher;
+    assert.ok(statuses.has(200), `the restarted worker served the agent again (${[...statuses]})`);
+    assert.ok(!statuses.has(404), `the restarting worker answered 404 for an agent it had not loaded yet`);
     const workerBack = acks.length;
     await killAlone("gateway", file().gateway?.pid);
     assert.ok(acks.length > workerBack);
