@@ -22,7 +22,7 @@ async function drain(r: SandboxResponse): Promise<string[]> {
 async function evaluate(body: string): Promise<unknown> {
   const s = await IsolateSandbox.create({
     meta,
-    code: `export default { async fetch() { const result = await (async () => { ${body} })(); return Response.json(result); } };`,
+    code: `export default { async fetch(request, env, ctx) { const result = await (async () => { ${body} })(); return Response.json(result); } };`,
   });
   try {
     const r = await s.invoke({ method: "GET", url: "https://streams.agents.veil/", headers: [], body: null });
@@ -209,9 +209,10 @@ describe("the rest of a Workers-style global scope", () => {
       const wrong = names.filter((n) => globalThis[n].name !== n);
       let thrown;
       try { await fetch("https://nowhere.invalid/", { method: "BAD METHOD" }); } catch (e) { thrown = e.constructor.name; }
-      return { wrong, response: new Response("x").constructor.name, thrown };
+      const llm = ctx.llm.Error.name;
+      return { wrong, response: new Response("x").constructor.name, thrown, llm };
     `);
-    assert.deepEqual(got, { wrong: [], response: "Response", thrown: "TypeError" });
+    assert.deepEqual(got, { wrong: [], response: "Response", thrown: "TypeError", llm: "LlmError" });
   });
 
   test("self, navigator, performance, reportError, CustomEvent; Set-Cookie lines kept apart", async () => {

@@ -15,6 +15,8 @@ export class AgentCallError extends Error {
     this.code = code;
   }
 }
+// Its name as agents see it (the prelude is minified).
+Object.defineProperty(AgentCallError, "name", { value: "AgentCallError", configurable: true });
 
 const NULL_BODY = new Set([101, 204, 205, 304]);
 

@@ -85,7 +85,14 @@ if (typeof scope.queueMicrotask !== "function") {
     Promise.resolve().then(cb);
   };
 }
+/** A class or function as agents see it: named as its global (the prelude is minified). */
+function named(name: string, value: unknown): unknown {
+  if (typeof value === "function" && value.name !== name)
+    Object.defineProperty(value, "name", { value: name, configurable: true });
+  return value;
+}
 for (const [name, value] of Object.entries(globals)) {
+  named(name, value);
   // Frozen prototypes: one request cannot change how Request or Response behave for the next.
   if (typeof value === "function" && value.prototype) Object.freeze(value.prototype);
   Object.defineProperty(scope, name, { value, writable: true, configurable: true, enumerable: false });
@@ -104,7 +111,7 @@ for (const [name, load] of lazy) {
     configurable: true,
     enumerable: false,
     get() {
-      const value = load();
+      const value = named(name, load());
       settle(value);
       return value;
     },

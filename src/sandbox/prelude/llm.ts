@@ -15,6 +15,8 @@ export class LlmError extends Error {
     this.status = status;
   }
 }
+// Its name as agents see it (the prelude is minified).
+Object.defineProperty(LlmError, "name", { value: "LlmError", configurable: true });
 
 /** The answer as agents see it: the message, its text, and tool calls with parsed arguments. */
 function shape(r: Result) {
