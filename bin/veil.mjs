@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Entry point for the `veil` command. It runs the build in dist/cli/ (made by `npm install`, or
-// `npm run build`: scripts/build-cli.mjs) when that build is newer than every file of src/, and
-// otherwise runs src/ through tsx, so that an edit to src/ is never masked by an old build.
+// `npm run build`: scripts/build-cli.mjs) when that build is newer than every file of src/ and
+// web/ (whose build.ts it holds), and otherwise runs src/ through tsx, so that an edit is never
+// masked by an old build.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 
 // `veil --version` needs nothing loaded: answer before anything else starts.
@@ -25,10 +26,11 @@ function newest(dir, limit) {
 
 const built = new URL("../dist/cli/built.json", import.meta.url);
 const src = new URL("../src", import.meta.url).pathname;
+const web = new URL("../web", import.meta.url).pathname;
 let fresh = false;
 if (existsSync(built) && process.env.VEIL_CLI_FROM_SOURCE !== "1") {
   const at = JSON.parse(readFileSync(built, "utf8")).at;
-  fresh = typeof at === "number" && newest(src, at) <= at;
+  fresh = typeof at === "number" && newest(src, at) <= at && (!existsSync(web) || newest(web, at) <= at);
 }
 if (fresh) {
   await import("../dist/cli/main.mjs");

@@ -2,7 +2,7 @@
 // Builds the `veil` command into dist/cli/ (run by `npm install`'s prepare, or `npm run build`):
 // src/cli/main.ts and everything it loads from src/, bundled into ES modules by esbuild, split
 // at every dynamic import so that a command loads only what it uses, with npm packages left
-// as imports. bin/veil.mjs runs it when it is newer than every file of src/ and falls back to
+// as imports. bin/veil.mjs runs it when it is newer than every file of src/ (and web/) and falls back to
 // running src/ through tsx otherwise, so an edit is never masked by an old build (ADR 0022).
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";

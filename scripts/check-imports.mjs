@@ -1,21 +1,40 @@
 #!/usr/bin/env node
 // Checks that every component imports only what its README's "May import." paragraph names
 // (issue 16): a `src/<component>` it lists (any file of it), a `src/<component>/<file>` it lists
-// (that file only), or its own folder. Run by `npm run lint` and so by CI.
+// (that file only), or its own folder. The components are the folders of src/ and the web
+// console's `web/` at the root (named `web` and `web/<file>` in a README). Run by `npm run lint`
+// and so by CI.
 //   node scripts/check-imports.mjs [ROOT]   prints each wrong-way import, exit 1 if any
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 
 const root = resolve(process.argv[2] ?? resolve(dirname(new URL(import.meta.url).pathname), ".."));
 const src = join(root, "src");
-const components = readdirSync(src).filter((d) => statSync(join(src, d)).isDirectory());
+/** Each component's folder, by name. */
+const folders = new Map(
+  readdirSync(src)
+    .filter((d) => statSync(join(src, d)).isDirectory())
+    .map((d) => [d, join(src, d)]),
+);
+if (existsSync(join(root, "web"))) folders.set("web", join(root, "web"));
+const components = [...folders.keys()];
+
+/** The component a file belongs to and its path inside it ("sdk", "browser.ts"), or undefined. */
+function componentOf(file) {
+  for (const [name, folder] of folders) {
+    const inside = relative(folder, file);
+    if (!inside.startsWith("..") && !inside.startsWith(sep) && inside !== "")
+      return { name, file: inside.split(sep).join("/") };
+  }
+  return undefined;
+}
 
 /**
- * What a README allows: every `src/<name>` in its "May import." paragraph (a whole component)
- * and every `src/<name>/<file>` (one file of it).
+ * What a README allows: every `src/<name>` (or `web`) in its "May import." paragraph (a whole
+ * component) and every `src/<name>/<file>` (or `web/<file>`: one file of it).
  */
 function allowed(component) {
-  const readme = join(src, component, "README.md");
+  const readme = join(folders.get(component), "README.md");
   let text;
   try {
     text = readFileSync(readme, "utf8");
@@ -27,9 +46,10 @@ function allowed(component) {
   const paragraph = text.slice(start).split(/\n\s*\n/)[0];
   const components = new Set();
   const files = new Set();
-  for (const [, name, file] of paragraph.matchAll(/`src\/([a-z-]+)(?:\/([\w./-]+))?`/g)) {
-    if (file) files.add(`${name}/${file}`);
-    else components.add(name);
+  for (const [, name, file] of paragraph.matchAll(/`(?:src\/([a-z-]+)|web)(?:\/([\w./-]+))?`/g)) {
+    const component = name ?? "web";
+    if (file) files.add(`${component}/${file}`);
+    else components.add(component);
   }
   return { components, files };
 }
@@ -48,23 +68,23 @@ function files(dir) {
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["']([^"']+)["']/g;
 
 const problems = [];
+const shown = (component) => relative(root, folders.get(component)).split(sep).join("/");
 for (const component of components) {
   const may = allowed(component);
   if (!may) {
-    problems.push(`src/${component}/README.md has no "**May import.**" paragraph`);
+    problems.push(`${shown(component)}/README.md has no "**May import.**" paragraph`);
     continue;
   }
-  for (const file of files(join(src, component))) {
+  for (const file of files(folders.get(component))) {
     const code = readFileSync(file, "utf8");
     for (const [, spec] of code.matchAll(SPECIFIER)) {
       if (!spec.startsWith(".")) continue;
-      const target = relative(src, resolve(dirname(file), spec));
-      if (target.startsWith("..")) continue; // outside src (package.json, bin): not a component
-      const other = target.split(sep)[0];
-      if (other === component || !components.includes(other)) continue;
-      if (!may.components.has(other) && !may.files.has(target.split(sep).join("/")))
+      // Outside every component (package.json, bin, test helpers): not checked.
+      const target = componentOf(resolve(dirname(file), spec));
+      if (!target || target.name === component) continue;
+      if (!may.components.has(target.name) && !may.files.has(`${target.name}/${target.file}`))
         problems.push(
-          `${relative(root, file)} imports src/${other} ("${spec}"), which src/${component}/README.md does not allow`,
+          `${relative(root, file)} imports ${shown(target.name)} ("${spec}"), which ${shown(component)}/README.md does not allow`,
         );
     }
   }

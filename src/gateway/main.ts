@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net";
 import { VeilChain } from "../chain/index.ts";
 import { announceReady } from "../daemon/http.ts";
 import { defaultLinkKeyFile, loadOrCreateLinkKey } from "../daemon/link-auth.ts";
-import { loadNetwork, type NetworkFile } from "../network/config.ts";
+import { consoleDirOf, loadNetwork, type NetworkFile } from "../network/config.ts";
 import { FsBlobStore } from "../storage/blob-store.ts";
 import { isPostgresUrl } from "../storage/postgres.ts";
 import { PostgresRateBuckets } from "../storage/rate-buckets.ts";
@@ -57,6 +57,7 @@ export async function startGateway(
   const server = createGatewayServer({
     router,
     networkForJoiners: () => forJoiners(loadNetwork(options.network)),
+    consoleDir: consoleDirOf(options.network),
     bundles: {
       store: new FsBlobStore(options.blobDir ?? network.blobStore.path),
       isVersionOf: async (nameOrId, codeHash) => {

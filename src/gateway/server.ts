@@ -1,4 +1,6 @@
+import { readFile } from "node:fs/promises";
 import type { Server } from "node:net";
+import { extname, join } from "node:path";
 import type { Hex } from "viem";
 import { drained, MAX_HEADER_BYTES, readBody, sendError, sendJson, splitTarget } from "../daemon/http.ts";
 import { createHttp1Server, type Http1Request, type Http1Response } from "../daemon/http1-server.ts";
@@ -38,6 +40,11 @@ export type GatewayOptions = {
    * its chain, contracts, TEE and limits; never the development accounts' keys.
    */
   networkForJoiners?: () => unknown;
+  /**
+   * The web console's built files (`veil up` builds them into `console/` beside the network
+   * file), served at `/console/`: the console then calls this gateway on its own origin.
+   */
+  consoleDir?: string;
 };
 
 /** What a running gateway server holds besides its options. */
@@ -147,6 +154,10 @@ async function handle(req: Http1Request, res: Http1Response, options: GatewayCon
     await describe(decodeURIComponent(parts[3]), res, options);
     return;
   }
+  if (url.pathname === "/console" || url.pathname.startsWith("/console/")) {
+    await sendConsoleFile(req, res, url, options);
+    return;
+  }
   if (url.pathname === "/v1/network" && req.method === "GET" && options.networkForJoiners) {
     sendJson(res, 200, options.networkForJoiners());
     return;
@@ -192,6 +203,81 @@ async function handle(req: Http1Request, res: Http1Response, options: GatewayCon
     status: 404,
     hint: "Invoke agents at /agents/NAME/PATH.",
   });
+}
+
+const CONSOLE_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+};
+/** One file of the console's flat directory: no dots first, no slashes, no `..`. */
+const CONSOLE_FILE = /^[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9]+)+$/;
+/**
+ * The page may load only its own files and read only its gateway (its own origin) and the
+ * chain's JSON-RPC, whose URL only the network file knows: any http(s) or ws(s) origin.
+ */
+const CONSOLE_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' http: https: ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/** GET /console/…: the web console's built files (index.html at /console/). */
+async function sendConsoleFile(
+  req: Http1Request,
+  res: Http1Response,
+  url: { pathname: string; search: string },
+  options: GatewayContext,
+): Promise<void> {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.setHeader("allow", "GET, HEAD");
+    throw new VeilError("METHOD_NOT_ALLOWED", `${req.method} ${url.pathname}: the console is read-only`, {
+      status: 405,
+    });
+  }
+  if (url.pathname === "/console") {
+    // Its files are named relative to /console/.
+    res.writeHead(308, { location: `/console/${url.search}`, "content-length": "0" });
+    res.end();
+    return;
+  }
+  if (!options.consoleDir) {
+    throw new VeilError("CONSOLE_NOT_BUILT", "This gateway serves no console", {
+      status: 404,
+      hint: "`veil up` builds the console into console/ beside the network file and its gateway serves it.",
+    });
+  }
+  const name = url.pathname.slice("/console/".length) || "index.html";
+  const type = CONSOLE_TYPES[extname(name)];
+  if (!CONSOLE_FILE.test(name) || !type) {
+    throw new VeilError("NOT_FOUND", `No console file ${url.pathname}`, { status: 404 });
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(join(options.consoleDir, name));
+  } catch {
+    throw new VeilError(
+      name === "index.html" ? "CONSOLE_NOT_BUILT" : "NOT_FOUND",
+      name === "index.html"
+        ? `The console is not built in ${options.consoleDir}`
+        : `No console file ${url.pathname}`,
+      {
+        status: 404,
+        ...(name === "index.html"
+          ? { hint: "`veil up` builds it at every start: start the network again." }
+          : {}),
+      },
+    );
+  }
+  res.writeHead(200, {
+    "content-type": type,
+    "content-length": String(bytes.byteLength),
+    // Rebuilt at every `veil up`: always asked again, answered from the cache if unchanged.
+    "cache-control": "no-cache",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    ...(name.endsWith(".html") ? { "content-security-policy": CONSOLE_CSP } : {}),
+  });
+  res.end(req.method === "HEAD" ? undefined : bytes);
 }
 
 async function describe(nameOrId: string, res: Http1Response, options: GatewayOptions): Promise<void> {

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Hex } from "viem";
 import type { EconomyAddresses } from "../chain/economy-deploy.ts";
 import type { ChainConfig } from "../chain/index.ts";
@@ -41,6 +41,8 @@ export type NetworkFile = {
     /** How many agents deep a chain of ctx.agents.call may go (default 4). */
     maxCallDepth?: number;
   };
+  /** The web console, served by the gateway at `/console/` (built by `veil up` into `console/`). */
+  console?: { url: string };
   /** Well-known keys of the embedded chain. DEV ONLY. */
   devAccounts?: { warning: string; accounts: { role: string; address: Hex; privateKey: Hex }[] };
 };
@@ -48,6 +50,11 @@ export type NetworkFile = {
 /** Where the network file is: --network, then VEIL_NETWORK, then ./.veil/network.json. */
 export function networkPath(explicit?: string): string {
   return resolve(explicit ?? process.env.VEIL_NETWORK ?? ".veil/network.json");
+}
+
+/** Where the web console's built files are: `console/` beside the network file. */
+export function consoleDirOf(networkFile?: string): string {
+  return join(dirname(networkPath(networkFile)), "console");
 }
 
 function malformed(path: string, problem: string): VeilError {

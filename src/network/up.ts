@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join, resolve } from "node:path";
 import { createWalletClient, defineChain, type Hex, http, parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { buildConsole } from "../../web/build.ts";
 import { contractsBuildKey } from "../chain/compile.ts";
 import { deployContracts } from "../chain/deploy.ts";
 import { chainJournalFile } from "../chain/embedded.ts";
@@ -12,7 +13,7 @@ import { VeilError } from "../errors/index.ts";
 import { holdDataDir } from "../storage/data-dir-lock.ts";
 import { dropNamespace, isPostgresUrl, openPostgres, redactUrl } from "../storage/postgres.ts";
 import { buildMeasurement, printInsecureBanner } from "../tee/index.ts";
-import { loadNetwork, type NetworkFile, saveNetwork } from "./config.ts";
+import { consoleDirOf, loadNetwork, type NetworkFile, saveNetwork } from "./config.ts";
 import {
   addGatekeeperAction,
   allowMeasurementAction,
@@ -94,6 +95,7 @@ const NETWORK_FILES = [
   "state.sqlite-shm",
   "gateway-link.key",
   "state-url",
+  "console",
 ];
 
 const port = (base: number, offset: number) => (base === 0 ? 0 : base + offset);
@@ -244,6 +246,19 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
       saveNetwork(path, network);
     }
 
+    // The web console, built from web/ at every start (so it matches this checkout) into
+    // console/ beside the network file, where the gateway serves it at /console/. A console that
+    // does not build costs the network nothing but its console.
+    let consoleBuilt = false;
+    try {
+      const built = await buildConsole(consoleDirOf(path));
+      consoleBuilt = true;
+      progress(`console built (${Math.round(built.bytes / 1024)} KiB in ${built.ms} ms)`);
+    } catch (err) {
+      progress(`the console could not be built, the network runs without it: ${(err as Error).message}`);
+    }
+    delete network.console;
+
     const gatewayIn = options.gateway ?? (options.workers === 1 ? "worker" : "process");
     // The gateway's link key is made before the workers start, so each can be told whose links
     // to take (docs/adr/0018); the gateway finds the same file beside the network file.
@@ -327,6 +342,7 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
         ...(gw.child.pid ? { pid: gw.child.pid } : {}),
       };
     }
+    if (consoleBuilt) network.console = { url: `${network.gateway.url}/console/` };
     saveNetwork(path, network);
     // From here on a daemon that dies is started again with the same arguments (and picks up
     // from its data directory); the network file follows its new process id.

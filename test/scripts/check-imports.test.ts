@@ -52,6 +52,28 @@ test("a wrong-way import fails, static or dynamic, and names the file and the ru
   assert.match(r.stderr, /2 import\(s\) against the components' rules/);
 });
 
+test("web/ at the root is a component: it may import what its README names, and others name it", () => {
+  const root = repo({
+    "web/README.md": "# web\n\n**May import.** `src/sdk`.\n",
+    "web/main.ts": 'import { z } from "../src/sdk/client.ts";\nexport const w = z;\n',
+    "web/build.ts": "export const build = 1;\n",
+    "web/bad.ts": 'import { y } from "../src/chain/client.ts";\nexport const b = y;\n',
+    "src/chain/README.md": "# chain\n\n**May import.** `src/errors`, `web/build.ts`.\n",
+    "src/chain/console.ts": 'import { build } from "../../web/build.ts";\nexport const c = build;\n',
+    "src/errors/web.ts": 'import { w } from "../../web/main.ts";\nexport const e = w;\n',
+  });
+  const r = check(root);
+  rmSync(root, { recursive: true, force: true });
+  assert.equal(r.status, 1);
+  assert.match(
+    r.stderr,
+    /web\/bad\.ts imports src\/chain \("\.\.\/src\/chain\/client\.ts"\), which web\/README\.md does not allow/,
+  );
+  assert.match(r.stderr, /src\/errors\/web\.ts imports web \("\.\.\/\.\.\/web\/main\.ts"\)/);
+  assert.doesNotMatch(r.stderr, /web\/main\.ts imports|src\/chain\/console\.ts imports/);
+  assert.match(r.stderr, /2 import\(s\)/);
+});
+
 test("a component without a May import paragraph fails", () => {
   const root = repo({ "src/sdk/README.md": "# sdk\n\nNo rules here.\n" });
   const r = check(root);

@@ -1,0 +1,23 @@
+// The SDK's browser entry: everything exported here runs in a browser (web APIs, viem and
+// @noble only, no Node built-in). The web console imports the SDK through this file alone;
+// esbuild's `platform: "browser"` build of web/ fails if a Node built-in creeps in.
+export { type AgentRecord, type GatekeeperRecord, VeilChain, type WorkerRecord } from "../chain/index.ts";
+export { VeilError, type VeilErrorJSON } from "../errors/index.ts";
+export {
+  type AgentGlance,
+  type ConnectedNetwork,
+  connectNetwork,
+  type GatekeeperGlance,
+  type NetworkGlance,
+  type PublicNetwork,
+  readNetworkGlance,
+  type WorkerGlance,
+} from "./network-view.ts";
+export {
+  type AgentVerdict,
+  formatAgentVerdict,
+  type VerifyAgentOptions,
+  type VerifyCheck,
+  verifyAgent,
+  type WorkerVerdict,
+} from "./verify-agent.ts";

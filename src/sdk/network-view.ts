@@ -1,0 +1,188 @@
+import type { Hex } from "viem";
+import { chainError, TeeType, VeilChain, WorkerStatus, workerStatusName } from "../chain/index.ts";
+import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
+import type { NetworkFile } from "../network/config.ts";
+
+// Browser-safe (the web console bundles it, src/sdk/browser.ts): web APIs, viem and Veil's own
+// browser-safe modules only; `import type` of the network file costs nothing at run time.
+
+/** The network file as any gateway hands it out (`GET /v1/network`): no keys, pids or paths. */
+export type PublicNetwork = Omit<NetworkFile, "devAccounts">;
+
+/** A network reached through its gateway: what it says of itself, and a client of its chain. */
+export type ConnectedNetwork = { gatewayUrl: string; network: PublicNetwork; chain: VeilChain };
+
+/** Where a worker stands, read from the chain (and from the gateway, for `routed`). */
+export type WorkerGlance = {
+  address: Hex;
+  operator: Hex;
+  /** The endpoint the worker registered on chain. */
+  url: string;
+  /** "simulated", "sgx", "tdx", or "#N" for a TEE type this SDK does not know. */
+  tee: string;
+  /** Runs on the simulated TEE: no hardware protects anything it holds. */
+  insecure: boolean;
+  /** Active, verified by a gatekeeper within the policy's evidence age, within the policy now. */
+  attested: boolean;
+  /** One line a person reads: "INSECURE (simulated TEE)", "attested (tdx)" or "NOT ATTESTED". */
+  verdict: string;
+  /** The WorkerRegistry status: "Active", "Stopped", "Evicted", "Expired", … */
+  status: string;
+  /** The gateway routes requests to it now (undefined: the gateway could not be asked). */
+  routed: boolean | undefined;
+  /** When a gatekeeper last verified its evidence (unix seconds of chain time; 0: never). */
+  verifiedAt: number;
+};
+
+export type GatekeeperGlance = { address: Hex; url: string; active: boolean };
+
+export type AgentGlance = {
+  id: bigint;
+  name: string;
+  owner: Hex;
+  /** The active version (from 0, as `veil inspect` and `veil versions` number them) and how many there are. */
+  version: number;
+  versions: number;
+  /** The code hash of the active version. */
+  codeHash: Hex;
+};
+
+/** The network at a glance, as the console's landing page shows it. */
+export type NetworkGlance = {
+  chainId: number;
+  block: bigint;
+  /** The head block's timestamp (unix seconds): the chain's own clock, which may run ahead of this one's. */
+  blockTime: number;
+  /** The key epoch in force (GatekeeperRegistry.epoch). */
+  epoch: bigint;
+  gatekeepers: GatekeeperGlance[];
+  workers: WorkerGlance[];
+  agents: AgentGlance[];
+};
+
+type Fetch = typeof fetch;
+
+/**
+ * Reaches a network through its gateway alone: reads the public network file (`GET /v1/network`)
+ * and makes a chain client for the chain it names. Runs in browsers (the web console) and Node.
+ *
+ * @example
+ * ```ts
+ * const { network, chain } = await connectNetwork("http://127.0.0.1:8546");
+ * console.log(network.name, await chain.blockNumber());
+ * ```
+ */
+export async function connectNetwork(
+  gatewayUrl: string,
+  options: { fetch?: Fetch } = {},
+): Promise<ConnectedNetwork> {
+  const base = gatewayUrl.replace(/\/+$/, "");
+  const doFetch = options.fetch ?? fetch;
+  let response: Response;
+  try {
+    response = await doFetch(`${base}/v1/network`, { headers: { accept: "application/json" } });
+  } catch (err) {
+    throw new VeilError("GATEWAY_UNREACHABLE", `The gateway at ${base} is not reachable`, {
+      cause: err,
+      retryable: true,
+      hint: "Check that the network is running (`npm start`) and that this is its gateway's URL.",
+    });
+  }
+  const body: unknown = await response.json().catch(() => undefined);
+  if (!response.ok) {
+    const error = (body as { error?: unknown } | undefined)?.error;
+    if (isVeilErrorJSON(error)) throw VeilError.fromJSON(error, response.status);
+    throw new VeilError("GATEWAY_ERROR", `The gateway at ${base} answered ${response.status}`, {
+      status: response.status,
+    });
+  }
+  const network = body as PublicNetwork;
+  if (typeof network?.chain?.rpcUrl !== "string" || typeof network.chain.chainId !== "number") {
+    throw new VeilError("NETWORK_CONFIG_INVALID", `The gateway at ${base} did not describe a Veil network`, {
+      hint: "Is this the URL of a Veil gateway?",
+    });
+  }
+  return { gatewayUrl: base, network, chain: new VeilChain(network.chain) };
+}
+
+const teeName = (teeType: number) =>
+  (Object.keys(TeeType) as (keyof typeof TeeType)[]).find((k) => TeeType[k] === teeType) ?? `#${teeType}`;
+
+/**
+ * Reads the network at a glance, live: chain id and block, the key epoch, the gatekeepers, the
+ * workers with their attestation standing on chain (the simulated TEE marked INSECURE) and
+ * whether the gateway routes to them, and every agent with its owner and active version. Every
+ * figure comes from the chain at the time of the call, except `routed` (the gateway's
+ * `GET /v1/health`, when `gatewayUrl` is given).
+ *
+ * @example
+ * ```ts
+ * const { chain, gatewayUrl } = await connectNetwork("http://127.0.0.1:8546");
+ * const glance = await readNetworkGlance(chain, { gatewayUrl });
+ * for (const w of glance.workers) console.log(w.address, w.verdict, w.status);
+ * ```
+ */
+export async function readNetworkGlance(
+  chain: VeilChain,
+  options: { gatewayUrl?: string; fetch?: Fetch } = {},
+): Promise<NetworkGlance> {
+  const doFetch = options.fetch ?? fetch;
+  const routedBy = options.gatewayUrl
+    ? doFetch(`${options.gatewayUrl.replace(/\/+$/, "")}/v1/health`)
+        .then((r) => (r.ok ? (r.json() as Promise<{ workers?: { address: string }[] }>) : undefined))
+        .then((h) => (h?.workers ? new Set(h.workers.map((w) => w.address.toLowerCase())) : undefined))
+        .catch(() => undefined)
+    : Promise.resolve(undefined);
+  const [chainId, head, epoch, gatekeepers, workers, agents, routed] = await Promise.all([
+    chain.public.getChainId().catch((err: unknown) => {
+      throw chainError(err, "read the chain id", chain.config.rpcUrl);
+    }),
+    chain.public.getBlock({ blockTag: "latest" }).catch((err: unknown) => {
+      throw chainError(err, "read the head block", chain.config.rpcUrl);
+    }),
+    chain.epoch(),
+    chain.listGatekeepers(),
+    chain.listWorkers(),
+    chain.listAgents(),
+    routedBy,
+  ]);
+  const attested = await Promise.all(
+    workers.map((w) => (w.status === WorkerStatus.Active ? chain.isWorkerAttested(w.address) : false)),
+  );
+  return {
+    chainId,
+    block: head.number,
+    blockTime: Number(head.timestamp),
+    epoch,
+    gatekeepers: gatekeepers.map((g) => ({ address: g.address, url: g.endpoint, active: g.active })),
+    workers: workers.map((w, i) => {
+      const insecure = w.teeType === TeeType.simulated;
+      const tee = teeName(w.teeType);
+      const standing = attested[i] === true;
+      return {
+        address: w.address,
+        operator: w.operator,
+        url: w.endpoint,
+        tee,
+        insecure,
+        attested: standing,
+        verdict: insecure
+          ? `INSECURE (simulated TEE${standing ? "" : ", not attested"})`
+          : standing
+            ? `attested (${tee})`
+            : "NOT ATTESTED",
+        status: workerStatusName(w.status),
+        routed: routed ? routed.has(w.address.toLowerCase()) : undefined,
+        verifiedAt: Number(w.verifiedAt),
+      };
+    }),
+    agents: agents.map((a) => ({
+      id: a.id,
+      name: a.name,
+      owner: a.owner,
+      version: a.currentVersion,
+      versions: a.versionCount,
+      codeHash: a.codeHash,
+    })),
+  };
+}

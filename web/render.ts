@@ -1,0 +1,135 @@
+import type { NetworkGlance, PublicNetwork } from "../src/sdk/browser.ts";
+
+// Plain DOM, text only: everything shown comes from the chain or the gateway, so nothing is
+// ever parsed as HTML (agent names and endpoints are whatever their owners wrote).
+
+type Child = Node | string;
+
+/** An element with attributes and children (strings become text nodes). */
+export function h(tag: string, attributes: Record<string, string> = {}, ...children: Child[]): HTMLElement {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
+  element.append(...children);
+  return element;
+}
+
+const byId = (id: string): HTMLElement => {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`the page has no #${id}`);
+  return element;
+};
+
+/** `0x1234…abcd`, the whole value in its tooltip. */
+const short = (hex: string) =>
+  h("span", { class: "mono", title: hex }, hex.length > 14 ? `${hex.slice(0, 8)}…${hex.slice(-6)}` : hex);
+
+/** How long before the head block `at` was, both in chain time (the chain's clock is its own). */
+function age(at: number, head: number): string {
+  if (at <= 0) return "never";
+  const s = Math.max(0, head - at);
+  return s < 120
+    ? `${s} s ago`
+    : s < 7200
+      ? `${Math.round(s / 60)} min ago`
+      : `${Math.round(s / 3600)} h ago`;
+}
+
+function fillBody(tableId: string, rows: HTMLElement[], empty: string, columns: number): void {
+  const body = byId(tableId).querySelector("tbody");
+  if (!body) throw new Error(`#${tableId} has no tbody`);
+  body.replaceChildren(
+    ...(rows.length ? rows : [h("tr", {}, h("td", { class: "empty", colspan: String(columns) }, empty))]),
+  );
+}
+
+/** What does not change while the page is open: the network's name, endpoints, TEE. */
+export function renderNetwork(network: PublicNetwork, gatewayUrl: string): void {
+  byId("network-name").textContent = network.name;
+  document.title = `Veil console: ${network.name}`;
+  byId("insecure").hidden = !network.tee.insecure;
+  byId("gateway-url").textContent = gatewayUrl;
+  byId("rpc-url").textContent = network.chain.rpcUrl;
+}
+
+/** Every live figure of the landing page. */
+export function renderGlance(glance: NetworkGlance): void {
+  byId("chain-id").textContent = String(glance.chainId);
+  byId("block").textContent = glance.block.toString();
+  byId("epoch").textContent = glance.epoch.toString();
+  byId("worker-count").textContent = String(glance.workers.length);
+  byId("agent-count").textContent = String(glance.agents.length);
+  fillBody(
+    "workers",
+    glance.workers.map((w) =>
+      h(
+        "tr",
+        { "data-address": w.address },
+        h("td", {}, h("span", { class: "mono" }, w.address)),
+        h("td", {}, h("code", {}, w.url)),
+        h(
+          "td",
+          { class: "verdict" },
+          h(
+            "span",
+            { class: w.insecure ? "badge-insecure" : w.attested ? "badge-ok" : "badge-bad" },
+            w.verdict,
+          ),
+        ),
+        h("td", { class: "status" }, w.status),
+        h("td", {}, w.routed === undefined ? "unknown" : w.routed ? "yes" : "no"),
+        h("td", {}, age(w.verifiedAt, glance.blockTime)),
+      ),
+    ),
+    "No worker is registered on chain.",
+    6,
+  );
+  fillBody(
+    "gatekeepers",
+    glance.gatekeepers.map((g) =>
+      h(
+        "tr",
+        { "data-address": g.address },
+        h("td", {}, h("span", { class: "mono" }, g.address)),
+        h("td", {}, h("code", {}, g.url)),
+        h("td", {}, g.active ? "yes" : "no"),
+      ),
+    ),
+    "No gatekeeper is registered on chain.",
+    3,
+  );
+  fillBody(
+    "agents",
+    glance.agents.map((a) =>
+      h(
+        "tr",
+        { "data-name": a.name },
+        h("td", { class: "name" }, a.name),
+        h("td", {}, a.id.toString()),
+        h("td", {}, short(a.owner)),
+        h("td", {}, `${a.version} of ${a.versions}`),
+        h("td", {}, short(a.codeHash)),
+      ),
+    ),
+    "No agent yet: deploy one with `npx veil deploy ./hello-agent --name hello`.",
+    5,
+  );
+}
+
+/** A failure as a VeilError shows it: code, message, hint. Undefined clears it. */
+export function renderError(error: { code?: string; message: string; hint?: string } | undefined): void {
+  const box = byId("error");
+  box.hidden = error === undefined;
+  if (!error) {
+    box.replaceChildren();
+    return;
+  }
+  box.replaceChildren(
+    h("strong", {}, error.code ?? "ERROR"),
+    ` ${error.message}`,
+    ...(error.hint ? [h("br"), `Hint: ${error.hint}`] : []),
+  );
+}
+
+export function renderUpdated(text: string): void {
+  byId("updated").textContent = text;
+}
