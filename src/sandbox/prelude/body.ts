@@ -62,6 +62,10 @@ export function extractBody(body: BodyInit): {
 }
 
 let streamOf: (b: Body) => ReadableStream | null = () => null;
+let takenBy: (b: Body) => void = () => {};
+
+/** The body was taken by another object (a Request made from this one): it reads as used. */
+export const markBodyTaken = (b: Body): void => takenBy(b);
 
 /**
  * The stream a body was made from (a Response the agent made from a ReadableStream), or null for
@@ -80,6 +84,10 @@ export abstract class Body {
 
   static {
     streamOf = (b) => (b.#overBytes ? null : b.#stream);
+    takenBy = (b) => {
+      if (b.#bytes === null && b.#stream === null) return;
+      b.#used = true;
+    };
   }
 
   protected constructor(bytes: Uint8Array | StreamBody | null) {

@@ -328,9 +328,37 @@ export function atob(data: string): string {
   return out;
 }
 
+/** The legacy codes of DOMException's names (WebIDL), which older code still tests. */
+const DOM_CODES: Record<string, number> = {
+  IndexSizeError: 1,
+  HierarchyRequestError: 3,
+  WrongDocumentError: 4,
+  InvalidCharacterError: 5,
+  NoModificationAllowedError: 7,
+  NotFoundError: 8,
+  NotSupportedError: 9,
+  InvalidStateError: 11,
+  SyntaxError: 12,
+  InvalidModificationError: 13,
+  NamespaceError: 14,
+  InvalidAccessError: 15,
+  TypeMismatchError: 17,
+  SecurityError: 18,
+  NetworkError: 19,
+  AbortError: 20,
+  URLMismatchError: 21,
+  QuotaExceededError: 22,
+  TimeoutError: 23,
+  InvalidNodeTypeError: 24,
+  DataCloneError: 25,
+};
+
 export class DOMException extends Error {
   constructor(message = "", name = "Error") {
     super(message);
     this.name = name;
+  }
+  get code(): number {
+    return DOM_CODES[this.name] ?? 0;
   }
 }

@@ -6,6 +6,16 @@ const normalizeValue = (v: string) => String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$
 
 export type HeadersInit = Headers | [string, string][] | Record<string, string>;
 
+/** Headers that may not change (a network error's, Response.error()): the Fetch standard's guard. */
+const immutable = new WeakSet<Headers>();
+export function makeImmutable(h: Headers): Headers {
+  immutable.add(h);
+  return h;
+}
+function guard(h: Headers): void {
+  if (immutable.has(h)) throw new TypeError("Headers: these headers are immutable");
+}
+
 export class Headers {
   /** The header list, in order, names lowercased; `set-cookie` lines stay apart (getSetCookie). */
   #list: [string, string][] = [];
@@ -44,9 +54,11 @@ export class Headers {
   }
 
   append(name: string, value: string): void {
+    guard(this);
     this.#list.push([Headers.#name(name), Headers.#value(value)]);
   }
   set(name: string, value: string): void {
+    guard(this);
     const n = Headers.#name(name);
     const v = Headers.#value(value);
     const at = this.#list.findIndex(([k]) => k === n);
@@ -67,6 +79,7 @@ export class Headers {
     return this.#list.some(([k]) => k === n);
   }
   delete(name: string): void {
+    guard(this);
     const n = Headers.#name(name);
     this.#list = this.#list.filter(([k]) => k !== n);
   }

@@ -6,7 +6,7 @@ import { ENTRIES_GLOBAL, HOST_GLOBAL } from "../bridge.ts";
 import { AbortController, AbortSignal, CustomEvent, Event, EventTarget } from "./abort.ts";
 import { makeAgents } from "./agents.ts";
 import { Blob, File } from "./blob.ts";
-import { structuredClone } from "./clone.ts";
+import { refuseToClone, structuredClone } from "./clone.ts";
 import { makeCompression } from "./compression.ts";
 import { makeConsole } from "./console.ts";
 import { CryptoKey, makeCrypto } from "./crypto.ts";
@@ -85,6 +85,9 @@ if (typeof scope.queueMicrotask !== "function") {
     Promise.resolve().then(cb);
   };
 }
+// The platform's objects that structuredClone refuses (DataCloneError), as a browser does.
+refuseToClone(Request, Response, Headers, URL, URLSearchParams, FormData, AbortController, EventTarget);
+
 /** A class or function as agents see it: named as its global (the prelude is minified). */
 function named(name: string, value: unknown): unknown {
   if (typeof value === "function" && value.name !== name)

@@ -1,4 +1,4 @@
-import { Body, type BodyInit, extractBody, type StreamBody } from "./body.ts";
+import { Body, type BodyInit, extractBody, markBodyTaken, type StreamBody } from "./body.ts";
 import { Headers, type HeadersInit } from "./headers.ts";
 import { URL } from "./url.ts";
 
@@ -12,8 +12,11 @@ export type RequestInit = {
   duplex?: string;
 };
 
+/** Set while clone() makes its copy: a clone does not take the body from its original. */
+let cloning = false;
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
-const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"]);
+// Only these are upper-cased (Fetch standard): "patch" stays as written.
+const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 
 export class Request extends Body {
   readonly #url: string;
@@ -37,7 +40,15 @@ export class Request extends Body {
       ? extractBody(init.body)
       : { bytes: from ? from.cloneBytesForRequest() : null, type: null };
     super(bytes);
-    this.#url = from ? from.url : new URL(String(input)).href;
+    if (from) this.#url = from.url;
+    else {
+      const url = new URL(String(input));
+      if (url.username || url.password)
+        throw new TypeError(`Request: ${url.href} has credentials in it; put them in a header`);
+      this.#url = url.href;
+    }
+    // A request made from another takes its body: the other's is used up (Fetch standard).
+    if (from && !hasInitBody && !cloning) markBodyTaken(from);
     this.#method = method;
     this.#headers = new Headers(init.headers ?? from?.headers);
     if (type && !this.#headers.has("content-type")) this.#headers.set("content-type", type);
@@ -66,7 +77,13 @@ export class Request extends Body {
     return this.#signal;
   }
   clone(): Request {
-    return new Request(this);
+    // A clone tees the body and leaves this one readable.
+    cloning = true;
+    try {
+      return new Request(this);
+    } finally {
+      cloning = false;
+    }
   }
   get [Symbol.toStringTag](): string {
     return "Request";

@@ -1,5 +1,5 @@
 import { Body, type BodyInit, extractBody } from "./body.ts";
-import { Headers, type HeadersInit } from "./headers.ts";
+import { Headers, type HeadersInit, makeImmutable } from "./headers.ts";
 import { URL } from "./url.ts";
 
 export type ResponseInit = { status?: number; statusText?: string; headers?: HeadersInit };
@@ -15,22 +15,26 @@ const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 
 export class Response extends Body {
-  readonly #status: number;
+  #status: number;
   readonly #statusText: string;
   readonly #headers: Headers;
-  readonly #type: string;
+  #type: string;
 
   constructor(body: BodyInit = null, init: ResponseInit = {}) {
     const status = init.status ?? 200;
     if (!Number.isInteger(status) || status < 200 || status > 599) {
       throw new RangeError(`Response: status ${status} is outside 200–599`);
     }
+    const statusText = init.statusText === undefined ? "" : String(init.statusText);
+    // A reason-phrase: tabs, spaces, visible ASCII and obs-text, nothing else (Fetch standard).
+    if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(statusText))
+      throw new TypeError(`Response: statusText ${JSON.stringify(statusText)} is not a reason phrase`);
     const { bytes, type } = extractBody(body);
     if (bytes !== null && NULL_BODY_STATUS.has(status))
       throw new TypeError(`Response with status ${status} cannot have a body`);
     super(bytes);
     this.#status = status;
-    this.#statusText = init.statusText ?? "";
+    this.#statusText = statusText;
     this.#headers = new Headers(init.headers);
     if (type && !this.#headers.has("content-type")) this.#headers.set("content-type", type);
     this.#type = "default";
@@ -49,8 +53,12 @@ export class Response extends Body {
     return new Response(null, { status, headers: { location: new URL(String(url)).href } });
   }
 
+  /** A network error: type "error", status 0, headers that cannot change (Fetch standard). */
   static error(): Response {
-    const r = new Response(null, { status: 500 });
+    const r = new Response(null, { status: 200 });
+    r.#status = 0;
+    r.#type = "error";
+    makeImmutable(r.#headers);
     return r;
   }
 
@@ -76,6 +84,7 @@ export class Response extends Body {
     return fetchedFrom.get(this) ?? "";
   }
   clone(): Response {
+    if (this.#type === "error") return Response.error();
     const body = this.cloneBody();
     const copy = new Response(body instanceof Uint8Array || body === null ? body : body.stream, {
       status: this.#status,
