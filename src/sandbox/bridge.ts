@@ -100,6 +100,7 @@ export type AgentCall = {
   path: string;
   headers: [string, string][];
   body: ArrayBuffer | null;
+  /** The deadline the caller asked for (ms from now); never later than an inherited one. */
   timeoutMs?: number;
 };
 export type AgentCallAnswer =

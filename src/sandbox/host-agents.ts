@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { AgentCallAnswer as BridgeAnswer, Refused } from "./bridge.ts";
+import type { AgentCall, AgentCallAnswer as BridgeAnswer, Refused } from "./bridge.ts";
 
 // The host side of ctx.agents.call. The sandbox knows nothing about gateways or keys: the worker
 // gives it an AgentCaller, and the sandbox keeps, per request in flight, the call context that
@@ -17,19 +17,9 @@ export type CallContext = {
   deadline?: number;
 };
 
-export type AgentCallRequest = {
-  target: string;
-  method: string;
-  path: string;
-  headers: [string, string][];
-  body: ArrayBuffer | null;
-  /** The deadline the caller asked for (ms from now); never later than an inherited one. */
-  timeoutMs?: number;
-};
-
-export type AgentCallAnswer =
-  | { ok: true; status: number; headers: [string, string][]; body: ArrayBuffer; calleeId: string }
-  | { ok: false; code: string; message: string };
+/** A call as the worker makes it: what the prelude sent (bridge.ts), checked here. */
+export type AgentCallRequest = AgentCall;
+export type AgentCallAnswer = BridgeAnswer;
 
 /** What the worker provides: makes the call from `context` (the caller's own context). */
 export type AgentCaller = (request: AgentCallRequest, context: CallContext) => Promise<AgentCallAnswer>;

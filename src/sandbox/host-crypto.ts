@@ -1,4 +1,5 @@
 import { webcrypto } from "node:crypto";
+import type { SubtleAnswer } from "./bridge.ts";
 
 // Web Crypto for agents, on the host's own implementation (node:crypto's webcrypto, i.e.
 // OpenSSL): the honest implementation of ECDSA, Ed25519, X25519, ECDH, AES, HKDF, PBKDF2 and
@@ -26,7 +27,7 @@ export type KeyCrossing = {
   type: webcrypto.KeyType;
 };
 
-export type CryptoAnswer = { ok: true; result: unknown } | { ok: false; name: string; message: string };
+export type CryptoAnswer = SubtleAnswer;
 
 const subtle: Subtle = webcrypto.subtle;
 /**

@@ -10,7 +10,7 @@ import type { FetchAnswer, FetchChunk } from "./bridge.ts";
 import type { Egress, EgressRequest } from "./egress.ts";
 
 /** Bytes of one answer the host keeps before it pauses the socket. */
-export const HIGH_WATER = 64 * 1024;
+const HIGH_WATER = 64 * 1024;
 
 /** Bytes of answers the host holds for one agent, now and at most. */
 class Held {
@@ -123,11 +123,6 @@ export class OutboundFetches {
   readonly #held = new Held();
 
   constructor(private readonly egress: Egress) {}
-
-  /** Answers in the middle of being read (for tests and metrics). */
-  get open(): number {
-    return this.#open.size;
-  }
 
   /** The most bytes of answers the host has held for the agent at once (for tests and metrics). */
   get peakHeldBytes(): number {

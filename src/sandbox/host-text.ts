@@ -3,7 +3,6 @@
 // the rest (ADR 0023). UTF-8, UTF-16 and x-user-defined are decoded in the realm. A decoder kept
 // between `stream: true` calls is this realm's, at most MAX_STREAMING at once (the oldest goes).
 import { TextDecoder } from "node:util";
-import { VeilError } from "../errors/index.ts";
 import type { Refused } from "./bridge.ts";
 
 const MAX_STREAMING = 64;
@@ -41,8 +40,7 @@ export function textDecoders() {
       return {
         ok: false,
         code: e.code === "ERR_ENCODING_NOT_SUPPORTED" ? "ENCODING_UNSUPPORTED" : "ENCODING_INVALID",
-        message:
-          typeof e.message === "string" ? e.message : new VeilError("ENCODING_INVALID", "bad data").message,
+        message: typeof e.message === "string" ? e.message : "textDecode: the data could not be decoded",
       };
     }
   };

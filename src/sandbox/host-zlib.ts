@@ -15,7 +15,7 @@ import {
 import type { Refused, ZlibOutput } from "./bridge.ts";
 
 /** Bytes one chunk (or the end) may produce before the stream is refused. */
-export const MAX_ZLIB_OUTPUT = 16 * 1024 * 1024;
+const MAX_ZLIB_OUTPUT = 16 * 1024 * 1024;
 const MAX_OPEN = 16;
 
 const MAKERS = {

@@ -2,7 +2,14 @@ import { createHash, createHmac, hkdfSync, randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import { VeilError } from "../errors/index.ts";
 import { BackgroundBudget } from "./background.ts";
-import type { FetchAnswer, Installed, Refused, StateAnswer } from "./bridge.ts";
+import type {
+  FetchAnswer,
+  Installed,
+  DispatchResult as RealmAnswer,
+  PullResult as RealmPull,
+  Refused,
+  StateAnswer,
+} from "./bridge.ts";
 import { Egress, type EgressRequest } from "./egress.ts";
 import { type AgentCaller, agentsHook, CallContexts } from "./host-agents.ts";
 import { type HostOperations, handOver, takeEntries } from "./host-bridge.ts";
@@ -30,21 +37,12 @@ import {
 } from "./types.ts";
 import { noteIsolateWork, takeIsolate, type WarmIsolate } from "./warm-isolates.ts";
 
-type DispatchResult =
-  | {
-      ok: true;
-      status: number;
-      headers: [string, string][];
-      /** The whole body, or (with `stream`) nothing yet: the host pulls it. */
-      body?: ArrayBuffer;
-      llmReceipts?: LlmReceipt[];
-      stream?: number;
-    }
-  | {
-      ok: false;
-      kind: "threw" | "bad-response" | "bad-request";
-      error: { name: string; message: string; stack?: string };
-    };
+/** The realm's answers (bridge.ts), with the LLM receipts the host signed for them (host-llm.ts). */
+type WithReceipts<T> = T extends { llmReceipts?: unknown[] }
+  ? Omit<T, "llmReceipts"> & { llmReceipts?: LlmReceipt[] }
+  : T;
+type DispatchResult = WithReceipts<RealmAnswer>;
+type PullResult = WithReceipts<RealmPull>;
 
 function loadFailed(message: string, cause?: unknown): VeilError {
   return new VeilError("AGENT_LOAD_FAILED", `The agent's bundle could not be loaded: ${message}`, {
@@ -100,14 +98,6 @@ function limitError(err: unknown, limits: SandboxLimits): VeilError | undefined 
   }
   return undefined;
 }
-
-type PullResult =
-  | { done: false; chunk: ArrayBuffer }
-  | {
-      done: true;
-      llmReceipts?: LlmReceipt[];
-      error?: { name: string; message: string; stack?: string };
-    };
 
 /**
  * Runs `cleanup` once the response's body is done: at once for a whole body or a failure,

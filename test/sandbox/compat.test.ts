@@ -2,23 +2,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { IsolateSandbox } from "../../src/sandbox/isolate.ts";
-import type { SandboxRequest } from "../../src/sandbox/types.ts";
 import { buildAgent } from "../../src/sdk/build.ts";
 import { repoRoot } from "../helpers/cli.ts";
+import { requestsTo } from "../helpers/sandbox-requests.ts";
 
 const fixtures = join(repoRoot, "test", "fixtures");
 const meta = { id: "9", name: "compat", codeHash: `0x${"00".repeat(32)}`, secrets: { API_KEY: "k-1" } };
-const req = (
-  method: string,
-  path: string,
-  body?: string,
-  headers: [string, string][] = [],
-): SandboxRequest => ({
-  method,
-  url: `https://compat.agents.veil${path}`,
-  headers: body ? [["content-type", "application/json"], ...headers] : headers,
-  body: body ? new TextEncoder().encode(body) : null,
-});
+const req = requestsTo("compat.agents.veil");
 const load = async (name: string) =>
   IsolateSandbox.create({ code: (await buildAgent(join(fixtures, name))).code, meta });
 const text = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -6,8 +6,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { IsolateSandbox } from "../../src/sandbox/isolate.ts";
-import type { SandboxRequest } from "../../src/sandbox/types.ts";
 import { repoRoot } from "../helpers/cli.ts";
+import { requestsTo } from "../helpers/sandbox-requests.ts";
 
 const templates = join(repoRoot, "test", "fixtures", "phala-templates");
 const built = (name: string) => readFileSync(join(templates, name, "dist", "index.js"), "utf8");
@@ -19,17 +19,7 @@ const meta = (id: string) => ({
 });
 const keyA = new Uint8Array(32).fill(1);
 const keyB = new Uint8Array(32).fill(2);
-const req = (
-  method: string,
-  path: string,
-  body?: string,
-  headers: [string, string][] = [],
-): SandboxRequest => ({
-  method,
-  url: `https://phala.agents.veil${path}`,
-  headers: body ? [["content-type", "application/json"], ...headers] : headers,
-  body: body ? new TextEncoder().encode(body) : null,
-});
+const req = requestsTo("phala.agents.veil");
 const json = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b));
 
 describe("Phala-built bundles", () => {

@@ -19,7 +19,7 @@ export type Host = { [K in HostOpName]?: HostOps[K] };
  * memory until answered, outside any limit, and a loop of 60,000 never awaited crashed the
  * worker's process: so the cap is kept here, where the call is made, before it crosses.
  */
-export const MAX_PENDING_HOST_CALLS = 512;
+const MAX_PENDING_HOST_CALLS = 512;
 let pending = 0;
 // One refusal for every call past the cap: a loop of them must not also pay for a stack trace
 // each (20,000 cost the agent most of its CPU limit on a loaded machine).
