@@ -7,6 +7,11 @@
 //   npm run bench:noisy-neighbour                 # 4 s a scenario, 3 attackers
 //   npm run bench:noisy-neighbour -- 8 3          # seconds, attackers
 //   ONLY=loop npm run bench:noisy-neighbour -- 20 # the attacks whose name has "loop"
+//
+// Each scenario runs twice, with the hot-thread watch (src/sandbox/hot-threads.ts) off and on,
+// and the two are printed side by side; the bystander alone is measured with it off.
+
+import { watchHotThreads } from "../src/sandbox/hot-threads.ts";
 import { IsolateSandbox } from "../src/sandbox/isolate.ts";
 import type { SandboxLimits } from "../src/sandbox/types.ts";
 
@@ -52,7 +57,9 @@ function pct(sorted: number[], p: number): number {
 
 const limits: Partial<SandboxLimits> = { memoryMb: MEMORY_MB };
 
-async function scenario(name: string, code: string | undefined) {
+async function scenario(name: string, code: string | undefined, hot: boolean) {
+  const watch = hot ? watchHotThreads() : undefined;
+  if (hot && !watch?.enabled) throw new Error(`the hot-thread watch cannot run here: ${watch?.why}`);
   const bystander = await IsolateSandbox.create({
     meta: { id: "1", name: "bystander", codeHash: `0x${"01".repeat(32)}` },
     code: `export default { async fetch(request) { const b = await request.text(); return Response.json({ n: b.length }); } };`,
@@ -120,6 +127,8 @@ async function scenario(name: string, code: string | undefined) {
   await Promise.all(running);
   clearInterval(sampler);
   const used = process.cpuUsage(cpu);
+  const slowed = watch?.stats().slowed ?? 0;
+  watch?.stop();
   for (const s of [bystander, ...noisy]) s.dispose();
   latencies.sort((a, b) => a - b);
   return {
@@ -131,28 +140,36 @@ async function scenario(name: string, code: string | undefined) {
     p99: pct(latencies, 99),
     peakRssMb: peakRss / 1048576,
     cpuShare: (used.user + used.system) / 1000 / (seconds * 1000),
+    slowed,
   };
 }
 
+type Row = Awaited<ReturnType<typeof scenario>>;
 const before = process.memoryUsage().rss / 1048576;
 console.log(
-  `noisy neighbour: bystander at ${CONNECTIONS} connections, ${attackers} attacker agents of ${MEMORY_MB} MiB each, ${seconds} s a scenario`,
+  `noisy neighbour: bystander at ${CONNECTIONS} connections, ${attackers} attacker agents of ${MEMORY_MB} MiB each, ${seconds} s a scenario, hot-thread watch off | on`,
 );
-const rows = [await scenario("alone", undefined)];
+const alone = await scenario("alone", undefined, false);
+const pairs: [Row, Row][] = [];
 const only = process.env.ONLY;
 for (const [name, code] of Object.entries(ATTACKS)) {
-  if (!only || name.includes(only)) rows.push(await scenario(name, code));
+  if (only && !name.includes(only)) continue;
+  pairs.push([await scenario(name, code, false), await scenario(name, code, true)]);
 }
-const alone = rows[0]!;
-const bound = before + (attackers + 1) * MEMORY_MB;
+const cell = (r: Row) =>
+  `${r.p50.toFixed(2).padStart(6)} ${r.p99.toFixed(2).padStart(6)} ${(r.p99 / alone.p99).toFixed(2).padStart(5)} ${`${r.peakRssMb.toFixed(0)}`.padStart(5)} ${`${(r.cpuShare * 100).toFixed(0)}%`.padStart(5)}`;
+const head = `${"p50".padStart(6)} ${"p99".padStart(6)} ${"p99×".padStart(5)} ${"RSS".padStart(5)} ${"cpu".padStart(5)}`;
 console.log(
-  `${"scenario".padEnd(40)} ${"answered".padStart(8)} ${"failed".padStart(6)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"p99×".padStart(5)} ${"peak RSS".padStart(9)} ${"cpu".padStart(5)}`,
+  `${"scenario (ms, MB)".padEnd(38)} ${"failed".padStart(6)} ${head} | ${head} ${"slowed".padStart(6)}`,
 );
-for (const r of rows) {
+console.log(`${"alone".padEnd(38)} ${String(alone.failed).padStart(6)} ${cell(alone)} |`);
+for (const [off, on] of pairs) {
   console.log(
-    `${r.name.padEnd(40)} ${String(r.answered).padStart(8)} ${String(r.failed).padStart(6)} ${r.p50.toFixed(2).padStart(7)} ${r.p99.toFixed(2).padStart(7)} ${(r.p99 / alone.p99).toFixed(2).padStart(5)} ${`${r.peakRssMb.toFixed(0)} MB`.padStart(9)} ${`${(r.cpuShare * 100).toFixed(0)}%`.padStart(5)}`,
+    `${off.name.padEnd(38)} ${String(off.failed + on.failed).padStart(6)} ${cell(off)} | ${cell(on)} ${String(on.slowed).padStart(6)}`,
   );
 }
+const all = [alone, ...pairs.flat()];
+const bound = before + (attackers + 1) * MEMORY_MB;
 console.log(
-  `RSS bound: ${before.toFixed(0)} MB before any agent + ${attackers + 1} agents × ${MEMORY_MB} MiB = ${bound.toFixed(0)} MB; worst peak ${Math.max(...rows.map((r) => r.peakRssMb)).toFixed(0)} MB`,
+  `RSS bound: ${before.toFixed(0)} MB before any agent + ${attackers + 1} agents × ${MEMORY_MB} MiB = ${bound.toFixed(0)} MB; worst peak ${Math.max(...all.map((r) => r.peakRssMb)).toFixed(0)} MB`,
 );

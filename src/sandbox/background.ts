@@ -1,4 +1,5 @@
 import type ivm from "isolated-vm";
+import { isGone } from "./isolate-threads.ts";
 import { SlotList } from "./slot-list.ts";
 
 /**
@@ -64,7 +65,7 @@ export class BackgroundBudget {
   }
 
   #start(isolate: ivm.Isolate): void {
-    if (isolate.isDisposed) return;
+    if (isGone(isolate)) return;
     this.#isolate = isolate;
     this.#lastCpu = isolate.cpuTime;
     this.#idleSweeps = 0;
@@ -83,7 +84,7 @@ export class BackgroundBudget {
 
   /** Takes what `isolate` ran since the last look out of the bucket; false once it is empty. */
   #chargeSince(isolate: ivm.Isolate): boolean {
-    if (isolate !== this.#isolate || isolate.isDisposed) return true;
+    if (isolate !== this.#isolate || isGone(isolate)) return true;
     const cpu = isolate.cpuTime;
     const ranMs = Number(cpu - this.#lastCpu) / 1e6;
     this.#lastCpu = cpu;
@@ -94,7 +95,7 @@ export class BackgroundBudget {
 
   #take(ms: number): boolean {
     const isolate = this.#isolate;
-    if (!isolate || isolate.isDisposed) return true;
+    if (!isolate || isGone(isolate)) return true;
     this.#refill();
     this.#tokensMs -= ms;
     this.#usedMs += ms;
@@ -107,7 +108,7 @@ export class BackgroundBudget {
   /** One look from the sweep; false when this isolate need not be watched any more. */
   sweep(): boolean {
     const isolate = this.#isolate;
-    if (!isolate || isolate.isDisposed || this.#inFlight > 0) return false;
+    if (!isolate || isGone(isolate) || this.#inFlight > 0) return false;
     if (!this.#chargeSince(isolate)) return false;
     // Idle for three looks in a row: nothing runs until the host hands it something (wake).
     return this.#idleSweeps < 3;

@@ -19,6 +19,7 @@ import { LlmHost, type LlmReceipt, type LlmSigner } from "./host-llm.ts";
 import { textDecoders } from "./host-text.ts";
 import { urlParse, urlSet } from "./host-url.ts";
 import { ZlibStreams } from "./host-zlib.ts";
+import { disposeAway, isGone } from "./isolate-threads.ts";
 import { checkedAnswer } from "./response-check.ts";
 import { SlotList } from "./slot-list.ts";
 import { RunawayThrottle } from "./throttle.ts";
@@ -177,7 +178,7 @@ const disposedByHost = new WeakSet<ivm.Isolate>();
 function disposeIsolate(isolate: ivm.Isolate): void {
   disposedByHost.add(isolate);
   noteIsolateWork();
-  if (!isolate.isDisposed) isolate.dispose();
+  disposeAway(isolate);
 }
 
 function sweepLimits(): void {
@@ -205,7 +206,7 @@ function sweepLimits(): void {
   };
   for (let i = watched.length - 1; i >= 0; i--) {
     const x = watched.items[i]!;
-    if (x.isolate.isDisposed) {
+    if (isGone(x.isolate)) {
       if (x.lingering) unwatch(x);
       continue;
     }
@@ -426,7 +427,7 @@ export class IsolateSandbox implements Sandbox {
   }
 
   #ensureIsolate(): Promise<WarmIsolate> {
-    if (this.#isolate?.isDisposed) this.#reset(this.#isolate);
+    if (this.#isolate && isGone(this.#isolate)) this.#reset(this.#isolate);
     if (!this.#warm) {
       const warm: Promise<WarmIsolate> = takeIsolate(this.#limits.memoryMb).then((w) => {
         if (this.#warm === warm) this.#isolate = w.isolate;
@@ -847,7 +848,7 @@ export class IsolateSandbox implements Sandbox {
     const oneTime = request.caller === null;
     return this.#realmFor(oneTime ? null : (request.caller ?? PUBLIC)).then((realm) => {
       const isolate = this.#isolate;
-      if (!isolate || isolate.isDisposed) {
+      if (!isolate || isGone(isolate)) {
         // The isolate was thrown away between finding the realm and running in it (its
         // background work ran out of budget): this request gets the next isolate.
         if (again) throw new VeilError("AGENT_CRASHED", "The agent's sandbox failed", { status: 502 });
@@ -888,7 +889,7 @@ export class IsolateSandbox implements Sandbox {
     // The owner reads why a request stopped in its logs, after whatever the agent printed before.
     if (limit && !(limit.code === "LIMIT_WALL_TIME_EXCEEDED" && wallTimeMs < this.#limits.wallTimeMs))
       this.#log("error", `${limit.code}: ${limit.shortMessage}; the request was stopped`);
-    if (isolate.isDisposed || (limit && limit.code !== "LIMIT_WALL_TIME_EXCEEDED")) {
+    if (isGone(isolate) || (limit && limit.code !== "LIMIT_WALL_TIME_EXCEEDED")) {
       if (!this.#disposed) this.#strike(isolate, limit?.code ?? "AGENT_CRASHED");
       this.#reset(isolate);
     }
@@ -942,7 +943,7 @@ export class IsolateSandbox implements Sandbox {
    */
   #makeSpare(): void {
     setImmediate(() => {
-      if (this.#spare || this.#disposed || !this.#isolate || this.#isolate.isDisposed) return;
+      if (this.#spare || this.#disposed || !this.#isolate || isGone(this.#isolate)) return;
       this.#spare = this.#newRealm();
       this.#spare.catch(() => {
         this.#spare = undefined;
@@ -1046,7 +1047,7 @@ export class IsolateSandbox implements Sandbox {
     });
     wall.catch(() => {});
     const usage = (): InvocationUsage => ({
-      cpuUs: isolate.isDisposed ? 0 : Number((isolate.cpuTime - cpuAtStart) / 1000n),
+      cpuUs: isGone(isolate) ? 0 : Number((isolate.cpuTime - cpuAtStart) / 1000n),
       wallUs: Number((process.hrtime.bigint() - startedAt) / 1000n),
       heapBytes: this.#heapBytes(isolate),
       egressBytes: this.#egress.bytes - egressAtStart,
@@ -1102,7 +1103,7 @@ export class IsolateSandbox implements Sandbox {
       answer = checkedAnswer(result.status, result.headers);
     } catch (err) {
       stopWatching();
-      if (result.stream !== undefined && !isolate.isDisposed) {
+      if (result.stream !== undefined && !isGone(isolate)) {
         realm.cancel.apply(undefined, [result.stream, "bad response"], { timeout: 1000 }).catch(() => {});
       }
       this.#log("error", (err as VeilError).message);
@@ -1122,7 +1123,7 @@ export class IsolateSandbox implements Sandbox {
     }
     const streamId = result.stream;
     const cancelInIsolate = () => {
-      if (isolate.isDisposed) return;
+      if (isGone(isolate)) return;
       realm.cancel.apply(undefined, [streamId, "cancelled by the host"], { timeout: 1000 }).catch(() => {});
     };
     let total = 0;
@@ -1220,7 +1221,7 @@ export class IsolateSandbox implements Sandbox {
    * own request or one at most that much older.
    */
   #heapBytes(isolate: ivm.Isolate): number {
-    if (isolate.isDisposed || this.#heap.isolate !== isolate) return 0;
+    if (isGone(isolate) || this.#heap.isolate !== isolate) return 0;
     const heap = this.#heap;
     if (!heap.sampling && Date.now() - heap.at >= HEAP_SAMPLE_MS) {
       heap.sampling = true;

@@ -1,6 +1,7 @@
 import ivm from "isolated-vm";
 import { type HostOperations, handOver, takeEntries } from "./host-bridge.ts";
 import { urlParse, urlSet } from "./host-url.ts";
+import { disposeAway, isGone, makeIsolate } from "./isolate-threads.ts";
 import { buildPrelude } from "./prelude-bundle.ts";
 
 /**
@@ -76,7 +77,7 @@ const WARM_UP_AGENT = `export default { async fetch(request, env, ctx) {
 } };`;
 
 async function make(memoryMb: number): Promise<WarmIsolate> {
-  const isolate = newIsolate(memoryMb);
+  const isolate = await newIsolate(memoryMb);
   try {
     const realmScript = await compileRealmScript(isolate);
     const context = await isolate.createContext();
@@ -118,7 +119,7 @@ async function make(memoryMb: number): Promise<WarmIsolate> {
     }
     return { isolate, realmScript };
   } catch (err) {
-    if (!isolate.isDisposed) isolate.dispose();
+    disposeAway(isolate);
     throw err;
   }
 }
@@ -139,7 +140,7 @@ const EXIT_WAIT = new Int32Array(new SharedArrayBuffer(4));
 export function noteIsolateWork(): void {
   isolateWorkAt = Date.now();
 }
-function newIsolate(memoryMb: number): ivm.Isolate {
+function newIsolate(memoryMb: number): Promise<ivm.Isolate> {
   if (!exitsHard) {
     exitsHard = true;
     const hard = process as unknown as { reallyExit?: (code: number) => never };
@@ -156,7 +157,7 @@ function newIsolate(memoryMb: number): ivm.Isolate {
     }
   }
   isolateWorkAt = Date.now();
-  return new ivm.Isolate({ memoryLimit: memoryMb });
+  return makeIsolate(memoryMb);
 }
 
 function refill(memoryMb: number): void {
@@ -181,12 +182,12 @@ export async function takeIsolate(memoryMb: number): Promise<WarmIsolate> {
   if (spare) {
     try {
       const warm = await spare;
-      if (!warm.isolate.isDisposed) return warm;
+      if (!isGone(warm.isolate)) return warm;
     } catch {
       // A spare that failed to start: make one now.
     }
   }
-  const isolate = newIsolate(memoryMb);
+  const isolate = await newIsolate(memoryMb);
   return { isolate, realmScript: await compileRealmScript(isolate) };
 }
 

@@ -12,6 +12,7 @@ import { listenLocalLinks } from "../daemon/link-server.ts";
 import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey, requestVerification } from "../gatekeeper/client.ts";
 import { loadNetwork, type NetworkFile, networkMaxima } from "../network/config.ts";
+import { watchHotThreads } from "../sandbox/hot-threads.ts";
 import {
   type BlobSource,
   directoryBlobSource,
@@ -278,6 +279,8 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
     },
   });
   console.error(`worker ${identity.address} listening on ${url}`);
+  // Agents' long bursts of CPU yield to other agents' short requests (docs/adr/0018).
+  console.error(`hot-thread watch: ${watchHotThreads().why}`);
 
   // Attest and register: the operator sends the transaction, the worker key consents to it.
   const evidence = await attestation.attestAndRegister();
