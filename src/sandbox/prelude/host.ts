@@ -20,7 +20,16 @@ export type Host = { [K in HostOpName]?: HostOps[K] };
  * worker's process: so the cap is kept here, where the call is made, before it crosses.
  */
 const MAX_PENDING_HOST_CALLS = 512;
+/**
+ * Of those, how many cross to the host at once; the others wait here, in order, and cross as
+ * earlier ones are answered. The host's side of a call runs on the worker's main thread, which
+ * every agent's requests share: 512 at once from each of a few agents kept it busy enough to
+ * multiply a bystander's tail latency by 5 (bench/noisy-neighbour.ts, "host calls never awaited").
+ */
+const MAX_CROSSING_HOST_CALLS = 64;
 let pending = 0;
+let crossing = 0;
+const waiting: (() => void)[] = [];
 // One refusal for every call past the cap: a loop of them must not also pay for a stack trace
 // each (20,000 cost the agent most of its CPU limit on a loaded machine).
 const tooMany = new RangeError(
@@ -28,11 +37,12 @@ const tooMany = new RangeError(
 );
 
 function asyncOp(ref: HostReference) {
-  return (...args: unknown[]): Promise<unknown> => {
-    if (pending >= MAX_PENDING_HOST_CALLS) return Promise.reject(tooMany);
-    pending++;
+  const cross = (args: unknown[]): Promise<unknown> => {
+    crossing++;
     const settled = () => {
       pending--;
+      crossing--;
+      waiting.shift()?.();
     };
     const call = ref.apply(undefined, args, {
       arguments: { copy: true },
@@ -40,6 +50,14 @@ function asyncOp(ref: HostReference) {
     });
     call.then(settled, settled);
     return call;
+  };
+  return (...args: unknown[]): Promise<unknown> => {
+    if (pending >= MAX_PENDING_HOST_CALLS) return Promise.reject(tooMany);
+    pending++;
+    if (crossing < MAX_CROSSING_HOST_CALLS) return cross(args);
+    return new Promise((resolve, reject) => {
+      waiting.push(() => cross(args).then(resolve, reject));
+    });
   };
 }
 
