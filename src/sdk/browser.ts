@@ -4,12 +4,15 @@
 export { type AgentRecord, type GatekeeperRecord, VeilChain, type WorkerRecord } from "../chain/index.ts";
 export { VeilError, type VeilErrorJSON } from "../errors/index.ts";
 export {
+  type AgentDetail,
   type AgentGlance,
+  type AgentWorkerGlance,
   type ConnectedNetwork,
   connectNetwork,
   type GatekeeperGlance,
   type NetworkGlance,
   type PublicNetwork,
+  readAgentDetail,
   readNetworkGlance,
   type WorkerGlance,
 } from "./network-view.ts";

@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { privateKeyToAccount } from "viem/accounts";
+import { repoRoot, startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
+
+// The console's agent page and playground in a real browser (issue 16): Debian's chromium driven
+// by playwright-core against a network this file starts. An agent deployed from the CLI is
+// opened from the landing page; its verification verdict is computed by the SDK in the page.
+
+const CHROMIUM = "/usr/bin/chromium";
+const artifacts = join(repoRoot, "test-artifacts");
+const skip = !existsSync(CHROMIUM) && `${CHROMIUM} is missing; install it: sudo apt-get install -y chromium`;
+
+/** An agent that echoes, and on /stream answers in three pieces a moment apart. */
+function writeEchoAgent(dir: string, tag: string): void {
+  mkdirSync(join(dir, "src"), { recursive: true });
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: "echo", type: "module", main: "src/index.ts" }),
+  );
+  writeFileSync(
+    join(dir, "src/index.ts"),
+    `export default {
+  async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const text = request.method === "POST" ? await request.text() : "";
+    if (url.pathname === "/stream") {
+      const enc = new TextEncoder();
+      const body = new ReadableStream({
+        async start(c) {
+          for (const piece of ["one ", "two ", "three: " + text]) {
+            c.enqueue(enc.encode(piece));
+            await new Promise((r) => setTimeout(r, 400));
+          }
+          c.close();
+        },
+      });
+      return new Response(body, { headers: { "content-type": "text/plain" } });
+    }
+    return new Response("${tag} " + request.method + " " + url.pathname + " " + text);
+  },
+};
+`,
+  );
+}
+
+describe("the console's agent page and playground", { timeout: 120_000, skip }, () => {
+  const work = mkdtempSync(join(tmpdir(), "veil-agent-page-"));
+  const dir = join(work, ".veil");
+  const env = { VEIL_NETWORK: join(dir, "network.json") };
+  const agentDir = join(work, "echo");
+  let network: Awaited<ReturnType<typeof startNetwork>> | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let consoleUrl = "";
+  const pageErrors: string[] = [];
+  const net = () => JSON.parse(readFileSync(join(dir, "network.json"), "utf8"));
+
+  async function step(name: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (page) {
+        mkdirSync(artifacts, { recursive: true });
+        const file = join(artifacts, `agent-page-${name}.png`);
+        await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
+        console.error(`screenshot of the page: ${file}`);
+      }
+      throw err;
+    }
+  }
+
+  before(async () => {
+    network = await startNetwork(dir);
+    consoleUrl = net().console.url;
+    writeEchoAgent(agentDir, "v0");
+    const deploy = await veil(["deploy", agentDir, "--name", "echo"], { env });
+    assert.equal(deploy.code, 0, deploy.stderr);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-background-networking"],
+    });
+    page = await browser.newPage();
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+  });
+  after(async () => {
+    await browser?.close();
+    if (network) await stopNetwork(network.child);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test("the agent's page, opened from the landing page, shows it from the chain and a verdict computed in the browser", async () => {
+    await step("agent", async () => {
+      await page.goto(consoleUrl);
+      await page.locator("#agents a", { hasText: "echo" }).click();
+      assert.match(page.url(), /#\/agents\/echo$/);
+      await page.evaluate(() => {
+        (globalThis as unknown as { marker: number }).marker = 1;
+      });
+      const verdict = page.locator("#agent-verdict");
+      await verdict.filter({ hasText: /^(PASS|FAIL)/ }).waitFor({ timeout: 20_000 });
+      assert.equal(await verdict.textContent(), "PASS (INSECURE: simulated TEE)");
+      const n = net();
+      const user = n.devAccounts.accounts.find((a: { role: string }) => a.role === "user");
+      assert.equal(
+        await page.locator("#agent-owner").textContent(),
+        privateKeyToAccount(user.privateKey).address,
+      );
+      assert.equal(await page.locator("#agent-price").textContent(), "free");
+      assert.equal(await page.locator("#agent-access").textContent(), "public");
+      assert.equal(await page.locator("#agent-version").textContent(), "0 of 1");
+      assert.equal(await page.locator("#agent-versions tbody tr[data-version]").count(), 1);
+      const checks = (await page.locator("#agent-checks").textContent()) ?? "";
+      assert.match(checks, /agent key certificates: agent 0x[0-9a-fA-F]{40} ← cluster/);
+      assert.match(checks, /simulated evidence \(INSECURE/);
+      const workers = page.locator("#agent-workers tbody tr[data-address]");
+      await workers.nth(n.workers.length - 1).waitFor({ timeout: 10_000 });
+      for (const w of n.workers as { address: string }[]) {
+        const row = workers.filter({ hasText: w.address });
+        assert.equal(await row.count(), 1, `worker ${w.address} serves it`);
+        await row.locator(".verdict", { hasText: "PASS" }).waitFor({ timeout: 10_000 });
+        assert.equal(await row.locator(".verdict").textContent(), "PASS (INSECURE: simulated TEE)");
+      }
+    });
+  });
+
+  test("a new version deployed from the CLI shows on the agent page without a reload", async () => {
+    await step("agent-live", async () => {
+      writeEchoAgent(agentDir, "v1");
+      const deploy = await veil(["deploy", agentDir, "--name", "echo"], { env });
+      assert.equal(deploy.code, 0, deploy.stderr);
+      await page.locator("#agent-version", { hasText: "1 of 2" }).waitFor({ timeout: 15_000 });
+      const rows = page.locator("#agent-versions tbody tr[data-version]");
+      assert.equal(await rows.count(), 2);
+      assert.equal(await rows.filter({ hasText: "active" }).getAttribute("data-version"), "1");
+      await page.locator("#agent-verdict", { hasText: /^PASS/ }).waitFor({ timeout: 15_000 });
+      assert.equal(
+        await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker),
+        1,
+        "no reload",
+      );
+      assert.ok(await page.locator("#error").isHidden(), (await page.locator("#error").textContent()) ?? "");
+      assert.deepEqual(pageErrors, []);
+    });
+  });
+});
