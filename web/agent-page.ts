@@ -4,23 +4,30 @@ import { byId, fillBody, h, short } from "./render.ts";
 // The agent page (`#/agents/NAME`): what the chain says of the agent, which workers serve it,
 // and the verdict of `verifyAgent`, computed in this browser (trusting the chain alone).
 
-/** Which page the address names: the landing page, or an agent's. */
-export type Route = { page: "landing" } | { page: "agent"; name: string };
+/** Which page the address names: the landing page, an agent's, or the playground (for an agent). */
+export type Route =
+  | { page: "landing" }
+  | { page: "agent"; name: string }
+  | { page: "playground"; name: string | undefined };
 
 export function routeOf(hash: string): Route {
   const agent = /^#\/agents\/([^/]+)$/.exec(hash);
   if (agent?.[1]) return { page: "agent", name: decodeURIComponent(agent[1]) };
+  const playground = /^#\/playground(?:\/([^/]+))?$/.exec(hash);
+  if (playground) return { page: "playground", name: playground[1] && decodeURIComponent(playground[1]) };
   return { page: "landing" };
 }
 
 export function showPage(route: Route): void {
   byId("landing-page").hidden = route.page !== "landing";
   byId("agent-page").hidden = route.page !== "agent";
+  byId("playground-page").hidden = route.page !== "playground";
 }
 
 /** The agent as the chain and the gateway describe it, every poll. */
 export function renderAgent(agent: AgentDetail, verdicts: Map<string, string>): void {
   byId("agent-name").textContent = agent.name;
+  byId("agent-try").setAttribute("href", `#/playground/${encodeURIComponent(agent.name)}`);
   byId("agent-id").textContent = agent.id.toString();
   byId("agent-version").textContent = `${agent.version} of ${agent.versions.length}`;
   byId("agent-price").textContent = agent.price === 0n ? "free" : `${agent.price} base units`;

@@ -8,6 +8,7 @@ import {
   verifyAgent,
 } from "../src/sdk/browser.ts";
 import { renderAgent, renderVerdict, routeOf, showPage, workerVerdicts } from "./agent-page.ts";
+import { renderAgentChoice, setUpPlayground } from "./playground.ts";
 import { renderError, renderGlance, renderNetwork, renderUpdated } from "./render.ts";
 
 /** How often every figure is read again. Blocks come every second on a dev network. */
@@ -40,6 +41,13 @@ async function refresh(connected: ConnectedNetwork, verdicts: Map<string, AgentV
     renderGlance(await readNetworkGlance(chain, { gatewayUrl }));
     return;
   }
+  if (route.page === "playground") {
+    renderAgentChoice(
+      (await chain.listAgents()).map((a) => a.name),
+      route.name,
+    );
+    return;
+  }
   // The verdict takes a round of questions to every worker: it is computed beside the chain's
   // reads, and the last one shown meanwhile.
   const verdict = verifyAgent(chain, route.name).then((v) => {
@@ -62,6 +70,7 @@ async function refresh(connected: ConnectedNetwork, verdicts: Map<string, AgentV
 async function run(): Promise<void> {
   const gatewayUrl = window.location.origin;
   let connected: ConnectedNetwork | undefined;
+  setUpPlayground(() => connected, shown);
   while (!connected) {
     try {
       connected = await connectNetwork(gatewayUrl);

@@ -116,8 +116,11 @@ export function renderGlance(glance: NetworkGlance): void {
 }
 
 /** A failure as a VeilError shows it: code, message, hint. Undefined clears it. */
-export function renderError(error: { code?: string; message: string; hint?: string } | undefined): void {
-  const box = byId("error");
+export function renderError(
+  error: { code?: string; message: string; hint?: string } | undefined,
+  boxId = "error",
+): void {
+  const box = byId(boxId);
   box.hidden = error === undefined;
   if (!error) {
     box.replaceChildren();

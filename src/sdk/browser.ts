@@ -4,6 +4,13 @@
 export { type AgentRecord, type GatekeeperRecord, VeilChain, type WorkerRecord } from "../chain/index.ts";
 export { VeilError, type VeilErrorJSON } from "../errors/index.ts";
 export {
+  type BrowserInvocation,
+  type BrowserInvokeRequest,
+  type CheckedReceipt,
+  invokeAgent,
+  type ReceiptCarrier,
+} from "./browser-invoke.ts";
+export {
   type AgentDetail,
   type AgentGlance,
   type AgentWorkerGlance,

@@ -148,4 +148,112 @@ describe("the console's agent page and playground", { timeout: 120_000, skip }, 
       assert.deepEqual(pageErrors, []);
     });
   });
+
+  test("the playground invokes the agent end-to-end encrypted from the browser: the answer as it streams, a receipt checked and explained", async () => {
+    await step("playground-encrypted", async () => {
+      await page.locator("#agent-try").click();
+      assert.match(page.url(), /#\/playground\/echo$/);
+      await page
+        .locator("#pg-agent option", { hasText: "echo" })
+        .waitFor({ state: "attached", timeout: 10_000 });
+      assert.equal(await page.locator("#pg-agent").inputValue(), "echo");
+      await page.locator("#pg-method").selectOption("POST");
+      await page.locator("#pg-path").fill("/stream");
+      await page.locator("#pg-body").fill("sealed hello");
+      assert.ok(await page.locator("#pg-encrypt").isChecked(), "encrypted by default");
+      const sent: { url: string; body: Buffer | null }[] = [];
+      const onRequest = (r: import("playwright-core").Request) => {
+        // To the gateway (the chain's JSON-RPC is POSTed to as well).
+        if (r.method() === "POST" && r.url().startsWith(net().gateway.url))
+          sent.push({ url: r.url(), body: r.postDataBuffer() });
+      };
+      page.on("request", onRequest);
+      await page.locator("#pg-send").click();
+      const answer = page.locator("#pg-answer");
+      // The first piece is on the page while the agent is still writing the rest.
+      await answer.filter({ hasText: /^one/ }).waitFor({ timeout: 20_000 });
+      const early = (await answer.textContent()) ?? "";
+      assert.ok(!early.includes("three"), `the answer showed only at its end: "${early}"`);
+      assert.equal(await page.locator("#pg-receipt-verdict").textContent(), "");
+      await page.locator("#pg-receipt-verdict", { hasText: /Receipt/ }).waitFor({ timeout: 20_000 });
+      page.off("request", onRequest);
+      assert.ok(
+        await page.locator("#pg-error").isHidden(),
+        (await page.locator("#pg-error").textContent()) ?? "",
+      );
+      assert.equal(await page.locator("#pg-receipt-verdict").textContent(), "Receipt valid");
+      assert.equal(await answer.textContent(), "one two three: sealed hello");
+      assert.ok(Number(await answer.getAttribute("data-pieces")) >= 3, "it came in pieces");
+      assert.match(
+        (await page.locator("#pg-status").textContent()) ?? "",
+        /^200, .*end-to-end encrypted, streamed/,
+      );
+      const receipt = page.locator("#pg-receipt");
+      assert.match(
+        (await receipt.locator('[data-check="signature"]').textContent()) ?? "",
+        /^Signature valid/,
+      );
+      const worker = (await receipt.locator('[data-check="worker"]').textContent()) ?? "";
+      assert.ok(
+        (net().workers as { address: string }[]).some((w) => worker.includes(w.address)),
+        `the receipt names one of the network's workers: ${worker}`,
+      );
+      assert.match(
+        (await receipt.locator('[data-check="usage"]').textContent()) ?? "",
+        /CPU \d+\.\d ms, wall \d+\.\d ms/,
+      );
+      assert.match(
+        (await receipt.locator('[data-check="carrier"]').textContent()) ?? "",
+        /sealed with the answer/,
+      );
+      // What left the browser: one sealed envelope, to the encrypted route, without the body in clear.
+      assert.equal(sent.length, 1, JSON.stringify(sent.map((r) => r.url)));
+      assert.match(sent[0]!.url, /\/v1\/agents\/\d+\/encrypted$/);
+      assert.ok(!sent[0]!.body?.includes("sealed hello"), "the body went out in clear");
+    });
+  });
+
+  test("plain invocations from the playground carry checked receipts too: a header for a whole answer, the gateway's pickup for a streamed one", async () => {
+    await step("playground-plain", async () => {
+      await page.locator("#pg-encrypt").uncheck();
+      for (const [path, body, carrier] of [
+        ["/stream", "in clear", /picked up from the gateway by the request's nonce/],
+        ["/whole", "in clear", /x-veil-receipt header/],
+      ] as const) {
+        await page.locator("#pg-path").fill(path);
+        await page.locator("#pg-body").fill(body);
+        await page.locator("#pg-send").click();
+        await page.locator("#pg-receipt-verdict", { hasText: /Receipt/ }).waitFor({ timeout: 20_000 });
+        assert.equal(await page.locator("#pg-receipt-verdict").textContent(), "Receipt valid", path);
+        assert.match((await page.locator("#pg-receipt [data-check=carrier]").textContent()) ?? "", carrier);
+        assert.match(
+          (await page.locator("#pg-answer").textContent()) ?? "",
+          path === "/stream" ? /^one two three: in clear$/ : /^v1 POST \/whole in clear$/,
+        );
+        await page.locator("#pg-send:not([disabled])").waitFor();
+      }
+    });
+  });
+
+  test("an answer altered on the way fails its receipt check, shown with the error's code, message and hint", async () => {
+    await step("playground-tampered", async () => {
+      await page.route("**/agents/echo/whole", async (route) => {
+        const response = await route.fetch();
+        await route.fulfill({ response, body: `${await response.text()} (altered)` });
+      });
+      await page.locator("#pg-send").click();
+      const error = page.locator("#pg-error");
+      await error.waitFor({ timeout: 20_000 });
+      assert.match(
+        (await error.textContent()) ?? "",
+        /^RECEIPT_INVALID The response's receipt does not verify: the body is not the one the agent signedHint: Do not trust this response/,
+      );
+      assert.equal(
+        await page.locator("#pg-receipt-verdict").textContent(),
+        "Receipt INVALID (RECEIPT_INVALID)",
+      );
+      await page.unroute("**/agents/echo/whole");
+      assert.deepEqual(pageErrors, []);
+    });
+  });
 });
