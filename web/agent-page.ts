@@ -33,6 +33,7 @@ export function renderAgent(agent: AgentDetail, verdicts: Map<string, string>): 
   byId("agent-price").textContent = agent.price === 0n ? "free" : `${agent.price} base units`;
   byId("agent-access").textContent = `${agent.access}${agent.paused ? " (paused)" : ""}`;
   byId("agent-owner").textContent = agent.owner;
+  byId("agent-secrets").textContent = agent.secrets.length ? agent.secrets.join(", ") : "none";
   fillBody(
     "agent-workers",
     agent.serving.map((w) =>

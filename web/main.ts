@@ -10,6 +10,7 @@ import {
 import { renderAgent, renderVerdict, routeOf, showPage, workerVerdicts } from "./agent-page.ts";
 import { renderAgentChoice, setUpPlayground } from "./playground.ts";
 import { renderError, renderGlance, renderNetwork, renderUpdated } from "./render.ts";
+import { renderSecretSigner, setUpSecrets } from "./secrets.ts";
 
 /** How often every figure is read again. Blocks come every second on a dev network. */
 const POLL_MS = 2_000;
@@ -57,6 +58,7 @@ async function refresh(connected: ConnectedNetwork, verdicts: Map<string, AgentV
   verdict.catch(() => undefined); // shown below, unless the chain's reads failed first
   const agent = await readAgentDetail(chain, route.name, { gatewayUrl });
   renderAgent(agent, workerVerdicts(verdicts.get(route.name)));
+  await renderSecretSigner(connected, agent);
   const v = await verdict;
   renderVerdict(v, new Date());
   renderAgent(agent, workerVerdicts(v));
@@ -71,6 +73,14 @@ async function run(): Promise<void> {
   const gatewayUrl = window.location.origin;
   let connected: ConnectedNetwork | undefined;
   setUpPlayground(() => connected, shown);
+  setUpSecrets(
+    () => connected,
+    () => {
+      const route = routeOf(window.location.hash);
+      return route.page === "agent" ? route.name : undefined;
+    },
+    shown,
+  );
   while (!connected) {
     try {
       connected = await connectNetwork(gatewayUrl);

@@ -11,6 +11,13 @@ export {
   type ReceiptCarrier,
 } from "./browser-invoke.ts";
 export {
+  devAccountSigner,
+  type SecretSet,
+  type SecretSigner,
+  setSecretFromBrowser,
+  walletSigner,
+} from "./browser-secrets.ts";
+export {
   type AgentDetail,
   type AgentGlance,
   type AgentWorkerGlance,

@@ -219,6 +219,8 @@ export type AgentDetail = {
   /** "public", "allowlist" or "tokenHolders". */
   access: string;
   paused: boolean;
+  /** The names of its secrets on chain (their values are sealed; nobody reads them back). */
+  secrets: readonly string[];
   /** The workers that serve it now ("ready"), as the gateway asked them. */
   serving: AgentWorkerGlance[];
   /** Every worker the gateway routes to, with what it said of the agent (undefined: gateway not asked). */
@@ -255,10 +257,11 @@ export async function readAgentDetail(
         .then((d) => d?.workers)
         .catch(() => undefined)
     : Promise.resolve(undefined);
-  const [agent, versions, policy, workers] = await Promise.all([
+  const [agent, versions, policy, secrets, workers] = await Promise.all([
     chain.getAgent(id),
     chain.agentVersions(id),
     chain.getAgentPolicy(id),
+    chain.secretNames(id),
     asked,
   ]);
   return {
@@ -271,6 +274,7 @@ export async function readAgentDetail(
     price: policy.price,
     access: agentAccessName(policy.access),
     paused: policy.paused,
+    secrets,
     serving: (workers ?? []).filter((w) => w.status === "ready"),
     workers,
   };

@@ -25,8 +25,10 @@ function writeEchoAgent(dir: string, tag: string): void {
   writeFileSync(
     join(dir, "src/index.ts"),
     `export default {
-  async fetch(request: Request): Promise<Response> {
+  async fetch(request: Request, env: Record<string, unknown>): Promise<Response> {
     const url = new URL(request.url);
+    if (url.pathname === "/env")
+      return new Response("API_KEY " + (typeof env.API_KEY === "string" ? env.API_KEY.length + " chars" : "unset"));
     const text = request.method === "POST" ? await request.text() : "";
     if (url.pathname === "/stream") {
       const enc = new TextEncoder();
@@ -253,6 +255,63 @@ describe("the console's agent page and playground", { timeout: 120_000, skip }, 
         "Receipt INVALID (RECEIPT_INVALID)",
       );
       await page.unroute("**/agents/echo/whole");
+      assert.deepEqual(pageErrors, []);
+    });
+  });
+
+  test("the owner sets a secret from the agent's page, sealed in the browser; DEV ONLY signing is said plainly", async () => {
+    await step("secrets", async () => {
+      await page.goto(`${consoleUrl}#/agents/echo`);
+      const signer = page.locator("#secret-signer");
+      await signer.filter({ hasText: /^DEV ONLY/ }).waitFor({ timeout: 15_000 });
+      assert.equal(await signer.getAttribute("class"), "insecure");
+      assert.match((await page.locator("#agent-secrets").textContent()) ?? "", /^none$/);
+      const toChain: string[] = [];
+      const onRequest = (r: import("playwright-core").Request) => {
+        if (r.method() === "POST" && r.url().startsWith(net().chain.rpcUrl)) toChain.push(r.postData() ?? "");
+      };
+      page.on("request", onRequest);
+      await page.locator("#secret-name").fill("API_KEY");
+      await page.locator("#secret-value").fill("s3cret");
+      await page.locator("#secret-set").click();
+      await page
+        .locator("#secret-result", { hasText: /^Set API_KEY: sealed here/ })
+        .waitFor({ timeout: 20_000 });
+      page.off("request", onRequest);
+      assert.ok(
+        await page.locator("#secret-error").isHidden(),
+        (await page.locator("#secret-error").textContent()) ?? "",
+      );
+      assert.match(
+        (await page.locator("#secret-result").textContent()) ?? "",
+        /signed by the DEV ONLY development account/,
+      );
+      const sent = toChain.filter((b) => b.includes("eth_sendTransaction"));
+      assert.equal(sent.length, 1, "one transaction");
+      for (const body of toChain) {
+        assert.ok(
+          !body.includes("s3cret") && !body.includes(Buffer.from("s3cret").toString("hex")),
+          "the value left in clear",
+        );
+      }
+      await page.locator("#agent-secrets", { hasText: "API_KEY" }).waitFor({ timeout: 10_000 });
+      // The agent has it in its env (sealed to it, opened only inside its worker).
+      await page.goto(`${consoleUrl}#/playground/echo`);
+      await page
+        .locator("#pg-agent option", { hasText: "echo" })
+        .waitFor({ state: "attached", timeout: 10_000 });
+      await page.locator("#pg-method").selectOption("GET");
+      await page.locator("#pg-path").fill("/env");
+      const deadline = Date.now() + 20_000;
+      let seen = "";
+      while (Date.now() < deadline) {
+        await page.locator("#pg-send:not([disabled])").click();
+        await page.locator("#pg-receipt-verdict", { hasText: /Receipt/ }).waitFor({ timeout: 10_000 });
+        seen = (await page.locator("#pg-answer").textContent()) ?? "";
+        if (seen === "API_KEY 6 chars") break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.equal(seen, "API_KEY 6 chars");
       assert.deepEqual(pageErrors, []);
     });
   });
