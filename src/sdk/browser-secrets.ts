@@ -46,9 +46,9 @@ export async function devAccountSigner(chain: VeilChain, address: Hex): Promise<
   } catch {
     return undefined;
   }
-  const unlocked = accounts.find((a) => a.toLowerCase() === address.toLowerCase());
+  const unlocked = accounts.some((a) => a.toLowerCase() === address.toLowerCase());
   return unlocked
-    ? { address: unlocked, kind: "dev-account", transport: http(chain.config.rpcUrl, { retryCount: 0 }) }
+    ? { address, kind: "dev-account", transport: http(chain.config.rpcUrl, { retryCount: 0 }) }
     : undefined;
 }
 
