@@ -131,6 +131,19 @@ describe("the console's agent page and playground", { timeout: 120_000, skip }, 
     });
   });
 
+  test("workers answer the page's cross-origin reads of their public facts, and nothing else of theirs", async () => {
+    const origin = new URL(consoleUrl).origin;
+    for (const w of net().workers as { url: string }[]) {
+      for (const path of ["/v1/health", "/v1/attestation", "/v1/agents/echo"]) {
+        const res = await fetch(`${w.url}${path}`, { headers: { origin } });
+        assert.equal(res.status, 200, path);
+        assert.equal(res.headers.get("access-control-allow-origin"), "*", path);
+      }
+      const invoke = await fetch(`${w.url}/v1/agents/echo/invoke/`, { headers: { origin } });
+      assert.equal(invoke.headers.get("access-control-allow-origin"), null, "invocations stay same-origin");
+    }
+  });
+
   test("a new version deployed from the CLI shows on the agent page without a reload", async () => {
     await step("agent-live", async () => {
       writeEchoAgent(agentDir, "v1");
