@@ -13,14 +13,14 @@ export function h(tag: string, attributes: Record<string, string> = {}, ...child
   return element;
 }
 
-const byId = (id: string): HTMLElement => {
+export const byId = (id: string): HTMLElement => {
   const element = document.getElementById(id);
   if (!element) throw new Error(`the page has no #${id}`);
   return element;
 };
 
 /** `0x1234…abcd`, the whole value in its tooltip. */
-const short = (hex: string) =>
+export const short = (hex: string) =>
   h("span", { class: "mono", title: hex }, hex.length > 14 ? `${hex.slice(0, 8)}…${hex.slice(-6)}` : hex);
 
 /** How long before the head block `at` was, both in chain time (the chain's clock is its own). */
@@ -34,7 +34,7 @@ function age(at: number, head: number): string {
       : `${Math.round(s / 3600)} h ago`;
 }
 
-function fillBody(tableId: string, rows: HTMLElement[], empty: string, columns: number): void {
+export function fillBody(tableId: string, rows: HTMLElement[], empty: string, columns: number): void {
   const body = byId(tableId).querySelector("tbody");
   if (!body) throw new Error(`#${tableId} has no tbody`);
   body.replaceChildren(
@@ -103,7 +103,7 @@ export function renderGlance(glance: NetworkGlance): void {
       h(
         "tr",
         { "data-name": a.name },
-        h("td", { class: "name" }, a.name),
+        h("td", { class: "name" }, h("a", { href: `#/agents/${encodeURIComponent(a.name)}` }, a.name)),
         h("td", {}, a.id.toString()),
         h("td", {}, short(a.owner)),
         h("td", {}, `${a.version} of ${a.versions}`),
@@ -116,8 +116,11 @@ export function renderGlance(glance: NetworkGlance): void {
 }
 
 /** A failure as a VeilError shows it: code, message, hint. Undefined clears it. */
-export function renderError(error: { code?: string; message: string; hint?: string } | undefined): void {
-  const box = byId("error");
+export function renderError(
+  error: { code?: string; message: string; hint?: string } | undefined,
+  boxId = "error",
+): void {
+  const box = byId(boxId);
   box.hidden = error === undefined;
   if (!error) {
     box.replaceChildren();

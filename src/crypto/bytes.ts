@@ -1,8 +1,13 @@
-import { randomBytes as nodeRandomBytes, timingSafeEqual } from "node:crypto";
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { VeilError } from "../errors/index.ts";
+import { NodeBuffer, nodeCrypto } from "./platform.ts";
+
+// Browser-safe (the web console seals requests with it): Buffer and node:crypto only when
+// running in Node (platform.ts), @noble and web APIs otherwise.
 
 export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+  if (!NodeBuffer) return bytesToHex(bytes);
+  return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 }
 
 export function fromHex(hex: string): Uint8Array {
@@ -17,7 +22,7 @@ export function fromHex(hex: string): Uint8Array {
       hint: "Pass hex digits, 0x-prefixed or not.",
     });
   }
-  return new Uint8Array(Buffer.from(clean, "hex"));
+  return NodeBuffer ? new Uint8Array(NodeBuffer.from(clean, "hex")) : hexToBytes(clean);
 }
 
 export function utf8(text: string): Uint8Array {
@@ -36,11 +41,19 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 
 /** Constant-time comparison (for MACs, keys and digests). */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+  if (a.length !== b.length) return false;
+  if (nodeCrypto) return nodeCrypto.timingSafeEqual(a, b);
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
+  return diff === 0;
 }
 
 export function randomBytes(n: number): Uint8Array {
-  return new Uint8Array(nodeRandomBytes(n));
+  if (nodeCrypto) return new Uint8Array(nodeCrypto.randomBytes(n));
+  const out = new Uint8Array(n);
+  // getRandomValues fills at most 65536 bytes a call.
+  for (let i = 0; i < n; i += 65_536) crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65_536)));
+  return out;
 }
 
 const MAX_U64 = (1n << 64n) - 1n;

@@ -1,6 +1,7 @@
-import { createHash } from "node:crypto";
-import { concatBytes, utf8 } from "./bytes.ts";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { concatBytes, toHex, utf8 } from "./bytes.ts";
 import { open, seal } from "./envelope.ts";
+import { nodeCrypto } from "./platform.ts";
 
 // End-to-end encrypted invocations: the request is sealed to the agent's X25519 key, the
 // response to a fresh key of the caller's. Gateways and worker hosts see only ciphertext; only
@@ -8,13 +9,23 @@ import { open, seal } from "./envelope.ts";
 
 /** The hash a receipt names as the input: method, path with query, and body; not headers. */
 export function requestHash(method: string, pathAndQuery: string, body: Uint8Array | null): `0x${string}` {
-  const h = createHash("sha256").update(utf8(`${method.toUpperCase()}\n${pathAndQuery}\n`));
+  const head = utf8(`${method.toUpperCase()}\n${pathAndQuery}\n`);
+  if (!nodeCrypto)
+    return `0x${toHex(
+      sha256
+        .create()
+        .update(head)
+        .update(body ?? new Uint8Array(0))
+        .digest(),
+    )}`;
+  const h = nodeCrypto.createHash("sha256").update(head);
   if (body) h.update(body);
   return `0x${h.digest("hex")}`;
 }
 
 export function responseHash(body: Uint8Array): `0x${string}` {
-  return `0x${createHash("sha256").update(body).digest("hex")}`;
+  if (!nodeCrypto) return `0x${toHex(sha256(body))}`;
+  return `0x${nodeCrypto.createHash("sha256").update(body).digest("hex")}`;
 }
 
 export type SealedRequestBody = {

@@ -1,5 +1,5 @@
 import { VeilError } from "../errors/index.ts";
-import { concatBytes, randomBytes, utf8 } from "./bytes.ts";
+import { concatBytes, fromHex, randomBytes, toHex, utf8 } from "./bytes.ts";
 import { open, seal, unwrap, wrap } from "./envelope.ts";
 
 // A streamed answer to an end-to-end encrypted request, sealed piece by piece as the agent
@@ -42,7 +42,7 @@ export class SealedStreamWriter {
   }
 
   head(replyTo: Uint8Array, head: { status: number; headers: [string, string][] }): Uint8Array {
-    const plain = utf8(JSON.stringify({ ...head, key: Buffer.from(this.#key).toString("hex") }));
+    const plain = utf8(JSON.stringify({ ...head, key: toHex(this.#key) }));
     return frame(
       HEAD,
       seal(replyTo, plain, { label: "response-stream", aad: aad(this.#agentId, this.#nonce, "head") }),
@@ -136,7 +136,7 @@ export class SealedStreamReader {
           !Array.isArray(head.headers)
         )
           throw broken("its head is malformed");
-        this.#key = Buffer.from(head.key, "hex");
+        this.#key = fromHex(head.key);
         return { kind: "head", status: head.status, headers: head.headers };
       }
       if (type === CHUNK) {

@@ -1,25 +1,43 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  type KeyObject,
-} from "node:crypto";
+import type { KeyObject } from "node:crypto";
+import { x25519 } from "@noble/curves/ed25519.js";
+import { randomBytes } from "./bytes.ts";
+import { nodeCrypto } from "./platform.ts";
 
 // X25519 through node:crypto (OpenSSL): a key agreement takes about 0.06 ms here against about
 // 1.5 ms for the pure-JS implementation, which matters on every encrypted invocation. Measured
 // too: importing a raw key is cheap as JWK (0.02 ms) and slow as DER (0.16 ms public, 0.75 ms
 // private), so public keys go in as JWK, ephemeral keys are generated as KeyObjects, and
-// long-lived private keys are imported once and cached.
+// long-lived private keys are imported once and cached. In a browser (the web console seals
+// requests and opens answers) there is no node:crypto: @noble's X25519 instead (platform.ts).
 
-const PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
+const PKCS8_PREFIX = Uint8Array.of(
+  0x30,
+  0x2e,
+  0x02,
+  0x01,
+  0x00,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x6e,
+  0x04,
+  0x22,
+  0x04,
+  0x20,
+);
+
+/** Where this runs in Node: node:crypto, always there. */
+const node = () => nodeCrypto as NonNullable<typeof nodeCrypto>;
 
 function privateKeyObject(raw: Uint8Array): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, raw]), format: "der", type: "pkcs8" });
+  return node().createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, raw]), format: "der", type: "pkcs8" });
 }
 
 function publicKeyObject(raw: Uint8Array): KeyObject {
-  return createPublicKey({
+  return node().createPublicKey({
     key: { kty: "OKP", crv: "X25519", x: Buffer.from(raw).toString("base64url") },
     format: "jwk",
   });
@@ -31,14 +49,22 @@ function rawPublicKey(key: KeyObject): Uint8Array {
   return new Uint8Array(Buffer.from(x, "base64url"));
 }
 
-/** A fresh key pair for one envelope: its private half never leaves OpenSSL. */
-export function x25519Ephemeral(): { privateKey: KeyObject; publicKey: Uint8Array } {
-  const pair = generateKeyPairSync("x25519");
+/** A one-time private key: a KeyObject in Node (it never leaves OpenSSL), its bytes in a browser. */
+export type EphemeralKey = KeyObject | Uint8Array;
+
+/** A fresh key pair for one envelope. */
+export function x25519Ephemeral(): { privateKey: EphemeralKey; publicKey: Uint8Array } {
+  if (!nodeCrypto) {
+    const privateKey = randomBytes(32);
+    return { privateKey, publicKey: x25519.getPublicKey(privateKey) };
+  }
+  const pair = nodeCrypto.generateKeyPairSync("x25519");
   return { privateKey: pair.privateKey, publicKey: rawPublicKey(pair.publicKey) };
 }
 
-export function x25519SharedWith(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
-  return new Uint8Array(diffieHellman({ privateKey, publicKey: publicKeyObject(publicKey) }));
+export function x25519SharedWith(privateKey: EphemeralKey, publicKey: Uint8Array): Uint8Array {
+  if (privateKey instanceof Uint8Array) return x25519Shared(privateKey, publicKey);
+  return new Uint8Array(node().diffieHellman({ privateKey, publicKey: publicKeyObject(publicKey) }));
 }
 
 /**
@@ -72,17 +98,19 @@ export function x25519Remember(privateKey: Uint8Array, key: KeyObject, publicKey
 }
 
 function publicKeyBytes(privateKey: KeyObject): Uint8Array {
-  return rawPublicKey(createPublicKey(privateKey));
+  return rawPublicKey(node().createPublicKey(privateKey));
 }
 
 export function x25519PublicKeyOf(privateKey: Uint8Array): Uint8Array {
+  if (!nodeCrypto) return x25519.getPublicKey(privateKey);
   return publicKeyBytes(privateKeyObject(privateKey));
 }
 
 /** The shared secret; throws for a low-order public key (an all-zero result). */
 export function x25519Shared(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  if (!nodeCrypto) return nobleShared(privateKey, publicKey);
   return new Uint8Array(
-    diffieHellman({ privateKey: privateKeyObject(privateKey), publicKey: publicKeyObject(publicKey) }),
+    node().diffieHellman({ privateKey: privateKeyObject(privateKey), publicKey: publicKeyObject(publicKey) }),
   );
 }
 
@@ -91,11 +119,22 @@ export function x25519Receive(
   privateKey: Uint8Array,
   ephemeralPublicKey: Uint8Array,
 ): { shared: Uint8Array; publicKey: Uint8Array } {
+  if (!nodeCrypto) {
+    return {
+      shared: nobleShared(privateKey, ephemeralPublicKey),
+      publicKey: x25519.getPublicKey(privateKey),
+    };
+  }
   const r = recipient(privateKey);
   return {
     shared: new Uint8Array(
-      diffieHellman({ privateKey: r.key, publicKey: publicKeyObject(ephemeralPublicKey) }),
+      node().diffieHellman({ privateKey: r.key, publicKey: publicKeyObject(ephemeralPublicKey) }),
     ),
     publicKey: r.publicKey,
   };
+}
+
+/** @noble's X25519, which throws for a low-order public key (an all-zero result) as OpenSSL does. */
+function nobleShared(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  return x25519.getSharedSecret(privateKey, publicKey);
 }

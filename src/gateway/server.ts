@@ -7,6 +7,7 @@ import { createHttp1Server, type Http1Request, type Http1Response } from "../dae
 import { VeilError } from "../errors/index.ts";
 import { type BlobStore, contentHash, MAX_BLOB_BYTES } from "../storage/blob-store.ts";
 import { type CallerLimiter, type RateLimit, RateLimiter } from "./rate-limit.ts";
+import { KEEP_RECEIPT_HEADER, ReceiptPickup } from "./receipt-pickup.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
 import { type Attempt, type LinkedStream, type LocalWorker, WorkerLinks } from "./worker-link.ts";
 
@@ -48,7 +49,12 @@ export type GatewayOptions = {
 };
 
 /** What a running gateway server holds besides its options. */
-type GatewayContext = GatewayOptions & { limiter: CallerLimiter | undefined; links: WorkerLinks };
+type GatewayContext = GatewayOptions & {
+  limiter: CallerLimiter | undefined;
+  links: WorkerLinks;
+  /** Streamed answers' trailers kept for callers that cannot read trailers (browsers). */
+  receipts: ReceiptPickup;
+};
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -70,6 +76,7 @@ export function createGatewayServer(options: GatewayOptions): Server {
     ...options,
     limiter: options.sharedLimiter ?? (options.rateLimit ? new RateLimiter(options.rateLimit) : undefined),
     links: new WorkerLinks(options.workerTimeoutMs, options.localWorker, options.linkKey),
+    receipts: new ReceiptPickup(),
   };
   // Not node:http: its per-request stream machinery cost more than the gateway's own work
   // (docs/adr/0017). The parser is the same llhttp.
@@ -156,6 +163,18 @@ async function handle(req: Http1Request, res: Http1Response, options: GatewayCon
   }
   if (url.pathname === "/console" || url.pathname.startsWith("/console/")) {
     await sendConsoleFile(req, res, url, options);
+    return;
+  }
+  if (parts[1] === "v1" && parts[2] === "receipts" && parts.length === 4 && req.method === "GET") {
+    const nonce = parts[3];
+    const trailers = ReceiptPickup.isNonce(nonce) ? options.receipts.get(nonce) : undefined;
+    if (!trailers) {
+      throw new VeilError("RECEIPT_NOT_FOUND", `This gateway keeps no receipt for nonce ${nonce}`, {
+        status: 404,
+        hint: `Send the invocation with \`x-veil-nonce\` and \`${KEEP_RECEIPT_HEADER}: 1\` to this gateway, read its streamed body to the end, and ask within a minute.`,
+      });
+    }
+    sendJson(res, 200, { trailers });
     return;
   }
   if (url.pathname === "/v1/network" && req.method === "GET" && options.networkForJoiners) {
@@ -320,11 +339,18 @@ async function invoke(
     method === "GET" || method === "HEAD" ? undefined : await readBody(req, options.maxRequestBytes);
   const rawHeaders: string[] = [];
   let prefer: string | undefined;
+  let nonce: string | undefined;
+  let keepReceipt = false;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i]!.toLowerCase();
     if (HOP_BY_HOP.has(name)) continue;
+    if (name === KEEP_RECEIPT_HEADER) {
+      keepReceipt = req.rawHeaders[i + 1] === "1";
+      continue;
+    }
     rawHeaders.push(name, req.rawHeaders[i + 1]!);
     if (name === "x-veil-prefer-worker") prefer = req.rawHeaders[i + 1]!.toLowerCase();
+    else if (name === "x-veil-nonce") nonce = req.rawHeaders[i + 1]!.toLowerCase();
   }
   const listed = await options.router.workers();
   if (listed.length === 0) throw noWorker(nameOrId, []);
@@ -363,7 +389,11 @@ async function invoke(
       continue;
     }
     if (attempt.kind === "stream") {
-      await relay(res, attempt.upstream, worker);
+      const keep =
+        keepReceipt && ReceiptPickup.isNonce(nonce)
+          ? (trailers: Record<string, string>) => options.receipts.keep(nonce as string, trailers)
+          : undefined;
+      await relay(res, attempt.upstream, worker, keep);
       return;
     }
     const headers = attempt.headers;
@@ -408,10 +438,16 @@ async function admit(req: Http1Request, res: Http1Response, options: GatewayCont
 
 /**
  * Passes a streamed answer on chunk by chunk as the worker sends it, then its trailers (the
- * receipts, known only at the end). A caller that goes away closes the worker's stream, which
+ * receipts, known only at the end), also kept for `GET /v1/receipts/NONCE` when the caller asked
+ * (`keep`: browsers cannot read trailers). A caller that goes away closes the worker's stream, which
  * stops the agent.
  */
-async function relay(res: Http1Response, upstream: LinkedStream, worker: WorkerEndpoint): Promise<void> {
+async function relay(
+  res: Http1Response,
+  upstream: LinkedStream,
+  worker: WorkerEndpoint,
+  keep?: (trailers: Record<string, string>) => void,
+): Promise<void> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(upstream.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
   out["x-veil-worker"] = worker.address;
@@ -436,6 +472,8 @@ async function relay(res: Http1Response, upstream: LinkedStream, worker: WorkerE
     res.destroy();
     return;
   }
+  // Kept before the end goes out, so a caller that asks as soon as it has read the body finds it.
+  keep?.(upstream.trailers);
   res.addTrailers(upstream.trailers);
   res.end();
 }

@@ -4,12 +4,29 @@
 export { type AgentRecord, type GatekeeperRecord, VeilChain, type WorkerRecord } from "../chain/index.ts";
 export { VeilError, type VeilErrorJSON } from "../errors/index.ts";
 export {
+  type BrowserInvocation,
+  type BrowserInvokeRequest,
+  type CheckedReceipt,
+  invokeAgent,
+  type ReceiptCarrier,
+} from "./browser-invoke.ts";
+export {
+  devAccountSigner,
+  type SecretSet,
+  type SecretSigner,
+  setSecretFromBrowser,
+  walletSigner,
+} from "./browser-secrets.ts";
+export {
+  type AgentDetail,
   type AgentGlance,
+  type AgentWorkerGlance,
   type ConnectedNetwork,
   connectNetwork,
   type GatekeeperGlance,
   type NetworkGlance,
   type PublicNetwork,
+  readAgentDetail,
   readNetworkGlance,
   type WorkerGlance,
 } from "./network-view.ts";

@@ -1,5 +1,5 @@
 import { secp256k1 } from "@noble/curves/secp256k1.js";
-import { type Hex, hashMessage, hexToBytes, recoverMessageAddress, recoverPublicKey } from "viem";
+import { bytesToHex, type Hex, hashMessage, hexToBytes, recoverMessageAddress, recoverPublicKey } from "viem";
 import { publicKeyToAddress } from "viem/accounts";
 import { agentCertDigest, clusterCertDigest } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
@@ -99,5 +99,6 @@ async function recover(digest: Hex, signature: Hex): Promise<Hex | undefined> {
 
 /** A compressed secp256k1 public key, uncompressed (viem's address helper wants that form). */
 function decompress(compressed: Hex): Hex {
-  return `0x${Buffer.from(secp256k1.Point.fromBytes(hexToBytes(compressed)).toBytes(false)).toString("hex")}`;
+  // viem's bytesToHex, not Buffer: verifyAgent runs in browsers (the web console).
+  return bytesToHex(secp256k1.Point.fromBytes(hexToBytes(compressed)).toBytes(false));
 }

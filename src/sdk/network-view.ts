@@ -1,5 +1,12 @@
 import type { Hex } from "viem";
-import { chainError, TeeType, VeilChain, WorkerStatus, workerStatusName } from "../chain/index.ts";
+import {
+  agentAccessName,
+  chainError,
+  TeeType,
+  VeilChain,
+  WorkerStatus,
+  workerStatusName,
+} from "../chain/index.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { NetworkFile } from "../network/config.ts";
 
@@ -184,5 +191,91 @@ export async function readNetworkGlance(
       versions: a.versionCount,
       codeHash: a.codeHash,
     })),
+  };
+}
+
+/** One worker as the gateway sees it for an agent (`GET /v1/agents/:nameOrId`). */
+export type AgentWorkerGlance = {
+  address: Hex;
+  url: string;
+  /** The worker's own word: "ready", "loading", "failed", "unreachable", … */
+  status: string;
+  /** The code the worker runs for the agent, when it said. */
+  codeHash?: Hex;
+};
+
+/** One agent, as the console's agent page shows it. */
+export type AgentDetail = {
+  id: bigint;
+  name: string;
+  owner: Hex;
+  /** The active version (from 0) and the code it runs. */
+  version: number;
+  codeHash: Hex;
+  /** Every version on chain, with whether its owner removed it. */
+  versions: { version: number; codeHash: Hex; removed: boolean; active: boolean }[];
+  /** The price of a call in the fee token's base units (0n: free). */
+  price: bigint;
+  /** "public", "allowlist" or "tokenHolders". */
+  access: string;
+  paused: boolean;
+  /** The names of its secrets on chain (their values are sealed; nobody reads them back). */
+  secrets: readonly string[];
+  /** The workers that serve it now ("ready"), as the gateway asked them. */
+  serving: AgentWorkerGlance[];
+  /** Every worker the gateway routes to, with what it said of the agent (undefined: gateway not asked). */
+  workers: AgentWorkerGlance[] | undefined;
+};
+
+/**
+ * Reads one agent as the console's agent page shows it: owner, every version, price, access
+ * mode from the chain, and which workers serve it from the gateway (`GET /v1/agents/:nameOrId`,
+ * when `gatewayUrl` is given). Throws `AGENT_NOT_FOUND` for a name no agent has.
+ *
+ * @example
+ * ```ts
+ * const { chain, gatewayUrl } = await connectNetwork("http://127.0.0.1:8546");
+ * const agent = await readAgentDetail(chain, "hello", { gatewayUrl });
+ * console.log(agent.owner, agent.price, agent.serving.map((w) => w.address));
+ * ```
+ */
+export async function readAgentDetail(
+  chain: VeilChain,
+  nameOrId: string,
+  options: { gatewayUrl?: string; fetch?: Fetch } = {},
+): Promise<AgentDetail> {
+  const doFetch = options.fetch ?? fetch;
+  const id = /^\d{1,30}$/.test(nameOrId) ? BigInt(nameOrId) : await chain.agentIdOf(nameOrId);
+  if (id === 0n) {
+    throw new VeilError("AGENT_NOT_FOUND", `There is no agent "${nameOrId}"`, {
+      hint: "Check the name on the console's landing page, or deploy it with `veil deploy`.",
+    });
+  }
+  const asked = options.gatewayUrl
+    ? doFetch(`${options.gatewayUrl.replace(/\/+$/, "")}/v1/agents/${id}`)
+        .then((r) => (r.ok ? (r.json() as Promise<{ workers?: AgentWorkerGlance[] }>) : undefined))
+        .then((d) => d?.workers)
+        .catch(() => undefined)
+    : Promise.resolve(undefined);
+  const [agent, versions, policy, secrets, workers] = await Promise.all([
+    chain.getAgent(id),
+    chain.agentVersions(id),
+    chain.getAgentPolicy(id),
+    chain.secretNames(id),
+    asked,
+  ]);
+  return {
+    id: agent.id,
+    name: agent.name,
+    owner: agent.owner,
+    version: agent.currentVersion,
+    codeHash: agent.codeHash,
+    versions: versions.map((v) => ({ ...v, active: v.version === agent.currentVersion })),
+    price: policy.price,
+    access: agentAccessName(policy.access),
+    paused: policy.paused,
+    secrets,
+    serving: (workers ?? []).filter((w) => w.status === "ready"),
+    workers,
   };
 }

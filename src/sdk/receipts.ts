@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { Hex } from "viem";
 import {
   type LlmCallReceipt,
@@ -9,6 +8,8 @@ import {
   receiptDigest,
 } from "../chain/certificates.ts";
 import type { VeilChain } from "../chain/index.ts";
+import { toHex } from "../crypto/bytes.ts";
+import { sha256 } from "../crypto/hash.ts";
 import { requestHash, responseHash } from "../crypto/invocation.ts";
 import { isSignatureHex as isSignature, signedBy } from "../crypto/known-signers.ts";
 import { VeilError } from "../errors/index.ts";
@@ -32,7 +33,7 @@ const invalid = (why: string) =>
 export function parseReceiptHeader(value: string | undefined): Receipt | undefined {
   if (!value) return undefined;
   try {
-    return JSON.parse(Buffer.from(value, "base64").toString("utf8")) as Receipt;
+    return JSON.parse(fromBase64Text(value)) as Receipt;
   } catch {
     throw invalid("the receipt header is not readable");
   }
@@ -186,9 +187,7 @@ export type LlmReceiptExpectations = {
 const sha256Of = (v: Uint8Array | string): Hex =>
   typeof v === "string" && /^0x[0-9a-f]{64}$/i.test(v)
     ? (v.toLowerCase() as Hex)
-    : `0x${createHash("sha256")
-        .update(typeof v === "string" ? Buffer.from(v, "utf8") : v)
-        .digest("hex")}`;
+    : `0x${toHex(sha256(typeof v === "string" ? new TextEncoder().encode(v) : v))}`;
 
 /**
  * Checks one LLM call's receipt (see sandbox/host-llm.ts) without the chain: its fields are
@@ -263,11 +262,16 @@ function parseLlmReceiptList(receipts: string | unknown[] | undefined): unknown[
   let list: unknown;
   if (typeof receipts === "string") {
     try {
-      list = JSON.parse(Buffer.from(receipts, "base64").toString("utf8"));
+      list = JSON.parse(fromBase64Text(receipts));
     } catch {
       throw llmInvalid("the receipts are not readable");
     }
   } else list = receipts;
   if (!Array.isArray(list)) throw llmInvalid("the receipts are not a list");
   return list;
+}
+
+/** Base64 of UTF-8 text, decoded with web APIs (receipts are checked in browsers too). */
+function fromBase64Text(value: string): string {
+  return new TextDecoder().decode(Uint8Array.from(atob(value), (c) => c.charCodeAt(0)));
 }

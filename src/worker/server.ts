@@ -107,6 +107,15 @@ export function workerListener(options: WorkerServerOptions): DaemonListener {
 async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerServerOptions): Promise<void> {
   const url = splitTarget(req.url ?? "/");
   const parts = url.pathname.split("/");
+  // Public facts anyone may check, readable from any origin: `verifyAgent` runs in browsers too
+  // (the web console, served by the gateway, asks each worker directly; docs/adr/0025).
+  if (
+    req.method === "GET" &&
+    (url.pathname === "/v1/health" ||
+      url.pathname === "/v1/attestation" ||
+      (parts[1] === "v1" && parts[2] === "agents" && parts.length === 4))
+  )
+    res.setHeader("access-control-allow-origin", "*");
   if (url.pathname === "/v1/health") {
     sendJson(res, 200, { ready: options.isReady(), ...options.info(), agents: options.agents.list() });
     return;
