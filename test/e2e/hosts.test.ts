@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import pg from "pg";
 import { type PostgresServer, startPostgres } from "../../scripts/postgres-cluster.mjs";
 import { startNetwork, stopNetwork, writeTransactionalCounterAgent } from "../helpers/cli.ts";
 import { canNamespace, type Hosts, joinWorker as joinHost, makeHosts } from "../helpers/hosts.ts";
@@ -134,6 +135,21 @@ describe("many hosts", {
     assert.ok(n.gateway.url.includes(ip(1)));
     // Each joined worker fetched the bundle and reads the one state.
     for (const w of workers) assert.equal(await until(`${w} serves the counter`, () => count(w)), 1);
+    // Every worker keeps its fee ledger in the network's PostgreSQL, beside agents' state.
+    const ns = (
+      JSON.parse(readFileSync(join(dir, "network.json"), "utf8")) as { state: { namespace: string } }
+    ).state.namespace;
+    const db = new pg.Client(stateUrl);
+    await db.connect();
+    try {
+      const fees = await db.query(`SELECT version FROM ${ns}.veil_schema WHERE component = 'fees'`);
+      assert.deepEqual(
+        fees.rows.map((r) => Number(r.version)),
+        [1],
+      );
+    } finally {
+      await db.end();
+    }
   });
 
   test("host 2 cut off under load: within a second every read is answered elsewhere and every increment answered once or refused retryable; back, it serves again", async () => {
