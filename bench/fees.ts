@@ -27,7 +27,7 @@ const t = await startEconomyChain();
 const worker = await t.registerWorker(2, workerKey(1));
 const dir = mkdtempSync(join(tmpdir(), "veil-bench-fees-"));
 const blobs = new FsBlobStore(dir);
-const ledger = new FeeLedger(join(dir, "fees.sqlite"), worker, {
+const ledger = await FeeLedger.open(join(dir, "fees.sqlite"), worker, {
   key: LEDGER_KEY,
   // As a worker keeps it: the ledger's head counter anchored outside the file (one fsync a call).
   anchor: new FileStateAnchor(join(dir, "state-anchor.json"), LEDGER_KEY),

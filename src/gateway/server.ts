@@ -9,7 +9,13 @@ import { type BlobStore, contentHash, MAX_BLOB_BYTES } from "../storage/blob-sto
 import { type CallerLimiter, type RateLimit, RateLimiter } from "./rate-limit.ts";
 import { KEEP_RECEIPT_HEADER, ReceiptPickup } from "./receipt-pickup.ts";
 import type { Router, WorkerEndpoint } from "./routing.ts";
-import { type Attempt, type LinkedStream, type LocalWorker, WorkerLinks } from "./worker-link.ts";
+import {
+  type Attempt,
+  type LinkedStream,
+  LinkLostError,
+  type LocalWorker,
+  WorkerLinks,
+} from "./worker-link.ts";
 
 export type GatewayOptions = {
   router: Router;
@@ -373,8 +379,10 @@ async function invoke(
     try {
       attempt = await options.links.send(worker, { method, path, rawHeaders, body });
     } catch (err) {
-      if (!repeatable || !(err instanceof VeilError) || err.code !== "WORKER_FAILED") throw err;
-      options.router.markDown(worker);
+      if (!(err instanceof VeilError) || err.code !== "WORKER_FAILED") throw err;
+      // The link went under it: other requests avoid this worker until it is linked again.
+      if (repeatable || err instanceof LinkLostError) options.router.markDown(worker);
+      if (!repeatable) throw err;
       tried.push(`${worker.url}: WORKER_FAILED (link lost; sent on)`);
       continue;
     }

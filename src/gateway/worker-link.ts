@@ -18,6 +18,7 @@ import {
 import { type AnswerSink, LINK_SOCKET_HEADER, LinkRequest, LinkResponse } from "../daemon/link-server.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { WorkerEndpoint } from "./routing.ts";
+import { tcpState } from "./tcp-state.ts";
 
 /** What the gateway sends a worker: the request as its caller sent it, minus hop-by-hop headers. */
 export type LinkedRequest = { method: string; path: string; rawHeaders: string[]; body: Buffer | undefined };
@@ -43,8 +44,19 @@ export type LocalWorker = { address: string; listener: DaemonListener };
  * instead of frames (docs/adr/0016).
  */
 /** How often a link that heard nothing asks its worker whether it is there. */
-const LINK_PING_MS = 250;
-/** Silence after which a link is taken for dead (a cut host; a worker stuck that long is too). */
+const LINK_PING_MS = 100;
+/**
+ * Silence after which a link is taken for dead if its worker's host acknowledges nothing either
+ * (the kernel is retransmitting what the link wrote): a host cut off. A worker whose host
+ * acknowledges but whose process is silent is busy, not gone: it has until `LINK_DEAD_MS`.
+ */
+const LINK_SUSPECT_MS = 200;
+/**
+ * How often a silent link asks the kernel about it at most: reading `/proc/net/tcp` costs
+ * ~17 ms with 4,000 connections in the table, and a busy worker's link stays silent up to 2 s.
+ */
+const LINK_KERNEL_CHECK_MS = 150;
+/** Silence after which a link is taken for dead whatever its host says (a worker stuck that long). */
 const LINK_DEAD_MS = 2_000;
 /** How long connecting to a worker may take before it counts as unreachable. */
 const LINK_CONNECT_TIMEOUT_MS = 2_000;
@@ -75,7 +87,8 @@ export class WorkerLinks {
         for (const link of this.#links.values()) link.expire(now);
         this.#local?.link.expire(now);
       },
-      // Also the links' heartbeat (LINK_PING_MS): a cut link is found within LINK_DEAD_MS.
+      // Also the links' heartbeat (LINK_PING_MS): a cut host is found within LINK_SUSPECT_MS
+      // and a retransmission time-out, a stuck worker within LINK_DEAD_MS.
       Math.max(50, Math.min(LINK_PING_MS, timeoutMs / 4)),
     );
     this.#sweep.unref();
@@ -90,7 +103,10 @@ export class WorkerLinks {
     if (link?.closed && link.unreachableUntil > Date.now())
       return Promise.resolve({ kind: "unreachable", why: "unreachable a moment ago" });
     if (!link || link.closed) {
-      link = new WorkerLink(worker, this.#timeoutMs, this.#linkKey);
+      // A worker found unreachable is dialled again in the background: requests go to the
+      // next worker meanwhile rather than wait for a host that may still be cut off to answer.
+      const redial = link !== undefined && link.unreachableUntil > 0;
+      link = new WorkerLink(worker, this.#timeoutMs, this.#linkKey, redial);
       this.#links.set(worker.url, link);
     }
     return link.send(request);
@@ -226,14 +242,18 @@ class Answers {
 
   /** The link went away: nothing more will come for any request on it. */
   lost(): void {
-    const dropped = new VeilError("WORKER_FAILED", "The worker dropped the request", {
+    const dropped = new LinkLostError("WORKER_FAILED", "The worker dropped the request", {
       status: 502,
       retryable: true,
+      hint: "It may have run before the worker went: send it again only if running it twice does no harm, or check its effect first. (Requests that may run twice, such as GET, the gateway sends on to another worker itself.)",
     });
     for (const p of this.#pending.values()) failPending(p, dropped);
     this.#pending.clear();
   }
 }
+
+/** A request's link went away under it (the worker's host cut off, or its process gone). */
+export class LinkLostError extends VeilError {}
 
 /** Ends a request that will get no (more) answer: its stream breaks off, or its attempt fails. */
 function failPending(p: Pending, err: Error): void {
@@ -255,11 +275,16 @@ class WorkerLink {
   /** When anything last came from the worker, and when this link last asked (a ping). */
   #heardAt = Date.now();
   #pingedAt = 0;
+  #checkedAt = 0;
+  /** A link dialled again to a worker found unreachable: it takes requests once connected. */
+  readonly #redial: boolean;
+  #connected = false;
   closed = false;
   /** Until when a link that could not connect (or went silent) stands for an unreachable worker. */
   unreachableUntil = 0;
 
-  constructor(worker: WorkerEndpoint, timeoutMs: number, linkKey: Hex | undefined) {
+  constructor(worker: WorkerEndpoint, timeoutMs: number, linkKey: Hex | undefined, redial = false) {
+    this.#redial = redial;
     this.#url = worker.url;
     this.#worker = worker.address;
     this.#linkKey = linkKey;
@@ -272,6 +297,7 @@ class WorkerLink {
   }
 
   async send(request: LinkedRequest): Promise<Attempt> {
+    if (this.#redial && !this.#connected) return { kind: "unreachable", why: "dialling it again" };
     const writer = await this.#connecting;
     if (writer instanceof Error) return { kind: "unreachable", why: writer.message };
     if (this.closed) return { kind: "unreachable", why: "link closed" };
@@ -291,7 +317,7 @@ class WorkerLink {
     this.#answers.expire(now);
     if (!this.#writer || this.closed) return;
     const silent = now - this.#heardAt;
-    if (silent > LINK_DEAD_MS) {
+    if (silent > LINK_DEAD_MS || (silent > LINK_SUSPECT_MS && this.#hostSilent(now))) {
       // The worker's host is gone or cut off: requests in flight fail now (retryable), instead
       // of at their time-out, and new ones go to other workers.
       this.closed = true;
@@ -306,6 +332,19 @@ class WorkerLink {
   close(): void {
     this.closed = true;
     this.#socket?.destroy();
+  }
+
+  /**
+   * Whether the worker's host has stopped acknowledging what this link writes: its kernel
+   * retransmits (a link silent past LINK_PING_MS has a ping out). Unknown (not Linux, a Unix
+   * socket): false, and LINK_DEAD_MS decides.
+   */
+  #hostSilent(now: number): boolean {
+    const socket = this.#socket;
+    if (!socket || now - this.#checkedAt < LINK_KERNEL_CHECK_MS) return false;
+    this.#checkedAt = now;
+    const state = tcpState(socket);
+    return state !== undefined && state.retransmits > 0 && state.unacknowledged > 0;
   }
 
   #write(frame: Buffer): void {
@@ -357,6 +396,8 @@ class WorkerLink {
       this.#answers.lost();
     });
     if (head.length) this.#read(head);
+    this.#heardAt = Date.now();
+    this.#connected = true;
     return this.#writer;
   }
 

@@ -116,7 +116,19 @@ export type InvokeRequest = {
    * chain shows now, whatever it is.
    */
   maxPrice?: bigint;
+  /**
+   * Whether the request may run twice without harm. Such a request (by default GET, HEAD and
+   * OPTIONS) is sent again, with a fresh nonce, when the gateway answers that the worker that had
+   * it went away (`WORKER_FAILED`) or that none could take it (`NO_WORKER_AVAILABLE`): the gateway
+   * cannot send a signed request on itself, its nonce being spent. Any other gets the error, with
+   * its hint. Paid calls are never sent again by the SDK.
+   */
+  idempotent?: boolean;
 };
+
+/** Gateway answers after which an idempotent request is sent again, and the waits before each try. */
+const RETRY_CODES = new Set(["WORKER_FAILED", "NO_WORKER_AVAILABLE"]);
+const RETRY_WAITS_MS = [50, 250];
 
 /** What a call to an agent costs, and an increase its owner scheduled (ADR 0020). */
 export type AgentPrice = {
@@ -539,7 +551,7 @@ export class VeilClient {
    */
   async invokeStream(nameOrId: string, request: InvokeRequest): Promise<InvokeStream> {
     const pay = request.pay ?? (request.as ? await this.#payAs(request.as) : undefined);
-    if (!pay) return this.#invokeStreamOnce(nameOrId, request, undefined);
+    if (!pay) return this.#retrying(request, () => this.#invokeStreamOnce(nameOrId, request, undefined));
     // A priced agent: send the channel's next voucher when we know it; else the worker quotes
     // it (402 FEE_VOUCHER_REQUIRED) and we sign and send again (also after a price change, or
     // when another worker answers).
@@ -569,6 +581,22 @@ export class VeilClient {
         if (!next || attempt >= 2) throw err;
         this.#channels.delete(tag);
         quote = next;
+      }
+    }
+  }
+
+  /** `once` tried again, after a short wait, while it fails in a way a repeat may get past (`idempotent`). */
+  async #retrying<T>(request: InvokeRequest, once: () => Promise<T>): Promise<T> {
+    const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
+    const repeatable = request.idempotent ?? (method === "GET" || method === "HEAD" || method === "OPTIONS");
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await once();
+      } catch (err) {
+        const wait = RETRY_WAITS_MS[attempt];
+        if (!repeatable || wait === undefined || !(err instanceof VeilError) || !RETRY_CODES.has(err.code))
+          throw err;
+        await new Promise((r) => setTimeout(r, wait));
       }
     }
   }

@@ -1,3 +1,4 @@
+import { type FeeStore, PostgresFeeStore } from "./fee-store.ts";
 import { type LogStore, PostgresLogStore, SqliteLogStore } from "./log-store.ts";
 import { type NonceSpace, PostgresNonceSpace, SqliteNonceSpace } from "./nonce-space.ts";
 import { isPostgresUrl, openPostgres, redactUrl } from "./postgres.ts";
@@ -5,11 +6,16 @@ import { PostgresStateStore } from "./postgres-state-store.ts";
 import { SqliteStateStore, type StateStore } from "./state-store.ts";
 import type { StateAnchor } from "./state-versions.ts";
 
-/** What the workers serving an agent share: its state, the nonces they answered, its logs. */
+/** What the workers serving an agent share: its state, the nonces they answered, its logs (and fees). */
 export type SharedStores = {
   state: StateStore;
   nonces: NonceSpace;
   logs: LogStore;
+  /**
+   * Workers' fee ledgers, in PostgreSQL (keyed by worker). Undefined with SQLite: each worker
+   * keeps its own in its data directory (`fees.sqlite`), as before.
+   */
+  fees?: FeeStore;
   /** Where they are, for messages: the SQLite file, or the database URL without its password. */
   where: string;
   kind: "sqlite" | "postgres";
@@ -32,7 +38,8 @@ export async function openSharedStores(
       const state = await PostgresStateStore.open(pool, options.anchor ? { anchor: options.anchor } : {});
       const nonces = await PostgresNonceSpace.open(pool);
       const logs = await PostgresLogStore.open(pool);
-      return { state, nonces, logs, where: redactUrl(spec), kind: "postgres", close: () => pool.end() };
+      const fees = await PostgresFeeStore.open(pool);
+      return { state, nonces, logs, fees, where: redactUrl(spec), kind: "postgres", close: () => pool.end() };
     } catch (err) {
       await pool.end().catch(() => {});
       throw err;

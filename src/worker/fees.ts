@@ -1,7 +1,6 @@
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import type Database from "better-sqlite3";
 import type { Hex, LocalAccount } from "viem";
 import { feeEscrowAbi } from "../chain/abi.ts";
 import { type Voucher, voucherDigest } from "../chain/economy-client.ts";
@@ -9,9 +8,8 @@ import { badVoucher, type FeeQuote, signQuote, type VoucherHeader } from "../cha
 import type { VeilChain } from "../chain/index.ts";
 import { concatBytes, equalBytes, ethAddressFromPublicKey, fromHex, utf8 } from "../crypto/index.ts";
 import { VeilError } from "../errors/index.ts";
-import { openSqliteFile } from "../storage/sqlite-file.ts";
+import { type FeeRow, type FeeSnapshot, type FeeStore, SqliteFeeStore } from "../storage/fee-store.ts";
 import {
-  type HeadSource,
   rollbackDetected,
   type StateAnchor,
   StateVersions,
@@ -21,7 +19,7 @@ import {
 // Fees for paid invocations (ADR 0006, "Fees"). Each paid call carries the payer's cumulative
 // voucher for the channel (payer, this worker, agent): "N calls, X tokens in total". The worker
 // accepts a voucher only if it is the channel's next one (calls + 1, amount + price) and keeps
-// the latest per channel in SQLite; `FeeSettlement` claims them from FeeEscrow in batches.
+// the latest per channel in its FeeStore (SQLite, or the network's PostgreSQL); `FeeSettlement` claims them from FeeEscrow in batches.
 // A payer that does not know the channel's state (a new client, or another worker answered
 // last time) gets a quote (`FEE_VOUCHER_REQUIRED`, 402, with an `x-veil-fee-quote` header) to
 // sign and send again.
@@ -56,23 +54,8 @@ export class FeeQuoteError extends VeilError {
   }
 }
 
-type Row = {
-  payer: string;
-  agent: string;
-  calls: string;
-  amount: string;
-  r: string | null;
-  vs: string | null;
-  claimed_calls: string;
-  claimed_amount: string;
-  dropped: number;
-  shortfall: number;
-  version: string | null;
-  mac: Buffer | null;
-};
-
 /** The fields of a channel row a write sets (the key, version and MAC are the ledger's). */
-type Fields = Omit<Row, "payer" | "agent" | "version" | "mac">;
+type Fields = Omit<FeeRow, "payer" | "agent" | "version" | "mac">;
 
 export type StoredVoucher = Voucher & { claimedAmount: bigint; shortfall: boolean };
 
@@ -99,105 +82,77 @@ export type FeeLedgerOptions = {
 
 const channelRow = (payer: string, agent: string) => `${payer}:${agent}`;
 
+/** How many times a write is tried against a head that moved under it before it gives up. */
+const WRITE_ATTEMPTS = 32;
+
 /**
  * The latest voucher of each (payer, agent) channel this worker serves, and what the chain has
- * paid of it. One SQLite table keyed by worker too, since the state file may be shared by the
- * workers of one machine.
+ * paid of it, in a `FeeStore` (src/storage/fee-store.ts): the worker's own SQLite file, or the
+ * network's PostgreSQL (`--state postgres://…`), keyed by worker either way.
  *
- * The host holds the file and may play it back: a ledger restored from an older copy would have
+ * The host holds the store and may play it back: a ledger restored from an older copy would have
  * the worker quote channels from calls long paid for, and claim from stale records. So it is kept
  * like agents' state (docs/adr/0019): each row carries its write version and a MAC, the worker's
- * head (counter + keyed digest of the rows' versions) is written with each row, and the counter
- * is anchored outside the file. A replayed, removed or edited row, or an older copy of the whole
- * file, is `STATE_ROLLBACK_DETECTED` (or `STATE_CORRUPT` for an edit), never a fresh start.
+ * head (counter + keyed digest of the rows' versions) is written with each row (compare-and-set
+ * on the head), and the counter is anchored outside the store. A replayed, removed or edited row,
+ * or an older copy of the whole store, is `STATE_ROLLBACK_DETECTED` (or `STATE_CORRUPT` for an
+ * edit), never a fresh start.
+ *
+ * @example
+ * const ledger = await FeeLedger.open(new SqliteFeeStore("fees.sqlite"), worker, { key });
+ * await ledger.open(payer, 1n, { calls: 0n, amount: 0n });
+ * console.log(await ledger.channel(payer, 1n)); // { calls: 0n, amount: 0n, claimedAmount: 0n }
  */
-export class FeeLedger implements HeadSource {
-  readonly #db: Database.Database;
+export class FeeLedger {
+  readonly #store: FeeStore;
   readonly worker: string;
   readonly #owner: string;
   readonly #key: Uint8Array;
   readonly #versions: StateVersions;
 
-  constructor(path: string, worker: Hex, options: FeeLedgerOptions) {
-    this.#db = openSqliteFile(
-      path,
-      {
-        what: "the fee ledger",
-        ifRemoved: "vouchers not yet claimed from FeeEscrow are lost to this operator",
-      },
-      (db) =>
-        db.exec(`CREATE TABLE IF NOT EXISTS fee_channels (
-      worker TEXT NOT NULL,
-      payer TEXT NOT NULL,
-      agent TEXT NOT NULL,
-      calls TEXT NOT NULL,
-      amount TEXT NOT NULL,
-      r TEXT,
-      vs TEXT,
-      claimed_calls TEXT NOT NULL,
-      claimed_amount TEXT NOT NULL,
-      dropped INTEGER NOT NULL DEFAULT 0,
-      shortfall INTEGER NOT NULL DEFAULT 0,
-      PRIMARY KEY (worker, payer, agent)
-    ) WITHOUT ROWID`),
-    );
-    // WAL with NORMAL sync: no fsync per call, yet a commit survives a crash of the process
-    // (kill -9); a power cut may lose the last calls' vouchers (their fees), never pay one
-    // twice: the chain's channel record is what claims go by.
-    this.#db.pragma("synchronous = NORMAL");
-    // Added by the rollback protection: a ledger written before it gains the columns here.
-    const columns = new Set(
-      (this.#db.prepare("PRAGMA table_info(fee_channels)").all() as { name: string }[]).map((c) => c.name),
-    );
-    if (!columns.has("version")) this.#db.exec("ALTER TABLE fee_channels ADD COLUMN version TEXT");
-    if (!columns.has("mac")) this.#db.exec("ALTER TABLE fee_channels ADD COLUMN mac BLOB");
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS fee_heads (
-      worker TEXT NOT NULL PRIMARY KEY,
-      head BLOB NOT NULL
-    ) WITHOUT ROWID`);
+  private constructor(store: FeeStore, worker: Hex, options: FeeLedgerOptions) {
+    this.#store = store;
     this.worker = worker.toLowerCase();
     this.#owner = `fees:${this.worker}`;
     this.#key = options.key;
     this.#versions = new StateVersions(options.anchor);
-    this.#adoptUnversioned();
-    // Checked once in full at open: a ledger played back fails here, before any call is taken.
-    this.#verified();
   }
 
-  readonly #statements = new Map<string, Database.Statement>();
-  /** Statements are prepared once: preparing costs more than running them. */
-  #stmt(sql: string): Database.Statement {
-    let st = this.#statements.get(sql);
-    if (!st) {
-      st = this.#db.prepare(sql);
-      this.#statements.set(sql, st);
+  /**
+   * The ledger of `worker` in `store` (a path: a SQLite file of its own), checked in full: a
+   * ledger played back fails here, before any call is taken. Closing the ledger closes the store.
+   */
+  static async open(store: FeeStore | string, worker: Hex, options: FeeLedgerOptions): Promise<FeeLedger> {
+    const s = typeof store === "string" ? new SqliteFeeStore(store) : store;
+    try {
+      const ledger = new FeeLedger(s, worker, options);
+      await ledger.#adoptUnversioned();
+      await ledger.#all();
+      return ledger;
+    } catch (err) {
+      await s.close().catch(() => {});
+      throw err;
     }
-    return st;
   }
 
-  // HeadSource: what StateVersions checks the head against.
-  head(): Uint8Array | undefined {
-    const r = this.#stmt("SELECT head FROM fee_heads WHERE worker = ?").get(this.worker) as
-      | { head: Buffer }
-      | undefined;
-    return r ? new Uint8Array(r.head) : undefined;
+  /** Verifies a snapshot's head against what this worker saw (taking `floor` before the read). */
+  #verify(snap: FeeSnapshot, floor: bigint): VerifiedRows {
+    return (
+      this.#versions.current(this.#owner, snap.head) ??
+      this.#versions.check(
+        this.#owner,
+        this.#key,
+        snap.head,
+        snap.rows.map((r) => ({
+          row: channelRow(r.payer, r.agent),
+          version: r.version === null ? undefined : BigInt(r.version),
+        })),
+        floor,
+      )
+    );
   }
 
-  rowVersions(): { row: string; version: bigint | undefined }[] {
-    const rows = this.#stmt("SELECT payer, agent, version FROM fee_channels WHERE worker = ?").all(
-      this.worker,
-    ) as { payer: string; agent: string; version: string | null }[];
-    return rows.map((r) => ({
-      row: channelRow(r.payer, r.agent),
-      version: r.version === null ? undefined : BigInt(r.version),
-    }));
-  }
-
-  #verified(): VerifiedRows {
-    return this.#versions.verified(this, this.#owner, this.#key);
-  }
-
-  #mac(payer: string, agent: string, f: Fields, version: bigint): Buffer {
+  #mac(payer: string, agent: string, f: Fields, version: bigint): Uint8Array {
     const fields = [
       this.worker,
       payer,
@@ -212,11 +167,11 @@ export class FeeLedger implements HeadSource {
       f.shortfall,
       version.toString(),
     ];
-    return Buffer.from(hmac(sha256, this.#key, utf8(`veil/v1/fees/row/${JSON.stringify(fields)}`)));
+    return hmac(sha256, this.#key, utf8(`veil/v1/fees/row/${JSON.stringify(fields)}`));
   }
 
   /** A row as read, checked: its MAC, and that it is the version the head counts. */
-  #check(r: Row, known = this.#verified()): Row {
+  #check(r: FeeRow, known: VerifiedRows): FeeRow {
     const row = channelRow(r.payer, r.agent);
     const expected = known.versions.get(row);
     if (r.version === null || r.mac === null || BigInt(r.version) !== expected) {
@@ -231,108 +186,119 @@ export class FeeLedger implements HeadSource {
         `Worker ${this.worker}'s fee ledger has an altered channel ${row}`,
         {
           status: 500,
-          hint: "The fee ledger file was edited outside the worker; restore it from a copy.",
+          hint: "The fee ledger was edited outside the worker; restore it from a copy.",
         },
       );
     }
     return r;
   }
 
-  #rows(): Row[] {
-    const known = this.#verified();
-    const rows = this.#stmt("SELECT * FROM fee_channels WHERE worker = ?").all(this.worker) as Row[];
+  /** Every channel, checked against the head read with them. */
+  async #all(): Promise<{ known: VerifiedRows; rows: FeeRow[] }> {
+    const floor = this.#versions.floor(this.#owner);
+    const snap = await this.#store.snapshot(this.worker);
+    const known = this.#verify(snap, floor);
     // A row the head counts but the read did not return was removed.
-    if (rows.length !== known.versions.size) {
+    if (snap.rows.length !== known.versions.size) {
       throw rollbackDetected(
         this.#owner,
-        `it has ${rows.length} channels, its head counts ${known.versions.size}`,
+        `it has ${snap.rows.length} channels, its head counts ${known.versions.size}`,
       );
     }
-    return rows.map((r) => this.#check(r, known));
+    return { known, rows: snap.rows.map((r) => this.#check(r, known)) };
   }
 
-  #row(payer: Hex, agentId: bigint): Row | undefined {
-    const r = this.#stmt("SELECT * FROM fee_channels WHERE worker = ? AND payer = ? AND agent = ?").get(
-      this.worker,
-      payer.toLowerCase(),
-      agentId.toString(),
-    ) as Row | undefined;
-    if (r) return this.#check(r);
-    const expected = this.#verified().versions.get(channelRow(payer.toLowerCase(), agentId.toString()));
+  /** One channel, checked, with the head it was read at. */
+  async #one(payer: string, agent: string): Promise<{ known: VerifiedRows; row: FeeRow | undefined }> {
+    const snap = await this.#store.channel(this.worker, payer, agent);
+    const known = this.#versions.current(this.#owner, snap.head);
+    if (!known) {
+      // A head this worker has not verified (another copy of it wrote, or it just started): the
+      // whole ledger is read and checked, and the channel taken from that read.
+      const all = await this.#all();
+      return { known: all.known, row: all.rows.find((r) => r.payer === payer && r.agent === agent) };
+    }
+    const r = snap.rows[0];
+    if (r) return { known, row: this.#check(r, known) };
+    const expected = known.versions.get(channelRow(payer, agent));
     if (expected !== undefined)
       throw rollbackDetected(this.#owner, `a channel its head counts (write ${expected}) is missing`);
-    return undefined;
+    return { known, row: undefined };
   }
 
   /**
-   * Changes one channel in one transaction with the ledger's next head: `change` gets the row
-   * as it is (checked) and returns its new fields, or undefined to leave it. True if written.
+   * Changes one channel with the ledger's next head, compare-and-set on the head it read:
+   * `change` gets the row as it is (checked) and returns its new fields, or undefined to leave
+   * it. True if written (and durable in the store).
    */
-  #write(payer: Hex, agentId: bigint, change: (current: Row | undefined) => Fields | undefined): boolean {
+  async #write(
+    payer: Hex,
+    agentId: bigint,
+    change: (current: FeeRow | undefined) => Fields | undefined,
+  ): Promise<boolean> {
     const p = payer.toLowerCase();
     const a = agentId.toString();
-    let wrote: { known: VerifiedRows; next: ReturnType<StateVersions["nextHead"]> } | undefined;
-    this.#db
-      .transaction(() => {
-        const known = this.#verified();
-        const fields = change(this.#row(payer, agentId));
-        if (!fields) return;
-        const next = this.#versions.nextHead(known, this.#owner, this.#key, channelRow(p, a), false);
-        this.#stmt(
-          `INSERT INTO fee_channels (worker, payer, agent, calls, amount, r, vs, claimed_calls, claimed_amount, dropped, shortfall, version, mac)
-           VALUES (@worker, @payer, @agent, @calls, @amount, @r, @vs, @claimed_calls, @claimed_amount, @dropped, @shortfall, @version, @mac)
-           ON CONFLICT (worker, payer, agent) DO UPDATE SET calls = excluded.calls, amount = excluded.amount, r = excluded.r,
-             vs = excluded.vs, claimed_calls = excluded.claimed_calls, claimed_amount = excluded.claimed_amount,
-             dropped = excluded.dropped, shortfall = excluded.shortfall, version = excluded.version, mac = excluded.mac`,
-        ).run({
-          ...fields,
-          worker: this.worker,
-          payer: p,
-          agent: a,
-          version: next.version.toString(),
-          mac: this.#mac(p, a, fields, next.version),
-        });
-        this.#stmt(
-          "INSERT INTO fee_heads (worker, head) VALUES (?, ?) ON CONFLICT (worker) DO UPDATE SET head = excluded.head",
-        ).run(this.worker, Buffer.from(next.bytes));
-        wrote = { known, next };
-      })
-      .immediate();
-    if (!wrote) return false;
-    this.#versions.wrote(this.#owner, wrote.known, channelRow(p, a), wrote.next, false);
-    return true;
+    const row = channelRow(p, a);
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const { known, row: current } = await this.#one(p, a);
+      const fields = change(current);
+      if (!fields) return false;
+      const next = this.#versions.nextHead(known, this.#owner, this.#key, row, false);
+      const stored: FeeRow = {
+        ...fields,
+        payer: p,
+        agent: a,
+        version: next.version.toString(),
+        mac: this.#mac(p, a, fields, next.version),
+      };
+      if (await this.#store.write(this.worker, [stored], next.bytes, known.head)) {
+        this.#versions.wrote(this.#owner, known, row, next, false);
+        return true;
+      }
+      // Another write of this ledger came first: read again and decide again.
+    }
+    throw new VeilError("STATE_CONFLICT", `Worker ${this.worker}'s fee ledger kept moving under a write`, {
+      status: 503,
+      retryable: true,
+      hint: "Retry the call in a moment.",
+    });
   }
 
   /**
    * A ledger from before rows were versioned, with no head yet and nothing anchored: its rows
-   * are taken as they are, once (there is nothing older to tell them from), and versioned.
+   * are taken as they are, once (there is nothing older to tell them from), and versioned, all
+   * in one write so that a crash halfway leaves the old ledger as it was.
    */
-  #adoptUnversioned(): void {
-    const unversioned = this.#stmt("SELECT * FROM fee_channels WHERE worker = ? AND version IS NULL").all(
-      this.worker,
-    ) as Row[];
-    if (unversioned.length === 0 || this.head() !== undefined) return;
-    // Removed and written again through the normal write path, against an empty head, in one
-    // transaction so that a crash halfway leaves the old ledger as it was.
-    this.#db
-      .transaction(() => {
-        this.#stmt("DELETE FROM fee_channels WHERE worker = ? AND version IS NULL").run(this.worker);
-        for (const r of unversioned) this.#write(r.payer as Hex, BigInt(r.agent), () => fieldsOf(r));
-      })
-      .immediate();
+  async #adoptUnversioned(): Promise<void> {
+    const snap = await this.#store.snapshot(this.worker);
+    const unversioned = snap.rows.filter((r) => r.version === null);
+    if (unversioned.length === 0 || snap.head !== undefined) return;
+    const known = this.#versions.check(this.#owner, this.#key, undefined, []);
+    const changes = unversioned.map((r) => ({ row: channelRow(r.payer, r.agent), remove: false }));
+    const next = this.#versions.nextHeadFor(known, this.#owner, this.#key, changes);
+    const rows = unversioned.map((r) => ({
+      ...r,
+      version: next.version.toString(),
+      mac: this.#mac(r.payer, r.agent, fieldsOf(r), next.version),
+    }));
+    if (await this.#store.write(this.worker, rows, next.bytes, undefined))
+      this.#versions.wroteAll(this.#owner, known, changes, next);
   }
 
   /** The channel's latest accepted state, if this worker has one. */
-  channel(payer: Hex, agentId: bigint): { calls: bigint; amount: bigint; claimedAmount: bigint } | undefined {
-    const r = this.#row(payer, agentId);
+  async channel(
+    payer: Hex,
+    agentId: bigint,
+  ): Promise<{ calls: bigint; amount: bigint; claimedAmount: bigint } | undefined> {
+    const { row: r } = await this.#one(payer.toLowerCase(), agentId.toString());
     return r
       ? { calls: BigInt(r.calls), amount: BigInt(r.amount), claimedAmount: BigInt(r.claimed_amount) }
       : undefined;
   }
 
   /** Starts a channel this worker has no row for at what the chain already paid of it. */
-  open(payer: Hex, agentId: bigint, paid: { calls: bigint; amount: bigint }): void {
-    this.#write(payer, agentId, (current) =>
+  async open(payer: Hex, agentId: bigint, paid: { calls: bigint; amount: bigint }): Promise<void> {
+    await this.#write(payer, agentId, (current) =>
       current
         ? undefined
         : {
@@ -350,9 +316,10 @@ export class FeeLedger implements HeadSource {
 
   /**
    * Records `v` as the channel's latest if the channel is still at `previous` (compare and set:
-   * of two concurrent calls signing the same next voucher, one wins). False if it moved.
+   * of two concurrent calls signing the same next voucher, one wins). False if it moved. Once
+   * true, the voucher is in the store: it survives the worker's crash.
    */
-  accept(v: Voucher, previous: { calls: bigint; amount: bigint }): boolean {
+  accept(v: Voucher, previous: { calls: bigint; amount: bigint }): Promise<boolean> {
     return this.#write(v.payer, v.agentId, (current) =>
       current && current.calls === previous.calls.toString() && current.amount === previous.amount.toString()
         ? { ...fieldsOf(current), calls: v.calls.toString(), amount: v.amount.toString(), r: v.r, vs: v.vs }
@@ -361,8 +328,8 @@ export class FeeLedger implements HeadSource {
   }
 
   /** Channels whose latest voucher is not fully paid, oldest payers first, at most `limit`. */
-  pending(limit: number): StoredVoucher[] {
-    return this.#rows()
+  async pending(limit: number): Promise<StoredVoucher[]> {
+    return (await this.#all()).rows
       .filter((r) => r.r !== null && BigInt(r.amount) > BigInt(r.claimed_amount))
       .slice(0, limit)
       .map((r) => ({
@@ -381,8 +348,8 @@ export class FeeLedger implements HeadSource {
    * After a claim's receipt: the chain paid the channel up to `paid`. Less than the voucher means
    * the payer's escrow ran short; the rest stays pending for after a top-up.
    */
-  markPaid(v: Voucher, paid: { calls: bigint; amount: bigint }): void {
-    this.#write(v.payer, v.agentId, (current) =>
+  async markPaid(v: Voucher, paid: { calls: bigint; amount: bigint }): Promise<void> {
+    await this.#write(v.payer, v.agentId, (current) =>
       current
         ? {
             ...fieldsOf(current),
@@ -395,8 +362,8 @@ export class FeeLedger implements HeadSource {
   }
 
   /** The chain refused `v` as already paid: it is never submitted again. */
-  drop(v: Voucher, paid: { calls: bigint; amount: bigint }): void {
-    this.#write(v.payer, v.agentId, (current) =>
+  async drop(v: Voucher, paid: { calls: bigint; amount: bigint }): Promise<void> {
+    await this.#write(v.payer, v.agentId, (current) =>
       current
         ? {
             ...fieldsOf(current),
@@ -410,16 +377,16 @@ export class FeeLedger implements HeadSource {
   }
 
   /** For tests and recovery: forget that a channel was paid (as a crash before marking would). */
-  forgetPaid(payer: Hex, agentId: bigint, to: { calls: bigint; amount: bigint }): void {
-    this.#write(payer, agentId, (current) =>
+  async forgetPaid(payer: Hex, agentId: bigint, to: { calls: bigint; amount: bigint }): Promise<void> {
+    await this.#write(payer, agentId, (current) =>
       current
         ? { ...fieldsOf(current), claimed_calls: to.calls.toString(), claimed_amount: to.amount.toString() }
         : undefined,
     );
   }
 
-  stats(): FeeStats {
-    const rows = this.#rows();
+  async stats(): Promise<FeeStats> {
+    const { rows } = await this.#all();
     const s: FeeStats = {
       channels: rows.length,
       pendingCalls: 0n,
@@ -440,8 +407,32 @@ export class FeeLedger implements HeadSource {
     return s;
   }
 
-  close(): void {
-    this.#db.close();
+  close(): Promise<void> {
+    return this.#store.close();
+  }
+}
+
+/**
+ * Moves `worker`'s ledger from `from` (its old SQLite file) to `to` (the network's PostgreSQL)
+ * when `to` has none yet: checked in full first (a played-back file is refused here too), then
+ * copied as it is, rows and head, in one write (the MACs name the worker, not the store). A
+ * ledger `to` already has is left as it is. True if moved.
+ */
+export async function moveFeeLedger(
+  from: FeeStore,
+  to: FeeStore,
+  worker: Hex,
+  options: FeeLedgerOptions,
+): Promise<boolean> {
+  const w = worker.toLowerCase();
+  if ((await to.snapshot(w)).head !== undefined) return false;
+  const old = await FeeLedger.open(from, worker, options);
+  try {
+    const snap = await from.snapshot(w);
+    if (snap.head === undefined) return false;
+    return await to.write(w, snap.rows, snap.head, undefined);
+  } finally {
+    await old.close();
   }
 }
 
@@ -468,7 +459,7 @@ export function recoverVoucherSigner(digest: Hex, v: VoucherHeader): Hex {
   }
 }
 
-function fieldsOf(r: Row): Fields {
+function fieldsOf(r: FeeRow): Fields {
   return {
     calls: r.calls,
     amount: r.amount,
@@ -526,7 +517,7 @@ export class FeeCollector {
 
   /** The channel's state: the ledger's, or for a new channel what the chain has paid. */
   async #previous(charge: FeeCharge): Promise<{ calls: bigint; amount: bigint; claimedAmount: bigint }> {
-    const known = this.options.ledger.channel(charge.payer, charge.agentId);
+    const known = await this.options.ledger.channel(charge.payer, charge.agentId);
     if (known) return known;
     const paid = await this.options.chain.public.readContract({
       address: this.options.feeEscrow,
@@ -534,8 +525,8 @@ export class FeeCollector {
       functionName: "getChannel",
       args: [charge.payer, this.options.worker, charge.agentId],
     });
-    this.options.ledger.open(charge.payer, charge.agentId, { calls: paid.calls, amount: paid.amount });
-    return this.options.ledger.channel(charge.payer, charge.agentId)!;
+    await this.options.ledger.open(charge.payer, charge.agentId, { calls: paid.calls, amount: paid.amount });
+    return (await this.options.ledger.channel(charge.payer, charge.agentId))!;
   }
 
   /** The on-chain scope of `signer` for `payer` (0 none, ANY_AGENT, or agent id + 1). */
@@ -649,7 +640,7 @@ export class FeeCollector {
       r: v.r,
       vs: v.vs,
     };
-    if (!this.options.ledger.accept(stored, previous)) {
+    if (!(await this.options.ledger.accept(stored, previous))) {
       const now = await this.#previous(charge);
       throw new FeeQuoteError(this.quote(charge, now), "another call moved the channel first");
     }

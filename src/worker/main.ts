@@ -20,6 +20,7 @@ import {
   httpBlobSource,
   PeerBlobStore,
 } from "../storage/blob-store.ts";
+import { SqliteFeeStore } from "../storage/fee-store.ts";
 import { openSharedStores } from "../storage/open-stores.ts";
 import { FileStateAnchor } from "../storage/state-versions.ts";
 import { createEnclave, type EnclaveChoice } from "../tee/index.ts";
@@ -27,7 +28,7 @@ import { type AgentCallClient, AgentCalls, DEFAULT_MAX_CALL_DEPTH } from "./agen
 import { AgentTable } from "./agents.ts";
 import { GatekeeperAnchoring } from "./anchoring.ts";
 import { WorkerAttestation } from "./attestation.ts";
-import { FeeCollector, FeeLedger } from "./fees.ts";
+import { FeeCollector, FeeLedger, moveFeeLedger } from "./fees.ts";
 import { startHeartbeats } from "./heartbeat.ts";
 import { AgentKeyring } from "./keyring.ts";
 import { LogBook } from "./logbook.ts";
@@ -148,13 +149,29 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
   // before any store is read, so a host that restored this directory with the stores is caught.
   const anchoring = new GatekeeperAnchoring({ chain, identity, anchor, log: (m) => console.error(m) });
   await restoreAnchors(anchoring, chain);
-  // Paid calls' vouchers, kept in this worker's own data directory and claimed in batches.
+  // Agents' state, the nonces of signed and sealed requests and agents' logs, shared by the
+  // workers serving them: a SQLite file on one machine, or PostgreSQL across hosts (ADR 0024).
+  // A request one worker saw runs nowhere else, nor here again after a restart (ADR 0020).
+  const shared = await openSharedStores(options.state ?? join(options.dataDir, "state.sqlite"), {
+    anchor,
+    ...(network.state ? { namespace: network.state.namespace } : {}),
+  });
+  // Paid calls' vouchers, claimed in batches: in the network's PostgreSQL when it has one
+  // (beside agents' state, so they outlive this host's disk), else in this worker's data directory.
   const economyAddresses = network.chain.economy;
+  const feeFile = join(options.dataDir, "fees.sqlite");
+  const ledgerOptions = {
+    key: hkdf(identity.encryptionPrivateKey(), undefined, utf8("veil/v1/worker/fee-ledger"), 32),
+    anchor,
+  };
+  // A worker that kept its ledger in its data directory before it was given PostgreSQL takes
+  // it along, once: its unclaimed vouchers are not left behind in the file.
+  if (economyAddresses && shared.fees && existsSync(feeFile)) {
+    if (await moveFeeLedger(new SqliteFeeStore(feeFile), shared.fees, identity.address, ledgerOptions))
+      console.error(`fee ledger: moved from ${feeFile} to ${shared.where}`);
+  }
   const feeLedger = economyAddresses
-    ? new FeeLedger(join(options.dataDir, "fees.sqlite"), identity.address, {
-        key: hkdf(identity.encryptionPrivateKey(), undefined, utf8("veil/v1/worker/fee-ledger"), 32),
-        anchor,
-      })
+    ? await FeeLedger.open(shared.fees ?? feeFile, identity.address, ledgerOptions)
     : undefined;
   const fees =
     economyAddresses && feeLedger
@@ -180,13 +197,6 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
       : undefined;
   // Quotas are counted at each (agent, caller)'s home worker, across the network's workers.
   const quotas = new QuotaHomes({ chain, self: identity.account, log: (m) => console.error(m) });
-  // Agents' state, the nonces of signed and sealed requests and agents' logs, shared by the
-  // workers serving them: a SQLite file on one machine, or PostgreSQL across hosts (ADR 0024).
-  // A request one worker saw runs nowhere else, nor here again after a restart (ADR 0020).
-  const shared = await openSharedStores(options.state ?? join(options.dataDir, "state.sqlite"), {
-    anchor,
-    ...(network.state ? { namespace: network.state.namespace } : {}),
-  });
   const stateStore = shared.state;
   const logStore = shared.logs;
   const logbook = new LogBook({ chain, store: logStore, worker: identity.address });
@@ -238,8 +248,8 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
     ],
     ...(feeLedger
       ? {
-          fees: () => ({
-            ...feeLedger.stats(),
+          fees: async () => ({
+            ...(await feeLedger.stats()),
             ...(settlement?.last ? { lastSettlement: { ...settlement.last } } : {}),
           }),
         }

@@ -69,7 +69,7 @@ export type WorkerServerOptions = {
   /** Gateways that may open the link to this worker (their link-key addresses; docs/adr/0018). */
   linkPeers?: readonly string[];
   /** This worker's fees: pending and claimed (GET /v1/fees, for `veil worker status`). */
-  fees?: () => FeeStats & { lastSettlement?: Record<string, unknown> };
+  fees?: () => Promise<FeeStats & { lastSettlement?: Record<string, unknown> }>;
 };
 
 /**
@@ -146,7 +146,7 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
     return;
   }
   if (url.pathname === "/v1/fees" && req.method === "GET" && options.fees) {
-    sendJson(res, 200, options.fees());
+    sendJson(res, 200, await options.fees());
     return;
   }
   if (

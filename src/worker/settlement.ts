@@ -47,7 +47,7 @@ export class FeeSettlement {
     this.#stopped = false;
     const tick = async () => {
       try {
-        const { pendingCalls } = this.#o.ledger.stats();
+        const { pendingCalls } = await this.#o.ledger.stats();
         const due = Date.now() - this.#lastClaimAt >= (this.#o.intervalMs ?? 300_000);
         if (pendingCalls >= BigInt(this.#o.claimAtCalls ?? 100) || (pendingCalls > 0n && due)) {
           await this.settle();
@@ -83,7 +83,7 @@ export class FeeSettlement {
   async #settle(): Promise<SettlementResult> {
     const result: SettlementResult = { claimed: 0, dropped: 0, paid: 0n, txs: [] };
     const { ledger, economy, worker } = this.#o;
-    let batch = await this.#payable(ledger.pending(this.#o.batchSize ?? 200));
+    let batch = await this.#payable(await ledger.pending(this.#o.batchSize ?? 200));
     // A refusal names one voucher at most; after dropping what the chain has paid, try again.
     for (let attempt = 0; batch.length > 0 && attempt < 3; attempt++) {
       const vouchers: Voucher[] = batch.map(({ claimedAmount: _c, shortfall: _s, ...v }) => v);
@@ -95,7 +95,7 @@ export class FeeSettlement {
         // Marked only now that the receipt succeeded, from what the chain says it paid.
         for (const [i, v] of vouchers.entries()) {
           const paid = await economy.feeChannel(v.payer, worker, v.agentId);
-          ledger.markPaid(v, paid);
+          await ledger.markPaid(v, paid);
           result.paid += paid.amount - batch[i]!.claimedAmount;
           result.claimed++;
         }
@@ -110,7 +110,7 @@ export class FeeSettlement {
           for (const v of batch) {
             if (await this.#stillSignable(v)) rest.push(v);
             else {
-              ledger.drop(v, { calls: v.calls, amount: v.amount });
+              await ledger.drop(v, { calls: v.calls, amount: v.amount });
               result.dropped++;
               this.#o.log?.(`fees: dropped a voucher of ${v.payer} whose signer may no longer sign`);
             }
@@ -130,7 +130,7 @@ export class FeeSettlement {
         for (const v of batch) {
           const paid = await economy.feeChannel(v.payer, worker, v.agentId);
           if (paid.amount >= v.amount || paid.calls > v.calls) {
-            ledger.drop(v, paid);
+            await ledger.drop(v, paid);
             result.dropped++;
           } else rest.push(v);
         }

@@ -267,6 +267,7 @@ describe("state store schema", () => {
       .rows;
     await c.end();
     assert.deepEqual(rows, [
+      { component: "fees", version: 1 },
       { component: "logs", version: 1 },
       { component: "nonces", version: 1 },
       { component: "state", version: 3 },

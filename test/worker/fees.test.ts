@@ -43,7 +43,7 @@ before(async () => {
   worker = await t.registerWorker(OPERATOR, workerKey(1));
   dir = mkdtempSync(join(tmpdir(), "veil-fees-"));
   blobs = new FsBlobStore(dir);
-  ledger = new FeeLedger(join(dir, "fees.sqlite"), worker, { key: LEDGER_KEY });
+  ledger = await FeeLedger.open(join(dir, "fees.sqlite"), worker, { key: LEDGER_KEY });
   table = new AgentTable({
     chain: t.reader,
     blobs,
@@ -163,7 +163,7 @@ describe("workers are paid for priced calls", () => {
     );
     const ok = await call(id, 7, await signQuote(account(7), r.quote!));
     assert.equal(ok.status, 200);
-    assert.equal(ledger.channel(t.accounts[7]!.address, id)?.calls, 1n);
+    assert.equal((await ledger.channel(t.accounts[7]!.address, id))?.calls, 1n);
   });
 
   test("bad vouchers are refused and leave the channel as it was", async () => {
@@ -182,13 +182,13 @@ describe("workers are paid for priced calls", () => {
       headers: { "x-veil-fee-voucher": "not base64 json" },
     });
     assert.equal(garbled.status, 402);
-    assert.deepEqual(ledger.channel(payer, id), { calls: 0n, amount: 0n, claimedAmount: 0n });
+    assert.deepEqual(await ledger.channel(payer, id), { calls: 0n, amount: 0n, claimedAmount: 0n });
     const good = await signQuote(account(8), quote);
     assert.equal((await call(id, 8, good)).status, 200);
     const replay = await call(id, 8, good);
     assert.equal(replay.code, "FEE_VOUCHER_REQUIRED", "the same voucher pays for one call only");
     assert.equal(replay.quote?.calls, "2");
-    assert.equal(ledger.channel(payer, id)?.calls, 1n);
+    assert.equal((await ledger.channel(payer, id))?.calls, 1n);
   });
 
   test("a payer whose escrow does not cover what it owes this worker is refused", async () => {
@@ -202,7 +202,7 @@ describe("workers are paid for priced calls", () => {
     const r = await call(id, 9, await signQuote(account(9), quote));
     assert.equal(r.status, 402);
     assert.equal(r.code, "ESCROW_INSUFFICIENT_PREPAID");
-    assert.equal(ledger.channel(t.accounts[9]!.address, id)?.calls, 1n);
+    assert.equal((await ledger.channel(t.accounts[9]!.address, id))?.calls, 1n);
   });
 
   test("settlement claims several calls in one transaction; the operator is paid, the treasury takes its share, the escrow falls", async () => {
@@ -224,7 +224,7 @@ describe("workers are paid for priced calls", () => {
       escrow6: (await t.econReader.escrowAccount(payer6)).balance,
       escrow5: (await t.econReader.escrowAccount(payer5)).balance,
     };
-    const pendingBefore = ledger.stats().pendingAmount;
+    const pendingBefore = (await ledger.stats()).pendingAmount;
     const result = await settlement().settle();
     assert.equal(result.txs.length, 1, "one claim transaction for every channel");
     assert.equal(result.dropped, 0);
@@ -236,7 +236,7 @@ describe("workers are paid for priced calls", () => {
     assert.equal((await t.econReader.escrowAccount(payer6)).balance, before.escrow6 - 4n * price);
     assert.equal((await t.econReader.escrowAccount(payer5)).balance, before.escrow5 - 2n * price);
     assert.deepEqual(await t.econReader.feeChannel(payer6, worker, id), { calls: 4n, amount: 4n * price });
-    const stats = ledger.stats();
+    const stats = await ledger.stats();
     assert.equal(stats.pendingAmount, 0n);
     assert.equal(stats.pendingCalls, 0n);
     // GET /v1/fees shows the same (what `veil worker status` prints).
@@ -268,15 +268,15 @@ describe("workers are paid for priced calls", () => {
       "VOUCHER_ALREADY_CLAIMED",
     );
     // …and a worker that lost the claim's receipt (it forgets it was paid) drops them, once.
-    ledger.forgetPaid(payer6, id, { calls: 0n, amount: 0n });
-    assert.equal(ledger.stats().pendingCalls, 4n);
+    await ledger.forgetPaid(payer6, id, { calls: 0n, amount: 0n });
+    assert.equal((await ledger.stats()).pendingCalls, 4n);
     const operatorNow = await t.econReader.balanceOf(operator);
     const again = await settlement().settle();
     assert.equal(again.dropped, 1);
     assert.equal(again.claimed, 0);
     assert.equal(await t.econReader.balanceOf(operator), operatorNow, "nothing paid twice");
-    assert.equal(ledger.stats().pendingCalls, 0n);
-    assert.equal(ledger.stats().dropped, 1);
+    assert.equal((await ledger.stats()).pendingCalls, 0n);
+    assert.equal((await ledger.stats()).dropped, 1);
     const third = await settlement().settle();
     assert.deepEqual([third.claimed, third.dropped, third.txs.length], [0, 0, 0], "not retried");
   });
@@ -294,14 +294,14 @@ describe("workers are paid for priced calls", () => {
     const failed = await settlement(dead).settle();
     assert.ok(failed.error, "the claim failed");
     assert.equal(failed.claimed, 0);
-    assert.equal(ledger.channel(t.accounts[4]!.address, id)?.claimedAmount, 0n, "still pending");
+    assert.equal((await ledger.channel(t.accounts[4]!.address, id))?.claimedAmount, 0n, "still pending");
     const retried = await settlement().settle();
     assert.equal(retried.txs.length, 1);
     assert.deepEqual(await t.econReader.feeChannel(t.accounts[4]!.address, worker, id), {
       calls: 2n,
       amount: 2n * price,
     });
-    assert.equal(ledger.stats().pendingCalls, 0n);
+    assert.equal((await ledger.stats()).pendingCalls, 0n);
   });
 
   test("vouchers survive a worker restart: a new ledger on the same file claims them", async () => {
@@ -310,18 +310,18 @@ describe("workers are paid for priced calls", () => {
     await t.fund(4, parseUnits("1", 18));
     await t.econ(4).depositEscrow(parseUnits("1", 18));
     await paidCalls(id, 4, 3);
-    const reopened = new FeeLedger(join(dir, "fees.sqlite"), worker, { key: LEDGER_KEY });
+    const reopened = await FeeLedger.open(join(dir, "fees.sqlite"), worker, { key: LEDGER_KEY });
     try {
-      assert.equal(reopened.channel(t.accounts[4]!.address, id)?.calls, 3n);
+      assert.equal((await reopened.channel(t.accounts[4]!.address, id))?.calls, 3n);
       const r = await new FeeSettlement({ ledger: reopened, economy: t.econ(OPERATOR), worker }).settle();
       assert.equal(r.txs.length, 1);
       assert.deepEqual(await t.econReader.feeChannel(t.accounts[4]!.address, worker, id), {
         calls: 3n,
         amount: 3n * price,
       });
-      assert.equal(ledger.stats().pendingCalls, 0n, "the running worker's ledger sees it paid too");
+      assert.equal((await ledger.stats()).pendingCalls, 0n, "the running worker's ledger sees it paid too");
     } finally {
-      reopened.close();
+      await reopened.close();
     }
   });
 
@@ -410,7 +410,7 @@ describe("the SDK pays, and checks what it signs", () => {
       });
       assert.equal(r.status, 200);
     }
-    assert.equal(ledger.channel(t.accounts[5]!.address, id)?.calls, 3n);
+    assert.equal((await ledger.channel(t.accounts[5]!.address, id))?.calls, 3n);
   });
 
   test("a quote the chain does not back is refused before anything is signed", async () => {
@@ -507,7 +507,7 @@ describe("sponsored calls and calls from agents", () => {
     assert.equal(r.txs.length, 1, "the others in one claim");
     assert.equal((await t.econReader.feeChannel(t.accounts[1]!.address, worker, sponsoredId)).calls, 0n);
     assert.equal((await t.econReader.feeChannel(t.accounts[8]!.address, worker, otherId)).calls, 2n);
-    assert.equal(ledger.stats().pendingCalls, 0n, "nothing left to block later claims");
+    assert.equal((await ledger.stats()).pendingCalls, 0n, "nothing left to block later claims");
   });
 
   test("a calling agent's owner pays for its calls to a priced agent, signed by the calling agent's key", async () => {
