@@ -24,7 +24,7 @@ export {
 } from "./economy/base.ts";
 export { challenges, heartbeatDigest, voucherDigest, workerReceiptDigest } from "./economy/digests.ts";
 export { type EscrowAccount, FeeEscrowClient, type Voucher } from "./economy/fee-escrow.ts";
-export { GovernanceClient, ProposalState, VoteType } from "./economy/governance.ts";
+export { GovernanceClient, type ProposalRecord, ProposalState, VoteType } from "./economy/governance.ts";
 export {
   type EconomyParameters,
   encodeParameterChange,

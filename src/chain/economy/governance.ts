@@ -33,6 +33,16 @@ const ownableAbi = [
   },
 ] as const;
 
+/** A proposal as the governor's ProposalCreated event recorded it. */
+export type ProposalRecord = {
+  id: bigint;
+  actions: ProposalAction[];
+  description: string;
+  /** When voting opens and closes (the governor's clock: unix seconds). */
+  voteStart: bigint;
+  voteEnd: bigint;
+};
+
 const batch = (actions: readonly ProposalAction[]) =>
   [actions.map((x) => x.target), actions.map((x) => x.value), actions.map((x) => x.data)] as const;
 
@@ -182,5 +192,70 @@ export class GovernanceClient extends ParametersClient {
     return this.public
       .readContract({ address: target, abi: ownableAbi, functionName: "owner" })
       .catch(() => undefined);
+  }
+
+  /**
+   * Every proposal made to the governor, oldest first, from its ProposalCreated events.
+   *
+   * @example
+   * const latest = (await economy.governance.proposals()).at(-1);
+   */
+  async proposals(): Promise<ProposalRecord[]> {
+    const events = await this.read("read the governor's proposals", () =>
+      this.public.getContractEvents({
+        address: this.addresses.governor,
+        abi: veilGovernorAbi,
+        eventName: "ProposalCreated",
+        fromBlock: 0n,
+      }),
+    );
+    const out: ProposalRecord[] = [];
+    for (const { args } of events) {
+      const { proposalId, targets, values, calldatas } = args;
+      if (proposalId === undefined || !targets || !values || !calldatas) continue;
+      out.push({
+        id: proposalId,
+        actions: targets.map((target, i) => ({ target, value: values[i] ?? 0n, data: calldatas[i] ?? "0x" })),
+        description: args.description ?? "",
+        voteStart: args.voteStart ?? 0n,
+        voteEnd: args.voteEnd ?? 0n,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * When a queued proposal may execute (unix seconds); 0n when it is not queued.
+   *
+   * @example
+   * const eta = await economy.governance.proposalEta(proposalId);
+   */
+  async proposalEta(proposalId: bigint): Promise<bigint> {
+    return this.read(`read when proposal ${proposalId} may execute`, () =>
+      this.public.readContract({
+        address: this.addresses.governor,
+        abi: veilGovernorAbi,
+        functionName: "proposalEta",
+        args: [proposalId],
+      }),
+    );
+  }
+
+  /**
+   * The votes cast on a proposal so far, by kind, in VEIL base units.
+   *
+   * @example
+   * const { forVotes, against } = await economy.governance.proposalVotes(proposalId);
+   */
+  async proposalVotes(proposalId: bigint): Promise<{ against: bigint; forVotes: bigint; abstain: bigint }> {
+    const [against, forVotes, abstain] = await this.read(`read the votes on proposal ${proposalId}`, () =>
+      this.public.readContract({
+        address: this.addresses.governor,
+        abi: veilGovernorAbi,
+        functionName: "proposalVotes",
+        args: [proposalId],
+      }),
+    );
+    return { against, forVotes, abstain };
   }
 }

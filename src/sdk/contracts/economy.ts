@@ -22,6 +22,7 @@ export {
   ParametersClient,
   type PoolRecord,
   type ProposalAction,
+  type ProposalRecord,
   ProposalState,
   parameterChangeCall,
   parseVeil,
