@@ -1,10 +1,12 @@
 import {
+  type Abi,
   type Account,
   createPublicClient,
   createWalletClient,
   defineChain,
   type Hex,
   http,
+  type Log,
   type PublicClient,
   parseEventLogs,
   type Transport,
@@ -21,6 +23,7 @@ import {
 } from "./abi.ts";
 import { chainError } from "./errors.ts";
 import { gasWithHeadroom } from "./gas.ts";
+import { checkedCall, type WriteArgs, type WriteName } from "./typed-calls.ts";
 
 export type ContractAddresses = {
   agentRegistry: Hex;
@@ -183,41 +186,63 @@ export class VeilChain {
     }
   }
 
-  /**
-   * Simulates (so a revert is decoded before anything is sent), sends, and waits for the
-   * receipt; a transaction that reverts on chain is an error too.
-   */
   /** The last send of this client's account, which the next one waits for (see write). */
   #sends: Promise<unknown> = Promise.resolve();
 
-  async write(
+  /**
+   * Simulates (so a revert is decoded before anything is sent), sends, and waits for the
+   * receipt; a transaction that reverts on chain is an error too. Typed by viem from the ABI: a
+   * function `abi` does not have, or arguments it does not take, fail to compile.
+   *
+   * @example
+   * const { hash, logs } = await chain.write("pause agent 1", {
+   *   address: chain.config.contracts.agentRegistry,
+   *   abi: agentRegistryAbi,
+   *   functionName: "pause",
+   *   args: [1n],
+   * });
+   */
+  async write<const A extends Abi, N extends WriteName<A>>(
     action: string,
     request: {
       address: Hex;
-      abi: readonly unknown[];
-      functionName: string;
-      args: readonly unknown[];
+      abi: A;
+      functionName: N;
+      args: WriteArgs<A, N>;
       /** Wei sent with a payable call. */
       value?: bigint;
     },
-  ): Promise<{ hash: Hex; logs: readonly { address: Hex; topics: readonly Hex[]; data: Hex }[] }> {
+  ): Promise<{ hash: Hex; logs: Log[] }> {
     const wallet = this.requireWallet(action);
     try {
-      // viem types requests per ABI and function; callers pass typed ABIs, this only forwards them.
-      const call = { ...request, account: wallet.account };
+      // Checked against the ABI in the signature; carried here without the per-function types.
+      const { address, abi, functionName, args } = checkedCall(
+        request.address,
+        request.abi,
+        request.functionName,
+        request.args,
+      );
+      const call = {
+        address,
+        abi,
+        functionName,
+        args,
+        account: wallet.account,
+        ...(request.value !== undefined ? { value: request.value } : {}),
+      };
       // One send at a time per client: two writes racing from one account would both be given
       // the account's next nonce (a gatekeeper recording two workers' verifications at once did).
       // Receipts are awaited outside, so writes still overlap on chain.
       const sent = this.#sends.then(async () => {
-        const { request: prepared } = await this.public.simulateContract(call as never);
-        const estimate = await this.public.estimateContractGas(call as never);
-        return wallet.writeContract({ ...(prepared as object), gas: gasWithHeadroom(estimate) } as never);
+        const { request: prepared } = await this.public.simulateContract(call);
+        const estimate = await this.public.estimateContractGas(call);
+        return wallet.writeContract({ ...prepared, gas: gasWithHeadroom(estimate) });
       });
       this.#sends = sent.catch(() => undefined);
       const hash = await sent;
       const receipt = await this.public.waitForTransactionReceipt({ hash, pollingInterval: 50 });
       if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);
-      return { hash, logs: receipt.logs as never };
+      return { hash, logs: receipt.logs };
     } catch (err) {
       throw chainError(err, action, this.config.rpcUrl);
     }
@@ -277,7 +302,7 @@ export class VeilChain {
     });
     const [event] = parseEventLogs({
       abi: agentRegistryAbi,
-      logs: logs as never,
+      logs,
       eventName: "AgentRegistered",
     });
     if (!event) throw new Error(`register agent "${name}": no AgentRegistered event in ${hash}`);
@@ -397,7 +422,11 @@ export class VeilChain {
     );
   }
 
-  async #agentWrite(action: string, functionName: string, args: readonly unknown[]): Promise<Hex> {
+  async #agentWrite<N extends WriteName<typeof agentRegistryAbi>>(
+    action: string,
+    functionName: N,
+    args: WriteArgs<typeof agentRegistryAbi, N>,
+  ): Promise<Hex> {
     const { hash } = await this.write(action, {
       address: this.config.contracts.agentRegistry,
       abi: agentRegistryAbi,

@@ -1,8 +1,6 @@
 import type {
   Abi,
   Account,
-  ContractFunctionArgs,
-  ContractFunctionName,
   Hex,
   LocalAccount,
   Log,
@@ -27,6 +25,9 @@ import type { ChainConfig } from "../client.ts";
 import type { EconomyAddresses } from "../economy-deploy.ts";
 import { chainError } from "../errors.ts";
 import { gasWithHeadroom } from "../gas.ts";
+import { type CheckedCall, checkedCall, type WriteArgs, type WriteName } from "../typed-calls.ts";
+
+export { type CheckedCall, checkedCall, type WriteArgs, type WriteName } from "../typed-calls.ts";
 
 /** A chain config plus where the economy's contracts are. */
 export type EconomyConfig = ChainConfig & { economy: EconomyAddresses };
@@ -42,34 +43,8 @@ export type EconomyConnection = {
   readonly pollingMs: number;
 };
 
-/** A function of `abi` that changes state. */
-export type WriteName<A extends Abi> = ContractFunctionName<A, "nonpayable" | "payable">;
-/** Its arguments, as the ABI types them. */
-export type WriteArgs<A extends Abi, N extends WriteName<A>> = ContractFunctionArgs<
-  A,
-  "nonpayable" | "payable",
-  N
->;
-
 /** A mined transaction: its hash and the logs it emitted. */
 export type Sent = { hash: Hex; logs: Log[] };
-
-/**
- * A call checked against its contract's ABI where it is built (a misspelt function or a wrong
- * argument fails to compile), then carried without its types: a parameter change, a proposal's
- * action.
- */
-export type CheckedCall = { address: Hex; abi: Abi; functionName: string; args: readonly unknown[] };
-
-/** Builds a CheckedCall; the ABI's types check `functionName` and `args` here. */
-export function checkedCall<const A extends Abi, N extends WriteName<A>>(
-  address: Hex,
-  abi: A,
-  functionName: N,
-  args: WriteArgs<A, N>,
-): CheckedCall {
-  return { address, abi, functionName, args: args as readonly unknown[] };
-}
 
 // Errors of every economy contract, so that a revert bubbling up from another contract (a token
 // transfer inside a pool, a pool inside a vault) still decodes to its name.
