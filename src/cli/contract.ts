@@ -201,7 +201,7 @@ export function registerContractCommands(program: Command): void {
         args: call.args,
         ...(value !== undefined ? { value } : {}),
       });
-      const events = viem.parseEventLogs({ abi, logs: logs as never });
+      const events = viem.parseEventLogs({ abi, logs });
       out(
         [
           `tx      ${hash}`,
