@@ -1,19 +1,25 @@
 // The registries' client (agents and versions, access and prices, workers, gatekeepers and
 // epochs, attestation policy, key rotations) and the chain's typed errors. Browser-safe.
 export {
+  AccessClient,
   AgentAccess,
   type AgentAccessMode,
   type AgentEvent,
   type AgentKeyRecord,
+  AgentKeysClient,
   type AgentLimits,
   type AgentPolicy,
   type AgentRecord,
+  AgentsClient,
+  AttestationPolicyClient,
   agentAccessName,
   type ChainConfig,
   type ContractAddresses,
   chainError,
   type GatekeeperRecord,
+  GatekeepersClient,
   type PolicyParameters,
+  RegistryClient,
   RotationClient,
   type RotationRecord,
   RotationState,
@@ -23,6 +29,7 @@ export {
   VeilChain,
   type WorkerRecord,
   WorkerStatus,
+  WorkersClient,
   workerStatusName,
 } from "../../chain/index.ts";
 export { signTyped } from "../../chain/typed-signing.ts";
