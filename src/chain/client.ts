@@ -1,144 +1,37 @@
 import {
+  type Abi,
   type Account,
   createPublicClient,
   createWalletClient,
   defineChain,
   type Hex,
   http,
+  type Log,
   type PublicClient,
-  parseEventLogs,
   type Transport,
   type Chain as ViemChain,
   type WalletClient,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import {
-  agentKeysAbi,
-  agentRegistryAbi,
-  attestationPolicyAbi,
-  gatekeeperRegistryAbi,
-  workerRegistryAbi,
-} from "./abi.ts";
 import { chainError } from "./errors.ts";
 import { gasWithHeadroom } from "./gas.ts";
+import { AccessClient } from "./registries/access.ts";
+import { AgentKeysClient } from "./registries/agent-keys.ts";
+import { AgentsClient } from "./registries/agents.ts";
+import { AttestationPolicyClient } from "./registries/attestation-policy.ts";
+import { GatekeepersClient } from "./registries/gatekeepers.ts";
+import type { ChainConfig } from "./registries/records.ts";
+import { WorkersClient } from "./registries/workers.ts";
+import { checkedCall, type WriteArgs, type WriteName } from "./typed-calls.ts";
 
-export type ContractAddresses = {
-  agentRegistry: Hex;
-  agentKeys: Hex;
-  workerRegistry: Hex;
-  gatekeeperRegistry: Hex;
-  attestationPolicy: Hex;
-  /** Requests from contracts and schedules (contracts/triggers); absent on networks made before it. */
-  agentTriggers?: Hex;
-};
-
-export type ChainConfig = { rpcUrl: string; chainId: number; contracts: ContractAddresses };
-
-export type AgentRecord = {
-  id: bigint;
-  owner: Hex;
-  name: string;
-  currentVersion: number;
-  codeHash: Hex;
-  versionCount: number;
-};
-
-export const WorkerStatus = {
-  None: 0,
-  Active: 1,
-  Stopped: 2,
-  Evicted: 3,
-  Expired: 4,
-  MeasurementRevoked: 5,
-  TcbBelowMinimum: 6,
-} as const;
-
-/** The name of a WorkerStatus value, for messages. */
-export function workerStatusName(status: number): string {
-  return (
-    Object.keys(WorkerStatus).find((k) => WorkerStatus[k as keyof typeof WorkerStatus] === status) ??
-    `#${status}`
-  );
-}
-
-/** The attestation policy's parameters (AttestationPolicy.sol). */
-export type PolicyParameters = { maxEvidenceAge: number; reattestPeriod: number; minConfidence: number };
-export const TeeType = { simulated: 0, sgx: 1, tdx: 2 } as const;
-
-export type WorkerRecord = {
-  address: Hex;
-  operator: Hex;
-  encryptionKey: Hex;
-  teeType: number;
-  measurement: Hex;
-  evidenceHash: Hex;
-  confidence: number;
-  endpoint: string;
-  status: number;
-  registeredAt: bigint;
-  /** When the operator last submitted evidence (a claim until a gatekeeper verifies it). */
-  attestedAt: bigint;
-  /** The last evidence a gatekeeper verified, when, and which gatekeeper (0 / zero: never). */
-  verifiedEvidenceHash: Hex;
-  verifiedAt: bigint;
-  verifiedBy: Hex;
-};
-
-/** An agent's certified keys as AgentKeys.sol holds them (epoch 0: none yet). */
-export type AgentKeyRecord = {
-  epoch: bigint;
-  encryptionKey: Hex;
-  signingAddress: Hex;
-  clusterSigner: Hex;
-  clusterCert: Hex;
-  agentCert: Hex;
-  wrappedRoot: Hex;
-};
-
-export type GatekeeperRecord = { address: Hex; encryptionKey: Hex; endpoint: string; active: boolean };
-
-export type AgentEvent =
-  | { kind: "registered"; id: bigint; name: string; codeHash: Hex; blockNumber: bigint }
-  | { kind: "activated"; id: bigint; version: number; codeHash: Hex; blockNumber: bigint }
-  | { kind: "limits"; id: bigint; blockNumber: bigint }
-  /** Pause, access mode, allowlist, price, quota or spending cap changed. */
-  | { kind: "policy"; id: bigint; blockNumber: bigint }
-  | { kind: "removed"; id: bigint; version: number; codeHash: Hex; blockNumber: bigint };
-
-/** Who may call an agent (AgentRegistry.Access). */
-export const AgentAccess = { public: 0, allowlist: 1, tokenHolders: 2 } as const;
-export type AgentAccessMode = keyof typeof AgentAccess;
-
-export function agentAccessName(access: number): AgentAccessMode {
-  return (Object.keys(AgentAccess) as AgentAccessMode[]).find((k) => AgentAccess[k] === access) ?? "public";
-}
-
-/** How an agent may be called and what a call costs (AgentRegistry.Policy). */
-export type AgentPolicy = {
-  paused: boolean;
-  access: number;
-  token: Hex;
-  minBalance: bigint;
-  price: bigint;
-  quotaCalls: number;
-  quotaPeriod: number;
-  spendingCap: bigint;
-  /** A price increase that applies from `pendingPriceAt` (unix seconds; 0n: none pending). */
-  pendingPrice: bigint;
-  pendingPriceAt: bigint;
-};
-
-/** An agent's runtime limits as its owner set them on chain; 0 (or "") means the network default. */
-export type AgentLimits = {
-  memoryMb: number;
-  cpuTimeMs: number;
-  wallTimeMs: number;
-  maxRequestBytes: number;
-  maxResponseBytes: number;
-  maxConcurrent: number;
-  maxStateBytes: number;
-  egressHosts: string;
-};
+export { AccessClient } from "./registries/access.ts";
+export { AgentKeysClient } from "./registries/agent-keys.ts";
+export { AgentsClient } from "./registries/agents.ts";
+export { AttestationPolicyClient } from "./registries/attestation-policy.ts";
+export { RegistryClient } from "./registries/base.ts";
+export { GatekeepersClient } from "./registries/gatekeepers.ts";
+export * from "./registries/records.ts";
+export { WorkersClient } from "./registries/workers.ts";
 
 /**
  * Veil's typed view of the chain: reads and writes on the registries through viem, over any
@@ -148,6 +41,12 @@ export class VeilChain {
   readonly config: ChainConfig;
   readonly public: PublicClient<Transport, ViemChain>;
   readonly wallet: WalletClient<Transport, ViemChain, Account> | undefined;
+  readonly agents: AgentsClient;
+  readonly access: AccessClient;
+  readonly agentKeys: AgentKeysClient;
+  readonly workers: WorkersClient;
+  readonly gatekeepers: GatekeepersClient;
+  readonly attestationPolicy: AttestationPolicyClient;
 
   constructor(config: ChainConfig, options: { account?: Account | Hex; pollingIntervalMs?: number } = {}) {
     this.config = config;
@@ -163,6 +62,12 @@ export class VeilChain {
     const account =
       typeof options.account === "string" ? privateKeyToAccount(options.account) : options.account;
     this.wallet = account ? createWalletClient({ chain, transport, account, pollingInterval }) : undefined;
+    this.agents = new AgentsClient(this);
+    this.access = new AccessClient(this);
+    this.agentKeys = new AgentKeysClient(this);
+    this.workers = new WorkersClient(this);
+    this.gatekeepers = new GatekeepersClient(this);
+    this.attestationPolicy = new AttestationPolicyClient(this);
   }
 
   get account(): Hex {
@@ -183,41 +88,63 @@ export class VeilChain {
     }
   }
 
-  /**
-   * Simulates (so a revert is decoded before anything is sent), sends, and waits for the
-   * receipt; a transaction that reverts on chain is an error too.
-   */
   /** The last send of this client's account, which the next one waits for (see write). */
   #sends: Promise<unknown> = Promise.resolve();
 
-  async write(
+  /**
+   * Simulates (so a revert is decoded before anything is sent), sends, and waits for the
+   * receipt; a transaction that reverts on chain is an error too. Typed by viem from the ABI: a
+   * function `abi` does not have, or arguments it does not take, fail to compile.
+   *
+   * @example
+   * const { hash, logs } = await chain.write("pause agent 1", {
+   *   address: chain.config.contracts.agentRegistry,
+   *   abi: agentRegistryAbi,
+   *   functionName: "pause",
+   *   args: [1n],
+   * });
+   */
+  async write<const A extends Abi, N extends WriteName<A>>(
     action: string,
     request: {
       address: Hex;
-      abi: readonly unknown[];
-      functionName: string;
-      args: readonly unknown[];
+      abi: A;
+      functionName: N;
+      args: WriteArgs<A, N>;
       /** Wei sent with a payable call. */
       value?: bigint;
     },
-  ): Promise<{ hash: Hex; logs: readonly { address: Hex; topics: readonly Hex[]; data: Hex }[] }> {
+  ): Promise<{ hash: Hex; logs: Log[] }> {
     const wallet = this.requireWallet(action);
     try {
-      // viem types requests per ABI and function; callers pass typed ABIs, this only forwards them.
-      const call = { ...request, account: wallet.account };
+      // Checked against the ABI in the signature; carried here without the per-function types.
+      const { address, abi, functionName, args } = checkedCall(
+        request.address,
+        request.abi,
+        request.functionName,
+        request.args,
+      );
+      const call = {
+        address,
+        abi,
+        functionName,
+        args,
+        account: wallet.account,
+        ...(request.value !== undefined ? { value: request.value } : {}),
+      };
       // One send at a time per client: two writes racing from one account would both be given
       // the account's next nonce (a gatekeeper recording two workers' verifications at once did).
       // Receipts are awaited outside, so writes still overlap on chain.
       const sent = this.#sends.then(async () => {
-        const { request: prepared } = await this.public.simulateContract(call as never);
-        const estimate = await this.public.estimateContractGas(call as never);
-        return wallet.writeContract({ ...(prepared as object), gas: gasWithHeadroom(estimate) } as never);
+        const { request: prepared } = await this.public.simulateContract(call);
+        const estimate = await this.public.estimateContractGas(call);
+        return wallet.writeContract({ ...prepared, gas: gasWithHeadroom(estimate) });
       });
       this.#sends = sent.catch(() => undefined);
       const hash = await sent;
       const receipt = await this.public.waitForTransactionReceipt({ hash, pollingInterval: 50 });
       if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);
-      return { hash, logs: receipt.logs as never };
+      return { hash, logs: receipt.logs };
     } catch (err) {
       throw chainError(err, action, this.config.rpcUrl);
     }
@@ -227,758 +154,345 @@ export class VeilChain {
     return this.read("read the block number", () => this.public.getBlockNumber({ cacheTime: 0 }));
   }
 
-  // ── agents ───────────────────────────────────────────────────────────────────────────────
+  // ── shorthands for the area clients' methods ──
 
-  async agentIdOf(name: string): Promise<bigint> {
-    return this.read(`look up agent "${name}"`, () =>
-      this.public.readContract({
-        address: this.config.contracts.agentRegistry,
-        abi: agentRegistryAbi,
-        functionName: "idOf",
-        args: [name],
-      }),
-    );
+  agentIdOf(...args: Parameters<AgentsClient["agentIdOf"]>): ReturnType<AgentsClient["agentIdOf"]> {
+    return this.agents.agentIdOf(...args);
   }
 
-  async getAgent(id: bigint): Promise<AgentRecord> {
-    const [owner, name, currentVersion, codeHash, versionCount] = await this.read(`read agent ${id}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.agentRegistry,
-        abi: agentRegistryAbi,
-        functionName: "getAgent",
-        args: [id],
-      }),
-    );
-    return { id, owner, name, currentVersion, codeHash, versionCount: Number(versionCount) };
+  getAgent(...args: Parameters<AgentsClient["getAgent"]>): ReturnType<AgentsClient["getAgent"]> {
+    return this.agents.getAgent(...args);
   }
 
-  async agentCount(): Promise<bigint> {
-    return this.read("count agents", () =>
-      this.public.readContract({
-        address: this.config.contracts.agentRegistry,
-        abi: agentRegistryAbi,
-        functionName: "agentCount",
-      }),
-    );
+  agentCount(...args: Parameters<AgentsClient["agentCount"]>): ReturnType<AgentsClient["agentCount"]> {
+    return this.agents.agentCount(...args);
   }
 
-  async listAgents(): Promise<AgentRecord[]> {
-    const count = await this.agentCount();
-    const ids = Array.from({ length: Number(count) }, (_, i) => BigInt(i + 1));
-    return Promise.all(ids.map((id) => this.getAgent(id)));
+  listAgents(...args: Parameters<AgentsClient["listAgents"]>): ReturnType<AgentsClient["listAgents"]> {
+    return this.agents.listAgents(...args);
   }
 
-  async registerAgent(name: string, codeHash: Hex): Promise<{ id: bigint; hash: Hex }> {
-    const { hash, logs } = await this.write(`register agent "${name}"`, {
-      address: this.config.contracts.agentRegistry,
-      abi: agentRegistryAbi,
-      functionName: "register",
-      args: [name, codeHash],
-    });
-    const [event] = parseEventLogs({
-      abi: agentRegistryAbi,
-      logs: logs as never,
-      eventName: "AgentRegistered",
-    });
-    if (!event) throw new Error(`register agent "${name}": no AgentRegistered event in ${hash}`);
-    return { id: event.args.id, hash };
+  registerAgent(
+    ...args: Parameters<AgentsClient["registerAgent"]>
+  ): ReturnType<AgentsClient["registerAgent"]> {
+    return this.agents.registerAgent(...args);
   }
 
-  async addAgentVersion(id: bigint, codeHash: Hex, activate: boolean): Promise<Hex> {
-    const { hash } = await this.write(`add a version to agent ${id}`, {
-      address: this.config.contracts.agentRegistry,
-      abi: agentRegistryAbi,
-      functionName: "addVersion",
-      args: [id, codeHash, activate],
-    });
-    return hash;
+  addAgentVersion(
+    ...args: Parameters<AgentsClient["addAgentVersion"]>
+  ): ReturnType<AgentsClient["addAgentVersion"]> {
+    return this.agents.addAgentVersion(...args);
   }
 
-  /** The X25519 key the agent's logs are sealed to (zero bytes: none set, logs not kept). */
-  async getLogKey(id: bigint): Promise<Hex> {
-    return this.read(`read the log key of agent ${id}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.agentRegistry,
-        abi: agentRegistryAbi,
-        functionName: "logKeyOf",
-        args: [id],
-      }),
-    );
+  getLogKey(...args: Parameters<AgentsClient["getLogKey"]>): ReturnType<AgentsClient["getLogKey"]> {
+    return this.agents.getLogKey(...args);
   }
 
-  async setLogKey(id: bigint, logKey: Hex): Promise<Hex> {
-    const { hash } = await this.write(`set the log key of agent ${id}`, {
-      address: this.config.contracts.agentRegistry,
-      abi: agentRegistryAbi,
-      functionName: "setLogKey",
-      args: [id, logKey],
-    });
-    return hash;
+  setLogKey(...args: Parameters<AgentsClient["setLogKey"]>): ReturnType<AgentsClient["setLogKey"]> {
+    return this.agents.setLogKey(...args);
   }
 
-  async getAgentLimits(id: bigint): Promise<AgentLimits> {
-    return this.read(`read the limits of agent ${id}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.agentRegistry,
-        abi: agentRegistryAbi,
-        functionName: "limitsOf",
-        args: [id],
-      }),
-    );
+  getAgentLimits(
+    ...args: Parameters<AgentsClient["getAgentLimits"]>
+  ): ReturnType<AgentsClient["getAgentLimits"]> {
+    return this.agents.getAgentLimits(...args);
   }
 
-  async setAgentLimits(id: bigint, limits: AgentLimits): Promise<Hex> {
-    const { hash } = await this.write(`set the limits of agent ${id}`, {
-      address: this.config.contracts.agentRegistry,
-      abi: agentRegistryAbi,
-      functionName: "setLimits",
-      args: [id, limits],
-    });
-    return hash;
+  setAgentLimits(
+    ...args: Parameters<AgentsClient["setAgentLimits"]>
+  ): ReturnType<AgentsClient["setAgentLimits"]> {
+    return this.agents.setAgentLimits(...args);
   }
 
-  async getAgentPolicy(id: bigint): Promise<AgentPolicy> {
-    return this.read(`read the policy of agent ${id}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.agentRegistry,
-        abi: agentRegistryAbi,
-        functionName: "policyOf",
-        args: [id],
-      }),
-    );
+  isAgentCodeRemoved(
+    ...args: Parameters<AgentsClient["isAgentCodeRemoved"]>
+  ): ReturnType<AgentsClient["isAgentCodeRemoved"]> {
+    return this.agents.isAgentCodeRemoved(...args);
   }
 
-  /** Whether `caller` passes the agent's access mode (allowlist or token balance) now. */
-  async canCallAgent(id: bigint, caller: Hex): Promise<boolean> {
-    return this.read(`check access of ${caller} to agent ${id}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.agentRegistry,
-        abi: agentRegistryAbi,
-        functionName: "canCall",
-        args: [id, caller],
-      }),
-    );
+  agentVersions(
+    ...args: Parameters<AgentsClient["agentVersions"]>
+  ): ReturnType<AgentsClient["agentVersions"]> {
+    return this.agents.agentVersions(...args);
   }
 
-  async isAgentCodeRemoved(id: bigint, codeHash: Hex): Promise<boolean> {
-    return this.read(`check whether code of agent ${id} was removed`, () =>
-      this.public.readContract({
-        address: this.config.contracts.agentRegistry,
-        abi: agentRegistryAbi,
-        functionName: "isCodeRemoved",
-        args: [id, codeHash],
-      }),
-    );
+  activateAgentVersion(
+    ...args: Parameters<AgentsClient["activateAgentVersion"]>
+  ): ReturnType<AgentsClient["activateAgentVersion"]> {
+    return this.agents.activateAgentVersion(...args);
   }
 
-  /** Every version of the agent, with whether it was removed. */
-  async agentVersions(id: bigint): Promise<{ version: number; codeHash: Hex; removed: boolean }[]> {
-    const hashes = await this.read(`read the versions of agent ${id}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.agentRegistry,
-        abi: agentRegistryAbi,
-        functionName: "versions",
-        args: [id],
-      }),
-    );
-    return Promise.all(
-      hashes.map(async (codeHash, version) => ({
-        version,
-        codeHash,
-        removed: await this.read(`read version ${version} of agent ${id}`, () =>
-          this.public.readContract({
-            address: this.config.contracts.agentRegistry,
-            abi: agentRegistryAbi,
-            functionName: "isVersionRemoved",
-            args: [id, version],
-          }),
-        ),
-      })),
-    );
+  removeAgentVersion(
+    ...args: Parameters<AgentsClient["removeAgentVersion"]>
+  ): ReturnType<AgentsClient["removeAgentVersion"]> {
+    return this.agents.removeAgentVersion(...args);
   }
 
-  async #agentWrite(action: string, functionName: string, args: readonly unknown[]): Promise<Hex> {
-    const { hash } = await this.write(action, {
-      address: this.config.contracts.agentRegistry,
-      abi: agentRegistryAbi,
-      functionName,
-      args,
-    });
-    return hash;
+  pauseAgent(...args: Parameters<AgentsClient["pauseAgent"]>): ReturnType<AgentsClient["pauseAgent"]> {
+    return this.agents.pauseAgent(...args);
   }
 
-  activateAgentVersion(id: bigint, version: number): Promise<Hex> {
-    return this.#agentWrite(`activate version ${version} of agent ${id}`, "activateVersion", [id, version]);
+  unpauseAgent(...args: Parameters<AgentsClient["unpauseAgent"]>): ReturnType<AgentsClient["unpauseAgent"]> {
+    return this.agents.unpauseAgent(...args);
   }
 
-  removeAgentVersion(id: bigint, version: number): Promise<Hex> {
-    return this.#agentWrite(`remove version ${version} of agent ${id}`, "removeVersion", [id, version]);
+  transferAgentOwnership(
+    ...args: Parameters<AgentsClient["transferAgentOwnership"]>
+  ): ReturnType<AgentsClient["transferAgentOwnership"]> {
+    return this.agents.transferAgentOwnership(...args);
   }
 
-  pauseAgent(id: bigint): Promise<Hex> {
-    return this.#agentWrite(`pause agent ${id}`, "pause", [id]);
+  agentEvents(...args: Parameters<AgentsClient["agentEvents"]>): ReturnType<AgentsClient["agentEvents"]> {
+    return this.agents.agentEvents(...args);
   }
 
-  unpauseAgent(id: bigint): Promise<Hex> {
-    return this.#agentWrite(`unpause agent ${id}`, "unpause", [id]);
+  getAgentPolicy(
+    ...args: Parameters<AccessClient["getAgentPolicy"]>
+  ): ReturnType<AccessClient["getAgentPolicy"]> {
+    return this.access.getAgentPolicy(...args);
   }
 
-  setAgentAccess(id: bigint, access: AgentAccessMode, token: Hex, minBalance: bigint): Promise<Hex> {
-    return this.#agentWrite(`set the access mode of agent ${id}`, "setAccess", [
-      id,
-      AgentAccess[access],
-      token,
-      minBalance,
-    ]);
+  canCallAgent(...args: Parameters<AccessClient["canCallAgent"]>): ReturnType<AccessClient["canCallAgent"]> {
+    return this.access.canCallAgent(...args);
   }
 
-  setAgentAllowed(id: bigint, callers: Hex[], allowed: boolean): Promise<Hex> {
-    return this.#agentWrite(`change the allowlist of agent ${id}`, "setAllowed", [id, callers, allowed]);
+  setAgentAccess(
+    ...args: Parameters<AccessClient["setAgentAccess"]>
+  ): ReturnType<AccessClient["setAgentAccess"]> {
+    return this.access.setAgentAccess(...args);
   }
 
-  setAgentPrice(id: bigint, price: bigint): Promise<Hex> {
-    return this.#agentWrite(`set the price of agent ${id}`, "setPrice", [id, price]);
+  setAgentAllowed(
+    ...args: Parameters<AccessClient["setAgentAllowed"]>
+  ): ReturnType<AccessClient["setAgentAllowed"]> {
+    return this.access.setAgentAllowed(...args);
   }
 
-  /** Seconds a price increase waits before it applies (ADR 0020); governance sets it. */
-  async priceIncreaseDelay(): Promise<number> {
-    const delay = await this.read("read the price increase delay", () =>
-      this.public.readContract({
-        address: this.config.contracts.agentRegistry,
-        abi: agentRegistryAbi,
-        functionName: "priceIncreaseDelay",
-      }),
-    );
-    return Number(delay);
+  setAgentPrice(
+    ...args: Parameters<AccessClient["setAgentPrice"]>
+  ): ReturnType<AccessClient["setAgentPrice"]> {
+    return this.access.setAgentPrice(...args);
   }
 
-  async setPriceIncreaseDelay(seconds: number): Promise<Hex> {
-    const { hash } = await this.write("set the price increase delay", {
-      address: this.config.contracts.agentRegistry,
-      abi: agentRegistryAbi,
-      functionName: "setPriceIncreaseDelay",
-      args: [BigInt(seconds)],
-    });
-    return hash;
+  priceIncreaseDelay(
+    ...args: Parameters<AccessClient["priceIncreaseDelay"]>
+  ): ReturnType<AccessClient["priceIncreaseDelay"]> {
+    return this.access.priceIncreaseDelay(...args);
   }
 
-  setAgentQuota(id: bigint, calls: number, periodSeconds: number): Promise<Hex> {
-    return this.#agentWrite(`set the quota of agent ${id}`, "setQuota", [id, calls, periodSeconds]);
+  setPriceIncreaseDelay(
+    ...args: Parameters<AccessClient["setPriceIncreaseDelay"]>
+  ): ReturnType<AccessClient["setPriceIncreaseDelay"]> {
+    return this.access.setPriceIncreaseDelay(...args);
   }
 
-  setAgentSpendingCap(id: bigint, cap: bigint): Promise<Hex> {
-    return this.#agentWrite(`set the spending cap of agent ${id}`, "setSpendingCap", [id, cap]);
+  setAgentQuota(
+    ...args: Parameters<AccessClient["setAgentQuota"]>
+  ): ReturnType<AccessClient["setAgentQuota"]> {
+    return this.access.setAgentQuota(...args);
   }
 
-  transferAgentOwnership(id: bigint, newOwner: Hex): Promise<Hex> {
-    return this.#agentWrite(`transfer agent ${id} to ${newOwner}`, "transferAgentOwnership", [id, newOwner]);
+  setAgentSpendingCap(
+    ...args: Parameters<AccessClient["setAgentSpendingCap"]>
+  ): ReturnType<AccessClient["setAgentSpendingCap"]> {
+    return this.access.setAgentSpendingCap(...args);
   }
 
-  /** Agent events from `fromBlock` on (inclusive), in chain order. */
-  async agentEvents(fromBlock: bigint, toBlock: bigint): Promise<AgentEvent[]> {
-    const logs = await this.read("read agent events", () =>
-      this.public.getContractEvents({
-        address: this.config.contracts.agentRegistry,
-        abi: agentRegistryAbi,
-        fromBlock,
-        toBlock,
-      }),
-    );
-    const events: AgentEvent[] = [];
-    for (const log of logs) {
-      const blockNumber = log.blockNumber ?? 0n;
-      if (log.eventName === "AgentRegistered") {
-        const { id, name, codeHash } = log.args;
-        if (id !== undefined && name !== undefined && codeHash !== undefined) {
-          events.push({ kind: "registered", id, name, codeHash, blockNumber });
-        }
-      } else if (log.eventName === "LimitsChanged") {
-        if (log.args.id !== undefined) events.push({ kind: "limits", id: log.args.id, blockNumber });
-      } else if (
-        log.eventName === "AgentPaused" ||
-        log.eventName === "AccessChanged" ||
-        log.eventName === "CallerAllowed" ||
-        log.eventName === "PriceChanged" ||
-        log.eventName === "PriceIncreaseScheduled" ||
-        log.eventName === "QuotaChanged" ||
-        log.eventName === "SpendingCapChanged" ||
-        log.eventName === "AgentOwnershipTransferred"
-      ) {
-        if (log.args.id !== undefined) events.push({ kind: "policy", id: log.args.id, blockNumber });
-      } else if (log.eventName === "VersionRemoved") {
-        const { id, version, codeHash } = log.args;
-        if (id !== undefined && version !== undefined && codeHash !== undefined) {
-          events.push({ kind: "removed", id, version, codeHash, blockNumber });
-        }
-      } else if (log.eventName === "VersionActivated") {
-        const { id, version, codeHash } = log.args;
-        if (id !== undefined && version !== undefined && codeHash !== undefined) {
-          events.push({ kind: "activated", id, version, codeHash, blockNumber });
-        }
-      }
-    }
-    return events;
+  getAgentKeys(
+    ...args: Parameters<AgentKeysClient["getAgentKeys"]>
+  ): ReturnType<AgentKeysClient["getAgentKeys"]> {
+    return this.agentKeys.getAgentKeys(...args);
   }
 
-  // ── agent keys and secrets ─────────────────────────────────────────────────────────────────
-
-  async getAgentKeys(id: bigint): Promise<AgentKeyRecord> {
-    return this.read(`read the keys of agent ${id}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.agentKeys,
-        abi: agentKeysAbi,
-        functionName: "getAgentKeys",
-        args: [id],
-      }),
-    );
+  setAgentKeys(
+    ...args: Parameters<AgentKeysClient["setAgentKeys"]>
+  ): ReturnType<AgentKeysClient["setAgentKeys"]> {
+    return this.agentKeys.setAgentKeys(...args);
   }
 
-  async setAgentKeys(id: bigint, clusterId: string, record: AgentKeyRecord): Promise<Hex> {
-    const { hash } = await this.write(`record the keys of agent ${id}`, {
-      address: this.config.contracts.agentKeys,
-      abi: agentKeysAbi,
-      functionName: "setAgentKeys",
-      args: [id, clusterId, record],
-    });
-    return hash;
+  setSecret(...args: Parameters<AgentKeysClient["setSecret"]>): ReturnType<AgentKeysClient["setSecret"]> {
+    return this.agentKeys.setSecret(...args);
   }
 
-  async setSecret(id: bigint, name: string, ciphertext: Hex): Promise<Hex> {
-    const { hash } = await this.write(`set secret ${name} of agent ${id}`, {
-      address: this.config.contracts.agentKeys,
-      abi: agentKeysAbi,
-      functionName: "setSecret",
-      args: [id, name, ciphertext],
-    });
-    return hash;
+  resealSecret(
+    ...args: Parameters<AgentKeysClient["resealSecret"]>
+  ): ReturnType<AgentKeysClient["resealSecret"]> {
+    return this.agentKeys.resealSecret(...args);
   }
 
-  /** Re-seals a secret's epoch layer after a rotation (signed by the agent's current cluster signer). */
-  async resealSecret(
-    id: bigint,
-    name: string,
-    previousHash: Hex,
-    ciphertext: Hex,
-    signature: Hex,
-  ): Promise<Hex> {
-    const { hash } = await this.write(`re-seal secret ${name} of agent ${id}`, {
-      address: this.config.contracts.agentKeys,
-      abi: agentKeysAbi,
-      functionName: "resealSecret",
-      args: [id, name, previousHash, ciphertext, signature],
-    });
-    return hash;
+  unsetSecret(
+    ...args: Parameters<AgentKeysClient["unsetSecret"]>
+  ): ReturnType<AgentKeysClient["unsetSecret"]> {
+    return this.agentKeys.unsetSecret(...args);
   }
 
-  async unsetSecret(id: bigint, name: string): Promise<Hex> {
-    const { hash } = await this.write(`unset secret ${name} of agent ${id}`, {
-      address: this.config.contracts.agentKeys,
-      abi: agentKeysAbi,
-      functionName: "unsetSecret",
-      args: [id, name],
-    });
-    return hash;
+  secretNames(
+    ...args: Parameters<AgentKeysClient["secretNames"]>
+  ): ReturnType<AgentKeysClient["secretNames"]> {
+    return this.agentKeys.secretNames(...args);
   }
 
-  async secretNames(id: bigint): Promise<readonly string[]> {
-    return this.read(`list the secrets of agent ${id}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.agentKeys,
-        abi: agentKeysAbi,
-        functionName: "secretNames",
-        args: [id],
-      }),
-    );
+  getSecret(...args: Parameters<AgentKeysClient["getSecret"]>): ReturnType<AgentKeysClient["getSecret"]> {
+    return this.agentKeys.getSecret(...args);
   }
 
-  async getSecret(id: bigint, name: string): Promise<Hex> {
-    return this.read(`read secret ${name} of agent ${id}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.agentKeys,
-        abi: agentKeysAbi,
-        functionName: "getSecret",
-        args: [id, name],
-      }),
-    );
+  agentKeyEvents(
+    ...args: Parameters<AgentKeysClient["agentKeyEvents"]>
+  ): ReturnType<AgentKeysClient["agentKeyEvents"]> {
+    return this.agentKeys.agentKeyEvents(...args);
   }
 
-  /** Agents whose keys or secrets changed in the block range. */
-  async agentKeyEvents(fromBlock: bigint, toBlock: bigint): Promise<bigint[]> {
-    const logs = await this.read("read agent key events", () =>
-      this.public.getContractEvents({
-        address: this.config.contracts.agentKeys,
-        abi: agentKeysAbi,
-        fromBlock,
-        toBlock,
-      }),
-    );
-    const ids: bigint[] = [];
-    for (const log of logs) {
-      const id = (log.args as { id?: bigint }).id;
-      if (id !== undefined && !ids.includes(id)) ids.push(id);
-    }
-    return ids;
+  workerRegistrationDigest(
+    ...args: Parameters<WorkersClient["workerRegistrationDigest"]>
+  ): ReturnType<WorkersClient["workerRegistrationDigest"]> {
+    return this.workers.workerRegistrationDigest(...args);
   }
 
-  // ── workers ──────────────────────────────────────────────────────────────────────────────
-
-  async workerRegistrationDigest(args: {
-    operator: Hex;
-    worker: Hex;
-    encryptionKey: Hex;
-    teeType: number;
-    measurement: Hex;
-    evidenceHash: Hex;
-    confidence: number;
-    endpoint: string;
-  }): Promise<Hex> {
-    return this.read("compute the worker registration digest", () =>
-      this.public.readContract({
-        address: this.config.contracts.workerRegistry,
-        abi: workerRegistryAbi,
-        functionName: "registrationDigest",
-        args: [
-          args.operator,
-          args.worker,
-          args.encryptionKey,
-          args.teeType,
-          args.measurement,
-          args.evidenceHash,
-          args.confidence,
-          args.endpoint,
-        ],
-      }),
-    );
+  registerWorker(
+    ...args: Parameters<WorkersClient["registerWorker"]>
+  ): ReturnType<WorkersClient["registerWorker"]> {
+    return this.workers.registerWorker(...args);
   }
 
-  async registerWorker(args: {
-    worker: Hex;
-    encryptionKey: Hex;
-    teeType: number;
-    measurement: Hex;
-    evidenceHash: Hex;
-    confidence: number;
-    endpoint: string;
-    signature: Hex;
-  }): Promise<Hex> {
-    const { hash } = await this.write(`register worker ${args.worker}`, {
-      address: this.config.contracts.workerRegistry,
-      abi: workerRegistryAbi,
-      functionName: "register",
-      args: [
-        args.worker,
-        args.encryptionKey,
-        args.teeType,
-        args.measurement,
-        args.evidenceHash,
-        args.confidence,
-        args.endpoint,
-        args.signature,
-      ],
-    });
-    return hash;
+  stopWorker(...args: Parameters<WorkersClient["stopWorker"]>): ReturnType<WorkersClient["stopWorker"]> {
+    return this.workers.stopWorker(...args);
   }
 
-  async stopWorker(worker: Hex): Promise<Hex> {
-    const { hash } = await this.write(`stop worker ${worker}`, {
-      address: this.config.contracts.workerRegistry,
-      abi: workerRegistryAbi,
-      functionName: "stop",
-      args: [worker],
-    });
-    return hash;
+  expireWorker(
+    ...args: Parameters<WorkersClient["expireWorker"]>
+  ): ReturnType<WorkersClient["expireWorker"]> {
+    return this.workers.expireWorker(...args);
   }
 
-  /** Records on chain that a worker's evidence is older than the policy allows (anyone may). */
-  async expireWorker(worker: Hex): Promise<Hex> {
-    return this.#markWorker(worker, "expire", "mark worker expired");
+  markMeasurementRevoked(
+    ...args: Parameters<WorkersClient["markMeasurementRevoked"]>
+  ): ReturnType<WorkersClient["markMeasurementRevoked"]> {
+    return this.workers.markMeasurementRevoked(...args);
   }
 
-  /** Records that the policy no longer allows a worker's measurement (anyone may). */
-  async markMeasurementRevoked(worker: Hex): Promise<Hex> {
-    return this.#markWorker(worker, "markMeasurementRevoked", "mark worker's measurement revoked");
+  markTcbBelowMinimum(
+    ...args: Parameters<WorkersClient["markTcbBelowMinimum"]>
+  ): ReturnType<WorkersClient["markTcbBelowMinimum"]> {
+    return this.workers.markTcbBelowMinimum(...args);
   }
 
-  /** Records that a worker's TCB confidence is worse than the policy's minimum (anyone may). */
-  async markTcbBelowMinimum(worker: Hex): Promise<Hex> {
-    return this.#markWorker(worker, "markTcbBelowMinimum", "mark worker's TCB below minimum");
+  recordWorkerVerification(
+    ...args: Parameters<WorkersClient["recordWorkerVerification"]>
+  ): ReturnType<WorkersClient["recordWorkerVerification"]> {
+    return this.workers.recordWorkerVerification(...args);
   }
 
-  async #markWorker(
-    worker: Hex,
-    functionName: "expire" | "markMeasurementRevoked" | "markTcbBelowMinimum",
-    action: string,
-  ): Promise<Hex> {
-    const { hash } = await this.write(`${action} ${worker}`, {
-      address: this.config.contracts.workerRegistry,
-      abi: workerRegistryAbi,
-      functionName,
-      args: [worker],
-    });
-    return hash;
+  isWorkerRegisteredWithinPolicy(
+    ...args: Parameters<WorkersClient["isWorkerRegisteredWithinPolicy"]>
+  ): ReturnType<WorkersClient["isWorkerRegisteredWithinPolicy"]> {
+    return this.workers.isWorkerRegisteredWithinPolicy(...args);
   }
 
-  /**
-   * Records that this client's account, a gatekeeper, verified the worker's current evidence
-   * (docs/adr/0020): from then on the worker has standing, until the verification ages out.
-   */
-  async recordWorkerVerification(worker: Hex, evidenceHash: Hex): Promise<Hex> {
-    const { hash } = await this.write(`record the verification of worker ${worker}`, {
-      address: this.config.contracts.workerRegistry,
-      abi: workerRegistryAbi,
-      functionName: "recordVerification",
-      args: [worker, evidenceHash],
-    });
-    return hash;
+  isWorkerAttested(
+    ...args: Parameters<WorkersClient["isWorkerAttested"]>
+  ): ReturnType<WorkersClient["isWorkerAttested"]> {
+    return this.workers.isWorkerAttested(...args);
   }
 
-  /**
-   * Whether the worker is active and within the policy on its operator's word alone (before a
-   * gatekeeper verified it): what a gatekeeper requires before it verifies the evidence.
-   */
-  async isWorkerRegisteredWithinPolicy(worker: Hex): Promise<boolean> {
-    return this.read(`read the registration of ${worker}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.workerRegistry,
-        abi: workerRegistryAbi,
-        functionName: "isRegisteredWithinPolicy",
-        args: [worker],
-      }),
-    );
+  getWorker(...args: Parameters<WorkersClient["getWorker"]>): ReturnType<WorkersClient["getWorker"]> {
+    return this.workers.getWorker(...args);
   }
 
-  /**
-   * Whether the worker has standing as of the head block: active, verified by a gatekeeper within
-   * the policy's maximum evidence age, and within every other part of the current policy.
-   */
-  async isWorkerAttested(worker: Hex): Promise<boolean> {
-    return this.read(`read the attestation standing of ${worker}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.workerRegistry,
-        abi: workerRegistryAbi,
-        functionName: "isAttested",
-        args: [worker],
-      }),
-    );
+  listWorkers(...args: Parameters<WorkersClient["listWorkers"]>): ReturnType<WorkersClient["listWorkers"]> {
+    return this.workers.listWorkers(...args);
   }
 
-  /** The worker's record, or undefined when it was never registered. */
-  async getWorker(worker: Hex): Promise<WorkerRecord | undefined> {
-    try {
-      const w = await this.public.readContract({
-        address: this.config.contracts.workerRegistry,
-        abi: workerRegistryAbi,
-        functionName: "getWorker",
-        args: [worker],
-      });
-      return { address: worker, ...w };
-    } catch (err) {
-      const e = chainError(err, `read worker ${worker}`, this.config.rpcUrl);
-      if (e.code === "WORKER_NOT_FOUND") return undefined;
-      throw e;
-    }
+  addGatekeeper(
+    ...args: Parameters<GatekeepersClient["addGatekeeper"]>
+  ): ReturnType<GatekeepersClient["addGatekeeper"]> {
+    return this.gatekeepers.addGatekeeper(...args);
   }
 
-  async listWorkers(): Promise<WorkerRecord[]> {
-    const addresses = await this.read("list workers", () =>
-      this.public.readContract({
-        address: this.config.contracts.workerRegistry,
-        abi: workerRegistryAbi,
-        functionName: "workers",
-      }),
-    );
-    const records = await Promise.all(addresses.map((a) => this.getWorker(a)));
-    return records.filter((r): r is WorkerRecord => r !== undefined);
+  isGatekeeper(
+    ...args: Parameters<GatekeepersClient["isGatekeeper"]>
+  ): ReturnType<GatekeepersClient["isGatekeeper"]> {
+    return this.gatekeepers.isGatekeeper(...args);
   }
 
-  // ── gatekeepers and policy ───────────────────────────────────────────────────────────────
-
-  async addGatekeeper(gatekeeper: Hex, encryptionKey: Hex, endpoint: string): Promise<Hex> {
-    const { hash } = await this.write(`add gatekeeper ${gatekeeper}`, {
-      address: this.config.contracts.gatekeeperRegistry,
-      abi: gatekeeperRegistryAbi,
-      functionName: "addGatekeeper",
-      args: [gatekeeper, encryptionKey, endpoint],
-    });
-    return hash;
+  listGatekeepers(
+    ...args: Parameters<GatekeepersClient["listGatekeepers"]>
+  ): ReturnType<GatekeepersClient["listGatekeepers"]> {
+    return this.gatekeepers.listGatekeepers(...args);
   }
 
-  async isGatekeeper(account: Hex): Promise<boolean> {
-    return this.read(`check gatekeeper ${account}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.gatekeeperRegistry,
-        abi: gatekeeperRegistryAbi,
-        functionName: "isGatekeeper",
-        args: [account],
-      }),
-    );
+  epoch(...args: Parameters<GatekeepersClient["epoch"]>): ReturnType<GatekeepersClient["epoch"]> {
+    return this.gatekeepers.epoch(...args);
   }
 
-  async listGatekeepers(): Promise<GatekeeperRecord[]> {
-    const addresses = await this.read("list gatekeepers", () =>
-      this.public.readContract({
-        address: this.config.contracts.gatekeeperRegistry,
-        abi: gatekeeperRegistryAbi,
-        functionName: "gatekeepers",
-      }),
-    );
-    return Promise.all(
-      addresses.map(async (address) => {
-        const g = await this.read(`read gatekeeper ${address}`, () =>
-          this.public.readContract({
-            address: this.config.contracts.gatekeeperRegistry,
-            abi: gatekeeperRegistryAbi,
-            functionName: "getGatekeeper",
-            args: [address],
-          }),
-        );
-        return { address, ...g };
-      }),
-    );
+  masterPublicKey(
+    ...args: Parameters<GatekeepersClient["masterPublicKey"]>
+  ): ReturnType<GatekeepersClient["masterPublicKey"]> {
+    return this.gatekeepers.masterPublicKey(...args);
   }
 
-  async epoch(): Promise<bigint> {
-    return this.read("read the key epoch", () =>
-      this.public.readContract({
-        address: this.config.contracts.gatekeeperRegistry,
-        abi: gatekeeperRegistryAbi,
-        functionName: "epoch",
-      }),
-    );
+  publishMasterPublicKey(
+    ...args: Parameters<GatekeepersClient["publishMasterPublicKey"]>
+  ): ReturnType<GatekeepersClient["publishMasterPublicKey"]> {
+    return this.gatekeepers.publishMasterPublicKey(...args);
   }
 
-  async masterPublicKey(epoch: bigint): Promise<Hex> {
-    return this.read(`read the master public key of epoch ${epoch}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.gatekeeperRegistry,
-        abi: gatekeeperRegistryAbi,
-        functionName: "masterPublicKey",
-        args: [epoch],
-      }),
-    );
+  masterSigner(
+    ...args: Parameters<GatekeepersClient["masterSigner"]>
+  ): ReturnType<GatekeepersClient["masterSigner"]> {
+    return this.gatekeepers.masterSigner(...args);
   }
 
-  async publishMasterPublicKey(publicKey: Hex, signer: Hex): Promise<Hex> {
-    const { hash } = await this.write("publish the master public key", {
-      address: this.config.contracts.gatekeeperRegistry,
-      abi: gatekeeperRegistryAbi,
-      functionName: "publishMasterPublicKey",
-      args: [publicKey, signer],
-    });
-    return hash;
+  isSimulatedAllowed(
+    ...args: Parameters<AttestationPolicyClient["isSimulatedAllowed"]>
+  ): ReturnType<AttestationPolicyClient["isSimulatedAllowed"]> {
+    return this.attestationPolicy.isSimulatedAllowed(...args);
   }
 
-  async masterSigner(epoch: bigint): Promise<Hex> {
-    return this.read(`read the master signer of epoch ${epoch}`, () =>
-      this.public.readContract({
-        address: this.config.contracts.gatekeeperRegistry,
-        abi: gatekeeperRegistryAbi,
-        functionName: "masterSigner",
-        args: [epoch],
-      }),
-    );
+  setSimulatedAllowed(
+    ...args: Parameters<AttestationPolicyClient["setSimulatedAllowed"]>
+  ): ReturnType<AttestationPolicyClient["setSimulatedAllowed"]> {
+    return this.attestationPolicy.setSimulatedAllowed(...args);
   }
 
-  /**
-   * Whether simulated evidence counts on this network at all (ADR 0020): only a local dev network
-   * turns it on, since the simulated platform's key is public.
-   */
-  async isSimulatedAllowed(): Promise<boolean> {
-    return this.read("read the attestation policy", () =>
-      this.public.readContract({
-        address: this.config.contracts.attestationPolicy,
-        abi: attestationPolicyAbi,
-        functionName: "simulatedAllowed",
-      }),
-    );
+  allowMeasurement(
+    ...args: Parameters<AttestationPolicyClient["allowMeasurement"]>
+  ): ReturnType<AttestationPolicyClient["allowMeasurement"]> {
+    return this.attestationPolicy.allowMeasurement(...args);
   }
 
-  async setSimulatedAllowed(allowed: boolean): Promise<Hex> {
-    const { hash } = await this.write(allowed ? "allow simulated evidence" : "refuse simulated evidence", {
-      address: this.config.contracts.attestationPolicy,
-      abi: attestationPolicyAbi,
-      functionName: "setSimulatedAllowed",
-      args: [allowed],
-    });
-    return hash;
+  isMeasurementAllowed(
+    ...args: Parameters<AttestationPolicyClient["isMeasurementAllowed"]>
+  ): ReturnType<AttestationPolicyClient["isMeasurementAllowed"]> {
+    return this.attestationPolicy.isMeasurementAllowed(...args);
   }
 
-  async allowMeasurement(teeType: number, measurement: Hex): Promise<Hex> {
-    const { hash } = await this.write("allow a measurement", {
-      address: this.config.contracts.attestationPolicy,
-      abi: attestationPolicyAbi,
-      functionName: "allowMeasurement",
-      args: [teeType, measurement],
-    });
-    return hash;
+  revokeMeasurement(
+    ...args: Parameters<AttestationPolicyClient["revokeMeasurement"]>
+  ): ReturnType<AttestationPolicyClient["revokeMeasurement"]> {
+    return this.attestationPolicy.revokeMeasurement(...args);
   }
 
-  async isMeasurementAllowed(teeType: number, measurement: Hex): Promise<boolean> {
-    return this.read("read the attestation policy", () =>
-      this.public.readContract({
-        address: this.config.contracts.attestationPolicy,
-        abi: attestationPolicyAbi,
-        functionName: "isAllowed",
-        args: [teeType, measurement],
-      }),
-    );
+  policyParameters(
+    ...args: Parameters<AttestationPolicyClient["policyParameters"]>
+  ): ReturnType<AttestationPolicyClient["policyParameters"]> {
+    return this.attestationPolicy.policyParameters(...args);
   }
 
-  async revokeMeasurement(teeType: number, measurement: Hex): Promise<Hex> {
-    const { hash } = await this.write("revoke a measurement", {
-      address: this.config.contracts.attestationPolicy,
-      abi: attestationPolicyAbi,
-      functionName: "revokeMeasurement",
-      args: [teeType, measurement],
-    });
-    return hash;
+  setPolicyParameters(
+    ...args: Parameters<AttestationPolicyClient["setPolicyParameters"]>
+  ): ReturnType<AttestationPolicyClient["setPolicyParameters"]> {
+    return this.attestationPolicy.setPolicyParameters(...args);
   }
 
-  async policyParameters(): Promise<PolicyParameters> {
-    const address = this.config.contracts.attestationPolicy;
-    const abi = attestationPolicyAbi;
-    return this.read("read the attestation policy", async () => {
-      const [maxEvidenceAge, reattestPeriod, minConfidence] = await Promise.all([
-        this.public.readContract({ address, abi, functionName: "maxEvidenceAge" }),
-        this.public.readContract({ address, abi, functionName: "reattestPeriod" }),
-        this.public.readContract({ address, abi, functionName: "minConfidence" }),
-      ]);
-      return {
-        maxEvidenceAge: Number(maxEvidenceAge),
-        reattestPeriod: Number(reattestPeriod),
-        minConfidence,
-      };
-    });
+  setAdvisoryAllowed(
+    ...args: Parameters<AttestationPolicyClient["setAdvisoryAllowed"]>
+  ): ReturnType<AttestationPolicyClient["setAdvisoryAllowed"]> {
+    return this.attestationPolicy.setAdvisoryAllowed(...args);
   }
 
-  async setPolicyParameters(p: PolicyParameters): Promise<Hex> {
-    const { hash } = await this.write("set the attestation policy's parameters", {
-      address: this.config.contracts.attestationPolicy,
-      abi: attestationPolicyAbi,
-      functionName: "setParameters",
-      args: [BigInt(p.maxEvidenceAge), BigInt(p.reattestPeriod), p.minConfidence],
-    });
-    return hash;
-  }
-
-  async setAdvisoryAllowed(advisoryId: string, allowed: boolean): Promise<Hex> {
-    const { hash } = await this.write(`${allowed ? "allow" : "disallow"} advisory ${advisoryId}`, {
-      address: this.config.contracts.attestationPolicy,
-      abi: attestationPolicyAbi,
-      functionName: "setAdvisoryAllowed",
-      args: [advisoryId, allowed],
-    });
-    return hash;
-  }
-
-  async isAdvisoryAllowed(advisoryId: string): Promise<boolean> {
-    return this.read("read the attestation policy", () =>
-      this.public.readContract({
-        address: this.config.contracts.attestationPolicy,
-        abi: attestationPolicyAbi,
-        functionName: "isAdvisoryAllowed",
-        args: [advisoryId],
-      }),
-    );
+  isAdvisoryAllowed(
+    ...args: Parameters<AttestationPolicyClient["isAdvisoryAllowed"]>
+  ): ReturnType<AttestationPolicyClient["isAdvisoryAllowed"]> {
+    return this.attestationPolicy.isAdvisoryAllowed(...args);
   }
 }

@@ -12,9 +12,22 @@ import {
   zeroAddress,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { feeEscrowAbi, rewardsAbi, stakePoolAbi, veilTimelockAbi, veilTokenAbi } from "./abi.ts";
 import type { ContractAddresses } from "./client.ts";
 import { compileContracts } from "./compile.ts";
 import { chainError } from "./errors.ts";
+import { checkedCall, type WriteArgs, type WriteName } from "./typed-calls.ts";
+
+/** Ownable's transferOwnership, the same on every contract that hands itself over. */
+const ownableAbi = [
+  {
+    type: "function",
+    name: "transferOwnership",
+    stateMutability: "nonpayable",
+    inputs: [{ name: "newOwner", type: "address" }],
+    outputs: [],
+  },
+] as const;
 
 /** Where the economy's contracts live. The treasury is the timelock. */
 export type EconomyAddresses = {
@@ -106,11 +119,6 @@ export async function deployEconomy(options: EconomyDeployOptions): Promise<Econ
   const gov = { ...DEFAULT_GOVERNANCE, ...options.governance };
   const deployer = account.address;
 
-  const abiOf = (name: string): Abi => {
-    const c = compiled[name];
-    if (!c) throw new Error(`contract ${name} is missing from the compiled output`);
-    return c.abi;
-  };
   const deploy = async (name: string, args: readonly unknown[]): Promise<Hex> => {
     const c = compiled[name];
     if (!c) throw new Error(`contract ${name} is missing from the compiled output`);
@@ -124,9 +132,17 @@ export async function deployEconomy(options: EconomyDeployOptions): Promise<Econ
       throw chainError(err, `deploy ${name}`, options.rpcUrl);
     }
   };
-  const call = async (name: string, address: Hex, functionName: string, args: readonly unknown[]) => {
+  /** Sends one call, checked against the contract's ABI (abi.ts, which matches the compiled one). */
+  const call = async <const A extends Abi, N extends WriteName<A>>(
+    name: string,
+    address: Hex,
+    abi: A,
+    functionName: N,
+    args: WriteArgs<A, N>,
+  ) => {
+    const checked = checkedCall(address, abi, functionName, args);
     try {
-      const hash = await wallet.writeContract({ address, abi: abiOf(name), functionName, args } as never);
+      const hash = await wallet.writeContract(checked);
       const receipt = await client.waitForTransactionReceipt({ hash, pollingInterval });
       if (receipt.status !== "success") throw new Error(`${name}.${functionName} reverted in ${hash}`);
     } catch (err) {
@@ -159,12 +175,12 @@ export async function deployEconomy(options: EconomyDeployOptions): Promise<Econ
   const vaultFactory = await deploy("VaultFactory", [token, stakePool, vaultImplementation, deployer]);
 
   options.onProgress?.("wiring the economy…");
-  await call("VeilToken", token, "setMinter", [rewards]);
-  await call("StakePool", stakePool, "setRewards", [rewards]);
-  await call("StakePool", stakePool, "setSlasher", [slashing]);
-  await call("Rewards", rewards, "setStakePool", [stakePool]);
-  await call("Rewards", rewards, "setSlasher", [slashing]);
-  await call("FeeEscrow", feeEscrow, "setStakePool", [stakePool]);
+  await call("VeilToken", token, veilTokenAbi, "setMinter", [rewards]);
+  await call("StakePool", stakePool, stakePoolAbi, "setRewards", [rewards]);
+  await call("StakePool", stakePool, stakePoolAbi, "setSlasher", [slashing]);
+  await call("Rewards", rewards, rewardsAbi, "setStakePool", [stakePool]);
+  await call("Rewards", rewards, rewardsAbi, "setSlasher", [slashing]);
+  await call("FeeEscrow", feeEscrow, feeEscrowAbi, "setStakePool", [stakePool]);
 
   options.onProgress?.(
     `handing the parameters to ${options.devGovernance ? "the dev governance account" : "the timelock"}…`,
@@ -178,7 +194,7 @@ export async function deployEconomy(options: EconomyDeployOptions): Promise<Econ
     ["Slashing", slashing],
     ["VaultFactory", vaultFactory],
   ] as const) {
-    await call(name, address, "transferOwnership", [owner]);
+    await call(name, address, ownableAbi, "transferOwnership", [owner]);
   }
   if (options.governRegistries) {
     const {
@@ -199,12 +215,12 @@ export async function deployEconomy(options: EconomyDeployOptions): Promise<Econ
         if (name === "AgentRegistry" || name === "AgentTriggers") continue; // kept by the caller
         throw new Error(`governRegistries: the ${name} address is missing`);
       }
-      await call(name, address, "transferOwnership", [owner]);
+      await call(name, address, ownableAbi, "transferOwnership", [owner]);
     }
   }
-  await call("VeilTimelock", timelock, "grantRole", [PROPOSER_ROLE, governor]);
-  await call("VeilTimelock", timelock, "grantRole", [CANCELLER_ROLE, governor]);
-  await call("VeilTimelock", timelock, "renounceRole", [DEFAULT_ADMIN_ROLE, deployer]);
+  await call("VeilTimelock", timelock, veilTimelockAbi, "grantRole", [PROPOSER_ROLE, governor]);
+  await call("VeilTimelock", timelock, veilTimelockAbi, "grantRole", [CANCELLER_ROLE, governor]);
+  await call("VeilTimelock", timelock, veilTimelockAbi, "renounceRole", [DEFAULT_ADMIN_ROLE, deployer]);
 
   return {
     token,

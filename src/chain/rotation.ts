@@ -1,7 +1,8 @@
-import { encodeFunctionData, type Hex } from "viem";
+import { encodeFunctionData, type Hex, type ReadContractParameters } from "viem";
 import { gatekeeperRegistryAbi } from "./abi.ts";
 import type { VeilChain } from "./client.ts";
 import { chainError } from "./errors.ts";
+import type { ReadArgs, ReadName, ReadResult, WriteArgs, WriteName } from "./typed-calls.ts";
 
 /** The states of a key rotation on chain (GatekeeperRegistry.RotationState, ADR 0010). */
 export enum RotationState {
@@ -56,20 +57,33 @@ export function rotationProposalAction(
 export class RotationClient {
   constructor(readonly chain: VeilChain) {}
 
-  async #read<T>(action: string, functionName: string, args: readonly unknown[] = []): Promise<T> {
+  async #read<N extends ReadName<typeof gatekeeperRegistryAbi>>(
+    action: string,
+    functionName: N,
+    args: ReadArgs<typeof gatekeeperRegistryAbi, N>,
+  ): Promise<ReadResult<typeof gatekeeperRegistryAbi, N>> {
     try {
-      return (await this.chain.public.readContract({
+      // Checked against the ABI in the signature; viem's per-function overloads do not follow N.
+      const parameters: ReadContractParameters = {
         address: this.chain.config.contracts.gatekeeperRegistry,
         abi: gatekeeperRegistryAbi,
         functionName,
-        args,
-      } as never)) as T;
+        args: args as readonly unknown[],
+      };
+      return (await this.chain.public.readContract(parameters)) as ReadResult<
+        typeof gatekeeperRegistryAbi,
+        N
+      >;
     } catch (err) {
       throw chainError(err, action, this.chain.config.rpcUrl);
     }
   }
 
-  async #write(action: string, functionName: string, args: readonly unknown[]): Promise<Hex> {
+  async #write<N extends WriteName<typeof gatekeeperRegistryAbi>>(
+    action: string,
+    functionName: N,
+    args: WriteArgs<typeof gatekeeperRegistryAbi, N>,
+  ): Promise<Hex> {
     const { hash } = await this.chain.write(action, {
       address: this.chain.config.contracts.gatekeeperRegistry,
       abi: gatekeeperRegistryAbi,
@@ -105,21 +119,12 @@ export class RotationClient {
   }
 
   async current(): Promise<RotationRecord> {
-    const r = await this.#read<{
-      epoch: bigint;
-      state: number;
-      openedAt: bigint;
-      confirmedAt: bigint;
-      contributions: number;
-      confirmations: number;
-      destroyed: number;
-      elected: readonly Hex[];
-    }>("read the key rotation", "rotation");
+    const r = await this.#read("read the key rotation", "rotation", []);
     return { ...r, state: r.state as RotationState, elected: [...r.elected] };
   }
 
   keyTrafficOpen(): Promise<boolean> {
-    return this.#read("check whether key traffic is open", "keyTrafficOpen");
+    return this.#read("check whether key traffic is open", "keyTrafficOpen", []);
   }
 
   contribution(epoch: bigint, gatekeeper: Hex): Promise<Hex> {

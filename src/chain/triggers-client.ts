@@ -1,8 +1,9 @@
-import { type Hex, parseEventLogs } from "viem";
+import { type Hex, parseEventLogs, type ReadContractParameters } from "viem";
 import { VeilError } from "../errors/index.ts";
 import { agentTriggersAbi } from "./abi.ts";
 import type { VeilChain } from "./client.ts";
 import { chainError } from "./errors.ts";
+import type { ReadArgs, ReadName, ReadResult, WriteArgs, WriteName } from "./typed-calls.ts";
 
 export const RequestStatus = { None: 0, Pending: 1, Fulfilled: 2, Refunded: 3 } as const;
 
@@ -48,22 +49,38 @@ export class TriggersClient {
     this.address = address;
   }
 
-  async #read<T>(action: string, functionName: string, args: readonly unknown[]): Promise<T> {
+  async #read<N extends ReadName<typeof agentTriggersAbi>>(
+    action: string,
+    functionName: N,
+    args: ReadArgs<typeof agentTriggersAbi, N>,
+  ): Promise<ReadResult<typeof agentTriggersAbi, N>> {
     try {
-      return (await this.chain.public.readContract({
+      // Checked against the ABI in the signature; viem's per-function overloads do not follow N.
+      const parameters: ReadContractParameters = {
         address: this.address,
         abi: agentTriggersAbi,
         functionName,
-        args,
-      } as never)) as T;
+        args: args as readonly unknown[],
+      };
+      return (await this.chain.public.readContract(parameters)) as ReadResult<typeof agentTriggersAbi, N>;
     } catch (err) {
       throw chainError(err, action, this.chain.config.rpcUrl);
     }
   }
 
-  async #write(action: string, functionName: string, args: readonly unknown[], value?: bigint) {
-    const request = { address: this.address, abi: agentTriggersAbi, functionName, args, value };
-    return this.chain.write(action, request);
+  async #write<N extends WriteName<typeof agentTriggersAbi>>(
+    action: string,
+    functionName: N,
+    args: WriteArgs<typeof agentTriggersAbi, N>,
+    value?: bigint,
+  ) {
+    return this.chain.write(action, {
+      address: this.address,
+      abi: agentTriggersAbi,
+      functionName,
+      args,
+      ...(value !== undefined ? { value } : {}),
+    });
   }
 
   // ── requests ─────────────────────────────────────────────────────────────────────────────
@@ -73,12 +90,12 @@ export class TriggersClient {
    * or governance's minimum, whichever is more (ADR 0020).
    */
   async requiredFee(): Promise<bigint> {
-    return this.#read<bigint>("read the required request fee", "requiredFee", []);
+    return this.#read("read the required request fee", "requiredFee", []);
   }
 
   /** How many requests were ever filed (request ids run from 1 to this). */
   async requestCount(): Promise<bigint> {
-    return this.#read<bigint>("read the request count", "requestCount", []);
+    return this.#read("read the request count", "requestCount", []);
   }
 
   /** Governance sets the least a request pays (wei). */
@@ -96,7 +113,7 @@ export class TriggersClient {
     );
     const [event] = parseEventLogs({
       abi: agentTriggersAbi,
-      logs: logs as never,
+      logs,
       eventName: "AgentRequested",
     });
     if (!event) throw new Error(`request: no AgentRequested event in ${hash}`);
@@ -112,12 +129,7 @@ export class TriggersClient {
   }
 
   async getRequest(requestId: bigint): Promise<AgentRequestRecord> {
-    const r = await this.#read<
-      Omit<AgentRequestRecord, "id" | "createdBlock" | "deadlineBlock"> & {
-        createdBlock: bigint | number;
-        deadlineBlock: bigint | number;
-      }
-    >(`read request ${requestId}`, "getRequest", [requestId]);
+    const r = await this.#read(`read request ${requestId}`, "getRequest", [requestId]);
     return {
       id: requestId,
       consumer: r.consumer,
@@ -167,11 +179,9 @@ export class TriggersClient {
 
   /** The schedule and when it was set (unix seconds): ticks before then never run. */
   async scheduleWithSince(agentId: bigint): Promise<{ cron: string; since: number }> {
-    const [cron, since] = await this.#read<readonly [string, bigint]>(
-      `read the schedule of agent ${agentId}`,
-      "scheduleWithSince",
-      [agentId],
-    );
+    const [cron, since] = await this.#read(`read the schedule of agent ${agentId}`, "scheduleWithSince", [
+      agentId,
+    ]);
     return { cron, since: Number(since) };
   }
 

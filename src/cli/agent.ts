@@ -1,8 +1,8 @@
 import { type Command, Option } from "commander";
 import type { Hex } from "viem";
-import type { VeilChain } from "../chain/index.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile } from "../network/config.ts";
+import type { VeilChain } from "../sdk/contracts/registries.ts";
 import { confirm, fail, out, progress, yesOption } from "./output.ts";
 import {
   addressSpec,
@@ -33,7 +33,7 @@ export function resolveKey(network: NetworkFile, spec: string | undefined): Hex 
 
 async function ownerChain(opts: Common): Promise<{ chain: VeilChain; network: NetworkFile }> {
   const network = loadNetwork(opts.network);
-  const { VeilChain } = await import("../chain/client.ts");
+  const { VeilChain } = await import("../sdk/contracts/registries.ts");
   await loadViem();
   return { chain: new VeilChain(network.chain, { account: resolveSigner(network, opts) }), network };
 }
@@ -267,7 +267,7 @@ export function registerAgentCommands(program: Command): void {
     .action(
       run(async (name: string, opts: { network?: string; json?: boolean }) => {
         const network = loadNetwork(opts.network);
-        const { VeilChain } = await import("../chain/client.ts");
+        const { VeilChain } = await import("../sdk/contracts/registries.ts");
         const chain = new VeilChain(network.chain);
         const id = await agentId(chain, name);
         const [record, versions] = await Promise.all([chain.getAgent(id), chain.agentVersions(id)]);

@@ -2,9 +2,9 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import type { Abi, Hex } from "viem";
-import type { VeilChain } from "../chain/client.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile, networkPath } from "../network/config.ts";
+import type { VeilChain } from "../sdk/contracts/registries.ts";
 import { addSignerOptions, run, type SignerFlags } from "./economy-common.ts";
 import type { AddressNames, CallableContract } from "./gov-call.ts";
 import { out, progress, toJson } from "./output.ts";
@@ -35,7 +35,7 @@ function readDeployed(network?: string): Deployed {
 }
 
 async function chainFor(network: NetworkFile, flags: SignerFlags): Promise<VeilChain> {
-  const { VeilChain } = await import("../chain/client.ts");
+  const { VeilChain } = await import("../sdk/contracts/registries.ts");
   return new VeilChain(network.chain, { account: resolveSigner(network, flags), pollingIntervalMs: 50 });
 }
 
@@ -63,7 +63,7 @@ async function contractsOf(
   flags: SignerFlags,
 ): Promise<Record<string, CallableContract>> {
   const { callableContracts } = await import("./gov-call.ts");
-  const { compileContracts } = await import("../chain/compile.ts");
+  const { compileContracts } = await import("../sdk/contracts/compile.ts");
   const contracts = callableContracts(network);
   const deployed = readDeployed(flags.network);
   if (Object.keys(deployed).length > 0) {
@@ -96,7 +96,7 @@ export function registerContractCommands(program: Command): void {
     run(async (name: string, args: string[], opts: SignerFlags) => {
       const network = loadNetwork(opts.network);
       const chain = await chainFor(network, opts);
-      const { compileContracts } = await import("../chain/compile.ts");
+      const { compileContracts } = await import("../sdk/contracts/compile.ts");
       const compiled = compileContracts({ onProgress: progress })[name];
       if (!compiled) {
         const names = Object.keys(compileContracts()).sort();
@@ -115,7 +115,7 @@ export function registerContractCommands(program: Command): void {
         `${name}(${params.map((p) => `${p.type} ${p.name ?? ""}`.trim()).join(", ")})`,
         addressNames(network, contracts),
       );
-      const { chainError } = await import("../chain/errors.ts");
+      const { chainError } = await import("../sdk/contracts/registries.ts");
       const wallet = chain.wallet;
       if (!wallet) throw new VeilError("NO_ACCOUNT", "No account to deploy with", {});
       let hash: Hex;
@@ -168,7 +168,7 @@ export function registerContractCommands(program: Command): void {
       });
       const viem = await import("viem");
       if (call.fn.stateMutability === "view" || call.fn.stateMutability === "pure") {
-        const { chainError } = await import("../chain/errors.ts");
+        const { chainError } = await import("../sdk/contracts/registries.ts");
         const result = await chain.public
           .call({ to: call.target, data: call.data })
           .then((r) =>
@@ -201,7 +201,7 @@ export function registerContractCommands(program: Command): void {
         args: call.args,
         ...(value !== undefined ? { value } : {}),
       });
-      const events = viem.parseEventLogs({ abi, logs: logs as never });
+      const events = viem.parseEventLogs({ abi, logs });
       out(
         [
           `tx      ${hash}`,

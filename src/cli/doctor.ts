@@ -87,7 +87,7 @@ async function health(url: string): Promise<{ ok: boolean; body?: Record<string,
 
 async function network(file: NetworkFile): Promise<DoctorCheck[]> {
   const out: DoctorCheck[] = [];
-  const { VeilChain, workerStatusName } = await import("../chain/client.ts");
+  const { VeilChain, workerStatusName } = await import("../sdk/contracts/registries.ts");
   const chain = new VeilChain(file.chain);
   let block: { number: bigint; timestamp: bigint };
   try {

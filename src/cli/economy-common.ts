@@ -1,8 +1,8 @@
 import { type Command, Option } from "commander";
 import type { Hex } from "viem";
-import type { VeilEconomy as VeilEconomyType } from "../chain/economy-client.ts";
 import { VeilError } from "../errors/index.ts";
 import { loadNetwork, type NetworkFile } from "../network/config.ts";
+import type { VeilEconomy as VeilEconomyType } from "../sdk/contracts/economy.ts";
 import { fail, out } from "./output.ts";
 
 export { out };
@@ -36,7 +36,7 @@ export async function economyClient(
       hint: "Restart it with `veil up` (which deploys the economy), or use a network.json that lists chain.economy.",
     });
   }
-  const { VeilEconomy } = await import("../chain/economy-client.ts");
+  const { VeilEconomy } = await import("../sdk/contracts/economy.ts");
   const economy = new VeilEconomy(
     { ...network.chain, economy: addresses },
     { ...(options.readOnly ? {} : { account: resolveSigner(network, flags) }), pollingIntervalMs: 50 },
@@ -56,7 +56,7 @@ export function parsePercent(value: string): number {
 
 /** A VEIL amount in token units ("1.5"), checked. */
 export async function parseAmount(value: string, what = "amount"): Promise<bigint> {
-  const { parseVeil } = await import("../chain/economy-client.ts");
+  const { parseVeil } = await import("../sdk/contracts/economy.ts");
   try {
     const amount = parseVeil(value);
     if (amount === 0n) throw new Error("zero");
@@ -95,19 +95,10 @@ const show = (v: unknown): string => {
 /** Prints a transaction: its hash, block, gas, and every economy event it emitted, decoded. */
 export async function printTransaction(economy: VeilEconomyType, hash: Hex): Promise<void> {
   const { parseEventLogs } = await import("viem");
-  const abi = await import("../chain/abi.ts");
+  const { economyEventsAbi } = await import("../sdk/contracts/abi.ts");
   const receipt = await economy.public.getTransactionReceipt({ hash });
   const events = parseEventLogs({
-    abi: [
-      ...abi.veilTokenAbi,
-      ...abi.stakePoolAbi,
-      ...abi.rewardsAbi,
-      ...abi.feeEscrowAbi,
-      ...abi.vaultAbi,
-      ...abi.vaultFactoryAbi,
-      ...abi.veilGovernorAbi,
-      ...abi.veilTimelockAbi,
-    ],
+    abi: economyEventsAbi,
     logs: receipt.logs,
   });
   const lines = [`tx      ${hash} (block ${receipt.blockNumber}, gas ${receipt.gasUsed})`];

@@ -34,10 +34,10 @@ export function registerEscrowCommands(program: Command): void {
       const n = await parseAmount(amount);
       const { economy, network } = await economyClient(opts);
       const payer = opts.for ? addressSpec(network, opts.for) : economy.account;
-      const hash = await economy.depositEscrow(n, payer);
+      const hash = await economy.feeEscrow.depositEscrow(n, payer);
       await printTransaction(economy, hash);
-      const { formatVeil } = await import("../chain/economy-client.ts");
-      const a = await economy.escrowAccount(payer);
+      const { formatVeil } = await import("../sdk/contracts/economy.ts");
+      const a = await economy.feeEscrow.escrowAccount(payer);
       out([`escrow  ${payer} holds ${formatVeil(a.balance)} VEIL`], {
         payer,
         deposited: n,
@@ -55,8 +55,8 @@ export function registerEscrowCommands(program: Command): void {
     run(async (address: string | undefined, opts: SignerFlags) => {
       const { economy, network } = await economyClient(opts);
       const payer = address ? addressSpec(network, address) : economy.account;
-      const { formatVeil } = await import("../chain/economy-client.ts");
-      const a = await economy.escrowAccount(payer);
+      const { formatVeil } = await import("../sdk/contracts/economy.ts");
+      const a = await economy.feeEscrow.escrowAccount(payer);
       out(
         [
           `payer      ${payer}`,
@@ -87,7 +87,10 @@ export function registerEscrowCommands(program: Command): void {
       const { VeilClient } = await import("../sdk/client.ts");
       const identity = await new VeilClient(network).identity(name);
       const ANY = 2n ** 256n - 1n;
-      const hash = await economy.authorizeSigner(identity.address, opts.outbound ? ANY : identity.id);
+      const hash = await economy.feeEscrow.authorizeSigner(
+        identity.address,
+        opts.outbound ? ANY : identity.id,
+      );
       await printTransaction(economy, hash);
       out(
         [
@@ -114,7 +117,7 @@ export function registerEscrowCommands(program: Command): void {
       const { economy, network } = await economyClient(opts);
       const { VeilClient } = await import("../sdk/client.ts");
       const identity = await new VeilClient(network).identity(name);
-      const hash = await economy.revokeSigner(identity.address);
+      const hash = await economy.feeEscrow.revokeSigner(identity.address);
       await printTransaction(economy, hash);
       out([`signer  ${identity.address} may no longer sign on ${economy.account}'s escrow`], {
         agent: identity.id,

@@ -1,8 +1,8 @@
 import { type Abi, type AbiFunction, type AbiParameter, encodeFunctionData, type Hex, isAddress } from "viem";
-import * as abis from "../chain/abi.ts";
-import type { ProposalAction } from "../chain/economy-client.ts";
 import { VeilError } from "../errors/index.ts";
 import type { NetworkFile } from "../network/config.ts";
+import * as abis from "../sdk/contracts/abi.ts";
+import type { ProposalAction } from "../sdk/contracts/economy.ts";
 
 /**
  * `veil gov propose --call 'attestationPolicy.setParameters(3600, 600, 2)'`: any function of any

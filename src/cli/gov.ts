@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import type { Hex } from "viem";
-import type { ParameterChange, ProposalAction, VeilEconomy } from "../chain/economy-client.ts";
 import { VeilError } from "../errors/index.ts";
+import type { ParameterChange, ProposalAction, VeilEconomy } from "../sdk/contracts/economy.ts";
 import {
   addSignerOptions,
   economyClient,
@@ -57,13 +56,7 @@ const SUPPORT: Record<string, number> = { against: 0, for: 1, abstain: 2 };
 /** The actions and description of a proposal, from its ProposalCreated event. */
 /** When a queued proposal may execute (unix seconds); 0 when it is not queued. */
 async function proposalEta(economy: VeilEconomy, proposalId: bigint): Promise<bigint> {
-  const { veilGovernorAbi } = await import("../chain/abi.ts");
-  const eta = await economy.public.readContract({
-    address: economy.addresses.governor,
-    abi: veilGovernorAbi,
-    functionName: "proposalEta",
-    args: [proposalId],
-  });
+  const eta = await economy.governance.proposalEta(proposalId);
   if (eta === 0n)
     throw new VeilError("PROPOSAL_NOT_QUEUED", `Proposal ${proposalId} is not queued in the timelock`, {
       hint: `Queue it first: veil gov queue ${proposalId} --wait`,
@@ -110,29 +103,21 @@ async function findProposal(
       hint: "Give the id `veil gov propose` printed (or its first digits), or `latest`.",
     });
   }
-  const { veilGovernorAbi } = await import("../chain/abi.ts");
-  const events = await economy.public.getContractEvents({
-    address: economy.addresses.governor,
-    abi: veilGovernorAbi,
-    eventName: "ProposalCreated",
-    fromBlock: 0n,
-  });
+  const events = await economy.governance.proposals();
   let matches = events;
   if (spec === "latest") matches = events.slice(-1);
   else {
-    const exact = events.filter((x) => x.args.proposalId?.toString() === spec);
+    const exact = events.filter((x) => x.id.toString() === spec);
     matches =
-      exact.length || spec.length < 6
-        ? exact
-        : events.filter((x) => x.args.proposalId?.toString().startsWith(spec));
+      exact.length || spec.length < 6 ? exact : events.filter((x) => x.id.toString().startsWith(spec));
   }
   if (matches.length > 1) {
     throw new VeilError("BAD_ARGUMENT", `${matches.length} proposals have ids starting with ${spec}`, {
       hint: "Give more digits of the id (`veil gov status` lists none; `veil gov propose` printed it).",
     });
   }
-  const e = matches[0];
-  if (!e?.args.proposalId || !e.args.targets || !e.args.values || !e.args.calldatas) {
+  const proposal = matches[0];
+  if (!proposal) {
     throw new VeilError(
       "PROPOSAL_NOT_FOUND",
       spec === "latest"
@@ -141,14 +126,7 @@ async function findProposal(
       { hint: "Copy the id `veil gov propose` printed, or say `latest`." },
     );
   }
-  const { targets, values, calldatas } = e.args;
-  return {
-    id: e.args.proposalId,
-    actions: targets.map((target, i) => ({ target, value: values[i] ?? 0n, data: calldatas[i] as Hex })),
-    description: e.args.description ?? "",
-    voteStart: e.args.voteStart ?? 0n,
-    voteEnd: e.args.voteEnd ?? 0n,
-  };
+  return proposal;
 }
 
 /** `veil gov propose|vote|queue|execute|status`: the governor and timelock that own every parameter. */
@@ -196,9 +174,9 @@ export function registerGovCommands(program: Command): void {
         network,
         actions.map((a) => a.target),
       );
-      const { proposalId, hash } = await economy.propose(actions, opts.description);
+      const { proposalId, hash } = await economy.governance.propose(actions, opts.description);
       await printTransaction(economy, hash);
-      const settings = await economy.governorSettings();
+      const settings = await economy.governance.governorSettings();
       out(
         [
           `proposal ${proposalId}`,
@@ -232,11 +210,11 @@ export function registerGovCommands(program: Command): void {
       const proposalId = p.id;
       // Voting opens a moment after the proposal (1 s on a dev network): wait for it rather
       // than refuse a vote sent right after proposing.
-      if (STATES[await economy.proposalState(proposalId)] === "pending")
+      if (STATES[await economy.governance.proposalState(proposalId)] === "pending")
         await waitForChainTime(economy, p.voteStart + 1n, "the vote to open");
-      const hash = await economy.castVote(proposalId, choice);
+      const hash = await economy.governance.castVote(proposalId, choice);
       await printTransaction(economy, hash);
-      const state = STATES[await economy.proposalState(proposalId)];
+      const state = STATES[await economy.governance.proposalState(proposalId)];
       out([`proposal ${proposalId} is ${state}`], {
         proposal: proposalId,
         vote: support.toLowerCase(),
@@ -272,7 +250,7 @@ export function registerGovCommands(program: Command): void {
         }
         if (name === "queue") {
           // After the vote, only a succeeded proposal can be queued: say which way it went.
-          const state = STATES[await economy.proposalState(proposalId)];
+          const state = STATES[await economy.governance.proposalState(proposalId)];
           if (state === "defeated" || state === "canceled" || state === "expired")
             throw new VeilError(
               "PROPOSAL_NOT_SUCCEEDED",
@@ -284,10 +262,10 @@ export function registerGovCommands(program: Command): void {
         }
         const hash =
           name === "queue"
-            ? await economy.queueProposal(p.actions, p.description)
-            : await economy.executeProposal(p.actions, p.description);
+            ? await economy.governance.queueProposal(p.actions, p.description)
+            : await economy.governance.executeProposal(p.actions, p.description);
         await printTransaction(economy, hash);
-        const state = STATES[await economy.proposalState(proposalId)];
+        const state = STATES[await economy.governance.proposalState(proposalId)];
         out([`proposal ${proposalId} is ${state}`], { proposal: proposalId, state });
       }),
     );
@@ -301,8 +279,8 @@ export function registerGovCommands(program: Command): void {
   ).action(
     run(async (id: string | undefined, opts: SignerFlags) => {
       const { economy } = await economyClient(opts, { readOnly: true });
-      const { formatVeil } = await import("../chain/economy-client.ts");
-      const settings = await economy.governorSettings();
+      const { formatVeil } = await import("../sdk/contracts/economy.ts");
+      const settings = await economy.governance.governorSettings();
       if (id === undefined) {
         out(
           [
@@ -318,17 +296,10 @@ export function registerGovCommands(program: Command): void {
       }
       const p = await findProposal(economy, id);
       const proposalId = p.id;
-      const { veilGovernorAbi } = await import("../chain/abi.ts");
-      const [state, votes] = await Promise.all([
-        economy.proposalState(proposalId),
-        economy.public.readContract({
-          address: economy.addresses.governor,
-          abi: veilGovernorAbi,
-          functionName: "proposalVotes",
-          args: [proposalId],
-        }),
+      const [state, { against, forVotes, abstain }] = await Promise.all([
+        economy.governance.proposalState(proposalId),
+        economy.governance.proposalVotes(proposalId),
       ]);
-      const [against, forVotes, abstain] = votes as readonly [bigint, bigint, bigint];
       out(
         [
           `proposal ${proposalId}`,

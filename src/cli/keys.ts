@@ -64,7 +64,9 @@ async function proposeThroughGovernance(
   opts: { network?: string; elect?: string; privateKey?: string; from?: string; description?: string },
   kind: "open" | "abort",
 ): Promise<void> {
-  const { RotationClient, VeilChain, rotationProposalAction } = await import("../chain/index.ts");
+  const { RotationClient, VeilChain, rotationProposalAction } = await import(
+    "../sdk/contracts/registries.ts"
+  );
   const { economyClient } = await import("./economy-common.ts");
   const { economy, network } = await economyClient({
     ...(opts.network ? { network: opts.network } : {}),
@@ -84,8 +86,8 @@ async function proposeThroughGovernance(
     (kind === "open" ? `Open key rotation to epoch ${next}` : `Abort key rotation to epoch ${current.epoch}`);
   const { warnUnlessTimelockOwns } = await import("./timelock-owner.ts");
   await warnUnlessTimelockOwns(economy, network, [action.target]);
-  const { proposalId } = await economy.propose([action], description);
-  const settings = await economy.governorSettings();
+  const { proposalId } = await economy.governance.propose([action], description);
+  const settings = await economy.governance.governorSettings();
   out(
     [
       `proposal ${proposalId}: ${description}`,
@@ -111,7 +113,9 @@ export function registerKeysCommand(program: Command): void {
     .option("--json", "print as JSON")
     .action(async (opts: { network?: string; json?: boolean }) => {
       try {
-        const { RotationClient, VeilChain, rotationStateName } = await import("../chain/index.ts");
+        const { RotationClient, VeilChain, rotationStateName } = await import(
+          "../sdk/contracts/registries.ts"
+        );
         const chain = new VeilChain(loadNetwork(opts.network).chain);
         const rotation = new RotationClient(chain);
         const [epoch, gatekeepers, r, open, head] = await Promise.all([
@@ -210,7 +214,7 @@ export function registerKeysCommand(program: Command): void {
         description?: string;
       }) => {
         try {
-          const { RotationClient, RotationState, VeilChain } = await import("../chain/index.ts");
+          const { RotationClient, RotationState, VeilChain } = await import("../sdk/contracts/registries.ts");
           const network = loadNetwork(opts.network);
           if (opts.propose) {
             await proposeThroughGovernance(opts, "open");
@@ -293,7 +297,7 @@ export function registerKeysCommand(program: Command): void {
             await proposeThroughGovernance(opts, "abort");
             return;
           }
-          const { RotationClient, RotationState, VeilChain } = await import("../chain/index.ts");
+          const { RotationClient, RotationState, VeilChain } = await import("../sdk/contracts/registries.ts");
           const network = loadNetwork(opts.network);
           refuseWhenGoverned(network, "abort");
           const chain = new VeilChain(network.chain, { account: governanceKey(network, opts) });

@@ -581,7 +581,7 @@ program
       const { effective: limits } = await veil.limits(agent);
       const chain = await veil.chain();
       const policy = await chain.getAgentPolicy(BigInt(info.id));
-      const { agentAccessName } = await import("../chain/client.ts");
+      const { agentAccessName } = await import("../sdk/contracts/registries.ts");
       const { formatUnits } = await import("viem");
       const access = agentAccessName(policy.access);
       const policyJson = {

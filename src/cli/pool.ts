@@ -26,7 +26,7 @@ export function registerPoolCommands(program: Command): void {
     run(async (opts: SignerFlags & { commission: string }) => {
       const bps = parsePercent(opts.commission);
       const { economy } = await economyClient(opts);
-      const { poolId, hash } = await economy.createPool(bps);
+      const { poolId, hash } = await economy.pools.createPool(bps);
       await printTransaction(economy, hash);
       out([`pool    #${poolId} created, owner ${economy.account}, commission ${bps / 100}%`], {
         pool: poolId,
@@ -47,11 +47,11 @@ export function registerPoolCommands(program: Command): void {
     run(async (id: string, opts: SignerFlags) => {
       const poolId = parseId(id, "pool id");
       const { economy } = await economyClient(opts);
-      const { formatVeil } = await import("../chain/economy-client.ts");
-      const p = await economy.getPool(poolId);
+      const { formatVeil } = await import("../sdk/contracts/economy.ts");
+      const p = await economy.pools.getPool(poolId);
       const [position, queue] = await Promise.all([
-        economy.poolPosition(poolId, economy.account),
-        economy.poolQueue(poolId),
+        economy.pools.poolPosition(poolId, economy.account),
+        economy.pools.poolQueue(poolId),
       ]);
       out(
         [
@@ -85,10 +85,10 @@ export function registerPoolCommands(program: Command): void {
       const poolId = parseId(id, "pool id");
       const value = await parseAmount(amount);
       const { economy } = await economyClient(opts);
-      const { formatVeil } = await import("../chain/economy-client.ts");
-      const hash = await economy.contribute(poolId, value);
+      const { formatVeil } = await import("../sdk/contracts/economy.ts");
+      const hash = await economy.pools.contribute(poolId, value);
       await printTransaction(economy, hash);
-      const position = await economy.poolPosition(poolId, economy.account);
+      const position = await economy.pools.poolPosition(poolId, economy.account);
       out(
         [
           `you     ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL in pool #${poolId}`,
@@ -111,12 +111,12 @@ export function registerPoolCommands(program: Command): void {
       const poolId = parseId(id, "pool id");
       const value = await parseAmount(shares, "number of shares");
       const { economy } = await economyClient(opts);
-      const { formatVeil } = await import("../chain/economy-client.ts");
-      const hash = await economy.withdrawFromPool(poolId, value);
+      const { formatVeil } = await import("../sdk/contracts/economy.ts");
+      const hash = await economy.pools.withdrawFromPool(poolId, value);
       await printTransaction(economy, hash);
       const [position, balance] = await Promise.all([
-        economy.poolPosition(poolId, economy.account),
-        economy.balanceOf(economy.account),
+        economy.pools.poolPosition(poolId, economy.account),
+        economy.token.balanceOf(economy.account),
       ]);
       out(
         [

@@ -1,18 +1,8 @@
 import type { Hex } from "viem";
-import type { VeilEconomy } from "../chain/economy-client.ts";
 import type { NetworkFile } from "../network/config.ts";
+import type { VeilEconomy } from "../sdk/contracts/economy.ts";
 import { callableContracts } from "./gov-call.ts";
 import { warn } from "./output.ts";
-
-const ownerAbi = [
-  {
-    type: "function",
-    name: "owner",
-    stateMutability: "view",
-    inputs: [],
-    outputs: [{ name: "", type: "address" }],
-  },
-] as const;
 
 /**
  * A proposal runs its calls as the timelock: a call to a contract the timelock does not own
@@ -27,9 +17,7 @@ export async function warnUnlessTimelockOwns(
   const timelock = economy.addresses.timelock.toLowerCase();
   const names = Object.entries(callableContracts(network));
   for (const target of new Set(targets.map((t) => t.toLowerCase()))) {
-    const owner = await economy.public
-      .readContract({ address: target as Hex, abi: ownerAbi, functionName: "owner" })
-      .catch(() => undefined);
+    const owner = await economy.governance.ownerOf(target as Hex);
     if (owner === undefined || owner.toLowerCase() === timelock) continue;
     const name = names.find(([, c]) => c.address.toLowerCase() === target)?.[0] ?? target;
     warn(

@@ -19,8 +19,8 @@ export type TriggersCliDeps = {
 const STATUS = ["none", "pending", "answered", "refunded"];
 
 async function triggersFor(network: Network, key?: Hex) {
-  const { VeilChain } = await import("../chain/index.ts");
-  const { TriggersClient } = await import("../chain/triggers-client.ts");
+  const { VeilChain } = await import("../sdk/contracts/registries.ts");
+  const { TriggersClient } = await import("../sdk/contracts/triggers.ts");
   const chain = new VeilChain(network.chain, key ? { account: key } : {});
   return { chain, triggers: new TriggersClient(chain) };
 }
@@ -59,7 +59,7 @@ export function registerTriggersCommands(program: Command, d: TriggersCliDeps): 
     .action(
       d.action(
         async (agent: string, cron: string, opts: { network?: string; force?: boolean } & SignerFlags) => {
-          const { parseCron } = await import("../chain/cron.ts");
+          const { parseCron } = await import("../sdk/contracts/triggers.ts");
           parseCron(cron); // refuse a bad expression before it costs a transaction
           const network = d.loadNetwork(opts.network);
           // A schedule for code without scheduled() would fail every tick: say so before sending.

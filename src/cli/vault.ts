@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Hex } from "viem";
-import type { VeilEconomy } from "../chain/economy-client.ts";
 import { VeilError } from "../errors/index.ts";
+import type { VeilEconomy } from "../sdk/contracts/economy.ts";
 import {
   addSignerOptions,
   economyClient,
@@ -33,10 +33,12 @@ export function registerVaultCommands(program: Command): void {
     run(async (opts: SignerFlags & { commission: string }) => {
       const bps = parsePercent(opts.commission);
       const { economy } = await economyClient(opts);
-      const created = await economy.createVault(bps);
+      const created = await economy.vaults.createVault(bps);
       await printTransaction(economy, created.hash);
       const number =
-        (await economy.listVaults()).findIndex((a) => a.toLowerCase() === created.vault.toLowerCase()) + 1;
+        (await economy.vaults.listVaults()).findIndex(
+          (a) => a.toLowerCase() === created.vault.toLowerCase(),
+        ) + 1;
       out(
         [`vault   #${number} ${created.vault} created, owner ${economy.account}, commission ${bps / 100}%`],
         {
@@ -58,10 +60,10 @@ export function registerVaultCommands(program: Command): void {
     run(async (address: string, opts: SignerFlags) => {
       const { economy } = await economyClient(opts);
       const v = await vaultAddress(economy, address);
-      const { formatVeil } = await import("../chain/economy-client.ts");
+      const { formatVeil } = await import("../sdk/contracts/economy.ts");
       const [record, position] = await Promise.all([
-        economy.getVault(v),
-        economy.vaultPosition(v, economy.account),
+        economy.vaults.getVault(v),
+        economy.vaults.vaultPosition(v, economy.account),
       ]);
       out(
         [
@@ -97,25 +99,25 @@ export function registerVaultCommands(program: Command): void {
       const poolId = opts.pool === undefined ? undefined : parseId(opts.pool, "pool id");
       const { economy } = await economyClient(opts);
       const v = await vaultAddress(economy, address);
-      const { formatVeil } = await import("../chain/economy-client.ts");
+      const { formatVeil } = await import("../sdk/contracts/economy.ts");
       if (poolId !== undefined) {
         // One step as it reads: what the vault does not hold idle yet is deposited first (by
         // its owner only, so that nobody else's deposit is left behind by a refused delegation).
-        const { owner } = await economy.getVault(v);
+        const { owner } = await economy.vaults.getVault(v);
         if (owner.toLowerCase() !== economy.account?.toLowerCase())
           throw new VeilError("NOT_VAULT_OWNER", `Only the vault's owner ${owner} puts its VEIL in pools`, {
             hint: "Without --pool, `vault invest` deposits your VEIL into the vault for shares.",
           });
-        const idle = await economy.balanceOf(v);
+        const idle = await economy.token.balanceOf(v);
         if (idle < value) {
           progress(
             `vault ${v} holds ${formatVeil(idle)} VEIL idle; depositing the other ${formatVeil(value - idle)} VEIL first`,
           );
-          await printTransaction(economy, await economy.vaultDeposit(v, value - idle));
+          await printTransaction(economy, await economy.vaults.vaultDeposit(v, value - idle));
         }
-        const hash = await economy.vaultDelegate(v, poolId, value);
+        const hash = await economy.vaults.vaultDelegate(v, poolId, value);
         await printTransaction(economy, hash);
-        const position = await economy.poolPosition(poolId, v);
+        const position = await economy.pools.poolPosition(poolId, v);
         out(
           [
             `vault   holds ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL in pool #${poolId}`,
@@ -124,9 +126,9 @@ export function registerVaultCommands(program: Command): void {
         );
         return;
       }
-      const hash = await economy.vaultDeposit(v, value);
+      const hash = await economy.vaults.vaultDeposit(v, value);
       await printTransaction(economy, hash);
-      const position = await economy.vaultPosition(v, economy.account);
+      const position = await economy.vaults.vaultPosition(v, economy.account);
       out(
         [
           `you     ${formatVeil(position.shares)} shares worth ${formatVeil(position.value)} VEIL in vault ${v}`,
@@ -153,12 +155,12 @@ export function registerVaultCommands(program: Command): void {
       const value = await parseAmount(shares, "number of shares");
       const { economy } = await economyClient(opts);
       const v = await vaultAddress(economy, address);
-      const { formatVeil } = await import("../chain/economy-client.ts");
-      const hash = await economy.vaultWithdraw(v, value);
+      const { formatVeil } = await import("../sdk/contracts/economy.ts");
+      const hash = await economy.vaults.vaultWithdraw(v, value);
       await printTransaction(economy, hash);
       const [position, balance] = await Promise.all([
-        economy.vaultPosition(v, economy.account),
-        economy.balanceOf(economy.account),
+        economy.vaults.vaultPosition(v, economy.account),
+        economy.token.balanceOf(economy.account),
       ]);
       out(
         [
@@ -173,7 +175,7 @@ export function registerVaultCommands(program: Command): void {
 /** A vault named by its number in the factory's list (1 is the first created) or its address. */
 async function vaultAddress(economy: VeilEconomy, spec: string): Promise<Hex> {
   if (/^\d+$/.test(spec)) {
-    const vaults = await economy.listVaults();
+    const vaults = await economy.vaults.listVaults();
     const v = vaults[Number(spec) - 1];
     if (!v)
       throw new VeilError("VAULT_NOT_FOUND", `There is no vault #${spec} (${vaults.length} exist)`, {

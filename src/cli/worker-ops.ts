@@ -68,7 +68,7 @@ export function registerWorkerOps(program: Command): void {
       const poolId = parseId(id, "pool id");
       const { economy, network } = await economyClient(opts);
       const w = pickWorker(network, economy.account, opts.worker);
-      const hash = await economy.bindWorker(poolId, w);
+      const hash = await economy.pools.bindWorker(poolId, w);
       await printTransaction(economy, hash);
       out([`worker  ${w} is in pool #${poolId}; start it with: veil worker start --stake <VEIL>`], {
         worker: w,
@@ -89,9 +89,9 @@ export function registerWorkerOps(program: Command): void {
       const stake = await parseAmount(opts.stake, "stake");
       const { economy, network } = await economyClient(opts);
       const w = pickWorker(network, economy.account, opts.worker);
-      const hash = await economy.startMining(w, stake);
+      const hash = await economy.pools.startMining(w, stake);
       await printTransaction(economy, hash);
-      const m = await economy.getMiner(w);
+      const m = await economy.rewards.getMiner(w);
       out(
         [
           `worker  ${w} is ${STATES[m.state]} (session ${m.session}); it answers heartbeat challenges to earn`,
@@ -116,9 +116,9 @@ export function registerWorkerOps(program: Command): void {
       const opts = withParent(flags, cmd);
       const { economy, network } = await economyClient(opts);
       const w = pickWorker(network, economy.account, opts.worker);
-      const hash = await economy.stopMining(w);
+      const hash = await economy.pools.stopMining(w);
       await printTransaction(economy, hash);
-      const m = await economy.getMiner(w);
+      const m = await economy.rewards.getMiner(w);
       out([`worker  ${w} is ${STATES[m.state]}`], { worker: w, state: STATES[m.state] ?? m.state });
     }),
   );
@@ -132,12 +132,12 @@ export function registerWorkerOps(program: Command): void {
     run(async (flags: WorkerFlags, cmd: Command) => {
       const opts = withParent(flags, cmd);
       const { economy, network } = await economyClient(opts);
-      const { formatVeil } = await import("../chain/economy-client.ts");
+      const { formatVeil } = await import("../sdk/contracts/economy.ts");
       const w = pickWorker(network, economy.account, opts.worker);
       const [m, stake, pending] = await Promise.all([
-        economy.getMiner(w),
-        economy.workerStake(w),
-        economy.pendingRewards(w),
+        economy.rewards.getMiner(w),
+        economy.pools.workerStake(w),
+        economy.rewards.pendingRewards(w),
       ]);
       out(
         [

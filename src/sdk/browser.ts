@@ -1,8 +1,12 @@
 // The SDK's browser entry: everything exported here runs in a browser (web APIs, viem and
 // @noble only, no Node built-in). The web console imports the SDK through this file alone;
 // esbuild's `platform: "browser"` build of web/ fails if a Node built-in creeps in.
-export { type AgentRecord, type GatekeeperRecord, VeilChain, type WorkerRecord } from "../chain/index.ts";
 export { VeilError, type VeilErrorJSON } from "../errors/index.ts";
+// The typed contract clients that need no Node built-in (all but compile.ts).
+export * from "./contracts/abi.ts";
+export * from "./contracts/economy.ts";
+export * from "./contracts/registries.ts";
+export * from "./contracts/triggers.ts";
 export {
   type BrowserInvocation,
   type BrowserInvokeRequest,

@@ -21,6 +21,13 @@ export {
   type InvokeStream,
   VeilClient,
 } from "./client.ts";
+// Typed contract clients, one module per area (src/sdk/contracts/): the CLI and the web console
+// reach the chain through these alone.
+export * from "./contracts/abi.ts";
+export * from "./contracts/compile.ts";
+export * from "./contracts/economy.ts";
+export * from "./contracts/registries.ts";
+export * from "./contracts/triggers.ts";
 export { checkLlmReceipt, type LlmReceiptExpectations, verifyLlmReceipts } from "./receipts.ts";
 export {
   type AgentVerdict,

@@ -1,8 +1,8 @@
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { VeilChain } from "../../chain/index.ts";
 import type { NetworkFile } from "../../network/config.ts";
 import { VeilClient } from "../../sdk/client.ts";
+import { VeilChain } from "../../sdk/contracts/registries.ts";
 import { deployProbe, probeName } from "./probe-agent.ts";
 import { type AuditContext, cannotRun, describeError, type Probe } from "./types.ts";
 

@@ -1,6 +1,6 @@
 import { formatUnits } from "viem";
 import { generatePrivateKey } from "viem/accounts";
-import type { AgentPolicy } from "../../chain/index.ts";
+import type { AgentPolicy } from "../../sdk/contracts/registries.ts";
 import {
   type AuditCheck,
   type AuditContext,

@@ -1,4 +1,4 @@
-import { TeeType } from "../../chain/index.ts";
+import { TeeType } from "../../sdk/contracts/registries.ts";
 import { type AuditCheck, broken, held } from "./types.ts";
 
 // ADR 0020, "simulated evidence only where the network says so": the simulated backend's signing

@@ -1,8 +1,8 @@
 import type { Hex } from "viem";
-import type { VeilChain } from "../../chain/index.ts";
 import { VeilError } from "../../errors/index.ts";
 import type { NetworkFile } from "../../network/config.ts";
 import type { VeilClient } from "../../sdk/client.ts";
+import type { VeilChain } from "../../sdk/contracts/registries.ts";
 
 // What every check of `veil audit` shares: its verdict, and what the runner lends it.
 

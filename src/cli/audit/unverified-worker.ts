@@ -1,8 +1,7 @@
 import { type Hex, keccak256, toBytes, toHex } from "viem";
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
-import { TeeType, WorkerStatus, workerStatusName } from "../../chain/index.ts";
-import { signTyped } from "../../chain/typed-signing.ts";
 import type { NetworkFile } from "../../network/config.ts";
+import { signTyped, TeeType, WorkerStatus, workerStatusName } from "../../sdk/contracts/registries.ts";
 import { type AuditCheck, type AuditContext, broken, cannotRun, held } from "./types.ts";
 
 // Issue 18's first attack: `WorkerRegistry.register` stored whatever evidence an operator sent and

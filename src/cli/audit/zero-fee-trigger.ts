@@ -1,5 +1,5 @@
 import { formatUnits } from "viem";
-import { TriggersClient } from "../../chain/triggers-client.ts";
+import { TriggersClient } from "../../sdk/contracts/triggers.ts";
 import { type AuditCheck, broken, cannotRun, codeOf, held } from "./types.ts";
 
 // ADR 0020, "requesters pay for the answers they ask for": ten on-chain requests paying nothing
