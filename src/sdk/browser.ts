@@ -2,11 +2,6 @@
 // @noble only, no Node built-in). The web console imports the SDK through this file alone;
 // esbuild's `platform: "browser"` build of web/ fails if a Node built-in creeps in.
 export { VeilError, type VeilErrorJSON } from "../errors/index.ts";
-// The typed contract clients that need no Node built-in (all but compile.ts).
-export * from "./contracts/abi.ts";
-export * from "./contracts/economy.ts";
-export * from "./contracts/registries.ts";
-export * from "./contracts/triggers.ts";
 export {
   type BrowserInvocation,
   type BrowserInvokeRequest,
@@ -21,6 +16,11 @@ export {
   setSecretFromBrowser,
   walletSigner,
 } from "./browser-secrets.ts";
+// The typed contract clients that need no Node built-in (all but compile.ts).
+export * from "./contracts/abi.ts";
+export * from "./contracts/economy.ts";
+export * from "./contracts/registries.ts";
+export * from "./contracts/triggers.ts";
 export {
   type AgentDetail,
   type AgentGlance,
