@@ -8,13 +8,17 @@ import { byId, fillBody, h, short } from "./render.ts";
 export type Route =
   | { page: "landing" }
   | { page: "agent"; name: string }
-  | { page: "playground"; name: string | undefined };
+  | { page: "playground"; name: string | undefined }
+  | { page: "staking" }
+  | { page: "governance" };
 
 export function routeOf(hash: string): Route {
   const agent = /^#\/agents\/([^/]+)$/.exec(hash);
   if (agent?.[1]) return { page: "agent", name: decodeURIComponent(agent[1]) };
   const playground = /^#\/playground(?:\/([^/]+))?$/.exec(hash);
   if (playground) return { page: "playground", name: playground[1] && decodeURIComponent(playground[1]) };
+  if (hash === "#/staking") return { page: "staking" };
+  if (hash === "#/governance") return { page: "governance" };
   return { page: "landing" };
 }
 
@@ -22,6 +26,9 @@ export function showPage(route: Route): void {
   byId("landing-page").hidden = route.page !== "landing";
   byId("agent-page").hidden = route.page !== "agent";
   byId("playground-page").hidden = route.page !== "playground";
+  byId("staking-page").hidden = route.page !== "staking";
+  byId("governance-page").hidden = route.page !== "governance";
+  byId("econ-signer-box").hidden = route.page !== "staking" && route.page !== "governance";
 }
 
 /** The agent as the chain and the gateway describe it, every poll. */

@@ -8,6 +8,7 @@ import {
   verifyAgent,
 } from "../src/sdk/browser.ts";
 import { renderAgent, renderVerdict, routeOf, showPage, workerVerdicts } from "./agent-page.ts";
+import { refreshGovernance, refreshStaking, setUpEconomy } from "./economy-pages.ts";
 import { renderAgentChoice, setUpPlayground } from "./playground.ts";
 import { renderError, renderGlance, renderNetwork, renderUpdated } from "./render.ts";
 import { renderSecretSigner, setUpSecrets } from "./secrets.ts";
@@ -42,6 +43,14 @@ async function refresh(connected: ConnectedNetwork, verdicts: Map<string, AgentV
     renderGlance(await readNetworkGlance(chain, { gatewayUrl }));
     return;
   }
+  if (route.page === "staking") {
+    await refreshStaking(connected);
+    return;
+  }
+  if (route.page === "governance") {
+    await refreshGovernance(connected);
+    return;
+  }
   if (route.page === "playground") {
     renderAgentChoice(
       (await chain.listAgents()).map((a) => a.name),
@@ -73,6 +82,7 @@ async function run(): Promise<void> {
   const gatewayUrl = window.location.origin;
   let connected: ConnectedNetwork | undefined;
   setUpPlayground(() => connected, shown);
+  setUpEconomy(() => connected, shown);
   setUpSecrets(
     () => connected,
     () => {

@@ -22,6 +22,18 @@ export * from "./contracts/economy.ts";
 export * from "./contracts/registries.ts";
 export * from "./contracts/triggers.ts";
 export {
+  economyOf,
+  type PoolView,
+  type ProposalView,
+  readProposals,
+  readStakingView,
+  type SignedEconomy,
+  type StakingView,
+  signedEconomy,
+  unlockedDevAccounts,
+  type VaultView,
+} from "./economy-view.ts";
+export {
   type AgentDetail,
   type AgentGlance,
   type AgentWorkerGlance,
