@@ -1,20 +1,25 @@
-import { sha256 } from "@noble/hashes/sha2.js";
 import type { Hex } from "viem";
 import type { LlmCallReceipt, Receipt } from "../chain/certificates.ts";
-import type { VeilChain } from "../chain/index.ts";
-import { fromHex, randomBytes, toHex } from "../crypto/bytes.ts";
-import { openResponse, sealRequest } from "../crypto/invocation.ts";
-import { SealedStreamReader } from "../crypto/sealed-stream.ts";
-import { generateX25519 } from "../crypto/sign.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
-import { type VerifiedAgentIdentity, verifyAgentIdentity } from "./identity.ts";
+import { gatewayErrorOfBytes } from "./gateway.ts";
+import { resolveAgentId, type VerifiedAgentIdentity, verifyAgentIdentity } from "./identity.ts";
+import {
+  checkAnswer,
+  fromBase64,
+  type InvocationRequest,
+  openSealedAnswer,
+  sealInvocation,
+  sentRequest,
+  sha256Stream,
+  streamCut,
+} from "./invoke-core.ts";
 import type { ConnectedNetwork } from "./network-view.ts";
-import { parseReceiptHeader, type ReceiptCheck, verifyLlmReceipts, verifyReceipt } from "./receipts.ts";
+import { parseReceiptHeader, type ReceiptCheck } from "./receipts.ts";
 
 // Invoking an agent from a browser (the web console's playground): `fetch` and web streams
-// only, no Node built-in. Node programs use VeilClient (client.ts, over node:http, which reads
-// trailers); this is the same protocol for a platform that cannot read trailers (docs/adr/0025,
-// "Receipts in the browser"):
+// only, no Node built-in. Node programs use VeilClient (invoke.ts, over node:http, which reads
+// trailers); both build, seal and open requests and check receipts with invoke-core.ts. This is
+// the transport for a platform that cannot read trailers (docs/adr/0025, "Receipts in the browser"):
 //  - encrypted: the receipt travels sealed with the answer (the one envelope of a whole answer,
 //    the sealed end frame of a streamed one), as for every caller;
 //  - plain, whole answer: the receipt is a header (`x-veil-receipt`);
@@ -22,15 +27,8 @@ import { parseReceiptHeader, type ReceiptCheck, verifyLlmReceipts, verifyReceipt
 //    asks the gateway to keep it (`x-veil-keep-receipt: 1`) and the page picks it up by its
 //    nonce (`GET /v1/receipts/NONCE`) once the body has ended.
 
-export type BrowserInvokeRequest = {
-  method?: string;
-  /** The path and query the agent sees (default "/"). */
-  path?: string;
-  headers?: Record<string, string>;
-  body?: string | Uint8Array;
-  /** Seal the request to the agent's certified key here, and have the answer sealed to a one-time key of this page's. */
-  encrypt?: boolean;
-};
+/** A request from a browser: method, path, headers, body, and whether to seal it (`encrypt`). */
+export type BrowserInvokeRequest = InvocationRequest;
 
 /** Where the receipt came from: sealed with the answer, a header, or the gateway's pickup. */
 export type ReceiptCarrier = "sealed" | "header" | "pickup";
@@ -84,24 +82,17 @@ export async function invokeAgent(
 ): Promise<BrowserInvocation> {
   const { chain, gatewayUrl } = connected;
   const doFetch = options.fetch ?? fetch;
-  const method = (request.method ?? (request.body === undefined ? "GET" : "POST")).toUpperCase();
-  const pathAndQuery = normalizePath(request.path);
-  const body = method === "GET" || method === "HEAD" ? null : toBytes(request.body);
-  const id = await agentId(chain, nameOrId);
+  const id = await resolveAgentId(chain, nameOrId);
   const identity = await verifyAgentIdentity(chain, id);
-  const nonce: Hex = `0x${toHex(randomBytes(32))}`;
-  const sent = { method, pathAndQuery, body, nonce };
+  const sent = sentRequest(request);
+  const { nonce } = sent;
   const check = async (
     receipt: Receipt | undefined,
     received: { status: number; bodyHash: Hex; llmReceipts?: string | unknown[] | undefined },
     carrier: ReceiptCarrier,
   ): Promise<CheckedReceipt> => {
-    const checked = await verifyReceipt(chain, identity, receipt, sent, received);
-    const llmReceipts = await verifyLlmReceipts(chain, received.llmReceipts, {
-      agentId: identity.id,
-      worker: checked.worker,
-    });
-    return { ...checked, carrier, identity, llmReceipts };
+    const { verified, llmReceipts } = await checkAnswer(chain, identity, receipt, sent, received);
+    return { ...verified, carrier, identity, llmReceipts };
   };
   const send = async (url: string, init: RequestInit): Promise<Response> => {
     try {
@@ -116,106 +107,41 @@ export async function invokeAgent(
   };
 
   if (request.encrypt) {
-    const reply = generateX25519();
-    const envelope = sealRequest(fromHex(identity.encryptionKey), id, {
-      method,
-      path: pathAndQuery,
+    const { envelope, replyKey } = sealInvocation(identity, sent, {
       headers: Object.entries(request.headers ?? {}),
-      body: toBase64(body ?? new Uint8Array(0)),
-      replyTo: toHex(reply.publicKey),
-      nonce,
-      timestamp: Math.floor(Date.now() / 1000),
-      stream: true,
     });
     const res = await send(`${gatewayUrl}/v1/agents/${id}/encrypted`, {
       method: "POST",
       headers: { "content-type": "application/octet-stream" },
       body: envelope as Uint8Array<ArrayBuffer>,
     });
-    type End = { status: number; receipt: Receipt; llmReceipts?: unknown[]; error?: unknown };
-    if (res.headers.get("content-type") !== "application/vnd.veil.sealed-stream") {
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      if (res.status !== 200) throw errorFrom(bytes, res.status);
-      const answer = openResponse(reply.privateKey, id, nonce, bytes) as End & {
-        headers: [string, string][];
-        body: string;
-      };
-      const answerBody = fromBase64(answer.body);
-      return {
-        status: answer.status,
-        headers: Object.fromEntries(answer.headers),
-        streamed: false,
-        encrypted: true,
-        nonce,
-        body: (async function* () {
-          yield answerBody;
-        })(),
-        done: () =>
-          check(
-            answer.receipt,
-            {
-              status: answer.status,
-              bodyHash: `0x${toHex(sha256(answerBody))}`,
-              llmReceipts: answer.llmReceipts,
-            },
-            "sealed",
-          ),
-      };
-    }
-    // A sealed stream: its head (status and headers), chunks as the agent writes them, a sealed end.
-    const reader = new SealedStreamReader(reply.privateKey, id, nonce);
-    const upstream = chunksOf(res);
-    const queue: ReturnType<typeof reader.push> = [];
-    while (queue.length === 0) {
-      const next = await upstream.next();
-      if (next.done) reader.finish();
-      else queue.push(...reader.push(next.value));
-    }
-    const head = queue.shift();
-    if (head?.kind !== "head")
-      throw new VeilError("SEALED_STREAM_INVALID", "The sealed answer has no head", {});
-    const hash = sha256.create();
-    let end: End | undefined;
-    const chunks = (async function* () {
-      for (;;) {
-        for (let e = queue.shift(); e; e = queue.shift()) {
-          if (e.kind === "chunk") {
-            hash.update(e.bytes);
-            if (e.bytes.length > 0) yield e.bytes;
-          } else if (e.kind === "end") end = e.value as End;
-        }
-        const next = await upstream.next();
-        if (next.done) break;
-        queue.push(...reader.push(next.value));
-      }
-      reader.finish();
-      if (end?.error !== undefined)
-        throw isVeilErrorJSON(end.error) ? VeilError.fromJSON(end.error, 502) : cut();
-    })();
-    const ended = readToEnd(chunks);
+    const answer = await openSealedAnswer(replyKey, id, nonce, {
+      status: res.status,
+      contentType: res.headers.get("content-type") ?? undefined,
+      chunks: chunksOf(res),
+    });
     return {
-      status: head.status,
-      headers: Object.fromEntries(head.headers),
-      streamed: true,
+      status: answer.status,
+      headers: answer.headers,
+      streamed: answer.streamed,
       encrypted: true,
       nonce,
-      body: chunks,
+      body: answer.body,
       done: async () => {
-        await ended();
-        if (!end) throw cut();
+        const end = await answer.ended();
         return check(
           end.receipt,
-          { status: head.status, bodyHash: `0x${toHex(hash.digest())}`, llmReceipts: end.llmReceipts },
+          { status: end.status, bodyHash: end.bodyHash, llmReceipts: end.llmReceipts },
           "sealed",
         );
       },
     };
   }
 
-  const res = await send(`${gatewayUrl}/agents/${encodeURIComponent(nameOrId)}${pathAndQuery}`, {
-    method,
+  const res = await send(`${gatewayUrl}/agents/${encodeURIComponent(nameOrId)}${sent.pathAndQuery}`, {
+    method: sent.method,
     headers: { ...(request.headers ?? {}), "x-veil-nonce": nonce, "x-veil-keep-receipt": "1" },
-    ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}),
+    ...(sent.body ? { body: sent.body as Uint8Array<ArrayBuffer> } : {}),
   });
   const headers = Object.fromEntries(res.headers.entries());
   // Errors of Veil itself (not of the agent) are JSON with a code; the agent's own answers,
@@ -225,10 +151,10 @@ export async function invokeAgent(
     !headers["x-veil-code-hash"] &&
     headers["content-type"]?.includes("application/json")
   ) {
-    throw errorFrom(new Uint8Array(await res.arrayBuffer()), res.status);
+    throw gatewayErrorOfBytes(new Uint8Array(await res.arrayBuffer()), res.status);
   }
   const streamed = headers["x-veil-streamed"] === "1";
-  const hash = sha256.create();
+  const hash = sha256Stream();
   const chunks = (async function* () {
     for await (const chunk of chunksOf(res)) {
       hash.update(chunk);
@@ -245,7 +171,7 @@ export async function invokeAgent(
     body: chunks,
     done: async () => {
       await ended();
-      const bodyHash: Hex = `0x${toHex(hash.digest())}`;
+      const bodyHash = hash.digest();
       if (!streamed) {
         return check(
           parseReceiptHeader(headers["x-veil-receipt"]),
@@ -254,7 +180,7 @@ export async function invokeAgent(
         );
       }
       const kept = await send(`${gatewayUrl}/v1/receipts/${nonce}`, {});
-      if (!kept.ok) throw errorFrom(new Uint8Array(await kept.arrayBuffer()), kept.status);
+      if (!kept.ok) throw gatewayErrorOfBytes(new Uint8Array(await kept.arrayBuffer()), kept.status);
       const { trailers } = (await kept.json()) as { trailers: Record<string, string> };
       const error = trailers["x-veil-error"];
       if (error) {
@@ -264,7 +190,7 @@ export async function invokeAgent(
         } catch {
           json = undefined;
         }
-        throw isVeilErrorJSON(json) ? VeilError.fromJSON(json, 502) : cut();
+        throw isVeilErrorJSON(json) ? VeilError.fromJSON(json, 502) : streamCut();
       }
       return check(
         parseReceiptHeader(trailers["x-veil-receipt"]),
@@ -273,16 +199,6 @@ export async function invokeAgent(
       );
     },
   };
-}
-
-async function agentId(chain: VeilChain, nameOrId: string): Promise<bigint> {
-  const id = /^\d{1,30}$/.test(nameOrId) ? BigInt(nameOrId) : await chain.agentIdOf(nameOrId);
-  if (id === 0n) {
-    throw new VeilError("AGENT_NOT_FOUND", `There is no agent "${nameOrId}"`, {
-      hint: "Check the name, or deploy it with `veil deploy`.",
-    });
-  }
-  return id;
 }
 
 /** The response body's chunks; a connection cut mid-body is `STREAM_CUT`. */
@@ -295,7 +211,7 @@ async function* chunksOf(res: Response): AsyncGenerator<Uint8Array> {
       try {
         next = await reader.read();
       } catch (err) {
-        throw cut(err);
+        throw streamCut(err);
       }
       if (next.done) return;
       yield next.value;
@@ -327,45 +243,4 @@ function readToEnd(chunks: AsyncGenerator<Uint8Array>): () => Promise<void> {
     while (!finished && failure === undefined) await chunks.next();
     if (failure !== undefined) throw failure;
   };
-}
-
-const cut = (cause?: unknown) =>
-  new VeilError("STREAM_CUT", "The answer was cut off before its end", {
-    ...(cause ? { cause } : {}),
-    retryable: true,
-    hint: "The worker or the connection went away; send the request again.",
-  });
-
-function errorFrom(bytes: Uint8Array, status: number): VeilError {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    parsed = undefined;
-  }
-  const error = (parsed as { error?: unknown } | undefined)?.error;
-  if (isVeilErrorJSON(error)) return VeilError.fromJSON(error, status);
-  return new VeilError("GATEWAY_ERROR", `The gateway answered ${status}`, { status });
-}
-
-/** The path and query as they travel (percent-encoded), which is what receipts hash. */
-function normalizePath(path: string | undefined): string {
-  const url = new URL(path ?? "/", "http://veil.invalid");
-  return `${url.pathname}${url.search}`;
-}
-
-function toBytes(body: string | Uint8Array | undefined): Uint8Array | null {
-  if (body === undefined) return null;
-  return typeof body === "string" ? new TextEncoder().encode(body) : body;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000)
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
-
-function fromBase64(text: string): Uint8Array {
-  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }

@@ -102,3 +102,21 @@ function decompress(compressed: Hex): Hex {
   // viem's bytesToHex, not Buffer: verifyAgent runs in browsers (the web console).
   return bytesToHex(secp256k1.Point.fromBytes(hexToBytes(compressed)).toBytes(false));
 }
+
+/**
+ * The agent's id: a decimal id as it is, a name as the chain lists it (`AGENT_NOT_FOUND` if
+ * it lists none).
+ *
+ * @example
+ * const id = await resolveAgentId(chain, "hello"); // 7n
+ */
+export async function resolveAgentId(chain: VeilChain, nameOrId: string): Promise<bigint> {
+  if (/^\d{1,30}$/.test(nameOrId)) return BigInt(nameOrId);
+  const id = await chain.agentIdOf(nameOrId);
+  if (id === 0n) {
+    throw new VeilError("AGENT_NOT_FOUND", `There is no agent "${nameOrId}"`, {
+      hint: "Check the name, or deploy it with `veil deploy ./dir --name NAME`.",
+    });
+  }
+  return id;
+}
