@@ -19,7 +19,7 @@ type DisposeFn = ivm.Reference<(isolate: ivm.Isolate) => void>;
 
 let helpers: Promise<{ make: MakeFn; dispose: DisposeFn } | undefined> | undefined;
 /** Isolates handed to the disposer and not yet gone: to the host they are gone already. */
-const going = new WeakSet<ivm.Isolate>();
+const going = new Set<ivm.Isolate>();
 
 function startHelpers(): Promise<{ make: MakeFn; dispose: DisposeFn } | undefined> {
   helpers ??= (async () => {
@@ -68,6 +68,7 @@ export function disposeAway(isolate: ivm.Isolate): void {
   if (isolate.isDisposed || going.has(isolate)) return;
   going.add(isolate);
   const here = () => {
+    going.delete(isolate);
     if (!isolate.isDisposed) isolate.dispose();
   };
   void startHelpers().then(
@@ -79,4 +80,20 @@ export function disposeAway(isolate: ivm.Isolate): void {
 /** Whether an isolate is disposed of, or on its way (handed to the disposer). */
 export function isGone(isolate: ivm.Isolate): boolean {
   return isolate.isDisposed || going.has(isolate);
+}
+
+/**
+ * Disposes here, now, of every isolate still on its way to the disposer. The process's exit hook
+ * calls it: isolated-vm joins its threads as the process ends, and an isolate still running
+ * (a loop the disposer had not yet reached) would keep its thread, and the process, alive for ever.
+ */
+export function disposeGoingNow(): void {
+  for (const isolate of going) {
+    try {
+      if (!isolate.isDisposed) isolate.dispose();
+    } catch {
+      // Already on its way out.
+    }
+  }
+  going.clear();
 }

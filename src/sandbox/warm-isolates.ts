@@ -1,7 +1,7 @@
 import ivm from "isolated-vm";
 import { type HostOperations, handOver, takeEntries } from "./host-bridge.ts";
 import { urlParse, urlSet } from "./host-url.ts";
-import { disposeAway, isGone, makeIsolate } from "./isolate-threads.ts";
+import { disposeAway, disposeGoingNow, isGone, makeIsolate } from "./isolate-threads.ts";
 import { buildPrelude } from "./prelude-bundle.ts";
 
 /**
@@ -151,6 +151,7 @@ function newIsolate(memoryMb: number): Promise<ivm.Isolate> {
         // spare being made): a process that exits under it crashed with SIGSEGV about one time
         // in five when a test file force-exited right after its last test. A moment's wait
         // (synchronous: nothing else runs in 'exit') lets that work finish first.
+        disposeGoingNow();
         if (isolateWorkAt > 0 && Date.now() - isolateWorkAt < 1000) Atomics.wait(EXIT_WAIT, 0, 0, 150);
         reallyExit(code);
       });

@@ -56,3 +56,23 @@ test("code running in an isolate stops when it is disposed of away", async () =>
   disposeAway(isolate);
   await assert.rejects(running, /disposed/i);
 });
+
+test("a process whose agent still spins when it is disposed of and the process exits, exits", async () => {
+  // isolated-vm joins its threads at exit: an isolate the disposer had not reached kept spinning
+  // and the process never ended (a test file hung CI this way).
+  const { spawnSync } = await import("node:child_process");
+  const script = `
+    import { IsolateSandbox } from ${JSON.stringify(new URL("../../src/sandbox/isolate.ts", import.meta.url).pathname)};
+    const sb = await IsolateSandbox.create({ meta: { id: "1", name: "spin", codeHash: "0x${"01".repeat(32)}" },
+      code: "export default { fetch() { setTimeout(() => { for (;;) {} }, 10); return new Response('ok'); } };" });
+    await sb.invoke({ method: "GET", url: "https://spin.agents.veil/", headers: [], body: null });
+    await new Promise((r) => setTimeout(r, 100));
+    sb.dispose();
+    process.exit(0);`;
+  const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    timeout: 20_000,
+    encoding: "utf8",
+  });
+  assert.equal(run.signal, null, `the process did not exit within 20 s: ${run.stderr}`);
+  assert.equal(run.status, 0, run.stderr);
+});
