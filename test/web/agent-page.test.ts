@@ -1,19 +1,16 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { privateKeyToAccount } from "viem/accounts";
-import { repoRoot, startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
+import { chromiumMissing, openBrowser, screenshotSteps } from "../helpers/browser.ts";
+import { startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
 
 // The console's agent page and playground in a real browser (issue 16): Debian's chromium driven
 // by playwright-core against a network this file starts. An agent deployed from the CLI is
 // opened from the landing page; its verification verdict is computed by the SDK in the page.
-
-const CHROMIUM = "/usr/bin/chromium";
-const artifacts = join(repoRoot, "test-artifacts");
-const skip = !existsSync(CHROMIUM) && `${CHROMIUM} is missing; install it: sudo apt-get install -y chromium`;
 
 /** An agent that echoes, and on /stream answers in three pieces a moment apart. */
 function writeEchoAgent(dir: string, tag: string): void {
@@ -50,7 +47,7 @@ function writeEchoAgent(dir: string, tag: string): void {
   );
 }
 
-describe("the console's agent page and playground", { timeout: 120_000, skip }, () => {
+describe("the console's agent page and playground", { timeout: 120_000, skip: chromiumMissing }, () => {
   const work = mkdtempSync(join(tmpdir(), "veil-agent-page-"));
   const dir = join(work, ".veil");
   const env = { VEIL_NETWORK: join(dir, "network.json") };
@@ -59,22 +56,9 @@ describe("the console's agent page and playground", { timeout: 120_000, skip }, 
   let browser: Browser | undefined;
   let page: Page;
   let consoleUrl = "";
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
   const net = () => JSON.parse(readFileSync(join(dir, "network.json"), "utf8"));
-
-  async function step(name: string, fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (err) {
-      if (page) {
-        mkdirSync(artifacts, { recursive: true });
-        const file = join(artifacts, `agent-page-${name}.png`);
-        await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
-        console.error(`screenshot of the page: ${file}`);
-      }
-      throw err;
-    }
-  }
+  const step = screenshotSteps("agent-page", () => page);
 
   before(async () => {
     network = await startNetwork(dir);
@@ -82,13 +66,7 @@ describe("the console's agent page and playground", { timeout: 120_000, skip }, 
     writeEchoAgent(agentDir, "v0");
     const deploy = await veil(["deploy", agentDir, "--name", "echo"], { env });
     assert.equal(deploy.code, 0, deploy.stderr);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-background-networking"],
-    });
-    page = await browser.newPage();
-    page.on("pageerror", (err) => pageErrors.push(err.message));
+    ({ browser, page, pageErrors } = await openBrowser());
   });
   after(async () => {
     await browser?.close();

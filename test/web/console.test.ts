@@ -1,36 +1,17 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { repoRoot, startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
+import type { Browser, Page } from "playwright-core";
+import { chromiumMissing, openBrowser, screenshotSteps } from "../helpers/browser.ts";
+import { startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
 
 // The console in a real browser (issue 16): Debian's chromium driven by playwright-core, against a
 // network this file starts, as a person would use it: open the URL `veil up` printed, read the
 // network at a glance, deploy from the CLI and watch the agent appear without a reload.
 
-const CHROMIUM = "/usr/bin/chromium";
-const artifacts = join(repoRoot, "test-artifacts");
-const isRoot = process.getuid?.() === 0;
-
-/** As root (CI), chromium comes from Debian's packages, as .ci/run installs it. */
-function ensureChromium(): void {
-  if (existsSync(CHROMIUM) || !isRoot) return;
-  console.error("::: installing chromium (apt-get), which the console's test needs");
-  const r = spawnSync(
-    "sh",
-    ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null"],
-    { stdio: "inherit" },
-  );
-  assert.equal(r.status, 0, "apt-get install chromium failed");
-}
-
-const skip =
-  !existsSync(CHROMIUM) && !isRoot && `${CHROMIUM} is missing; install it: sudo apt-get install -y chromium`;
-
-describe("the web console", { timeout: 600_000, skip }, () => {
+describe("the web console", { timeout: 600_000, skip: chromiumMissing }, () => {
   const work = mkdtempSync(join(tmpdir(), "veil-console-"));
   const dir = join(work, ".veil");
   const env = { VEIL_NETWORK: join(dir, "network.json") };
@@ -38,34 +19,15 @@ describe("the web console", { timeout: 600_000, skip }, () => {
   let browser: Browser | undefined;
   let page: Page;
   let consoleUrl = "";
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
   let navigations = 0;
 
   /** Runs a step; on failure saves a screenshot of the page to test-artifacts/ first. */
-  async function step(name: string, fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (err) {
-      if (page) {
-        mkdirSync(artifacts, { recursive: true });
-        const file = join(artifacts, `console-${name}.png`);
-        await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
-        console.error(`screenshot of the page: ${file}`);
-      }
-      throw err;
-    }
-  }
+  const step = screenshotSteps("console", () => page);
 
   before(async () => {
-    ensureChromium();
+    ({ browser, page, pageErrors } = await openBrowser());
     network = await startNetwork(dir);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-background-networking"],
-    });
-    page = await browser.newPage();
-    page.on("pageerror", (err) => pageErrors.push(err.message));
     page.on("framenavigated", (frame) => {
       if (frame === page.mainFrame()) navigations++;
     });

@@ -1,20 +1,17 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { repoRoot, startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
+import type { Browser, Page } from "playwright-core";
+import { chromiumMissing, openBrowser, screenshotSteps } from "../helpers/browser.ts";
+import { startNetwork, stopNetwork, veil } from "../helpers/cli.ts";
 
 // The console's staking and governance pages in a real browser (issue 16): a pool made with the
 // CLI is staked into from the page (signed by the DEV ONLY development account), and a proposal
 // made with the CLI is voted on, queued and executed from the page.
 
-const CHROMIUM = "/usr/bin/chromium";
-const artifacts = join(repoRoot, "test-artifacts");
-const skip = !existsSync(CHROMIUM) && `${CHROMIUM} is missing; install it: sudo apt-get install -y chromium`;
-
-describe("the console's staking and governance pages", { timeout: 240_000, skip }, () => {
+describe("the console's staking and governance pages", { timeout: 240_000, skip: chromiumMissing }, () => {
   const work = mkdtempSync(join(tmpdir(), "veil-economy-pages-"));
   const dir = join(work, ".veil");
   const env = { VEIL_NETWORK: join(dir, "network.json") };
@@ -42,29 +39,12 @@ describe("the console's staking and governance pages", { timeout: 240_000, skip 
     }
   }
 
-  async function step(name: string, fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (err) {
-      if (page) {
-        mkdirSync(artifacts, { recursive: true });
-        const file = join(artifacts, `economy-pages-${name}.png`);
-        await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
-        console.error(`screenshot of the page: ${file}`);
-      }
-      throw err;
-    }
-  }
+  const step = screenshotSteps("economy-pages", () => page);
 
   before(async () => {
     network = await startNetwork(dir, ["--workers", "1"]);
     consoleUrl = net().console.url;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-background-networking"],
-    });
-    page = await browser.newPage();
+    ({ browser, page } = await openBrowser());
   });
   after(async () => {
     await browser?.close();
