@@ -13,7 +13,7 @@ import { chainError, type VeilChain } from "../chain/index.ts";
 import { sealAgentSecret } from "../crypto/agent-envelopes.ts";
 import { fromHex, toHex } from "../crypto/bytes.ts";
 import { VeilError } from "../errors/index.ts";
-import { type VerifiedAgentIdentity, verifyAgentIdentity } from "./identity.ts";
+import { resolveAgentId, type VerifiedAgentIdentity, verifyAgentIdentity } from "./identity.ts";
 
 // Setting an agent's secrets from a browser (the web console): each value is sealed in the page
 // to the agent's certified keys (after their certificates check out up to the master key on
@@ -106,7 +106,7 @@ export async function setSecretFromBrowser(
       hint: "Use letters, digits and underscores, not starting with a digit (as environment variables).",
     });
   }
-  const id = /^\d{1,30}$/.test(nameOrId) ? BigInt(nameOrId) : await chain.agentIdOf(nameOrId);
+  const id = await resolveAgentId(chain, nameOrId);
   const agent = await chain.getAgent(id);
   if (agent.owner.toLowerCase() !== signer.address.toLowerCase()) {
     throw new VeilError("NOT_AGENT_OWNER", `${signer.address} does not own agent ${agent.name}`, {

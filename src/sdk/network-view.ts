@@ -9,6 +9,7 @@ import {
 } from "../chain/index.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { NetworkFile } from "../network/config.ts";
+import { resolveAgentId } from "./identity.ts";
 
 // Browser-safe (the web console bundles it, src/sdk/browser.ts): web APIs, viem and Veil's own
 // browser-safe modules only; `import type` of the network file costs nothing at run time.
@@ -245,12 +246,7 @@ export async function readAgentDetail(
   options: { gatewayUrl?: string; fetch?: Fetch } = {},
 ): Promise<AgentDetail> {
   const doFetch = options.fetch ?? fetch;
-  const id = /^\d{1,30}$/.test(nameOrId) ? BigInt(nameOrId) : await chain.agentIdOf(nameOrId);
-  if (id === 0n) {
-    throw new VeilError("AGENT_NOT_FOUND", `There is no agent "${nameOrId}"`, {
-      hint: "Check the name on the console's landing page, or deploy it with `veil deploy`.",
-    });
-  }
+  const id = await resolveAgentId(chain, nameOrId);
   const asked = options.gatewayUrl
     ? doFetch(`${options.gatewayUrl.replace(/\/+$/, "")}/v1/agents/${id}`)
         .then((r) => (r.ok ? (r.json() as Promise<{ workers?: AgentWorkerGlance[] }>) : undefined))

@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { builtinModules } from "node:module";
 import { test } from "node:test";
 import vm from "node:vm";
-import { build, type Plugin } from "esbuild";
 import {
   generateX25519,
   openRequest,
@@ -10,40 +8,13 @@ import {
   SealedStreamWriter,
   sealResponse,
 } from "../../src/crypto/index.ts";
-import { repoRoot } from "../helpers/cli.ts";
+import { bundleForBrowser } from "../helpers/browser-bundle.ts";
 
 // The web console seals requests and opens answers in the browser (issue 16): the crypto on
 // that path must bundle without a Node built-in and, run where only web APIs exist, interwork
 // with the Node side (OpenSSL's X25519 and hashes) byte for byte.
 
-const builtins = new Set(builtinModules);
-const noNodeBuiltins = (found: string[]): Plugin => ({
-  name: "no-node-builtins",
-  setup(b) {
-    b.onResolve({ filter: /.*/ }, (args) => {
-      const bare = args.path.replace(/^node:/, "").split("/")[0]!;
-      if (args.path.startsWith("node:") || (builtins.has(bare) && !args.path.startsWith("."))) {
-        found.push(`${args.path} (imported by ${args.importer.replace(`${repoRoot}/`, "")})`);
-        return { path: args.path, external: true };
-      }
-      return undefined;
-    });
-  },
-});
-
-async function bundle(contents: string, found: string[]): Promise<string> {
-  const out = await build({
-    stdin: { contents, resolveDir: repoRoot, loader: "ts" },
-    bundle: true,
-    platform: "browser",
-    format: "iife",
-    globalName: "veil",
-    write: false,
-    logLevel: "silent",
-    plugins: [noNodeBuiltins(found)],
-  });
-  return out.outputFiles[0]!.text;
-}
+const bundle = bundleForBrowser;
 
 test("the SDK's browser entry (invokeAgent included) bundles without any Node built-in", async () => {
   const found: string[] = [];

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { builtinModules } from "node:module";
 import { join } from "node:path";
 import { test } from "node:test";
 import vm from "node:vm";
-import { build, type Plugin } from "esbuild";
+import { bundleForBrowser } from "../helpers/browser-bundle.ts";
 import { repoRoot } from "../helpers/cli.ts";
 
 // verifyAgent must run in a browser: its code path may use web APIs and @noble only. These
@@ -12,36 +11,7 @@ import { repoRoot } from "../helpers/cli.ts";
 // simulated-evidence verification it relies on in a bare `vm` context (no process, Buffer,
 // require: only what a browser has).
 
-const builtins = new Set(builtinModules);
-function nodeImportsOf(found: string[]): Plugin {
-  return {
-    name: "no-node-builtins",
-    setup(b) {
-      b.onResolve({ filter: /.*/ }, (args) => {
-        const bare = args.path.replace(/^node:/, "").split("/")[0]!;
-        if (args.path.startsWith("node:") || (builtins.has(bare) && !args.path.startsWith("."))) {
-          found.push(`${args.path} (imported by ${args.importer.replace(`${repoRoot}/`, "")})`);
-          return { path: args.path, external: true };
-        }
-        return undefined;
-      });
-    },
-  };
-}
-
-async function bundle(contents: string, found: string[]): Promise<string> {
-  const out = await build({
-    stdin: { contents, resolveDir: repoRoot, loader: "ts" },
-    bundle: true,
-    platform: "browser",
-    format: "iife",
-    globalName: "veil",
-    write: false,
-    logLevel: "silent",
-    plugins: [nodeImportsOf(found)],
-  });
-  return out.outputFiles[0]!.text;
-}
+const bundle = bundleForBrowser;
 
 test("the SDK's verifyAgent bundles for the browser without any Node built-in", async () => {
   const found: string[] = [];

@@ -1,6 +1,5 @@
 import type { Hex } from "viem";
 import { agentRegistryAbi } from "../abi.ts";
-import type { WriteArgs, WriteName } from "../typed-calls.ts";
 import { RegistryClient } from "./base.ts";
 import { AgentAccess, type AgentAccessMode, type AgentPolicy } from "./records.ts";
 
@@ -35,22 +34,8 @@ export class AccessClient extends RegistryClient {
     );
   }
 
-  async #agentWrite<N extends WriteName<typeof agentRegistryAbi>>(
-    action: string,
-    functionName: N,
-    args: WriteArgs<typeof agentRegistryAbi, N>,
-  ): Promise<Hex> {
-    const { hash } = await this.write(action, {
-      address: this.config.contracts.agentRegistry,
-      abi: agentRegistryAbi,
-      functionName,
-      args,
-    });
-    return hash;
-  }
-
   setAgentAccess(id: bigint, access: AgentAccessMode, token: Hex, minBalance: bigint): Promise<Hex> {
-    return this.#agentWrite(`set the access mode of agent ${id}`, "setAccess", [
+    return this.agentWrite(`set the access mode of agent ${id}`, "setAccess", [
       id,
       AgentAccess[access],
       token,
@@ -59,11 +44,11 @@ export class AccessClient extends RegistryClient {
   }
 
   setAgentAllowed(id: bigint, callers: Hex[], allowed: boolean): Promise<Hex> {
-    return this.#agentWrite(`change the allowlist of agent ${id}`, "setAllowed", [id, callers, allowed]);
+    return this.agentWrite(`change the allowlist of agent ${id}`, "setAllowed", [id, callers, allowed]);
   }
 
   setAgentPrice(id: bigint, price: bigint): Promise<Hex> {
-    return this.#agentWrite(`set the price of agent ${id}`, "setPrice", [id, price]);
+    return this.agentWrite(`set the price of agent ${id}`, "setPrice", [id, price]);
   }
 
   /** Seconds a price increase waits before it applies (ADR 0020); governance sets it. */
@@ -89,10 +74,10 @@ export class AccessClient extends RegistryClient {
   }
 
   setAgentQuota(id: bigint, calls: number, periodSeconds: number): Promise<Hex> {
-    return this.#agentWrite(`set the quota of agent ${id}`, "setQuota", [id, calls, periodSeconds]);
+    return this.agentWrite(`set the quota of agent ${id}`, "setQuota", [id, calls, periodSeconds]);
   }
 
   setAgentSpendingCap(id: bigint, cap: bigint): Promise<Hex> {
-    return this.#agentWrite(`set the spending cap of agent ${id}`, "setSpendingCap", [id, cap]);
+    return this.agentWrite(`set the spending cap of agent ${id}`, "setSpendingCap", [id, cap]);
   }
 }

@@ -1,6 +1,5 @@
 import { type Hex, parseEventLogs } from "viem";
 import { agentRegistryAbi } from "../abi.ts";
-import type { WriteArgs, WriteName } from "../typed-calls.ts";
 import { RegistryClient } from "./base.ts";
 import type { AgentEvent, AgentLimits, AgentRecord } from "./records.ts";
 
@@ -157,38 +156,24 @@ export class AgentsClient extends RegistryClient {
     );
   }
 
-  async #agentWrite<N extends WriteName<typeof agentRegistryAbi>>(
-    action: string,
-    functionName: N,
-    args: WriteArgs<typeof agentRegistryAbi, N>,
-  ): Promise<Hex> {
-    const { hash } = await this.write(action, {
-      address: this.config.contracts.agentRegistry,
-      abi: agentRegistryAbi,
-      functionName,
-      args,
-    });
-    return hash;
-  }
-
   activateAgentVersion(id: bigint, version: number): Promise<Hex> {
-    return this.#agentWrite(`activate version ${version} of agent ${id}`, "activateVersion", [id, version]);
+    return this.agentWrite(`activate version ${version} of agent ${id}`, "activateVersion", [id, version]);
   }
 
   removeAgentVersion(id: bigint, version: number): Promise<Hex> {
-    return this.#agentWrite(`remove version ${version} of agent ${id}`, "removeVersion", [id, version]);
+    return this.agentWrite(`remove version ${version} of agent ${id}`, "removeVersion", [id, version]);
   }
 
   pauseAgent(id: bigint): Promise<Hex> {
-    return this.#agentWrite(`pause agent ${id}`, "pause", [id]);
+    return this.agentWrite(`pause agent ${id}`, "pause", [id]);
   }
 
   unpauseAgent(id: bigint): Promise<Hex> {
-    return this.#agentWrite(`unpause agent ${id}`, "unpause", [id]);
+    return this.agentWrite(`unpause agent ${id}`, "unpause", [id]);
   }
 
   transferAgentOwnership(id: bigint, newOwner: Hex): Promise<Hex> {
-    return this.#agentWrite(`transfer agent ${id} to ${newOwner}`, "transferAgentOwnership", [id, newOwner]);
+    return this.agentWrite(`transfer agent ${id} to ${newOwner}`, "transferAgentOwnership", [id, newOwner]);
   }
 
   /** Agent events from `fromBlock` on (inclusive), in chain order. */

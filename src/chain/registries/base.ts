@@ -1,4 +1,5 @@
 import type { Abi, Hex, Log } from "viem";
+import { agentRegistryAbi } from "../abi.ts";
 import type { VeilChain } from "../client.ts";
 import { chainError } from "../errors.ts";
 import type { WriteArgs, WriteName } from "../typed-calls.ts";
@@ -36,5 +37,20 @@ export abstract class RegistryClient {
     request: { address: Hex; abi: A; functionName: N; args: WriteArgs<A, N>; value?: bigint },
   ): Promise<{ hash: Hex; logs: Log[] }> {
     return this.chain.write(action, request);
+  }
+
+  /** A write to the AgentRegistry, which the agents' and the access clients both make. */
+  protected async agentWrite<N extends WriteName<typeof agentRegistryAbi>>(
+    action: string,
+    functionName: N,
+    args: WriteArgs<typeof agentRegistryAbi, N>,
+  ): Promise<Hex> {
+    const { hash } = await this.write(action, {
+      address: this.config.contracts.agentRegistry,
+      abi: agentRegistryAbi,
+      functionName,
+      args,
+    });
+    return hash;
   }
 }
