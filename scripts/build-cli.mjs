@@ -15,7 +15,11 @@ const started = Date.now();
 const next = join(root, "dist", `.cli-${process.pid}`);
 rmSync(next, { recursive: true, force: true });
 await build({
-  entryPoints: [join(root, "src", "cli", "main.ts")],
+  // The sandbox process a worker starts for agents it moves out of its own (src/sandbox/placement.ts).
+  entryPoints: {
+    main: join(root, "src", "cli", "main.ts"),
+    "sandbox-process": join(root, "src", "sandbox", "process-main.ts"),
+  },
   outdir: next,
   bundle: true,
   splitting: true,

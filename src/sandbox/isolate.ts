@@ -329,6 +329,7 @@ export class IsolateSandbox implements Sandbox {
   readonly #throttle = new RunawayThrottle();
   /** The last isolate a limit stopped: one stop is one strike, however many requests it failed. */
   #struck: ivm.Isolate | undefined;
+  #onStrike: ((reason: string) => void) | undefined;
   #heap: { isolate: ivm.Isolate | undefined; bytes: number; at: number; sampling: boolean } = {
     isolate: undefined,
     bytes: 0,
@@ -399,6 +400,8 @@ export class IsolateSandbox implements Sandbox {
      * it, deriveSecret throws.
      */
     secretKey?: Uint8Array;
+    /** Told each time a limit stops the agent's code (one strike: see throttle.ts). */
+    onStrike?: (reason: string) => void;
   }): Promise<IsolateSandbox> {
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     limits.egress = { ...DEFAULT_LIMITS.egress, ...limits.egress };
@@ -412,6 +415,7 @@ export class IsolateSandbox implements Sandbox {
       options.agentCaller,
       options.secretKey,
     );
+    sandbox.#onStrike = options.onStrike;
     await sandbox.#realmFor(PUBLIC);
     return sandbox;
   }
@@ -1249,6 +1253,7 @@ export class IsolateSandbox implements Sandbox {
     if (this.#struck === isolate) return;
     this.#struck = isolate;
     const pause = this.#throttle.strike(reason);
+    this.#onStrike?.(reason);
     if (this.#throttle.strikes > 1) {
       this.#log(
         "error",
@@ -1372,3 +1377,4 @@ function stateHook(state: AgentStateBackend, onIntegrity: (error: VeilError) => 
     }
   };
 }
+export type IsolateSandboxOptions = Parameters<typeof IsolateSandbox.create>[0];

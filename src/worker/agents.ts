@@ -11,6 +11,7 @@ import { DEFAULT_EGRESS } from "../sandbox/egress.ts";
 import type { AgentCaller } from "../sandbox/host-agents.ts";
 import type { LlmSigner } from "../sandbox/host-llm.ts";
 import { IsolateSandbox } from "../sandbox/isolate.ts";
+import type { AgentPlacement } from "../sandbox/placement.ts";
 import type { Sandbox, SandboxLimits } from "../sandbox/types.ts";
 import { prewarmIsolate } from "../sandbox/warm-isolates.ts";
 import { DEFAULT_STATE_QUOTA, EncryptedAgentState, type StateQuota } from "../storage/agent-state.ts";
@@ -60,6 +61,8 @@ export type AgentTableOptions = {
   allowPrivateEgress?: readonly string[];
   /** The replay guard over the nonce space this worker shares with the others (replay-guard.ts). */
   replay?: ReplayGuard;
+  /** Where agents run: heavy or hostile ones are moved to the sandbox process (sandbox/placement.ts). */
+  placement?: AgentPlacement;
 };
 
 /** Retry loading a failed agent (a bundle not yet in the store, say) after this long. */
@@ -180,7 +183,8 @@ export class AgentTable {
             ),
           )
         : {};
-      const sandbox = await IsolateSandbox.create({
+      const place = this.#opts.placement ?? IsolateSandbox;
+      const sandbox = await place.create({
         code,
         meta: {
           id: key,

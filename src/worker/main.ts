@@ -13,6 +13,7 @@ import { VeilError } from "../errors/index.ts";
 import { type ClusterKeyGrant, requestClusterKey, requestVerification } from "../gatekeeper/client.ts";
 import { loadNetwork, type NetworkFile, networkMaxima } from "../network/config.ts";
 import { watchHotThreads } from "../sandbox/hot-threads.ts";
+import { AgentPlacement } from "../sandbox/placement.ts";
 import {
   type BlobSource,
   directoryBlobSource,
@@ -201,7 +202,23 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
   const logStore = shared.logs;
   const logbook = new LogBook({ chain, store: logStore, worker: identity.address });
   const replay = new ReplayGuard(shared.nonces);
+  // Agents that prove heavy or hostile run on in a process of their own at a lower priority
+  // (docs/adr/0018); it is started now so that moving one costs a load, not a process start.
+  const placement = new AgentPlacement();
+  placement.start().then(
+    () =>
+      console.error(
+        placement.enabled
+          ? `sandbox process: pid ${placement.processPid}`
+          : "sandbox process: off (VEIL_AGENT_PLACEMENT=off)",
+      ),
+    (err: unknown) =>
+      console.error(
+        `sandbox process: could not start (${(err as Error).message}); agents stay in this process`,
+      ),
+  );
   const agents: AgentTable = new AgentTable({
+    placement,
     quotas,
     replay,
     allowPrivateEgress: options.allowPrivateEgress ?? [],
