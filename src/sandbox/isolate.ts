@@ -330,6 +330,8 @@ export class IsolateSandbox implements Sandbox {
   /** The last isolate a limit stopped: one stop is one strike, however many requests it failed. */
   #struck: ivm.Isolate | undefined;
   #onStrike: ((reason: string) => void) | undefined;
+  /** CPU of the isolates this sandbox has thrown away (ns). */
+  #cpuOfGoneNs = 0n;
   #heap: { isolate: ivm.Isolate | undefined; bytes: number; at: number; sampling: boolean } = {
     isolate: undefined,
     bytes: 0,
@@ -1262,8 +1264,29 @@ export class IsolateSandbox implements Sandbox {
     }
   }
 
+  /** CPU the agent's code has used in this sandbox, all its isolates together (µs). */
+  get cpuUsedUs(): number {
+    let ns = this.#cpuOfGoneNs;
+    const isolate = this.#isolate;
+    if (isolate && !isGone(isolate)) {
+      try {
+        ns += isolate.cpuTime;
+      } catch {
+        // Disposed of meanwhile: its time was counted as it went.
+      }
+    }
+    return Number(ns / 1000n);
+  }
+
   /** Throws the isolate away with every realm in it; the next request starts a new one. */
   #reset(isolate: ivm.Isolate): void {
+    if (!isGone(isolate)) {
+      try {
+        this.#cpuOfGoneNs += isolate.cpuTime;
+      } catch {
+        // Already disposed of: nothing more to count.
+      }
+    }
     if (this.#isolate === isolate) {
       for (const t of this.#timers) clearTimeout(t);
       this.#timers.clear();

@@ -68,11 +68,10 @@ export class PlacedSandbox implements Sandbox {
   readonly #process: SandboxProcess;
   readonly #heavyCpuUs: number;
   #local: IsolateSandbox | undefined;
-  #localInFlight = 0;
   #remote: ProcessSandbox | undefined;
   #moving: Promise<void> | undefined;
   #windowStart = performance.now();
-  #windowCpuUs = 0;
+  #windowCpuAtUs = 0;
   #disposed = false;
   /** Why it was moved, once it was. */
   movedBecause: string | undefined;
@@ -113,19 +112,15 @@ export class PlacedSandbox implements Sandbox {
       return remote.invoke(request, trigger);
     }
     const local = this.#local;
-    if (!local)
-      throw new VeilError("AGENT_UNAVAILABLE", "The agent is not loaded", { status: 503, retryable: true });
-    this.#localInFlight++;
-    let streaming = false;
+    if (!local) {
+      throw new VeilError("AGENT_NOT_READY", "The agent is not loaded", { status: 503, retryable: true });
+    }
     try {
       const r = await local.invoke(request, trigger);
-      this.#spent(r.usage.cpuUs);
       if (r.stream) {
-        streaming = true;
         r.stream.finished.then((end) => {
-          this.#spent(end.usage.cpuUs - r.usage.cpuUs);
+          this.#checkCpu(local);
           if (end.error instanceof VeilError && MOVE_ON.has(end.error.code)) this.#move(end.error.code);
-          this.#localDone(local);
         });
       }
       return r;
@@ -133,25 +128,22 @@ export class PlacedSandbox implements Sandbox {
       if (err instanceof VeilError && MOVE_ON.has(err.code)) this.#move(err.code);
       throw err;
     } finally {
-      if (!streaming) this.#localDone(local);
+      this.#checkCpu(local);
     }
   }
 
-  #localDone(local: IsolateSandbox): void {
-    this.#localInFlight--;
-    // Requests that were running when the agent moved finish where they started.
-    if (this.#local !== local && this.#localInFlight === 0) local.dispose();
-  }
-
-  #spent(cpuUs: number): void {
+  /**
+   * Reads the agent's CPU from its isolates (not from requests' usage: requests running at once
+   * each count what they overlap in), its timers' and waitUntil's work included.
+   */
+  #checkCpu(local: IsolateSandbox): void {
     const now = performance.now();
+    const used = local.cpuUsedUs;
     if (now - this.#windowStart > 1000) {
       this.#windowStart = now;
-      this.#windowCpuUs = 0;
-    }
-    this.#windowCpuUs += cpuUs;
-    if (this.#windowCpuUs > this.#heavyCpuUs) {
-      this.#move(`used ${Math.round(this.#windowCpuUs / 1000)} ms of CPU within a second`);
+      this.#windowCpuAtUs = used;
+    } else if (used - this.#windowCpuAtUs > this.#heavyCpuUs) {
+      this.#move(`used ${Math.round((used - this.#windowCpuAtUs) / 1000)} ms of CPU within a second`);
     }
   }
 
@@ -169,9 +161,9 @@ export class PlacedSandbox implements Sandbox {
           "warn",
           `moved to the worker's sandbox process (lower priority, its own memory): ${why}`,
         );
-        const local = this.#local;
+        // Requests running there finish first (IsolateSandbox.dispose waits for them).
+        this.#local?.dispose();
         this.#local = undefined;
-        if (local && this.#localInFlight === 0) local.dispose();
       },
       (err: unknown) => {
         // The agent stays where it is; the next sign tries again.
@@ -186,7 +178,7 @@ export class PlacedSandbox implements Sandbox {
 
   dispose(): void {
     this.#disposed = true;
-    if (this.#local && this.#localInFlight === 0) this.#local.dispose();
+    this.#local?.dispose();
     this.#local = undefined;
     this.#remote?.dispose();
   }

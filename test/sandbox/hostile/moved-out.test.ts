@@ -57,13 +57,13 @@ describe("hostile agents: moved out of the worker's process", () => {
     placement.close();
   });
 
-  async function agent(code = AGENT) {
+  async function agent(code = AGENT, cpuTimeMs = 250) {
     const logs: string[] = [];
     const state = memoryState();
     const sandbox = await placement.create({
       code,
       meta: { id: "7", name: "agent", codeHash: `0x${"77".repeat(32)}` },
-      limits: { cpuTimeMs: 100 },
+      limits: { cpuTimeMs },
       log: (level, message) => logs.push(`${level}: ${message}`),
       state,
     });
@@ -90,7 +90,10 @@ describe("hostile agents: moved out of the worker's process", () => {
     assert.deepEqual([...new Set(niceOfThreads(process.pid))].includes(10), false);
     // State went through the worker's backend; logs reach the worker's sink.
     assert.match(text(state.values.get("n")!), /2$/); // as the prelude encoded it
-    assert.ok(logs.some((l) => l === "log: count 2"), logs.join("\n"));
+    assert.ok(
+      logs.some((l) => l === "log: count 2"),
+      logs.join("\n"),
+    );
     assert.ok(logs.some((l) => /moved to the worker's sandbox process/.test(l)));
     // Its limits still hold there, with the same typed error.
     await assert.rejects(sandbox.invoke(req("GET", "/spin")), { code: "LIMIT_CPU_EXCEEDED" });
@@ -114,6 +117,7 @@ describe("hostile agents: moved out of the worker's process", () => {
   test("an agent that keeps a core busy without being stopped is moved too; a light one never is", async () => {
     const busy = await agent(
       `export default { fetch() { const t = Date.now(); while (Date.now() - t < 60) {} return new Response("done"); } };`,
+      1000,
     );
     const light = await agent(`export default { fetch() { return new Response("light"); } };`);
     for (let i = 0; i < 6 && busy.sandbox.where === "worker"; i++) {
@@ -125,6 +129,18 @@ describe("hostile agents: moved out of the worker's process", () => {
     assert.match(busy.sandbox.movedBecause ?? "", /ms of CPU within a second/);
     for (let i = 0; i < 300; i++) await light.sandbox.invoke(req("GET", "/"));
     assert.equal(light.sandbox.where, "worker");
+    // Many requests waiting at once each see the isolate's CPU while they wait: summed per
+    // request that looked heavy; the agent's own CPU does not.
+    const waiting = await agent(
+      `export default { async fetch() { await new Promise((r) => setTimeout(r, 150)); return new Response("waited"); } };`,
+    );
+    for (let round = 0; round < 3; round++) {
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, () => waiting.sandbox.invoke(req("GET", "/"))),
+      );
+      assert.ok(answers.every((a) => text(a.body) === "waited"));
+    }
+    assert.equal(waiting.sandbox.where, "worker");
   });
 
   test("an answer no transport may carry (status 999) moves the agent; the caller gets AGENT_BAD_RESPONSE either side", async () => {
