@@ -102,18 +102,18 @@ async function driver(config: DriverConfig): Promise<void> {
 
   // One connection per target, the targets taking turns request by request, so that both see
   // the same machine at the same moment.
-  const targets = [
+  const targets: { url: string; headers: Record<string, string>; agent: Agent; times: number[] }[] = [
     {
       url: `${network.gateway!.url}/agents/hello-0/`,
       headers: { "x-veil-prefer-worker": config.worker.address },
       agent: new Agent({ keepAlive: true, maxSockets: 1 }),
-      times: [] as number[],
+      times: [],
     },
     {
       url: `${config.worker.url}/v1/agents/hello-0/invoke/`,
       headers: {},
       agent: new Agent({ keepAlive: true, maxSockets: 1 }),
-      times: [] as number[],
+      times: [],
     },
   ];
   const refused: Record<string, number> = {};

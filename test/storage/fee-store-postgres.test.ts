@@ -13,9 +13,13 @@ after(stopOwnPostgres);
 /** Every query any connection of the pool sends, counted (BEGIN and COMMIT included). */
 class CountingClient extends pg.Client {
   static queries = 0;
-  override query(...args: Parameters<pg.Client["query"]>) {
-    CountingClient.queries++;
-    return (super.query as (...a: unknown[]) => ReturnType<pg.Client["query"]>)(...args);
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    const query = this.query.bind(this) as (...args: unknown[]) => unknown;
+    this.query = ((...args: unknown[]) => {
+      CountingClient.queries++;
+      return query(...args);
+    }) as pg.Client["query"];
   }
 }
 
