@@ -23,6 +23,7 @@
 // Needs root, iproute2 (ip netns) and PostgreSQL installed. Prints figures, asserts nothing.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
+import { connect, type Socket } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -157,22 +158,51 @@ function runDriver(hosts: Hosts, host: number, config: DriverConfig): Promise<Dr
 }
 
 /**
+ * From now, a new TCP connection to `url`'s host and port every 20 ms until one connects: the
+ * time it took (what the link itself needs after `ip link set up`, the floor under any rejoin).
+ */
+function firstConnect(url: string, within = 30_000): Promise<number | undefined> {
+  const { hostname, port } = new URL(url);
+  const start = Date.now();
+  return new Promise((resolve) => {
+    const sockets = new Set<Socket>();
+    let timer: NodeJS.Timeout | undefined;
+    const done = (v: number | undefined) => {
+      clearTimeout(timer);
+      for (const s of sockets) s.destroy();
+      resolve(v);
+    };
+    const attempt = () => {
+      if (Date.now() - start > within) return done(undefined);
+      const s = connect({ host: hostname, port: Number(port) });
+      sockets.add(s);
+      s.setTimeout(2_000, () => s.destroy());
+      s.on("error", () => {});
+      s.once("close", () => sockets.delete(s));
+      s.once("connect", () => done(Date.now() - start));
+      timer = setTimeout(attempt, 20);
+    };
+    attempt();
+  });
+}
+
+/**
  * Cuts `host`'s link for `cutMs` under four loops of GETs through the gateway, and resolves
  * with the time from the link coming back up to the first answer from `address` (to a request
- * sent after it came up), or undefined if none came within a minute.
+ * sent after it came up), or undefined if none came within a minute; and the time until a bare
+ * TCP connection from here reached the worker again.
  */
 async function rejoin(
   hosts: Hosts,
   host: number,
   gateway: string,
-  address: string,
+  worker: { address: string; url: string },
   cutMs: number,
-): Promise<{ lostAfter?: number; back?: number }> {
+): Promise<{ back?: number; tcp?: number }> {
+  const address = worker.address;
   const mine = address.toLowerCase();
   let stop = false;
-  let cutAt = Number.POSITIVE_INFINITY;
   let upAt = Number.POSITIVE_INFINITY;
-  let lastMine = 0;
   let back: number | undefined;
   const loop = async () => {
     while (!stop) {
@@ -182,7 +212,6 @@ async function rejoin(
         await res.arrayBuffer();
         const worker = res.headers.get("x-veil-worker")?.toLowerCase();
         if (res.status === 200 && worker === mine) {
-          if (at < cutAt) lastMine = Date.now();
           if (at >= upAt && back === undefined) back = Date.now() - upAt;
         }
       } catch {}
@@ -190,16 +219,16 @@ async function rejoin(
   };
   const loops = Array.from({ length: 4 }, loop);
   await new Promise((r) => setTimeout(r, 1_000));
-  cutAt = Date.now();
   hosts.sh(["link", "set", hosts.hostSide(host), "down"]);
   await new Promise((r) => setTimeout(r, cutMs));
   hosts.sh(["link", "set", hosts.hostSide(host), "up"]);
   upAt = Date.now();
+  const tcp = firstConnect(worker.url);
   const deadline = upAt + 60_000;
   while (back === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   stop = true;
   await Promise.all(loops);
-  return { lostAfter: lastMine ? lastMine - cutAt : undefined, back };
+  return { back, tcp: await tcp };
 }
 
 async function orchestrate(o: { deploys: number; requests: number; rejoins: number; cutMs: number }) {
@@ -284,12 +313,12 @@ async function orchestrate(o: { deploys: number; requests: number; rejoins: numb
     });
     const loadAfterDriver = load();
 
-    const rejoins: { lostAfter?: number; back?: number }[] = [];
+    const rejoins: { back?: number; tcp?: number }[] = [];
     for (let i = 0; i < o.rejoins; i++) {
-      const r = await rejoin(hosts, 2, file.gateway!.url, workers[0]!.address, o.cutMs);
+      const r = await rejoin(hosts, 2, file.gateway!.url, workers[0]!, o.cutMs);
       rejoins.push(r);
       log(
-        `rejoin ${i + 1}: host 2 cut for ${o.cutMs} ms, answered through the gateway again ${r.back === undefined ? "never (1 min)" : `${r.back} ms`} after its link came up`,
+        `rejoin ${i + 1}: host 2 cut for ${o.cutMs} ms, answered through the gateway again ${r.back === undefined ? "never (1 min)" : `${r.back} ms`} after its link came up (a bare TCP connection from host 1 got through after ${r.tcp ?? "-"} ms)`,
       );
     }
     const loadAfter = load();
@@ -340,7 +369,7 @@ async function orchestrate(o: { deploys: number; requests: number; rejoins: numb
               ),
             )
           : "-"
-      } (each: ${rejoins.map((r) => (r.back === undefined ? "never" : ms(r.back))).join(", ")})`,
+      } (each: ${rejoins.map((r) => (r.back === undefined ? "never" : ms(r.back))).join(", ")}); the link itself, link up → a bare TCP connection from host 1 through: ${rejoins.map((r) => (r.tcp === undefined ? "never" : ms(r.tcp))).join(", ")}`,
       "",
       "state read/write p50 on SQLite and PostgreSQL: npm run bench:state (bench/state-stores.ts)",
     ];
