@@ -23,7 +23,6 @@
 // Needs root, iproute2 (ip netns) and PostgreSQL installed. Prints figures, asserts nothing.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
-import { connect, type Socket } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,7 +32,14 @@ import { type PostgresServer, startPostgres } from "../scripts/postgres-cluster.
 import type { NetworkFile } from "../src/network/config.ts";
 import { VeilClient } from "../src/sdk/client.ts";
 import { repoRoot, startNetwork, stopNetwork } from "../test/helpers/cli.ts";
-import { canNamespace, type Hosts, joinWorker, makeHosts, withoutNetwork } from "../test/helpers/hosts.ts";
+import {
+  canNamespace,
+  firstConnect,
+  type Hosts,
+  joinWorker,
+  makeHosts,
+  withoutNetwork,
+} from "../test/helpers/hosts.ts";
 
 const HELLO = (i: number) => `export default { fetch: () => new Response("hello ${i}") };\n`;
 
@@ -154,35 +160,6 @@ function runDriver(hosts: Hosts, host: number, config: DriverConfig): Promise<Dr
       if (line) resolve(JSON.parse(line.slice(6)) as DriverResult);
       else reject(new Error(`the driver on host ${host} exited (${code}) without a result:\n${out}`));
     });
-  });
-}
-
-/**
- * From now, a new TCP connection to `url`'s host and port every 20 ms until one connects: the
- * time it took (what the link itself needs after `ip link set up`, the floor under any rejoin).
- */
-function firstConnect(url: string, within = 30_000): Promise<number | undefined> {
-  const { hostname, port } = new URL(url);
-  const start = Date.now();
-  return new Promise((resolve) => {
-    const sockets = new Set<Socket>();
-    let timer: NodeJS.Timeout | undefined;
-    const done = (v: number | undefined) => {
-      clearTimeout(timer);
-      for (const s of sockets) s.destroy();
-      resolve(v);
-    };
-    const attempt = () => {
-      if (Date.now() - start > within) return done(undefined);
-      const s = connect({ host: hostname, port: Number(port) });
-      sockets.add(s);
-      s.setTimeout(2_000, () => s.destroy());
-      s.on("error", () => {});
-      s.once("close", () => sockets.delete(s));
-      s.once("connect", () => done(Date.now() - start));
-      timer = setTimeout(attempt, 20);
-    };
-    attempt();
   });
 }
 
