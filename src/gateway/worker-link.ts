@@ -137,9 +137,12 @@ export class WorkerLinks {
     if (!link || link.closed) {
       // A worker found unreachable is dialled again in the background: requests go to the
       // next worker meanwhile rather than wait for a host that may still be cut off to answer.
-      const redial = link !== undefined && link.unreachableUntil > 0;
-      link = new WorkerLink(worker, this.#timeoutMs, this.#linkKey, redial);
-      this.#links.set(worker.url, link);
+      // (Here once the background gave up on it, and this request starts it again.)
+      if (link !== undefined && link.unreachableUntil > 0) link = this.#relink(worker);
+      else {
+        link = new WorkerLink(worker, this.#timeoutMs, this.#linkKey);
+        this.#links.set(worker.url, link);
+      }
     }
     return link.send(request);
   }
@@ -174,7 +177,7 @@ export class WorkerLinks {
       socket.once("close", () => probes.delete(socket));
       socket.once("connect", () => {
         stop();
-        this.#relink(worker);
+        if (!this.#closed) this.#relink(worker);
       });
       timer = setTimeout(probe, wait);
       timer.unref();
@@ -185,13 +188,13 @@ export class WorkerLinks {
   }
 
   /** Dials the link to a worker that answers again; requests go to it once it is made. */
-  #relink(worker: WorkerEndpoint): void {
-    if (this.#closed) return;
+  #relink(worker: WorkerEndpoint): WorkerLink {
     const link = new WorkerLink(worker, this.#timeoutMs, this.#linkKey, true);
     this.#links.set(worker.url, link);
     void link.ready.then((ok) => {
       if (ok && !this.#closed && this.#links.get(worker.url) === link) this.#onLinked?.(worker);
     });
+    return link;
   }
 
   close(): void {
