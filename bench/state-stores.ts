@@ -1,7 +1,8 @@
 // ctx.state's stores side by side: the same agent-state operations (sealed, versioned, checked
 // against the head) on SQLite (one machine) and on PostgreSQL (many hosts; a throwaway server
 // on loopback started by this script), and the raw driver round trip beneath each as the
-// baseline. Prints p50/p99 per operation and the ratio PostgreSQL / SQLite.
+// baseline. Prints p50/p99 per operation and the ratio PostgreSQL / SQLite; and a worker's fee
+// ledger accepting one voucher after another on each.
 //   npm run bench:state
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,8 +11,10 @@ import { join } from "node:path";
 import pg from "pg";
 import { startPostgres } from "../scripts/postgres-cluster.mjs";
 import { EncryptedAgentState } from "../src/storage/agent-state.ts";
+import { type FeeStore, PostgresFeeStore, SqliteFeeStore } from "../src/storage/fee-store.ts";
 import { PostgresStateStore } from "../src/storage/postgres-state-store.ts";
 import { SqliteStateStore, type StateStore } from "../src/storage/state-store.ts";
+import { FeeLedger } from "../src/worker/fees.ts";
 
 const N = Number(process.env.BENCH_N ?? 2000);
 const value = new TextEncoder().encode(JSON.stringify({ text: "x".repeat(200), n: 1 }));
@@ -61,6 +64,25 @@ async function measure(store: StateStore) {
   return { put, get, tx, contended };
 }
 
+/** A worker's fee ledger on `store`: one paid call's voucher accepted after another. */
+async function measureFees(store: FeeStore) {
+  const worker = "0x00000000000000000000000000000000000000a1";
+  const payer = "0x00000000000000000000000000000000000000b2";
+  const sig = `0x${"ab".repeat(32)}` as const;
+  const ledger = await FeeLedger.open(store, worker, { key: randomBytes(32) });
+  await ledger.open(payer, 1n, { calls: 0n, amount: 0n });
+  const accept = await timed(N, async (i) => {
+    const n = BigInt(i + 1);
+    const ok = await ledger.accept(
+      { payer, agentId: 1n, calls: n, amount: n * 10n, r: sig, vs: sig },
+      { calls: n - 1n, amount: (n - 1n) * 10n },
+    );
+    if (!ok) throw new Error(`voucher ${n} refused`);
+  });
+  await ledger.close();
+  return accept;
+}
+
 const dir = mkdtempSync(join(tmpdir(), "veil-bench-state-"));
 const server = await startPostgres();
 try {
@@ -84,6 +106,11 @@ try {
   row("put (sealed, versioned)", s.put, p.put);
   row("get (checked at the head)", s.get, p.get);
   row("transaction (read+commit)", s.tx, p.tx);
+  row(
+    "fee voucher accepted",
+    await measureFees(new SqliteFeeStore(join(dir, "fees.sqlite"))),
+    await measureFees(await PostgresFeeStore.open(server.url, { namespace: "veil_bench" })),
+  );
   console.log(
     `${"PostgreSQL SELECT 1 (driver)".padEnd(28)} ${"".padStart(8)} ${"".padStart(8)}   ${pct(pgPing, 0.5).toFixed(3).padStart(8)} ${pct(pgPing, 0.99).toFixed(3).padStart(8)}`,
   );

@@ -81,7 +81,11 @@ export function createGatewayServer(options: GatewayOptions): Server {
   const context: GatewayContext = {
     ...options,
     limiter: options.sharedLimiter ?? (options.rateLimit ? new RateLimiter(options.rateLimit) : undefined),
-    links: new WorkerLinks(options.workerTimeoutMs, options.localWorker, options.linkKey),
+    // A worker linked again after it was unreachable is routed to at once, not after the
+    // router's memory of its failure runs out.
+    links: new WorkerLinks(options.workerTimeoutMs, options.localWorker, options.linkKey, {
+      onLinked: (worker) => options.router.markUp(worker),
+    }),
     receipts: new ReceiptPickup(),
   };
   // Not node:http: its per-request stream machinery cost more than the gateway's own work

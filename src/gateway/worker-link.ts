@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
-import type { Socket } from "node:net";
+import { type Socket, connect as tcpConnect } from "node:net";
 import type { Hex } from "viem";
 import type { DaemonListener } from "../daemon/http.ts";
 import { linkAuthHeaders } from "../daemon/link-auth.ts";
@@ -60,8 +60,26 @@ const LINK_KERNEL_CHECK_MS = 150;
 const LINK_DEAD_MS = 2_000;
 /** How long connecting to a worker may take before it counts as unreachable. */
 const LINK_CONNECT_TIMEOUT_MS = 2_000;
-/** How long an unreachable worker is passed over before it is dialled again. */
+/** How long an unreachable worker is passed over before a request dials it again itself. */
 const LINK_COOL_DOWN_MS = 1_000;
+/**
+ * A worker found unreachable is tried again in the background (`WorkerLinks.#redial`): a TCP
+ * connection at once, then again after each wait, the wait growing by half up to the most. A
+ * new SYN each time: a connection still waiting on its lost SYN is retried by the kernel only
+ * 1 s, then 3 s later, so a host whose link came back would wait for that.
+ */
+const REDIAL_FIRST_MS = 100;
+const REDIAL_MOST_MS = 250;
+/** After this long unreachable, the background stops trying; a request for it starts it again. */
+const REDIAL_GIVE_UP_MS = 5 * 60_000;
+
+export type WorkerLinksOptions = {
+  /**
+   * A worker found unreachable is linked again: the gateway's routing, which put it last
+   * meanwhile, may send it requests again at once.
+   */
+  onLinked?: (worker: WorkerEndpoint) => void;
+};
 
 export class WorkerLinks {
   readonly #links = new Map<string, WorkerLink>();
@@ -69,14 +87,19 @@ export class WorkerLinks {
   readonly #sweep: NodeJS.Timeout;
   readonly #local: { address: string; link: LocalLink } | undefined;
   readonly #linkKey: Hex | undefined;
+  readonly #onLinked: ((worker: WorkerEndpoint) => void) | undefined;
+  /** The background redials under way, by worker URL: each one's stop. */
+  readonly #redials = new Map<string, () => void>();
+  #closed = false;
 
   /**
    * `linkKey` signs each link this gateway opens (docs/adr/0018): workers take links only from
    * the gateways they list. Without it, no worker takes a link from this gateway.
    */
-  constructor(timeoutMs: number, local?: LocalWorker, linkKey?: Hex) {
+  constructor(timeoutMs: number, local?: LocalWorker, linkKey?: Hex, options: WorkerLinksOptions = {}) {
     this.#timeoutMs = timeoutMs;
     this.#linkKey = linkKey;
+    this.#onLinked = options.onLinked;
     if (local)
       this.#local = { address: local.address.toLowerCase(), link: new LocalLink(local.listener, timeoutMs) };
     // One timer for every request in flight instead of one each: a worker silent on a request
@@ -84,7 +107,14 @@ export class WorkerLinks {
     this.#sweep = setInterval(
       () => {
         const now = Date.now();
-        for (const link of this.#links.values()) link.expire(now);
+        for (const link of this.#links.values()) {
+          link.expire(now);
+          // Found unreachable (given up as silent, or could not connect): tried again from now.
+          if (link.closed && link.unreachableUntil > 0 && !link.redialled) {
+            link.redialled = true;
+            this.#redial(link.worker);
+          }
+        }
         this.#local?.link.expire(now);
       },
       // Also the links' heartbeat (LINK_PING_MS): a cut host is found within LINK_SUSPECT_MS
@@ -98,22 +128,79 @@ export class WorkerLinks {
     if (this.#local && worker.address.toLowerCase() === this.#local.address)
       return this.#local.link.send(request);
     let link = this.#links.get(worker.url);
-    // A worker that could not be reached a moment ago is not dialled again for each request:
-    // they go to the next worker until the cool-down has passed.
+    // A worker being dialled again in the background is not dialled for each request too:
+    // they go to the next worker until it is linked.
+    if (link?.closed && this.#redials.has(worker.url))
+      return Promise.resolve({ kind: "unreachable", why: "dialling it again" });
     if (link?.closed && link.unreachableUntil > Date.now())
       return Promise.resolve({ kind: "unreachable", why: "unreachable a moment ago" });
     if (!link || link.closed) {
       // A worker found unreachable is dialled again in the background: requests go to the
       // next worker meanwhile rather than wait for a host that may still be cut off to answer.
-      const redial = link !== undefined && link.unreachableUntil > 0;
-      link = new WorkerLink(worker, this.#timeoutMs, this.#linkKey, redial);
-      this.#links.set(worker.url, link);
+      // (Here once the background gave up on it, and this request starts it again.)
+      if (link !== undefined && link.unreachableUntil > 0) link = this.#relink(worker);
+      else {
+        link = new WorkerLink(worker, this.#timeoutMs, this.#linkKey);
+        this.#links.set(worker.url, link);
+      }
     }
     return link.send(request);
   }
 
+  /**
+   * Tries a TCP connection to a worker found unreachable, a new one after each wait (several may
+   * be out at once, each for up to LINK_CONNECT_TIMEOUT_MS), until one connects: then the link
+   * is made again and `onLinked` told. A bare connection, not the link's upgrade: it costs the
+   * worker nothing (no signature to check), and of several that connect at once one link is made.
+   */
+  #redial(worker: WorkerEndpoint): void {
+    if (this.#closed || this.#redials.has(worker.url)) return;
+    const target = new URL(worker.url);
+    const host = target.hostname.replace(/^\[(.*)\]$/, "$1");
+    const port = Number(target.port || 80);
+    const started = Date.now();
+    const probes = new Set<Socket>();
+    let wait = REDIAL_FIRST_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const stop = () => {
+      clearTimeout(timer);
+      for (const s of probes) s.destroy();
+      this.#redials.delete(worker.url);
+    };
+    const probe = () => {
+      if (Date.now() - started > REDIAL_GIVE_UP_MS) return stop();
+      const socket = tcpConnect({ host, port });
+      probes.add(socket);
+      socket.unref();
+      socket.setTimeout(LINK_CONNECT_TIMEOUT_MS, () => socket.destroy());
+      socket.on("error", () => {});
+      socket.once("close", () => probes.delete(socket));
+      socket.once("connect", () => {
+        stop();
+        if (!this.#closed) this.#relink(worker);
+      });
+      timer = setTimeout(probe, wait);
+      timer.unref();
+      wait = Math.min(REDIAL_MOST_MS, wait * 1.5);
+    };
+    this.#redials.set(worker.url, stop);
+    probe();
+  }
+
+  /** Dials the link to a worker that answers again; requests go to it once it is made. */
+  #relink(worker: WorkerEndpoint): WorkerLink {
+    const link = new WorkerLink(worker, this.#timeoutMs, this.#linkKey, true);
+    this.#links.set(worker.url, link);
+    void link.ready.then((ok) => {
+      if (ok && !this.#closed && this.#links.get(worker.url) === link) this.#onLinked?.(worker);
+    });
+    return link;
+  }
+
   close(): void {
+    this.#closed = true;
     clearInterval(this.#sweep);
+    for (const stop of [...this.#redials.values()]) stop();
     for (const link of this.#links.values()) link.close();
     this.#links.clear();
     this.#local?.link.close();
@@ -282,8 +369,14 @@ class WorkerLink {
   closed = false;
   /** Until when a link that could not connect (or went silent) stands for an unreachable worker. */
   unreachableUntil = 0;
+  /** Set once `WorkerLinks` started dialling the worker again after this link was found unreachable. */
+  redialled = false;
+  readonly worker: WorkerEndpoint;
+  /** Whether the link was made (false: the worker could not be linked). */
+  readonly ready: Promise<boolean>;
 
   constructor(worker: WorkerEndpoint, timeoutMs: number, linkKey: Hex | undefined, redial = false) {
+    this.worker = worker;
     this.#redial = redial;
     this.#url = worker.url;
     this.#worker = worker.address;
@@ -294,6 +387,10 @@ class WorkerLink {
       cancel: (id) => this.#write(encodeFrame(FRAME.reset, id)),
     });
     this.#connecting = this.#connect();
+    this.ready = this.#connecting.then(
+      (writer) => !(writer instanceof Error),
+      () => false,
+    );
   }
 
   async send(request: LinkedRequest): Promise<Attempt> {

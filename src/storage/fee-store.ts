@@ -1,8 +1,8 @@
 import type Database from "better-sqlite3";
 import type pg from "pg";
 import { type Migration, migratedPool, migrateSqlite } from "./migrations.ts";
-import { inTransaction } from "./postgres.ts";
 import { openSqliteFile } from "./sqlite-file.ts";
+import { sameHead } from "./state-store.ts";
 
 /**
  * One fee channel (payer, agent) of one worker as stored: its latest voucher, what the chain
@@ -66,14 +66,12 @@ const COLUMNS = [
   "mac",
 ] as const;
 
-const sameHead = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
-  a === undefined || b === undefined ? a === b : Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
-
-const SQLITE_MIGRATIONS: readonly Migration[] = [
-  {
-    // The tables as the release before this one made them (see `addVersionColumns` for older).
-    version: 1,
-    sql: `CREATE TABLE IF NOT EXISTS fee_channels (
+/**
+ * The two tables in either database's dialect: the same columns and keys, with its byte type
+ * (and SQLite's WITHOUT ROWID, the primary key being the row's only index).
+ */
+function feeTables(bytes: "BLOB" | "BYTEA", suffix: "" | " WITHOUT ROWID"): string {
+  return `CREATE TABLE IF NOT EXISTS fee_channels (
       worker TEXT NOT NULL,
       payer TEXT NOT NULL,
       agent TEXT NOT NULL,
@@ -86,14 +84,18 @@ const SQLITE_MIGRATIONS: readonly Migration[] = [
       dropped INTEGER NOT NULL DEFAULT 0,
       shortfall INTEGER NOT NULL DEFAULT 0,
       version TEXT,
-      mac BLOB,
+      mac ${bytes},
       PRIMARY KEY (worker, payer, agent)
-    ) WITHOUT ROWID;
+    )${suffix};
     CREATE TABLE IF NOT EXISTS fee_heads (
       worker TEXT NOT NULL PRIMARY KEY,
-      head BLOB NOT NULL
-    ) WITHOUT ROWID;`,
-  },
+      head ${bytes} NOT NULL
+    )${suffix}`;
+}
+
+const SQLITE_MIGRATIONS: readonly Migration[] = [
+  // The tables as the release before this one made them (see `addVersionColumns` for older).
+  { version: 1, sql: feeTables("BLOB", " WITHOUT ROWID") },
 ];
 
 /** A ledger from before rows were versioned has `fee_channels` without these two columns. */
@@ -200,38 +202,54 @@ function fromSqlite(r: SqliteRow): FeeRow {
   return { ...r, mac: r.mac ? new Uint8Array(r.mac) : null };
 }
 
-const POSTGRES_MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    sql: `CREATE TABLE IF NOT EXISTS fee_channels (
-      worker TEXT NOT NULL,
-      payer TEXT NOT NULL,
-      agent TEXT NOT NULL,
-      calls TEXT NOT NULL,
-      amount TEXT NOT NULL,
-      r TEXT,
-      vs TEXT,
-      claimed_calls TEXT NOT NULL,
-      claimed_amount TEXT NOT NULL,
-      dropped INTEGER NOT NULL DEFAULT 0,
-      shortfall INTEGER NOT NULL DEFAULT 0,
-      version TEXT,
-      mac BYTEA,
-      PRIMARY KEY (worker, payer, agent)
-    );
-    CREATE TABLE IF NOT EXISTS fee_heads (
-      worker TEXT NOT NULL PRIMARY KEY,
-      head BYTEA NOT NULL
-    )`,
-  },
-];
+const POSTGRES_MIGRATIONS: readonly Migration[] = [{ version: 1, sql: feeTables("BYTEA", "") }];
+
+/** Each column's type in the write's arrays (`unnest` takes them one array a column). */
+const PG_TYPES: Record<(typeof COLUMNS)[number], string> = {
+  payer: "text",
+  agent: "text",
+  calls: "text",
+  amount: "text",
+  r: "text",
+  vs: "text",
+  claimed_calls: "text",
+  claimed_amount: "text",
+  dropped: "integer",
+  shortfall: "integer",
+  version: "text",
+  mac: "bytea",
+};
+
+/**
+ * A fee write: $1 worker, $2 the new head, $3 the head expected (NULL: none yet), then one array
+ * per column of the rows. Data-modifying CTEs run once each, on one snapshot; `moved` is how
+ * the channels' insert learns whether the head moved.
+ */
+const WRITE = `WITH first AS (
+    INSERT INTO fee_heads (worker, head) SELECT $1, $2 WHERE $3::bytea IS NULL
+    ON CONFLICT (worker) DO NOTHING RETURNING 1
+  ), next AS (
+    UPDATE fee_heads SET head = $2 WHERE worker = $1 AND $3::bytea IS NOT NULL AND head = $3::bytea RETURNING 1
+  ), moved AS (
+    SELECT 1 FROM first UNION ALL SELECT 1 FROM next
+  ), channels AS (
+    INSERT INTO fee_channels (worker, ${COLUMNS.join(", ")})
+    SELECT $1, * FROM unnest(${COLUMNS.map((c, i) => `$${i + 4}::${PG_TYPES[c]}[]`).join(", ")})
+    WHERE EXISTS (SELECT 1 FROM moved)
+    ON CONFLICT (worker, payer, agent) DO UPDATE SET ${COLUMNS.slice(2)
+      .map((c) => `${c} = excluded.${c}`)
+      .join(", ")}
+    RETURNING 1
+  )
+  SELECT EXISTS (SELECT 1 FROM moved) AS moved`;
 
 type PostgresRow = Omit<FeeRow, "mac"> & { mac: Buffer | null; head: Buffer | null; kind: "h" | "c" };
 
 /**
  * Fee ledgers in the network's PostgreSQL (`--state postgres://…`), beside agents' state: a
- * worker's vouchers outlive its host's disk. A worker's writes take turns under an advisory
- * lock on its ledger, and are committed (WAL flushed) before they resolve.
+ * worker's vouchers outlive its host's disk. A write is one statement (`WRITE`): a
+ * compare-and-set on the worker's head row, whose lock orders the worker's writes, committed (WAL
+ * flushed) before it resolves.
  */
 export class PostgresFeeStore implements FeeStore {
   readonly #pool: pg.Pool;
@@ -288,35 +306,30 @@ export class PostgresFeeStore implements FeeStore {
     return { head, rows };
   }
 
+  /**
+   * One statement, so one round trip and its own transaction (committed, WAL flushed, before
+   * it resolves): the head moves by compare-and-set on its row, and the channels are written
+   * only if it moved. The head's row lock orders a worker's writes on every host: a write that
+   * waited on another's re-reads the head that one left (READ COMMITTED), sees it moved, and
+   * writes nothing. A worker's first write inserts the head; of two at once, one conflicts.
+   */
   async write(
     worker: string,
     rows: readonly FeeRow[],
     head: Uint8Array,
     expected: Uint8Array | undefined,
   ): Promise<boolean> {
-    return inTransaction(this.#pool, async (client) => {
-      await client.query("SELECT pg_advisory_xact_lock(hashtextextended('veil/fees/' || $1, 0))", [worker]);
-      const current = await client.query<{ head: Buffer }>("SELECT head FROM fee_heads WHERE worker = $1", [
-        worker,
-      ]);
-      const at = current.rows[0] ? new Uint8Array(current.rows[0].head) : undefined;
-      if (!sameHead(at, expected)) return false;
-      for (const row of rows) {
-        await client.query(
-          `INSERT INTO fee_channels (worker, ${COLUMNS.join(", ")})
-           VALUES ($1, ${COLUMNS.map((_, i) => `$${i + 2}`).join(", ")})
-           ON CONFLICT (worker, payer, agent) DO UPDATE SET ${COLUMNS.slice(2)
-             .map((c) => `${c} = excluded.${c}`)
-             .join(", ")}`,
-          [worker, ...COLUMNS.map((c) => (c === "mac" ? (row.mac ? Buffer.from(row.mac) : null) : row[c]))],
-        );
-      }
-      await client.query(
-        "INSERT INTO fee_heads (worker, head) VALUES ($1, $2) ON CONFLICT (worker) DO UPDATE SET head = excluded.head",
-        [worker, Buffer.from(head)],
-      );
-      return true;
-    });
+    // One upsert cannot touch a row twice: of a channel given twice, the last wins, as before.
+    const last = [...new Map(rows.map((r) => [`${r.payer}\n${r.agent}`, r])).values()];
+    const r = await this.#pool.query<{ moved: boolean }>(WRITE, [
+      worker,
+      Buffer.from(head),
+      expected === undefined ? null : Buffer.from(expected),
+      ...COLUMNS.map((c) =>
+        last.map((row) => (c === "mac" ? (row.mac ? Buffer.from(row.mac) : null) : row[c])),
+      ),
+    ]);
+    return r.rows[0]?.moved === true;
   }
 
   /** For tests that play the host: the pool. */

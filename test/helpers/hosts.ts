@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { connect, type Socket } from "node:net";
 import { veilBin } from "./cli.ts";
 
 /** Whether hosts can be made here: root and iproute2 (`ip netns`), as CI runs. */
@@ -190,5 +191,34 @@ export function joinWorker(
       }
     });
     child.once("exit", onExit);
+  });
+}
+
+/**
+ * From now, a new TCP connection to `url`'s host and port every 20 ms until one connects: the
+ * time it took (what the link itself needs after `ip link set up`, the floor under any rejoin).
+ */
+export function firstConnect(url: string, within = 30_000): Promise<number | undefined> {
+  const { hostname, port } = new URL(url);
+  const start = Date.now();
+  return new Promise((resolve) => {
+    const sockets = new Set<Socket>();
+    let timer: NodeJS.Timeout | undefined;
+    const done = (v: number | undefined) => {
+      clearTimeout(timer);
+      for (const s of sockets) s.destroy();
+      resolve(v);
+    };
+    const attempt = () => {
+      if (Date.now() - start > within) return done(undefined);
+      const s = connect({ host: hostname, port: Number(port) });
+      sockets.add(s);
+      s.setTimeout(2_000, () => s.destroy());
+      s.on("error", () => {});
+      s.once("close", () => sockets.delete(s));
+      s.once("connect", () => done(Date.now() - start));
+      timer = setTimeout(attempt, 20);
+    };
+    attempt();
   });
 }
