@@ -9,7 +9,7 @@ import {
 } from "../src/sdk/browser.ts";
 import { renderAgent, renderVerdict, routeOf, showPage, workerVerdicts } from "./agent-page.ts";
 import { refreshGovernance, refreshStaking, setUpEconomy } from "./economy-pages.ts";
-import { renderAgentChoice, setUpPlayground } from "./playground.ts";
+import { renderAgentChoice, renderCallerChoice, setUpPlayground } from "./playground.ts";
 import { renderError, renderGlance, renderNetwork, renderUpdated } from "./render.ts";
 import { renderSecretSigner, setUpSecrets } from "./secrets.ts";
 
@@ -56,6 +56,7 @@ async function refresh(connected: ConnectedNetwork, verdicts: Map<string, AgentV
       (await chain.listAgents()).map((a) => a.name),
       route.name,
     );
+    await renderCallerChoice(connected);
     return;
   }
   // The verdict takes a round of questions to every worker: it is computed beside the chain's
