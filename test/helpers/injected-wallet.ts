@@ -19,40 +19,38 @@ export async function injectWallet(page: Page, options: InjectedWalletOptions, c
   await page.exposeFunction("__veilWalletCall", (call: WalletCall) => {
     calls.push(call);
   });
-  await page.addInitScript((o: InjectedWalletOptions) => {
-    type Params = unknown[] | undefined;
-    const record = (globalThis as unknown as { __veilWalletCall: (c: WalletCall) => Promise<void> })
-      .__veilWalletCall;
-    const signerOf = (method: string, params: Params): string | undefined => {
-      const first = params?.[0];
+  // A string, not a function: tsx's transform names functions with a helper (`__name`) that the
+  // page does not have, and a function passed to addInitScript is sent as its source.
+  await page.addInitScript(`(() => {
+    const o = ${JSON.stringify(options)};
+    const signerOf = (method, params) => {
+      const first = params && params[0];
       if (method === "eth_sendTransaction" && first && typeof first === "object")
-        return String((first as { from?: string }).from ?? "").toLowerCase();
+        return String(first.from || "").toLowerCase();
       if (method === "eth_signTypedData_v4" && typeof first === "string") return first.toLowerCase();
       return undefined;
     };
     let id = 0;
-    const provider = {
+    window.ethereum = {
       isVeilTestWallet: true,
-      async request({ method, params }: { method: string; params?: Params }): Promise<unknown> {
+      async request({ method, params }) {
         const from = signerOf(method, params);
-        await record(from ? { method, from } : { method });
+        await window.__veilWalletCall(from ? { method, from } : { method });
         if (method === "eth_requestAccounts" || method === "eth_accounts") return [o.account];
-        if (method === "eth_chainId") return `0x${o.chainId.toString(16)}`;
-        if (from && from !== o.account.toLowerCase()) {
-          throw Object.assign(new Error(`this wallet holds ${o.account}, not ${from}`), { code: 4100 });
-        }
+        if (method === "eth_chainId") return "0x" + o.chainId.toString(16);
+        if (from && from !== o.account.toLowerCase())
+          throw Object.assign(new Error("this wallet holds " + o.account + ", not " + from), { code: 4100 });
         const res = await fetch(o.rpcUrl, {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params: params ?? [] }),
+          body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params: params || [] }),
         });
-        const body = (await res.json()) as { result?: unknown; error?: { code: number; message: string; data?: unknown } };
+        const body = await res.json();
         if (body.error) throw Object.assign(new Error(body.error.message), body.error);
         return body.result;
       },
       on() {},
       removeListener() {},
     };
-    (globalThis as unknown as { ethereum: typeof provider }).ethereum = provider;
-  }, options);
+  })();`);
 }

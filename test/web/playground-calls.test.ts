@@ -36,6 +36,7 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
   let network: Awaited<ReturnType<typeof startNetwork>> | undefined;
   let browser: Browser | undefined;
   let page: Page;
+  let pageErrors: string[] = [];
   let consoleUrl = "";
   const net = () => JSON.parse(readFileSync(join(dir, "network.json"), "utf8"));
   const account = (role: string): string =>
@@ -47,7 +48,7 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
     return r.stdout;
   };
   const escrowOf = async (role: string) =>
-    /holds ([\d.]+) VEIL/.exec(await run(["escrow", "info", account(role)]))?.[1];
+    /balance\s+([\d.]+) VEIL/.exec(await run(["escrow", "info", account(role)]))?.[1];
 
   before(async () => {
     // Claims go out at every paid call, so the caller's escrow shows the fee at once.
@@ -63,9 +64,10 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
     // A price increase waits the dev network's 5 s (ADR 0020).
     for (let i = 0; i < 60 && /rising/.test(await run(["agent", "price", "priced"])); i++)
       await new Promise((r) => setTimeout(r, 250));
-    ({ browser, page } = await openBrowser());
+    ({ browser, page, pageErrors } = await openBrowser());
   });
   after(async () => {
+    assert.deepEqual(pageErrors, [], "no uncaught error in the page");
     await browser?.close();
     if (network) await stopNetwork(network.child);
     rmSync(work, { recursive: true, force: true });
@@ -90,7 +92,7 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
     await step("allowlist", async () => {
       await invoke(page, "members", "", false);
       const error = page.locator("#pg-error");
-      assert.equal(await error.locator("strong").textContent(), "CALLER_NOT_ALLOWED");
+      assert.equal(await error.locator("strong").textContent(), "CALLER_SIGNATURE_REQUIRED");
       assert.match((await error.textContent()) ?? "", /Hint: /);
 
       const user = account("user");
@@ -112,7 +114,7 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
       const user = account("user");
       assert.equal(await escrowOf("user"), "10");
       await invoke(page, "priced", "", false);
-      assert.equal(await page.locator("#pg-error strong").textContent(), "FEE_VOUCHER_REQUIRED");
+      assert.equal(await page.locator("#pg-error strong").textContent(), "CALLER_SIGNATURE_REQUIRED");
 
       await invoke(page, "priced", user, false);
       assert.equal(await page.locator("#pg-answer").textContent(), `caller ${user.toLowerCase()} /hi`);
@@ -129,6 +131,7 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
       const wallet = account("operator-3");
       const calls: WalletCall[] = [];
       const p = await browser!.newPage();
+      p.on("pageerror", (err) => pageErrors.push(err.message));
       await injectWallet(p, { rpcUrl: net().chain.rpcUrl, chainId: net().chain.chainId, account: wallet }, calls);
       page = p;
       await invoke(p, "members", "wallet", false);
