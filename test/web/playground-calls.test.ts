@@ -14,15 +14,18 @@ import { injectWallet, type WalletCall } from "../helpers/injected-wallet.ts";
 // caller's escrow. Signed by the DEV ONLY development account, then by an injected EIP-1193
 // wallet (test/helpers/injected-wallet.ts) that the page must use instead.
 
-/** Answers who called it: the address the worker checked the signature of, or "anonymous". */
+/**
+ * Answers "hello PATH". Who called is not the agent's to see (ctx.caller names calling agents
+ * only): the worker checks the signature and the allowlist before any of its code runs.
+ */
 function writeWhoAgent(dir: string): void {
   mkdirSync(join(dir, "src"), { recursive: true });
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "who", type: "module", main: "src/index.ts" }));
   writeFileSync(
     join(dir, "src/index.ts"),
     `export default {
-  async fetch(request: Request, _env: unknown, ctx: { caller: { address: string } | null }): Promise<Response> {
-    return new Response("caller " + (ctx.caller ? ctx.caller.address.toLowerCase() : "anonymous") + " " + new URL(request.url).pathname);
+  async fetch(request: Request): Promise<Response> {
+    return new Response("hello " + new URL(request.url).pathname);
   },
 };
 `,
@@ -99,9 +102,10 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
       for (const encrypt of [false, true]) {
         await invoke(page, "members", user, encrypt);
         assert.equal(await page.locator("#pg-error").isHidden(), true, await page.locator("#pg-error").innerText());
-        assert.equal(await page.locator("#pg-answer").textContent(), `caller ${user.toLowerCase()} /hi`);
+        assert.equal(await page.locator("#pg-answer").textContent(), "hello /hi");
         assert.equal(await page.locator("#pg-receipt-verdict").textContent(), "Receipt valid");
-        assert.match((await page.locator("#pg-signed").textContent()) ?? "", /DEV ONLY/);
+        const signed = (await page.locator("#pg-signed").textContent()) ?? "";
+        assert.match(signed, new RegExp(`^Signed as ${user} by the DEV ONLY development account`));
       }
       // Signed, but not allowlisted: refused.
       await invoke(page, "members", account("operator-1"), false);
@@ -117,8 +121,8 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
       assert.equal(await page.locator("#pg-error strong").textContent(), "CALLER_SIGNATURE_REQUIRED");
 
       await invoke(page, "priced", user, false);
-      assert.equal(await page.locator("#pg-answer").textContent(), `caller ${user.toLowerCase()} /hi`);
-      assert.match((await page.locator("#pg-paid").textContent()) ?? "", /Paid 0\.5 VEIL/);
+      assert.equal(await page.locator("#pg-answer").textContent(), "hello /hi");
+      assert.match((await page.locator("#pg-paid").textContent()) ?? "", new RegExp(`^Paid 0\\.5 VEIL from ${user}'s escrow`));
       await invoke(page, "priced", user, true);
       assert.equal(await page.locator("#pg-receipt-verdict").textContent(), "Receipt valid");
       for (let i = 0; i < 120 && (await escrowOf("user")) !== "9"; i++) await new Promise((r) => setTimeout(r, 250));
@@ -135,9 +139,9 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
       await injectWallet(p, { rpcUrl: net().chain.rpcUrl, chainId: net().chain.chainId, account: wallet }, calls);
       page = p;
       await invoke(p, "members", "wallet", false);
-      assert.equal(await p.locator("#pg-answer").textContent(), `caller ${wallet.toLowerCase()} /hi`);
+      assert.equal(await p.locator("#pg-answer").textContent(), "hello /hi");
       const signed = (await p.locator("#pg-signed").textContent()) ?? "";
-      assert.match(signed, /your wallet/);
+      assert.match(signed, new RegExp(`^Signed as ${wallet} by your wallet`));
       assert.doesNotMatch(signed, /DEV ONLY/);
       assert.ok(calls.some((c) => c.method === "eth_signTypedData_v4" && c.from === wallet.toLowerCase()));
 
