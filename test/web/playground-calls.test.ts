@@ -105,7 +105,7 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
         assert.equal(await page.locator("#pg-answer").textContent(), "hello /hi");
         assert.equal(await page.locator("#pg-receipt-verdict").textContent(), "Receipt valid");
         const signed = (await page.locator("#pg-signed").textContent()) ?? "";
-        assert.match(signed, new RegExp(`^Signed as ${user} by the DEV ONLY development account`));
+        assert.match(signed, new RegExp(`^Signed as ${user} by the DEV ONLY development account`, "i"));
       }
       // Signed, but not allowlisted: refused.
       await invoke(page, "members", account("operator-1"), false);
@@ -122,7 +122,7 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
 
       await invoke(page, "priced", user, false);
       assert.equal(await page.locator("#pg-answer").textContent(), "hello /hi");
-      assert.match((await page.locator("#pg-paid").textContent()) ?? "", new RegExp(`^Paid 0\\.5 VEIL from ${user}'s escrow`));
+      assert.match((await page.locator("#pg-paid").textContent()) ?? "", new RegExp(`^Paid 0\\.5 VEIL from ${user}'s escrow`, "i"));
       await invoke(page, "priced", user, true);
       assert.equal(await page.locator("#pg-receipt-verdict").textContent(), "Receipt valid");
       for (let i = 0; i < 120 && (await escrowOf("user")) !== "9"; i++) await new Promise((r) => setTimeout(r, 250));
@@ -141,7 +141,7 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
       await invoke(p, "members", "wallet", false);
       assert.equal(await p.locator("#pg-answer").textContent(), "hello /hi");
       const signed = (await p.locator("#pg-signed").textContent()) ?? "";
-      assert.match(signed, new RegExp(`^Signed as ${wallet} by your wallet`));
+      assert.match(signed, new RegExp(`^Signed as ${wallet} by your wallet`, "i"));
       assert.doesNotMatch(signed, /DEV ONLY/);
       assert.ok(calls.some((c) => c.method === "eth_signTypedData_v4" && c.from === wallet.toLowerCase()));
 
