@@ -91,8 +91,15 @@ export type BrowserInvokeOptions = {
 
 /** Signs Veil's typed messages as `signer`, through its transport (`eth_signTypedData_v4`). */
 function typedSigner(signer: SecretSigner) {
-  const wallet = createWalletClient({ account: { address: signer.address, type: "json-rpc" }, transport: signer.transport });
-  return async <T extends VeilTypeName>(domain: VeilDomain, name: T, message: VeilMessage<T>): Promise<Hex> => {
+  const wallet = createWalletClient({
+    account: { address: signer.address, type: "json-rpc" },
+    transport: signer.transport,
+  });
+  return async <T extends VeilTypeName>(
+    domain: VeilDomain,
+    name: T,
+    message: VeilMessage<T>,
+  ): Promise<Hex> => {
     let signature: Hex;
     try {
       signature = await wallet.signTypedData(
@@ -193,7 +200,8 @@ async function invokeOnce(
   const doFetch = options.fetch ?? fetch;
   const sent = sentRequest(request);
   const { nonce } = sent;
-  const caller = call.sign && options.as ? await signCall(chain, call.sign, options.as.address, id, sent) : undefined;
+  const caller =
+    call.sign && options.as ? await signCall(chain, call.sign, options.as.address, id, sent) : undefined;
   const signed = {
     ...(caller ? { caller: caller.address } : {}),
     ...(payment ? { payment } : {}),
@@ -358,7 +366,12 @@ async function signCall(
   const signature = await sign(
     { chainId: chain.config.chainId, verifyingContract: chain.config.contracts.agentRegistry },
     "Call",
-    { agentId, requestHash: requestHash(sent.method, sent.pathAndQuery, sent.body), nonce: sent.nonce, timestamp },
+    {
+      agentId,
+      requestHash: requestHash(sent.method, sent.pathAndQuery, sent.body),
+      nonce: sent.nonce,
+      timestamp,
+    },
   );
   return { address, signature, timestamp };
 }

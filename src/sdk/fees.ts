@@ -232,7 +232,8 @@ export async function checkFeeQuote(
     quote.feeEscrow.toLowerCase() !== escrow.toLowerCase()
   )
     throw refuse(`it names chain ${quote.chainId} and escrow ${quote.feeEscrow}`);
-  if (BigInt(quote.price) !== policy.price) throw refuse(`quoted price ${quote.price}, on chain ${policy.price}`);
+  if (BigInt(quote.price) !== policy.price)
+    throw refuse(`quoted price ${quote.price}, on chain ${policy.price}`);
   const { feeEscrowAbi } = await import("../chain/abi.ts");
   const paid = await chain.public.readContract({
     address: escrow,

@@ -15,7 +15,11 @@ export type InjectedWalletOptions = { rpcUrl: string; chainId: number; account: 
  * Injects the wallet into `page` (before any of its scripts, on every navigation) and records
  * each request it receives in `calls`.
  */
-export async function injectWallet(page: Page, options: InjectedWalletOptions, calls: WalletCall[]): Promise<void> {
+export async function injectWallet(
+  page: Page,
+  options: InjectedWalletOptions,
+  calls: WalletCall[],
+): Promise<void> {
   await page.exposeFunction("__veilWalletCall", (call: WalletCall) => {
     calls.push(call);
   });

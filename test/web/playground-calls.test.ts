@@ -20,7 +20,10 @@ import { injectWallet, type WalletCall } from "../helpers/injected-wallet.ts";
  */
 function writeWhoAgent(dir: string): void {
   mkdirSync(join(dir, "src"), { recursive: true });
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "who", type: "module", main: "src/index.ts" }));
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: "who", type: "module", main: "src/index.ts" }),
+  );
   writeFileSync(
     join(dir, "src/index.ts"),
     `export default {
@@ -101,7 +104,11 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
       const user = account("user");
       for (const encrypt of [false, true]) {
         await invoke(page, "members", user, encrypt);
-        assert.equal(await page.locator("#pg-error").isHidden(), true, await page.locator("#pg-error").innerText());
+        assert.equal(
+          await page.locator("#pg-error").isHidden(),
+          true,
+          (await page.locator("#pg-error").textContent()) ?? "",
+        );
         assert.equal(await page.locator("#pg-answer").textContent(), "hello /hi");
         assert.equal(await page.locator("#pg-receipt-verdict").textContent(), "Receipt valid");
         const signed = (await page.locator("#pg-signed").textContent()) ?? "";
@@ -122,10 +129,14 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
 
       await invoke(page, "priced", user, false);
       assert.equal(await page.locator("#pg-answer").textContent(), "hello /hi");
-      assert.match((await page.locator("#pg-paid").textContent()) ?? "", new RegExp(`^Paid 0\\.5 VEIL from ${user}'s escrow`, "i"));
+      assert.match(
+        (await page.locator("#pg-paid").textContent()) ?? "",
+        new RegExp(`^Paid 0\\.5 VEIL from ${user}'s escrow`, "i"),
+      );
       await invoke(page, "priced", user, true);
       assert.equal(await page.locator("#pg-receipt-verdict").textContent(), "Receipt valid");
-      for (let i = 0; i < 120 && (await escrowOf("user")) !== "9"; i++) await new Promise((r) => setTimeout(r, 250));
+      for (let i = 0; i < 120 && (await escrowOf("user")) !== "9"; i++)
+        await new Promise((r) => setTimeout(r, 250));
       assert.equal(await escrowOf("user"), "9", "two calls of 0.5 VEIL claimed from the user's escrow");
     });
   });
@@ -134,9 +145,14 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
     await step("wallet", async () => {
       const wallet = account("operator-3");
       const calls: WalletCall[] = [];
-      const p = await browser!.newPage();
+      assert.ok(browser);
+      const p = await browser.newPage();
       p.on("pageerror", (err) => pageErrors.push(err.message));
-      await injectWallet(p, { rpcUrl: net().chain.rpcUrl, chainId: net().chain.chainId, account: wallet }, calls);
+      await injectWallet(
+        p,
+        { rpcUrl: net().chain.rpcUrl, chainId: net().chain.chainId, account: wallet },
+        calls,
+      );
       page = p;
       await invoke(p, "members", "wallet", false);
       assert.equal(await p.locator("#pg-answer").textContent(), "hello /hi");
