@@ -127,7 +127,38 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
       await invoke(page, "priced", "", false);
       assert.equal(await page.locator("#pg-error strong").textContent(), "CALLER_SIGNATURE_REQUIRED");
 
+      // Attack: a host on the way inflates the quote (it says the caller owes 2000 calls' worth
+      // unclaimed). The page checks it against the chain and signs nothing.
+      const voucherSignatures: string[] = [];
+      const watch = (request: { postData(): string | null }) => {
+        const body = request.postData() ?? "";
+        if (body.includes("eth_signTypedData_v4") && body.includes("Voucher")) voucherSignatures.push(body);
+      };
+      page.on("request", watch);
+      await page.route("**/agents/priced/**", async (route) => {
+        const res = await route.fetch();
+        const quote = res.headers()["x-veil-fee-quote"];
+        if (res.status() !== 402 || !quote) return route.fulfill({ response: res });
+        const q = JSON.parse(Buffer.from(quote, "base64").toString()) as { amount: string; price: string };
+        q.amount = (BigInt(q.price) * 2000n).toString();
+        await route.fulfill({
+          response: res,
+          headers: {
+            ...res.headers(),
+            "x-veil-fee-quote": Buffer.from(JSON.stringify(q)).toString("base64"),
+          },
+        });
+      });
       await invoke(page, "priced", user, false);
+      await page.unrouteAll();
+      assert.equal(await page.locator("#pg-error strong").textContent(), "FEE_QUOTE_INVALID");
+      assert.match((await page.locator("#pg-error").textContent()) ?? "", /Hint: /);
+      assert.deepEqual(voucherSignatures, [], "no voucher signed for an inflated quote");
+      assert.equal(await escrowOf("user"), "10");
+
+      await invoke(page, "priced", user, false);
+      page.off("request", watch);
+      assert.equal(voucherSignatures.length, 1, "the honest quote's voucher, signed by the dev account");
       assert.equal(await page.locator("#pg-answer").textContent(), "hello /hi");
       assert.match(
         (await page.locator("#pg-paid").textContent()) ?? "",
