@@ -5,6 +5,7 @@ import {
   devAccountSigner,
   formatVeil,
   invokeAgent,
+  parseVeil,
   type ReceiptCarrier,
   type SecretSigner,
   unlockedDevAccounts,
@@ -86,6 +87,19 @@ async function pickedSigner(network: ConnectedNetwork): Promise<SecretSigner | u
     });
   }
   return dev;
+}
+
+/** The most a call may cost (`#pg-max-price`, in VEIL); undefined when empty: the price on chain. */
+function maxPrice(): bigint | undefined {
+  const value = field<HTMLInputElement>("pg-max-price").value.trim();
+  if (!value) return undefined;
+  try {
+    const max = parseVeil(value);
+    if (max >= 0n) return max;
+  } catch {}
+  throw new VeilError("BAD_ARGUMENT", `"${value}" is not an amount of VEIL`, {
+    hint: "Give the most a call may cost in VEIL, e.g. 0.5, or leave it empty to accept the price on chain.",
+  });
 }
 
 /** Who signed and what was paid, said beside the answer. */
@@ -174,6 +188,7 @@ async function send(network: ConnectedNetwork, shown: (err: unknown) => Shown): 
   status.textContent = `Sending ${method} to ${name}${encrypt ? ", sealed in this browser" : ""}…`;
   try {
     const signer = await pickedSigner(network);
+    const max = maxPrice();
     const invocation = await invokeAgent(
       network,
       name,
@@ -183,7 +198,7 @@ async function send(network: ConnectedNetwork, shown: (err: unknown) => Shown): 
         ...(method === "GET" || method === "HEAD" ? {} : { body: bodyText }),
         encrypt,
       },
-      signer ? { as: signer } : {},
+      signer ? { as: signer, ...(max === undefined ? {} : { maxPrice: max }) } : {},
     );
     renderSigned(invocation, signer);
     const how = `${invocation.encrypted ? "end-to-end encrypted" : "plain"}, ${invocation.streamed ? "streamed" : "whole"}`;

@@ -80,8 +80,15 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
   });
 
   /** Invokes `agent` from the playground as `signer` ("" for nobody) and waits for the outcome. */
-  async function invoke(p: Page, agent: string, signer: string | undefined, encrypt: boolean): Promise<void> {
+  async function invoke(
+    p: Page,
+    agent: string,
+    signer: string | undefined,
+    encrypt: boolean,
+    maxPrice = "",
+  ): Promise<void> {
     await p.goto(`${consoleUrl}#/playground/${agent}`);
+    await p.locator("#pg-max-price").fill(maxPrice);
     await p.locator(`#pg-agent option[value="${agent}"]`).waitFor({ state: "attached", timeout: 20_000 });
     if (signer !== undefined) {
       await p.locator(`#pg-signer option[value="${signer}"]`).waitFor({ state: "attached", timeout: 20_000 });
@@ -156,7 +163,16 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
       assert.deepEqual(voucherSignatures, [], "no voucher signed for an inflated quote");
       assert.equal(await escrowOf("user"), "10");
 
-      await invoke(page, "priced", user, false);
+      // A price above what the caller allows: refused before anything is signed (ADR 0020).
+      await invoke(page, "priced", user, false, "0.1");
+      assert.equal(await page.locator("#pg-error strong").textContent(), "PRICE_ABOVE_MAXIMUM");
+      assert.match(
+        (await page.locator("#pg-error").textContent()) ?? "",
+        /costs 0\.5 VEIL, more than the 0\.1 VEIL you allowed/,
+      );
+      assert.deepEqual(voucherSignatures, []);
+
+      await invoke(page, "priced", user, false, "0.5");
       page.off("request", watch);
       assert.equal(voucherSignatures.length, 1, "the honest quote's voucher, signed by the dev account");
       assert.equal(await page.locator("#pg-answer").textContent(), "hello /hi");
