@@ -1,9 +1,9 @@
 import { copyFileSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
-/** The files the console is served from, besides the bundle esbuild writes (console.js). */
+/** The files the console is served from, besides what esbuild writes (console.js and its chunks). */
 const STATIC_FILES = ["index.html", "style.css"];
 
 /**
@@ -15,18 +15,26 @@ function sourceDir(): string {
   return existsSync(join(here, "main.ts")) ? here : join(here, "../../web");
 }
 
-export type BuiltConsole = { dir: string; files: string[]; bytes: number; ms: number };
+export type BuiltConsole = {
+  dir: string;
+  files: string[];
+  bytes: number;
+  /** What the landing page loads: console.js and the chunks it imports statically, index.html, style.css. */
+  firstLoadBytes: number;
+  ms: number;
+};
 
 /**
  * Builds the web console into `outDir` (a network's `console/` directory, which its gateway
- * serves at `/console/`): esbuild bundles web/main.ts and the SDK's browser entry into one
- * `console.js` for browsers (a Node built-in on the way fails the build), beside index.html and
- * style.css. Nothing is fetched at run time; `veil up` calls it at every start.
+ * serves at `/console/`): esbuild bundles web/main.ts and the SDK's browser entry for browsers
+ * (a Node built-in on the way fails the build) into `console.js` and the chunks of the pages
+ * main.ts loads when first shown (`chunk-HASH.js`: flat names, which the gateway serves), beside
+ * index.html and style.css. Nothing is fetched from elsewhere; `veil up` calls it at every start.
  *
  * @example
  * ```ts
  * const built = await buildConsole(".veil/console");
- * console.log(`${built.bytes} bytes in ${built.ms} ms`);
+ * console.log(`${built.firstLoadBytes} bytes first, ${built.bytes} in all, in ${built.ms} ms`);
  * ```
  */
 export async function buildConsole(outDir: string): Promise<BuiltConsole> {
@@ -34,9 +42,13 @@ export async function buildConsole(outDir: string): Promise<BuiltConsole> {
   const src = sourceDir();
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
-  await build({
+  const { metafile } = await build({
     entryPoints: [join(src, "main.ts")],
-    outfile: join(outDir, "console.js"),
+    outdir: outDir,
+    entryNames: "console",
+    splitting: true,
+    chunkNames: "chunk-[hash]",
+    metafile: true,
     bundle: true,
     platform: "browser",
     format: "esm",
@@ -46,7 +58,28 @@ export async function buildConsole(outDir: string): Promise<BuiltConsole> {
     logLevel: "silent",
   });
   for (const file of STATIC_FILES) copyFileSync(join(src, file), join(outDir, file));
-  const files = ["console.js", ...STATIC_FILES];
-  const bytes = files.reduce((sum, f) => sum + statSync(join(outDir, f)).size, 0);
-  return { dir: outDir, files, bytes, ms: Math.round(performance.now() - started) };
+  const outputs = new Map(Object.entries(metafile.outputs).map(([path, o]) => [basename(path), o]));
+  const files = [
+    ...[...outputs.keys()].sort((a, b) =>
+      a === "console.js" ? -1 : b === "console.js" ? 1 : a.localeCompare(b),
+    ),
+    ...STATIC_FILES,
+  ];
+  const size = (file: string) => statSync(join(outDir, file)).size;
+  // The first load: console.js and, transitively, the chunks it imports statically.
+  const first = new Set<string>();
+  const visit = (file: string) => {
+    if (first.has(file)) return;
+    first.add(file);
+    for (const i of outputs.get(file)?.imports ?? [])
+      if (i.kind === "import-statement") visit(basename(i.path));
+  };
+  visit("console.js");
+  return {
+    dir: outDir,
+    files,
+    bytes: files.reduce((sum, f) => sum + size(f), 0),
+    firstLoadBytes: [...first, ...STATIC_FILES].reduce((sum, f) => sum + size(f), 0),
+    ms: Math.round(performance.now() - started),
+  };
 }

@@ -186,17 +186,23 @@ export async function refreshStaking(connected: ConnectedNetwork): Promise<void>
   byId("stake-plot").replaceChildren(stakePlot(view.pools));
   fillBody(
     "vaults",
-    view.vaults.map((v) =>
+    view.vaults.map((v, i) =>
       h(
         "tr",
         { "data-vault": v.address },
-        h("td", {}, short(v.address)),
+        h("td", {}, `#${i + 1} `, short(v.address)),
         h("td", {}, short(v.owner)),
         h("td", {}, pct(v.commissionBps)),
-        h("td", {}, veil(v.totalAssets)),
+        h("td", { class: "assets" }, veil(v.totalAssets)),
         h("td", {}, v.pools.map((id) => `#${id}`).join(", ") || "none"),
         h("td", {}, String(v.queueLength)),
-        h("td", {}, v.you ? `${formatVeil(v.you.shares)} shares, worth ${veil(v.you.value)}` : "…"),
+        h(
+          "td",
+          { class: "your-share" },
+          v.you
+            ? `${formatVeil(v.you.shares)} shares, worth ${veil(v.you.value)}${v.you.queued ? ` (${formatVeil(v.you.queued)} queued)` : ""}`
+            : "…",
+        ),
       ),
     ),
     "No vault yet: `veil vault create --commission 5`.",
@@ -288,6 +294,20 @@ function poolOf(): bigint {
   return BigInt(value);
 }
 
+/** The vault the form names: its number in the factory's list (as `veil vault create` prints it) or its address. */
+async function vaultOf(economy: VeilEconomy): Promise<`0x${string}`> {
+  const value = (byId("vault-address") as HTMLInputElement).value.trim().replace(/^#/, "");
+  if (/^0x[0-9a-fA-F]{40}$/.test(value)) return value as `0x${string}`;
+  const vaults = await economy.vaults.listVaults();
+  const found = /^[1-9]\d*$/.test(value) ? vaults[Number(value) - 1] : undefined;
+  if (!found) {
+    throw new VeilError("BAD_ARGUMENT", `"${value}" is not a vault`, {
+      hint: `Give a vault's number (1 to ${vaults.length}, as listed) or its address.`,
+    });
+  }
+  return found;
+}
+
 /** Wires the staking page's forms and the governance page's buttons. */
 export function setUpEconomy(
   connected: () => ConnectedNetwork | undefined,
@@ -297,7 +317,7 @@ export function setUpEconomy(
     const network = connected();
     if (!network) throw new VeilError("NOT_CONNECTED", "The page has not reached the network yet");
     const s = await signer(network);
-    return { s, economy: signedEconomy(economy(network), s) };
+    return { s, economy: signedEconomy(economy(network), s), reader: economy(network) };
   };
   const by = (s: SecretSigner) =>
     s.kind === "dev-account" ? "the DEV ONLY development account" : "your wallet";
@@ -318,6 +338,26 @@ export function setUpEconomy(
       const { s, economy } = await signed();
       const hash = await economy.pools.withdrawFromPool(pool, shares);
       return `Withdrew ${formatVeil(shares)} shares from pool #${pool} (paid from free stake, or queued), transaction ${hash}, signed by ${by(s)}.`;
+    });
+  });
+  byId("vault-form").addEventListener("submit", (event) => event.preventDefault());
+  byId("vault-deposit").addEventListener("click", () => {
+    void act("vault", shown, async () => {
+      const amount = amountOf("vault-amount", "amount");
+      const { s, economy: signedBy, reader } = await signed();
+      const vault = await vaultOf(reader);
+      // vaultDeposit approves the vault first when the allowance is short, as contribute does.
+      const hash = await signedBy.vaults.vaultDeposit(vault, amount);
+      return `Deposited ${veil(amount)} into vault ${vault} (token approval first if needed), transaction ${hash}, signed by ${by(s)}.`;
+    });
+  });
+  byId("vault-withdraw").addEventListener("click", () => {
+    void act("vault", shown, async () => {
+      const shares = amountOf("vault-amount", "number of shares");
+      const { s, economy: signedBy, reader } = await signed();
+      const vault = await vaultOf(reader);
+      const hash = await signedBy.vaults.vaultWithdraw(vault, shares);
+      return `Withdrew ${formatVeil(shares)} shares from vault ${vault} (paid from its idle VEIL, or queued), transaction ${hash}, signed by ${by(s)}.`;
     });
   });
   byId("delegate-form").addEventListener("submit", (event) => {

@@ -1,17 +1,48 @@
+import type { AgentVerdict } from "../src/sdk/browser.ts";
 import {
-  type AgentVerdict,
   type ConnectedNetwork,
   connectNetwork,
   readAgentDetail,
   readNetworkGlance,
   VeilError,
-  verifyAgent,
-} from "../src/sdk/browser.ts";
+} from "../src/sdk/browser-glance.ts";
 import { renderAgent, renderVerdict, routeOf, showPage, workerVerdicts } from "./agent-page.ts";
-import { refreshGovernance, refreshStaking, setUpEconomy } from "./economy-pages.ts";
-import { renderAgentChoice, setUpPlayground } from "./playground.ts";
 import { renderError, renderGlance, renderNetwork, renderUpdated } from "./render.ts";
-import { renderSecretSigner, setUpSecrets } from "./secrets.ts";
+
+// The first load is the landing page's: the pages that act or verify (an agent's verdict and
+// secrets, the playground, staking, governance) and the SDK's paths they use are loaded when
+// one is first shown, their forms wired then (esbuild splits them: build.ts).
+let connected: ConnectedNetwork | undefined;
+const loaded = <T>(load: () => Promise<T>) => {
+  let module: Promise<T> | undefined;
+  return () => {
+    module ??= load();
+    return module;
+  };
+};
+const sdk = loaded(() => import("../src/sdk/browser.ts"));
+const economyPages = loaded(async () => {
+  const m = await import("./economy-pages.ts");
+  m.setUpEconomy(() => connected, shown);
+  return m;
+});
+const playground = loaded(async () => {
+  const m = await import("./playground.ts");
+  m.setUpPlayground(() => connected, shown);
+  return m;
+});
+const secrets = loaded(async () => {
+  const m = await import("./secrets.ts");
+  m.setUpSecrets(
+    () => connected,
+    () => {
+      const route = routeOf(window.location.hash);
+      return route.page === "agent" ? route.name : undefined;
+    },
+    shown,
+  );
+  return m;
+});
 
 /** How often every figure is read again. Blocks come every second on a dev network. */
 const POLL_MS = 2_000;
@@ -44,22 +75,25 @@ async function refresh(connected: ConnectedNetwork, verdicts: Map<string, AgentV
     return;
   }
   if (route.page === "staking") {
-    await refreshStaking(connected);
+    await (await economyPages()).refreshStaking(connected);
     return;
   }
   if (route.page === "governance") {
-    await refreshGovernance(connected);
+    await (await economyPages()).refreshGovernance(connected);
     return;
   }
   if (route.page === "playground") {
-    renderAgentChoice(
+    const page = await playground();
+    page.renderAgentChoice(
       (await chain.listAgents()).map((a) => a.name),
       route.name,
     );
+    await page.renderCallerChoice(connected);
     return;
   }
   // The verdict takes a round of questions to every worker: it is computed beside the chain's
   // reads, and the last one shown meanwhile.
+  const { verifyAgent } = await sdk();
   const verdict = verifyAgent(chain, route.name).then((v) => {
     verdicts.set(route.name, v);
     return v;
@@ -67,7 +101,7 @@ async function refresh(connected: ConnectedNetwork, verdicts: Map<string, AgentV
   verdict.catch(() => undefined); // shown below, unless the chain's reads failed first
   const agent = await readAgentDetail(chain, route.name, { gatewayUrl });
   renderAgent(agent, workerVerdicts(verdicts.get(route.name)));
-  await renderSecretSigner(connected, agent);
+  await (await secrets()).renderSecretSigner(connected, agent);
   const v = await verdict;
   renderVerdict(v, new Date());
   renderAgent(agent, workerVerdicts(v));
@@ -80,17 +114,6 @@ async function refresh(connected: ConnectedNetwork, verdicts: Map<string, AgentV
  */
 async function run(): Promise<void> {
   const gatewayUrl = window.location.origin;
-  let connected: ConnectedNetwork | undefined;
-  setUpPlayground(() => connected, shown);
-  setUpEconomy(() => connected, shown);
-  setUpSecrets(
-    () => connected,
-    () => {
-      const route = routeOf(window.location.hash);
-      return route.page === "agent" ? route.name : undefined;
-    },
-    shown,
-  );
   while (!connected) {
     try {
       connected = await connectNetwork(gatewayUrl);

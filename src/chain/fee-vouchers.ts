@@ -1,4 +1,5 @@
 import { type Hex, type LocalAccount, parseSignature, signatureToCompactSignature } from "viem";
+import type { VeilDomain, VeilMessage } from "../crypto/typed-data.ts";
 import { VeilError } from "../errors/index.ts";
 import { signTyped } from "./typed-signing.ts";
 
@@ -26,8 +27,9 @@ export type FeeQuote = {
 
 export type VoucherHeader = { payer: Hex; calls: string; amount: string; r: Hex; vs: Hex };
 
+/** The voucher as its header carries it (btoa, not Buffer: browsers send vouchers too; it is ASCII JSON). */
 export function encodeVoucher(v: VoucherHeader): string {
-  return Buffer.from(JSON.stringify(v)).toString("base64");
+  return btoa(JSON.stringify(v));
 }
 
 export function decodeVoucher(header: string): VoucherHeader {
@@ -50,19 +52,29 @@ export function decodeVoucher(header: string): VoucherHeader {
 
 /** Signs the voucher a quote asks for, as `signer` (the payer, or a key it authorized). */
 export async function signQuote(signer: LocalAccount, quote: FeeQuote): Promise<VoucherHeader> {
-  // EIP-712 typed data: a wallet asked to sign shows payer, worker, agent, calls and amount.
-  const signature = await signTyped(
-    signer,
-    { chainId: quote.chainId, verifyingContract: quote.feeEscrow },
-    "Voucher",
-    {
+  const { domain, message } = voucherToSign(quote);
+  return voucherOf(quote, await signTyped(signer, domain, "Voucher", message));
+}
+
+/**
+ * What a payer signs for a quote: EIP-712 typed data under the FeeEscrow's domain, so a wallet
+ * asked to sign shows payer, worker, agent, calls and amount.
+ */
+export function voucherToSign(quote: FeeQuote): { domain: VeilDomain; message: VeilMessage<"Voucher"> } {
+  return {
+    domain: { chainId: quote.chainId, verifyingContract: quote.feeEscrow },
+    message: {
       payer: quote.payer,
       worker: quote.worker,
       agentId: BigInt(quote.agentId),
       calls: BigInt(quote.calls),
       amount: BigInt(quote.amount),
     },
-  );
+  };
+}
+
+/** The voucher header of a signature over `voucherToSign(quote)` (its compact r and yParity‖s). */
+export function voucherOf(quote: FeeQuote, signature: Hex): VoucherHeader {
   const { r, yParityAndS } = signatureToCompactSignature(parseSignature(signature));
   return { payer: quote.payer, calls: quote.calls, amount: quote.amount, r, vs: yParityAndS };
 }

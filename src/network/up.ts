@@ -253,7 +253,9 @@ export async function up(options: UpOptions): Promise<RunningNetwork> {
     try {
       const built = await buildConsole(consoleDirOf(path));
       consoleBuilt = true;
-      progress(`console built (${Math.round(built.bytes / 1024)} KiB in ${built.ms} ms)`);
+      progress(
+        `console built (${Math.round(built.firstLoadBytes / 1024)} KiB first load, ${Math.round(built.bytes / 1024)} KiB in all, in ${built.ms} ms)`,
+      );
     } catch (err) {
       progress(`the console could not be built, the network runs without it: ${(err as Error).message}`);
     }

@@ -4,6 +4,7 @@
 export { VeilError, type VeilErrorJSON } from "../errors/index.ts";
 export {
   type BrowserInvocation,
+  type BrowserInvokeOptions,
   type BrowserInvokeRequest,
   type CheckedReceipt,
   invokeAgent,

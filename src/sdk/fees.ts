@@ -86,7 +86,8 @@ export function withQuote(err: VeilError, headers: Record<string, string>): Veil
   const raw = headers["x-veil-fee-quote"];
   if (err.code !== "FEE_VOUCHER_REQUIRED" || !raw) return err;
   try {
-    const quote = JSON.parse(Buffer.from(raw, "base64").toString("utf8")) as FeeQuote;
+    // atob, not Buffer: browsers read quotes too (the console's playground). A quote is ASCII JSON.
+    const quote = JSON.parse(atob(raw)) as FeeQuote;
     return Object.assign(err, { quote });
   } catch {
     return err;
@@ -197,34 +198,52 @@ export class FeePayments {
    * await fees.checkQuote(quote); // throws FEE_QUOTE_INVALID if a host inflated it
    */
   async checkQuote(quote: FeeQuote): Promise<void> {
-    const { network } = this.#context;
-    const chain = await this.#context.chain();
-    const policy = await chain.getAgentPolicy(BigInt(quote.agentId));
-    const escrow = network.chain.economy?.feeEscrow;
-    const refuse = (why: string) =>
-      new VeilError("FEE_QUOTE_INVALID", `Worker ${quote.worker} quoted a fee that the chain does not back`, {
-        context: [why],
-        hint: "Try again (another worker may answer); report the worker if it persists.",
-      });
-    if (
-      quote.chainId !== network.chain.chainId ||
-      !escrow ||
-      quote.feeEscrow.toLowerCase() !== escrow.toLowerCase()
-    )
-      throw refuse(`it names chain ${quote.chainId} and escrow ${quote.feeEscrow}`);
-    if (BigInt(quote.price) !== policy.price)
-      throw refuse(`quoted price ${quote.price}, on chain ${policy.price}`);
-    const { feeEscrowAbi } = await import("../chain/abi.ts");
-    const paid = await chain.public.readContract({
-      address: escrow,
-      abi: feeEscrowAbi,
-      functionName: "getChannel",
-      args: [quote.payer, quote.worker, BigInt(quote.agentId)],
-    });
-    const unpaid = BigInt(quote.amount) - paid.amount;
-    if (unpaid > BigInt(quote.price) * MAX_UNPAID_CALLS)
-      throw refuse(
-        `it asks ${unpaid} base units beyond what the chain has paid it, over ${MAX_UNPAID_CALLS} calls' worth`,
-      );
+    await checkFeeQuote(this.#context.network, await this.#context.chain(), quote);
   }
+}
+
+/**
+ * Refuses (`FEE_QUOTE_INVALID`) a worker's quote that the chain does not back: another chain or
+ * escrow, a price other than the agent's on chain, or more owed unclaimed than
+ * `MAX_UNPAID_CALLS` calls' worth beyond what the chain has paid the channel (so that a host
+ * inflating the channel's base cannot make a payer sign away its escrow). Browser-safe: the
+ * console's playground checks quotes with it before its signer signs a voucher.
+ *
+ * @example
+ * ```ts
+ * await checkFeeQuote(network, chain, quote); // throws FEE_QUOTE_INVALID if a host inflated it
+ * ```
+ */
+export async function checkFeeQuote(
+  network: Pick<NetworkFile, "chain">,
+  chain: VeilChain,
+  quote: FeeQuote,
+): Promise<void> {
+  const policy = await chain.getAgentPolicy(BigInt(quote.agentId));
+  const escrow = network.chain.economy?.feeEscrow;
+  const refuse = (why: string) =>
+    new VeilError("FEE_QUOTE_INVALID", `Worker ${quote.worker} quoted a fee that the chain does not back`, {
+      context: [why],
+      hint: "Try again (another worker may answer); report the worker if it persists.",
+    });
+  if (
+    quote.chainId !== network.chain.chainId ||
+    !escrow ||
+    quote.feeEscrow.toLowerCase() !== escrow.toLowerCase()
+  )
+    throw refuse(`it names chain ${quote.chainId} and escrow ${quote.feeEscrow}`);
+  if (BigInt(quote.price) !== policy.price)
+    throw refuse(`quoted price ${quote.price}, on chain ${policy.price}`);
+  const { feeEscrowAbi } = await import("../chain/abi.ts");
+  const paid = await chain.public.readContract({
+    address: escrow,
+    abi: feeEscrowAbi,
+    functionName: "getChannel",
+    args: [quote.payer, quote.worker, BigInt(quote.agentId)],
+  });
+  const unpaid = BigInt(quote.amount) - paid.amount;
+  if (unpaid > BigInt(quote.price) * MAX_UNPAID_CALLS)
+    throw refuse(
+      `it asks ${unpaid} base units beyond what the chain has paid it, over ${MAX_UNPAID_CALLS} calls' worth`,
+    );
 }

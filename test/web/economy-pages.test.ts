@@ -113,6 +113,51 @@ describe("the console's staking and governance pages", { timeout: 240_000, skip:
     });
   });
 
+  test("a vault made with the CLI is deposited into (approval first) and withdrawn from on the page; the CLI agrees", async () => {
+    await step("vault", async () => {
+      const created = await veil(["vault", "create", "--commission", "5", "--from", "operator-1", "--json"], {
+        env,
+      });
+      assert.equal(created.code, 0, created.stderr);
+      const { vault, address } = JSON.parse(created.stdout) as { vault: number; address: string };
+      const user = account("user");
+      await page.goto(`${consoleUrl}#/staking`);
+      const row = page.locator(`#vaults tbody tr[data-vault="${address}"]`);
+      await row.waitFor({ timeout: 20_000 });
+      await page.locator("#econ-account").selectOption(user);
+      await row.locator(".your-share", { hasText: /^0 shares/ }).waitFor({ timeout: 10_000 });
+      await page.locator("#vault-address").fill(String(vault));
+      await page.locator("#vault-amount").fill("40");
+      await page.locator("#vault-deposit").click();
+      await page
+        .locator("#vault-result", { hasText: `Deposited 40 VEIL into vault ${address}` })
+        .waitFor({ timeout: 20_000 });
+      assert.match((await page.locator("#vault-result").textContent()) ?? "", /DEV ONLY development account/);
+      await row.locator(".your-share", { hasText: "40 shares, worth 40 VEIL" }).waitFor({ timeout: 10_000 });
+      assert.equal(await row.locator(".assets").textContent(), "40 VEIL");
+
+      // More shares than the user holds: the vault's refusal, with its code and hint.
+      await page.locator("#vault-amount").fill("1000");
+      await page.locator("#vault-withdraw").click();
+      const error = page.locator("#vault-error");
+      await error.locator("strong").waitFor({ timeout: 20_000 });
+      assert.match((await error.locator("strong").textContent()) ?? "", /^[A-Z_]+$/);
+      assert.match((await error.textContent()) ?? "", /Hint: /);
+
+      // By address this time, and part of the shares.
+      await page.locator("#vault-address").fill(address);
+      await page.locator("#vault-amount").fill("15");
+      await page.locator("#vault-withdraw").click();
+      await page.locator("#vault-result", { hasText: "Withdrew 15 shares" }).waitFor({ timeout: 20_000 });
+      await row.locator(".your-share", { hasText: /^25 shares/ }).waitFor({ timeout: 10_000 });
+      assert.equal(await error.isHidden(), true);
+      const info = await veil(["vault", "info", String(vault), "--from", "user", "--json"], { env });
+      assert.equal(info.code, 0, info.stderr);
+      const parsed = JSON.parse(info.stdout) as { you: { shares: string } };
+      assert.equal(parsed.you.shares, "25000000000000000000");
+    });
+  });
+
   test("a proposal made with the CLI is voted on, queued and executed from the page", async () => {
     await step("governance", async () => {
       const proposed = await veil(
