@@ -37,16 +37,33 @@ const streams = new Map<number, { stream: SandboxStream; iterator: AsyncIterator
 const calls = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
 let nextCall = 1;
 
-function ask<O extends HostCall["op"]>(
+/**
+ * Asks of the worker an agent may have open at once; the rest wait here, in order. The worker's
+ * main thread serves every agent: a moved agent that floods it with asks (state reads never
+ * awaited) waits on itself here instead of on everyone there.
+ */
+const ASKS_IN_FLIGHT = 16;
+const asking = new Map<number, { open: number; queue: (() => void)[] }>();
+
+async function ask<O extends HostCall["op"]>(
   sid: number,
   op: O,
   args: Extract<HostCall, { op: O }>["args"],
 ): Promise<HostCallResult[O]> {
-  const cid = nextCall++;
-  return new Promise((resolve, reject) => {
-    calls.set(cid, { resolve: resolve as (value: unknown) => void, reject });
-    send({ t: "call", cid, sid, op, args } as FromProcess);
-  });
+  const lane = asking.get(sid) ?? { open: 0, queue: [] };
+  asking.set(sid, lane);
+  if (lane.open >= ASKS_IN_FLIGHT) await new Promise<void>((go) => lane.queue.push(go));
+  lane.open++;
+  try {
+    const cid = nextCall++;
+    return await new Promise((resolve, reject) => {
+      calls.set(cid, { resolve: resolve as (value: unknown) => void, reject });
+      send({ t: "call", cid, sid, op, args } as FromProcess);
+    });
+  } finally {
+    lane.open--;
+    lane.queue.shift()?.();
+  }
 }
 
 function stateOf(sid: number, transactions: boolean): AgentStateBackend {
@@ -166,6 +183,7 @@ process.on("message", (message: ToProcess) => {
     case "dispose":
       sandboxes.get(message.sid)?.dispose();
       sandboxes.delete(message.sid);
+      asking.delete(message.sid);
       break;
     case "reply": {
       const call = calls.get(message.cid);

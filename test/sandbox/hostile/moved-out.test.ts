@@ -157,6 +157,31 @@ describe("hostile agents: moved out of the worker's process", () => {
     assert.equal(sandbox.where, "sandbox process");
   });
 
+  test("a moved agent's flood of state reads reaches the worker at most 16 at a time, every one answered", async () => {
+    const { sandbox, state } = await agent(
+      `export default { async fetch(request, env, ctx) {
+        if (new URL(request.url).pathname === "/spin") for (;;) {}
+        const got = await Promise.all(Array.from({ length: 300 }, (_, i) => ctx.state.get("k" + (i % 7))));
+        return new Response(String(got.filter((v) => v !== undefined).length));
+      } };`,
+    );
+    await assert.rejects(sandbox.invoke(req("GET", "/spin")), { code: "LIMIT_CPU_EXCEEDED" });
+    let open = 0;
+    let most = 0;
+    const get = state.get;
+    state.get = async (name) => {
+      most = Math.max(most, ++open);
+      await sleep(5);
+      open--;
+      return get(name);
+    };
+    state.values.set("k0", new Uint8Array([1]));
+    const r = await sandbox.invoke(req("GET", "/"));
+    assert.equal(sandbox.where, "sandbox process");
+    assert.equal(text(r.body), String(Math.ceil(300 / 7)));
+    assert.ok(most <= 16 && most >= 8, `${most} reads at once on the worker`);
+  });
+
   test("the sandbox process killed (-9) mid-request: that request fails retryable, the next is served from a new one", async () => {
     const { sandbox } = await agent(
       `export default { async fetch(request) { if (new URL(request.url).pathname === "/slow") await new Promise((r) => setTimeout(r, 2000)); if (new URL(request.url).pathname === "/spin") for (;;) {} return new Response("alive"); } };`,
