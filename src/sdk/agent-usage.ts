@@ -1,0 +1,89 @@
+import type { Hex } from "viem";
+import { type VeilChain, WorkerStatus } from "../chain/index.ts";
+
+// An agent's requests and fees over time, summed over the workers that serve it: each worker
+// counts the calls it admitted and the fees they owe (src/worker/usage.ts) and answers
+// `GET /v1/agents/:id/usage` to any origin. Workers are found on chain, as for logs and
+// `verifyAgent`, so the gateway is not the one to trust for the figures. Browser-safe.
+
+/** One time bucket of an agent's calls, over all the workers that answered. */
+export type AgentUsageBucket = { at: number; requests: number; fees: bigint };
+
+export type AgentUsage = {
+  agent: bigint;
+  /** Width of a bucket, ms. */
+  bucketMs: number;
+  /** Oldest first; buckets without calls are left out. */
+  buckets: AgentUsageBucket[];
+  /** Every call the answering workers admitted since they started, and the fees they owe. */
+  total: { requests: number; fees: bigint };
+  /** The active workers on chain that answered, and those that did not (down, or not serving it). */
+  workers: { answered: Hex[]; silent: Hex[] };
+};
+
+type WorkerReport = {
+  bucketMs: number;
+  total: { requests: number; fees: string };
+  buckets: { at: number; requests: number; fees: string }[];
+};
+
+function isReport(body: unknown): body is WorkerReport {
+  if (typeof body !== "object" || body === null) return false;
+  const r = body as Partial<WorkerReport>;
+  return typeof r.bucketMs === "number" && Array.isArray(r.buckets) && typeof r.total === "object";
+}
+
+const toBigInt = (text: string): bigint => (/^\d{1,78}$/.test(text) ? BigInt(text) : 0n);
+
+/**
+ * Agent `id`'s requests and fees over time, summed over every active worker on chain.
+ *
+ * @example
+ * ```ts
+ * const usage = await readAgentUsage(connected.chain, 7n);
+ * console.log(usage.total.requests, formatVeil(usage.total.fees));
+ * for (const b of usage.buckets) console.log(new Date(b.at), b.requests);
+ * ```
+ */
+export async function readAgentUsage(chain: VeilChain, id: bigint): Promise<AgentUsage> {
+  const workers = (await chain.listWorkers()).filter((w) => w.status === WorkerStatus.Active);
+  const answered: Hex[] = [];
+  const silent: Hex[] = [];
+  const byAt = new Map<number, AgentUsageBucket>();
+  const total = { requests: 0, fees: 0n };
+  let bucketMs = 0;
+  await Promise.all(
+    workers.map(async (w) => {
+      let body: unknown;
+      try {
+        const res = await fetch(`${w.endpoint.replace(/\/$/, "")}/v1/agents/${id}/usage`, {
+          signal: AbortSignal.timeout(3_000),
+        });
+        body = res.ok ? await res.json() : undefined;
+      } catch {
+        body = undefined;
+      }
+      if (!isReport(body)) {
+        silent.push(w.address);
+        return;
+      }
+      answered.push(w.address);
+      bucketMs = Math.max(bucketMs, body.bucketMs);
+      total.requests += body.total.requests;
+      total.fees += toBigInt(body.total.fees);
+      for (const b of body.buckets) {
+        const into = byAt.get(b.at) ?? { at: b.at, requests: 0, fees: 0n };
+        into.requests += b.requests;
+        into.fees += toBigInt(b.fees);
+        byAt.set(b.at, into);
+      }
+    }),
+  );
+  return {
+    agent: id,
+    bucketMs,
+    buckets: [...byAt.values()].sort((a, b) => a.at - b.at),
+    total,
+    workers: { answered, silent },
+  };
+}
