@@ -7,6 +7,7 @@ import {
   VeilError,
   verifyAgent,
 } from "../src/sdk/browser.ts";
+import { refreshOwner, setUpOwner } from "./agent-owner.ts";
 import { renderAgent, renderVerdict, routeOf, showPage, workerVerdicts } from "./agent-page.ts";
 import { refreshGovernance, refreshStaking, setUpEconomy } from "./economy-pages.ts";
 import { renderAgentChoice, setUpPlayground } from "./playground.ts";
@@ -67,7 +68,7 @@ async function refresh(connected: ConnectedNetwork, verdicts: Map<string, AgentV
   verdict.catch(() => undefined); // shown below, unless the chain's reads failed first
   const agent = await readAgentDetail(chain, route.name, { gatewayUrl });
   renderAgent(agent, workerVerdicts(verdicts.get(route.name)));
-  await renderSecretSigner(connected, agent);
+  await Promise.all([renderSecretSigner(connected, agent), refreshOwner(connected, agent, shown)]);
   const v = await verdict;
   renderVerdict(v, new Date());
   renderAgent(agent, workerVerdicts(v));
@@ -83,6 +84,7 @@ async function run(): Promise<void> {
   let connected: ConnectedNetwork | undefined;
   setUpPlayground(() => connected, shown);
   setUpEconomy(() => connected, shown);
+  setUpOwner(() => connected, shown);
   setUpSecrets(
     () => connected,
     () => {
