@@ -9,6 +9,7 @@ import {
   openAgentLogs,
   pinAgentVersion,
   readAgentUsage,
+  readSettledFees,
   removeAgentVersion,
   type SecretSigner,
   signingChain,
@@ -255,7 +256,16 @@ function usagePlot(usage: AgentUsage): SVGSVGElement {
 }
 
 async function renderUsage(network: ConnectedNetwork, agent: AgentDetail): Promise<void> {
-  const usage = await readAgentUsage(network.chain, agent.id);
+  const feeEscrow = network.network.chain.economy?.feeEscrow;
+  const [usage, settled] = await Promise.all([
+    readAgentUsage(network.chain, agent.id),
+    feeEscrow ? readSettledFees(network.chain, feeEscrow, agent.id) : undefined,
+  ]);
+  byId("usage-settled").textContent = settled
+    ? settled.claims
+      ? `${veil(settled.paid)} (${settled.calls} calls)`
+      : "none yet"
+    : "no fee escrow";
   byId("usage-requests").textContent = String(usage.total.requests);
   byId("usage-fees").textContent = veil(usage.total.fees);
   byId("usage-workers").textContent =

@@ -1,5 +1,6 @@
 import type { Hex } from "viem";
-import { type VeilChain, WorkerStatus } from "../chain/index.ts";
+import { feeEscrowAbi } from "../chain/abi.ts";
+import { chainError, type VeilChain, WorkerStatus } from "../chain/index.ts";
 
 // An agent's requests and fees over time, summed over the workers that serve it: each worker
 // counts the calls it admitted and the fees they owe (src/worker/usage.ts) and answers
@@ -86,4 +87,38 @@ export async function readAgentUsage(chain: VeilChain, id: bigint): Promise<Agen
     total,
     workers: { answered, silent },
   };
+}
+
+/** What FeeEscrow has paid out for an agent's calls: settled, as workers claimed their vouchers. */
+export type SettledFees = { calls: bigint; paid: bigint; claims: number };
+
+/**
+ * What FeeEscrow has paid for agent `id`'s calls, from its `FeesClaimed` events: the chain's own
+ * record, which trails `readAgentUsage` by a settlement round (workers claim in batches).
+ *
+ * @example
+ * ```ts
+ * const settled = await readSettledFees(connected.chain, connected.network.chain.economy.feeEscrow, 7n);
+ * console.log(settled.calls, formatVeil(settled.paid));
+ * ```
+ */
+export async function readSettledFees(chain: VeilChain, feeEscrow: Hex, id: bigint): Promise<SettledFees> {
+  try {
+    const events = await chain.public.getContractEvents({
+      address: feeEscrow,
+      abi: feeEscrowAbi,
+      eventName: "FeesClaimed",
+      args: { agentId: id },
+      fromBlock: 0n,
+    });
+    const settled: SettledFees = { calls: 0n, paid: 0n, claims: 0 };
+    for (const { args } of events) {
+      settled.calls += args.calls ?? 0n;
+      settled.paid += args.paid ?? 0n;
+      settled.claims += 1;
+    }
+    return settled;
+  } catch (err) {
+    throw chainError(err, `read the fees settled for agent ${id}`, chain.config.rpcUrl);
+  }
 }

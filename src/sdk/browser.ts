@@ -2,7 +2,13 @@
 // @noble only, no Node built-in). The web console imports the SDK through this file alone;
 // esbuild's `platform: "browser"` build of web/ fails if a Node built-in creeps in.
 export { VeilError, type VeilErrorJSON } from "../errors/index.ts";
-export { type AgentUsage, type AgentUsageBucket, readAgentUsage } from "./agent-usage.ts";
+export {
+  type AgentUsage,
+  type AgentUsageBucket,
+  readAgentUsage,
+  readSettledFees,
+  type SettledFees,
+} from "./agent-usage.ts";
 export {
   type AgentVersion,
   type AgentVersionView,

@@ -65,7 +65,8 @@ describe("the agent page's owner actions and figures", { timeout: 420_000, skip:
   };
 
   before(async () => {
-    network = await startNetwork(dir);
+    // Workers claim each paid call at once, so the fees settled on chain show within the test.
+    network = await startNetwork(dir, ["--fee-claim-calls", "1"]);
     writeAgent(agentDir, "v0");
     const d0 = await run(["deploy", agentDir, "--name", "owned"]);
     assert.equal(d0.code, 0, d0.stderr);
@@ -194,6 +195,8 @@ describe("the agent page's owner actions and figures", { timeout: 420_000, skip:
       await invoke("/paid", ["--as", "operator-3"]);
       await page.locator("#usage-fees", { hasText: /^1 VEIL$/ }).waitFor({ timeout: 15_000 });
       assert.equal(await requests.textContent(), String(before + 5));
+      // And once the workers have claimed them, what FeeEscrow paid, from its events on chain.
+      await page.locator("#usage-settled", { hasText: /^1 VEIL \(2 calls\)$/ }).waitFor({ timeout: 30_000 });
       assert.equal(await page.locator("#usage-plot svg polyline").count(), 1);
       // One line point per 10 s bucket: the two calls may fall in one bucket or two.
       assert.match(
