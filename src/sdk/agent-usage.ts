@@ -112,11 +112,17 @@ export async function readSettledFees(chain: VeilChain, feeEscrow: Hex, id: bigi
       fromBlock: 0n,
     });
     const settled: SettledFees = { calls: 0n, paid: 0n, claims: 0 };
+    // An event's `calls` is its channel's (payer, worker, agent) count so far, not the claim's:
+    // each channel counts once, at its latest; `paid` is what that claim paid.
+    const channels = new Map<string, bigint>();
     for (const { args } of events) {
-      settled.calls += args.calls ?? 0n;
+      const channel = `${args.payer}:${args.worker}`;
+      const calls = args.calls ?? 0n;
+      if (calls > (channels.get(channel) ?? 0n)) channels.set(channel, calls);
       settled.paid += args.paid ?? 0n;
       settled.claims += 1;
     }
+    for (const calls of channels.values()) settled.calls += calls;
     return settled;
   } catch (err) {
     throw chainError(err, `read the fees settled for agent ${id}`, chain.config.rpcUrl);
