@@ -196,7 +196,7 @@ describe("the agent page's owner actions and figures", { timeout: 420_000, skip:
       await page.locator("#usage-fees", { hasText: /^1 VEIL$/ }).waitFor({ timeout: 15_000 });
       assert.equal(await requests.textContent(), String(before + 5));
       // And once the workers have claimed them, what FeeEscrow paid, from its events on chain.
-      await page.locator("#usage-settled", { hasText: /^1 VEIL \(2 calls\)$/ }).waitFor({ timeout: 30_000 });
+      await page.locator("#usage-settled", { hasText: /^1 VEIL \(2 calls\)$/ }).waitFor({ timeout: 60_000 });
       assert.equal(await page.locator("#usage-plot svg polyline").count(), 1);
       // One line point per 10 s bucket: the two calls may fall in one bucket or two.
       assert.match(
