@@ -1,5 +1,5 @@
 import type { AgentDetail, AgentVerdict, VerifyCheck } from "../src/sdk/browser.ts";
-import { byId, fillBody, h, short } from "./render.ts";
+import { byId, fillBody, h } from "./render.ts";
 
 // The agent page (`#/agents/NAME`): what the chain says of the agent, which workers serve it,
 // and the verdict of `verifyAgent`, computed in this browser (trusting the chain alone).
@@ -58,23 +58,7 @@ export function renderAgent(agent: AgentDetail, verdicts: Map<string, string>): 
       : "No worker serves it right now.",
     4,
   );
-  fillBody(
-    "agent-versions",
-    agent.versions
-      .slice()
-      .reverse()
-      .map((v) =>
-        h(
-          "tr",
-          { "data-version": String(v.version) },
-          h("td", {}, String(v.version)),
-          h("td", {}, short(v.codeHash)),
-          h("td", { class: "state" }, v.active ? "active" : v.removed ? "removed" : "kept"),
-        ),
-      ),
-    "No version.",
-    3,
-  );
+  // The versions, with what the owner can do with each, are agent-owner.ts's.
 }
 
 /** "PASS (INSECURE: simulated TEE)", "PASS" or "FAIL", as `veil verify` ends. */

@@ -31,6 +31,11 @@ const playground = loaded(async () => {
   m.setUpPlayground(() => connected, shown);
   return m;
 });
+const owner = loaded(async () => {
+  const m = await import("./agent-owner.ts");
+  m.setUpOwner(() => connected, shown);
+  return m;
+});
 const secrets = loaded(async () => {
   const m = await import("./secrets.ts");
   m.setUpSecrets(
@@ -101,7 +106,11 @@ async function refresh(connected: ConnectedNetwork, verdicts: Map<string, AgentV
   verdict.catch(() => undefined); // shown below, unless the chain's reads failed first
   const agent = await readAgentDetail(chain, route.name, { gatewayUrl });
   renderAgent(agent, workerVerdicts(verdicts.get(route.name)));
-  await (await secrets()).renderSecretSigner(connected, agent);
+  const [secretsPage, ownerPage] = await Promise.all([secrets(), owner()]);
+  await Promise.all([
+    secretsPage.renderSecretSigner(connected, agent),
+    ownerPage.refreshOwner(connected, agent, shown),
+  ]);
   const v = await verdict;
   renderVerdict(v, new Date());
   renderAgent(agent, workerVerdicts(v));

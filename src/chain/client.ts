@@ -48,7 +48,18 @@ export class VeilChain {
   readonly gatekeepers: GatekeepersClient;
   readonly attestationPolicy: AttestationPolicyClient;
 
-  constructor(config: ChainConfig, options: { account?: Account | Hex; pollingIntervalMs?: number } = {}) {
+  constructor(
+    config: ChainConfig,
+    options: {
+      account?: Account | Hex;
+      pollingIntervalMs?: number;
+      /**
+       * Where the account's transactions are signed, if not at the chain's own endpoint: a
+       * browser wallet (EIP-1193) signing for a `json-rpc` account. Reads still go to the chain.
+       */
+      signerTransport?: Transport;
+    } = {},
+  ) {
     this.config = config;
     const chain = defineChain({
       id: config.chainId,
@@ -61,7 +72,14 @@ export class VeilChain {
     this.public = createPublicClient({ chain, transport, pollingInterval });
     const account =
       typeof options.account === "string" ? privateKeyToAccount(options.account) : options.account;
-    this.wallet = account ? createWalletClient({ chain, transport, account, pollingInterval }) : undefined;
+    this.wallet = account
+      ? createWalletClient({
+          chain,
+          transport: options.signerTransport ?? transport,
+          account,
+          pollingInterval,
+        })
+      : undefined;
     this.agents = new AgentsClient(this);
     this.access = new AccessClient(this);
     this.agentKeys = new AgentKeysClient(this);

@@ -295,38 +295,14 @@ export function registerAgentCommands(program: Command): void {
     .addOption(privateKeyOption())
     .action(
       run(async (name: string, version: string | undefined, opts: Common) => {
+        if (version !== undefined && !/^\d+$/.test(version))
+          throw new VeilError("BAD_ARGUMENT", `"${version}" is not a version number`, {});
         const { chain } = await ownerChain(opts);
         const id = await agentId(chain, name);
-        let target: number;
-        if (version !== undefined) {
-          target = Number(version);
-          if (!Number.isInteger(target) || target < 0)
-            throw new VeilError("BAD_ARGUMENT", `"${version}" is not a version number`, {});
-        } else {
-          const [record, versions] = await Promise.all([chain.getAgent(id), chain.agentVersions(id)]);
-          // Rolling back means running other code: an earlier version with the same code (a
-          // redeploy of the same bundle with new limits) is skipped.
-          const earlier = versions
-            .filter(
-              (v) =>
-                v.version < record.currentVersion &&
-                !v.removed &&
-                v.codeHash.toLowerCase() !== record.codeHash.toLowerCase(),
-            )
-            .pop();
-          if (!earlier) {
-            throw new VeilError(
-              "VERSION_NOT_FOUND",
-              `Agent #${id} has no usable version before ${record.currentVersion} with other code than it runs now`,
-              {
-                hint: "Name a version: `veil agent versions` lists them.",
-              },
-            );
-          }
-          target = earlier.version;
-        }
-        const hash = await chain.activateAgentVersion(id, target);
-        sent(hash, `agent #${id} now runs version ${target} (${(await chain.getAgent(id)).codeHash})`);
+        const { pinAgentVersion } = await import("../sdk/agent-versions.ts");
+        // The same decision and refusals as the web console's (src/sdk/agent-versions.ts).
+        const pinned = await pinAgentVersion(chain, id, version === undefined ? undefined : Number(version));
+        sent(pinned.hash, `agent #${id} now runs version ${pinned.version} (${pinned.codeHash})`);
       }),
     );
 
@@ -347,39 +323,15 @@ export function registerAgentCommands(program: Command): void {
         const { chain } = await ownerChain(opts);
         const id = await agentId(chain, name);
         const [record, versions] = await Promise.all([chain.getAgent(id), chain.agentVersions(id)]);
-        const target = versions[n];
+        const { checkRemovable, removeAgentVersion } = await import("../sdk/agent-versions.ts");
         // Refusals come before the question: nothing to confirm for what cannot be done.
-        if (!target)
-          throw new VeilError("VERSION_NOT_FOUND", `Agent #${id} has no version ${n}`, {
-            hint: "`veil agent versions` lists them (numbered from 0).",
-          });
-        if (target.removed)
-          throw new VeilError("VERSION_REMOVED", `Version ${n} of agent #${id} is removed already`, {
-            hint: "`veil agent versions` lists the versions and which are removed.",
-          });
-        if (n === record.currentVersion)
-          throw new VeilError("VERSION_IS_CURRENT", `Version ${n} of agent #${id} is the one that runs now`, {
-            hint: "Activate another version first (`veil agent rollback`), or deploy new code.",
-          });
-        // Removing a version removes its code: the code that runs now cannot go, under any number.
-        if (
-          target &&
-          n !== record.currentVersion &&
-          target.codeHash.toLowerCase() === record.codeHash.toLowerCase()
-        )
-          throw new VeilError(
-            "VERSION_IS_CURRENT",
-            `Version ${n} of agent #${id} has the same code as version ${record.currentVersion}, which runs now; removing it would remove the running code`,
-            {
-              hint: "Activate a version with other code first (`veil agent rollback`), or deploy new code.",
-            },
-          );
+        checkRemovable(record, versions, n);
         await confirm(
           opts.yes,
           `Removing version ${n} of ${name}`,
           "its code can never run or be activated again",
         );
-        sent(await chain.removeAgentVersion(id, n), `agent #${id}: version ${n} removed for good`);
+        sent((await removeAgentVersion(chain, id, n)).hash, `agent #${id}: version ${n} removed for good`);
       }),
     );
 

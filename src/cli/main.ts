@@ -633,6 +633,10 @@ program
   .argument("<agent>", "the agent's name or id")
   .option("-f, --follow", "keep printing new lines as they come")
   .option("--json", "one JSON object per line")
+  .option(
+    "--print-key",
+    "print the owner's log key instead (it opens the logs and signs nothing: for the web console)",
+  )
   .addOption(networkOption())
   .addOption(fromOption())
   .addOption(keyOption())
@@ -640,10 +644,14 @@ program
     action(
       async (
         agent: string,
-        opts: { follow?: boolean; json?: boolean; network?: string; privateKey?: string },
+        opts: { follow?: boolean; json?: boolean; printKey?: boolean; network?: string; privateKey?: string },
       ) => {
         const network = loadNetwork(opts.network);
         const veil = await client(network, signingKey(network, opts));
+        if (opts.printKey) {
+          process.stdout.write(`${await veil.logKey(agent)}\n`);
+          return;
+        }
         const print = (lines: Awaited<ReturnType<VeilClientType["logs"]>>["lines"]) => {
           for (const l of lines) {
             process.stdout.write(

@@ -3,6 +3,25 @@
 // esbuild's `platform: "browser"` build of web/ fails if a Node built-in creeps in.
 export { VeilError, type VeilErrorJSON } from "../errors/index.ts";
 export {
+  type AgentUsage,
+  type AgentUsageBucket,
+  readAgentUsage,
+  readSettledFees,
+  type SettledFees,
+} from "./agent-usage.ts";
+export {
+  type AgentVersion,
+  type AgentVersionView,
+  checkPinnable,
+  checkRemovable,
+  pinAgentVersion,
+  removeAgentVersion,
+  rollbackTarget,
+  signingChain,
+  type VersionChange,
+  versionViews,
+} from "./agent-versions.ts";
+export {
   type BrowserInvocation,
   type BrowserInvokeOptions,
   type BrowserInvokeRequest,
@@ -34,6 +53,7 @@ export {
   unlockedDevAccounts,
   type VaultView,
 } from "./economy-view.ts";
+export { type AgentLogLine, type LogCursor, openAgentLogs } from "./logs.ts";
 export {
   type AgentDetail,
   type AgentGlance,

@@ -238,6 +238,19 @@ export class VeilClient {
   }
 
   /**
+   * The owner's log key for the agent (X25519 private, hex; this client's account must own it):
+   * it opens the agent's logs and signs nothing, so it is what the owner gives the web console.
+   *
+   * @example
+   * const logKey = await veil.logKey("hello");
+   */
+  async logKey(nameOrId: string): Promise<Hex> {
+    const chain = await this.chain();
+    const { agentLogKey } = await import("./logs.ts");
+    return agentLogKey(chain, this.#privateKey, await agentIdOf(chain, nameOrId));
+  }
+
+  /**
    * The agent's logs, opened with the owner's key; pass the returned cursor to read on.
    *
    * @example

@@ -38,6 +38,7 @@ import { ReplayGuard } from "./replay-guard.ts";
 import { createWorkerServer, type WorkerServerOptions, workerListener } from "./server.ts";
 import { FeeSettlement } from "./settlement.ts";
 import { startTriggers } from "./triggers.ts";
+import { UsageMeter } from "./usage.ts";
 
 export type WorkerDaemonOptions = {
   network: string;
@@ -256,6 +257,7 @@ export async function runWorker(options: WorkerDaemonOptions): Promise<RunningWo
     },
     attestation: () => attestation?.current(),
     logs: logStore,
+    usage: new UsageMeter(),
     bundles: blobs,
     calls,
     quotas,

@@ -34,6 +34,7 @@ import { type AgentCalls, CALL_HEADER } from "./agent-calls.ts";
 import type { AgentState, AgentTable } from "./agents.ts";
 import { decodeVoucher, FeeQuoteError, type FeeStats, QUOTE_HEADER, VOUCHER_HEADER } from "./fees.ts";
 import type { QuotaHomes } from "./quota-home.ts";
+import type { UsageMeter } from "./usage.ts";
 
 /** Headers that describe one hop, not the message; they are not passed to or from agents. */
 const HOP_BY_HOP = new Set([
@@ -70,6 +71,8 @@ export type WorkerServerOptions = {
   linkPeers?: readonly string[];
   /** This worker's fees: pending and claimed (GET /v1/fees, for `veil worker status`). */
   fees?: () => Promise<FeeStats & { lastSettlement?: Record<string, unknown> }>;
+  /** Each agent's admitted calls and fees over time (GET /v1/agents/:id/usage, for the console). */
+  usage?: UsageMeter;
 };
 
 /**
@@ -113,7 +116,13 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
     req.method === "GET" &&
     (url.pathname === "/v1/health" ||
       url.pathname === "/v1/attestation" ||
-      (parts[1] === "v1" && parts[2] === "agents" && parts.length === 4))
+      (parts[1] === "v1" && parts[2] === "agents" && parts.length === 4) ||
+      // An agent's logs are sealed to its owner (anyone may fetch the ciphertext); its call
+      // counts are public on chain anyway once settled (FeesClaimed). The owner's page reads both.
+      (parts[1] === "v1" &&
+        parts[2] === "agents" &&
+        parts.length === 5 &&
+        (parts[4] === "logs" || parts[4] === "usage")))
   )
     res.setHeader("access-control-allow-origin", "*");
   if (url.pathname === "/v1/health") {
@@ -205,6 +214,20 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
     });
     return;
   }
+  if (parts[4] === "usage" && parts.length === 5 && req.method === "GET") {
+    if (!state) throw notServed(idOrName);
+    sendJson(
+      res,
+      200,
+      options.usage?.report(state.record.id) ?? {
+        agent: state.record.id.toString(),
+        bucketMs: 0,
+        total: { requests: 0, fees: "0", since: 0 },
+        buckets: [],
+      },
+    );
+    return;
+  }
   const encrypted = parts[4] === "encrypted" && parts.length === 5 && req.method === "POST";
   if (parts[4] !== "invoke" && !encrypted) {
     throw new VeilError("NOT_FOUND", `No route ${req.method} ${url.pathname}`, { status: 404 });
@@ -260,10 +283,11 @@ async function handle(req: DaemonRequest, res: DaemonResponse, options: WorkerSe
           timestamp: Number(signed["x-veil-caller-time"]),
         })
       : undefined;
-  await options.agents.policies.admit(state.record, caller, {
+  const admitted = await options.agents.policies.admit(state.record, caller, {
     ...(signed[VOUCHER_HEADER] ? { voucher: decodeVoucher(signed[VOUCHER_HEADER]) } : {}),
     ...(state.identity ? { agentKey: state.identity.account } : {}),
   });
+  options.usage?.record(state.record.id, admitted.price);
   const response = await state.sandbox.invoke({
     method,
     url: `https://${state.record.name}.agents.veil${pathAndQuery}`,
@@ -546,11 +570,12 @@ async function handleEncrypted(
   const caller = signer ?? (call?.caller ? { address: call.caller.address as Hex } : undefined);
   // The fee voucher travels sealed too, so the gateway does not learn who pays.
   const voucher = sent.find(([k]) => k.toLowerCase() === VOUCHER_HEADER)?.[1];
-  await options.agents.policies.admit(state.record, caller, {
+  const admitted = await options.agents.policies.admit(state.record, caller, {
     ...(voucher ? { voucher: decodeVoucher(voucher) } : {}),
     agentKey: identity.account,
     ...(!signer && call?.caller ? { callerAgent: BigInt(call.caller.agentId) } : {}),
   });
+  options.usage?.record(state.record.id, admitted.price);
   const response = await state.sandbox.invoke({
     method,
     url: `https://${state.record.name}.agents.veil${sealed.path}`,

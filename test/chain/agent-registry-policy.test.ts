@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { parseUnits, zeroAddress } from "viem";
 import { AgentAccess, type AgentPolicy } from "../../src/chain/index.ts";
+import { pinAgentVersion, removeAgentVersion } from "../../src/sdk/agent-versions.ts";
 import { hash32 } from "../helpers/chain.ts";
 import { type EconomyTestChain, refused, rejectsWith, startEconomyChain } from "../helpers/economy.ts";
 
@@ -84,6 +85,21 @@ describe("AgentRegistry versions", () => {
     assert.equal((await record(id)).codeHash, versions[2]!.codeHash);
     await t.as(1).activateAgentVersion(id, 0);
     assert.equal((await record(id)).codeHash, versions[0]!.codeHash);
+  });
+
+  test("a stranger can neither pin nor remove a version: the contract refuses it, whatever a client checked (attack)", async () => {
+    const id = await agent(3);
+    const state = async () => ({ record: await record(id), versions: await t.reader.agentVersions(id) });
+    // Straight to the contract, past the SDK's own check (as a page altered by its user would).
+    await refused(() => t.as(2).activateAgentVersion(id, 1), "NOT_AGENT_OWNER", state);
+    await refused(() => t.as(2).removeAgentVersion(id, 1), "NOT_AGENT_OWNER", state);
+    // The SDK's functions (the CLI's and the console's) refuse before anything is signed.
+    await refused(() => pinAgentVersion(t.as(2), id, 1), "NOT_AGENT_OWNER", state);
+    await refused(() => removeAgentVersion(t.as(2), id, 1), "NOT_AGENT_OWNER", state);
+    // And the owner can, through the same functions.
+    assert.equal((await pinAgentVersion(t.as(1), id, 2)).version, 2);
+    assert.equal((await removeAgentVersion(t.as(1), id, 1)).version, 1);
+    assert.equal((await pinAgentVersion(t.as(1), id)).version, 0, "rolled back past the removed version");
   });
 
   test("a removed version is listed as removed and can never be activated again", async () => {
