@@ -70,6 +70,9 @@ describe("the playground's signed and paid calls", { timeout: 300_000, skip: chr
     // A price increase waits the dev network's 5 s (ADR 0020).
     for (let i = 0; i < 60 && /rising/.test(await run(["agent", "price", "priced"])); i++)
       await new Promise((r) => setTimeout(r, 250));
+    // The worker reads a due increase again by its last block's clock, at most once a second
+    // (src/worker/policy.ts): until then it still serves at the old price. Give it two of each.
+    await new Promise((r) => setTimeout(r, 2_500));
     ({ browser, page, pageErrors } = await openBrowser());
   });
   after(async () => {
