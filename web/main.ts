@@ -2,12 +2,21 @@ import type { AgentVerdict } from "../src/sdk/browser.ts";
 import {
   type ConnectedNetwork,
   connectNetwork,
+  type NetworkGlance,
   readAgentDetail,
   readNetworkGlance,
   VeilError,
 } from "../src/sdk/browser-glance.ts";
-import { renderAgent, renderVerdict, routeOf, showPage, workerVerdicts } from "./agent-page.ts";
-import { renderError, renderGlance, renderNetwork, renderUpdated } from "./render.ts";
+import { renderAgent, renderVerdict, routeOf, showPage, verdictLine, workerVerdicts } from "./agent-page.ts";
+import {
+  hasAgentVerdict,
+  renderAgentVerdict,
+  renderError,
+  renderGlance,
+  renderMining,
+  renderNetwork,
+  renderUpdated,
+} from "./render.ts";
 
 // The first load is the landing page's: the pages that act or verify (an agent's verdict and
 // secrets, the playground, staking, governance) and the SDK's paths they use are loaded when
@@ -71,12 +80,46 @@ function shown(err: unknown): { code?: string; message: string; hint?: string } 
 }
 
 /** One round of the page the address names: every figure read again. */
+let checking = false;
+
+/**
+ * Verifies, in this browser, each listed agent whose current code has no verdict yet, one at a
+ * time (each is a round of questions to every worker serving it), in the background.
+ */
+async function checkAgents(connected: ConnectedNetwork, glance: NetworkGlance): Promise<void> {
+  if (checking) return;
+  checking = true;
+  try {
+    const { verifyAgent } = await sdk();
+    for (const a of glance.agents) {
+      if (hasAgentVerdict(a.name, a.codeHash)) continue;
+      const line = await verifyAgent(connected.chain, a.name).then(verdictLine, (err: unknown) =>
+        err instanceof VeilError ? `not verified: ${err.code}` : "not verified",
+      );
+      renderAgentVerdict(a.name, a.codeHash, line);
+    }
+  } finally {
+    checking = false;
+  }
+}
+
 async function refresh(connected: ConnectedNetwork, verdicts: Map<string, AgentVerdict>): Promise<void> {
   const { chain, gatewayUrl } = connected;
   const route = routeOf(window.location.hash);
   showPage(route);
   if (route.page === "landing") {
-    renderGlance(await readNetworkGlance(chain, { gatewayUrl }));
+    const glance = await readNetworkGlance(chain, { gatewayUrl });
+    renderGlance(glance);
+    void checkAgents(connected, glance);
+    const { economyOf, readWorkerMining } = await sdk();
+    if (connected.network.chain.economy) {
+      renderMining(
+        await readWorkerMining(
+          economyOf(connected),
+          glance.workers.map((w) => w.address),
+        ),
+      );
+    }
     return;
   }
   if (route.page === "staking") {

@@ -1,4 +1,5 @@
-import type { NetworkGlance, PublicNetwork } from "../src/sdk/browser.ts";
+import type { NetworkGlance, PublicNetwork, WorkerMining } from "../src/sdk/browser.ts";
+import { formatVeil } from "../src/sdk/browser-glance.ts";
 
 // Plain DOM, text only: everything shown comes from the chain or the gateway, so nothing is
 // ever parsed as HTML (agent names and endpoints are whatever their owners wrote).
@@ -78,10 +79,13 @@ export function renderGlance(glance: NetworkGlance): void {
         h("td", { class: "status" }, w.status),
         h("td", {}, w.routed === undefined ? "unknown" : w.routed ? "yes" : "no"),
         h("td", {}, age(w.verifiedAt, glance.blockTime)),
+        // Filled from the economy's reads (renderMining), which come after the first paint.
+        h("td", { class: "stake" }, stakeCells.get(w.address)?.[0] ?? "…"),
+        h("td", { class: "mining" }, stakeCells.get(w.address)?.[1] ?? "…"),
       ),
     ),
     "No worker is registered on chain.",
-    6,
+    8,
   );
   fillBody(
     "gatekeepers",
@@ -108,11 +112,46 @@ export function renderGlance(glance: NetworkGlance): void {
         h("td", {}, short(a.owner)),
         h("td", {}, `${a.version} of ${a.versions}`),
         h("td", {}, short(a.codeHash)),
+        h("td", { class: "price" }, a.price === 0n ? "free" : `${formatVeil(a.price)} VEIL`),
+        h("td", { class: "access" }, a.paused ? `${a.access} (paused)` : a.access),
+        h("td", { class: "serving" }, a.serving === undefined ? "unknown" : String(a.serving)),
+        h("td", { class: "verdict" }, agentVerdicts.get(`${a.name} ${a.codeHash}`) ?? "checking…"),
       ),
     ),
     "No agent yet: deploy one with `npx veil deploy ./hello-agent --name hello`.",
-    5,
+    9,
   );
+}
+
+/** Each worker's stake and mining, kept so that a repaint of the table keeps them. */
+const stakeCells = new Map<string, [string, string]>();
+
+/** The economy's figures for the workers' rows (stake pools and rewards). */
+export function renderMining(mining: Map<string, WorkerMining>): void {
+  for (const [address, m] of mining) {
+    const cells: [string, string] = [
+      m.poolId === 0n ? "no pool" : `${formatVeil(m.stake)} VEIL (pool ${m.poolId})`,
+      m.state === "Idle" ? "Idle" : `${m.state} (${m.performance})`,
+    ];
+    stakeCells.set(address, cells);
+    const row = document.querySelector(`#workers tr[data-address="${address}"]`);
+    const [stake, state] = [row?.querySelector("td.stake"), row?.querySelector("td.mining")];
+    if (stake) stake.textContent = cells[0];
+    if (state) state.textContent = cells[1];
+  }
+}
+
+/** Verdicts computed in this browser, by agent name and code (a new version is checked again). */
+const agentVerdicts = new Map<string, string>();
+
+export function renderAgentVerdict(name: string, codeHash: string, verdict: string): void {
+  agentVerdicts.set(`${name} ${codeHash}`, verdict);
+  const cell = document.querySelector(`#agents tr[data-name="${CSS.escape(name)}"] td.verdict`);
+  if (cell) cell.textContent = verdict;
+}
+
+export function hasAgentVerdict(name: string, codeHash: string): boolean {
+  return agentVerdicts.has(`${name} ${codeHash}`);
 }
 
 /** A failure as a VeilError shows it: code, message, hint. Undefined clears it. */

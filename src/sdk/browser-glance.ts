@@ -3,6 +3,7 @@
 // secrets, verification and economy paths of `browser.ts`, which the console loads when a page
 // that uses them is first shown (esbuild splits them out of the first load: web/build.ts).
 // Everything here is also exported by browser.ts.
+export { formatVeil } from "../chain/economy/units.ts";
 export { VeilError, type VeilErrorJSON } from "../errors/index.ts";
 export {
   type AgentDetail,

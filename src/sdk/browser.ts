@@ -47,11 +47,13 @@ export {
   type ProposalView,
   readProposals,
   readStakingView,
+  readWorkerMining,
   type SignedEconomy,
   type StakingView,
   signedEconomy,
   unlockedDevAccounts,
   type VaultView,
+  type WorkerMining,
 } from "./economy-view.ts";
 export { type AgentLogLine, type LogCursor, openAgentLogs } from "./logs.ts";
 export {

@@ -3,6 +3,7 @@ import { veilTokenAbi } from "../chain/abi.ts";
 import {
   type EconomyConnection,
   GovernanceClient,
+  MiningState,
   type PoolRecord,
   type ProposalAction,
   ProposalState,
@@ -221,4 +222,50 @@ export async function unlockedDevAccounts(chain: VeilChain): Promise<Hex[]> {
   } catch {
     return [];
   }
+}
+
+/** A worker's mining as the network page shows it: what backs it and how it is scored. */
+export type WorkerMining = {
+  /** The stake pool it is bound to (0n: none) and the stake it mines with. */
+  poolId: bigint;
+  stake: bigint;
+  /** "Idle", "Working", "Unresponsive" or "CoolingDown" (Rewards.sol). */
+  state: string;
+  /** Its performance score (the heartbeats' figure) and the value it mines at. */
+  performance: bigint;
+  value: bigint;
+};
+
+const MINING_STATE_NAMES = Object.fromEntries(Object.entries(MiningState).map(([name, n]) => [n, name]));
+
+/**
+ * Each worker's stake and score, read from the stake pools and the rewards contract.
+ *
+ * @example
+ * ```ts
+ * const mining = await readWorkerMining(economyOf(connected), glance.workers.map((w) => w.address));
+ * console.log(mining.get(worker)?.stake);
+ * ```
+ */
+export async function readWorkerMining(
+  economy: VeilEconomy,
+  workers: Hex[],
+): Promise<Map<Hex, WorkerMining>> {
+  const rows = await Promise.all(
+    workers.map(async (worker) => {
+      const [{ poolId, stake }, miner] = await Promise.all([
+        economy.pools.workerStake(worker),
+        economy.rewards.getMiner(worker),
+      ]);
+      const mining: WorkerMining = {
+        poolId,
+        stake,
+        state: MINING_STATE_NAMES[miner.state] ?? `#${miner.state}`,
+        performance: miner.performance,
+        value: miner.value,
+      };
+      return [worker, mining] as const;
+    }),
+  );
+  return new Map(rows);
 }

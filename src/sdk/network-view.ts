@@ -53,6 +53,12 @@ export type AgentGlance = {
   versions: number;
   /** The code hash of the active version. */
   codeHash: Hex;
+  /** Price per call in wei of VEIL (0n: free), the access mode ("public", "allowlist", "token"), paused. */
+  price: bigint;
+  access: string;
+  paused: boolean;
+  /** Workers the gateway says serve it now (status "ready"); undefined: the gateway was not asked. */
+  serving: number | undefined;
 };
 
 /** The network at a glance, as the console's landing page shows it. */
@@ -154,9 +160,23 @@ export async function readNetworkGlance(
     chain.listAgents(),
     routedBy,
   ]);
-  const attested = await Promise.all(
-    workers.map((w) => (w.status === WorkerStatus.Active ? chain.isWorkerAttested(w.address) : false)),
-  );
+  const gateway = options.gatewayUrl?.replace(/\/+$/, "");
+  const [attested, policies, serving] = await Promise.all([
+    Promise.all(
+      workers.map((w) => (w.status === WorkerStatus.Active ? chain.isWorkerAttested(w.address) : false)),
+    ),
+    Promise.all(agents.map((a) => chain.getAgentPolicy(a.id))),
+    Promise.all(
+      agents.map((a) =>
+        gateway
+          ? doFetch(`${gateway}/v1/agents/${a.id}`)
+              .then((r) => (r.ok ? (r.json() as Promise<{ workers?: { status?: string }[] }>) : undefined))
+              .then((b) => b?.workers?.filter((w) => w.status === "ready").length)
+              .catch(() => undefined)
+          : undefined,
+      ),
+    ),
+  ]);
   return {
     chainId,
     block: head.number,
@@ -184,13 +204,17 @@ export async function readNetworkGlance(
         verifiedAt: Number(w.verifiedAt),
       };
     }),
-    agents: agents.map((a) => ({
+    agents: agents.map((a, i) => ({
       id: a.id,
       name: a.name,
       owner: a.owner,
       version: a.currentVersion,
       versions: a.versionCount,
       codeHash: a.codeHash,
+      price: policies[i]!.price,
+      access: agentAccessName(policies[i]!.access),
+      paused: policies[i]!.paused,
+      serving: serving[i],
     })),
   };
 }

@@ -96,6 +96,14 @@ describe("the web console", { timeout: 600_000, skip: chromiumMissing }, () => {
         assert.equal(await row.count(), 1, `a row for worker ${w.address}`);
         assert.match((await row.locator(".verdict").textContent()) ?? "", /^INSECURE \(simulated TEE\)$/);
         assert.equal(await row.locator(".status").textContent(), "Active");
+        // Its stake and mining, from the stake pools and the rewards contract (`veil up` binds
+        // each dev worker to a pool and starts it mining).
+        await row.locator(".stake").filter({ hasNotText: "…" }).waitFor({ timeout: 20_000 });
+        assert.match(
+          (await row.locator(".stake").textContent()) ?? "",
+          /^(no pool|[\d.,]+ VEIL \(pool \d+\))$/,
+        );
+        assert.match((await row.locator(".mining").textContent()) ?? "", /^(Idle|\w+ \(\d+\))$/);
       }
       const gatekeepers = page.locator("#gatekeepers tbody tr[data-address]");
       assert.equal(await gatekeepers.count(), n.gatekeepers.length);
@@ -116,6 +124,15 @@ describe("the web console", { timeout: 600_000, skip: chromiumMissing }, () => {
       console.log(`the agent appeared on the page ${Date.now() - started} ms after veil deploy returned`);
       assert.match((await row.textContent()) ?? "", /hello/);
       assert.match((await row.locator("td").nth(3).textContent()) ?? "", /^0 of 1$/);
+      assert.equal(await row.locator(".price").textContent(), "free");
+      assert.equal(await row.locator(".access").textContent(), "public");
+      // Served by every worker once they loaded it; verified by the SDK in this page.
+      await row.locator(".serving").filter({ hasText: "2" }).waitFor({ timeout: 20_000 });
+      await row
+        .locator(".verdict")
+        .filter({ hasText: /^(PASS|FAIL|not verified)/ })
+        .waitFor({ timeout: 30_000 });
+      assert.equal(await row.locator(".verdict").textContent(), "PASS (INSECURE: simulated TEE)");
       assert.equal(await page.locator("#agent-count").textContent(), "1");
       assert.ok(Number(await page.locator("#block").textContent()) > before, "the block number moved on");
       assert.equal(navigations, 1, "the page was never reloaded");
