@@ -93,10 +93,12 @@ async function checkAgents(connected: ConnectedNetwork, glance: NetworkGlance): 
     const { verifyAgent } = await sdk();
     for (const a of glance.agents) {
       if (hasAgentVerdict(a.name, a.codeHash)) continue;
-      const line = await verifyAgent(connected.chain, a.name).then(verdictLine, (err: unknown) =>
-        err instanceof VeilError ? `not verified: ${err.code}` : "not verified",
+      const [line, pass] = await verifyAgent(connected.chain, a.name).then(
+        (v) => [verdictLine(v), v.pass] as const,
+        (err: unknown) =>
+          [err instanceof VeilError ? `not verified: ${err.code}` : "not verified", false] as const,
       );
-      renderAgentVerdict(a.name, a.codeHash, line);
+      renderAgentVerdict(a.name, a.codeHash, line, pass);
     }
   } finally {
     checking = false;

@@ -57,6 +57,11 @@ export function renderGlance(glance: NetworkGlance): void {
   byId("chain-id").textContent = String(glance.chainId);
   byId("block").textContent = glance.block.toString();
   byId("epoch").textContent = glance.epoch.toString();
+  const r = glance.rotation;
+  byId("rotation").textContent =
+    r.epoch === 0n
+      ? `none yet; key traffic ${r.keyTrafficOpen ? "open" : "paused"}`
+      : `to epoch ${r.epoch}: ${r.state}; contributed ${r.contributions}/${r.elected}, confirmed ${r.confirmations}/${r.elected}, old key destroyed ${r.destroyed}/${r.elected}; key traffic ${r.keyTrafficOpen ? "open" : "paused"}`;
   byId("worker-count").textContent = String(glance.workers.length);
   byId("agent-count").textContent = String(glance.agents.length);
   fillBody(
@@ -141,19 +146,26 @@ export function renderMining(mining: Map<string, WorkerMining>): void {
   }
 }
 
-/** Verdicts computed in this browser, by agent name and code (a new version is checked again). */
+/**
+ * Verdicts computed in this browser, by agent name and code (a new version is checked again); a
+ * failed one is checked again after a while (right after a deploy no worker serves it yet).
+ */
 const agentVerdicts = new Map<string, string>();
+const checkedAt = new Map<string, { at: number; pass: boolean }>();
+const RECHECK_FAILED_MS = 5_000;
 
-export function renderAgentVerdict(name: string, codeHash: string, verdict: string): void {
+export function renderAgentVerdict(name: string, codeHash: string, verdict: string, pass: boolean): void {
   agentVerdicts.set(`${name} ${codeHash}`, verdict);
+  checkedAt.set(`${name} ${codeHash}`, { at: Date.now(), pass });
   const cell = document.querySelector(`#agents tr[data-name="${CSS.escape(name)}"] td.verdict`);
   if (cell) cell.textContent = verdict;
 }
 
+/** Whether the agent's current code has a verdict that need not be computed again now. */
 export function hasAgentVerdict(name: string, codeHash: string): boolean {
-  return agentVerdicts.has(`${name} ${codeHash}`);
+  const checked = checkedAt.get(`${name} ${codeHash}`);
+  return checked !== undefined && (checked.pass || Date.now() - checked.at < RECHECK_FAILED_MS);
 }
-
 /** A failure as a VeilError shows it: code, message, hint. Undefined clears it. */
 export function renderError(
   error: { code?: string; message: string; hint?: string } | undefined,

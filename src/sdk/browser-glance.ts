@@ -12,6 +12,7 @@ export {
   type ConnectedNetwork,
   connectNetwork,
   type GatekeeperGlance,
+  type KeyRotationGlance,
   type NetworkGlance,
   type PublicNetwork,
   readAgentDetail,

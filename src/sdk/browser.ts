@@ -63,6 +63,7 @@ export {
   type ConnectedNetwork,
   connectNetwork,
   type GatekeeperGlance,
+  type KeyRotationGlance,
   type NetworkGlance,
   type PublicNetwork,
   readAgentDetail,

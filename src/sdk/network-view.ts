@@ -7,6 +7,7 @@ import {
   WorkerStatus,
   workerStatusName,
 } from "../chain/index.ts";
+import { RotationClient, rotationStateName } from "../chain/rotation.ts";
 import { isVeilErrorJSON, VeilError } from "../errors/index.ts";
 import type { NetworkFile } from "../network/config.ts";
 import { resolveAgentId } from "./identity.ts";
@@ -61,6 +62,21 @@ export type AgentGlance = {
   serving: number | undefined;
 };
 
+/** A key rotation's progress, as `veil keys status` shows it (docs/adr/0010). */
+export type KeyRotationGlance = {
+  /** The epoch it rotates to (0n: no rotation yet). */
+  epoch: bigint;
+  /** "idle", "open", "confirmed" or "completed". */
+  state: string;
+  elected: number;
+  contributions: number;
+  confirmations: number;
+  /** Elected gatekeepers that destroyed the old epoch's key. */
+  destroyed: number;
+  /** Key traffic (provisioning, re-wrapping) is paused while a rotation is being confirmed. */
+  keyTrafficOpen: boolean;
+};
+
 /** The network at a glance, as the console's landing page shows it. */
 export type NetworkGlance = {
   chainId: number;
@@ -69,6 +85,8 @@ export type NetworkGlance = {
   blockTime: number;
   /** The key epoch in force (GatekeeperRegistry.epoch). */
   epoch: bigint;
+  /** The last key rotation opened (epoch 0n: none yet) and whether key traffic flows now. */
+  rotation: KeyRotationGlance;
   gatekeepers: GatekeeperGlance[];
   workers: WorkerGlance[];
   agents: AgentGlance[];
@@ -147,19 +165,23 @@ export async function readNetworkGlance(
         .then((h) => (h?.workers ? new Set(h.workers.map((w) => w.address.toLowerCase())) : undefined))
         .catch(() => undefined)
     : Promise.resolve(undefined);
-  const [chainId, head, epoch, gatekeepers, workers, agents, routed] = await Promise.all([
-    chain.public.getChainId().catch((err: unknown) => {
-      throw chainError(err, "read the chain id", chain.config.rpcUrl);
-    }),
-    chain.public.getBlock({ blockTag: "latest" }).catch((err: unknown) => {
-      throw chainError(err, "read the head block", chain.config.rpcUrl);
-    }),
-    chain.epoch(),
-    chain.listGatekeepers(),
-    chain.listWorkers(),
-    chain.listAgents(),
-    routedBy,
-  ]);
+  const rotation = new RotationClient(chain);
+  const [chainId, head, epoch, gatekeepers, workers, agents, routed, rotating, keyTrafficOpen] =
+    await Promise.all([
+      chain.public.getChainId().catch((err: unknown) => {
+        throw chainError(err, "read the chain id", chain.config.rpcUrl);
+      }),
+      chain.public.getBlock({ blockTag: "latest" }).catch((err: unknown) => {
+        throw chainError(err, "read the head block", chain.config.rpcUrl);
+      }),
+      chain.epoch(),
+      chain.listGatekeepers(),
+      chain.listWorkers(),
+      chain.listAgents(),
+      routedBy,
+      rotation.current(),
+      rotation.keyTrafficOpen(),
+    ]);
   const gateway = options.gatewayUrl?.replace(/\/+$/, "");
   const [attested, policies, serving] = await Promise.all([
     Promise.all(
@@ -182,6 +204,15 @@ export async function readNetworkGlance(
     block: head.number,
     blockTime: Number(head.timestamp),
     epoch,
+    rotation: {
+      epoch: rotating.epoch,
+      state: rotationStateName(rotating.state),
+      elected: rotating.elected.length,
+      contributions: rotating.contributions,
+      confirmations: rotating.confirmations,
+      destroyed: rotating.destroyed,
+      keyTrafficOpen,
+    },
     gatekeepers: gatekeepers.map((g) => ({ address: g.address, url: g.endpoint, active: g.active })),
     workers: workers.map((w, i) => {
       const insecure = w.teeType === TeeType.simulated;

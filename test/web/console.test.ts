@@ -108,6 +108,7 @@ describe("the web console", { timeout: 600_000, skip: chromiumMissing }, () => {
       const gatekeepers = page.locator("#gatekeepers tbody tr[data-address]");
       assert.equal(await gatekeepers.count(), n.gatekeepers.length);
       assert.match((await page.locator("#agents tbody").textContent()) ?? "", /No agent yet/);
+      assert.equal(await page.locator("#rotation").textContent(), "none yet; key traffic open");
     });
   });
 
@@ -137,6 +138,26 @@ describe("the web console", { timeout: 600_000, skip: chromiumMissing }, () => {
       assert.ok(Number(await page.locator("#block").textContent()) > before, "the block number moved on");
       assert.equal(navigations, 1, "the page was never reloaded");
       assert.ok(await page.locator("#error").isHidden(), (await page.locator("#error").textContent()) ?? "");
+      assert.deepEqual(pageErrors, []);
+    });
+  });
+
+  test("a key rotation from the CLI shows on the landing page as it completes, without a reload", async () => {
+    await step("rotation", async () => {
+      const n = JSON.parse(readFileSync(join(dir, "network.json"), "utf8"));
+      const rotate = await veil(["keys", "rotate", "--timeout", "180"], { env });
+      assert.equal(rotate.code, 0, rotate.stderr);
+      await page.locator("#epoch").filter({ hasText: /^2$/ }).waitFor({ timeout: 20_000 });
+      const all = n.gatekeepers.length;
+      await page
+        .locator("#rotation")
+        .filter({ hasText: /^to epoch 2: completed/ })
+        .waitFor({ timeout: 20_000 });
+      assert.equal(
+        await page.locator("#rotation").textContent(),
+        `to epoch 2: completed; contributed ${all}/${all}, confirmed ${all}/${all}, old key destroyed ${all}/${all}; key traffic open`,
+      );
+      assert.equal(navigations, 1, "the page was never reloaded");
       assert.deepEqual(pageErrors, []);
     });
   });
