@@ -5,7 +5,8 @@ import type { Sandbox, SandboxRequest, SandboxResponse, SandboxTrigger } from ".
 
 // Where an agent runs (docs/adr/0018, "Agents moved out"). Every agent starts in the worker's
 // own process, where a call costs least. One that a limit stops, that answers what no transport
-// may carry, or that keeps a core busy (more than `heavyCpuMsPerSecond` of CPU in a second) is
+// may carry, or that keeps a core busy (more than `heavyCpuMsPerSecond` of CPU a second, two
+// seconds in a row) is
 // moved to the worker's sandbox process, which runs at a lower priority in its own address
 // space: from then on its spinning, its memory churn and its garbage collection reach the
 // agents left in the worker only as far as the kernel's scheduler lets a niced process reach
@@ -32,7 +33,7 @@ export class AgentPlacement {
   readonly #process = new SandboxProcess();
 
   constructor(options: PlacementOptions = {}) {
-    this.#heavyCpuUs = (options.heavyCpuMsPerSecond ?? 200) * 1000;
+    this.#heavyCpuUs = (options.heavyCpuMsPerSecond ?? 500) * 1000;
     this.enabled = options.enabled ?? process.env.VEIL_AGENT_PLACEMENT !== "off";
   }
 
@@ -72,6 +73,7 @@ export class PlacedSandbox implements Sandbox {
   #moving: Promise<void> | undefined;
   #windowStart = performance.now();
   #windowCpuAtUs = 0;
+  #heavyBefore = false;
   #disposed = false;
   /** Why it was moved, once it was. */
   movedBecause: string | undefined;
@@ -138,13 +140,18 @@ export class PlacedSandbox implements Sandbox {
    */
   #checkCpu(local: IsolateSandbox): void {
     const now = performance.now();
+    const elapsedMs = now - this.#windowStart;
+    if (elapsedMs < 1000) return;
     const used = local.cpuUsedUs;
-    if (now - this.#windowStart > 1000) {
-      this.#windowStart = now;
-      this.#windowCpuAtUs = used;
-    } else if (used - this.#windowCpuAtUs > this.#heavyCpuUs) {
-      this.#move(`used ${Math.round((used - this.#windowCpuAtUs) / 1000)} ms of CPU within a second`);
+    const perSecondUs = ((used - this.#windowCpuAtUs) / elapsedMs) * 1000;
+    const heavy = perSecondUs > this.#heavyCpuUs;
+    // Two heavy seconds in a row: a burst (a few new realms, a cold start) is not enough.
+    if (heavy && this.#heavyBefore) {
+      this.#move(`used ${Math.round(perSecondUs / 1000)} ms of CPU a second, two seconds in a row`);
     }
+    this.#heavyBefore = heavy;
+    this.#windowStart = now;
+    this.#windowCpuAtUs = used;
   }
 
   #move(why: string): void {
