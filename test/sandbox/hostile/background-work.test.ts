@@ -52,11 +52,14 @@ describe("hostile agents: work after the response", () => {
       );
       // Stopped once it has used its 200 ms of CPU: soon on an idle machine, later on a loaded one.
       assert.ok(result.stoppedAfterMs < 10_000, `stopped ${result.stoppedAfterMs} ms after the answer`);
-      // Nothing of the attacker runs on: the process is idle again.
-      const share = await cpuShare(400);
+      // Nothing of the attacker runs on: the process is idle again. The isolate is disposed of on
+      // isolated-vm's disposer thread (ADR 0018), which a loaded machine may reach a moment later:
+      // the process must be idle within a few seconds, never burning on.
+      const shares: number[] = [];
+      for (let i = 0; i < 8 && (shares.at(-1) ?? 1) >= 0.3; i++) shares.push(await cpuShare(400));
       assert.ok(
-        share < 0.3,
-        `the process used ${(share * 100).toFixed(0)}% of a core after the attacker was stopped`,
+        shares.at(-1)! < 0.3,
+        `the process used ${shares.map((x) => `${(x * 100).toFixed(0)}%`).join(", ")} of a core in the 400 ms spans after the attacker was stopped`,
       );
       assertBystanderUnharmed(bystander);
       // The agent answers again, in a new isolate, and its budget is what was left (not refilled).
