@@ -330,8 +330,9 @@ export class IsolateSandbox implements Sandbox {
   /** The last isolate a limit stopped: one stop is one strike, however many requests it failed. */
   #struck: ivm.Isolate | undefined;
   #onStrike: ((reason: string) => void) | undefined;
-  /** CPU of the isolates this sandbox has thrown away (ns). */
+  /** CPU of the isolates this sandbox has thrown away, and of the current one when last read (ns). */
   #cpuOfGoneNs = 0n;
+  #cpuOfCurrentNs = 0n;
   #heap: { isolate: ivm.Isolate | undefined; bytes: number; at: number; sampling: boolean } = {
     isolate: undefined,
     bytes: 0,
@@ -1266,28 +1267,23 @@ export class IsolateSandbox implements Sandbox {
 
   /** CPU the agent's code has used in this sandbox, all its isolates together (µs). */
   get cpuUsedUs(): number {
-    let ns = this.#cpuOfGoneNs;
     const isolate = this.#isolate;
     if (isolate && !isGone(isolate)) {
       try {
-        ns += isolate.cpuTime;
+        this.#cpuOfCurrentNs = isolate.cpuTime;
       } catch {
-        // Disposed of meanwhile: its time was counted as it went.
+        // Disposed of meanwhile: its time as last read counts.
       }
     }
-    return Number(ns / 1000n);
+    return Number((this.#cpuOfGoneNs + this.#cpuOfCurrentNs) / 1000n);
   }
 
   /** Throws the isolate away with every realm in it; the next request starts a new one. */
   #reset(isolate: ivm.Isolate): void {
-    if (!isGone(isolate)) {
-      try {
-        this.#cpuOfGoneNs += isolate.cpuTime;
-      } catch {
-        // Already disposed of: nothing more to count.
-      }
-    }
     if (this.#isolate === isolate) {
+      // An isolate being stopped is not asked anything more: its time as last read counts.
+      this.#cpuOfGoneNs += this.#cpuOfCurrentNs;
+      this.#cpuOfCurrentNs = 0n;
       for (const t of this.#timers) clearTimeout(t);
       this.#timers.clear();
       // Answers being read by realms that are gone: nobody will read them now.
